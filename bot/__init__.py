@@ -1,0 +1,1 @@
+"""Chat front end and composition root: Slack (Bolt) listeners, the CLI, settings."""

@@ -1,0 +1,38 @@
+"""The `drbot` command line: the simulators, the demo and the operator commands.
+
+Each group of commands lives in its own module and is mounted here, so that this file
+stays the one place that names them all.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="drbot",
+    help="Slack ChatOps for XenServer / XCP-ng disaster recovery.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _mount() -> None:
+    """Attach the command groups; imported lazily so `drbot --help` stays fast."""
+    from bot import cli_sim
+
+    app.add_typer(cli_sim.app, name="sim", help="Run and steer the XAPI and Slack simulators.")
+    try:
+        from bot import cli_ops
+    except ImportError:  # the operator commands land with the engine
+        return
+    cli_ops.register(app)
+
+
+def main() -> None:
+    """Entry point of the `drbot` console script."""
+    _mount()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What a user may ask, and whether it may run. Knows nothing of Slack."""

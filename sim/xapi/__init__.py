@@ -1,0 +1,1 @@
+"""A XenServer / XCP-ng double: pools of hosts at two sites speaking XAPI over XML-RPC and JSON-RPC."""
