@@ -1,0 +1,177 @@
+"""Runs: the state machine, its journal, leases and reaping at boot."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from store import (
+    ALLOWED,
+    IllegalTransition,
+    LeaseHeld,
+    RunNotFound,
+    RunState,
+    open_store,
+)
+
+
+def _new(store, pool="dr", kind="failover"):
+    return store.runs.create(kind, "app:payments", pool, "abc123", {"kind": kind}, "U1", "drill")
+
+
+def test_open_store_uses_wal_and_applies_migrations_once(tmp_path, tick):
+    """A new store is in WAL mode with every migration recorded, and reopening changes nothing."""
+    path = tmp_path / "s.db"
+    s = open_store(path, now=tick)
+    assert s.db.journal_mode == "wal"
+    applied = [r["name"] for r in s.db["_sqlite_migrations"].rows]
+    s.close()
+    s2 = open_store(path, now=tick)
+    assert [r["name"] for r in s2.db["_sqlite_migrations"].rows] == applied
+    assert {"runs", "run_transitions", "leases", "steps", "audit", "drills"} <= set(
+        s2.db.table_names()
+    )
+    s2.close()
+
+
+def test_create_starts_queued_and_journals_it(store):
+    """A new run is queued, keeps its plan, and its journal starts with the creation."""
+    run_id = _new(store)
+    run = store.runs.get(run_id)
+    assert run["state"] == "queued"
+    assert run["plan"] == {"kind": "failover"}
+    assert [(h["from_state"], h["to_state"]) for h in store.runs.history(run_id)] == [
+        (None, "queued")
+    ]
+
+
+@pytest.mark.parametrize(("src", "dst"), list(itertools.product(RunState, RunState)))
+def test_transition_table_is_enforced(store, src, dst):
+    """Each pair of states is allowed exactly when the table says so; refusals change nothing."""
+    run_id = _new(store)
+    # Drive the run to `src` along allowed edges (breadth-first path from queued).
+    path = _path_to(src)
+    for step in path:
+        store.runs.transition(run_id, step, "setup")
+    before = len(store.runs.history(run_id))
+    if dst in ALLOWED[src]:
+        assert store.runs.transition(run_id, dst, "t")["state"] == dst.value
+        assert len(store.runs.history(run_id)) == before + 1
+    else:
+        with pytest.raises(IllegalTransition, match="cannot become"):
+            store.runs.transition(run_id, dst, "t")
+        assert store.runs.get(run_id)["state"] == src.value
+        assert len(store.runs.history(run_id)) == before
+
+
+def _path_to(target: RunState) -> list[RunState]:
+    frontier = [(RunState.QUEUED, [])]
+    seen = {RunState.QUEUED}
+    while frontier:
+        state, path = frontier.pop(0)
+        if state == target:
+            return path
+        for nxt in sorted(ALLOWED[state]):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append((nxt, [*path, nxt]))
+    raise AssertionError(f"{target} unreachable from queued")
+
+
+def test_every_state_is_reachable_from_queued():
+    """The table has no dead states: each one can be reached from `queued`."""
+    for state in RunState:
+        _path_to(state)
+
+
+def test_get_unknown_run_says_how_to_list(store):
+    """Asking for a run that does not exist names the command that lists runs."""
+    with pytest.raises(RunNotFound, match="drbot runs"):
+        store.runs.get(999)
+
+
+def test_one_lease_per_pool(store, tick):
+    """A second run cannot take a pool another active run holds; another pool is free."""
+    a, b = _new(store), _new(store)
+    until = tick() + timedelta(minutes=5)
+    store.runs.acquire_lease("dr", a, "host-1", until)
+    with pytest.raises(LeaseHeld, match=f"run {a}"):
+        store.runs.acquire_lease("dr", b, "host-2", until)
+    store.runs.acquire_lease("other", b, "host-2", until)
+    store.runs.release_lease("dr", a)
+    store.runs.acquire_lease("dr", b, "host-2", until)
+    assert store.runs.lease("dr")["run_id"] == b
+
+
+def test_finished_run_does_not_hold_the_pool(store, tick):
+    """Once a run has finished, its stale lease no longer blocks a new run on the pool."""
+    a, b = _new(store), _new(store)
+    store.runs.acquire_lease("dr", a, "h", tick() + timedelta(minutes=5))
+    store.runs.transition(a, RunState.RUNNING)
+    store.runs.transition(a, RunState.SUCCEEDED)
+    store.runs.acquire_lease("dr", b, "h", tick() + timedelta(minutes=5))
+
+
+def test_interrupted_run_still_holds_its_pool(store, tick):
+    """A crashed run keeps its pool until it is resumed or aborted."""
+    a, b = _new(store), _new(store)
+    store.runs.acquire_lease("dr", a, "h", tick() + timedelta(seconds=30))
+    store.runs.transition(a, RunState.RUNNING)
+    tick.advance(60)
+    store.runs.interrupted_at_boot()
+    with pytest.raises(LeaseHeld):
+        store.runs.acquire_lease("dr", b, "h2", tick() + timedelta(minutes=5))
+    store.runs.acquire_lease("dr", a, "h2", tick() + timedelta(minutes=5))
+
+
+def test_renew_lease_refuses_another_holder(store, tick):
+    """Only the holder of a lease can renew it."""
+    a = _new(store)
+    store.runs.acquire_lease("dr", a, "h1", tick() + timedelta(seconds=30))
+    store.runs.renew_lease("dr", a, "h1", tick() + timedelta(seconds=90))
+    assert store.runs.lease("dr")["until"].startswith("2026-03-01T12:01:30")
+    with pytest.raises(LeaseHeld):
+        store.runs.renew_lease("dr", a, "h2", tick() + timedelta(seconds=90))
+
+
+def test_reaping_marks_runs_with_expired_leases_interrupted_with_their_last_step(store, tick):
+    """At boot, running runs whose lease expired become interrupted, naming their last step."""
+    live, dead, paused = _new(store, "p1"), _new(store, "p2"), _new(store, "p3")
+    for run_id in (live, dead, paused):
+        store.runs.transition(run_id, RunState.RUNNING)
+    store.runs.acquire_lease("p1", live, "h", tick() + timedelta(minutes=10))
+    store.runs.acquire_lease("p2", dead, "h", tick() + timedelta(seconds=10))
+    store.runs.transition(paused, RunState.PAUSED, "waiting for storage team")
+    store.steps.begin(dead, "recover:vm:1", "recover VM", "web-1")
+    tick.advance(60)
+    reaped = store.runs.interrupted_at_boot()
+    assert [r["id"] for r in reaped] == [dead]
+    assert store.runs.get(dead)["state"] == "interrupted"
+    assert "recover VM web-1" in store.runs.history(dead)[-1]["reason"]
+    assert store.runs.get(live)["state"] == "running"
+    assert store.runs.get(paused)["state"] == "paused"
+
+
+def test_store_is_shared_between_connections(tmp_path, tick):
+    """Two connections to one file (the bot and the CLI) see each other's writes."""
+    a = open_store(tmp_path / "x.db", now=tick)
+    b = open_store(tmp_path / "x.db", now=tick)
+    run_id = _new(a)
+    b.runs.transition(run_id, RunState.RUNNING)
+    assert a.runs.get(run_id)["state"] == "running"
+    a.close()
+    b.close()
+
+
+def test_outcome_is_kept(store):
+    """The per-VM outcome written during a run is read back with the run."""
+    run_id = _new(store)
+    store.runs.set_outcome(run_id, {"vm-1": {"status": "recovered"}})
+    assert store.runs.get(run_id)["outcome"] == {"vm-1": {"status": "recovered"}}
+    store.runs.transition(run_id, RunState.RUNNING)
+    store.runs.transition(run_id, RunState.FAILED, error="boom", outcome={"vm-1": {"status": "x"}})
+    run = store.runs.get(run_id)
+    assert run["error"] == "boom"
+    assert run["outcome"] == {"vm-1": {"status": "x"}}
