@@ -1,0 +1,343 @@
+"""Typed views of a pool (the inventory) and the `Plan` a run executes.
+
+Inventory models are built from XAPI records by `engine.inventory`, which turns XAPI's
+digit-string ints, XML-RPC or JSON datetimes and `OpaqueRef:NULL` into Python values (None for a
+null ref). They carry the fields a DR engine reads (reference §4), not every field of XAPI.
+
+`Plan` is what a dry run shows, what an approval is bound to (through `Plan.hash`) and what the
+runner executes. It is plain data: it serialises to JSON and back without loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NULL_REF = "OpaqueRef:NULL"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inventory
+# ---------------------------------------------------------------------------------------------
+
+
+class PoolInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    master: str | None = None
+    ha_enabled: bool = False
+    restrictions: dict[str, str] = Field(default_factory=dict)
+    other_config: dict[str, str] = Field(default_factory=dict)
+    metadata_vdis: list[str] = Field(default_factory=list)
+
+
+class HostInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    address: str = ""
+    enabled: bool = True
+    live: bool = True
+    memory_total: int = 0
+    memory_free: int = 0
+    license_params: dict[str, str] = Field(default_factory=dict)
+    edition: str = ""
+    resident_vms: list[str] = Field(default_factory=list)
+
+    @property
+    def dr_licensed(self) -> bool:
+        """XenCenter's rule (reference §5.0): only an explicit restrict_dr = "false" allows DR."""
+        return self.license_params.get("restrict_dr") == "false"
+
+
+class VMInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    power_state: str = "Halted"
+    is_a_template: bool = False
+    is_a_snapshot: bool = False
+    is_control_domain: bool = False
+    appliance: str | None = None
+    order: int = 0
+    start_delay: int = 0
+    shutdown_delay: int = 0
+    memory_static_max: int = 0
+    memory_dynamic_max: int = 0
+    memory_overhead: int = 0
+    vcpus_max: int = 0
+    version: int = 0
+    resident_on: str | None = None
+    ha_restart_priority: str = ""
+    vbds: list[str] = Field(default_factory=list)
+    vifs: list[str] = Field(default_factory=list)
+    suspend_vdi: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    other_config: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_real(self) -> bool:
+        """XenCenter's "real VM": not a template, not a snapshot, not a control domain."""
+        return not (self.is_a_template or self.is_a_snapshot or self.is_control_domain)
+
+    @property
+    def memory_needed(self) -> int:
+        """Bytes this VM takes on a host when started (static max plus overhead)."""
+        return max(self.memory_static_max, self.memory_dynamic_max) + self.memory_overhead
+
+
+class ApplianceInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    name_description: str = ""
+    vms: list[str] = Field(default_factory=list)
+
+
+class SRInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    type: str = ""
+    content_type: str = ""
+    shared: bool = False
+    pbds: list[str] = Field(default_factory=list)
+    vdis: list[str] = Field(default_factory=list)
+    introduced_by: str | None = None
+    physical_size: int = 0
+    physical_utilisation: int = 0
+    sm_config: dict[str, str] = Field(default_factory=dict)
+    other_config: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def supports_dr(self) -> bool:
+        """Only LVM over iSCSI and over HBA carry pool metadata (reference §7.1)."""
+        return self.type in ("lvmoiscsi", "lvmohba")
+
+
+class PBDInfo(_Model):
+    ref: str
+    uuid: str = ""
+    host: str | None = None
+    sr: str | None = None
+    device_config: dict[str, str] = Field(default_factory=dict)
+    currently_attached: bool = False
+
+
+class VDIInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    sr: str | None = None
+    type: str = "user"
+    location: str = ""
+    virtual_size: int = 0
+    metadata_of_pool: str | None = None
+    metadata_latest: bool = False
+    vbds: list[str] = Field(default_factory=list)
+    missing: bool = False
+    sm_config: dict[str, str] = Field(default_factory=dict)
+
+
+class VBDInfo(_Model):
+    ref: str
+    uuid: str = ""
+    vm: str | None = None
+    vdi: str | None = None
+    type: str = "Disk"
+    mode: str = "RW"
+    empty: bool = False
+    currently_attached: bool = False
+
+
+class VIFInfo(_Model):
+    ref: str
+    uuid: str = ""
+    vm: str | None = None
+    network: str | None = None
+    device: str = ""
+    mac: str = ""
+
+
+class NetworkInfo(_Model):
+    ref: str
+    uuid: str
+    name_label: str = ""
+    bridge: str = ""
+    pifs: list[str] = Field(default_factory=list)
+
+
+class DRTaskInfo(_Model):
+    ref: str
+    uuid: str
+    introduced_srs: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan
+# ---------------------------------------------------------------------------------------------
+
+Kind = Literal["test-failover", "failover", "failback"]
+PowerAfter = Literal["start", "start-paused", "leave-off"]
+CheckStatus = Literal["ok", "warning", "blocker"]
+# Where the VM record a plan recovers from was read (see engine.planner's docstring).
+RecordSource = Literal["metadata-vdi", "source-pool", "dest-pool", "replicated-metadata-unread"]
+
+
+class Check(_Model):
+    """One pre-check of a plan. A `blocker` stops a run; a `warning` is shown and allowed."""
+
+    name: str
+    status: CheckStatus
+    subject: str = ""
+    message: str = ""
+
+
+class MetadataSource(_Model):
+    """A metadata VDI the plan reads VM records from (reference §2.2: only metadata_latest)."""
+
+    vdi_uuid: str
+    sr_uuid: str
+    sr_name: str = ""
+    pool_uuid: str = ""
+    pool_name: str = ""
+    latest: bool = True
+    # Whether the planner could open it now; a failover's mirror is not attachable before promote.
+    read: bool = False
+
+
+class LunPlan(_Model):
+    """A replicated LUN the run acts on, and what the storage adapter must do with it."""
+
+    lun: str
+    sr_uuid: str
+    sr_name: str = ""
+    sr_type: str = "lvmoiscsi"
+    state: str = ""
+    lag_seconds: float | None = None
+    # present_test_copy (test failover), promote (failover), reverse (failback), none.
+    action: Literal["present_test_copy", "promote", "reverse", "none"] = "none"
+    device_config: dict[str, str] = Field(default_factory=dict)
+    holds_metadata: bool = False
+
+
+class VMPlan(_Model):
+    """One VM to recover, with the record the plan chose for it."""
+
+    uuid: str
+    name: str
+    appliance_uuid: str | None = None
+    order: int = 0
+    start_delay: int = 0
+    shutdown_delay: int = 0
+    memory_bytes: int = 0
+    vcpus: int = 0
+    version: int = 0
+    power_state_at_source: str = "Halted"
+    record_source: RecordSource = "metadata-vdi"
+    metadata_vdi_uuid: str | None = None
+    sr_uuids: list[str] = Field(default_factory=list)
+    networks: list[str] = Field(default_factory=list)
+    # What exists in the destination pool with this uuid: none, older (replaced), newer-or-equal.
+    existing_in_dest: Literal["none", "older", "newer-or-equal"] = "none"
+    existing_power_state: str | None = None
+    power_after: PowerAfter = "start"
+
+
+class AppliancePlan(_Model):
+    """A vApp recovered whole; its VMs grouped by `order`, ascending, started group by group."""
+
+    uuid: str
+    name: str
+    metadata_vdi_uuid: str | None = None
+    order_groups: list[list[VMPlan]] = Field(default_factory=list)
+
+    @property
+    def vms(self) -> list[VMPlan]:
+        return [vm for group in self.order_groups for vm in group]
+
+
+class NetworkMapping(_Model):
+    """Where a source network's VIFs land at the destination, and how that was decided."""
+
+    source_name: str
+    source_bridge: str = ""
+    dest_name: str | None = None
+    dest_uuid: str | None = None
+    matched_by: Literal["name", "bridge", "map", "none"] = "none"
+    has_pifs: bool = True
+
+
+class Plan(_Model):
+    """What a run will do, decided with no side effects; approvals bind to `hash`.
+
+    `hash` is the sha256 of the canonical JSON of the plan without `hash`, `generated_at` and the
+    measurements that move on their own between two plannings of the same world (replication lag,
+    the RTO estimate and its basis, and the free text of check messages): two plans with the same
+    hash do the same things to the same objects in the same order.
+    """
+
+    kind: Kind
+    target: str
+    source_pool: str
+    dest_pool: str
+    source_pool_uuid: str = ""
+    dest_pool_uuid: str = ""
+    planned: bool = False
+    # A failed VM does not stop the others unless the plan says so.
+    stop_on_failure: bool = False
+    power_after: PowerAfter = "start"
+    metadata_vdis: list[MetadataSource] = Field(default_factory=list)
+    luns: list[LunPlan] = Field(default_factory=list)
+    appliances: list[AppliancePlan] = Field(default_factory=list)
+    standalone_vms: list[VMPlan] = Field(default_factory=list)
+    network_map: list[NetworkMapping] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    source_reachable: bool = True
+    estimated_rto_seconds: float = 0.0
+    rto_basis: str = ""
+    generated_at: datetime | None = None
+    hash: str = ""
+
+    @property
+    def blockers(self) -> list[Check]:
+        """The checks that stop a run."""
+        return [c for c in self.checks if c.status == "blocker"]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "warning"]
+
+    @property
+    def vms(self) -> list[VMPlan]:
+        """Every VM of the plan, vApp members first (in vApp order), then standalone VMs."""
+        return [vm for app in self.appliances for vm in app.vms] + list(self.standalone_vms)
+
+    def canonical(self) -> dict[str, Any]:
+        """The part of the plan its hash covers (see the class docstring)."""
+        data = self.model_dump(mode="json", exclude={"hash", "generated_at"})
+        data.pop("estimated_rto_seconds", None)
+        data.pop("rto_basis", None)
+        for lun in data["luns"]:
+            lun.pop("lag_seconds", None)
+            lun.pop("state", None)
+        for check in data["checks"]:
+            check.pop("message", None)
+        return data
+
+    def compute_hash(self) -> str:
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def sealed(self) -> Plan:
+        """This plan with `hash` filled in."""
+        return self.model_copy(update={"hash": self.compute_hash()})
