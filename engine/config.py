@@ -101,11 +101,25 @@ class PoolPair(_Strict):
     network_map: dict[str, str] = Field(default_factory=dict)
 
 
+class LunSettings(_Strict):
+    """A replicated LUN as configured for the `manual` adapter (which cannot read the array)."""
+
+    lun: str
+    sr_uuid: str
+    name: str = ""
+    source_site: str = ""
+    target_site: str = ""
+    state: str = "replicating"
+    mirror_device_config: dict[str, str] = Field(default_factory=dict)
+    test_copy_device_config: dict[str, str] | None = None
+
+
 class StorageSettings(_Strict):
     """Which storage replication adapter the engine uses and how to reach it."""
 
     adapter: Literal["sim", "manual"] = "manual"
     control_url: str | None = None
+    luns: list[LunSettings] = Field(default_factory=list)
     # Above this many seconds of replication lag a pool's readiness is degraded.
     max_lag_seconds: float = 300.0
 

@@ -111,3 +111,101 @@ KIND_UNKNOWN = "Unknown kind {kind!r}; use test-failover, failover or failback."
 SAME_POOL = (
     "Source and destination are the same pool ({pool!r}); a pool cannot recover into itself."
 )
+DEST_UNREACHABLE = "Pool {pool!r} does not answer; nothing can be recovered into it until it does."
+SOURCE_UNREACHABLE_SEEN = (
+    "Pool {pool!r} does not answer; planning from what drbot last saw of it ({when})."
+)
+SOURCE_UNKNOWN = (
+    "Pool {pool!r} does not answer and drbot has never seen it; the VMs will be read from the "
+    "replicated metadata once the mirrors are attached."
+)
+PLANNED_NEEDS_SOURCE = (
+    "A planned failover shuts the VMs down at the source first, but the source does not answer; "
+    "run an unplanned failover instead."
+)
+TARGET_BLIND = (
+    "Cannot resolve named targets: the source is unreachable and drbot has no inventory of it. "
+    "Recover 'all' (the VM list is read from the replicated metadata after promotion)."
+)
+RECORDS_UNREAD = (
+    "VM records will be read from the latest replicated metadata VDI during the run; the plan "
+    "cannot list them in advance."
+)
+EXISTING_NEWER = (
+    "A copy with version {have} (>= the incoming {incoming}) already exists in pool {pool!r}; it "
+    "was recovered before. Remove it there, or leave this VM out."
+)
+EXISTING_RUNNING = (
+    "An older copy is {state} in pool {pool!r}; shut it down first (a forced recovery would "
+    "silently skip this VM)."
+)
+EXISTING_REPLACED = "An older, halted copy exists in pool {pool!r}; it will be replaced."
+EXISTING_VAPP = "vApp exists in pool {pool!r}; its members will be replaced and it refreshed."
+SOURCE_RUNNING_PLANNED = "Running at the source; the planned failover shuts it down first."
+SPLIT_BRAIN = (
+    "Running in pool {pool!r}, which still answers: a failover would start a second copy "
+    "(split brain). Use a planned failover, or shut it down at the source first."
+)
+SUSPENDED = "Suspended at the source; it is recovered suspended and resumed, not started."
+INSIDE_LAG = (
+    "Created after the mirror's last consistent point ({since}); it is not in the replicated "
+    "metadata yet and will not be recovered. Sync replication (or plan a planned failover)."
+)
+INSIDE_LAG_PLANNED = "Created inside the replication lag; the planned failover syncs it first."
+LOCAL_STORAGE = "A disk is on SR {sr!r}, which is local to a host and never replicated. {left_out}"
+NOT_REPLICATED = (
+    "A disk is on SR {sr!r}, which is not replicated to the DR site; recovery would drop it. "
+    "{left_out}"
+)
+LEFT_OUT_VM = "This VM is left out of the plan."
+LEFT_OUT_APP = "This vApp is left out of the plan."
+NAMED_BLOCKER = "Move the disk to replicated storage, or leave it out of the target."
+NOTHING_TO_RECOVER = "Nothing in the target can be recovered; see the other checks."
+NO_LUNS = (
+    "The storage adapter reports no replicated LUN between these sites; check [storage] in the "
+    "configuration."
+)
+LUN_STATE = "LUN {lun} is {state}; this run needs it {want}."
+LAG_HIGH = "Replication is {lag} s behind (limit {limit} s): recent changes would be lost."
+NO_METADATA = (
+    "Pool {pool!r} replicates no metadata: enable it on a replicated SR (XenCenter: Pool > "
+    "Disaster Recovery > Configure) so the DR site can recreate its VMs."
+)
+METADATA_STALE = (
+    "No metadata VDI of pool {pool!r} is up to date (metadata_latest is false everywhere): "
+    "its redo log is broken; check the metadata LUN."
+)
+METADATA_NOT_REPLICATED = (
+    "Metadata VDI on SR {sr!r} is not on a LUN replicated to the destination; enable metadata "
+    "replication on a replicated SR."
+)
+NETWORK_MISSING = (
+    "No network of this name or bridge at the destination and none mapped: recovery creates an "
+    "isolated private network. Add it at the DR site or map it in [[pairs]].network_map."
+)
+NETWORK_BY_BRIDGE = "Lands on {dest!r} (same bridge {bridge})."
+NETWORK_BY_MAP = (
+    "Mapped to {dest!r} by the configuration; XAPI matches only by name or bridge, so the run "
+    "moves the VIFs after recovery."
+)
+NETWORK_PRIVATE = "The destination network has no PIFs: VMs on it reach nothing outside the host."
+LICENCE_DR = "Hosts without the DR licence feature: {hosts}. License them or use XCP-ng."
+LICENCE_OK = "Every host is licensed for DR."
+LICENCE_VAPP_START = (
+    "The pool may not start vApps (VM_appliance_start is restricted); VMs are started one by one "
+    "in vApp order instead."
+)
+HA_ON = (
+    "HA is on in the DR pool: it could restart test copies on the network. Turn HA off for the "
+    "test, or plan with disable_ha to let the run turn it off and back on."
+)
+HA_WILL_DISABLE = "HA is on in the DR pool; the run turns it off for the test and back on after."
+NO_LIVE_HOSTS = "No live, enabled host in the pool."
+CAPACITY_SHORT = (
+    "The VMs need {need} and pool {pool!r} has {free} free; free memory or recover less."
+)
+CAPACITY_TIGHT = "The VMs need {need} of the {free} free in pool {pool!r}; little room is left."
+CAPACITY_OK = "The VMs need {need}; pool {pool!r} has {free} free."
+CAPACITY_NO_HOST = "This VM needs {need} and no host has more than {free} free."
+RTO_FROM_HISTORY = "median of the last {n} drills"
+RTO_FROM_MODEL = "model of the run ({par} at a time), no drill history yet"

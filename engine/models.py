@@ -83,6 +83,8 @@ class VMInfo(_Model):
     suspend_vdi: str | None = None
     tags: list[str] = Field(default_factory=list)
     other_config: dict[str, str] = Field(default_factory=dict)
+    # VM_metrics.install_time: when the VM was created (compared with the mirror's as-of time).
+    install_time: datetime | None = None
 
     @property
     def is_real(self) -> bool:
@@ -295,6 +297,8 @@ class Plan(_Model):
     planned: bool = False
     # A failed VM does not stop the others unless the plan says so.
     stop_on_failure: bool = False
+    # Test failover only: turn HA off on the DR pool for the test and back on afterwards.
+    disable_ha: bool = False
     power_after: PowerAfter = "start"
     metadata_vdis: list[MetadataSource] = Field(default_factory=list)
     luns: list[LunPlan] = Field(default_factory=list)

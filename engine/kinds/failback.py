@@ -1,0 +1,120 @@
+"""Failback: after the primary is back, shut the VMs down at the DR site in reverse order,
+reverse replication so the primary receives what changed at the DR site, wait for it to catch
+up, make the primary's copy writable, recover on the primary from the DR pool's metadata, start
+in vApp order, then clean up the DR site (its VM and vApp records, its attachment of the SRs).
+
+In a failback plan `source_pool` is the DR pool and `dest_pool` the primary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import DRError, ManualStepRequired
+from engine.kinds.common import (
+    RunContext,
+    _destroy_app,
+    _effect_absent,
+    attach_sr,
+    cleanup,
+    destroy_dr_tasks,
+    destroy_vm,
+    forget_sr,
+    mark,
+    recover_and_start,
+    scan_srs,
+    shutdown_in_reverse_order,
+    storage_step,
+)
+from engine.kinds.failover import _still_running
+from engine.kinds.result import Result, verdict
+
+WANTED = {"started", "started-paused"}
+
+
+def execute(ctx: RunContext) -> Result:
+    plan, dest, dr = ctx.plan, ctx.dest, ctx.source
+    ctx.init_outcomes()
+    try:
+        start = mark(ctx, "rto-start")
+        ctx.phase("shutdown at DR site")
+        outs = shutdown_in_reverse_order(ctx, dr, plan.source_pool)
+        failed = [k for k, o in outs.items() if o.status != "done"]
+        if failed:
+            return Result("failed", _still_running(ctx, failed))
+        if ctx.cancel.is_set():
+            return Result("cancelled", "cancelled after the DR site's VMs were shut down")
+        ctx.phase("reverse replication")
+        for lun in plan.luns:
+            storage_step(ctx, "reverse", lun)
+            storage_step(ctx, "sync", lun)
+            storage_step(ctx, "promote", lun)
+        ctx.phase("attach")
+        for lun in plan.luns:
+            attach_sr(ctx, dest, lun, lun.device_config)
+        scan_srs(dest, [lun.sr_uuid for lun in plan.luns])
+        ctx.phase("recover")
+        recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
+        end = mark(ctx, "rto-end")
+        ctx.phase("clean up DR site")
+        destroy_dr_tasks(ctx, dest)
+        clean_dr_site(ctx, dr)
+    except ManualStepRequired:
+        raise
+    except DRError as exc:
+        return Result("failed", str(exc), notes=ctx.notes)
+    wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
+    state = verdict(ctx.outcomes, wanted)
+    rto = (end - start).total_seconds()
+    return Result(state, f"{state}; RTO {rto:.0f} s", rto, notes=ctx.notes)
+
+
+def clean_dr_site(ctx: RunContext, dr: Any) -> None:
+    """Remove the failed-back VMs' and vApps' records from the DR pool (disks stay on the
+    array) and detach the SRs there, for the VMs the primary now runs."""
+    ok = {u for u, o in ctx.outcomes.items() if o.get("status") in WANTED | {"recovered"}}
+    for vm in ctx.plan.vms:
+        if vm.uuid in ok:
+            _effect_absent(
+                ctx,
+                f"dr-clean:vm:{vm.uuid}",
+                "remove VM at DR site",
+                vm.name,
+                dr,
+                "VM",
+                vm.uuid,
+                lambda u=vm.uuid: destroy_vm(dr, u),
+            )
+    for app in ctx.plan.appliances:
+        if all(vm.uuid in ok for vm in app.vms):
+            _effect_absent(
+                ctx,
+                f"dr-clean:app:{app.uuid}",
+                "remove vApp at DR site",
+                app.name,
+                dr,
+                "VM_appliance",
+                app.uuid,
+                lambda u=app.uuid: _destroy_app(dr, u),
+            )
+    if len(ok) == len(ctx.outcomes):
+        for lun in ctx.plan.luns:
+            _effect_absent(
+                ctx,
+                f"dr-clean:sr:{lun.sr_uuid}",
+                "detach SR at DR site",
+                lun.sr_name,
+                dr,
+                "SR",
+                lun.sr_uuid,
+                lambda u=lun.sr_uuid: forget_sr(dr, u),
+            )
+
+
+def abort(ctx: RunContext) -> Result:
+    ctx.init_outcomes()
+    left = cleanup(ctx, ctx.dest, remove_test_copies=False)
+    notes = ["The VMs shut down at the DR site were not restarted; start them there if needed."]
+    if left:
+        return Result("failed", f"left behind: {', '.join(left)}", left_behind=left, notes=notes)
+    return Result("aborted", "what the failback recovered on the primary was removed", notes=notes)

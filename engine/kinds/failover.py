@@ -1,0 +1,124 @@
+"""Failover: promote the mirrors, attach them at the DR site, recover the latest metadata and
+start the VMs in vApp order.
+
+A `planned` failover first shuts the VMs down at the reachable primary, in reverse order, and
+waits for replication to catch up (`sync`) before promoting, so nothing written is lost. If a
+VM does not shut down there, the run stops before anything irreversible: recovering it would
+run it twice (split brain).
+
+After recovery, metadata replication is turned on for the SRs at the DR site that carry
+metadata, so the DR pool's own metadata travels back for a failback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import run_messages
+from engine.errors import DRError, ManualStepRequired, XapiError
+from engine.kinds.common import (
+    RunContext,
+    attach_sr,
+    cleanup,
+    destroy_dr_tasks,
+    mark,
+    recover_and_start,
+    ref_by_uuid,
+    shutdown_in_reverse_order,
+    storage_step,
+)
+from engine.kinds.result import Result, verdict
+
+WANTED = {"started", "started-paused"}
+
+
+def execute(ctx: RunContext) -> Result:
+    plan, dest = ctx.plan, ctx.dest
+    ctx.init_outcomes()
+    try:
+        start = mark(ctx, "rto-start")
+        if plan.planned:
+            ctx.phase("shutdown at source")
+            outs = shutdown_in_reverse_order(ctx, ctx.source, plan.source_pool)
+            failed = [k for k, o in outs.items() if o.status != "done"]
+            if failed:
+                return Result("failed", _still_running(ctx, failed))
+            ctx.phase("replication catch-up")
+            for lun in plan.luns:
+                storage_step(ctx, "sync", lun)
+        if ctx.cancel.is_set():
+            return Result("cancelled", "cancelled before the mirrors were promoted")
+        ctx.phase("storage")
+        configs = {}
+        for lun in plan.luns:
+            state = storage_step(ctx, "promote", lun)
+            configs[lun.lun] = state.get("mirror_device_config") or lun.device_config
+        ctx.phase("attach")
+        for lun in plan.luns:
+            attach_sr(ctx, dest, lun, configs[lun.lun])
+        ctx.phase("recover")
+        recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
+        end = mark(ctx, "rto-end")
+        ctx.phase("finish")
+        destroy_dr_tasks(ctx, dest)
+        rearm_metadata_replication(ctx, dest)
+    except ManualStepRequired:
+        raise
+    except DRError as exc:
+        return Result("failed", str(exc), notes=ctx.notes)
+    if ctx.cancel.is_set():
+        return Result("cancelled", "cancelled; VMs recovered so far are kept", notes=ctx.notes)
+    wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
+    state = verdict(ctx.outcomes, wanted)
+    rto = (end - start).total_seconds()
+    return Result(state, f"{state}; RTO {rto:.0f} s", rto, notes=ctx.notes)
+
+
+def _still_running(ctx: RunContext, keys: list[str]) -> str:
+    names = {f"shutdown:{ctx.plan.source_pool}:vm:{vm.uuid}": vm.name for vm in ctx.plan.vms}
+    listed = ", ".join(names.get(k, k) for k in keys)
+    return (
+        f"Planned failover stopped before promoting: {listed} did not shut down at "
+        f"{ctx.plan.source_pool!r}; recovering them would run them twice. Shut them down, "
+        f"then `drbot resume {ctx.run_id}`."
+    )
+
+
+def rearm_metadata_replication(ctx: RunContext, client: Any) -> None:
+    """Turn on metadata replication at the destination for the SRs that carried metadata
+    (best effort: a failure is noted, the failover still stands)."""
+    for lun in ctx.plan.luns:
+        if not lun.holds_metadata:
+            continue
+
+        def act(_s: int, sr_uuid: str = lun.sr_uuid) -> dict[str, Any]:
+            ref = ref_by_uuid(client, "SR", sr_uuid)
+            if ref is not None:
+                client.call("SR.enable_database_replication", ref)
+            return {"sr": sr_uuid}
+
+        try:
+            ctx.journal.effect(f"rearm:{lun.sr_uuid}", "replicate metadata", lun.sr_name, act)
+        except XapiError as exc:
+            ctx.notes.append(f"metadata replication not enabled on {lun.sr_name}: {exc}")
+
+
+def abort(ctx: RunContext) -> Result:
+    ctx.init_outcomes()
+    left = cleanup(ctx, ctx.dest, remove_test_copies=False)
+    notes = []
+    promoted = [lun.lun for lun in ctx.plan.luns if ctx.journal.row(f"storage:promote:{lun.lun}")]
+    if promoted:
+        notes.append(
+            run_messages.ABORT_IRREVERSIBLE.format(items="promoted " + ", ".join(promoted))
+        )
+    if left:
+        return Result(
+            "failed",
+            run_messages.LEFT_BEHIND.format(
+                items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
+            ),
+            left_behind=left,
+            notes=notes,
+        )
+    return Result("aborted", "recovered VMs, vApps and attached SRs were removed", notes=notes)

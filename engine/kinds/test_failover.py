@@ -1,0 +1,80 @@
+"""Test failover: recover the plan into the DR pool from test copies of the mirrors, start the
+VMs (paused or not, as the plan says), measure the RTO, then always remove everything the run
+created (VMs, vApps, VBDs/VIFs, DR_tasks, PBDs and SRs, test copies) and prove nothing is left.
+
+Replication is never interrupted: the run works on writable snapshots of the mirrors
+(`present_test_copy`), never on the mirrors themselves.
+"""
+
+from __future__ import annotations
+
+from engine import run_messages
+from engine.errors import DRError, ManualStepRequired
+from engine.kinds.common import (
+    RunContext,
+    attach_sr,
+    cleanup,
+    mark,
+    recover_and_start,
+    storage_step,
+)
+from engine.kinds.result import Result, verdict
+
+
+def execute(ctx: RunContext) -> Result:
+    plan, dest = ctx.plan, ctx.dest
+    ctx.init_outcomes()
+    failure: str | None = None
+    rto = None
+    try:
+        start = mark(ctx, "rto-start")
+        ctx.phase("storage")
+        configs = {}
+        for lun in plan.luns:
+            state = storage_step(ctx, "present_test_copy", lun)
+            configs[lun.lun] = state.get("test_copy_device_config") or lun.device_config
+        ctx.phase("attach")
+        for lun in plan.luns:
+            if not ctx.cancel.is_set():
+                attach_sr(ctx, dest, lun, configs[lun.lun])
+        if not ctx.cancel.is_set():
+            ctx.phase("recover")
+            recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
+            end = mark(ctx, "rto-end")
+            rto = (end - start).total_seconds()
+    except ManualStepRequired:
+        raise  # the run pauses here; cleanup happens when it goes on
+    except DRError as exc:
+        failure = str(exc)
+    left = cleanup(ctx, dest, remove_test_copies=True)
+    for entry in ctx.outcomes.values():
+        entry["cleaned_up"] = True
+    ctx.flush_outcomes()
+    wanted = {"recovered"} if plan.power_after == "leave-off" else {"started", "started-paused"}
+    if ctx.cancel.is_set():
+        state, reason = "cancelled", "cancelled; everything the run created was removed"
+    elif failure:
+        state, reason = "failed", failure
+    else:
+        state = verdict(ctx.outcomes, wanted)
+        reason = f"{state}; RTO {rto:.0f} s" if rto is not None else state
+    if left:
+        state = "failed"
+        reason = run_messages.LEFT_BEHIND.format(
+            items=", ".join(left), pool=plan.dest_pool, run_id=ctx.run_id
+        )
+    return Result(state, reason, rto, left)
+
+
+def abort(ctx: RunContext) -> Result:
+    ctx.init_outcomes()
+    left = cleanup(ctx, ctx.dest, remove_test_copies=True)
+    if left:
+        return Result(
+            "failed",
+            run_messages.LEFT_BEHIND.format(
+                items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
+            ),
+            left_behind=left,
+        )
+    return Result("aborted", "everything the run created was removed")

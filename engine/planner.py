@@ -1,0 +1,1011 @@
+"""Plans for test-failover, failover and failback: the dry run, with no side effects.
+
+`plan(kind, target, source=..., dest=..., ...)` decides which LUNs the storage adapter must
+present, promote or reverse, which metadata VDIs the run reads, which vApps (with their order
+groups and start delays) and standalone VMs it recovers, what it does with them afterwards, where
+their networks land, and every pre-check that could make the run fail or do harm. It reads the
+pools' inventories and the storage adapter's state; it never changes a pool.
+
+Where a VM's record comes from (the question of reading foreign metadata)
+--------------------------------------------------------------------------
+What `VM.recover` imports is the record on the replicated metadata VDI at the DR site
+(reference §2.5). At planning time that VDI usually cannot be read: for a failover the mirror is
+read-only and cannot be attached until it is promoted (§7.5), and presenting a test copy or
+promoting is exactly the side effect a dry run must not have. So the planner chooses, per VM,
+the best record it can see, and says which one in `VMPlan.record_source`:
+
+1. `metadata-vdi`: the record read from a metadata VDI already attached at the destination
+   (`metadata_latest` only, §2.2), opened with `VDI.open_database` and released with
+   `session.logout`. This happens when the mirrors are attached already (a failback whose
+   reversed LUNs are attached, a re-plan during a run). Opening a database creates a session
+   and a VBD in dom0 that logout removes: no VM, SR or DR_task is touched.
+2. `source-pool`: the live record of the protected pool, from its event-fed inventory. The
+   metadata VDI is a write-through copy of that database (§2.1), so it is the record the mirror
+   will hold once replication catches up. A VM created inside the replication lag (its
+   `install_time` is later than the mirror's as-of time) is not on the mirror yet: the plan warns
+   (and a planned failover syncs first). If the source site is down, the inventory still holds
+   the last state seen before it went, which is the best knowledge anyone has.
+3. `replicated-metadata-unread`: the source is unknown to drbot (no inventory) and the mirror is
+   unreadable. The plan then recovers "everything on the latest metadata VDI" and says so; a
+   named target cannot be resolved and is a blocker.
+
+The destination's copy of each VM (same uuid) is always read, and the seed's most-recent rule
+applies with XAPI's version counter (§5.4): the incoming record wins only if its `version` is
+greater than the destination's; a newer-or-equal copy at the destination is a blocker for that
+VM (it was recovered before: remove it, or leave it out), an older halted copy is replaced
+(warning), an older running copy is a blocker (`force` would silently skip it, §2.6).
+
+Selection rules: a vApp is recovered whole (`VM_appliance.recover`); naming a member VM selects
+its vApp and says so. With target "all", VMs that cannot be recovered (a disk on local or
+non-replicated storage) are left out with a warning; named explicitly, they are a blocker.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine import messages as m
+from engine.clock import Clock, SystemClock
+from engine.errors import TargetNotFound, XapiError
+from engine.inventory import (
+    Inventory,
+    appliance_info,
+    network_info,
+    vbd_info,
+    vdi_info,
+    vif_info,
+    vm_info,
+)
+from engine.inventory import sr_info as _sr_info
+from engine.models import (
+    AppliancePlan,
+    Check,
+    Kind,
+    LunPlan,
+    MetadataSource,
+    NetworkMapping,
+    Plan,
+    PowerAfter,
+    RecordSource,
+    VMInfo,
+    VMPlan,
+)
+from engine.storage.base import ReplicatedLun, StorageAdapter
+from engine.xapi import XapiClient
+
+KINDS: tuple[Kind, ...] = ("test-failover", "failover", "failback")
+DEFAULT_POWER: dict[str, PowerAfter] = {
+    "test-failover": "start-paused",
+    "failover": "start",
+    "failback": "start",
+}
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+# Seconds per operation when no drill history exists (XAPI defaults seen on real pools; the
+# simulator's latency model uses the same orders of magnitude).
+DEFAULT_OP_SECONDS: dict[str, float] = {
+    "storage_action": 10.0,
+    "attach_sr": 8.0,
+    "open_database": 2.0,
+    "recover_vm": 2.0,
+    "vm_start": 20.0,
+    "vm_clean_shutdown": 15.0,
+}
+
+
+@dataclass
+class Site:
+    """One side of a plan: a pool and what drbot knows of it.
+
+    `inventory` may be a follower's last snapshot of a pool that is now unreachable; `reachable`
+    says whether the pool answers now (None: the planner asks with one cheap read call).
+    `site` is the site name the storage adapter uses for the pool's LUNs.
+    """
+
+    name: str
+    inventory: Inventory | None = None
+    client: XapiClient | None = None
+    site: str = ""
+    reachable: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.client is None and self.inventory is not None and self.reachable is None:
+            self.client = self.inventory.client
+
+    def is_reachable(self) -> bool:
+        if self.reachable is None:
+            if self.client is None:
+                self.reachable = False
+            else:
+                try:
+                    self.client.call("pool.get_all", timeout=10.0)
+                    self.reachable = True
+                except XapiError:
+                    self.reachable = False
+        return self.reachable
+
+
+class PlanOptions(BaseModel):
+    """Choices a person makes for a run (all of them are part of the plan's hash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    power_after: PowerAfter | None = None
+    planned: bool = False
+    network_map: dict[str, str] = Field(default_factory=dict)
+    disable_ha: bool = False
+    stop_on_failure: bool = False
+    read_metadata: bool = True
+    max_lag_seconds: float = 300.0
+    op_seconds: dict[str, float] = Field(default_factory=dict)
+    concurrency: int = 8
+
+
+# History of past runs: (kind, source pool, dest pool) -> RTOs in seconds, most recent last.
+History = Callable[[str, str, str], Sequence[float]]
+
+
+# ---------------------------------------------------------------------------------------------
+# A uniform view of the records the plan is made from
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Records:
+    """VM-side records from one source (an inventory or a foreign database), with lookups."""
+
+    source: RecordSource
+    vms: dict[str, VMInfo]
+    appliances: dict[str, Any]
+    vbds: dict[str, Any]
+    vdis: dict[str, Any]
+    vifs: dict[str, Any]
+    networks: dict[str, Any]
+    srs: dict[str, Any]
+    metadata_vdi_uuid: str | None = None
+    pool_uuid: str = ""
+
+    @classmethod
+    def of(cls, inv: Inventory, source: RecordSource) -> _Records:
+        return cls(
+            source,
+            dict(inv.vms),
+            dict(inv.appliances),
+            dict(inv.vbds),
+            dict(inv.vdis),
+            dict(inv.vifs),
+            dict(inv.networks),
+            dict(inv.srs),
+            pool_uuid=inv.pool.uuid if inv.pools else "",
+        )
+
+    def real_vms(self) -> list[VMInfo]:
+        return [vm for vm in self.vms.values() if vm.is_real]
+
+    def disk_srs(self, vm: VMInfo) -> list[Any]:
+        out = []
+        for vbd_ref in vm.vbds:
+            vbd = self.vbds.get(vbd_ref)
+            if vbd is None or vbd.type == "CD" or vbd.empty or vbd.vdi is None:
+                continue
+            vdi = self.vdis.get(vbd.vdi)
+            sr = self.srs.get(vdi.sr) if vdi is not None and vdi.sr else None
+            if sr is not None and sr.content_type != "iso" and sr not in out:
+                out.append(sr)
+        return out
+
+    def networks_of(self, vm: VMInfo) -> list[Any]:
+        out = []
+        for vif_ref in vm.vifs:
+            vif = self.vifs.get(vif_ref)
+            net = self.networks.get(vif.network) if vif is not None and vif.network else None
+            if net is not None and net not in out:
+                out.append(net)
+        return out
+
+
+def _read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> _Records:
+    """Read the VM-side tables of a foreign database; the session is logged out at once."""
+    with client.open_database(vdi_ref) as db:
+        raw = {
+            c: db.get_all_records(c)
+            for c in ("pool", "VM", "VM_appliance", "VBD", "VDI", "VIF", "network", "SR")
+        }
+    pool_uuid = next((str(r.get("uuid", "")) for r in raw["pool"].values()), "")
+    return _Records(
+        "metadata-vdi",
+        {ref: vm_info(ref, r, {}) for ref, r in raw["VM"].items()},
+        {ref: appliance_info(ref, r) for ref, r in raw["VM_appliance"].items()},
+        {ref: vbd_info(ref, r) for ref, r in raw["VBD"].items()},
+        {ref: vdi_info(ref, r) for ref, r in raw["VDI"].items()},
+        {ref: vif_info(ref, r) for ref, r in raw["VIF"].items()},
+        {ref: network_info(ref, r) for ref, r in raw["network"].items()},
+        {ref: _sr_info(ref, r) for ref, r in raw["SR"].items()},
+        metadata_vdi_uuid=vdi_uuid,
+        pool_uuid=pool_uuid,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Protection: can a VM be recovered from replicated storage at all?
+# ---------------------------------------------------------------------------------------------
+
+
+def protection_problems(
+    records: _Records, vm: VMInfo, replicated_sr_uuids: set[str]
+) -> list[tuple[str, str]]:
+    """Why `vm` cannot be recovered at the DR site, as (reason code, SR name) pairs.
+
+    Reason codes: `local-storage` (a disk on an SR that is not shared: never recoverable,
+    XenCenter's "Uses local storage"), `not-replicated` (a disk on a shared SR whose LUN is not
+    replicated to the DR site: force would silently drop it).
+    """
+    problems = []
+    for sr in records.disk_srs(vm):
+        if sr.uuid in replicated_sr_uuids:
+            continue
+        problems.append(("local-storage" if not sr.shared else "not-replicated", sr.name_label))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_target(target: str | Sequence[str]) -> list[str]:
+    """Split a target ("all", "app:payments, vm:jump-01", a list) into its items."""
+    items = [target] if isinstance(target, str) else list(target)
+    out: list[str] = []
+    for item in items:
+        out += [p.strip() for p in re.split(r"[,\s]+", item) if p.strip()]
+    if not out:
+        raise TargetNotFound(m.TARGET_EMPTY)
+    return out
+
+
+@dataclass
+class _Selection:
+    appliances: list[Any] = field(default_factory=list)  # ApplianceInfo, in target order
+    vms: list[VMInfo] = field(default_factory=list)  # standalone
+    explicit: set[str] = field(default_factory=set)  # uuids named explicitly
+    notes: list[Check] = field(default_factory=list)
+
+
+def select(records: _Records, items: list[str], pool_name: str) -> _Selection:
+    """Resolve target items against the records: vApps by name or uuid, VMs by name or uuid."""
+    sel = _Selection()
+    real = records.real_vms()
+    apps = list(records.appliances.values())
+    if any(i.lower() in ("all", "*", "everything") for i in items):
+        sel.appliances = sorted(
+            (a for a in apps if any(records.vms.get(v) for v in a.vms)), key=lambda a: a.name_label
+        )
+        sel.vms = sorted((v for v in real if v.appliance is None), key=lambda v: v.name_label)
+        return sel
+    for item in items:
+        kind, _, name = item.partition(":") if ":" in item else ("", "", item)
+        kind = kind.lower()
+        found_app = [a for a in apps if name in (a.name_label, a.uuid)] if kind != "vm" else []
+        if found_app and kind in ("", "app", "vapp"):
+            app = found_app[0]
+            if app not in sel.appliances:
+                sel.appliances.append(app)
+                sel.explicit.add(app.uuid)
+            continue
+        matches = [v for v in real if name in (v.name_label, v.uuid)] if kind != "app" else []
+        if not matches:
+            raise TargetNotFound(m.TARGET_NOT_FOUND.format(name=item, pool=pool_name))
+        if len(matches) > 1:
+            raise TargetNotFound(
+                m.TARGET_AMBIGUOUS.format(name=name, count=len(matches), pool=pool_name)
+            )
+        vm = matches[0]
+        sel.explicit.add(vm.uuid)
+        if vm.appliance and vm.appliance in records.appliances:
+            app = records.appliances[vm.appliance]
+            sel.notes.append(
+                Check(
+                    name="vapp-whole",
+                    status="warning",
+                    subject=vm.name_label,
+                    message=m.TARGET_IS_MEMBER.format(name=vm.name_label, app=app.name_label),
+                )
+            )
+            if app not in sel.appliances:
+                sel.appliances.append(app)
+                sel.explicit.add(app.uuid)
+        elif vm not in sel.vms:
+            sel.vms.append(vm)
+    return sel
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner
+# ---------------------------------------------------------------------------------------------
+
+
+def _luns_for(
+    kind: str, luns: list[ReplicatedLun], source: Site, dest: Site
+) -> list[ReplicatedLun]:
+    """The LUNs replicated between the two sites, in the original (protected -> DR) direction."""
+    if kind == "failback":
+        prot, dr = dest.site, source.site
+    else:
+        prot, dr = source.site, dest.site
+    if not prot and not dr:
+        return list(luns)
+    return [
+        lun
+        for lun in luns
+        if (not prot or lun.source_site == prot) and (not dr or lun.target_site == dr)
+    ]
+
+
+_LUN_ACTION = {"test-failover": "present_test_copy", "failover": "promote", "failback": "reverse"}
+_LUN_OK_STATES = {
+    "test-failover": {"replicating"},
+    "failover": {"replicating", "promoted"},
+    "failback": {"promoted", "reversed"},
+}
+
+
+def plan(
+    kind: str,
+    target: str | Sequence[str],
+    *,
+    source: Site,
+    dest: Site,
+    options: PlanOptions | None = None,
+    storage: StorageAdapter | Iterable[ReplicatedLun] | None = None,
+    history: History | None = None,
+    clock: Clock | None = None,
+) -> Plan:
+    """Plan a run of `kind` for `target`, recovering from `source`'s pool into `dest`'s.
+
+    For test-failover and failover, `source` is the protected pool and `dest` the DR pool; for a
+    failback, `source` is the DR pool (where the VMs run now) and `dest` the original pool.
+
+    Raises:
+        TargetNotFound: the kind is unknown, or the target names nothing that can be recovered.
+    """
+    options = options or PlanOptions()
+    clock = clock or SystemClock()
+    if kind not in KINDS:
+        raise TargetNotFound(m.KIND_UNKNOWN.format(kind=kind))
+    items = parse_target(target)
+    checks: list[Check] = []
+    power_after: PowerAfter = options.power_after or DEFAULT_POWER[kind]
+
+    if source.name == dest.name:
+        raise TargetNotFound(m.SAME_POOL.format(pool=source.name))
+
+    src_inv, dst_inv = source.inventory, dest.inventory
+    source_up = source.is_reachable()
+    dest_up = dest.is_reachable()
+    if dst_inv is None or not dest_up:
+        checks.append(
+            _chk("dest-reachable", "blocker", dest.name, m.DEST_UNREACHABLE, pool=dest.name)
+        )
+    if not source_up:
+        checks.append(
+            _chk(
+                "source-reachable",
+                "warning" if kind != "failback" else "blocker",
+                source.name,
+                m.SOURCE_UNREACHABLE_SEEN if src_inv is not None else m.SOURCE_UNKNOWN,
+                pool=source.name,
+                when=src_inv.changed_at.isoformat(timespec="seconds")
+                if src_inv is not None and src_inv.changed_at
+                else "never",
+            )
+        )
+    if options.planned and kind == "failover" and not source_up:
+        checks.append(_chk("planned-needs-source", "blocker", source.name, m.PLANNED_NEEDS_SOURCE))
+
+    # --- storage ---------------------------------------------------------------------------
+    all_luns = _lun_state(storage)
+    luns = _luns_for(kind, all_luns, source, dest)
+    replicated_uuids = {lun.sr_uuid for lun in luns}
+    lun_by_sr = {lun.sr_uuid: lun for lun in luns}
+
+    # --- records ---------------------------------------------------------------------------
+    metadata: list[MetadataSource] = []
+    records: _Records | None = None
+    if options.read_metadata and dst_inv is not None and dest_up and src_inv is not None:
+        records, metadata = _attached_metadata(dst_inv, src_inv, replicated_uuids)
+    if records is None and src_inv is not None:
+        records = _Records.of(src_inv, "source-pool")
+    if not metadata and src_inv is not None:
+        metadata = _metadata_sources(src_inv, kind, dst_inv)
+    if src_inv is not None:
+        checks += _metadata_checks(src_inv, metadata, replicated_uuids)
+
+    if records is None:
+        # Nothing known of the source: recover whatever the latest metadata VDI holds.
+        if any(i.lower() not in ("all", "*", "everything") for i in items):
+            checks.append(_chk("target-unresolvable", "blocker", ",".join(items), m.TARGET_BLIND))
+        checks.append(_chk("records", "warning", source.name, m.RECORDS_UNREAD))
+        lun_plans = [_lun_plan(lun, kind, set()) for lun in luns]
+        return _finish(
+            Plan(
+                kind=kind,  # type: ignore[arg-type]
+                target=",".join(items),
+                source_pool=source.name,
+                dest_pool=dest.name,
+                dest_pool_uuid=dst_inv.pool.uuid if dst_inv and dst_inv.pools else "",
+                planned=options.planned,
+                stop_on_failure=options.stop_on_failure,
+                power_after=power_after,
+                luns=lun_plans,
+                checks=checks + _lun_checks(kind, lun_plans, options),
+                source_reachable=source_up,
+            ),
+            options,
+            history,
+            clock,
+        )
+
+    sel = select(records, items, source.name)
+    checks += sel.notes
+
+    if kind == "failback" and src_inv is not None:
+        # Only VMs that live on the failed-over LUNs go back; the DR pool's own VMs stay.
+        sel.appliances = [
+            a
+            for a in sel.appliances
+            if all(
+                {sr.uuid for sr in records.disk_srs(records.vms[v])} <= replicated_uuids
+                for v in a.vms
+                if v in records.vms
+            )
+            or a.uuid in sel.explicit
+        ]
+        sel.vms = [
+            v
+            for v in sel.vms
+            if (records.disk_srs(v) and {sr.uuid for sr in records.disk_srs(v)} <= replicated_uuids)
+            or v.uuid in sel.explicit
+        ]
+
+    # --- per vApp / VM -----------------------------------------------------------------------
+    dest_by_uuid = {vm.uuid: vm for vm in dst_inv.vms.values()} if dst_inv else {}
+    dest_apps = {a.uuid: a for a in dst_inv.appliances.values()} if dst_inv else {}
+    lag_cut = _mirror_as_of(luns, metadata)
+    app_plans: list[AppliancePlan] = []
+    standalone: list[VMPlan] = []
+    used_srs: set[str] = set()
+    used_networks: dict[str, Any] = {}
+
+    def vm_plan(vm: VMInfo) -> tuple[VMPlan, list[Check]]:
+        vchecks: list[Check] = []
+        srs = records.disk_srs(vm)
+        nets = records.networks_of(vm)
+        for net in nets:
+            used_networks.setdefault(net.name_label, net)
+        existing = dest_by_uuid.get(vm.uuid)
+        incoming_version = vm.version
+        state: str = "none"
+        if existing is not None:
+            state = "newer-or-equal" if existing.version >= incoming_version else "older"
+        vp = VMPlan(
+            uuid=vm.uuid,
+            name=vm.name_label,
+            appliance_uuid=records.appliances[vm.appliance].uuid
+            if vm.appliance in records.appliances
+            else None,
+            order=vm.order,
+            start_delay=vm.start_delay,
+            shutdown_delay=vm.shutdown_delay,
+            memory_bytes=vm.memory_needed,
+            vcpus=vm.vcpus_max,
+            version=vm.version,
+            power_state_at_source=vm.power_state,
+            record_source=records.source,
+            metadata_vdi_uuid=records.metadata_vdi_uuid
+            or (metadata[0].vdi_uuid if metadata else None),
+            sr_uuids=sorted(sr.uuid for sr in srs),
+            networks=sorted(n.name_label for n in nets),
+            existing_in_dest=state,  # type: ignore[arg-type]
+            existing_power_state=existing.power_state if existing else None,
+            power_after=power_after,
+        )
+        # Existing copies at the destination (XenCenter §5.2.6 c, with the version rule §5.4).
+        if existing is not None:
+            if state == "newer-or-equal":
+                vchecks.append(
+                    _chk(
+                        "existing-newer",
+                        "blocker",
+                        vm.name_label,
+                        m.EXISTING_NEWER,
+                        pool=dest.name,
+                        have=existing.version,
+                        incoming=incoming_version,
+                    )
+                )
+            elif existing.power_state != "Halted":
+                vchecks.append(
+                    _chk(
+                        "existing-running",
+                        "blocker",
+                        vm.name_label,
+                        m.EXISTING_RUNNING,
+                        pool=dest.name,
+                        state=existing.power_state,
+                    )
+                )
+            else:
+                vchecks.append(
+                    _chk(
+                        "existing-replaced",
+                        "warning",
+                        vm.name_label,
+                        m.EXISTING_REPLACED,
+                        pool=dest.name,
+                    )
+                )
+        # Split-brain guard: a running copy at a reachable source.
+        if kind == "failover" and source_up and vm.power_state in ("Running", "Paused"):
+            if options.planned:
+                vchecks.append(
+                    _chk("source-running", "ok", vm.name_label, m.SOURCE_RUNNING_PLANNED)
+                )
+            else:
+                vchecks.append(
+                    _chk("split-brain", "blocker", vm.name_label, m.SPLIT_BRAIN, pool=source.name)
+                )
+        if vm.power_state == "Suspended":
+            vchecks.append(_chk("suspended", "warning", vm.name_label, m.SUSPENDED))
+        # Created inside the replication lag: not on the mirror yet.
+        if (
+            records.source == "source-pool"
+            and lag_cut is not None
+            and vm.install_time is not None
+            and vm.install_time > lag_cut
+        ):
+            planned_sync = options.planned and kind == "failover"
+            vchecks.append(
+                _chk(
+                    "inside-lag",
+                    "ok" if planned_sync else "warning",
+                    vm.name_label,
+                    m.INSIDE_LAG_PLANNED if planned_sync else m.INSIDE_LAG,
+                    since=lag_cut.isoformat(timespec="seconds"),
+                )
+            )
+        return vp, vchecks
+
+    def recoverable(vms: list[VMInfo]) -> list[tuple[str, str, str]]:
+        return [
+            (vm.name_label, code, sr)
+            for vm in vms
+            for code, sr in protection_problems(records, vm, replicated_uuids)
+        ]
+
+    for app in sel.appliances:
+        members = sorted(
+            (records.vms[v] for v in app.vms if v in records.vms and records.vms[v].is_real),
+            key=lambda v: (v.order, v.name_label),
+        )
+        problems = recoverable(members)
+        if problems:
+            status = "blocker" if app.uuid in sel.explicit else "warning"
+            for vm_name, code, sr in problems:
+                checks.append(
+                    _chk(
+                        f"storage-{code}",
+                        status,
+                        f"{app.name_label}/{vm_name}",
+                        m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
+                        sr=sr,
+                        left_out=m.LEFT_OUT_APP if status == "warning" else m.NAMED_BLOCKER,
+                    )
+                )
+            if status == "warning":
+                continue
+        groups: dict[int, list[VMPlan]] = {}
+        for vm in members:
+            vp, vchecks = vm_plan(vm)
+            checks.extend(vchecks)
+            used_srs.update(vp.sr_uuids)
+            groups.setdefault(vm.order, []).append(vp)
+        if app.uuid in dest_apps and not any(
+            c.subject in {v.name_label for v in members} and c.status == "blocker" for c in checks
+        ):
+            checks.append(
+                _chk("existing-vapp", "warning", app.name_label, m.EXISTING_VAPP, pool=dest.name)
+            )
+        app_plans.append(
+            AppliancePlan(
+                uuid=app.uuid,
+                name=app.name_label,
+                metadata_vdi_uuid=records.metadata_vdi_uuid
+                or (metadata[0].vdi_uuid if metadata else None),
+                order_groups=[groups[k] for k in sorted(groups)],
+            )
+        )
+
+    for vm in sel.vms:
+        problems = recoverable([vm])
+        if problems:
+            status = "blocker" if vm.uuid in sel.explicit else "warning"
+            for _, code, sr in problems:
+                checks.append(
+                    _chk(
+                        f"storage-{code}",
+                        status,
+                        vm.name_label,
+                        m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
+                        sr=sr,
+                        left_out=m.LEFT_OUT_VM if status == "warning" else m.NAMED_BLOCKER,
+                    )
+                )
+            if status == "warning":
+                continue
+        vp, vchecks = vm_plan(vm)
+        checks.extend(vchecks)
+        used_srs.update(vp.sr_uuids)
+        standalone.append(vp)
+
+    if not app_plans and not standalone:
+        checks.append(_chk("nothing", "blocker", ",".join(items), m.NOTHING_TO_RECOVER))
+
+    # --- LUNs ----------------------------------------------------------------------------------
+    meta_srs = {ms.sr_uuid for ms in metadata if ms.latest}
+    needed = used_srs | meta_srs
+    lun_plans = [
+        _lun_plan(lun_by_sr[sr], kind, meta_srs) for sr in sorted(needed) if sr in lun_by_sr
+    ]
+    checks += _lun_checks(kind, lun_plans, options)
+
+    # --- destination checks --------------------------------------------------------------------
+    all_vms = [vm for a in app_plans for vm in a.vms] + standalone
+    network_map = _network_map(used_networks, dst_inv, options.network_map)
+    if dst_inv is not None:
+        checks += _dest_checks(kind, dst_inv, all_vms, power_after, options, bool(app_plans))
+        checks += _network_checks(network_map)
+
+    result = Plan(
+        kind=kind,  # type: ignore[arg-type]
+        target=",".join(items),
+        source_pool=source.name,
+        dest_pool=dest.name,
+        source_pool_uuid=src_inv.pool.uuid if src_inv and src_inv.pools else "",
+        dest_pool_uuid=dst_inv.pool.uuid if dst_inv and dst_inv.pools else "",
+        planned=options.planned,
+        stop_on_failure=options.stop_on_failure,
+        disable_ha=options.disable_ha and kind == "test-failover",
+        power_after=power_after,
+        metadata_vdis=metadata,
+        luns=lun_plans,
+        appliances=app_plans,
+        standalone_vms=standalone,
+        network_map=network_map,
+        checks=_dedupe(checks),
+        source_reachable=source_up,
+    )
+    return _finish(result, options, history, clock)
+
+
+def checks_have(checks: list[Check], status: str) -> bool:
+    return any(c.status == status for c in checks)
+
+
+def _chk(name: str, status: str, subject: str, template: str, **facts: Any) -> Check:
+    return Check(name=name, status=status, subject=subject, message=template.format(**facts))  # type: ignore[arg-type]
+
+
+def _dedupe(checks: list[Check]) -> list[Check]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for c in checks:
+        key = (c.name, c.subject, c.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def _lun_state(storage: StorageAdapter | Iterable[ReplicatedLun] | None) -> list[ReplicatedLun]:
+    if storage is None:
+        return []
+    if hasattr(storage, "state"):
+        return list(storage.state())  # type: ignore[union-attr]
+    return list(storage)  # type: ignore[arg-type]
+
+
+def _lun_plan(lun: ReplicatedLun, kind: str, meta_srs: set[str]) -> LunPlan:
+    return LunPlan(
+        lun=lun.lun,
+        sr_uuid=lun.sr_uuid,
+        sr_name=lun.name,
+        state=lun.state,
+        lag_seconds=lun.lag_seconds if lun.pending_writes != 0 else 0.0,
+        action=_LUN_ACTION[kind],  # type: ignore[arg-type]
+        device_config=dict(
+            (lun.test_copy_device_config or lun.mirror_device_config)
+            if kind == "test-failover"
+            else lun.mirror_device_config
+        ),
+        holds_metadata=lun.sr_uuid in meta_srs,
+    )
+
+
+def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
+    checks = []
+    if not lun_plans:
+        checks.append(_chk("luns", "blocker", "storage", m.NO_LUNS))
+    for lp in lun_plans:
+        if lp.state not in _LUN_OK_STATES[kind]:
+            checks.append(
+                _chk(
+                    "lun-state",
+                    "blocker",
+                    lp.sr_name or lp.lun,
+                    m.LUN_STATE,
+                    lun=lp.lun,
+                    state=lp.state,
+                    want=" or ".join(sorted(_LUN_OK_STATES[kind])),
+                )
+            )
+        elif lp.lag_seconds and lp.lag_seconds > options.max_lag_seconds and kind != "failback":
+            checks.append(
+                _chk(
+                    "rpo",
+                    "warning",
+                    lp.sr_name or lp.lun,
+                    m.LAG_HIGH,
+                    lag=round(lp.lag_seconds),
+                    limit=round(options.max_lag_seconds),
+                )
+            )
+    return checks
+
+
+def _metadata_sources(src: Inventory, kind: str, dst: Inventory | None) -> list[MetadataSource]:
+    """The source pool's own metadata VDIs, as the run will find them at the destination."""
+    out = []
+    for vdi in sorted(src.vdis.values(), key=lambda v: v.uuid):
+        if vdi.type != "metadata" or vdi.metadata_of_pool != src.pool.ref:
+            continue
+        sr = src.srs.get(vdi.sr or "")
+        out.append(
+            MetadataSource(
+                vdi_uuid=vdi.uuid,
+                sr_uuid=sr.uuid if sr else "",
+                sr_name=sr.name_label if sr else "",
+                pool_uuid=src.pool.uuid,
+                pool_name=src.pool.name_label or src.name,
+                latest=vdi.metadata_latest,
+                read=False,
+            )
+        )
+    # The run reads the latest one; put those first.
+    return sorted(out, key=lambda ms: (not ms.latest, ms.sr_name, ms.vdi_uuid))
+
+
+def _attached_metadata(
+    dst: Inventory, src: Inventory, replicated: set[str]
+) -> tuple[_Records | None, list[MetadataSource]]:
+    """Read the source's metadata from a latest metadata VDI already attached at `dst`."""
+    candidates = []
+    for vdi in dst.vdis.values():
+        sr = dst.srs.get(vdi.sr or "")
+        if (
+            vdi.type != "metadata"
+            or not vdi.metadata_latest
+            or sr is None
+            or sr.uuid not in replicated
+            or not dst.sr_attached(sr)
+            or vdi.metadata_of_pool == dst.pool.ref
+        ):
+            continue
+        candidates.append((sr, vdi))
+    for sr, vdi in sorted(candidates, key=lambda c: (c[0].name_label, c[1].uuid)):
+        try:
+            records = _read_foreign(dst.client, vdi.ref, vdi.uuid)
+        except XapiError:
+            continue
+        if records.pool_uuid != src.pool.uuid:
+            continue
+        source = MetadataSource(
+            vdi_uuid=vdi.uuid,
+            sr_uuid=sr.uuid,
+            sr_name=sr.name_label,
+            pool_uuid=records.pool_uuid,
+            pool_name=src.pool.name_label or src.name,
+            latest=True,
+            read=True,
+        )
+        return records, [source]
+    return None, []
+
+
+def _metadata_checks(
+    src: Inventory, metadata: list[MetadataSource], replicated: set[str]
+) -> list[Check]:
+    if not metadata:
+        return [_chk("metadata", "blocker", src.name, m.NO_METADATA, pool=src.name)]
+    latest = [ms for ms in metadata if ms.latest]
+    if not latest:
+        return [_chk("metadata", "blocker", src.name, m.METADATA_STALE, pool=src.name)]
+    if replicated and not any(ms.sr_uuid in replicated for ms in latest):
+        return [
+            _chk("metadata", "blocker", ms.sr_name, m.METADATA_NOT_REPLICATED, sr=ms.sr_name)
+            for ms in latest
+        ]
+    return [_chk("metadata", "ok", src.name, "Metadata is replicated.")]
+
+
+def _mirror_as_of(luns: list[ReplicatedLun], metadata: list[MetadataSource]) -> Any:
+    """The time the mirror of the metadata LUN is consistent as of (None if fully caught up)."""
+    meta_srs = {ms.sr_uuid for ms in metadata if ms.latest}
+    times = [
+        lun.last_replicated_at
+        for lun in luns
+        if lun.sr_uuid in meta_srs and lun.last_replicated_at is not None and lun.pending_writes
+    ]
+    return max(times) if times else None
+
+
+def _network_map(
+    used: dict[str, Any], dst: Inventory | None, configured: dict[str, str]
+) -> list[NetworkMapping]:
+    """Where each source network lands: by name, then bridge (XAPI's order), then the map."""
+    out = []
+    for name in sorted(used):
+        net = used[name]
+        mapping = NetworkMapping(source_name=name, source_bridge=net.bridge)
+        if dst is not None:
+            by_name = dst.network_by_name(name)
+            by_bridge = dst.network_by_bridge(net.bridge)
+            mapped = dst.network_by_name(configured[name]) if name in configured else None
+            for found, how in ((by_name, "name"), (by_bridge, "bridge"), (mapped, "map")):
+                if found is not None:
+                    mapping = mapping.model_copy(
+                        update={
+                            "dest_name": found.name_label,
+                            "dest_uuid": found.uuid,
+                            "matched_by": how,
+                            "has_pifs": bool(found.pifs),
+                        }
+                    )
+                    break
+        out.append(mapping)
+    return out
+
+
+def _network_checks(mappings: list[NetworkMapping]) -> list[Check]:
+    checks = []
+    for nm in mappings:
+        if nm.matched_by == "none":
+            checks.append(_chk("network-missing", "warning", nm.source_name, m.NETWORK_MISSING))
+        elif nm.matched_by == "bridge":
+            checks.append(
+                _chk(
+                    "network-bridge",
+                    "ok",
+                    nm.source_name,
+                    m.NETWORK_BY_BRIDGE,
+                    dest=nm.dest_name,
+                    bridge=nm.source_bridge,
+                )
+            )
+        elif nm.matched_by == "map":
+            checks.append(
+                _chk("network-map", "warning", nm.source_name, m.NETWORK_BY_MAP, dest=nm.dest_name)
+            )
+        elif not nm.has_pifs:
+            checks.append(_chk("network-private", "warning", nm.source_name, m.NETWORK_PRIVATE))
+    return checks
+
+
+def _dest_checks(
+    kind: str,
+    dst: Inventory,
+    vms: list[VMPlan],
+    power_after: str,
+    options: PlanOptions,
+    has_apps: bool,
+) -> list[Check]:
+    checks = []
+    hosts = list(dst.hosts.values())
+    # Licence (XenCenter's gate, §5.0: a missing restrict_dr counts as restricted).
+    unlicensed = [h.name_label for h in hosts if not h.dr_licensed]
+    if unlicensed:
+        checks.append(
+            _chk("licence", "blocker", dst.name, m.LICENCE_DR, hosts=", ".join(sorted(unlicensed)))
+        )
+    else:
+        checks.append(_chk("licence", "ok", dst.name, m.LICENCE_OK))
+    if (
+        has_apps
+        and power_after != "leave-off"
+        and dst.pools
+        and dst.pool.restrictions.get("restrict_vm_appliance_start") == "true"
+    ):
+        checks.append(_chk("licence-vapp-start", "warning", dst.name, m.LICENCE_VAPP_START))
+    # HA (test failover only, §5.2.6 a).
+    if kind == "test-failover" and dst.pools and dst.pool.ha_enabled:
+        if options.disable_ha:
+            checks.append(_chk("ha", "warning", dst.name, m.HA_WILL_DISABLE))
+        else:
+            checks.append(_chk("ha", "blocker", dst.name, m.HA_ON))
+    # Hosts and capacity.
+    live = [h for h in hosts if h.live and h.enabled]
+    if not live:
+        checks.append(_chk("hosts", "blocker", dst.name, m.NO_LIVE_HOSTS))
+    if power_after != "leave-off" and vms:
+        need = sum(v.memory_bytes for v in vms)
+        free = sum(h.memory_free for h in live)
+        biggest = max(vms, key=lambda v: v.memory_bytes)
+        roomiest = max((h.memory_free for h in live), default=0)
+        facts = {"need": _gib(need), "free": _gib(free), "pool": dst.name}
+        if need > free:
+            checks.append(_chk("capacity", "blocker", dst.name, m.CAPACITY_SHORT, **facts))
+        elif need > 0.9 * free:
+            checks.append(_chk("capacity", "warning", dst.name, m.CAPACITY_TIGHT, **facts))
+        else:
+            checks.append(_chk("capacity", "ok", dst.name, m.CAPACITY_OK, **facts))
+        if biggest.memory_bytes > roomiest:
+            checks.append(
+                _chk(
+                    "capacity-host",
+                    "blocker",
+                    biggest.name,
+                    m.CAPACITY_NO_HOST,
+                    need=_gib(biggest.memory_bytes),
+                    free=_gib(roomiest),
+                )
+            )
+    return checks
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB"
+
+
+def _finish(result: Plan, options: PlanOptions, history: History | None, clock: Clock) -> Plan:
+    rto, basis = estimate_rto(result, options, history)
+    result = result.model_copy(
+        update={"estimated_rto_seconds": rto, "rto_basis": basis, "generated_at": clock.now()}
+    )
+    return result.sealed()
+
+
+def estimate_rto(
+    p: Plan, options: PlanOptions, history: History | None = None
+) -> tuple[float, str]:
+    """Seconds from start to every VM up: from drill history if there is some, else a model.
+
+    The model follows the run's shape: storage actions and SR attaches per LUN, recoveries
+    `concurrency` at a time, then the longest vApp chain (per order group, the start time plus
+    the group's longest start delay) against the standalone starts spread over the hosts.
+    """
+    if history is not None:
+        past = [float(x) for x in history(p.kind, p.source_pool, p.dest_pool) if x and x > 0]
+        if past:
+            recent = past[-5:]
+            return float(statistics.median(recent)), m.RTO_FROM_HISTORY.format(n=len(recent))
+    op = {**DEFAULT_OP_SECONDS, **options.op_seconds}
+    par = max(1, options.concurrency)
+    n_units = len(p.appliances) + len(p.standalone_vms)
+    total = len(p.luns) * op["storage_action"] / par + len(p.luns) * op["attach_sr"]
+    total += op["open_database"] + -(-n_units // par) * op["recover_vm"]
+    if p.planned and p.kind == "failover":
+        total += op["vm_clean_shutdown"] + op["storage_action"]
+    if p.power_after != "leave-off":
+        chains = [
+            sum(op["vm_start"] + max(v.start_delay for v in group) for group in app.order_groups)
+            for app in p.appliances
+        ]
+        standalone = -(-len(p.standalone_vms) // par) * op["vm_start"] if p.standalone_vms else 0
+        total += max([*chains, standalone, 0.0])
+    return round(total, 1), m.RTO_FROM_MODEL.format(par=par)

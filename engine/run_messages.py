@@ -1,0 +1,50 @@
+"""User-facing strings of runs (the runner and the three kinds), in one place.
+
+`engine/messages.py` holds the client's, the planner's and configuration's strings; these are the
+ones a person reads about a run: why it will not start, where it stopped, what to do next.
+"""
+
+from __future__ import annotations
+
+PLAN_BLOCKED = (
+    "The plan has {count} blocker(s): {items}. Fix them (see `drbot plan`) and plan again; "
+    "a run never starts past a blocker."
+)
+PLAN_UNSEALED = "The plan has no hash; make it with the planner (it seals the plan) and retry."
+POOL_BUSY = (
+    "Pool {pool!r} is busy with run {run_id}; wait for it to finish, or `drbot resume {run_id}` "
+    "/ `drbot abort {run_id}` if it was interrupted."
+)
+CANNOT_RESUME = (
+    "Run {run_id} is {state}; only an interrupted or paused run can be resumed "
+    "(see `drbot runs show {run_id}`)."
+)
+CANNOT_ABORT = (
+    "Run {run_id} is {state}; only a running, paused, interrupted, failed or cancelled run "
+    "can be aborted."
+)
+CANNOT_CANCEL = "Run {run_id} is {state}; only a queued, running or paused run can be cancelled."
+NOT_RUNNING_HERE = (
+    "Run {run_id} is not driven by this process; if its process died, `drbot resume {run_id}` "
+    "or `drbot abort {run_id}`."
+)
+UNKNOWN_POOL_CLIENT = "No connection to pool {pool!r}; add it to [pools] in the configuration."
+NO_METADATA = (
+    "No metadata VDI holding {what} was found on the attached SRs; check that the replicated "
+    "SRs holding the pool's metadata were attached (metadata_latest) and plan again."
+)
+ATTACH_NO_CONFIG = (
+    "LUN {lun} has no device_config to attach it with at the destination; check the storage "
+    "adapter's state (`drbot status`) or present the mirror by hand."
+)
+LEFT_BEHIND = (
+    "Cleanup left {items} behind in pool {pool!r}; remove them by hand or `drbot abort {run_id}`."
+)
+RECOVER_VM = "recover VM"
+RECOVER_APP = "recover vApp"
+START_VM = "start VM"
+SHUTDOWN_VM = "shut down VM"
+INTERRUPTED = "process died; last step: {step}"
+ABORT_IRREVERSIBLE = (
+    "Not undone (irreversible): {items}; re-protect the pools by hand if they must go back."
+)

@@ -1,0 +1,354 @@
+"""The runner: executes plans as persisted, crash-resumable runs, one per pool at a time.
+
+A run is a state machine in the store (`store.states`): `start` creates it `queued` with its
+plan frozen, takes the lease of every pool it acts on, and hands it to a worker thread (one per
+run, never one per VM: the parallelism is in Async calls awaited through `event.from`, see
+`engine.executor`). The worker calls the kind's `execute`, which journals every side effect
+before and after it happens; the run ends `succeeded`, `partially-succeeded`, `failed` or
+`cancelled`, or `paused` when a storage step waits for a person.
+
+If the process dies, the run stays `running` with an expired lease; at the next start
+`reap()` marks it `interrupted` with its last step. A person then resumes it (`resume`: the
+kind's `execute` again, which skips done steps, re-attaches to journaled XAPI tasks and checks
+the world before repeating anything) or aborts it (`abort`: the kind removes what the run
+created). The runner never resumes a run by itself.
+
+Example:
+    runner = Runner(store, clients, adapter, SystemClock())
+    run_id = runner.start(plan, requested_by="U123", reason="quarterly drill")
+    runner.wait(run_id, timeout=3600)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from engine import run_messages
+from engine.clock import Clock, SystemClock
+from engine.errors import DRError, ManualStepRequired, RunConflict, RunStateError
+from engine.events import EventBus, RunEvent, Subscriber
+from engine.journal import Journal
+from engine.kinds import KINDS
+from engine.kinds.common import Limits, RunContext
+from engine.kinds.result import Result
+from engine.models import Plan
+from store import IllegalTransition, LeaseHeld, RunState, Store
+
+log = logging.getLogger(__name__)
+
+TERMINAL = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted"}
+
+
+class PlanBlocked(DRError):
+    """The plan has blockers: a run never starts past one."""
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Runner:
+    """Starts, resumes, cancels and aborts runs; publishes their progress as `RunEvent`s.
+
+    Args:
+        store: where runs, steps, leases, audit and drills live.
+        clients: pool name -> connected `XapiClient` (a mapping, or a function).
+        adapter: the storage replication adapter.
+        clock: time source; `SystemClock()` in production.
+        concurrency: Async calls in flight per lane (`engine.config.Concurrency` or `Limits`).
+        lease_seconds: how long a lease lasts without renewal; the worker renews it every
+            third of that. A run whose process died is reaped after it expires.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clients: Mapping[str, Any] | Callable[[str], Any],
+        adapter: Any,
+        clock: Clock | None = None,
+        concurrency: Any = None,
+        *,
+        lease_seconds: float = 120.0,
+        task_timeout: float = 3600.0,
+        engine_waits_start_delay: bool = False,
+    ) -> None:
+        self.store = store
+        self._clients = clients
+        self.adapter = adapter
+        self.clock = clock or SystemClock()
+        self.limits = Limits(
+            recover=getattr(concurrency, "recover", 8),
+            start=getattr(concurrency, "start", 16),
+            shutdown=getattr(concurrency, "shutdown", 16),
+        )
+        self.lease_seconds = lease_seconds
+        self.task_timeout = task_timeout
+        self.engine_waits_start_delay = engine_waits_start_delay
+        self.holder = _holder()
+        self.bus = EventBus()
+        self._workers: dict[int, threading.Thread] = {}
+        self._cancels: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Receive every `RunEvent` of every run; returns the unsubscribe function."""
+        return self.bus.subscribe(fn)
+
+    def client(self, pool: str) -> Any:
+        try:
+            if callable(self._clients) and not isinstance(self._clients, Mapping):
+                return self._clients(pool)
+            return self._clients[pool]
+        except KeyError:
+            raise DRError(run_messages.UNKNOWN_POOL_CLIENT.format(pool=pool)) from None
+
+    def start(self, plan: Plan, requested_by: str, reason: str | None = None) -> int:
+        """Create a run of `plan`, take its pools' leases and start it in a worker thread.
+
+        Raises `PlanBlocked` when the plan has blockers and `RunConflict` when another run
+        holds one of its pools. Returns the run id at once.
+        """
+        if plan.blockers:
+            items = "; ".join(f"{c.name} ({c.subject})" for c in plan.blockers)
+            raise PlanBlocked(
+                run_messages.PLAN_BLOCKED.format(count=len(plan.blockers), items=items)
+            )
+        if not plan.hash:
+            raise PlanBlocked(run_messages.PLAN_UNSEALED)
+        run_id = self.store.runs.create(
+            plan.kind,
+            plan.target,
+            plan.dest_pool,
+            plan.hash,
+            plan.model_dump_json(),
+            requested_by,
+            reason,
+        )
+        try:
+            self._lease(run_id, plan)
+        except RunConflict:
+            self.store.runs.transition(run_id, RunState.FAILED, "pool busy", error="pool busy")
+            raise
+        self.store.audit.append(
+            "RunRequested",
+            requested_by,
+            {
+                "run_id": run_id,
+                "kind": plan.kind,
+                "target": plan.target,
+                "plan_hash": plan.hash,
+                "dest_pool": plan.dest_pool,
+                "source_pool": plan.source_pool,
+                "reason": reason,
+            },
+        )
+        self._transition(run_id, RunState.RUNNING, "started", actor=requested_by)
+        self._spawn(run_id, plan, "execute")
+        return run_id
+
+    def resume(self, run_id: int, actor: str = "operator") -> None:
+        """Go on with an interrupted or paused run where its journal says it stopped."""
+        run = self.store.runs.get(run_id)
+        if run["state"] not in (RunState.INTERRUPTED.value, RunState.PAUSED.value):
+            raise RunStateError(
+                run_messages.CANNOT_RESUME.format(run_id=run_id, state=run["state"])
+            )
+        plan = Plan.model_validate_json(run["plan_json"])
+        self._lease(run_id, plan)
+        self._transition(run_id, RunState.RUNNING, "resumed", actor=actor)
+        self._spawn(run_id, plan, "execute")
+
+    def abort(self, run_id: int, actor: str = "operator") -> None:
+        """Undo what a run created (newest first); a live run is cancelled first."""
+        run = self.store.runs.get(run_id)
+        if run["state"] in (RunState.RUNNING.value, RunState.QUEUED.value):
+            self.cancel(run_id, actor)
+            self.wait(run_id, timeout=self.task_timeout)
+            run = self.store.runs.get(run_id)
+        allowed = {"paused", "interrupted", "failed", "cancelled"}
+        if run["state"] not in allowed:
+            raise RunStateError(run_messages.CANNOT_ABORT.format(run_id=run_id, state=run["state"]))
+        plan = Plan.model_validate_json(run["plan_json"])
+        self._lease(run_id, plan)
+        self._transition(run_id, RunState.ABORTING, "abort requested", actor=actor)
+        self._spawn(run_id, plan, "abort")
+
+    def cancel(self, run_id: int, actor: str = "operator") -> None:
+        """Ask a run driven by this process to stop: no new step starts, steps in flight end,
+        and the kind cleans up where it says so (a test failover always does)."""
+        run = self.store.runs.get(run_id)
+        if run["state"] == RunState.PAUSED.value:
+            self._transition(run_id, RunState.CANCELLED, "cancelled while paused", actor=actor)
+            self._release(run_id, Plan.model_validate_json(run["plan_json"]))
+            return
+        if run["state"] not in (RunState.QUEUED.value, RunState.RUNNING.value):
+            raise RunStateError(
+                run_messages.CANNOT_CANCEL.format(run_id=run_id, state=run["state"])
+            )
+        with self._lock:
+            event = self._cancels.get(run_id)
+        if event is None:
+            raise RunStateError(run_messages.NOT_RUNNING_HERE.format(run_id=run_id))
+        self.store.audit.append("RunCancelRequested", actor, {"run_id": run_id})
+        event.set()
+
+    def wait(self, run_id: int, timeout: float | None = None) -> dict[str, Any]:
+        """Wait (bounded) for this process's worker of a run to end; returns the run."""
+        with self._lock:
+            worker = self._workers.get(run_id)
+        if worker is not None:
+            worker.join(timeout)
+        return self.store.runs.get(run_id)
+
+    def reap(self) -> list[dict[str, Any]]:
+        """At startup: mark runs whose process died `interrupted` (never resumes them)."""
+        reaped = self.store.runs.interrupted_at_boot(self.clock.now())
+        for run in reaped:
+            self.store.audit.append(
+                "RunInterrupted", "drbot", {"run_id": run["id"], "last_step": run["last_step"]}
+            )
+            self._emit(run["id"], "state", state="interrupted", message=run["last_step"] or "")
+        return reaped
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _pools(self, plan: Plan) -> list[str]:
+        pools = [plan.dest_pool]
+        if plan.kind == "failback" or (plan.kind == "failover" and plan.planned):
+            pools.append(plan.source_pool)
+        return pools
+
+    def _lease(self, run_id: int, plan: Plan) -> None:
+        until = self.clock.now() + timedelta(seconds=self.lease_seconds)
+        taken = []
+        try:
+            for pool in self._pools(plan):
+                self.store.runs.acquire_lease(pool, run_id, self.holder, until)
+                taken.append(pool)
+        except LeaseHeld as exc:
+            for pool in taken:
+                self.store.runs.release_lease(pool, run_id)
+            raise RunConflict(
+                run_messages.POOL_BUSY.format(pool=exc.pool, run_id=exc.run_id)
+            ) from exc
+
+    def _renew(self, run_id: int, plan: Plan) -> None:
+        until = self.clock.now() + timedelta(seconds=self.lease_seconds)
+        for pool in self._pools(plan):
+            try:
+                self.store.runs.renew_lease(pool, run_id, self.holder, until)
+            except LeaseHeld:
+                log.warning("run %s lost the lease of %s", run_id, pool)
+
+    def _release(self, run_id: int, plan: Plan) -> None:
+        for pool in self._pools(plan):
+            self.store.runs.release_lease(pool, run_id)
+
+    def _transition(
+        self, run_id: int, to: RunState, reason: str, *, actor: str = "drbot", **kw: Any
+    ) -> None:
+        try:
+            run = self.store.runs.transition(run_id, to, reason, **kw)
+        except IllegalTransition as exc:
+            raise RunStateError(str(exc)) from exc
+        self.store.audit.append(
+            "RunTransitioned", actor, {"run_id": run_id, "to": to.value, "reason": reason}
+        )
+        self._emit(run_id, "state", state=run["state"], message=reason)
+
+    def _emit(self, run_id: int, type_: str, **fields: Any) -> None:
+        self.bus.emit(RunEvent(run_id=run_id, type=type_, at=self.clock.now(), **fields))
+
+    def _spawn(self, run_id: int, plan: Plan, what: str) -> None:
+        cancel = threading.Event()
+        worker = threading.Thread(
+            target=self._work,
+            args=(run_id, plan, what, cancel),
+            name=f"drbot-run-{run_id}",
+            daemon=True,
+        )
+        with self._lock:
+            self._cancels[run_id] = cancel
+            self._workers[run_id] = worker
+        worker.start()
+
+    def _context(self, run_id: int, plan: Plan, cancel: threading.Event) -> RunContext:
+        journal = Journal(self.store, run_id, self.bus, self.clock)
+        previous = self.store.runs.get(run_id).get("outcome") or {}
+        return RunContext(
+            run_id=run_id,
+            plan=plan,
+            journal=journal,
+            client=self.client,
+            adapter=self.adapter,
+            clock=self.clock,
+            limits=self.limits,
+            cancel=cancel,
+            task_timeout=self.task_timeout,
+            engine_waits_start_delay=self.engine_waits_start_delay,
+            outcomes={k: dict(v) for k, v in previous.items()},
+            save_outcomes=lambda o: self.store.runs.set_outcome(run_id, o),
+        )
+
+    def _work(self, run_id: int, plan: Plan, what: str, cancel: threading.Event) -> None:
+        stop_renewing = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew_loop, args=(run_id, plan, stop_renewing), daemon=True
+        )
+        renewer.start()
+        ctx = self._context(run_id, plan, cancel)
+        kind = KINDS[plan.kind]
+        try:
+            result: Result = getattr(kind, what)(ctx)
+        except ManualStepRequired as exc:
+            stop_renewing.set()
+            ctx.flush_outcomes()
+            self._transition(run_id, RunState.PAUSED, str(exc))
+            self._emit(
+                run_id,
+                "paused",
+                message=exc.instruction,
+                extra={"lun": exc.lun, "action": exc.action},
+            )
+            return
+        except Exception as exc:  # the run must end recorded, whatever broke
+            log.exception("run %s: %s crashed", run_id, what)
+            result = Result("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            stop_renewing.set()
+        ctx.flush_outcomes()
+        self._finish(run_id, plan, ctx, result, what)
+
+    def _renew_loop(self, run_id: int, plan: Plan, stop: threading.Event) -> None:
+        # Real time on purpose: the lease protects against a dead process, not a slow clock.
+        while not stop.wait(self.lease_seconds / 3):
+            self._renew(run_id, plan)
+
+    def _finish(self, run_id: int, plan: Plan, ctx: RunContext, result: Result, what: str) -> None:
+        outcome = dict(ctx.outcomes)
+        if result.notes:
+            outcome["_notes"] = {"notes": result.notes}
+        state = RunState(result.state)
+        self._transition(
+            run_id,
+            state,
+            result.reason,
+            error=result.reason if state in (RunState.FAILED,) else None,
+            outcome=outcome,
+        )
+        if what == "execute":
+            self.store.drills.record(
+                run_id, plan.kind, plan.dest_pool, result.rto_seconds, result.state, ctx.outcomes
+            )
+        self._release(run_id, plan)
+        with self._lock:
+            self._cancels.pop(run_id, None)

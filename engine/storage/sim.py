@@ -1,0 +1,77 @@
+"""The storage adapter for sim/xapi's arrays, over the simulator's HTTP+JSON control API.
+
+It speaks only HTTP to the control URL (docs/contracts/sim-xapi.md, "Control API"); the engine
+imports nothing of `sim/`.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from engine.errors import StorageError
+from engine.storage.base import ReplicatedLun
+
+_MESSAGE = "The simulator's storage control API {what}: {detail}. Is `drbot sim serve` running?"
+
+
+class SimStorageAdapter:
+    """Reads and steers LUN replication of the simulator's storage arrays."""
+
+    name = "sim"
+
+    def __init__(self, control_url: str, *, timeout: float = 30.0) -> None:
+        self.control_url = control_url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str) -> Any:
+        req = urllib.request.Request(  # noqa: S310 - the configured control URL, http(s) only
+            f"{self.control_url}{path}", method=method, data=b"" if method != "GET" else None
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except (ValueError, AttributeError):
+                pass
+            raise StorageError(
+                _MESSAGE.format(what=f"refused {method} {path}", detail=detail)
+            ) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise StorageError(_MESSAGE.format(what="is unreachable", detail=exc)) from exc
+        return json.loads(body) if body else None
+
+    def state(self) -> list[ReplicatedLun]:
+        return [ReplicatedLun.model_validate(item) for item in self._request("GET", "/replication")]
+
+    def _act(self, method: str, lun: str, action: str) -> ReplicatedLun:
+        answer = self._request(method, f"/replication/{lun}/{action}")
+        if isinstance(answer, dict) and "lun" in answer:
+            return ReplicatedLun.model_validate(answer)
+        return self._one(lun)
+
+    def _one(self, lun: str) -> ReplicatedLun:
+        for item in self.state():
+            if item.lun == lun:
+                return item
+        raise StorageError(_MESSAGE.format(what="does not know a LUN", detail=lun))
+
+    def present_test_copy(self, lun: str) -> ReplicatedLun:
+        return self._act("POST", lun, "test-copy")
+
+    def remove_test_copy(self, lun: str) -> ReplicatedLun:
+        return self._act("DELETE", lun, "test-copy")
+
+    def promote(self, lun: str) -> ReplicatedLun:
+        return self._act("POST", lun, "promote")
+
+    def reverse(self, lun: str) -> ReplicatedLun:
+        return self._act("POST", lun, "reverse")
+
+    def sync(self, lun: str) -> ReplicatedLun:
+        return self._act("POST", lun, "sync")
