@@ -1,0 +1,81 @@
+"""Slack's rate limits: per method per app per workspace by tier, and ~1 message a second per
+channel for chat.postMessage (reference slack.md §5). Token buckets on the sim's clock.
+
+Tiers are "N+ per minute" with bursts tolerated: a bucket holds max(N, burst) calls and
+refills at N per minute. Tier 1 (apps.connections.open) keeps a burst of 10 so an app may
+open its ten documented connections at once. An exhausted bucket gives HTTP 429, a
+`Retry-After` of whole seconds until a call would pass, and `ratelimited`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+from sim.slack.clock import Clock
+from sim.slack.errors import ApiError
+
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100, "special": 600}
+MIN_BURST = 10
+
+
+@dataclass
+class Bucket:
+    capacity: float
+    per_second: float
+    tokens: float
+    updated: float
+
+    def take(self, now: float) -> float | None:
+        """Take one call; None if allowed, else seconds until one would be."""
+        elapsed = max(0.0, now - self.updated)
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.per_second)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return None
+        return (1 - self.tokens) / self.per_second
+
+
+class RateLimiter:
+    def __init__(
+        self, clock: Clock, per_channel_per_second: float = 1.0, per_channel_burst: int = 5
+    ):
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._forced: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+        self.per_channel_per_second = per_channel_per_second
+        self.per_channel_burst = per_channel_burst
+
+    def force(self, method: str, count: int = 1, retry_after: int = 1) -> None:
+        """Answer the next `count` calls of `method` with 429 (to test an app's handling)."""
+        with self._lock:
+            self._forced[method] = [count, retry_after]
+
+    def check_method(self, method: str, tier: int | str) -> None:
+        with self._lock:
+            forced = self._forced.get(method)
+            if forced and forced[0] > 0:
+                forced[0] -= 1
+                raise _limited(forced[1])
+            per_minute = TIER_PER_MINUTE[tier]
+            self._take(("method", method), max(per_minute, MIN_BURST), per_minute / 60.0)
+
+    def check_channel(self, channel: str) -> None:
+        with self._lock:
+            self._take(("channel", channel), self.per_channel_burst, self.per_channel_per_second)
+
+    def _take(self, key: tuple[str, str], capacity: float, per_second: float) -> None:
+        now = self._clock.now()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = Bucket(capacity, per_second, capacity, now)
+        wait = bucket.take(now)
+        if wait is not None:
+            raise _limited(max(1, math.ceil(wait)))
+
+
+def _limited(retry_after: int) -> ApiError:
+    return ApiError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,302 @@
+"""The state of the simulated workspace and the changes everyone makes to it.
+
+The Web API (the app acting), the actors (people acting) and response_urls all change the
+world through these methods, under one lock, and each change that a person would see is
+appended to the record. Rules that depend on *who asks* (token, scope, membership) are
+checked by the caller (webapi.py for the app, actors.py for people); this module keeps the
+state consistent.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sim.slack.clock import Clock
+from sim.slack.conversations import Conversations, Message
+from sim.slack.errors import ApiError
+from sim.slack.handles import Deadlines, Handles
+from sim.slack.ratelimit import RateLimiter
+from sim.slack.record import Record
+from sim.slack.workspace import Workspace
+
+
+@dataclass
+class StoredFile:
+    id: str
+    name: str
+    length: int
+    title: str = ""
+    alt_txt: str = ""
+    content: bytes | None = None
+    completed: bool = False
+    user: str = ""
+    created: float = 0.0
+
+    def to_api(self, base_url: str, team_id: str) -> dict[str, Any]:
+        mimetype = _mimetype(self.name, self.content or b"")
+        return {
+            "id": self.id,
+            "created": int(self.created),
+            "timestamp": int(self.created),
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": mimetype,
+            "filetype": self.name.rsplit(".", 1)[-1].lower() if "." in self.name else "binary",
+            "user": self.user,
+            "user_team": team_id,
+            "size": len(self.content or b""),
+            "is_public": False,
+            "url_private": f"{base_url}files/{self.id}/{self.name}",
+            "url_private_download": f"{base_url}files/{self.id}/{self.name}?download=1",
+            "permalink": f"{base_url}files/{self.id}/{self.name}",
+            "alt_txt": self.alt_txt,
+        }
+
+
+def _mimetype(name: str, content: bytes) -> str:
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+class World:
+    def __init__(self, workspace: Workspace, clock: Clock, deadlines: Deadlines) -> None:
+        self.lock = threading.RLock()
+        self.workspace = workspace
+        self.clock = clock
+        self.deadlines = deadlines
+        self.conversations = Conversations()
+        self.record = Record()
+        self.handles = Handles()
+        self.limiter = RateLimiter(clock)
+        self.files: dict[str, StoredFile] = {}
+        self.upload_tickets: dict[str, str] = {}  # upload ticket -> file id
+        self.views: dict[str, dict[str, Any]] = {}
+        self.modal_stacks: dict[str, list[str]] = {}  # user -> view ids, root first
+        self.homes: dict[str, str] = {}  # user -> home view id
+        self.base_url = "http://127.0.0.1/"  # set by the server once it has its port
+        self.revoked_tokens: set[str] = set()
+
+    # ---- naming -----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def name_of(self, ref: str) -> str:
+        """A user's, channel's or group's name for renderings ("olivia", "dr-ops")."""
+        ws = self.workspace
+        if ref in ws.users:
+            return ws.users[ref].name
+        if ref in ws.channels:
+            return ws.channels[ref].name
+        if ref in ws.groups:
+            return ws.groups[ref].handle
+        return ref
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}0SIM{self.handles.serial():06d}"
+
+    # ---- messages ---------------------------------------------------------------------------
+
+    def post(
+        self,
+        channel: str,
+        user: str,
+        text: str = "",
+        blocks: list | None = None,
+        *,
+        thread_ts: str | None = None,
+        reply_broadcast: bool = False,
+        ephemeral_to: str | None = None,
+        files: list | None = None,
+        attachments: list | None = None,
+        metadata: dict | None = None,
+        as_bot: bool = True,
+    ) -> Message:
+        """Add a message (or ephemeral) and record what people see. `thread_ts` of a reply is
+        normalised to its root, as Slack threads only one level deep."""
+        with self.lock:
+            if thread_ts is not None:
+                root = self.conversations.get(channel, thread_ts)
+                if root is not None and root.is_reply:
+                    thread_ts = root.thread_ts
+            app = self.workspace.app
+            message = Message(
+                channel=channel,
+                ts=self.conversations.next_ts(self.now()),
+                user=user,
+                text=text,
+                blocks=copy.deepcopy(blocks) if blocks is not None else None,
+                attachments=attachments,
+                thread_ts=thread_ts,
+                bot_id=app.bot_id if as_bot else None,
+                app_id=app.id if as_bot else None,
+                files=files or [],
+                reply_broadcast=reply_broadcast,
+                ephemeral_to=ephemeral_to,
+                metadata=metadata,
+            )
+            self.conversations.add(message)
+            if ephemeral_to:
+                kind = "ephemeral"
+            elif files:
+                kind = "file"
+            else:
+                kind = "thread_reply" if thread_ts else "message"
+            self.record.add(
+                kind,
+                self.now(),
+                channel=channel,
+                ts=message.ts,
+                thread_ts=thread_ts,
+                user=user,
+                to_user=ephemeral_to,
+                text=text,
+                blocks=message.blocks,
+                files=[f["id"] for f in files or []],
+                detail={"reply_broadcast": reply_broadcast} if reply_broadcast else {},
+            )
+            return message
+
+    def edit(
+        self,
+        message: Message,
+        text: str | None,
+        blocks: list | None,
+        *,
+        attachments: list | None = None,
+    ) -> Message:
+        with self.lock:
+            if text is not None:
+                message.text = text
+            if blocks is not None:
+                message.blocks = copy.deepcopy(blocks)
+            if attachments is not None:
+                message.attachments = attachments
+            message.edited_ts = self.conversations.next_ts(self.now())
+            self.record.add(
+                "edit",
+                self.now(),
+                channel=message.channel,
+                ts=message.ts,
+                thread_ts=message.thread_ts,
+                user=message.user,
+                to_user=message.ephemeral_to,
+                text=message.text,
+                blocks=message.blocks,
+            )
+            return message
+
+    def delete(self, message: Message) -> None:
+        with self.lock:
+            self.conversations.delete(message.channel, message.ts)
+            self.record.add(
+                "delete",
+                self.now(),
+                channel=message.channel,
+                ts=message.ts,
+                thread_ts=message.thread_ts,
+                user=message.user,
+                to_user=message.ephemeral_to,
+            )
+
+    def find_message(self, channel: str, ts: str) -> Message | None:
+        with self.lock:
+            return self.conversations.get(channel, ts) or self.conversations.get_ephemeral(
+                channel, ts
+            )
+
+    def show_error(self, user: str, channel: str | None, text: str, **detail: Any) -> None:
+        """What the Slack client shows a person when the app failed them."""
+        self.record.add(
+            "error", self.now(), channel=channel, to_user=user, text=text, detail=detail
+        )
+
+    # ---- views ------------------------------------------------------------------------------
+
+    def make_view(
+        self,
+        spec: dict,
+        *,
+        user: str,
+        root_view_id: str | None,
+        previous_view_id: str | None,
+        view_id: str | None = None,
+    ) -> dict:
+        """A view object as Slack returns it (ID, hash, empty state), from the app's spec."""
+        view_id = view_id or self.new_id("V")
+        app = self.workspace.app
+        view = {
+            "id": view_id,
+            "team_id": self.workspace.team_id,
+            "type": spec.get("type"),
+            "blocks": copy.deepcopy(spec.get("blocks", [])),
+            "private_metadata": spec.get("private_metadata", ""),
+            "callback_id": spec.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": "",
+            "title": spec.get("title"),
+            "clear_on_close": bool(spec.get("clear_on_close", False)),
+            "notify_on_close": bool(spec.get("notify_on_close", False)),
+            "close": spec.get("close"),
+            "submit": spec.get("submit"),
+            "previous_view_id": previous_view_id,
+            "root_view_id": root_view_id or view_id,
+            "app_id": app.id,
+            "external_id": spec.get("external_id", ""),
+            "app_installed_team_id": self.workspace.team_id,
+            "bot_id": app.bot_id,
+        }
+        view["hash"] = hashlib.sha1(f"{view_id}:{self.handles.serial()}".encode()).hexdigest()[:24]  # noqa: S324
+        self.views[view_id] = view
+        return view
+
+    def view_by(self, view_id: str | None, external_id: str | None) -> dict:
+        if view_id:
+            view = self.views.get(view_id)
+        else:
+            view = next(
+                (v for v in self.views.values() if external_id and v["external_id"] == external_id),
+                None,
+            )
+        if view is None:
+            raise ApiError("not_found")
+        return view
+
+    def owner_of(self, view_id: str) -> str | None:
+        for user, stack in self.modal_stacks.items():
+            if view_id in stack:
+                return user
+        return next((u for u, v in self.homes.items() if v == view_id), None)
+
+    def record_view(self, kind: str, user: str, view: dict, **detail: Any) -> None:
+        self.record.add(
+            kind,
+            self.now(),
+            to_user=user,
+            text=_title(view),
+            blocks=view.get("blocks"),
+            view=copy.deepcopy(view),
+            detail=detail,
+        )
+
+    def close_modal(self, user: str, *, everything: bool = False) -> list[str]:
+        """Pop the top view (or all): what happens after a submission or a close."""
+        with self.lock:
+            stack = self.modal_stacks.get(user, [])
+            closed = stack[:] if everything else stack[-1:]
+            del stack[len(stack) - len(closed) :]
+            for view_id in closed:
+                self.record_view("view_closed", user, self.views[view_id])
+            return closed
+
+
+def _title(view: dict) -> str:
+    title = view.get("title")
+    return str(title.get("text", "")) if isinstance(title, dict) else ""
