@@ -1,0 +1,722 @@
+"""Build the world a scenario describes: arrays, volumes, replication links and pool databases.
+
+Objects carry the fields and values a real host writes (see reference/xapi-db-samples):
+dom0 per host, default templates, SM drivers with their capabilities (`SR_METADATA` only on
+`lvmoiscsi` / `lvmohba`), PIFs per host on physical networks, one local SR per host, PBDs
+per host for shared SRs, a CD drive on every VM.
+
+Order matters for the DR traps: the estate is built, metadata replication is enabled on the
+scenario's `metadata_srs`, every link is synchronised (the mirrors start identical), and
+only then are the VMs marked `created_inside_lag` created, so their writes sit in the
+replication queue when the simulator starts.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid as uuidlib
+from typing import Any
+
+from sim.xapi import scenario as sc
+from sim.xapi.arrays import ReplicationLink, StorageArray, VdiOnDisk, Volume, VolumeContent
+from sim.xapi.arrays import new_scsi_id as _scsi
+from sim.xapi.db import Database
+from sim.xapi.schema import EPOCH, NULL_REF, RESTRICTIONS_LICENSED, RESTRICTIONS_UNLICENSED
+from sim.xapi.world import Host, Pool, Site, World
+
+GiB = 1024**3
+MiB = 1024**2
+DOM0_MEMORY = 4 * GiB
+HOST_OVERHEAD = 194228224
+
+SM_DRIVERS: list[dict[str, Any]] = [
+    {
+        "type": "lvmoiscsi",
+        "name_label": "LVHD over iSCSI",
+        "name_description": "SR plugin which represents disks as Logical Volumes within a "
+        "Volume Group created on an iSCSI LUN",
+        "capabilities": [
+            "SR_PROBE",
+            "SR_UPDATE",
+            "SR_METADATA",
+            "SR_TRIM",
+            "VDI_CREATE",
+            "VDI_DELETE",
+            "VDI_ATTACH",
+            "VDI_DETACH",
+            "VDI_GENERATE_CONFIG",
+            "VDI_CLONE",
+            "VDI_SNAPSHOT",
+            "VDI_RESIZE",
+            "VDI_RESET_ON_BOOT/2",
+            "VDI_UPDATE",
+            "VDI_ACTIVATE",
+            "VDI_DEACTIVATE",
+        ],
+        "configuration": {
+            "SCSIid": "The scsi_id of the destination LUN",
+            "target": "IP address or hostname of the iSCSI target",
+            "targetIQN": "The IQN of the target LUN group to be attached",
+            "port": "The network port number on which to query the target",
+        },
+        "driver_filename": "/opt/xensource/sm/LVMoISCSISR",
+    },
+    {
+        "type": "lvmohba",
+        "name_label": "LVHD over FC",
+        "name_description": "SR plugin which represents disks as VHDs on Logical Volumes "
+        "within a Volume Group created on an HBA LUN",
+        "capabilities": [
+            "SR_PROBE",
+            "SR_UPDATE",
+            "SR_METADATA",
+            "SR_TRIM",
+            "VDI_CREATE",
+            "VDI_DELETE",
+            "VDI_ATTACH",
+            "VDI_DETACH",
+            "VDI_GENERATE_CONFIG",
+            "VDI_SNAPSHOT",
+            "VDI_CLONE",
+            "VDI_RESIZE",
+            "VDI_RESET_ON_BOOT/2",
+            "VDI_UPDATE",
+            "VDI_ACTIVATE",
+            "VDI_DEACTIVATE",
+        ],
+        "configuration": {"SCSIid": "The scsi_id of the destination LUN"},
+        "driver_filename": "/opt/xensource/sm/LVMoHBASR",
+    },
+    {
+        "type": "nfs",
+        "name_label": "NFS VHD",
+        "name_description": "SR plugin which stores disks as VHD files on a remote NFS filesystem",
+        "capabilities": [
+            "SR_PROBE",
+            "SR_UPDATE",
+            "SR_CACHING",
+            "VDI_CREATE",
+            "VDI_DELETE",
+            "VDI_ATTACH",
+            "VDI_DETACH",
+            "VDI_UPDATE",
+            "VDI_CLONE",
+            "VDI_SNAPSHOT",
+            "VDI_RESIZE",
+            "VDI_GENERATE_CONFIG",
+            "VDI_RESET_ON_BOOT/2",
+        ],
+        "configuration": {
+            "server": "hostname or IP address",
+            "serverpath": "path on remote server",
+        },
+        "driver_filename": "/opt/xensource/sm/NFSSR",
+    },
+    {
+        "type": "lvm",
+        "name_label": "Local LVHD",
+        "name_description": "SR plugin which represents disks as VHD disks on Logical "
+        "Volumes within a locally-attached Volume Group",
+        "capabilities": [
+            "SR_PROBE",
+            "SR_UPDATE",
+            "SR_TRIM",
+            "VDI_CREATE",
+            "VDI_DELETE",
+            "VDI_ATTACH",
+            "VDI_DETACH",
+            "VDI_CLONE",
+            "VDI_SNAPSHOT",
+            "VDI_RESIZE",
+            "VDI_GENERATE_CONFIG",
+            "VDI_RESET_ON_BOOT/2",
+        ],
+        "configuration": {"device": "local device path (required) (e.g. /dev/sda3)"},
+        "driver_filename": "/opt/xensource/sm/LVMSR",
+    },
+    {
+        "type": "iso",
+        "name_label": "ISO",
+        "name_description": "Handles CD images stored as files in iso format",
+        "capabilities": ["VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH"],
+        "configuration": {"location": "path to mount (required) (e.g. server:/path)"},
+        "driver_filename": "/opt/xensource/sm/ISOSR",
+    },
+]
+METADATA_CAPABLE = {d["type"] for d in SM_DRIVERS if "SR_METADATA" in d["capabilities"]}
+
+DEFAULT_TEMPLATES = [
+    "Other install media",
+    "Debian Bookworm 12",
+    "Rocky Linux 9",
+    "Ubuntu Jammy Jellyfish 22.04",
+    "Windows Server 2022 (64-bit)",
+]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def new_mac(rng: random.Random) -> str:
+    return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
+
+
+def build(world: World) -> None:
+    """Fill `world` from `world.scenario` (see the module docstring)."""
+    from sim.xapi import dr
+
+    scenario = world.scenario
+    rng = random.Random(scenario.name)
+    for s in scenario.sites:
+        site = Site(s.name)
+        world.sites[s.name] = site
+        world.storage.arrays[s.name] = StorageArray(
+            s.name, s.array.target, s.array.iqn, s.array.port
+        )
+    late: list[tuple[Pool, sc.Pool, sc.VM]] = []
+    for s in scenario.sites:
+        site = world.sites[s.name]
+        for index, p in enumerate(s.pools):
+            pool = _build_pool(world, site, s, index, p, rng)
+            site.pools.append(pool)
+            world.pools[p.name] = pool
+            late.extend((pool, p, vm) for vm in p.vms if vm.created_inside_lag)
+    for pool in world.pools.values():
+        p = _scenario_pool(scenario, pool.name)
+        for sr_name in p.metadata_srs:
+            sr_ref = pool.db.where("SR", name_label=sr_name)[0]
+            dr.enable_replication(pool, sr_ref)
+    for link_id in world.storage.links:
+        world.storage.sync(link_id)
+    for pool, p, vm in late:
+        _create_vm(world, pool, p, vm, rng)
+    for pool in world.pools.values():
+        pool.redo.flush()
+        _refresh_memory(pool)
+
+
+def _scenario_pool(scenario: sc.Scenario, name: str) -> sc.Pool:
+    return next(p for s in scenario.sites for p in s.pools if p.name == name)
+
+
+def _build_pool(
+    world: World, site: Site, s: sc.Site, index: int, p: sc.Pool, rng: random.Random
+) -> Pool:
+    db = Database(p.name)
+    pool = Pool(world, site, p.name, db)
+    pool.users = {pair[0]: (pair[1], role) for role, pair in p.users.items()}
+    now = world.clock.now()
+    workers = world.scenario.scenario.xenopsd_workers
+    # Hosts of the n-th pool of a site take addresses from n*32+1 up.
+    for i, h in enumerate(p.hosts):
+        address = h.address or f"{s.address_prefix}.{index * 32 + i + 1}"
+        pool.hosts.append(
+            Host(
+                name=h.name,
+                address=address,
+                pool_name=p.name,
+                memory_total=int(h.memory_gb * GiB),
+                cpus=h.cpus,
+                workers=h.xenopsd_workers or workers,
+            )
+        )
+    restrictions = dict(RESTRICTIONS_LICENSED if p.licensed_dr else RESTRICTIONS_UNLICENSED)
+    if not p.licensed_vapp_start:
+        restrictions["restrict_vm_appliance_start"] = "true"
+    for host, h in zip(pool.hosts, p.hosts, strict=True):
+        host.metrics_ref = db.create(
+            "host_metrics",
+            {
+                "memory_total": host.memory_total,
+                "memory_free": host.memory_total,
+                "live": True,
+                "last_updated": now,
+            },
+        )
+        host.ref = db.create(
+            "host",
+            {
+                "name_label": host.name,
+                "name_description": "Default install",
+                "hostname": host.name,
+                "address": host.address,
+                "metrics": host.metrics_ref,
+                "license_params": dict(restrictions),
+                "edition": "premium" if p.licensed_dr else "trial",
+                "cpu_info": {
+                    "cpu_count": str(h.cpus),
+                    "socket_count": "2",
+                    "vendor": "GenuineIntel",
+                    "speed": "2593.906",
+                    "modelname": "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz",
+                },
+                "iscsi_iqn": f"iqn.2026-01.org.example:{slug(host.name)}",
+                "memory_overhead": HOST_OVERHEAD,
+                "other_config": {"iscsi_iqn": f"iqn.2026-01.org.example:{slug(host.name)}"},
+            },
+        )
+        host.dom0_ref = _dom0(db, host, now)
+        db.set("host", host.ref, control_domain=host.dom0_ref)
+    for d in SM_DRIVERS:
+        db.create("SM", {**d, "vendor": "Citrix Systems Inc", "copyright": "(C) 2008 Citrix"})
+    _networks(db, pool, p, rng)
+    default_sr = _srs(world, pool, s, p)
+    ha = {}
+    if p.ha_enabled:
+        ha = {
+            "ha_configuration": {"cluster-stack": "xhad"},
+            "ha_host_failures_to_tolerate": 1,
+            "ha_plan_exists_for": 1,
+            "ha_statefiles": [str(uuidlib.uuid4())],
+        }
+    db.create(
+        "pool",
+        {
+            "name_label": p.name,
+            "name_description": p.description,
+            "master": pool.coordinator.ref,
+            "default_SR": default_sr,
+            "suspend_image_SR": default_sr,
+            "crash_dump_SR": default_sr,
+            "ha_enabled": p.ha_enabled,
+            "restrictions": restrictions,
+            "other_config": {
+                "memory-ratio-hvm": "0.25",
+                "memory-ratio-pv": "0.25",
+                "metadata_lun_alerts": "true",
+            },
+            **ha,
+        },
+    )
+    for name in DEFAULT_TEMPLATES:
+        db.create(
+            "VM",
+            {
+                "name_label": name,
+                "is_a_template": True,
+                "is_default_template": True,
+                "other_config": {"default_template": "true"},
+                "allowed_operations": ["clone", "copy", "export", "provision", "destroy"],
+            },
+        )
+    for a in p.appliances:
+        db.create(
+            "VM_appliance",
+            {"name_label": a.name, "name_description": a.description, "allowed_operations": []},
+        )
+    for vm in p.vms:
+        if not vm.created_inside_lag:
+            _create_vm(world, pool, p, vm, rng)
+    return pool
+
+
+def _dom0(db: Database, host: Host, now) -> str:
+    metrics = db.create(
+        "VM_metrics",
+        {
+            "memory_actual": DOM0_MEMORY,
+            "VCPUs_number": 16,
+            "start_time": now,
+            "state": [],
+            "last_updated": now,
+        },
+    )
+    return db.create(
+        "VM",
+        {
+            "name_label": f"Control domain on host: {host.name}",
+            "name_description": "The domain which manages physical devices and manages "
+            "other domains",
+            "is_control_domain": True,
+            "power_state": "Running",
+            "resident_on": host.ref,
+            "affinity": host.ref,
+            "domid": 0,
+            "memory_static_max": DOM0_MEMORY,
+            "memory_dynamic_max": DOM0_MEMORY,
+            "memory_dynamic_min": DOM0_MEMORY,
+            "memory_target": DOM0_MEMORY,
+            "memory_static_min": DOM0_MEMORY,
+            "VCPUs_max": 16,
+            "VCPUs_at_startup": 16,
+            "metrics": metrics,
+            "domain_type": "pv",
+            "allowed_operations": [],
+        },
+    )
+
+
+def _networks(db: Database, pool: Pool, p: sc.Pool, rng: random.Random) -> None:
+    for i, n in enumerate(p.networks):
+        net = db.create(
+            "network",
+            {
+                "name_label": n.name,
+                "name_description": n.description,
+                "bridge": n.bridge,
+                "MTU": 1500,
+            },
+        )
+        if not n.pifs:
+            continue
+        for host in pool.hosts:
+            management = i == 0
+            db.create(
+                "PIF",
+                {
+                    "device": f"eth{i}",
+                    "network": net,
+                    "host": host.ref,
+                    "MAC": new_mac(rng),
+                    "management": management,
+                    "currently_attached": True,
+                    "ip_configuration_mode": "Static" if management else "None",
+                    "IP": host.address if management else "",
+                    "netmask": "255.255.255.0" if management else "",
+                },
+            )
+
+
+def _srs(world: World, pool: Pool, s: sc.Site, p: sc.Pool) -> str:
+    """SRs, their volumes (and mirrors), PBDs; -> the default SR (first shared one)."""
+    db = pool.db
+    array = world.storage.arrays[s.name]
+    default_sr = NULL_REF
+    for sr in p.srs:
+        if sr.kind == "local":
+            for host in pool.hosts:
+                content = VolumeContent(
+                    str(uuidlib.uuid4()), sr.name, sr.description, sr.type, int(sr.size_gb * GiB)
+                )
+                vol = Volume(
+                    f"{slug(host.name)}-local",
+                    s.name,
+                    "local",
+                    content,
+                    device="/dev/sda3",
+                    host_address=host.address,
+                )
+                world.storage.local[vol.id] = vol
+                ref = _sr_record(db, content, shared=False, name=sr.name)
+                db.create(
+                    "PBD",
+                    {
+                        "host": host.ref,
+                        "SR": ref,
+                        "currently_attached": True,
+                        "device_config": vol.device_config(None),
+                    },
+                )
+            continue
+        content = VolumeContent(
+            str(uuidlib.uuid4()), sr.name, sr.description, sr.type, int(sr.size_gb * GiB)
+        )
+        vol_id = f"{slug(p.name)}-{slug(sr.name)}"
+        if sr.type == "nfs":
+            vol = Volume(vol_id, s.name, "nfs", content, serverpath=f"/exports/{vol_id}")
+        else:
+            vol = Volume(vol_id, s.name, "iscsi", content, scsi_id=_scsi())
+        array.volumes[vol.id] = vol
+        if sr.kind == "replicated" and sr.replicate_to:
+            vol.role = "source"
+            mirror = Volume(
+                f"{vol_id}-mirror",
+                sr.replicate_to,
+                vol.kind,
+                content.copy(),
+                scsi_id=_scsi() if vol.kind == "iscsi" else "",
+                serverpath=f"/exports/{vol_id}-mirror" if vol.kind == "nfs" else "",
+                role="mirror",
+            )
+            world.storage.arrays[sr.replicate_to].volumes[mirror.id] = mirror
+            lag = (
+                sr.lag_seconds
+                if sr.lag_seconds is not None
+                else (world.scenario.replication.lag_seconds)
+            )
+            link = ReplicationLink(vol_id, vol, mirror, lag, last_shipped_at=world.clock.wall())
+            vol.link = link
+            mirror.link = link
+            world.storage.links[vol_id] = link
+        ref = _sr_record(db, content, shared=True, name=sr.name)
+        for host in pool.hosts:
+            db.create(
+                "PBD",
+                {
+                    "host": host.ref,
+                    "SR": ref,
+                    "currently_attached": True,
+                    "device_config": vol.device_config(array),
+                },
+            )
+        if default_sr == NULL_REF:
+            default_sr = ref
+    return default_sr
+
+
+def _sr_record(db: Database, content: VolumeContent, *, shared: bool, name: str) -> str:
+    return db.create(
+        "SR",
+        {
+            "uuid": content.sr_uuid,
+            "name_label": name,
+            "name_description": content.sr_description,
+            "type": content.sr_type,
+            "content_type": "user",
+            "shared": shared,
+            "physical_size": content.size,
+            "physical_utilisation": 0,
+            "virtual_allocation": 0,
+            "sm_config": {"allocation": "thick", "use_vhd": "true"}
+            if content.sr_type.startswith("lvm")
+            else {},
+            "other_config": {"auto-scan": "true"} if shared else {},
+        },
+    )
+
+
+def _local_sr_of(pool: Pool, host: Host) -> str:
+    """The local SR of `host` (the SR with an unshared PBD on it)."""
+    db = pool.db
+    for pbd in db.where("PBD", host=host.ref):
+        sr = db.get_field("PBD", pbd, "SR")
+        if not db.get_field("SR", sr, "shared"):
+            return sr
+    raise ValueError(f"host {host.name} has no local SR")
+
+
+def _place(pool: Pool, vm: sc.VM, need: int) -> Host:
+    if vm.host:
+        return next(h for h in pool.hosts if h.name == vm.host)
+    free = {h.name: h.memory_total - used_memory(pool, h) for h in pool.hosts}
+    return max(pool.hosts, key=lambda h: free[h.name])
+
+
+def used_memory(pool: Pool, host: Host) -> int:
+    """Memory the host has given out: its own overhead, dom0, and every VM on it."""
+    db = pool.db
+    used = HOST_OVERHEAD
+    with db.lock:
+        for rec in db._tables["VM"].values():
+            on = rec["resident_on"] if rec["power_state"] != "Halted" else NULL_REF
+            if on == host.ref or rec["scheduled_to_be_resident_on"] == host.ref:
+                used += rec["memory_static_max"] + rec["memory_overhead"]
+    return used
+
+
+def _refresh_memory(pool: Pool) -> None:
+    for host in pool.hosts:
+        free = max(0, host.memory_total - used_memory(pool, host))
+        pool.db.set("host_metrics", host.metrics_ref, memory_free=free)
+
+
+def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Random) -> str:
+    """One VM of the scenario with its metrics, disks (on the volumes too), CD and NICs."""
+    db = pool.db
+    now = world.clock.now()
+    memory = int(vm.memory_gb * GiB)
+    running = vm.power in {"Running", "Paused"}
+    host = _place(pool, vm, memory)
+    on_local = any(d.sr == "local" or _is_local(p, d.sr) for d in vm.disks)
+    appliance = NULL_REF
+    if vm.appliance:
+        appliance = db.where("VM_appliance", name_label=vm.appliance)[0]
+    metrics = db.create(
+        "VM_metrics",
+        {
+            "memory_actual": memory if running else 0,
+            "VCPUs_number": vm.vcpus if running else 0,
+            "start_time": now if running else EPOCH,
+            "install_time": now,
+            "state": [],
+            "last_updated": now,
+            "hvm": True,
+            "current_domain_type": "hvm" if running else "unspecified",
+        },
+    )
+    ref = db.create(
+        "VM",
+        {
+            "name_label": vm.name,
+            "name_description": vm.description,
+            "power_state": vm.power,
+            "memory_static_max": memory,
+            "memory_dynamic_max": memory,
+            "memory_dynamic_min": memory,
+            "memory_target": memory,
+            "memory_static_min": min(memory, 512 * MiB),
+            "VCPUs_max": vm.vcpus,
+            "VCPUs_at_startup": vm.vcpus,
+            "resident_on": host.ref if running else NULL_REF,
+            "affinity": host.ref if on_local else NULL_REF,
+            "domid": rng.randrange(1, 4000) if running else -1,
+            "appliance": appliance,
+            "order": vm.order,
+            "start_delay": vm.start_delay,
+            "shutdown_delay": vm.shutdown_delay,
+            "ha_restart_priority": vm.ha_restart_priority,
+            "metrics": metrics,
+            "generation_id": f"{rng.randrange(1 << 31)}:{rng.randrange(1 << 31)}",
+            "other_config": {
+                "mac_seed": str(uuidlib.uuid4()),
+                "base_template_name": "Debian Bookworm 12",
+                "install-methods": "cdrom,nfs,http,ftp",
+            },
+            "HVM_boot_params": {"order": "cd"},
+            "allowed_operations": ["clean_shutdown", "hard_shutdown", "pause", "snapshot"]
+            if running
+            else ["start", "start_on", "destroy", "export", "clone", "copy"],
+            "domain_type": "hvm",
+            "hardware_platform_version": 2,
+        },
+    )
+    if running:
+        gm = db.create(
+            "VM_guest_metrics",
+            {
+                "os_version": {
+                    "name": "Debian GNU/Linux 12 (bookworm)",
+                    "distro": "debian",
+                    "major": "12",
+                },
+                "PV_drivers_version": {"major": "8", "minor": "4", "micro": "0"},
+                "PV_drivers_up_to_date": True,
+                "PV_drivers_detected": True,
+                "networks": {
+                    f"{i}/ip": f"10.{rng.randrange(1, 250)}.{rng.randrange(1, 250)}."
+                    f"{rng.randrange(2, 250)}"
+                    for i in range(len(vm.nics))
+                },
+                "last_updated": now,
+                "live": True,
+            },
+        )
+        db.set("VM", ref, guest_metrics=gm)
+    for i, disk in enumerate(vm.disks):
+        if disk.sr == "local" or _is_local(p, disk.sr):
+            sr_ref = _local_sr_of(pool, host)
+        else:
+            sr_ref = db.where("SR", name_label=disk.sr)[0]
+        vdi = create_vdi(
+            world, pool, sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB)
+        )
+        db.create(
+            "VBD",
+            {
+                "VM": ref,
+                "VDI": vdi,
+                "device": f"xvd{'abcefghijklmnopqrstuvwxyz'[i]}",
+                "userdevice": str(i if i < 3 else i + 1),
+                "bootable": i == 0,
+                "mode": "RW",
+                "type": "Disk",
+                "unpluggable": False,
+                "currently_attached": running,
+                "allowed_operations": ["attach"],
+                "other_config": {"owner": ""},
+            },
+        )
+    db.create(
+        "VBD",
+        {
+            "VM": ref,
+            "VDI": NULL_REF,
+            "device": "xvdd",
+            "userdevice": "3",
+            "bootable": False,
+            "mode": "RO",
+            "type": "CD",
+            "empty": True,
+            "currently_attached": running,
+        },
+    )
+    for i, nic in enumerate(vm.nics):
+        net = db.where("network", name_label=nic)[0]
+        db.create(
+            "VIF",
+            {
+                "VM": ref,
+                "network": net,
+                "device": str(i),
+                "MAC": new_mac(rng),
+                "currently_attached": running,
+                "allowed_operations": ["attach"],
+            },
+        )
+    return ref
+
+
+def _is_local(p: sc.Pool, sr_name: str) -> bool:
+    return any(s.name == sr_name and s.kind == "local" for s in p.srs)
+
+
+def volume_of_sr(world: World, pool: Pool, sr_ref: str) -> Volume | None:
+    """The volume behind an SR: through its PBDs' device_config, the first that resolves."""
+    from sim.xapi.arrays import StorageFault
+
+    db = pool.db
+    sr_type = db.get_field("SR", sr_ref, "type")
+    for pbd in db.get_field("SR", sr_ref, "PBDs"):
+        rec = db.get("PBD", pbd)
+        host = pool.host_by_ref(rec["host"])
+        try:
+            return world.storage.resolve(
+                sr_type, rec["device_config"], host.address if host else ""
+            )
+        except StorageFault:
+            continue
+    return None
+
+
+def create_vdi(
+    world: World,
+    pool: Pool,
+    sr_ref: str,
+    name: str,
+    size: int,
+    *,
+    vdi_type: str = "user",
+    extra: dict[str, Any] | None = None,
+    on_disk: dict[str, str] | None = None,
+) -> str:
+    """A VDI record and its volume entry (what VDI.create on an LVM SR does)."""
+    db = pool.db
+    vdi_uuid = str(uuidlib.uuid4())
+    sr_type = db.get_field("SR", sr_ref, "type")
+    sm_config = {"vdi_type": "vhd"} if sr_type in {"lvmoiscsi", "lvmohba", "lvm", "nfs"} else {}
+    if vdi_type == "metadata":
+        sm_config = {"type": "raw"}
+    fields = {
+        "uuid": vdi_uuid,
+        "name_label": name,
+        "SR": sr_ref,
+        "virtual_size": size,
+        "physical_utilisation": size if sr_type.startswith("lvm") else size // 4,
+        "type": vdi_type,
+        "location": vdi_uuid,
+        "sm_config": sm_config,
+        "allowed_operations": ["clone", "destroy", "resize", "update", "snapshot", "copy"],
+        **(extra or {}),
+    }
+    ref = db.create("VDI", fields)
+    vol = volume_of_sr(world, pool, sr_ref)
+    if vol is not None:
+        world.storage.write(
+            vol,
+            (
+                "vdi_add",
+                VdiOnDisk(
+                    vdi_uuid,
+                    name,
+                    fields.get("name_description", ""),
+                    size,
+                    vdi_type,
+                    vdi_uuid,
+                    dict(sm_config),
+                    **(on_disk or {}),
+                ),
+            ),
+        )
+    return ref

@@ -1,0 +1,269 @@
+"""Importing VMs from a foreign database into a pool: the rules of reference §2.6-§2.9.
+
+- Required SRs: the SRs of the disks behind a VM's non-CD VBDs, ISO SRs excluded; each must
+  exist in the target by uuid with at least one attached PBD (`VM_REQUIRES_SR [vm, sr]`,
+  both refs from the foreign database).
+- An existing VM with the same uuid: not Halted -> `VM_BAD_POWER_STATE [vm, "Halted",
+  actual]`, or skipped with force; Halted -> replaced if the incoming `version` is newer or
+  with force, else `VM_TO_IMPORT_IS_NOT_NEWER_VERSION [vm, existing, incoming]`.
+- The recovered VM keeps its uuid, gets `version + 1`, is Halted (Suspended stays Suspended
+  when its suspend VDI is found), loses its appliance, maps `resident_on` / `affinity` by
+  host uuid, and gets a new `generation_id`.
+- Disks are matched by VDI uuid (then location) in the SR of the same uuid; missing SR ->
+  `VDI_CONTENT_ID_MISSING`, missing disk -> `VDI_LOCATION_MISSING [sr, location]`; force
+  drops the disk. CD drives come back empty.
+- Networks by `name_label`, then `bridge`, else a new PIF-less network of that name.
+- On success `SR.introduced_by` is cleared on every SR the recovered VMs use; on failure
+  without force everything created is rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any
+
+from sim.xapi import schema
+from sim.xapi.db import Database
+from sim.xapi.errors import XapiError
+from sim.xapi.schema import NULL_REF
+from sim.xapi.world import Pool
+
+_REF_KINDS = {schema.R, schema.RS}
+
+
+def _has_attached_pbd(db: Database, sr: str) -> bool:
+    return any(db.get_field("PBD", p, "currently_attached") for p in db.get_field("SR", sr, "PBDs"))
+
+
+def required_srs(foreign: Database, vm: str) -> list[str]:
+    """Foreign SR refs a VM's disks live on (non-CD VBDs, ISO SRs excluded)."""
+    out: list[str] = []
+    for vbd in foreign.get_field("VM", vm, "VBDs"):
+        rec = foreign.live("VBD", vbd)
+        if rec is None or rec["type"] == "CD" or rec["VDI"] == NULL_REF:
+            continue
+        vdi = foreign.live("VDI", rec["VDI"])
+        if vdi is None:
+            continue
+        sr = foreign.live("SR", vdi["SR"])
+        if sr is None or sr["content_type"] == "iso":
+            continue
+        if vdi["SR"] not in out:
+            out.append(vdi["SR"])
+    return out
+
+
+def _target_sr(target: Database, foreign: Database, sr: str) -> str | None:
+    refs = target.where("SR", uuid=foreign.get_field("SR", sr, "uuid"))
+    return refs[0] if refs else None
+
+
+def missing_srs(foreign: Database, vms: list[str], pool: Pool) -> list[str]:
+    """Foreign SR refs the VMs need that the target lacks or has detached."""
+    out: list[str] = []
+    for vm in vms:
+        for sr in required_srs(foreign, vm):
+            there = _target_sr(pool.db, foreign, sr)
+            if (there is None or not _has_attached_pbd(pool.db, there)) and sr not in out:
+                out.append(sr)
+    return out
+
+
+def assert_can_be_recovered(foreign: Database, vms: list[str], pool: Pool) -> None:
+    """`VM_REQUIRES_SR [vm, sr]` for the first VM whose storage the target lacks."""
+    for vm in vms:
+        missing = missing_srs(foreign, [vm], pool)
+        if missing:
+            raise XapiError("VM_REQUIRES_SR", vm, missing[0])
+
+
+class _Import:
+    """One recovery run into `pool`; remembers what it created for a rollback."""
+
+    def __init__(self, foreign: Database, pool: Pool, force: bool) -> None:
+        self.foreign = foreign
+        self.pool = pool
+        self.db = pool.db
+        self.force = force
+        self.created: list[tuple[str, str]] = []
+        self.srs_used: set[str] = set()
+        self.rng = random.Random()
+
+    def _create(self, cls: str, fields: dict[str, Any]) -> str:
+        ref = self.db.create(cls, fields)
+        self.created.append((cls, ref))
+        return ref
+
+    def rollback(self) -> None:
+        for cls, ref in reversed(self.created):
+            with contextlib.suppress(XapiError):
+                self.db.delete(cls, ref)
+        self.created.clear()
+
+    # --------------------------------------------------------------- pieces
+
+    def _plain(self, cls: str, rec: dict[str, Any]) -> dict[str, Any]:
+        """A record's non-reference fields (references are mapped one by one)."""
+        fields = schema.spec(cls).fields
+        return {k: v for k, v in rec.items() if k in fields and fields[k].kind not in _REF_KINDS}
+
+    def _host(self, foreign_host: str) -> str:
+        rec = self.foreign.live("host", foreign_host)
+        if rec is None:
+            return NULL_REF
+        refs = self.db.where("host", uuid=rec["uuid"])
+        return refs[0] if refs else NULL_REF
+
+    def _network(self, foreign_net: str) -> str:
+        rec = self.foreign.live("network", foreign_net)
+        if rec is None:
+            return NULL_REF
+        by_name = self.db.where("network", name_label=rec["name_label"])
+        if by_name:
+            return by_name[0]
+        by_bridge = self.db.where("network", bridge=rec["bridge"]) if rec["bridge"] else []
+        if by_bridge:
+            return by_bridge[0]
+        used = {n["bridge"] for n in self.db.all("network").values()}
+        n = 0
+        while f"xapi{n}" in used:
+            n += 1
+        return self._create(
+            "network",
+            {
+                "name_label": rec["name_label"],
+                "name_description": rec["name_description"],
+                "bridge": f"xapi{n}",
+                "MTU": rec["MTU"],
+                "other_config": {},
+            },
+        )
+
+    def _vdi(self, foreign_vdi: str) -> str | None:
+        """The target VDI for a foreign one; None when force drops it."""
+        vdi = self.foreign.get("VDI", foreign_vdi)
+        sr = _target_sr(self.db, self.foreign, vdi["SR"])
+        if sr is None:
+            if self.force:
+                return None
+            raise XapiError("VDI_CONTENT_ID_MISSING")
+        for ref in self.db.get_field("SR", sr, "VDIs"):
+            rec = self.db.live("VDI", ref)
+            if rec is not None and (
+                rec["uuid"] == vdi["uuid"] or rec["location"] == vdi["location"]
+            ):
+                self.srs_used.add(sr)
+                return ref
+        if self.force:
+            return None
+        raise XapiError("VDI_LOCATION_MISSING", sr, vdi["location"])
+
+    def destroy_vm(self, vm: str) -> None:
+        """Delete a VM record with its VBDs, VIFs and metrics (disks stay)."""
+        rec = self.db.get("VM", vm)
+        for cls, refs in (("VBD", rec["VBDs"]), ("VIF", rec["VIFs"])):
+            for r in refs:
+                with contextlib.suppress(XapiError):
+                    self.db.delete(cls, r)
+        for cls, r in (("VM_metrics", rec["metrics"]), ("VM_guest_metrics", rec["guest_metrics"])):
+            if r != NULL_REF:
+                with contextlib.suppress(XapiError):
+                    self.db.delete(cls, r)
+        self.db.delete("VM", vm)
+
+    # --------------------------------------------------------------- one VM
+
+    def vm(self, foreign_vm: str, snapshot_of: str = NULL_REF) -> str | None:
+        """Import one VM (and its snapshots); -> the new ref, None if skipped (force)."""
+        src = self.foreign.get("VM", foreign_vm)
+        existing = self.db.where("VM", uuid=src["uuid"])
+        if existing:
+            old = self.db.get("VM", existing[0])
+            if old["power_state"] != "Halted":
+                if self.force:
+                    return None
+                raise XapiError("VM_BAD_POWER_STATE", existing[0], "Halted", old["power_state"])
+            if not self.force and old["version"] >= src["version"]:
+                raise XapiError(
+                    "VM_TO_IMPORT_IS_NOT_NEWER_VERSION", existing[0], old["version"], src["version"]
+                )
+            self.destroy_vm(existing[0])
+        fields = self._plain("VM", src)
+        suspend_vdi = NULL_REF
+        if src["power_state"] == "Suspended" and src["suspend_VDI"] != NULL_REF:
+            try:
+                suspend_vdi = self._vdi(src["suspend_VDI"]) or NULL_REF
+            except XapiError:
+                if not self.force:
+                    raise
+        power = "Suspended" if suspend_vdi != NULL_REF else "Halted"
+        fields.update(
+            power_state=power,
+            version=src["version"] + 1,
+            domid=-1,
+            current_operations={},
+            allowed_operations=["start", "start_on", "destroy", "export", "clone", "copy"]
+            if power == "Halted"
+            else ["resume", "hard_shutdown"],
+            affinity=self._host(src["affinity"]),
+            resident_on=self._host(src["resident_on"]) if power == "Suspended" else NULL_REF,
+            suspend_VDI=suspend_vdi,
+            snapshot_of=snapshot_of,
+        )
+        if not src["is_a_template"]:
+            fields["generation_id"] = f"{self.rng.randrange(1 << 31)}:{self.rng.randrange(1 << 31)}"
+        metrics = self._create("VM_metrics", {"memory_actual": 0, "VCPUs_number": 0})
+        fields["metrics"] = metrics
+        ref = self._create("VM", fields)
+        for vbd in src["VBDs"]:
+            self._vbd(ref, self.foreign.get("VBD", vbd))
+        for vif in src["VIFs"]:
+            rec = self.foreign.get("VIF", vif)
+            vif_fields = self._plain("VIF", rec)
+            vif_fields.update(
+                VM=ref, network=self._network(rec["network"]), currently_attached=False
+            )
+            self._create("VIF", vif_fields)
+        for snap in src["snapshots"]:
+            self.vm(snap, snapshot_of=ref)
+        return ref
+
+    def _vbd(self, vm: str, rec: dict[str, Any]) -> None:
+        fields = self._plain("VBD", rec)
+        fields.update(VM=vm, currently_attached=False)
+        if rec["type"] == "CD":
+            fields.update(VDI=NULL_REF, empty=True)
+            self._create("VBD", fields)
+            return
+        if rec["VDI"] == NULL_REF:
+            return
+        vdi = self._vdi(rec["VDI"])
+        if vdi is None:
+            return  # force: the disk is dropped, and its VBD with it
+        fields["VDI"] = vdi
+        self._create("VBD", fields)
+
+
+def recover_vms(foreign: Database, vms: list[str], pool: Pool, *, force: bool) -> list[str | None]:
+    """Import `vms` (foreign refs) into `pool`; -> new refs (None where force skipped one)."""
+    run = _Import(foreign, pool, force)
+    out: list[str | None] = []
+    try:
+        for vm in vms:
+            pool.clock.work("vm_recover")
+            out.append(run.vm(vm))
+    except XapiError:
+        if not force:
+            run.rollback()
+        raise
+    for sr in run.srs_used:
+        with contextlib.suppress(XapiError):
+            if pool.db.get_field("SR", sr, "introduced_by") != NULL_REF:
+                pool.db.set("SR", sr, introduced_by=NULL_REF)
+    return out
+
+
+def destroy_vm(pool: Pool, vm: str) -> None:
+    """Delete a VM record with its devices and metrics (what VM.destroy leaves: disks)."""
+    _Import(Database(), pool, False).destroy_vm(vm)

@@ -1,0 +1,300 @@
+"""Scenario files: the estate a simulator starts with, described in TOML and checked by pydantic.
+
+A scenario names sites; each site has one storage array and pools; each pool has hosts,
+networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full example):
+
+```toml
+[scenario]            # name, description, xenopsd_workers (per host, default 4)
+[latency]             # seconds per operation before the speed factor (clock.LatencyModel)
+[replication]         # lag_seconds: default lag of every replicated LUN
+[[sites]]             # name, address_prefix ("127.0.1" -> hosts 127.0.1.1, .2, ...), array
+[[sites.pools]]       # name, licensed_dr, ha_enabled, metadata_srs, users, hosts, networks, ...
+[[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
+[[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
+                      # nics, host, count (expands "{n}" in the name), created_inside_lag
+```
+
+`load_scenario("demo")` reads a built-in scenario; any other value is a path to a TOML file.
+Errors name the file and the field, and say what to change.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim.xapi.clock import LatencyModel
+
+GiB = 1024**3
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioError(ValueError):
+    """A scenario cannot be loaded; the message says which file and field, and what to do."""
+
+
+class Meta(_Strict):
+    name: str = "custom"
+    description: str = ""
+    xenopsd_workers: int = Field(4, ge=1, description="VM operations a host runs at once")
+
+
+class Latency(_Strict):
+    vm_start: float = 20.0
+    vm_clean_shutdown: float = 15.0
+    vm_hard_shutdown: float = 3.0
+    vm_recover: float = 2.0
+    vm_destroy: float = 0.5
+    sr_probe: float = 3.0
+    pbd_plug: float = 2.0
+    pbd_unplug: float = 1.0
+    sr_scan: float = 1.0
+    open_database: float = 2.0
+    enable_replication: float = 3.0
+    api_call: float = 0.0
+
+    def model(self) -> LatencyModel:
+        return LatencyModel(**self.model_dump())
+
+
+class Replication(_Strict):
+    lag_seconds: float = Field(300.0, ge=0, description="wall-clock seconds the mirror is behind")
+
+
+class Array(_Strict):
+    target: str = Field(description="iSCSI portal address the pools use in device_config")
+    iqn: str = Field(description="the array's target IQN")
+    port: str = "3260"
+
+
+class Host(_Strict):
+    name: str
+    memory_gb: float = Field(256, gt=0)
+    cpus: int = Field(32, ge=1)
+    address: str | None = None
+    xenopsd_workers: int | None = Field(None, ge=1)
+
+
+class Network(_Strict):
+    name: str
+    bridge: str
+    pifs: bool = Field(True, description="false makes a PIF-less (internal) network")
+    description: str = ""
+
+
+class SR(_Strict):
+    name: str
+    type: str = "lvmoiscsi"
+    kind: Literal["replicated", "shared", "local"] = "replicated"
+    replicate_to: str | None = Field(None, description="target site of a replicated SR")
+    size_gb: float = Field(2048, gt=0)
+    lag_seconds: float | None = Field(None, ge=0)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _kinds(self) -> SR:
+        if self.kind == "local" and self.type not in {"lvm", "ext"}:
+            self.type = "lvm"
+        if self.kind == "replicated" and not self.replicate_to:
+            raise ValueError(f"SR {self.name!r} is replicated: give replicate_to = '<site>'")
+        return self
+
+
+class Disk(_Strict):
+    sr: str = Field(description="SR name, or 'local' for the local SR of the VM's host")
+    size_gb: float = Field(20, gt=0)
+    name: str | None = None
+
+
+class Appliance(_Strict):
+    name: str
+    description: str = ""
+
+
+class VM(_Strict):
+    name: str
+    count: int = Field(1, ge=1, description="expand into N VMs; '{n}' in the name is 1..N")
+    memory_gb: float = Field(4, gt=0)
+    vcpus: int = Field(2, ge=1)
+    power: Literal["Running", "Halted", "Paused", "Suspended"] = "Running"
+    host: str | None = None
+    appliance: str | None = None
+    order: int = Field(0, ge=0)
+    start_delay: int = Field(0, ge=0)
+    shutdown_delay: int = Field(0, ge=0)
+    ha_restart_priority: Literal["", "restart", "best-effort"] = ""
+    disks: list[Disk] = Field(default_factory=lambda: [Disk(sr="local")])
+    nics: list[str] = Field(default_factory=list, description="network names, one VIF each")
+    created_inside_lag: bool = Field(
+        False, description="created after the last replicated write: missing at the DR site"
+    )
+    description: str = ""
+
+    def expand(self) -> list[VM]:
+        """This entry as `count` VMs (names get `{n}` replaced, or `-NN` appended)."""
+        if self.count == 1:
+            return [self]
+        width = len(str(self.count))
+        out = []
+        for n in range(1, self.count + 1):
+            name = (
+                self.name.replace("{n}", str(n).zfill(width))
+                if "{n}" in self.name
+                else f"{self.name}-{str(n).zfill(width)}"
+            )
+            out.append(self.model_copy(update={"name": name, "count": 1}))
+        return out
+
+
+DEFAULT_USERS = {
+    "pool-admin": ["root", "xenroot"],
+    "pool-operator": ["operator", "operator-pw"],
+    "vm-operator": ["vmop", "vmop-pw"],
+    "read-only": ["viewer", "viewer-pw"],
+}
+
+
+class Pool(_Strict):
+    name: str
+    description: str = ""
+    licensed_dr: bool = True
+    licensed_vapp_start: bool = True
+    ha_enabled: bool = False
+    metadata_srs: list[str] = Field(
+        default_factory=list, description="SRs that receive this pool's metadata (at most 8)"
+    )
+    users: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_USERS))
+    hosts: list[Host]
+    networks: list[Network] = Field(default_factory=list)
+    srs: list[SR] = Field(default_factory=list)
+    appliances: list[Appliance] = Field(default_factory=list)
+    vms: list[VM] = Field(default_factory=list)
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, users: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, pair in users.items():
+            if len(pair) != 2:
+                raise ValueError(f"users.{role} must be [name, password]")
+        return users
+
+    @field_validator("vms")
+    @classmethod
+    def _expand(cls, vms: list[VM]) -> list[VM]:
+        return [one for vm in vms for one in vm.expand()]
+
+    @model_validator(mode="after")
+    def _references(self) -> Pool:
+        if not self.hosts:
+            raise ValueError(f"pool {self.name!r} needs at least one host")
+        srs = {sr.name for sr in self.srs}
+        nets = {n.name for n in self.networks}
+        apps = {a.name for a in self.appliances}
+        hosts = {h.name for h in self.hosts}
+        for name in self.metadata_srs:
+            if name not in srs:
+                raise ValueError(f"metadata_srs names {name!r}, which is not an SR of the pool")
+        if len(self.metadata_srs) > 8:
+            raise ValueError("metadata_srs: XAPI allows at most 8 metadata replication targets")
+        seen: set[str] = set()
+        for vm in self.vms:
+            if vm.name in seen:
+                raise ValueError(f"two VMs are named {vm.name!r}: VM names must be unique")
+            seen.add(vm.name)
+            for disk in vm.disks:
+                if disk.sr != "local" and disk.sr not in srs:
+                    raise ValueError(f"VM {vm.name!r}: disk on unknown SR {disk.sr!r}")
+            for nic in vm.nics:
+                if nic not in nets:
+                    raise ValueError(f"VM {vm.name!r}: NIC on unknown network {nic!r}")
+            if vm.appliance and vm.appliance not in apps:
+                raise ValueError(f"VM {vm.name!r}: unknown vApp {vm.appliance!r}")
+            if vm.host and vm.host not in hosts:
+                raise ValueError(f"VM {vm.name!r}: unknown host {vm.host!r}")
+        return self
+
+
+class Site(_Strict):
+    name: str
+    address_prefix: str = Field(description="first three octets of the hosts' 127.x.y.z")
+    array: Array
+    pools: list[Pool]
+
+    @field_validator("address_prefix")
+    @classmethod
+    def _loopback(cls, prefix: str) -> str:
+        parts = prefix.split(".")
+        if len(parts) != 3 or parts[0] != "127" or not all(p.isdigit() for p in parts):
+            raise ValueError("address_prefix must look like '127.0.1' (a loopback /24)")
+        return prefix
+
+
+class Scenario(_Strict):
+    scenario: Meta = Field(default_factory=Meta)
+    latency: Latency = Field(default_factory=Latency)
+    replication: Replication = Field(default_factory=Replication)
+    sites: list[Site]
+
+    @model_validator(mode="after")
+    def _sites(self) -> Scenario:
+        names = [s.name for s in self.sites]
+        if len(set(names)) != len(names):
+            raise ValueError("site names must be unique")
+        for site in self.sites:
+            for pool in site.pools:
+                for sr in pool.srs:
+                    if sr.kind == "replicated" and sr.replicate_to not in names:
+                        raise ValueError(
+                            f"SR {sr.name!r} replicates to unknown site {sr.replicate_to!r}"
+                        )
+                    if sr.replicate_to == site.name:
+                        raise ValueError(f"SR {sr.name!r} cannot replicate to its own site")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+
+def builtin_names() -> list[str]:
+    """Names of the scenarios shipped in `sim/xapi/scenarios/`."""
+    folder = resources.files("sim.xapi") / "scenarios"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def parse_scenario(text: str, *, source: str = "<text>") -> Scenario:
+    """Parse and check TOML text; raises ScenarioError naming `source` and the bad field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML ({exc}); fix the syntax") from exc
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ScenarioError(f"{source}: {problems}") from exc
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A built-in scenario by name (`demo`), or a TOML file by path."""
+    text_name = str(name_or_path)
+    if text_name in builtin_names():
+        res = resources.files("sim.xapi") / "scenarios" / f"{text_name}.toml"
+        return parse_scenario(res.read_text(encoding="utf-8"), source=f"built-in {text_name!r}")
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ScenarioError(
+            f"no scenario {text_name!r}: give a built-in name ({', '.join(builtin_names())}) "
+            "or the path of a TOML file"
+        )
+    return parse_scenario(path.read_text(encoding="utf-8"), source=str(path))

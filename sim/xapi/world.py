@@ -1,0 +1,378 @@
+"""The simulated estate: sites -> pools -> hosts, the storage arrays, and the faults.
+
+`World.from_scenario(scenario, speed=...)` builds every pool's database and every volume
+(`estate.py`), enables the metadata replication the scenario asks for, and creates the
+"inside the lag" VMs last, so their writes are still in flight to the DR site.
+
+The protocol core asks a `Pool` for `.db`, `.coordinator_address`, `.host_addresses`,
+`.is_up(address)`, `.users` (name -> (password, role)), `.licensed(feature)` and `.clock`.
+
+Each pool's `RedoWriter` is XAPI's redo log for DR (reference §2.1): a thread that wakes on
+every database write and writes the changed records, tagged with the database generation,
+to every enabled metadata VDI's volume; the storage array replicates them with its lag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.xapi import schema
+from sim.xapi.arrays import Storage, Volume
+from sim.xapi.clock import SimClock
+from sim.xapi.db import Database, copy_record
+from sim.xapi.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+# Classes XAPI keeps out of the redo log: non-persistent or per-connection state.
+NOT_REPLICATED = {"task", "message", "session"}
+REPLICATED_CLASSES = [c for c, s in schema.CLASSES.items() if s.in_db and c not in NOT_REPLICATED]
+
+
+@dataclass
+class Host:
+    """One XenServer host: its address, memory, xenopsd worker slots and liveness."""
+
+    name: str
+    address: str
+    pool_name: str
+    memory_total: int
+    cpus: int
+    workers: int
+    ref: str = ""
+    metrics_ref: str = ""
+    dom0_ref: str = ""
+    up: bool = True
+    slots: threading.BoundedSemaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.workers)
+
+
+class RedoWriter:
+    """Continuous write-through of a pool database to its metadata VDIs (see module doc)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.targets: dict[str, Volume] = {}  # metadata VDI uuid -> volume
+        self.broken: set[str] = set()
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"redo-log-{self.pool.name}", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        db = self.pool.db
+        with db.lock:
+            db.changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        db = self.pool.db
+        while not self._stop.is_set():
+            with db.lock:
+                if db.generation == self.generation or not self.targets:
+                    db.changed.wait(timeout=0.5)
+            if self._stop.is_set():
+                return
+            try:
+                self.flush()
+            except Exception:  # the writer must outlive any single bad write
+                log.exception("redo log of pool %s", self.pool.name)
+
+    def _collect(self) -> tuple[int, list[tuple[str, str, Any]]]:
+        db = self.pool.db
+        with db.lock:
+            live, deleted = db.changes_since(self.generation, REPLICATED_CLASSES)
+            changes: list[tuple[str, str, Any]] = []
+            for cls, ref, _op, _mtime in live:
+                rec = db.live(cls, ref)
+                if rec is not None:
+                    changes.append((cls, ref, copy_record(rec)))
+            changes.extend((cls, ref, None) for cls, ref, _gen in deleted)
+            return db.generation, changes
+
+    def flush(self) -> None:
+        """Write what changed since the last write to every target (in generation order)."""
+        with self._lock:
+            if not self.targets:
+                self.generation = self.pool.db.generation
+                return
+            generation, changes = self._collect()
+            self.generation = generation
+            if not changes:
+                return
+            for vdi_uuid, vol in list(self.targets.items()):
+                ok = self.pool.world.storage.write(vol, ("db_delta", vdi_uuid, generation, changes))
+                self._health(vdi_uuid, ok)
+
+    def _health(self, vdi_uuid: str, ok: bool) -> None:
+        """Own metadata VDIs show `metadata_latest=false` while their log cannot be written."""
+        was_broken = vdi_uuid in self.broken
+        if ok == (not was_broken):
+            return
+        if ok:
+            self.broken.discard(vdi_uuid)
+        else:
+            self.broken.add(vdi_uuid)
+        db = self.pool.db
+        with contextlib.suppress(Exception):
+            db.set("VDI", db.by_uuid("VDI", vdi_uuid), metadata_latest=ok)
+
+    def full_write(self, vdi_uuid: str, vol: Volume) -> bool:
+        """Enable a target: flush the others, then write the whole database to it."""
+        with self._lock:
+            db = self.pool.db
+            with db.lock:
+                generation = db.generation
+                tables = {
+                    cls: {ref: copy_record(rec) for ref, rec in db._tables[cls].items()}
+                    for cls in REPLICATED_CLASSES
+                }
+            if self.targets:
+                pending_gen, changes = self._collect()
+                for other_uuid, other in self.targets.items():
+                    if changes:
+                        self.pool.world.storage.write(
+                            other, ("db_delta", other_uuid, pending_gen, changes)
+                        )
+            self.generation = generation
+            ok = self.pool.world.storage.write(vol, ("db_full", vdi_uuid, generation, tables))
+            if ok:
+                self.targets[vdi_uuid] = vol
+                self.broken.discard(vdi_uuid)
+            return ok
+
+    def disable(self, vdi_uuid: str) -> None:
+        with self._lock:
+            self.targets.pop(vdi_uuid, None)
+            self.broken.discard(vdi_uuid)
+
+
+class Pool:
+    """One pool: its database, hosts, users, licences, and the state XAPI keeps in memory."""
+
+    def __init__(self, world: World, site: Site, name: str, db: Database) -> None:
+        self.world = world
+        self.site = site
+        self.name = name
+        self.db = db
+        self.hosts: list[Host] = []
+        self.users: dict[str, tuple[str, str]] = {}
+        self.redo = RedoWriter(self)
+        # Foreign metadata VDIs read at SR plug (reference §2.1 "cache_metadata_vdis"):
+        # VDI ref -> (foreign pool uuid, database generation).
+        self.foreign_metadata: dict[str, tuple[str, int]] = {}
+        # Appliance operations in progress: appliance ref -> (operation, task ref).
+        self.appliance_ops: dict[str, tuple[str, str]] = {}
+        self.lock = threading.RLock()
+
+    @property
+    def clock(self) -> SimClock:
+        return self.world.clock
+
+    @property
+    def coordinator(self) -> Host:
+        return self.hosts[0]
+
+    @property
+    def coordinator_address(self) -> str:
+        return self.coordinator.address
+
+    @property
+    def host_addresses(self) -> list[str]:
+        return [h.address for h in self.hosts]
+
+    def host_by_address(self, address: str) -> Host | None:
+        return next((h for h in self.hosts if h.address == address), None)
+
+    def host_by_ref(self, ref: str) -> Host | None:
+        return next((h for h in self.hosts if h.ref == ref), None)
+
+    def is_up(self, address: str) -> bool:
+        host = self.host_by_address(address)
+        return host is not None and host.up and self.site.up
+
+    def live_hosts(self) -> list[Host]:
+        return [h for h in self.hosts if h.up and self.site.up]
+
+    def licensed(self, feature: str) -> bool:
+        """Whether the pool's licence allows `feature` (`DR`, `VM_appliance_start`)."""
+        key = {"DR": "restrict_dr", "VM_appliance_start": "restrict_vm_appliance_start"}.get(
+            feature, f"restrict_{feature.lower()}"
+        )
+        pool_ref = self.db.refs("pool")[0]
+        return self.db.get_field("pool", pool_ref, "restrictions").get(key, "false") == "false"
+
+    @property
+    def ref(self) -> str:
+        return self.db.refs("pool")[0]
+
+
+@dataclass
+class Site:
+    name: str
+    up: bool = True
+    pools: list[Pool] = field(default_factory=list)
+
+
+class Faults:
+    """Injected faults (control API `POST /faults`), checked by the world's methods."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.vm_start: list[dict[str, Any]] = []
+        self.stalls: list[dict[str, Any]] = []
+        self.failed_luns: list[str] = []
+        self.released = threading.Event()
+
+    def vm_start_error(self, vm_uuid: str, vm_name: str) -> list[str] | None:
+        """The error a start of this VM must fail with, if a fault names it (uses one)."""
+        with self.lock:
+            for fault in self.vm_start:
+                if fault["vm"] in {vm_uuid, vm_name}:
+                    if fault.get("times") is not None:
+                        fault["times"] -= 1
+                        if fault["times"] <= 0:
+                            self.vm_start.remove(fault)
+                    return list(fault["error"])
+        return None
+
+    def stall_for(self, method: str) -> bool:
+        with self.lock:
+            return any(s.get("method") in {None, "", "*", method} for s in self.stalls)
+
+    def to_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "vm_start": [dict(f) for f in self.vm_start],
+                "task_stall": [dict(s) for s in self.stalls],
+                "lun": list(self.failed_luns),
+            }
+
+
+class World:
+    """Everything the simulator serves (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario, clock: SimClock) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.sites: dict[str, Site] = {}
+        self.pools: dict[str, Pool] = {}
+        self.storage = Storage(clock.wall, self.site_up)
+        self.faults = Faults()
+        self.sessions: Any = None  # the core's session store, set by serve.py
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, *, speed: float = 1.0) -> World:
+        from sim.xapi import estate
+
+        clock = SimClock(speed=speed, latency=scenario.latency.model())
+        world = cls(scenario, clock)
+        estate.build(world)
+        return world
+
+    def start(self) -> None:
+        """Start the background writers (redo logs)."""
+        for pool in self.pools.values():
+            pool.redo.start()
+
+    def stop(self) -> None:
+        self.clock.interrupt()
+        self.faults.released.set()
+        for pool in self.pools.values():
+            pool.redo.stop()
+
+    # ------------------------------------------------------------------ lookups
+
+    def site_up(self, site: str) -> bool:
+        s = self.sites.get(site)
+        return s is not None and s.up
+
+    def pool_of_site(self, site: str) -> Pool:
+        return self.sites[site].pools[0]
+
+    def host(self, address: str) -> tuple[Pool, Host]:
+        for pool in self.pools.values():
+            host = pool.host_by_address(address)
+            if host is not None:
+                return pool, host
+        raise KeyError(f"no host has address {address!r}; see GET /state for the hosts")
+
+    def all_hosts(self) -> list[tuple[Pool, Host]]:
+        return [(p, h) for p in self.pools.values() for h in p.hosts]
+
+    # ------------------------------------------------------------------ faults
+
+    def set_site(self, name: str, up: bool) -> None:
+        """Fail or restore a whole site: its hosts refuse connections, its array stops."""
+        if name not in self.sites:
+            raise KeyError(f"no site {name!r}; sites: {', '.join(self.sites)}")
+        for pool in self.sites[name].pools:
+            pool.redo.flush()
+        self.storage.pump()
+        self.sites[name].up = up
+        for pool in self.sites[name].pools:
+            self._mark_live(pool)
+
+    def set_host(self, address: str, up: bool) -> None:
+        pool, host = self.host(address)
+        host.up = up
+        self._mark_live(pool)
+
+    def _mark_live(self, pool: Pool) -> None:
+        """Keep `host_metrics.live` in step with reachability (as the coordinator sees it)."""
+        for host in pool.hosts:
+            live = host.up and pool.site.up
+            with contextlib.suppress(Exception):
+                if pool.db.get_field("host_metrics", host.metrics_ref, "live") != live:
+                    pool.db.set("host_metrics", host.metrics_ref, live=live)
+
+    def fail_lun(self, link_id: str, side: str = "mirror", failed: bool = True) -> Volume:
+        """Make one end of a replicated LUN fail (SR_BACKEND_FAILURE_47) or heal."""
+        link = self.storage.link(link_id)
+        vol = {"source": link.source, "mirror": link.mirror, "test-copy": link.test_copy}.get(side)
+        if vol is None:
+            raise KeyError(f"side must be source, mirror or test-copy (with one presented): {side}")
+        vol.failed = failed
+        with self.faults.lock:
+            key = f"{link_id}:{side}"
+            if failed and key not in self.faults.failed_luns:
+                self.faults.failed_luns.append(key)
+            if not failed and key in self.faults.failed_luns:
+                self.faults.failed_luns.remove(key)
+        return vol
+
+    def clear_faults(self) -> None:
+        """Drop every injected fault (failed LUNs heal; stalled calls carry on)."""
+        for key in list(self.faults.failed_luns):
+            link_id, side = key.split(":", 1)
+            with contextlib.suppress(KeyError):
+                self.fail_lun(link_id, side, failed=False)
+        with self.faults.lock:
+            self.faults.vm_start.clear()
+            self.faults.stalls.clear()
+            self.faults.released.set()
+            self.faults.released = threading.Event()
+
+    def stall_point(self, method: str, cancelled=lambda: False) -> None:
+        """Block here while a `task_stall` fault names `method` (or until cancelled/stop)."""
+        while self.faults.stall_for(method) and not self.clock.stopping and not cancelled():
+            self.faults.released.wait(0.05)
