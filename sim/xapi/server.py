@@ -37,11 +37,13 @@ from .wire import (
     MalformedRequest,
     decode_json_request,
     decode_xml_request,
+    encoded_batches,
+    encoded_length,
     html_500,
     json_failure,
-    json_success,
+    json_success_parts,
     xml_failure,
-    xml_success,
+    xml_success_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,21 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             head.append("connection: close")
             self.close_connection = True
-        data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-        self.wfile.write(data)
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+    def _send_parts(self, ctype: str, parts: list[str]) -> None:
+        """A 200 response streamed from string pieces (no copy of a big body in memory)."""
+        length = encoded_length(parts)
+        if length < 65536:
+            self._send(200, "OK", ctype, "".join(parts).encode())
+            return
+        head = (
+            f"HTTP/1.1 200 OK\r\ncontent-length: {length}\r\ncontent-type: {ctype}\r\n"
+            "cache-control: no-cache, no-store\r\n\r\n"
+        )
+        self.wfile.write(head.encode())
+        for chunk in encoded_batches(parts):
+            self.wfile.write(chunk)
 
     def _fail_500(self, detail: str) -> None:
         self._send(500, "Internal Error", "text/html", html_500(detail), close=True)
@@ -131,10 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
             value = listener.servers.dispatcher.dispatch(
                 listener.pool, listener.address, name, params
             )
-            out = xml_success(value)
+            parts = xml_success_parts(value)
         except XapiError as e:
-            out = xml_failure(e.description)
-        self._send(200, "OK", "text/xml", out)
+            parts = [xml_failure(e.description).decode()]
+        self._send_parts("text/xml", parts)
 
     def _jsonrpc(self, body: bytes) -> None:
         name, params, req_id, v2 = decode_json_request(body)
@@ -143,10 +158,10 @@ class _Handler(BaseHTTPRequestHandler):
             value = listener.servers.dispatcher.dispatch(
                 listener.pool, listener.address, name, params
             )
-            out = json_success(value, req_id, v2)
+            parts = json_success_parts(value, req_id, v2)
         except XapiError as e:
-            out = json_failure(e.description, req_id, v2)
-        self._send(200, "OK", "application/json", out)
+            parts = [json_failure(e.description, req_id, v2).decode()]
+        self._send_parts("application/json", parts)
 
 
 class _Listener(ThreadingHTTPServer):

@@ -151,14 +151,47 @@ _XML_TAIL = "</struct></value></param></params></methodResponse>\n"
 
 
 def xml_success(value: Any) -> bytes:
-    return (
+    return "".join(xml_success_parts(value)).encode()
+
+
+def xml_success_parts(value: Any) -> list[str]:
+    """The success response as a list of string pieces (big results are never one string)."""
+    out = [
         _XML_HEAD
         + "<member><name>Status</name><value>Success</value></member>"
         + "<member><name>Value</name>"
-        + xml_value(value)
-        + "</member>"
-        + _XML_TAIL
-    ).encode()
+    ]
+    _xml_parts(value, out)
+    out.append("</member>" + _XML_TAIL)
+    return out
+
+
+_NESTS = (Record, RecordMap, dict, list)
+
+
+def _xml_parts(v: Any, out: list[str]) -> None:
+    t = type(v)
+    if t is RecordMap:
+        out.append("<value><struct>")
+        for ref, frag in render_records(v.db, v.cls, v.refs, 0):
+            out.append(_member_open(ref) + "<value>")
+            out.append(frag)
+            out.append("</value></member>")
+        out.append("</struct></value>")
+    elif t is dict and any(type(x) in _NESTS for x in v.values()):
+        out.append("<value><struct>")
+        for k, x in v.items():
+            out.append(_member_open(str(k)))
+            _xml_parts(x, out)
+            out.append("</member>")
+        out.append("</struct></value>")
+    elif t is list and any(type(x) in _NESTS for x in v):
+        out.append("<value><array><data>")
+        for x in v:
+            _xml_parts(x, out)
+        out.append("</data></array></value>")
+    else:
+        out.append(xml_value(v))
 
 
 def xml_failure(description: list[str]) -> bytes:
@@ -221,10 +254,63 @@ def json_value(v: Any) -> str:
 
 
 def json_success(value: Any, req_id: Any, v2: bool) -> bytes:
-    rid = _dumps(req_id)
-    if v2:
-        return ('{"jsonrpc":"2.0","result":' + json_value(value) + ',"id":' + rid + "}").encode()
-    return ('{"result":' + json_value(value) + ',"error":null,"id":' + rid + "}").encode()
+    return "".join(json_success_parts(value, req_id, v2)).encode()
+
+
+def json_success_parts(value: Any, req_id: Any, v2: bool) -> list[str]:
+    """The JSON-RPC success response as a list of string pieces."""
+    out = ['{"jsonrpc":"2.0","result":' if v2 else '{"result":']
+    _json_parts(value, out)
+    out.append((',"id":' if v2 else ',"error":null,"id":') + _dumps(req_id) + "}")
+    return out
+
+
+def _json_parts(v: Any, out: list[str]) -> None:
+    t = type(v)
+    if t is RecordMap:
+        out.append("{")
+        first = True
+        for ref, frag in render_records(v.db, v.cls, v.refs, 1):
+            out.append(("" if first else ",") + _dumps(ref) + ":")
+            out.append(frag)
+            first = False
+        out.append("}")
+    elif t is dict and any(
+        type(x) in (Record, RecordMap) or type(x) in (dict, list) for x in v.values()
+    ):
+        out.append("{")
+        for i, (k, x) in enumerate(v.items()):
+            out.append(("," if i else "") + _dumps(str(k)) + ":")
+            _json_parts(x, out)
+        out.append("}")
+    elif t is list and any(type(x) in _NESTS for x in v):
+        out.append("[")
+        for i, x in enumerate(v):
+            if i:
+                out.append(",")
+            _json_parts(x, out)
+        out.append("]")
+    else:
+        out.append(json_value(v))
+
+
+def encoded_length(parts: list[str]) -> int:
+    """The UTF-8 length of the joined parts, without joining them."""
+    return sum(len(p) if p.isascii() else len(p.encode()) for p in parts)
+
+
+def encoded_batches(parts: list[str], size: int = 1 << 20):  # type: ignore[no-untyped-def]
+    """The joined parts as UTF-8 bytes, about `size` characters at a time."""
+    batch: list[str] = []
+    n = 0
+    for p in parts:
+        batch.append(p)
+        n += len(p)
+        if n >= size:
+            yield "".join(batch).encode()
+            batch, n = [], 0
+    if batch:
+        yield "".join(batch).encode()
 
 
 def json_failure(description: list[str], req_id: Any, v2: bool) -> bytes:
@@ -260,7 +346,7 @@ def render_records(db: Database, cls: str, refs: list[str], kind: int) -> list[t
                 todo.append((len(out), ref, mtime, copy_record(db.live(cls, ref))))  # type: ignore[arg-type]
                 out.append((ref, ""))
     for idx, ref, mtime, rec in todo:
-        frag = xml_struct(rec) if kind == 0 else json_value(rec)
+        frag = xml_struct(rec) if kind == 0 else _dumps(rec)
         out[idx] = (ref, frag)
         key = (cls, ref)
         hit = cache.get(key)
