@@ -209,3 +209,31 @@ CAPACITY_OK = "The VMs need {need}; pool {pool!r} has {free} free."
 CAPACITY_NO_HOST = "This VM needs {need} and no host has more than {free} free."
 RTO_FROM_HISTORY = "median of the last {n} drills"
 RTO_FROM_MODEL = "model of the run ({par} at a time), no drill history yet"
+
+# --- readiness ----------------------------------------------------------------------------------
+R_SOURCE_DOWN = "Protected pool {pool!r} does not answer: if this is a disaster, plan a failover."
+R_STORAGE_UNREADABLE = "Cannot read replication state: {error}"
+R_LUN_FAILED = "LUN {lun} has failed: nothing on it can be recovered. Call the storage team."
+R_LUN_STATE = "LUN {lun} is {state}, not replicating: the DR site is not receiving changes."
+R_NO_INVENTORY = "drbot has no inventory of pool {pool!r}; protection cannot be assessed."
+R_METADATA_UNHEALTHY = (
+    "No metadata target of pool {pool!r} is both up to date and replicated: the DR site could "
+    "not recreate its VMs."
+)
+R_METADATA_TARGET_STALE = (
+    "Metadata on SR {sr!r} is not up to date (metadata_latest is false): its redo log is broken."
+)
+R_METADATA_LIMIT = "{n} metadata targets: XAPI allows at most 8 per pool."
+R_METADATA_SINGLE = "Metadata is replicated to one SR only; a second target survives its loss."
+R_LOCAL = "disk on local storage {sr!r}: never recoverable"
+R_NOT_REPLICATED = "disk on {sr!r}, which is not replicated"
+R_INSIDE_LAG = "not in the replicated metadata yet (created after {since})"
+R_NO_DISKS = "no disk on any SR: nothing to recover"
+R_UNPROTECTED = "{n} of {total} VMs are not protected: {names}."
+R_NOTHING_PROTECTED = "No VM of this pool can be recovered at the DR site."
+R_NO_HOST_FITS = "The largest VM needs {need}; no DR host has more than {free} free."
+R_HA_ON = "HA is on in the DR pool: a test failover turns it off for the test."
+R_NO_DRILL = "No drill on record: run a test failover to prove recovery works."
+R_DRILL_FAILED = "The last drill ended {outcome}: fix what it found and run another."
+R_DRILL_OLD = "The last drill was {days} days ago: run a test failover at least monthly."
+R_DRILL_UNREADABLE = "Cannot read drill history: {error}"

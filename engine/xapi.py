@@ -315,8 +315,12 @@ class XapiClient:
             timeout=timeout,
             connect_timeout=connect_timeout,
         )
-        client._login()
-        client._learn_hosts()
+        try:
+            client._login()
+            client._learn_hosts()
+        except BaseException:
+            client.close()
+            raise
         return client
 
     @property
@@ -543,7 +547,11 @@ class XapiClient:
         if jsonrpc and self._jsonrpc_ok:
             rpc = self._json(url)
             try:
-                answer = self._send(url, lambda: rpc.call(method, list(params), timeout), method)
+                answer = self._send(
+                    url,
+                    lambda: _envelope_from_json(rpc.call(method, list(params), timeout)),
+                    method,
+                )
             except XapiTransient as exc:
                 if exc.code == "PROTOCOL_ERROR" and exc.args_[:1] == ("404",):
                     self._jsonrpc_ok = False  # no /jsonrpc on this server: XML-RPC from now on

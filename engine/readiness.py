@@ -1,0 +1,442 @@
+"""Readiness: can this protected pool be recovered at its DR site right now, and if not, why?
+
+`assess(...)` is the data behind `/dr status`. It answers from the inventories it is given (so
+from memory when they follow events), the storage adapter's replication state, and the last
+drill outcome read through a callable the caller passes in. It makes no XAPI call of its own
+beyond what `Site.is_reachable` needs, and changes nothing.
+
+What it reports, per protected pool (reference §2, §5, §7):
+- per vApp and VM: protected or not, and why not: a disk on local storage, a disk on a shared SR
+  that is not replicated, created after the mirror's last consistent point (not in the
+  replicated metadata yet);
+- metadata replication targets: SR, `metadata_latest`, whether its LUN is replicated, the
+  count against XAPI's limit of 8;
+- replication lag per LUN (the RPO) from the storage adapter;
+- DR pool capacity: the memory of what must run against what is free, and whether the largest
+  VM fits on one host;
+- networks the VMs need against those at the DR site (name, then bridge, then the map);
+- HA and licence state of the DR pool; the last drill;
+- a verdict, `ready` / `degraded` / `not-ready`, with every reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from engine import messages as m
+from engine.clock import Clock, SystemClock
+from engine.config import PoolPair
+from engine.models import NetworkMapping
+from engine.planner import (
+    Site,
+    _lun_state,
+    _luns_for,
+    _metadata_sources,
+    _mirror_as_of,
+    _network_map,
+    _Records,
+    protection_problems,
+)
+from engine.storage.base import ReplicatedLun, StorageAdapter
+
+Verdict = Literal["ready", "degraded", "not-ready"]
+Severity = Literal["info", "degraded", "not-ready"]
+METADATA_TARGET_LIMIT = 8  # Xapi_globs.redo_log_max_instances (reference §2.1)
+DRILL_MAX_AGE = timedelta(days=30)
+
+
+class Reason(BaseModel):
+    """One reason behind the verdict; `severity` says how much it weighs."""
+
+    severity: Severity
+    subject: str
+    message: str
+
+
+class VMProtection(BaseModel):
+    uuid: str
+    name: str
+    appliance: str | None = None
+    power_state: str = "Halted"
+    protected: bool
+    reasons: list[str] = Field(default_factory=list)
+    memory_bytes: int = 0
+
+
+class ApplianceProtection(BaseModel):
+    uuid: str
+    name: str
+    protected: bool
+    vms: int
+    unprotected_vms: list[str] = Field(default_factory=list)
+
+
+class MetadataTarget(BaseModel):
+    sr_name: str
+    sr_uuid: str
+    vdi_uuid: str
+    latest: bool
+    replicated: bool
+    lun_state: str | None = None
+
+
+class LunStatus(BaseModel):
+    lun: str
+    sr_name: str
+    state: str
+    lag_seconds: float | None
+    pending_writes: int | None = None
+    last_replicated_at: datetime | None = None
+
+
+class Capacity(BaseModel):
+    needed_bytes: int
+    free_bytes: int
+    hosts_live: int
+    hosts_total: int
+    largest_vm_bytes: int = 0
+    largest_host_free_bytes: int = 0
+
+    @property
+    def fits(self) -> bool:
+        return (
+            self.needed_bytes <= self.free_bytes
+            and self.largest_vm_bytes <= self.largest_host_free_bytes
+        )
+
+
+class DrillSummary(BaseModel):
+    at: datetime | None = None
+    outcome: str = ""
+    rto_seconds: float | None = None
+    kind: str = ""
+
+
+class Readiness(BaseModel):
+    """The readiness of one protected pool against its DR pool."""
+
+    pool: str
+    dr_pool: str
+    verdict: Verdict
+    reasons: list[Reason] = Field(default_factory=list)
+    source_reachable: bool = True
+    dr_reachable: bool = True
+    vms: list[VMProtection] = Field(default_factory=list)
+    appliances: list[ApplianceProtection] = Field(default_factory=list)
+    metadata_targets: list[MetadataTarget] = Field(default_factory=list)
+    metadata_limit: int = METADATA_TARGET_LIMIT
+    replication: list[LunStatus] = Field(default_factory=list)
+    rpo_seconds: float | None = None
+    capacity: Capacity | None = None
+    networks: list[NetworkMapping] = Field(default_factory=list)
+    ha_enabled: bool | None = None
+    dr_licensed: bool | None = None
+    last_drill: DrillSummary | None = None
+    computed_at: datetime | None = None
+    inventory_as_of: datetime | None = None
+
+    @property
+    def protected_count(self) -> int:
+        return sum(1 for v in self.vms if v.protected)
+
+    @property
+    def unprotected(self) -> list[VMProtection]:
+        return [v for v in self.vms if not v.protected]
+
+
+LastDrill = Callable[[str], Any]
+
+
+def _drill(value: Any) -> DrillSummary | None:
+    """Accept what a store returns: a mapping or an object, or a list of them (newest first)."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        if not value:
+            return None
+        value = value[0]
+    get = value.get if isinstance(value, Mapping) else lambda k, d=None: getattr(value, k, d)
+    at = get("at") or get("finished_at") or get("created_at") or get("recorded_at")
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at)
+        except ValueError:
+            at = None
+    rto = get("rto_seconds")
+    return DrillSummary(
+        at=at,
+        outcome=str(get("outcome", "") or ""),
+        rto_seconds=float(rto) if rto is not None else None,
+        kind=str(get("kind", "") or ""),
+    )
+
+
+def assess(
+    pair: PoolPair,
+    *,
+    protected: Site,
+    dr: Site,
+    storage: StorageAdapter | Iterable[ReplicatedLun] | None,
+    last_drill: LastDrill | None = None,
+    max_lag_seconds: float = 300.0,
+    clock: Clock | None = None,
+) -> Readiness:
+    """Assess `pair` from the two sites' inventories and the storage adapter's state."""
+    clock = clock or SystemClock()
+    reasons: list[Reason] = []
+
+    def add(severity: Severity, subject: str, message: str) -> None:
+        reasons.append(Reason(severity=severity, subject=subject, message=message))
+
+    src, dst = protected.inventory, dr.inventory
+    src_up = protected.is_reachable()
+    dst_up = dr.is_reachable() and dst is not None
+    if not dst_up:
+        add("not-ready", dr.name, m.DEST_UNREACHABLE.format(pool=dr.name))
+    if not src_up:
+        add("degraded", protected.name, m.R_SOURCE_DOWN.format(pool=protected.name))
+
+    try:
+        all_luns = _lun_state(storage)
+    except Exception as exc:  # a StorageError, or anything the adapter's transport raised
+        all_luns = []
+        add("not-ready", "storage", m.R_STORAGE_UNREADABLE.format(error=exc))
+    luns = _luns_for("failover", all_luns, protected, dr)
+    replicated = {lun.sr_uuid for lun in luns}
+    lun_by_sr = {lun.sr_uuid: lun for lun in luns}
+    if not luns and all_luns is not None:
+        add("not-ready", "storage", m.NO_LUNS)
+
+    result = Readiness(
+        pool=protected.name,
+        dr_pool=dr.name,
+        verdict="ready",
+        source_reachable=src_up,
+        dr_reachable=dst_up,
+        computed_at=clock.now(),
+    )
+
+    # --- replication (RPO) ---------------------------------------------------------------------
+    statuses = []
+    for lun in luns:
+        lag = lun.lag_seconds if lun.pending_writes != 0 else 0.0
+        statuses.append(
+            LunStatus(
+                lun=lun.lun,
+                sr_name=lun.name,
+                state=lun.state,
+                lag_seconds=lag,
+                pending_writes=lun.pending_writes,
+                last_replicated_at=lun.last_replicated_at,
+            )
+        )
+        if lun.state == "failed":
+            add("not-ready", lun.name or lun.lun, m.R_LUN_FAILED.format(lun=lun.lun))
+        elif lun.state != "replicating":
+            add("degraded", lun.name or lun.lun, m.R_LUN_STATE.format(lun=lun.lun, state=lun.state))
+        elif lag is not None and lag > max_lag_seconds:
+            add(
+                "degraded",
+                lun.name or lun.lun,
+                m.LAG_HIGH.format(lag=round(lag), limit=round(max_lag_seconds)),
+            )
+    result.replication = statuses
+    lags = [s.lag_seconds for s in statuses if s.lag_seconds is not None]
+    result.rpo_seconds = max(lags) if lags else None
+
+    if src is None:
+        add("not-ready", protected.name, m.R_NO_INVENTORY.format(pool=protected.name))
+        return _verdict(result, reasons, dst, dr.name, last_drill, clock)
+    result.inventory_as_of = src.changed_at
+
+    # --- metadata targets ------------------------------------------------------------------------
+    metadata = _metadata_sources(src, "failover", dst)
+    result.metadata_targets = [
+        MetadataTarget(
+            sr_name=ms.sr_name,
+            sr_uuid=ms.sr_uuid,
+            vdi_uuid=ms.vdi_uuid,
+            latest=ms.latest,
+            replicated=ms.sr_uuid in replicated,
+            lun_state=lun_by_sr[ms.sr_uuid].state if ms.sr_uuid in lun_by_sr else None,
+        )
+        for ms in metadata
+    ]
+    healthy = [t for t in result.metadata_targets if t.latest and t.replicated]
+    if not metadata:
+        add("not-ready", protected.name, m.NO_METADATA.format(pool=protected.name))
+    elif not healthy:
+        add("not-ready", protected.name, m.R_METADATA_UNHEALTHY.format(pool=protected.name))
+    for t in result.metadata_targets:
+        if not t.latest:
+            add("degraded", t.sr_name, m.R_METADATA_TARGET_STALE.format(sr=t.sr_name))
+        elif not t.replicated:
+            add("degraded", t.sr_name, m.METADATA_NOT_REPLICATED.format(sr=t.sr_name))
+    if len(metadata) >= METADATA_TARGET_LIMIT:
+        add("info", protected.name, m.R_METADATA_LIMIT.format(n=len(metadata)))
+    elif len(metadata) == 1:
+        add("info", protected.name, m.R_METADATA_SINGLE)
+
+    # --- per VM and vApp -------------------------------------------------------------------------
+    records = _Records.of(src, "source-pool")
+    lag_cut = _mirror_as_of(luns, metadata)
+    vm_rows: list[VMProtection] = []
+    by_ref: dict[str, VMProtection] = {}
+    used_networks: dict[str, Any] = {}
+    for vm in records.real_vms():
+        why = []
+        for code, sr in protection_problems(records, vm, replicated):
+            why.append((m.R_LOCAL if code == "local-storage" else m.R_NOT_REPLICATED).format(sr=sr))
+        if lag_cut is not None and vm.install_time is not None and vm.install_time > lag_cut:
+            why.append(m.R_INSIDE_LAG.format(since=lag_cut.isoformat(timespec="seconds")))
+        if not records.disk_srs(vm):
+            why.append(m.R_NO_DISKS)
+        app = records.appliances.get(vm.appliance or "")
+        row = VMProtection(
+            uuid=vm.uuid,
+            name=vm.name_label,
+            appliance=app.name_label if app else None,
+            power_state=vm.power_state,
+            protected=not why,
+            reasons=why,
+            memory_bytes=vm.memory_needed,
+        )
+        vm_rows.append(row)
+        by_ref[vm.ref] = row
+        if not why:
+            for net in records.networks_of(vm):
+                used_networks.setdefault(net.name_label, net)
+    vm_rows.sort(key=lambda r: (r.appliance or "~", r.name))
+    result.vms = vm_rows
+    unprotected = [r for r in vm_rows if not r.protected]
+    if unprotected:
+        add(
+            "degraded",
+            protected.name,
+            m.R_UNPROTECTED.format(
+                n=len(unprotected),
+                total=len(vm_rows),
+                names=", ".join(r.name for r in unprotected[:10])
+                + (" ..." if len(unprotected) > 10 else ""),
+            ),
+        )
+    if vm_rows and not any(r.protected for r in vm_rows):
+        add("not-ready", protected.name, m.R_NOTHING_PROTECTED)
+    apps = []
+    for app in sorted(records.appliances.values(), key=lambda a: a.name_label):
+        rows = [by_ref[v] for v in app.vms if v in by_ref]
+        bad = [r.name for r in rows if not r.protected]
+        apps.append(
+            ApplianceProtection(
+                uuid=app.uuid,
+                name=app.name_label,
+                protected=not bad,
+                vms=len(rows),
+                unprotected_vms=bad,
+            )
+        )
+    result.appliances = apps
+
+    # --- DR pool: capacity, networks, HA, licence -------------------------------------------------
+    if dst is not None:
+        live = [h for h in dst.hosts.values() if h.live and h.enabled]
+        must_run = [r for r in vm_rows if r.protected and r.power_state in ("Running", "Paused")]
+        need = sum(r.memory_bytes for r in must_run)
+        cap = Capacity(
+            needed_bytes=need,
+            free_bytes=sum(h.memory_free for h in live),
+            hosts_live=len(live),
+            hosts_total=len(dst.hosts),
+            largest_vm_bytes=max((r.memory_bytes for r in must_run), default=0),
+            largest_host_free_bytes=max((h.memory_free for h in live), default=0),
+        )
+        result.capacity = cap
+        if not live:
+            add("not-ready", dr.name, m.NO_LIVE_HOSTS)
+        elif cap.needed_bytes > cap.free_bytes:
+            add(
+                "not-ready",
+                dr.name,
+                m.CAPACITY_SHORT.format(
+                    need=_gib(cap.needed_bytes), free=_gib(cap.free_bytes), pool=dr.name
+                ),
+            )
+        elif cap.largest_vm_bytes > cap.largest_host_free_bytes:
+            add(
+                "degraded",
+                dr.name,
+                m.R_NO_HOST_FITS.format(
+                    need=_gib(cap.largest_vm_bytes), free=_gib(cap.largest_host_free_bytes)
+                ),
+            )
+        result.networks = _network_map(used_networks, dst, pair.network_map)
+        for nm in result.networks:
+            if nm.matched_by == "none":
+                add("degraded", nm.source_name, m.NETWORK_MISSING)
+        result.ha_enabled = dst.pool.ha_enabled if dst.pools else None
+        if result.ha_enabled:
+            add("info", dr.name, m.R_HA_ON)
+        unlicensed = sorted(h.name_label for h in dst.hosts.values() if not h.dr_licensed)
+        result.dr_licensed = not unlicensed
+        if unlicensed:
+            add("not-ready", dr.name, m.LICENCE_DR.format(hosts=", ".join(unlicensed)))
+    return _verdict(result, reasons, dst, dr.name, last_drill, clock)
+
+
+def _verdict(
+    result: Readiness,
+    reasons: list[Reason],
+    dst: Any,
+    dr_name: str,
+    last_drill: LastDrill | None,
+    clock: Clock,
+) -> Readiness:
+    drill = None
+    if last_drill is not None:
+        try:
+            drill = _drill(last_drill(result.pool))
+        except Exception as exc:  # the store is another layer's; its failure is only a reason
+            reasons.append(
+                Reason(
+                    severity="info",
+                    subject="drills",
+                    message=m.R_DRILL_UNREADABLE.format(error=exc),
+                )
+            )
+    result.last_drill = drill
+    if drill is None:
+        reasons.append(Reason(severity="degraded", subject="drills", message=m.R_NO_DRILL))
+    elif drill.outcome not in ("succeeded", "success", "ok", "passed"):
+        reasons.append(
+            Reason(
+                severity="degraded",
+                subject="drills",
+                message=m.R_DRILL_FAILED.format(outcome=drill.outcome),
+            )
+        )
+    elif drill.at is not None and clock.now() - drill.at > DRILL_MAX_AGE:
+        reasons.append(
+            Reason(
+                severity="degraded",
+                subject="drills",
+                message=m.R_DRILL_OLD.format(days=(clock.now() - drill.at).days),
+            )
+        )
+    result.reasons = reasons
+    severities = {r.severity for r in reasons}
+    result.verdict = (
+        "not-ready"
+        if "not-ready" in severities
+        else "degraded"
+        if "degraded" in severities
+        else "ready"
+    )
+    return result
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB"

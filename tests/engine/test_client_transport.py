@@ -1,0 +1,108 @@
+"""Timeouts, TLS and JSON-RPC of the XAPI client, against real loopback servers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from engine.config import PoolEndpoint
+from engine.errors import XapiTransient
+from engine.xapi import XapiClient
+
+# sim/xapi makes its self-signed certificates with `cryptography`.
+needs_tls = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("cryptography") is None,
+    reason="sim/xapi's TLS listener needs the cryptography package",
+)
+
+
+def test_get_all_records_over_jsonrpc_matches_xmlrpc(core_sim):
+    """Records read over /jsonrpc equal those read over XML-RPC (ints as XAPI sends them)."""
+    sims = core_sim(**{"site-a": 6})
+    client = sims.client("site-a")
+    fast = client.get_all_records("VM")
+    slow = client.call("VM.get_all_records")
+    assert set(fast) == set(slow)
+    ref = sims["site-a"].refs["vms"][0]
+    assert int(fast[ref]["memory_static_max"]) == int(slow[ref]["memory_static_max"])
+    assert fast[ref]["name_label"] == "vm-00000"
+
+
+def test_a_server_that_never_answers_times_out():
+    """A call to a host that accepts but never answers fails with TIMEOUT, not a hang."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        port = listener.getsockname()[1]
+        endpoint = PoolEndpoint(
+            name="mute", urls=[f"http://127.0.0.1:{port}"], username="root", password="pw"
+        )
+        with pytest.raises(XapiTransient) as err:
+            XapiClient.connect(endpoint, connect_timeout=0.3)
+        assert err.value.code == "TIMEOUT"
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        listener.close()
+
+
+@needs_tls
+def test_tls_is_verified_by_default(core_sim):
+    """An https pool with an unknown self-signed certificate is refused unless configured."""
+    sims = core_sim(tls=True)
+    with pytest.raises(XapiTransient) as err:
+        XapiClient.connect(sims["site-a"].endpoint(), connect_timeout=5)
+    assert err.value.code == "TLS_VERIFY_FAILED"
+
+
+@needs_tls
+def test_pinned_fingerprint_connects_and_a_wrong_one_is_refused(core_sim):
+    """The right sha256 fingerprint connects; another one is refused with TLS_VERIFY_FAILED."""
+    sims = core_sim(tls=True)
+    site = sims["site-a"]
+    client = XapiClient.connect(site.endpoint(fingerprint=site.fingerprint()))
+    assert client.call("pool.get_all")
+    client.close()
+    with pytest.raises(XapiTransient) as err:
+        XapiClient.connect(site.endpoint(fingerprint="ab" * 32), connect_timeout=5)
+    assert err.value.code == "TLS_VERIFY_FAILED"
+    assert "fingerprint" in str(err.value)
+
+
+@needs_tls
+def test_ca_file_verifies_the_certificate(core_sim, tmp_path):
+    """A CA file holding the pool's certificate verifies it (hostname checked against the IP)."""
+    sims = core_sim(tls=True)
+    ca = tmp_path / "ca.pem"
+    ca.write_text(sims.servers.cert_pem)
+    client = XapiClient.connect(sims["site-a"].endpoint(ca_file=ca))
+    assert len(client.get_all_records("host")) == 3
+    client.close()
+
+
+@needs_tls
+def test_insecure_only_when_configured(core_sim):
+    """insecure = true connects to an unverifiable certificate (a lab setting)."""
+    sims = core_sim(tls=True)
+    client = XapiClient.connect(sims["site-a"].endpoint(insecure=True))
+    assert client.call("pool.get_all")
+    client.close()
