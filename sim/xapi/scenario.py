@@ -141,7 +141,7 @@ class VM(_Strict):
         """This entry as `count` VMs (names get `{n}` replaced, or `-NN` appended)."""
         if self.count == 1:
             return [self]
-        width = len(str(self.count))
+        width = max(2, len(str(self.count)))
         out = []
         for n in range(1, self.count + 1):
             name = (
