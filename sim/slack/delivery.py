@@ -170,7 +170,8 @@ class Dispatcher:
         finally:
             delivery.done.set()
 
-    def _fail(self, delivery: Delivery, error: str, reason: str) -> None:
+    def _fail(self, delivery: Delivery, error: str, reason: str, at: float | None = None) -> None:
+        """Settle a delivery that failed (at `at`, default now): retry an event, else tell."""
         with self._lock:
             if self._pending.pop(delivery.envelope_id, None) is None:
                 return
@@ -178,7 +179,8 @@ class Dispatcher:
             if delivery.kind == "events_api" and delivery.attempt < len(retries):
                 delivery.attempt += 1
                 delivery.retry_reason = reason
-                self._retries.append((self._world.now() + retries[delivery.attempt - 1], delivery))
+                failed_at = self._world.now() if at is None else at
+                self._retries.append((failed_at + retries[delivery.attempt - 1], delivery))
                 retry_now = retries[delivery.attempt - 1] <= 0
             else:
                 retry_now = None
@@ -190,23 +192,27 @@ class Dispatcher:
                     delivery.on_fail(delivery)
             finally:
                 delivery.done.set()
-        elif retry_now:
+        elif retry_now and at is None:
             self.sweep()
 
     # ---- time -------------------------------------------------------------------------------
 
     def sweep(self) -> None:
         """Act on everything that fell due: missed ack deadlines, scheduled event retries."""
-        now = self._world.now()
-        with self._lock:
-            expired = [d for d in self._pending.values() if now > d.deadline]
-            due = [d for at, d in self._retries if at <= now]
-            self._retries = [(at, d) for at, d in self._retries if at > now]
-        for delivery in expired:
-            reason = "http_timeout" if delivery.route == "http" else "timeout"
-            self._fail(delivery, "operation_timeout", reason)
-        for delivery in due:
-            self._attempt(delivery)
+        while True:
+            now = self._world.now()
+            with self._lock:
+                expired = [d for d in self._pending.values() if now > d.deadline]
+                due = [d for at, d in self._retries if at <= now]
+                self._retries = [(at, d) for at, d in self._retries if at > now]
+            for delivery in expired:
+                reason = "http_timeout" if delivery.route == "http" else "timeout"
+                # it failed when its deadline passed, which may be long before a jump of the clock
+                self._fail(delivery, "operation_timeout", reason, at=delivery.deadline)
+            for delivery in due:
+                self._attempt(delivery)
+            if not expired and not due:
+                return
 
     def _sweep_forever(self) -> None:
         while not self._stop.wait(0.05):

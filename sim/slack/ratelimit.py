@@ -2,8 +2,8 @@
 channel for chat.postMessage (reference slack.md §5). Token buckets on the sim's clock.
 
 Tiers are "N+ per minute" with bursts tolerated: a bucket holds max(N, burst) calls and
-refills at N per minute. Tier 1 (apps.connections.open) keeps a burst of 10 so an app may
-open its ten documented connections at once. An exhausted bucket gives HTTP 429, a
+refills at N per minute. Tier 1 (apps.connections.open) keeps a burst of 20 so an app may
+open its ten documented connections at once, and reconnect them. An exhausted bucket gives HTTP 429, a
 `Retry-After` of whole seconds until a call would pass, and `ratelimited`.
 """
 
@@ -17,7 +17,7 @@ from sim.slack.clock import Clock
 from sim.slack.errors import ApiError
 
 TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100, "special": 600}
-MIN_BURST = 10
+MIN_BURST = 20
 
 
 @dataclass
@@ -45,6 +45,7 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._forced: dict[str, list[int]] = {}
+        self.refusals: list[tuple[str, str]] = []  # (method, channel or "") of each 429
         self._lock = threading.Lock()
         self.per_channel_per_second = per_channel_per_second
         self.per_channel_burst = per_channel_burst
@@ -59,22 +60,31 @@ class RateLimiter:
             forced = self._forced.get(method)
             if forced and forced[0] > 0:
                 forced[0] -= 1
+                self.refusals.append((method, ""))
                 raise _limited(forced[1])
             per_minute = TIER_PER_MINUTE[tier]
-            self._take(("method", method), max(per_minute, MIN_BURST), per_minute / 60.0)
+            wait = self._take(("method", method), max(per_minute, MIN_BURST), per_minute / 60.0)
+            if wait is not None:
+                self.refusals.append((method, ""))
+                raise _limited(wait)
 
     def check_channel(self, channel: str) -> None:
         with self._lock:
-            self._take(("channel", channel), self.per_channel_burst, self.per_channel_per_second)
+            wait = self._take(
+                ("channel", channel), self.per_channel_burst, self.per_channel_per_second
+            )
+            if wait is not None:
+                self.refusals.append(("chat.postMessage", channel))
+                raise _limited(wait)
 
-    def _take(self, key: tuple[str, str], capacity: float, per_second: float) -> None:
+    def _take(self, key: tuple[str, str], capacity: float, per_second: float) -> int | None:
+        """None if the call may pass, else the whole seconds to wait (Retry-After)."""
         now = self._clock.now()
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = Bucket(capacity, per_second, capacity, now)
         wait = bucket.take(now)
-        if wait is not None:
-            raise _limited(max(1, math.ceil(wait)))
+        return None if wait is None else max(1, math.ceil(wait))
 
 
 def _limited(retry_after: int) -> ApiError:

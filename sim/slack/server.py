@@ -38,7 +38,10 @@ class SlackSim:
         self.socket = SocketModeServer(world, host, self.dispatcher.acknowledge)
         self._http = _HttpServer((host, port), _handler_for(self))
         self._http_thread = threading.Thread(
-            target=self._http.serve_forever, name="slack-sim-http", daemon=True
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll
+            name="slack-sim-http",
+            daemon=True,
         )
         bound_host, bound_port = self._http.server_address[:2]
         world.base_url = f"http://{bound_host}:{bound_port}/"

@@ -111,12 +111,19 @@ class SocketModeServer:
 
     def _serve_link(self, connection: ServerConnection) -> None:
         with self._lock:
+            # a connection told to refresh is closed once its replacement arrives, as Slack
+            # closes it shortly after the disconnect frame
+            replaced = [old for old in self._links.values() if old.draining]
+            for old in replaced:
+                del self._links[old.id]
             full = len(self._links) >= MAX_CONNECTIONS
             link = Link(next(self._ids), connection, opened_at=self._world.now())
             if not full:
                 self._links[link.id] = link
                 self.opened += 1
             count = len(self._links)
+        for old in replaced:
+            old.connection.close()
         if full:
             link.send(
                 {
