@@ -2,9 +2,10 @@
 channel for chat.postMessage (reference slack.md §5). Token buckets on the sim's clock.
 
 Tiers are "N+ per minute" with bursts tolerated: a bucket holds max(N, burst) calls and
-refills at N per minute. Tier 1 (apps.connections.open) keeps a burst of 20 so an app may
-open its ten documented connections at once, and reconnect them. An exhausted bucket gives HTTP 429, a
-`Retry-After` of whole seconds until a call would pass, and `ratelimited`.
+refills at N per minute. Tier 1 (apps.connections.open) keeps a burst of 20 so an app
+may open its ten documented connections at once, and reconnect them. An exhausted bucket
+gives HTTP 429, a `Retry-After` of whole seconds until a call would pass, and `ratelimited`.
+chat.postMessage also has a per-channel bucket: 1 a second, a burst of 5 (configurable).
 """
 
 from __future__ import annotations

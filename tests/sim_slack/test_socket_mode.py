@@ -23,7 +23,7 @@ def bot_posted(entry) -> bool:
 
 
 def test_command_is_acked_and_answered(sim, socket_app):
-    """A command's ack shows an ephemeral to its author only, and a response_url reply in the channel."""
+    """A command's ack is an ephemeral for its author; its response_url reply is in the channel."""
     olivia, alex = sim.person("olivia"), sim.person("alex")
     delivery = olivia.command("/dr", "status", channel="dr-ops")
     assert delivery.status == "acked"
@@ -47,7 +47,8 @@ def test_button_click_updates_message_and_replies_in_thread(sim, socket_app):
     reply = sim.record.wait_for(lambda e: e.kind == "thread_reply", since=plan.seq)
     assert reply.thread_ts == plan.ts
     edit = sim.record.entries(kind="edit", channel=OPS)[0]
-    assert edit.ts == plan.ts and "Approved by <@U0APPROV01>" in edit.blocks[0]["text"]["text"]
+    assert edit.ts == plan.ts
+    assert "Approved by <@U0APPROV01>" in edit.blocks[0]["text"]["text"]
     assert "[1]" not in alex.screen("dr-ops")
     confirm = sim.record.entries(kind="confirm")[0]
     assert confirm.detail == {
@@ -79,7 +80,7 @@ def test_response_url_replaces_the_clicked_message(sim, socket_app):
 
 
 def test_modal_validates_then_closes(sim, socket_app):
-    """A modal opened from a command shows the app's validation errors, then closes on a good submit."""
+    """A modal from a command shows the app's validation errors, then closes on a good submit."""
     olivia = sim.person("olivia")
     olivia.command("/dr", "modal")
     sim.record.wait_for(lambda e: e.kind == "view_opened")
@@ -109,7 +110,7 @@ def test_png_upload_through_files_upload_v2(sim, socket_app):
 
 
 def test_app_home_is_published(sim, socket_app):
-    """Opening the App Home sends app_home_opened and the published Home tab is what the person sees."""
+    """Opening App Home sends app_home_opened; the published Home tab is what the person sees."""
     victor = sim.person("victor")
     assert victor.open_home().status == "acked"
     sim.record.wait_for(lambda e: e.kind == "home_published" and e.to_user == victor.id)
@@ -130,12 +131,13 @@ def test_reconnects_after_refresh_requested(sim, socket_app):
 
 
 def test_unacked_command_shows_operation_timeout(manual_sim, clock: ManualClock):
-    """A command not acked within 3 s shows the user operation_timeout; a late ack changes nothing."""
+    """A command not acked in 3 s shows operation_timeout; a late ack changes nothing."""
     app = RawSocketApp(manual_sim, ack=False)
     app.wait_frames(1)
     delivery = manual_sim.person("olivia").command("/dr", "status", wait=False)
     envelope = app.wait_frames(2)[1]
-    assert envelope["type"] == "slash_commands" and envelope["accepts_response_payload"] is True
+    assert envelope["type"] == "slash_commands"
+    assert envelope["accepts_response_payload"] is True
     clock.advance(2.9)
     assert delivery.status == "pending"
     clock.advance(0.2)
@@ -157,7 +159,7 @@ def test_command_with_no_connection_is_dispatch_failed(sim):
 
 
 def test_unacked_event_is_retried_with_retry_attempt(manual_sim, clock: ManualClock):
-    """An events_api envelope not acked in time comes again with retry_attempt 1, 2, 3 and reason timeout."""
+    """An unacked events_api envelope comes again with retry_attempt 1, 2, 3 (reason timeout)."""
     app = RawSocketApp(manual_sim, ack=False)
     app.wait_frames(1)
     manual_sim.person("victor").open_home(wait=False)
@@ -184,7 +186,7 @@ def test_unacked_event_is_retried_with_retry_attempt(manual_sim, clock: ManualCl
 
 
 def test_ten_connections_share_envelopes_and_an_eleventh_is_refused(sim: SlackSim):
-    """Up to ten connections get hello; each envelope goes to exactly one; the eleventh is told too_many_websockets."""
+    """Ten connections get hello and one envelope each; an eleventh is told too_many_websockets."""
     apps = [RawSocketApp(sim) for _ in range(10)]
     hellos = [app.wait_frames(1)[0] for app in apps]
     assert [h["type"] for h in hellos] == ["hello"] * 10
@@ -203,7 +205,7 @@ def test_ten_connections_share_envelopes_and_an_eleventh_is_refused(sim: SlackSi
 
 
 def test_rate_limited_post_is_retried_by_the_sdk(sim):
-    """A 429 on chat.postMessage is retried by slack_sdk's RateLimitErrorRetryHandler after Retry-After."""
+    """A 429 on chat.postMessage is retried by slack_sdk's RateLimitErrorRetryHandler."""
     handler = connect_socket_mode(sim, retries=2)
     client = handler.app.client
     for n in range(6):
