@@ -45,6 +45,8 @@ class Action:
             task vanished.
         interpret: turns the task's decoded result into the result to journal.
         after: keys of actions that must be done first (a failed one skips this action).
+        after_any: keys of actions that must have *ended* first, whatever their outcome (the
+            previous start group of a vApp: one VM failing does not stop the later groups).
         delay_after: seconds to wait after this action is done before its dependents start.
         lane: concurrency lane (`recover`, `start`, `shutdown`, ...).
         cost: estimated seconds, for the critical-path priority.
@@ -58,6 +60,7 @@ class Action:
     reconcile: Callable[[], Any] | None = None
     interpret: Callable[[Any], Any] | None = None
     after: tuple[str, ...] = ()
+    after_any: tuple[str, ...] = ()
     delay_after: float = 0.0
     lane: str = "default"
     cost: float = 1.0
@@ -172,11 +175,12 @@ class Executor:
 
     def _prepare(self, actions: list[Action]) -> _State:
         by_key = {a.key: a for a in actions}
-        deps = {a.key: {d for d in a.after if d in by_key} for a in actions}
+        deps = {a.key: {d for d in (*a.after, *a.after_any) if d in by_key} for a in actions}
         dependents: dict[str, list[str]] = {a.key: [] for a in actions}
         for key, ds in deps.items():
             for d in ds:
                 dependents[d].append(key)
+        self._hard = {a.key: set(a.after) for a in actions}
         priority: dict[str, float] = {}
 
         def prio(key: str) -> float:
@@ -325,11 +329,17 @@ class Executor:
         a = st.actions[key]
         self.journal.fail(step_id, key, a.subject, error)
         self._set(st, key, Outcome("failed", error=error, code=code))
-        # Everything that needed this action cannot happen: skip it, transitively.
-        stack = list(st.dependents[key])
-        while stack:
-            d = stack.pop()
+        self._after_failure(st, key, f"{a.name} {a.subject} failed")
+
+    def _after_failure(self, st: _State, key: str, why: str) -> None:
+        """Skip what needed `key` to succeed (transitively); release what only needed it to end."""
+        for d in st.dependents[key]:
             if d in st.outcomes:
                 continue
-            self._set(st, d, Outcome("skipped", error=f"{a.name} {a.subject} failed"))
-            stack.extend(st.dependents[d])
+            if key in self._hard[d]:
+                self._set(st, d, Outcome("skipped", error=why))
+                self._after_failure(st, d, why)
+            else:
+                st.deps_left[d].discard(key)
+                if not st.deps_left[d]:
+                    self._push(st, d)

@@ -40,6 +40,10 @@ ATTACH_NO_CONFIG = (
 LEFT_BEHIND = (
     "Cleanup left {items} behind in pool {pool!r}; remove them by hand or `drbot abort {run_id}`."
 )
+NOT_IN_METADATA = (
+    "not in the replicated metadata (created inside the replication lag?); a planned failover "
+    "syncs first, or recover it once replication has caught up"
+)
 RECOVER_VM = "recover VM"
 RECOVER_APP = "recover vApp"
 START_VM = "start VM"

@@ -307,6 +307,14 @@ class Runner:
         renewer.start()
         ctx = self._context(run_id, plan, cancel)
         kind = KINDS[plan.kind]
+        used: set[str] = set()
+        client = ctx.client
+
+        def recording_client(pool: str) -> Any:
+            used.add(pool)
+            return client(pool)
+
+        ctx.client = recording_client
         try:
             result: Result = getattr(kind, what)(ctx)
         except ManualStepRequired as exc:
@@ -325,8 +333,20 @@ class Runner:
             result = Result("failed", f"{type(exc).__name__}: {exc}")
         finally:
             stop_renewing.set()
+            self._release_thread(used)
         ctx.flush_outcomes()
         self._finish(run_id, plan, ctx, result, what)
+
+    def _release_thread(self, pools: set[str]) -> None:
+        """Close the HTTP connections this worker thread opened (the client keeps them per
+        thread; a finished thread's would otherwise linger until garbage collection)."""
+        for pool in pools:
+            client = self.client(pool)
+            release = getattr(client, "release_thread", None) or getattr(
+                client, "_drop_local", None
+            )
+            if release is not None:
+                release()
 
     def _renew_loop(self, run_id: int, plan: Plan, stop: threading.Event) -> None:
         # Real time on purpose: the lease protects against a dead process, not a slow clock.

@@ -384,13 +384,18 @@ def recover_and_start_actions(
                 return {"vms": [vm.uuid for vm in app.vms]}
             return None
 
+        def interpret(_result: Any) -> dict[str, Any]:
+            # A vApp's metadata may lack a member (created inside the replication lag): say so.
+            found = [vm.uuid for vm in app.vms if ref_by_uuid(client, "VM", vm.uuid)]
+            return {"vms": found, "missing": [vm.uuid for vm in app.vms if vm.uuid not in found]}
+
         return Action(
             key=f"recover:app:{app.uuid}",
             name=run_messages.RECOVER_APP,
             subject=app.name,
             launch=launch,
             reconcile=reconcile,
-            interpret=lambda _r: {"vms": [vm.uuid for vm in app.vms]},
+            interpret=interpret,
             lane="recover",
             cost=2.0,
             method="VM_appliance.recover",
@@ -436,7 +441,8 @@ def recover_and_start_actions(
             launch=launch,
             reconcile=reconcile,
             interpret=lambda _r: {"power_state": "Paused" if paused else "Running"},
-            after=after,
+            after=after[:1],
+            after_any=after[1:],
             delay_after=float(vm.start_delay) if ctx.engine_waits_start_delay else 0.0,
             lane="start",
             cost=20.0 + (vm.start_delay or 0),
@@ -487,8 +493,13 @@ def _record(
     ctx: RunContext, action: Action, outcome: Outcome, vms_of: dict[str, list[str]]
 ) -> None:
     kind = action.key.split(":", 1)[0]
+    missing = set((outcome.result or {}).get("missing", [])) if outcome.status == "done" else set()
     for uuid in vms_of.get(action.key, []):
-        if outcome.status == "done":
+        if uuid in missing:
+            ctx.vm_status(uuid, "not-in-metadata", run_messages.NOT_IN_METADATA)
+        elif ctx.outcomes.get(uuid, {}).get("status") == "not-in-metadata":
+            continue
+        elif outcome.status == "done":
             status = {"recover": "recovered", "start": "started"}.get(kind, "done")
             if kind == "start" and (outcome.result or {}).get("power_state") == "Paused":
                 status = "started-paused"
@@ -803,3 +814,57 @@ def destroy_dr_tasks(ctx: RunContext, client: Any) -> None:
             uuid,
             lambda u=uuid: _destroy_dr_task(client, u),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# HA on the DR pool (test failover only, reference §5.2.6 a): off for the test, back after
+# ---------------------------------------------------------------------------------------------
+
+
+def disable_ha(ctx: RunContext, client: Any) -> None:
+    """Turn HA off, journaling how it was configured so `restore_ha` can turn it back on."""
+
+    def act(_step: int) -> dict[str, Any]:
+        pool = next(iter(client.call("pool.get_all")))
+        rec = client.call("pool.get_record", pool)
+        if not rec.get("ha_enabled"):
+            return {"was_enabled": False}
+        srs = []
+        for item in rec.get("ha_statefiles") or []:
+            if str(item).startswith("OpaqueRef:"):
+                try:
+                    srs.append(client.call("SR.get_uuid", client.call("VDI.get_SR", item)))
+                except XapiRejected:
+                    continue
+            else:
+                srs.append(str(item))
+        client.run("pool.disable_ha", timeout=ctx.task_timeout)
+        return {
+            "was_enabled": True,
+            "heartbeat_srs": srs,
+            "configuration": dict(rec.get("ha_configuration") or {}),
+            "failures_to_tolerate": str(rec.get("ha_host_failures_to_tolerate", "0")),
+        }
+
+    ctx.journal.effect("ha:disable", "disable HA", ctx.plan.dest_pool, act)
+
+
+def restore_ha(ctx: RunContext, client: Any) -> None:
+    """Turn HA back on as it was, if this run turned it off."""
+    before = ctx.journal.result("ha:disable")
+    if not before or not before.get("was_enabled"):
+        return
+
+    def act(_step: int) -> dict[str, Any]:
+        srs = [r for r in (ref_by_uuid(client, "SR", u) for u in before["heartbeat_srs"]) if r]
+        client.run("pool.enable_ha", srs, before["configuration"], timeout=ctx.task_timeout)
+        try:
+            pool = next(iter(client.call("pool.get_all")))
+            client.call(
+                "pool.set_ha_host_failures_to_tolerate", pool, before["failures_to_tolerate"]
+            )
+        except XapiError as exc:
+            ctx.notes.append(f"HA is back on, but failures to tolerate not restored: {exc}")
+        return {"enabled": True}
+
+    ctx.journal.effect("ha:restore", "re-enable HA", ctx.plan.dest_pool, act)

@@ -14,8 +14,10 @@ from engine.kinds.common import (
     RunContext,
     attach_sr,
     cleanup,
+    disable_ha,
     mark,
     recover_and_start,
+    restore_ha,
     storage_step,
 )
 from engine.kinds.result import Result, verdict
@@ -27,6 +29,9 @@ def execute(ctx: RunContext) -> Result:
     failure: str | None = None
     rto = None
     try:
+        if getattr(plan, "disable_ha", False):
+            ctx.phase("HA")
+            disable_ha(ctx, dest)
         start = mark(ctx, "rto-start")
         ctx.phase("storage")
         configs = {}
@@ -47,6 +52,7 @@ def execute(ctx: RunContext) -> Result:
     except DRError as exc:
         failure = str(exc)
     left = cleanup(ctx, dest, remove_test_copies=True)
+    failure = _restore_ha(ctx) or failure
     for entry in ctx.outcomes.values():
         entry["cleaned_up"] = True
     ctx.flush_outcomes()
@@ -66,9 +72,18 @@ def execute(ctx: RunContext) -> Result:
     return Result(state, reason, rto, left)
 
 
+def _restore_ha(ctx: RunContext) -> str | None:
+    try:
+        restore_ha(ctx, ctx.dest)
+    except DRError as exc:
+        return f"HA could not be re-enabled on {ctx.plan.dest_pool!r}: {exc}; turn it on by hand."
+    return None
+
+
 def abort(ctx: RunContext) -> Result:
     ctx.init_outcomes()
     left = cleanup(ctx, ctx.dest, remove_test_copies=True)
+    _restore_ha(ctx)
     if left:
         return Result(
             "failed",
