@@ -148,6 +148,7 @@ class Dispatcher:
             retry_num=delivery.attempt or None,
             retry_reason=delivery.retry_reason or None,
         )
+        delivery.attempts[-1]["http_status"] = answer.status
         if answer.status == 200:
             self.acknowledge(delivery.envelope_id, answer.body or {})
         else:

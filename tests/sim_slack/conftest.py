@@ -95,7 +95,9 @@ def http_app(sim: SlackSim) -> Iterator[str]:
         server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/slack/events"
     sim.configure_delivery(socket_mode=False, request_url=url)

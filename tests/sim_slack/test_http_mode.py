@@ -1,0 +1,120 @@
+"""The test Bolt app behind its WSGI adapter in HTTP mode: the double POSTs signed requests
+to the app's request URL, as Slack does."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from slack_sdk.signature import SignatureVerifier
+
+from sim.slack.server import SlackSim
+from tests.sim_slack.conftest import OPS
+
+BOT = "U0DRBOT001"
+
+
+def test_command_is_acked_and_answered_over_http(sim: SlackSim, http_app):
+    """In HTTP mode the command's HTTP response is the ack, and the response_url reply follows."""
+    delivery = sim.person("olivia").command("/dr", "status")
+    assert (delivery.status, delivery.route) == ("acked", "http")
+    assert delivery.ack["text"] == "Working on `status`..."
+    posted = sim.record.wait_for(lambda e: e.kind == "message" and e.text == "All pools ready")
+    assert posted.channel == OPS
+
+
+def test_button_click_updates_message_over_http(sim: SlackSim, http_app):
+    """A block_actions payload= POST reaches Bolt, which edits the message and replies in thread."""
+    sim.person("olivia").command("/dr", "failover")
+    plan = sim.record.wait_for(lambda e: e.kind == "message" and e.user == BOT)
+    assert sim.person("alex").click("dr-ops", plan.ts, action_id="approve").status == "acked"
+    reply = sim.record.wait_for(lambda e: e.kind == "thread_reply")
+    assert reply.thread_ts == plan.ts
+    assert sim.record.entries(kind="edit")[0].text == "Approved"
+
+
+def test_modal_over_http(sim: SlackSim, http_app):
+    """A view_submission's HTTP response carries response_action errors back to the modal."""
+    olivia = sim.person("olivia")
+    olivia.command("/dr", "modal")
+    sim.record.wait_for(lambda e: e.kind == "view_opened")
+    assert olivia.submit({"text": "no"}).ack["response_action"] == "errors"
+    olivia.submit({"text": "site power lost"})
+    assert olivia.view() is None
+
+
+def test_bad_signature_is_refused_by_bolt(sim: SlackSim, http_app):
+    """A request signed with the wrong secret gets 401 from Bolt; the user sees dispatch_failed."""
+    sim.world.workspace.app.signing_secret = "0" * 32
+    delivery = sim.person("olivia").command("/dr", "status")
+    assert delivery.error == "dispatch_failed"
+    assert delivery.attempts[0]["http_status"] == 401
+    assert sim.record.entries(kind="ephemeral") == []
+    assert sim.record.entries(kind="error")[0].text == '/dr failed with the error "dispatch_failed"'
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers 500 to the first event and 200 after, keeping what arrived."""
+
+    seen: list = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((dict(self.headers), body))
+        self.send_response(500 if len(self.seen) == 1 else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_failed_event_is_retried_with_retry_headers(sim: SlackSim):
+    """An event answered 500 is POSTed again with X-Slack-Retry-Num 1 and a valid signature."""
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
+    delivery = sim.person("victor").open_home()
+    assert delivery.status == "acked"
+    (first, _), (second, body) = _Recorder.seen
+    assert "X-Slack-Retry-Num" not in first
+    assert (second["X-Slack-Retry-Num"], second["X-Slack-Retry-Reason"]) == ("1", "http_error")
+    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
+    assert verifier.is_valid(body, second["X-Slack-Request-Timestamp"], second["X-Slack-Signature"])
+    assert json.loads(body)["event"]["type"] == "app_home_opened"
+    server.shutdown()
+    server.server_close()
+
+
+def test_command_is_form_encoded_with_response_url_and_trigger(sim: SlackSim):
+    """A slash command arrives form-encoded with every documented field, signed."""
+    _Recorder.seen = [("first", b"")]  # answer 200 at once
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
+    sim.person("olivia").command("/dr", "failover app:payments", channel="dr-ops")
+    headers, body = _Recorder.seen[1]
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    assert form["command"] == "/dr"
+    assert form["text"] == "failover app:payments"
+    assert (form["user_id"], form["channel_id"], form["channel_name"]) == (
+        "U0ONCALL01",
+        OPS,
+        "dr-ops",
+    )
+    assert form["response_url"].startswith(sim.world.base_url + "hooks/commands/")
+    assert form["trigger_id"].count(".") == 2
+    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
+    assert verifier.is_valid(
+        body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
+    )
+    server.shutdown()
+    server.server_close()
