@@ -33,6 +33,7 @@ class Harness:
     runner: Runner
     events: list[RunEvent] = field(default_factory=list)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _inventories: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pair(self) -> Any:
@@ -45,15 +46,21 @@ class Harness:
 
     def site(self, name: str) -> Site:
         client = self.client(name)
-        return Site(
-            name, Inventory.load(client, name), client, site=self.world.config.pool(name).site
-        )
+        self._inventories[name] = Inventory.load(client, name)
+        return Site(name, self._inventories[name], client, site=self.world.config.pool(name).site)
 
     def plan(self, kind: str, target: str = "all", **options: Any) -> Plan:
         source, dest = self.pair.protected, self.pair.dr
         if kind == "failback":
             source, dest = dest, source
-        src = self.site(source) if options.pop("source_up", True) else Site(source, reachable=False)
+        if options.pop("source_up", True):
+            src = self.site(source)
+        else:
+            # What the bot knows of a lost site: the inventory it followed before the loss.
+            seen = self._inventories.get(source)
+            src = Site(
+                source, seen, None, site=self.world.config.pool(source).site, reachable=False
+            )
         return plan(
             kind,
             target,
