@@ -1,0 +1,374 @@
+"""Slack's rules on the Web API, each answered with Slack's own error name, through an
+unchanged slack_sdk WebClient."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from sim.slack.clock import ManualClock
+from sim.slack.server import SlackSim
+from tests.sim_slack.conftest import OPS, RawSocketApp
+
+GENERAL = "C0GENERAL1"  # public, the bot is not a member
+LEADERSHIP = "G0PRIVATE1"  # private, the bot is not a member
+AUDIT = "G0DRAUDIT1"  # private, the bot is a member
+
+
+def bot(slack: SlackSim) -> WebClient:
+    endpoints = slack.endpoints()
+    return WebClient(token=endpoints["bot_token"], base_url=endpoints["api_url"])
+
+
+def refused(call, *args, **kwargs) -> SlackApiError:
+    with pytest.raises(SlackApiError) as failure:
+        call(*args, **kwargs)
+    return failure.value
+
+
+def default_seed(**app_changes) -> dict:
+    text = resources.files("sim.slack").joinpath("seeds", "default.toml").read_text()
+    seed = tomllib.loads(text)
+    seed["app"].update(app_changes)
+    return seed
+
+
+@pytest.fixture
+def narrow_sim():
+    """A workspace whose app lacks chat:write.public, users:read and groups:read."""
+    scopes = ["commands", "chat:write", "files:write", "channels:read", "usergroups:read"]
+    slack = SlackSim.start(seed=default_seed(scopes=scopes))
+    yield slack
+    slack.stop()
+
+
+def test_no_token_is_not_authed(sim):
+    """A call without a token answers not_authed."""
+    client = WebClient(base_url=sim.endpoints()["api_url"])
+    assert refused(client.chat_postMessage, channel=OPS, text="x").response["error"] == "not_authed"
+
+
+def test_unknown_token_is_invalid_auth(sim):
+    """A token the workspace never issued answers invalid_auth."""
+    client = WebClient(token="xoxb-not-ours", base_url=sim.endpoints()["api_url"])
+    assert refused(client.auth_test).response["error"] == "invalid_auth"
+
+
+def test_revoked_token(sim):
+    """A revoked token answers token_revoked."""
+    sim.world.revoked_tokens.add(sim.endpoints()["bot_token"])
+    assert refused(bot(sim).auth_test).response["error"] == "token_revoked"
+
+
+def test_wrong_token_type(sim):
+    """The app-level token cannot post; the bot token cannot open Socket Mode connections."""
+    endpoints = sim.endpoints()
+    app_client = WebClient(token=endpoints["app_token"], base_url=endpoints["api_url"])
+    error = refused(app_client.chat_postMessage, channel=OPS, text="x")
+    assert error.response["error"] == "not_allowed_token_type"
+    error = refused(bot(sim).apps_connections_open, app_token=endpoints["bot_token"])
+    assert error.response["error"] == "not_allowed_token_type"
+
+
+def test_auth_test_names_the_bot(sim):
+    """auth.test with the bot token names the bot user, bot and team."""
+    answer = bot(sim).auth_test()
+    assert (answer["user_id"], answer["bot_id"], answer["team_id"]) == (
+        "U0DRBOT001",
+        "B0DRBOT001",
+        "T0DRSIM001",
+    )
+
+
+def test_unknown_channel_and_hidden_private_channel(sim):
+    """Unknown channels and private channels the bot is not in are both channel_not_found."""
+    client = bot(sim)
+    assert (
+        refused(client.chat_postMessage, channel="C0NOPE", text="x").response["error"]
+        == "channel_not_found"
+    )
+    assert (
+        refused(client.chat_postMessage, channel=LEADERSHIP, text="x").response["error"]
+        == "channel_not_found"
+    )
+    assert (
+        refused(client.conversations_info, channel=LEADERSHIP).response["error"]
+        == "channel_not_found"
+    )
+    assert client.chat_postMessage(channel=AUDIT, text="audit line")["channel"] == AUDIT
+
+
+def test_posting_outside_membership_needs_chat_write_public(sim, narrow_sim):
+    """Without chat:write.public the bot gets not_in_channel in a public channel it is not in."""
+    error = refused(bot(narrow_sim).chat_postMessage, channel=GENERAL, text="x")
+    assert error.response["error"] == "not_in_channel"
+    assert bot(sim).chat_postMessage(channel=GENERAL, text="x")["ok"] is True
+
+
+def test_upload_outside_membership_is_not_in_channel(sim):
+    """Uploads need membership even with chat:write.public: not_in_channel."""
+    error = refused(
+        bot(sim).files_upload_v2, channel=GENERAL, content=b"\x89PNG\r\n\x1a\n", filename="a.png"
+    )
+    assert error.response["error"] == "not_in_channel"
+
+
+def test_missing_scope_names_what_is_needed(narrow_sim):
+    """A method without its scope answers missing_scope with needed and provided."""
+    client = bot(narrow_sim)
+    error = refused(client.users_info, user="U0ONCALL01")
+    assert (error.response["error"], error.response["needed"]) == ("missing_scope", "users:read")
+    assert "chat:write" in error.response["provided"].split(",")
+    assert refused(client.conversations_info, channel=AUDIT).response["needed"] == "groups:read"
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([{"type": "divider"}] * 51, "/blocks"),
+        (
+            [{"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]}],
+            "/blocks/0/fields/0/text",
+        ),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "a" * 256,
+                            "text": {"type": "plain_text", "text": "Go"},
+                        }
+                    ],
+                }
+            ],
+            "/blocks/0/elements/0/action_id",
+        ),
+        (
+            [
+                {
+                    "type": "actions",
+                    "elements": [
+                        {"type": "button", "text": {"type": "plain_text", "text": "x" * 76}}
+                    ],
+                }
+            ],
+            "/blocks/0/elements/0/text/text",
+        ),
+        ([{"type": "carousel"}], "/blocks/0/type"),
+    ],
+)
+def test_block_kit_limits_are_invalid_blocks(sim, blocks, pointer):
+    """Blocks beyond Slack's limits answer invalid_blocks with a JSON pointer to the problem."""
+    error = refused(bot(sim).chat_postMessage, channel=OPS, text="x", blocks=blocks)
+    assert error.response["error"] == "invalid_blocks"
+    assert any(f"[json-pointer:{pointer}]" in e for e in error.response["errors"])
+
+
+def test_fifty_blocks_are_fine(sim):
+    """Exactly 50 blocks is within the limit."""
+    assert (
+        bot(sim).chat_postMessage(channel=OPS, text="x", blocks=[{"type": "divider"}] * 50)["ok"]
+        is True
+    )
+
+
+def test_text_limits(sim):
+    """Text over 40 000 characters is msg_too_long; no text at all is no_text."""
+    client = bot(sim)
+    assert (
+        refused(client.chat_postMessage, channel=OPS, text="x" * 40_001).response["error"]
+        == "msg_too_long"
+    )
+    no_text = refused(client.api_call, "chat.postMessage", json={"channel": OPS})
+    assert no_text.response["error"] == "no_text"
+
+
+def test_cannot_update_or_delete_messages_of_others(sim):
+    """Editing or deleting a person's message: cant_update_message, cant_delete_message."""
+    theirs = sim.person("olivia").say("dr-ops", "hello")
+    client = bot(sim)
+    assert (
+        refused(client.chat_update, channel=OPS, ts=theirs.ts, text="y").response["error"]
+        == "cant_update_message"
+    )
+    assert (
+        refused(client.chat_delete, channel=OPS, ts=theirs.ts).response["error"]
+        == "cant_delete_message"
+    )
+    assert (
+        refused(client.chat_update, channel=OPS, ts="1.000001", text="y").response["error"]
+        == "message_not_found"
+    )
+
+
+def test_threads_and_broadcast(sim):
+    """Replies join the root's thread, reply_broadcast shows in channel, bad roots are refused."""
+    client = bot(sim)
+    root = client.chat_postMessage(channel=OPS, text="root")["ts"]
+    client.chat_postMessage(channel=OPS, thread_ts=root, text="quiet")
+    client.chat_postMessage(channel=OPS, thread_ts=root, text="loud", reply_broadcast=True)
+    history = [m.text for m in sim.world.conversations.history(OPS)]
+    assert history == ["root", "loud"]
+    assert [m.text for m in sim.world.conversations.thread(OPS, root)] == ["root", "quiet", "loud"]
+    assert sim.world.conversations.get(OPS, root).reply_count == 2
+    assert refused(client.chat_postMessage, channel=OPS, thread_ts="9.000009", text="x").response[
+        "error"
+    ] == ("invalid_thread_ts")
+
+
+def test_ephemeral_needs_the_user_in_the_channel(sim):
+    """chat.postEphemeral to someone outside the channel answers user_not_in_channel."""
+    client = bot(sim)
+    assert client.chat_postEphemeral(channel=AUDIT, user="U0APPROV01", text="psst")["message_ts"]
+    error = refused(client.chat_postEphemeral, channel=AUDIT, user="U0ONCALL01", text="psst")
+    assert error.response["error"] == "user_not_in_channel"
+
+
+def test_form_and_json_bodies_are_both_accepted(sim):
+    """A method takes a form body, a JSON body, and a token in a form field or a bearer header."""
+    client = bot(sim)
+    form = client.api_call("chat.postMessage", data={"channel": OPS, "text": "form"})
+    as_json = client.api_call("chat.postMessage", json={"channel": OPS, "text": "json"})
+    by_field = WebClient(base_url=sim.endpoints()["api_url"]).api_call(
+        "chat.postMessage",
+        params={"token": sim.endpoints()["bot_token"], "channel": OPS, "text": "field"},
+    )
+    assert [form["ok"], as_json["ok"], by_field["ok"]] == [True, True, True]
+    assert [e.text for e in sim.record.entries(kind="message")] == ["form", "json", "field"]
+
+
+def test_unknown_method(sim):
+    """A method Slack does not have answers unknown_method."""
+    assert refused(bot(sim).api_call, "chat.teleport").response["error"] == "unknown_method"
+
+
+def test_user_groups_need_a_paid_plan():
+    """On a free plan usergroups.* answer plan_upgrade_required."""
+    seed = default_seed()
+    seed["team"]["plan"] = "free"
+    slack = SlackSim.start(seed=seed)
+    try:
+        error = refused(bot(slack).usergroups_users_list, usergroup="S0APPROVERS")
+        assert error.response["error"] == "plan_upgrade_required"
+    finally:
+        slack.stop()
+
+
+def test_posting_faster_than_a_message_a_second_is_ratelimited(manual_sim, clock: ManualClock):
+    """A burst past ~1 message/s in one channel is HTTP 429 with Retry-After and ratelimited."""
+    client = bot(manual_sim)
+    for n in range(5):
+        client.chat_postMessage(channel=OPS, text=f"{n}")
+    error = refused(client.chat_postMessage, channel=OPS, text="too fast")
+    assert (error.response.status_code, error.response["error"]) == (429, "ratelimited")
+    assert error.response.headers["Retry-After"] == "1"
+    assert client.chat_postMessage(channel="C0DRREPORT", text="other channel")["ok"] is True
+    clock.advance(1.0)
+    assert client.chat_postMessage(channel=OPS, text="later")["ok"] is True
+
+
+def test_chat_update_is_tier_3(manual_sim, clock: ManualClock):
+    """chat.update passes 50 calls in a burst and the 51st is 429 until time refills the tier."""
+    client = bot(manual_sim)
+    ts = client.chat_postMessage(channel=OPS, text="progress")["ts"]
+    for n in range(50):
+        client.chat_update(channel=OPS, ts=ts, text=f"{n}%")
+    error = refused(client.chat_update, channel=OPS, ts=ts, text="51")
+    assert (error.response.status_code, error.response.headers["Retry-After"]) == (429, "2")
+    clock.advance(2)
+    assert client.chat_update(channel=OPS, ts=ts, text="done")["ok"] is True
+
+
+@pytest.fixture
+def acking_app(manual_sim):
+    app = RawSocketApp(manual_sim)
+    app.wait_frames(1)
+    yield app
+    app.close()
+
+
+MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Hi"}, "blocks": []}
+
+
+def test_trigger_id_expires_after_three_seconds(manual_sim, clock: ManualClock, acking_app):
+    """views.open with a trigger_id older than 3 s answers expired_trigger_id."""
+    trigger = manual_sim.person("olivia").command("/dr", "modal").trigger_id
+    clock.advance(3.1)
+    assert refused(bot(manual_sim).views_open, trigger_id=trigger, view=MODAL).response[
+        "error"
+    ] == ("expired_trigger_id")
+
+
+def test_trigger_id_is_used_once(manual_sim, acking_app):
+    """A trigger_id opens one modal: reuse is exchanged_trigger_id, unknown invalid_trigger_id."""
+    client = bot(manual_sim)
+    trigger = manual_sim.person("olivia").command("/dr", "modal").trigger_id
+    view = client.views_open(trigger_id=trigger, view=MODAL)["view"]
+    assert view["id"].startswith("V")
+    assert (
+        refused(client.views_open, trigger_id=trigger, view=MODAL).response["error"]
+        == "exchanged_trigger_id"
+    )
+    assert (
+        refused(client.views_open, trigger_id="1.2.3", view=MODAL).response["error"]
+        == "invalid_trigger_id"
+    )
+
+
+def test_view_limits_and_hash(manual_sim, acking_app):
+    """Views past 100 blocks or 24-char titles: invalid_arguments; a stale hash: hash_conflict."""
+    client = bot(manual_sim)
+    olivia = manual_sim.person("olivia")
+    big = {**MODAL, "blocks": [{"type": "divider"}] * 101}
+    error = refused(client.views_open, trigger_id=olivia.command("/dr").trigger_id, view=big)
+    assert error.response["error"] == "invalid_arguments"
+    long_title = {**MODAL, "title": {"type": "plain_text", "text": "x" * 25}}
+    error = refused(client.views_open, trigger_id=olivia.command("/dr").trigger_id, view=long_title)
+    assert error.response["error"] == "invalid_arguments"
+    view = client.views_open(trigger_id=olivia.command("/dr").trigger_id, view=MODAL)["view"]
+    client.views_update(
+        view_id=view["id"], hash=view["hash"], view={**MODAL, "blocks": [{"type": "divider"}]}
+    )
+    error = refused(client.views_update, view_id=view["id"], hash=view["hash"], view=MODAL)
+    assert error.response["error"] == "hash_conflict"
+    assert olivia.view()["blocks"] == [{"type": "divider"}]
+
+
+def test_views_push_stops_at_three(manual_sim, acking_app):
+    """A modal stack holds three views; a fourth push answers push_limit_reached."""
+    client = bot(manual_sim)
+    olivia = manual_sim.person("olivia")
+    client.views_open(trigger_id=olivia.command("/dr").trigger_id, view=MODAL)
+    for _ in range(2):
+        client.views_push(trigger_id=olivia.command("/dr").trigger_id, view=MODAL)
+    error = refused(client.views_push, trigger_id=olivia.command("/dr").trigger_id, view=MODAL)
+    assert error.response["error"] == "push_limit_reached"
+
+
+def test_response_url_takes_five_uses(manual_sim, acking_app):
+    """A response_url works five times; the sixth answers used_url."""
+    url = manual_sim.person("olivia").command("/dr", "status").response_url
+    hook = WebhookClient(url)
+    statuses = [hook.send(text=f"reply {n}").status_code for n in range(6)]
+    assert statuses == [200] * 5 + [404]
+    assert len(manual_sim.record.entries(kind="ephemeral")) == 5
+    assert hook.send(text="again").body == '{"ok": false, "error": "used_url"}'
+
+
+def test_response_url_expires_after_thirty_minutes(manual_sim, clock: ManualClock, acking_app):
+    """A response_url used after 30 minutes answers expired_url."""
+    url = manual_sim.person("olivia").command("/dr", "status").response_url
+    clock.advance(30 * 60 + 1)
+    answer = WebhookClient(url).send(text="too late", response_type="in_channel")
+    assert (answer.status_code, answer.body) == (404, '{"ok": false, "error": "expired_url"}')
