@@ -256,7 +256,7 @@ class Dispatcher:
         except XapiError as e:
             outcome = e.code
             if user is None:
-                user = self._user_of(params)
+                user = self._user_of(name, params)
             raise
         except Exception as e:  # a bug in a method must not kill the listener
             log.exception("internal error in %s", name)
@@ -265,7 +265,9 @@ class Dispatcher:
         finally:
             self.call_log.record(started, address, user, name, params, outcome)
 
-    def _user_of(self, params: list[Any]) -> str | None:
+    def _user_of(self, name: str, params: list[Any]) -> str | None:
+        if name.endswith("login_with_password") and params:
+            return str(params[0])
         if params and isinstance(params[0], str):
             s = self.sessions.find(params[0])
             if s is not None:
@@ -308,7 +310,7 @@ class Dispatcher:
             )
             if is_async:
                 raise XapiError(FAULT, f"No async mode for this operation (rpc: {name})")
-            return spec.func(call, *args), None
+            return spec.func(call, *args), self._user_of(name, params)
         sess = self.sessions.validate(params[0], pool)
         if is_async and not spec.async_ok:
             raise XapiError(FAULT, f"No async mode for this operation (rpc: {name})")

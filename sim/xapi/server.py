@@ -228,7 +228,24 @@ class _Listener(ThreadingHTTPServer):
 
 
 def _self_signed(addresses: list[str], directory: Path) -> tuple[Path, Path, str]:
-    """A fresh self-signed certificate for the given addresses: (cert, key, cert PEM)."""
+    """A fresh self-signed certificate for the given addresses: (cert, key, cert PEM).
+
+    Made with the `cryptography` package when it is installed, else with the `openssl`
+    command (OpenSSL >= 1.1.1).
+    """
+    cert_path, key_path = directory / "xapi.pem", directory / "xapi.key"
+    try:
+        cert_pem, key_pem = _self_signed_cryptography(addresses)
+    except ImportError:
+        _self_signed_openssl(addresses, cert_path, key_path)
+    else:
+        cert_path.write_bytes(cert_pem)
+        key_path.write_bytes(key_pem)
+    key_path.chmod(0o600)
+    return cert_path, key_path, cert_path.read_text()
+
+
+def _self_signed_cryptography(addresses: list[str]) -> tuple[bytes, bytes]:
     import ipaddress
     from datetime import UTC, datetime, timedelta
 
@@ -238,9 +255,8 @@ def _self_signed(addresses: list[str], directory: Path) -> tuple[Path, Path, str
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, addresses[0] if addresses else "xapi")]
-    )
+    cn = addresses[0] if addresses else "xapi"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.now(UTC)
     sans: list[x509.GeneralName] = [x509.DNSName("localhost")]
     for a in addresses:
@@ -257,17 +273,49 @@ def _self_signed(addresses: list[str], directory: Path) -> tuple[Path, Path, str
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(key, hashes.SHA256())
     )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    cert_path, key_path = directory / "xapi.pem", directory / "xapi.key"
-    cert_path.write_bytes(cert_pem)
-    key_path.write_bytes(key_pem)
-    key_path.chmod(0o600)
-    return cert_path, key_path, cert_pem.decode()
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _self_signed_openssl(addresses: list[str], cert_path: Path, key_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError(
+            "TLS needs a certificate: install the 'cryptography' package or the openssl command"
+        )
+    sans = ",".join(["DNS:localhost", *(f"IP:{a}" for a in addresses)])
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            f"/CN={addresses[0] if addresses else 'xapi'}",
+            "-addext",
+            f"subjectAltName={sans}",
+            "-keyout",
+            str(key_path),
+            "-out",
+            str(cert_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 class Servers:

@@ -9,6 +9,7 @@ and NICs, a template, a snapshot, a vApp), with field values as a real host writ
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -246,3 +247,47 @@ def build_pool(
         "snapshot": snapshot,
         "vms": guest_refs,
     }
+
+
+class CoreSim:
+    """A running core: one pool (two hosts unless told) served on loopback."""
+
+    def __init__(self, *, hosts: int = 2, vms: int = 4, tls: bool = False) -> None:
+        import XenAPI
+
+        from sim.xapi.server import serve_pools
+
+        self.addresses = loopback_block(hosts)
+        self.db, self.refs = build_pool(self.addresses, vms=vms)
+        self.pool = CorePool(self.db, self.addresses)
+        self.servers = serve_pools([self.pool], tls=tls, auth_failure_delay=0)
+        self.coordinator = self.addresses[0]
+        self.url = self.servers.url_for(self.coordinator)
+        self._xenapi = XenAPI
+        self._open: list[Any] = []
+        self._logged_in: list[Any] = []
+
+    def session(self, user: str = "root", address: str | None = None) -> Any:
+        """A logged-in XenAPI session of `user` (logged out at stop)."""
+        s = self.client(address)
+        s.xenapi.login_with_password(user, USERS[user][0], "2.0", "core-tests")
+        self._logged_in.append(s)
+        return s
+
+    def client(self, address: str | None = None) -> Any:
+        """A XenAPI client of one host (its connection is closed at stop)."""
+        url = self.servers.url_for(address or self.coordinator)
+        if self.servers.scheme == "https":
+            s = self._xenapi.Session(url, ignore_ssl=True)
+        else:
+            s = self._xenapi.Session(url)
+        self._open.append(s)
+        return s
+
+    def stop(self) -> None:
+        for s in self._logged_in:
+            with contextlib.suppress(Exception):  # logged out or expired by the test already
+                s.xenapi.session.logout()
+        for s in self._open:
+            s("close")()
+        self.servers.stop()
