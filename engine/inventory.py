@@ -409,6 +409,12 @@ class Inventory:
         classes = [c.lower() for c in (*CLASSES, *METRICS)]
 
         def run() -> None:
+            try:
+                follow_loop()
+            finally:
+                self.client.release_thread()
+
+        def follow_loop() -> None:
             backoff = 0.5
             while not self._stop.is_set():
                 try:

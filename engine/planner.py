@@ -264,7 +264,7 @@ def parse_target(target: str | Sequence[str]) -> list[str]:
     items = [target] if isinstance(target, str) else list(target)
     out: list[str] = []
     for item in items:
-        out += [p.strip() for p in re.split(r"[,\s]+", item) if p.strip()]
+        out += [p.strip() for p in re.split(r"[,;\n]+", item) if p.strip()]
     if not out:
         raise TargetNotFound(m.TARGET_EMPTY)
     return out
@@ -660,8 +660,11 @@ def plan(
     # --- LUNs ----------------------------------------------------------------------------------
     meta_srs = {ms.sr_uuid for ms in metadata if ms.latest}
     needed = used_srs | meta_srs
+    sr_types = {sr.uuid: sr.type for sr in records.srs.values() if sr.type}
     lun_plans = [
-        _lun_plan(lun_by_sr[sr], kind, meta_srs) for sr in sorted(needed) if sr in lun_by_sr
+        _lun_plan(lun_by_sr[sr], kind, meta_srs, sr_types)
+        for sr in sorted(needed)
+        if sr in lun_by_sr
     ]
     checks += _lun_checks(kind, lun_plans, options)
 
@@ -721,11 +724,16 @@ def _lun_state(storage: StorageAdapter | Iterable[ReplicatedLun] | None) -> list
     return list(storage)  # type: ignore[arg-type]
 
 
-def _lun_plan(lun: ReplicatedLun, kind: str, meta_srs: set[str]) -> LunPlan:
+def _lun_plan(
+    lun: ReplicatedLun, kind: str, meta_srs: set[str], sr_types: dict[str, str] | None = None
+) -> LunPlan:
+    """What the run does with one LUN. `device_config` is the mirror's; a test failover attaches
+    the test copy with the device config `present_test_copy` returns instead."""
     return LunPlan(
         lun=lun.lun,
         sr_uuid=lun.sr_uuid,
         sr_name=lun.name,
+        sr_type=(sr_types or {}).get(lun.sr_uuid, "lvmoiscsi"),
         state=lun.state,
         lag_seconds=lun.lag_seconds if lun.pending_writes != 0 else 0.0,
         action=_LUN_ACTION[kind],  # type: ignore[arg-type]

@@ -356,6 +356,10 @@ class XapiClient:
             local.jsonrpc = _JsonRpc(self._connections, url)
         return local.jsonrpc
 
+    def release_thread(self) -> None:
+        """Close the calling thread's connections (call it before a worker thread ends)."""
+        self._drop_local()
+
     def _drop_local(self) -> None:
         local = self._local
         if local.transport is not None:
