@@ -250,6 +250,7 @@ class Dispatcher:
         started = time.time()
         outcome = "Success"
         user: str | None = None
+        result: Any = None
         try:
             result, user = self._dispatch(pool, address, name, params)
             return result
@@ -263,7 +264,12 @@ class Dispatcher:
             outcome = "INTERNAL_ERROR"
             raise internal_error(f"{type(e).__name__}: {e}") from e
         finally:
-            self.call_log.record(started, address, user, name, params, outcome)
+            seq = self.call_log.record(started, address, user, name, params, outcome)
+            if outcome == "Success" and name.startswith("Async."):
+                self.tasks.on_finish(
+                    result, lambda o, s=seq: self.call_log.annotate(s, task_outcome=o)
+                )
+                self.call_log.annotate(seq, task=result)
 
     def _user_of(self, name: str, params: list[Any]) -> str | None:
         if name.endswith("login_with_password") and params:

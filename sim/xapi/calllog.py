@@ -1,9 +1,11 @@
 """The call log: every API call a simulator answered, for tests and for people.
 
-Each entry: `seq` (1, 2, ...), `time` (ISO 8601 UTC), `host` (the address the call came in
-on), `user` (None before login), `method` (as sent, `Async.` included), `args` (without the
-session, passwords and secrets redacted, made JSON-safe), `outcome` ("Success" or the error
-code). The control API serves `since(seq)`; tests count what a client really did with it.
+Each entry: `seq` (1, 2, ...), `time` (ISO 8601 UTC), `host` (the address the call came
+in on), `user` (for a login, the user name it tried), `method` (as sent, `Async.` included),
+`args` (without the session, passwords and secrets redacted, made JSON-safe), `outcome`
+("Success" or the error code). An `Async.` call's entry also names its `task`, and gets
+the task's `task_outcome` ("Success", "cancelled" or the error code) when the task ends.
+The control API serves `since(seq)`; tests count what a client really did with it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class CallLog:
         self._lock = threading.Lock()
         self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self._seq = 0
+        self._by_seq: dict[int, dict[str, Any]] = {}
 
     def record(
         self,
@@ -73,6 +76,17 @@ class CallLog:
             self._seq += 1
             entry["seq"] = self._seq
             self._entries.append(entry)
+            self._by_seq[self._seq] = entry
+            while len(self._by_seq) > len(self._entries):
+                self._by_seq.pop(next(iter(self._by_seq)))
+            return self._seq
+
+    def annotate(self, seq: int, **fields: Any) -> None:
+        """Add fields to an entry (an Async call's `task` and, later, its `task_outcome`)."""
+        with self._lock:
+            entry = self._by_seq.get(seq)
+            if entry is not None:
+                entry.update(fields)
 
     def since(self, seq: int = 0) -> list[dict[str, Any]]:
         """Entries with `seq` greater than the given one, oldest first."""

@@ -414,8 +414,12 @@ class Servers:
         """Stop every listener and the task workers."""
         with self._lock:
             listeners, self._listeners = list(self._listeners.values()), {}
-        for listener in listeners:
-            listener.stop()
+        # In parallel: each listener notices the stop request only at its next poll.
+        stoppers = [threading.Thread(target=listener.stop) for listener in listeners]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         self.tasks.shutdown()
         if self._tmp is not None:
             self._tmp.cleanup()

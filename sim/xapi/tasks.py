@@ -79,6 +79,29 @@ class Tasks:
         self._lock = threading.Lock()
         self._pending = 0
         self.owner: dict[str, str] = {}  # task ref -> session ref that started it
+        # task ref -> callbacks for its outcome, and outcomes of tasks that ended first.
+        self._watchers: dict[str, list[Any]] = {}
+        self._outcomes: dict[str, str] = {}
+
+    def on_finish(self, ref: str, fn: Any) -> None:
+        """Call `fn(outcome)` when the task ends ("Success", "cancelled" or an error code)."""
+        with self._lock:
+            outcome = self._outcomes.pop(ref, None)
+            if outcome is None:
+                self._watchers.setdefault(ref, []).append(fn)
+                return
+        fn(outcome)
+
+    def _finished(self, ref: str, outcome: str) -> None:
+        with self._lock:
+            watchers = self._watchers.pop(ref, None)
+            if watchers is None:
+                self._outcomes[ref] = outcome
+                if len(self._outcomes) > 10_000:  # nobody asked for these
+                    self._outcomes.pop(next(iter(self._outcomes)))
+                return
+        for fn in watchers:
+            fn(outcome)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -142,6 +165,13 @@ class Tasks:
             db.set("task", ref, **fields)
         except XapiError:
             pass  # destroyed while running: nothing to report to
+        if fields["status"] == "success":
+            outcome = "Success"
+        elif fields["status"] == "cancelled":
+            outcome = "cancelled"
+        else:
+            outcome = fields["error_info"][0]
+        self._finished(ref, outcome)
 
     def collect_garbage(self, db: Database, clock: Any) -> int:
         """Drop old finished and pending tasks as XAPI's GC does; -> how many."""

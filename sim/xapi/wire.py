@@ -345,15 +345,24 @@ def render_records(db: Database, cls: str, refs: list[str], kind: int) -> list[t
             else:
                 todo.append((len(out), ref, mtime, copy_record(db.live(cls, ref))))  # type: ignore[arg-type]
                 out.append((ref, ""))
+    rendered = []
     for idx, ref, mtime, rec in todo:
         frag = xml_struct(rec) if kind == 0 else _dumps(rec)
         out[idx] = (ref, frag)
-        key = (cls, ref)
-        hit = cache.get(key)
-        if hit is not None and hit[0] == mtime:
-            cache[key] = (mtime, frag, hit[2]) if kind == 0 else (mtime, hit[1], frag)
-        else:
-            cache[key] = (mtime, frag, None) if kind == 0 else (mtime, None, frag)
+        rendered.append((ref, mtime, frag))
+    if rendered:
+        # Stored under the lock, and only while the object is still as rendered, so that a
+        # write or delete racing with the render never leaves a stale or orphan entry.
+        with db.lock:
+            for ref, mtime, frag in rendered:
+                if db.stamp_of(cls, ref) != mtime:
+                    continue
+                key = (cls, ref)
+                hit = cache.get(key)
+                if hit is not None and hit[0] == mtime:
+                    cache[key] = (mtime, frag, hit[2]) if kind == 0 else (mtime, hit[1], frag)
+                else:
+                    cache[key] = (mtime, frag, None) if kind == 0 else (mtime, None, frag)
     return out
 
 

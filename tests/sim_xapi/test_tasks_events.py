@@ -303,3 +303,17 @@ def test_task_subscription_sees_a_task_being_added_and_finishing(sim, api):
             break
     assert seen[0][0] == "add"
     assert seen[-1][1] == "success"
+
+
+def test_call_log_names_an_async_calls_task_and_its_outcome(sim, api):
+    """The call log entry of an Async call names its task and, once it ends, its outcome."""
+    ok = api.Async.test_core.echo(sim.refs["vms"][0])
+    bad = api.Async.test_core.fail()
+    wait_task(api, ok)
+    wait_task(api, bad)
+    entries = {c.get("task"): c for c in sim.servers.call_log.since(0) if "task" in c}
+    assert entries[ok]["method"] == "Async.test_core.echo"
+    assert entries[ok]["outcome"] == "Success"
+    assert entries[ok]["task_outcome"] == "Success"
+    assert entries[bad]["task_outcome"] == "VM_BAD_POWER_STATE"
+    assert entries[ok]["user"] == "operator"

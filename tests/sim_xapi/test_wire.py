@@ -299,3 +299,25 @@ def test_api_version_property_of_the_client(sim):
     """The client's API_version property works (pool.get_all, get_master, host versions)."""
     s = sim.session()
     assert s.API_version == "2.23"
+
+
+def test_plain_jsonrpc_client_over_urllib(sim):
+    """A plain JSON-RPC client (urllib) logs in, reads records and logs out."""
+    import urllib.request
+
+    def call(method: str, params: list):
+        req = urllib.request.Request(
+            f"{sim.url}/jsonrpc",
+            data=json.dumps(
+                {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    session = call("session.login_with_password", ["viewer", "viewpw", "2.0", "urllib"])["result"]
+    pools = call("pool.get_all_records", [session])["result"]
+    assert [p["master"] for p in pools.values()] == [sim.refs["hosts"][0]]
+    assert call("session.logout", [session])["result"] == ""
+    assert call("pool.get_all", [session])["error"]["message"] == "SESSION_INVALID"
