@@ -80,7 +80,8 @@ class Person:
         wait: bool = True,
         timeout: float = 10.0,
     ) -> Delivery:
-        """Type `/command text` in a channel (None: the DM with the app)."""
+        """Type `/command text` in a channel (None: the DM with the app). There is no thread
+        argument: Slack does not let app commands be typed in threads."""
         ws = self.world.workspace
         if command not in ws.app.commands:
             raise ActorError(
@@ -120,9 +121,14 @@ class Person:
                 self.id, room.id, text_shown, error=delivery.error, envelope_id=delivery.envelope_id
             )
 
-        delivery = self.dispatcher.deliver("slash_commands", payload, on_ack=acked, on_fail=failed)
-        delivery.trigger_id = trigger.id  # type: ignore[attr-defined]
-        delivery.response_url = response_url  # type: ignore[attr-defined]
+        delivery = self.dispatcher.deliver(
+            "slash_commands",
+            payload,
+            on_ack=acked,
+            on_fail=failed,
+            trigger_id=trigger.id,
+            response_url=response_url,
+        )
         return self._settle(delivery, wait, timeout)
 
     # ---- buttons ----------------------------------------------------------------------------
@@ -298,8 +304,13 @@ class Person:
                 error=delivery.error,
             )
 
-        delivery = self.dispatcher.deliver("interactive", payload, on_fail=failed)
-        delivery.trigger_id = payload["trigger_id"]  # type: ignore[attr-defined]
+        delivery = self.dispatcher.deliver(
+            "interactive",
+            payload,
+            on_fail=failed,
+            trigger_id=payload["trigger_id"],
+            response_url=payload.get("response_url"),
+        )
         return self._settle(delivery, wait, timeout)
 
     # ---- modals -----------------------------------------------------------------------------
@@ -544,11 +555,7 @@ class Person:
             room = self._channel(channel)
             convo = self.world.conversations
             shown = convo.thread(room.id, thread_ts) if thread_ts else convo.history(room.id)
-            mine = [
-                m
-                for (c, _), m in convo._ephemeral.items()
-                if c == room.id and m.ephemeral_to == self.id
-            ]
+            mine = convo.ephemerals(room.id, self.id)
             if thread_ts:
                 mine = [m for m in mine if m.thread_ts == thread_ts]
             else:

@@ -108,6 +108,12 @@ class Conversations:
     def get_ephemeral(self, channel: str, ts: str) -> Message | None:
         return self._ephemeral.get((channel, ts))
 
+    def ephemerals(self, channel: str, user: str) -> list[Message]:
+        """Ephemeral messages one person was shown in a channel."""
+        return [
+            m for (c, _), m in self._ephemeral.items() if c == channel and m.ephemeral_to == user
+        ]
+
     def delete(self, channel: str, ts: str) -> Message | None:
         message = self._messages.get(channel, {}).pop(ts, None)
         if message is None:

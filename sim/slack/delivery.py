@@ -13,6 +13,7 @@ with `retry_attempt` / `retry_reason` in Socket Mode and `X-Slack-Retry-Num` /
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from sim.slack import http_delivery
 from sim.slack.socket_mode import SocketModeServer
 from sim.slack.world import World
 
+log = logging.getLogger(__name__)
 ACCEPTS_RESPONSE = {"slash_commands": True, "interactive": True, "events_api": False}
 
 
@@ -42,6 +44,8 @@ class Delivery:
     on_fail: Callable[[Delivery], None] | None = None
     attempts: list[dict] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
+    trigger_id: str | None = None  # what the person's action handed the app, for tests
+    response_url: str | None = None
 
     def wait(self, timeout: float = 5.0) -> Delivery:
         """Block until acknowledged or failed (at most `timeout` real seconds)."""
@@ -91,7 +95,10 @@ class Dispatcher:
 
     # ---- sending ----------------------------------------------------------------------------
 
-    def deliver(self, kind: str, payload: dict, *, on_ack=None, on_fail=None) -> Delivery:
+    def deliver(
+        self, kind: str, payload: dict, *, on_ack=None, on_fail=None, **handed: str
+    ) -> Delivery:
+        """Send a payload to the app now; the Delivery settles on its ack or its failure."""
         delivery = Delivery(
             envelope_id=f"{secrets.token_hex(4)}-{next(self._ids):04d}-sim",
             kind=kind,
@@ -99,6 +106,7 @@ class Dispatcher:
             deadline=0.0,
             on_ack=on_ack,
             on_fail=on_fail,
+            **handed,
         )
         with self._lock:
             self.log.append(delivery)
@@ -168,6 +176,8 @@ class Dispatcher:
         try:
             if delivery.on_ack:
                 delivery.on_ack(delivery)
+        except Exception:  # a malformed ack must not kill the socket or HTTP thread
+            log.exception("slack sim: could not apply the ack of %s", envelope_id)
         finally:
             delivery.done.set()
 
@@ -191,6 +201,8 @@ class Dispatcher:
             try:
                 if delivery.on_fail:
                     delivery.on_fail(delivery)
+            except Exception:
+                log.exception("slack sim: could not show the failure of %s", delivery.envelope_id)
             finally:
                 delivery.done.set()
         elif retry_now and at is None:
@@ -219,10 +231,8 @@ class Dispatcher:
         while not self._stop.wait(0.05):
             try:
                 self.sweep()
-            except Exception:
-                import logging
-
-                logging.getLogger(__name__).exception("slack sim: sweep failed")
+            except Exception:  # the sweeper must outlive any one bad delivery
+                log.exception("slack sim: sweep failed")
 
 
 def _accepts_response(delivery: Delivery) -> bool:

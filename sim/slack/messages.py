@@ -22,7 +22,6 @@ COMMAND_FAILED = '{command} failed with the error "{error}"'
 INTERACTION_FAILED = "The app did not respond in time ({error}); the action may not have worked."
 VIEW_SUBMISSION_FAILED = "We had some trouble connecting ({error}). Try again?"
 REQUIRED_FIELD = "Field {block_id}/{action_id} is required: give it a value before submitting."
-CONFIRM_DENIED = "{user} cancelled the confirmation '{title}'."
 
 # Acting as a person: refusals the caller (a test, the demo, the control endpoint) can fix.
 UNKNOWN_USER = "No user {ref!r} in this workspace; known: {known}."
@@ -32,9 +31,6 @@ NOT_A_MEMBER = "{user} is not a member of #{channel}, so cannot do that there."
 MESSAGE_NOT_FOUND = "No message {ts} in {channel}."
 NO_SUCH_BUTTON = "Message {ts} has no button matching {what}; its buttons are: {known}."
 NO_OPEN_VIEW = "{user} has no modal open to submit."
-NOT_ALLOWED_IN_THREAD = (
-    "Slash commands of apps cannot be used in threads (Slack refuses them there)."
-)
 
 # Control endpoint.
 CONTROL_UNKNOWN_ROUTE = "No control route {method} {path}; see GET /control for the list."

@@ -59,7 +59,7 @@ class SlackSim:
         """Load the seed (None: drbot's default), bind, and serve in background threads."""
         world = World(Workspace.load(seed), clock or SystemClock(), deadlines or Deadlines())
         sim = cls(world, host, port)
-        world.socket_url = sim.socket.start()  # type: ignore[attr-defined]
+        world.socket_url = sim.socket.start()
         sim.dispatcher.start(sim.socket)
         sim._http_thread.start()
         return sim

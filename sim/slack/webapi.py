@@ -247,8 +247,7 @@ def apps_connections_open(call: Call) -> dict:
     if not world.workspace.app.socket_mode:
         raise ApiError("socket_mode_not_enabled")
     ticket = world.handles.issue_ticket(world.now())
-    socket_url = getattr(world, "socket_url", "")
-    return {"url": f"{socket_url}/link/?ticket={ticket}&app_id={world.workspace.app.id}"}
+    return {"url": f"{world.socket_url}/link/?ticket={ticket}&app_id={world.workspace.app.id}"}
 
 
 # ---- chat --------------------------------------------------------------------------------------

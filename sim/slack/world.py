@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import mimetypes
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +61,6 @@ class StoredFile:
 def _mimetype(name: str, content: bytes) -> str:
     if content.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
-    import mimetypes
-
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
@@ -81,6 +80,7 @@ class World:
         self.modal_stacks: dict[str, list[str]] = {}  # user -> view ids, root first
         self.homes: dict[str, str] = {}  # user -> home view id
         self.base_url = "http://127.0.0.1/"  # set by the server once it has its port
+        self.socket_url = ""  # ws://host:port of the Socket Mode server, once started
         self.revoked_tokens: set[str] = set()
 
     # ---- naming -----------------------------------------------------------------------------
