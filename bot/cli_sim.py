@@ -1,7 +1,307 @@
-"""`drbot sim ...`: start the simulators and steer them (the only product code that imports sim/)."""
+"""`drbot sim ...`: start the simulators and steer them (the only product code that imports sim/).
+
+- `drbot sim serve [--scenario NAME|FILE] [--endpoints FILE] [--state-dir DIR] [--speed X]
+  [--tls]`: run two XenServer sites on loopback until Ctrl-C.
+- `drbot sim generate --vms N -o FILE`: write a large scenario.
+- `drbot sim ctl ...`: a thin client of the running simulator's control API (state,
+  replication, fail / restore, promote, reverse, sync, test copies, faults, call log).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True)
+ctl = typer.Typer(no_args_is_help=True, help="Steer a running simulator (its control API).")
+app.add_typer(ctl, name="ctl")
+console = Console()
+
+DEFAULT_ENDPOINTS = os.environ.get("DRBOT_SIM_ENDPOINTS", "sim-endpoints.json")
+
+
+@app.command()
+def serve(
+    scenario: Annotated[str, typer.Option(help="built-in scenario name or TOML file")] = "demo",
+    endpoints: Annotated[Path, typer.Option(help="where to write the endpoints file")] = Path(
+        DEFAULT_ENDPOINTS
+    ),
+    state_dir: Annotated[
+        Path | None, typer.Option(help="save the world here and resume it on restart")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="speed factor: 1 = real time")] = 1.0,
+    tls: Annotated[bool, typer.Option(help="serve HTTPS with a self-signed certificate")] = False,
+) -> None:
+    """Run the XenServer sites of a scenario on loopback until Ctrl-C."""
+    from sim.xapi import messages
+    from sim.xapi.scenario import ScenarioError
+    from sim.xapi.serve import start_sim
+
+    try:
+        handle = start_sim(
+            scenario, speed=speed, state_dir=state_dir, tls=tls, endpoints_path=endpoints
+        )
+    except (ScenarioError, ValueError) as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    console.print(messages.SERVING.format(scenario=handle.world.scenario.name, speed=speed))
+    table = Table("site", "coordinator", "members", "users")
+    for name, site in handle.endpoints["sites"].items():
+        users = ", ".join(f"{role}: {pair[0]}" for role, pair in site["users"].items())
+        table.add_row(name, site["coordinator"], "\n".join(site["members"]), users)
+    console.print(table)
+    console.print(f"control API: {handle.control_url}")
+    console.print(messages.ENDPOINTS_WRITTEN.format(path=endpoints))
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    console.print(messages.STOPPING)
+    handle.stop()
+    if state_dir is not None:
+        console.print(messages.STATE_SAVED.format(path=state_dir))
+
+
+@app.command()
+def generate(
+    vms: Annotated[int, typer.Option(help="number of VMs at the primary site")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="TOML file to write")],
+    lag: Annotated[float, typer.Option(help="replication lag in seconds")] = 300.0,
+) -> None:
+    """Write a large scenario (see sim/xapi/generator.py)."""
+    from sim.xapi.generator import generate as make
+
+    try:
+        text = make(vms, lag_seconds=lag)
+    except ValueError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output} ({vms} VMs)")
+
+
+# --------------------------------------------------------------------------- ctl
+
+
+class _Ctl:
+    """HTTP+JSON calls to the control API named by --control or the endpoints file."""
+
+    def __init__(self, control: str | None, endpoints: Path) -> None:
+        from sim.xapi import messages
+
+        self.messages = messages
+        if control:
+            self.url = control.rstrip("/")
+            return
+        if not endpoints.is_file():
+            console.print(f"[red]{messages.CTL_NO_ENDPOINTS.format(path=endpoints)}[/red]")
+            raise typer.Exit(2)
+        self.url = json.loads(endpoints.read_text(encoding="utf-8"))["control"].rstrip("/")
+
+    def __call__(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        if not self.url.startswith(("http://", "https://")):
+            console.print(f"[red]the control URL must be http(s): {self.url}[/red]")
+            raise typer.Exit(2)
+        req = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+            self.url + path, data=data, method=verb, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                return json.load(resp)
+        except urllib.error.HTTPError as e:
+            try:
+                error = json.load(e).get("error", str(e))
+            except ValueError:
+                error = str(e)
+            console.print(f"[red]{self.messages.CTL_FAILED.format(error=error)}[/red]")
+            raise typer.Exit(1) from None
+        except OSError as e:
+            console.print(
+                f"[red]{self.messages.CTL_UNREACHABLE.format(url=self.url, error=e)}[/red]"
+            )
+            raise typer.Exit(2) from None
+
+
+_state: dict[str, _Ctl] = {}
+
+
+@ctl.callback()
+def _ctl_options(
+    control: Annotated[str | None, typer.Option(help="control API URL")] = None,
+    endpoints: Annotated[Path, typer.Option(help="endpoints file")] = Path(DEFAULT_ENDPOINTS),
+) -> None:
+    _state["ctl"] = _Ctl(control, endpoints)
+
+
+def _call(verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    return _state["ctl"](verb, path, body)
+
+
+@ctl.command()
+def state() -> None:
+    """Sites, hosts (up or down) and VMs with their power state."""
+    data = _call("GET", "/state")
+    for site_name, site in data["sites"].items():
+        for pool_name, pool in site["pools"].items():
+            up = "[green]up[/green]" if site["up"] else "[red]DOWN[/red]"
+            console.rule(f"site {site_name} ({up}) - pool {pool_name}, HA {pool['ha_enabled']}")
+            hosts = Table("host", "address", "up", "free GiB")
+            for h in pool["hosts"]:
+                hosts.add_row(
+                    h["name"] + (" *" if h["coordinator"] else ""),
+                    h["address"],
+                    "yes" if h["up"] else "[red]no[/red]",
+                    f"{h['memory_free'] / 2**30:.0f}",
+                )
+            console.print(hosts)
+            vms = Table("VM", "power", "host", "vApp")
+            for v in pool["vms"]:
+                vms.add_row(v["name"], v["power_state"], v["host"] or "", v["appliance"] or "")
+            console.print(vms)
+
+
+@ctl.command()
+def replication() -> None:
+    """Replicated LUNs: state, lag, and what is still in flight."""
+    table = Table("LUN", "SR", "from -> to", "state", "lag s", "pending", "test copy")
+    for r in _call("GET", "/replication"):
+        table.add_row(
+            r["lun"],
+            r["name"],
+            f"{r['source_site']} -> {r['target_site']}",
+            r["state"],
+            f"{r['lag_seconds']:g}",
+            str(r["pending_writes"]),
+            "yes" if r["test_copy_device_config"] else "",
+        )
+    console.print(table)
+
+
+def _luns(lun: str | None) -> list[str]:
+    if lun:
+        return [lun]
+    return [r["lun"] for r in _call("GET", "/replication")]
+
+
+@ctl.command()
+def fail(
+    kind: Annotated[str, typer.Argument(help="site or host")],
+    name: Annotated[str, typer.Argument(help="site name or host address")],
+) -> None:
+    """Fail a whole site or one host (its connections are refused)."""
+    _site_or_host(kind, name, "fail")
+
+
+@ctl.command()
+def restore(
+    kind: Annotated[str, typer.Argument(help="site or host")],
+    name: Annotated[str, typer.Argument(help="site name or host address")],
+) -> None:
+    """Bring a site or host back."""
+    _site_or_host(kind, name, "restore")
+
+
+def _site_or_host(kind: str, name: str, action: str) -> None:
+    if kind not in {"site", "host"}:
+        console.print("[red]say `site NAME` or `host ADDRESS`[/red]")
+        raise typer.Exit(2)
+    console.print(_call("POST", f"/{kind}s/{name}/{action}"))
+
+
+@ctl.command()
+def promote(lun: Annotated[str | None, typer.Argument(help="LUN id (all if omitted)")] = None):
+    """Break the mirror of a LUN (writes still in flight are lost)."""
+    for one in _luns(lun):
+        console.print(f"{one}: {_call('POST', f'/replication/{one}/promote')['state']}")
+
+
+@ctl.command()
+def reverse(lun: Annotated[str | None, typer.Argument(help="LUN id (all if omitted)")] = None):
+    """Replicate a promoted LUN the other way (failback)."""
+    for one in _luns(lun):
+        console.print(f"{one}: {_call('POST', f'/replication/{one}/reverse')['state']}")
+
+
+@ctl.command()
+def sync(lun: Annotated[str | None, typer.Argument(help="LUN id (all if omitted)")] = None):
+    """Push every write still in flight to the mirror now."""
+    for one in _luns(lun):
+        console.print(f"{one}: shipped {_call('POST', f'/replication/{one}/sync')['shipped']}")
+
+
+@ctl.command("test-copy")
+def copy_of_mirror(
+    action: Annotated[str, typer.Argument(help="present or remove")],
+    lun: Annotated[str, typer.Argument(help="LUN id")],
+    force: Annotated[bool, typer.Option(help="remove even while attached")] = False,
+) -> None:
+    """Present or remove a writable test copy of a LUN's mirror."""
+    if action == "present":
+        row = _call("POST", f"/replication/{lun}/test-copy")
+        console.print(row["test_copy_device_config"])
+    elif action == "remove":
+        _call("DELETE", f"/replication/{lun}/test-copy" + ("?force=true" if force else ""))
+        console.print(f"{lun}: test copy removed")
+    else:
+        console.print("[red]say `present` or `remove`[/red]")
+        raise typer.Exit(2)
+
+
+@ctl.command()
+def fault(
+    kind: Annotated[str, typer.Argument(help="vm-start, lun, stall or expire-sessions")],
+    target: Annotated[str | None, typer.Argument(help="VM name/uuid, LUN id or method")] = None,
+    error: Annotated[
+        list[str] | None, typer.Option(help="XAPI error code then args (vm-start)")
+    ] = None,
+    times: Annotated[int | None, typer.Option(help="vm-start: fail only this often")] = None,
+    side: Annotated[str, typer.Option(help="lun: mirror, source or test-copy")] = "mirror",
+    pool: Annotated[str | None, typer.Option(help="expire-sessions: only this pool")] = None,
+) -> None:
+    """Inject a fault."""
+    body: dict[str, Any]
+    if kind == "vm-start":
+        body = {"kind": "vm_start", "vm": target, "error": error or None, "times": times}
+    elif kind == "lun":
+        body = {"kind": "lun", "lun": target, "side": side}
+    elif kind == "stall":
+        body = {"kind": "task_stall", "method": target}
+    elif kind == "expire-sessions":
+        body = {"kind": "expire_sessions", "pool": pool}
+    else:
+        console.print("[red]fault kinds: vm-start, lun, stall, expire-sessions[/red]")
+        raise typer.Exit(2)
+    console.print(_call("POST", "/faults", body))
+
+
+@ctl.command()
+def faults(clear: Annotated[bool, typer.Option(help="drop every fault")] = False) -> None:
+    """Show (or clear) the injected faults."""
+    console.print(_call("DELETE", "/faults") if clear else _call("GET", "/faults"))
+
+
+@ctl.command()
+def calls(
+    since: Annotated[int, typer.Option(help="only calls after this seq")] = 0,
+    method: Annotated[str | None, typer.Option(help="only methods starting with this")] = None,
+) -> None:
+    """The call log: every XAPI call the simulator answered."""
+    table = Table("seq", "time", "host", "user", "method", "outcome")
+    for c in _call("GET", f"/calls?since={since}"):
+        if method and not c["method"].startswith(method):
+            continue
+        table.add_row(
+            str(c["seq"]), c["time"], c["host"], c["user"] or "", c["method"], c["outcome"]
+        )
+    console.print(table)

@@ -195,6 +195,7 @@ def build(world: World) -> None:
     for pool in world.pools.values():
         pool.redo.flush()
         _refresh_memory(pool)
+        pool.__dict__.pop("_build_free", None)
 
 
 def _scenario_pool(scenario: sc.Scenario, name: str) -> sc.Pool:
@@ -487,11 +488,18 @@ def _local_sr_of(pool: Pool, host: Host) -> str:
     raise ValueError(f"host {host.name} has no local SR")
 
 
-def _place(pool: Pool, vm: sc.VM, need: int) -> Host:
+def _place(pool: Pool, vm: sc.VM, need: int, running: bool) -> Host:
+    """The VM's host: the one named, else the one with most memory left (a build tally)."""
+    tally: dict[str, int] = pool.__dict__.setdefault("_build_free", {})
+    if not tally:
+        tally.update({h.name: h.memory_total - HOST_OVERHEAD - DOM0_MEMORY for h in pool.hosts})
     if vm.host:
-        return next(h for h in pool.hosts if h.name == vm.host)
-    free = {h.name: h.memory_total - used_memory(pool, h) for h in pool.hosts}
-    return max(pool.hosts, key=lambda h: free[h.name])
+        host = next(h for h in pool.hosts if h.name == vm.host)
+    else:
+        host = max(pool.hosts, key=lambda h: tally[h.name])
+    if running:
+        tally[host.name] -= need
+    return host
 
 
 def used_memory(pool: Pool, host: Host) -> int:
@@ -518,7 +526,7 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
     now = world.clock.now()
     memory = int(vm.memory_gb * GiB)
     running = vm.power in {"Running", "Paused"}
-    host = _place(pool, vm, memory)
+    host = _place(pool, vm, memory + 10485760, running)
     on_local = any(d.sr == "local" or _is_local(p, d.sr) for d in vm.disks)
     appliance = NULL_REF
     if vm.appliance:

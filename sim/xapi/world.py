@@ -134,24 +134,40 @@ class RedoWriter:
             db.set("VDI", db.by_uuid("VDI", vdi_uuid), metadata_latest=ok)
 
     def full_write(self, vdi_uuid: str, vol: Volume) -> bool:
-        """Enable a target: flush the others, then write the whole database to it."""
+        """Enable a target: bring the others up to date, then write the whole database.
+
+        The whole database is copied once per pool: a further target gets the tables of a
+        healthy target (records are shared, never mutated, see arrays.RedoLog).
+        """
         with self._lock:
             db = self.pool.db
-            with db.lock:
-                generation = db.generation
-                tables = {
-                    cls: {ref: copy_record(rec) for ref, rec in db._tables[cls].items()}
-                    for cls in REPLICATED_CLASSES
-                }
+            storage = self.pool.world.storage
             if self.targets:
-                pending_gen, changes = self._collect()
+                generation, changes = self._collect()
+                self.generation = generation
                 for other_uuid, other in self.targets.items():
                     if changes:
-                        self.pool.world.storage.write(
-                            other, ("db_delta", other_uuid, pending_gen, changes)
-                        )
-            self.generation = generation
-            ok = self.pool.world.storage.write(vol, ("db_full", vdi_uuid, generation, tables))
+                        ok = storage.write(other, ("db_delta", other_uuid, generation, changes))
+                        self._health(other_uuid, ok)
+            base = next(
+                (
+                    other.content.redo_logs[u]
+                    for u, other in self.targets.items()
+                    if u not in self.broken and u in other.content.redo_logs
+                ),
+                None,
+            )
+            if base is not None:
+                generation, tables = base.generation, base.tables
+            else:
+                with db.lock:
+                    generation = db.generation
+                    tables = {
+                        cls: {ref: copy_record(rec) for ref, rec in db._tables[cls].items()}
+                        for cls in REPLICATED_CLASSES
+                    }
+                self.generation = generation
+            ok = storage.write(vol, ("db_full", vdi_uuid, generation, tables))
             if ok:
                 self.targets[vdi_uuid] = vol
                 self.broken.discard(vdi_uuid)
