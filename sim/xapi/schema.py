@@ -614,7 +614,7 @@ _CLASS_FIELDS: dict[str, list[Field]] = {
         _f("status", S, "pending"),
         _ref("resident_on", "host"),
         _f("progress", F),
-        _f("type", S),
+        _f("type", S, "<none/>"),
         _f("result", S),
         _f("error_info", SS),
         _rw("other_config", M),

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from .db import Database
 
 AUTH_FAILURE_MESSAGE = "Authentication failure"
+# XAPI's session housekeeping (xapi_globs.ml): idle sessions go after 24 h; a user keeps at
+# most 500 sessions per originator, root without an originator 400 (oldest go first).
+IDLE_SECONDS = 24 * 3600
+MAX_PER_ORIGINATOR = 500
+MAX_ROOT_ANONYMOUS = 400
 FOREIGN_USER = "disaster-recovery"
 
 
@@ -72,7 +77,7 @@ class Sessions:
         parent: str = NULL_REF,
     ) -> Session:
         """A new session of `user` with `role` on `pool`, bound to `db` (default pool.db)."""
-        now = self.clock.now()
+        now = self._now(pool)
         s = Session(
             ref=new_ref(),
             uuid=new_uuid(),
@@ -129,8 +134,38 @@ class Sessions:
         s = self.find(ref)
         if s is None or s.pool is not pool:
             raise session_invalid(ref)
-        s.last_active = self.clock.now()
+        s.last_active = self._now(pool)
         return s
+
+    def _now(self, pool: Any) -> datetime:
+        clock = getattr(pool, "clock", None) or self.clock
+        return clock.now()
+
+    def housekeep(self, pool: Any, user: str, originator: str) -> int:
+        """XAPI's session GC before a login: idle sessions, then the per-user caps; -> ended."""
+        now = self._now(pool)
+        cap = MAX_ROOT_ANONYMOUS if user == "root" and not originator else MAX_PER_ORIGINATOR
+        with self._lock:
+            idle = [
+                s.ref
+                for s in self._by_ref.values()
+                if s.pool is pool
+                and s.last_active is not None
+                and (now - s.last_active).total_seconds() > IDLE_SECONDS
+            ]
+            same = sorted(
+                (
+                    s
+                    for s in self._by_ref.values()
+                    if s.pool is pool
+                    and s.user == user
+                    and s.originator == originator
+                    and s.ref not in idle
+                ),
+                key=lambda s: s.last_active or now,
+            )
+            over = [s.ref for s in same[: max(0, len(same) - cap + 1)]]
+        return sum(self.end(r) for r in idle + over)
 
     def is_live(self, ref: str) -> bool:
         return ref in self._by_ref
@@ -207,6 +242,7 @@ def login_with_password(call: Call, uname: str, pwd: str, version: str, originat
         if delay > 0:
             time.sleep(delay)  # XAPI's own brake on password guessing; real time on purpose
         raise XapiError(SESSION_AUTHENTICATION_FAILED, uname, AUTH_FAILURE_MESSAGE)
+    call.sessions.housekeep(call.pool, uname, str(originator or ""))
     s = call.sessions.create(call.pool, uname, entry[1], originator=str(originator or ""))
     return s.ref
 

@@ -32,6 +32,24 @@ def loopback_block(n: int, rng: random.Random | None = None) -> list[str]:
     return [f"127.{a}.{b}.{i + 1}" for i in range(n)]
 
 
+class ManualClock:
+    """A clock that moves only when told (`advance`), for session and task ageing."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.current += timedelta(seconds=seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+
 class CorePool:
     """The attributes the core reads from a pool, and nothing else."""
 
@@ -41,6 +59,7 @@ class CorePool:
         self.coordinator_address = addresses[0]
         self.users = dict(users or USERS)
         self.down: set[str] = set()
+        self.clock: ManualClock | None = None  # None: the core uses wall-clock time
 
     def is_up(self, address: str) -> bool:
         return address not in self.down

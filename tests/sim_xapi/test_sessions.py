@@ -7,7 +7,7 @@ import XenAPI
 
 from sim.xapi.db import Database
 from sim.xapi.server import serve_pools
-from tests.sim_xapi.core_support import CorePool, CoreSim, build_pool, loopback_block
+from tests.sim_xapi.core_support import CorePool, CoreSim, ManualClock, build_pool, loopback_block
 
 
 @pytest.fixture
@@ -176,3 +176,25 @@ def test_call_log_redacts_passwords(sim):
     assert entry["outcome"] == "Success"
     assert entry["host"] == sim.coordinator
     assert entry["user"] == "viewer"
+
+
+def test_sessions_idle_for_a_day_are_collected_at_the_next_login(sim):
+    """A session idle for more than 24 h (pool clock) is gone after another login."""
+    sim.pool.clock = ManualClock()
+    old = sim.client()
+    old.xenapi.login_with_password("operator", "oppw", "2.0", "idle-test")
+    ref = old._session
+    sim.pool.clock.advance(25 * 3600)
+    sim.session("viewer")
+    assert raw(sim.client(), "pool.get_all", ref)["ErrorDescription"] == ["SESSION_INVALID", ref]
+
+
+def test_root_without_originator_keeps_at_most_400_sessions(sim):
+    """The 401st anonymous root login ends the oldest root session, as XAPI caps them."""
+    client = sim.client()
+    refs = [
+        raw(client, "session.login_with_password", "root", "rootpw")["Value"] for _ in range(401)
+    ]
+    assert raw(client, "pool.get_all", refs[0])["ErrorDescription"] == ["SESSION_INVALID", refs[0]]
+    assert raw(client, "pool.get_all", refs[1])["Status"] == "Success"
+    assert raw(client, "pool.get_all", refs[-1])["Status"] == "Success"
