@@ -118,3 +118,46 @@ def test_command_is_form_encoded_with_response_url_and_trigger(sim: SlackSim):
     )
     server.shutdown()
     server.server_close()
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """Holds each request until the test releases it, then acks with a text."""
+
+    arrived = threading.Event()
+    release = threading.Event()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _Slow.arrived.set()
+        _Slow.release.wait(5)
+        body = b'{"text": "too late"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_slow_http_app_is_operation_timeout_on_the_sims_clock(manual_sim, clock):
+    """An HTTP answer later than 3 s on the sim's clock is operation_timeout and is then ignored."""
+    _Slow.arrived.clear()
+    _Slow.release.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    manual_sim.configure_delivery(
+        socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/"
+    )
+    delivery = manual_sim.person("olivia").command("/dr", "status", wait=False)
+    assert _Slow.arrived.wait(5)
+    clock.advance(3.5)
+    assert delivery.wait(1).error == "operation_timeout"
+    _Slow.release.set()
+    server.shutdown()
+    server.server_close()
+    assert manual_sim.record.entries(kind="ephemeral") == []
+    assert manual_sim.record.entries(kind="error")[0].detail["error"] == "operation_timeout"

@@ -1,0 +1,111 @@
+"""Acting as people beyond the Bolt flows: views closed, Home buttons, DMs, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from slack_sdk import WebClient
+
+from sim.slack.actors import ActorError
+from tests.sim_slack.conftest import OPS, RawSocketApp
+
+HOME = {
+    "type": "home",
+    "blocks": [
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "refresh",
+                    "text": {"type": "plain_text", "text": "Refresh"},
+                }
+            ],
+        }
+    ],
+}
+MODAL = {
+    "type": "modal",
+    "title": {"type": "plain_text", "text": "Hi"},
+    "notify_on_close": True,
+    "callback_id": "hi",
+    "blocks": [],
+}
+
+
+@pytest.fixture
+def app(sim):
+    raw = RawSocketApp(sim)
+    raw.wait_frames(1)
+    yield raw
+    raw.close()
+
+
+def bot(sim) -> WebClient:
+    return WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
+
+
+def test_button_on_the_home_tab_sends_a_view_container(sim, app):
+    """A click on the Home tab sends block_actions with a view container and the view."""
+    bot(sim).views_publish(user_id="U0VIEWER01", view=HOME)
+    delivery = sim.person("victor").click_in_view(sim.world.homes["U0VIEWER01"], number=1)
+    payload = app.envelopes()[-1]["payload"]
+    assert delivery.status == "acked"
+    assert payload["container"] == {"type": "view", "view_id": sim.world.homes["U0VIEWER01"]}
+    assert payload["actions"][0]["action_id"] == "refresh"
+    assert payload["view"]["type"] == "home"
+
+
+def test_closing_a_modal_notifies_the_app_only_when_asked(sim, app):
+    """Cancel on a modal with notify_on_close sends view_closed and removes the modal."""
+    olivia = sim.person("olivia")
+    bot(sim).views_open(trigger_id=olivia.command("/dr").trigger_id, view=MODAL)
+    assert olivia.close_view().status == "acked"
+    assert app.envelopes()[-1]["payload"]["type"] == "view_closed"
+    assert olivia.view() is None
+    assert sim.record.entries(kind="view_closed")[0].to_user == olivia.id
+
+
+def test_direct_messages_with_the_app(sim, app):
+    """A command in the DM reports channel_name directmessage; the bot can post there by user ID."""
+    olivia = sim.person("olivia")
+    olivia.command("/dr", "status", channel=None)
+    assert app.envelopes()[-1]["payload"]["channel_name"] == "directmessage"
+    posted = bot(sim).chat_postMessage(channel=olivia.id, text="your run finished")
+    assert posted["channel"].startswith("D")
+    assert "your run finished" in olivia.screen(None)
+
+
+def test_people_can_only_act_where_they_can(sim, app):
+    """Acting outside one's channels, on missing buttons or unknown commands is refused clearly."""
+    victor = sim.person("victor")
+    with pytest.raises(ActorError, match="not a member of #dr-audit"):
+        victor.command("/dr", "status", channel="dr-audit")
+    with pytest.raises(ActorError, match="not defined by the app"):
+        victor.command("/deploy")
+    ts = bot(sim).chat_postMessage(channel=OPS, text="no buttons")["ts"]
+    with pytest.raises(ActorError, match="has no button"):
+        victor.click("dr-ops", ts, action_id="approve")
+    with pytest.raises(ActorError, match="No user 'mallory'"):
+        sim.person("mallory")
+
+
+def test_in_channel_ack_echoes_the_command(sim):
+    """An in_channel ack shows the typed command from the person, then the app's answer to all."""
+    raw = RawSocketApp(sim, ack=False)
+    raw.wait_frames(1)
+    delivery = sim.person("alex").command("/dr", "status", wait=False)
+    envelope = raw.wait_frames(2)[1]
+    raw.connection.send(
+        json.dumps(
+            {
+                "envelope_id": envelope["envelope_id"],
+                "payload": {"response_type": "in_channel", "text": "ready"},
+            }
+        )
+    )
+    delivery.wait()
+    shown = [(e.user, e.text) for e in sim.record.entries(channel=OPS, kind="message")]
+    assert shown == [("U0APPROV01", "/dr status"), ("U0DRBOT001", "ready")]
+    raw.close()
