@@ -159,10 +159,13 @@ def main() -> int:
         proc.join()
         print(f"  (for scale: the stock XenAPI client parsing {n} records: {seconds:.2f} s)")
 
+        logged_before = servers.call_log.last_seq
         rate, errors = call_rate(url, args.clients, args.seconds)
+        logged = servers.call_log.last_seq - logged_before
         print(
             f"simple calls: {rate:.0f} calls/s with {args.clients} keep-alive clients"
-            f" in 4 processes, {errors} errors (target >= 500/s); resident {rss_mb():.0f} MB"
+            f" in 4 processes, {errors} errors (target >= 500/s); the server logged {logged}"
+            f" calls in all (logins included); resident {rss_mb():.0f} MB"
         )
 
         vm = refs["vms"][0]

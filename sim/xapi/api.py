@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -211,7 +211,6 @@ class Call:
     host: str
     method: str
     task: TaskHandle | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clock(self) -> Any:
