@@ -161,7 +161,7 @@ def start(
             db.set("VM", vm, scheduled_to_be_resident_on=host.ref)
         _stall(pool, call, "VM.start")
         error = pool.world.faults.vm_start_error(rec["uuid"], rec["name_label"])
-        with host.slots:
+        with host.worker():
             pool.clock.work("vm_start")
         if error:
             raise XapiError(*error)
@@ -264,7 +264,7 @@ def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
         clean = mode == "clean" or (mode == "auto" and state == "Running")
         latency = "vm_clean_shutdown" if clean else "vm_hard_shutdown"
         if host is not None:
-            with host.slots:
+            with host.worker():
                 pool.clock.work(latency)
         else:
             pool.clock.work(latency)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 # Importing registers the world's XAPI methods with the core's dispatcher.
-from sim.xapi import appliance, dr, lifecycle, persist, server, storage  # noqa: F401
+from sim.xapi import appliance, dr, lifecycle, networks, persist, server, storage  # noqa: F401
 from sim.xapi.arrays import Volume
 from sim.xapi.control import ControlServer
 from sim.xapi.scenario import Scenario, load_scenario

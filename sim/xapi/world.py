@@ -48,9 +48,25 @@ class Host:
     dom0_ref: str = ""
     up: bool = True
     slots: threading.BoundedSemaphore = field(init=False, repr=False)
+    busy: int = field(default=0, init=False)
+    peak: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.workers)
+        self._count = threading.Lock()
+
+    @contextlib.contextmanager
+    def worker(self):
+        """Hold one of the host's xenopsd worker slots (queue until one is free)."""
+        with self.slots:
+            with self._count:
+                self.busy += 1
+                self.peak = max(self.peak, self.busy)
+            try:
+                yield
+            finally:
+                with self._count:
+                    self.busy -= 1
 
 
 class RedoWriter:

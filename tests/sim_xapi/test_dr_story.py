@@ -1,0 +1,186 @@
+"""The whole DR story at API level, through the unmodified XenAPI client, on the demo estate."""
+
+from __future__ import annotations
+
+import XenAPI
+
+from sim.xapi.serve import SimHandle
+from tests.sim_xapi.world_support import (
+    Ctl,
+    failure,
+    introduce,
+    latest_metadata_vdis,
+    login,
+    raw,
+    value,
+)
+
+
+def _names(session: XenAPI.Session, refs: list[str]) -> set[str]:
+    return {session.xenapi.VM.get_name_label(r) for r in refs}
+
+
+def test_failover_recovers_vapps_and_vms_and_starts_them_in_order(demo: SimHandle) -> None:
+    """Enable replication, lose the primary site, promote, introduce, recover, start: all works."""
+    ctl = Ctl(demo.control_url)
+    prod = login(demo, "primary")
+    silver = prod.xenapi.SR.get_by_name_label("Silver iSCSI 03")[0]
+    prod.xenapi.SR.enable_database_replication(silver)
+    assert len(prod.xenapi.pool.get_metadata_VDIs(prod.xenapi.pool.get_all()[0])) == 3
+    # Wait for replication to catch up (the new metadata VDI, and pay-app-04, which the
+    # demo created inside the lag), then lose the primary site.
+    for row in ctl("GET", "/replication"):
+        ctl("POST", f"/replication/{row['lun']}/sync")
+    rows = ctl.disaster("primary")
+    assert {r["state"] for r in rows} == {"promoted"}
+
+    dr = login(demo, "dr")
+    tasks = [introduce(dr, row) for row in rows]
+    introduced = [sr for t in tasks for sr in dr.xenapi.DR_task.get_introduced_SRs(t)]
+    assert len(introduced) == 3
+    vdis = latest_metadata_vdis(dr)
+    assert len(vdis) == 3
+    prod_uuid = {dr.xenapi.VDI.read_database_pool_uuid(v) for v in vdis}
+    assert len(prod_uuid) == 1
+    assert "" not in prod_uuid
+
+    db = dr.xenapi.VDI.open_database(vdis[0])
+    apps = value(raw(dr, "VM_appliance.get_all_records", db))
+    vms = value(raw(dr, "VM.get_all_records", db))
+    real = {
+        r: v
+        for r, v in vms.items()
+        if not (v["is_a_template"] or v["is_a_snapshot"] or v["is_control_domain"])
+    }
+    assert "pay-app-04" in {v["name_label"] for v in real.values()}
+    for ref in apps:
+        value(raw(dr, "VM_appliance.recover", db, ref, dr._session, False))
+    standalone = {r: v for r, v in real.items() if v["appliance"] == "OpaqueRef:NULL"}
+    outcomes = {}
+    for ref, rec in standalone.items():
+        outcomes[rec["name_label"]] = raw(dr, "VM.recover", db, ref, dr._session, False)
+    value(raw(dr, "session.logout", db))
+
+    assert failure(outcomes["build-cache"])[0] == "VM_REQUIRES_SR"
+    assert failure(outcomes["report-01"])[0] == "VM_REQUIRES_SR"
+    recovered = [n for n, o in outcomes.items() if o["Status"] == "Success"]
+    assert "backup-proxy" in recovered
+    assert "jump-01" in recovered
+    proxy = dr.xenapi.VM.get_by_name_label("backup-proxy")[0]
+    nets = {
+        dr.xenapi.network.get_name_label(dr.xenapi.VIF.get_network(v)): dr.xenapi.network.get_PIFs(
+            dr.xenapi.VIF.get_network(v)
+        )
+        for v in dr.xenapi.VM.get_VIFs(proxy)
+    }
+    assert nets["Backup VLAN 300"] == []  # a new isolated network
+    assert "Production VMs" in nets  # "VM Network" matched by bridge
+
+    for sr in introduced:
+        assert dr.xenapi.SR.get_introduced_by(sr) == "OpaqueRef:NULL"
+    for t in tasks:
+        dr.xenapi.DR_task.destroy(t)
+    for sr in introduced:
+        assert any(dr.xenapi.PBD.get_currently_attached(p) for p in dr.xenapi.SR.get_PBDs(sr))
+
+    payments = dr.xenapi.VM_appliance.get_by_name_label("payments")[0]
+    assert dr.xenapi.VM_appliance.get_uuid(payments) == apps_uuid(apps, "payments")
+    for app in dr.xenapi.VM_appliance.get_all():
+        if dr.xenapi.VM_appliance.get_VMs(app):
+            dr.xenapi.VM_appliance.start(app, False)
+    for name in recovered:
+        vm = dr.xenapi.VM.get_by_name_label(name)[0]
+        dr.xenapi.VM.start(vm, False, False)
+    records = dr.xenapi.VM.get_all_records()
+    running = {v["name_label"] for v in records.values() if v["power_state"] == "Running"}
+    assert _names(dr, dr.xenapi.VM_appliance.get_VMs(payments)) <= running
+    assert {"dr-jump-01", "dr-monitor-01", "erp-db-01", "backup-proxy"} <= running
+    # vApp order: every order-0 member of erp was up before any order-1 member started.
+    db_mtimes = demo.world.pools["dr"].db
+    erp = dr.xenapi.VM_appliance.get_by_name_label("erp")[0]
+    members = dr.xenapi.VM_appliance.get_VMs(erp)
+    by_order: dict[int, list[int]] = {}
+    for vm in members:
+        started = db_mtimes.mtime("VM_metrics", dr.xenapi.VM.get_metrics(vm))
+        by_order.setdefault(int(dr.xenapi.VM.get_order(vm)), []).append(started)
+    assert max(by_order[0]) < min(by_order[1])
+    assert max(by_order[1]) < min(by_order[2])
+
+
+def apps_uuid(apps: dict[str, dict], name: str) -> str:
+    return next(a["uuid"] for a in apps.values() if a["name_label"] == name)
+
+
+def _inventory(session: XenAPI.Session) -> dict[str, set[str]]:
+    return {
+        "VM": {v["uuid"] for v in session.xenapi.VM.get_all_records().values()},
+        "SR": {s["uuid"] for s in session.xenapi.SR.get_all_records().values()},
+        "VDI": {s["uuid"] for s in session.xenapi.VDI.get_all_records().values()},
+        "PBD": set(session.xenapi.PBD.get_all()),
+        "VBD": set(session.xenapi.VBD.get_all()),
+        "VIF": set(session.xenapi.VIF.get_all()),
+        "network": set(session.xenapi.network.get_all()),
+        "VM_appliance": set(session.xenapi.VM_appliance.get_all()),
+        "DR_task": set(session.xenapi.DR_task.get_all()),
+    }
+
+
+def test_test_failover_and_its_full_cleanup_leave_nothing_behind(demo: SimHandle) -> None:
+    """A test failover on test copies, started paused, then cleaned up, leaves no trace."""
+    ctl = Ctl(demo.control_url)
+    dr = login(demo, "dr")
+    before = _inventory(dr)
+    ha = dr.xenapi.pool.get_ha_enabled(dr.xenapi.pool.get_all()[0])
+    assert ha is True
+    admin = login(demo, "dr", "pool-admin")
+    admin.xenapi.pool.disable_ha()
+    rows = [ctl("POST", f"/replication/{r['lun']}/test-copy") for r in ctl("GET", "/replication")]
+    assert all(r["state"] == "replicating" for r in rows)
+    tasks = [introduce(dr, row, "test_copy") for row in rows]
+    srs = [sr for t in tasks for sr in dr.xenapi.DR_task.get_introduced_SRs(t)]
+    vdi = latest_metadata_vdis(dr)[0]
+    db = dr.xenapi.VDI.open_database(vdi)
+    apps = value(raw(dr, "VM_appliance.get_all_records", db))
+    for ref in apps:
+        value(raw(dr, "VM_appliance.recover", db, ref, dr._session, True))
+    jump = value(raw(dr, "VM.get_by_name_label", db, "jump-01"))[0]
+    value(raw(dr, "VM.recover", db, jump, dr._session, True))
+    value(raw(dr, "session.logout", db))
+    for app in dr.xenapi.VM_appliance.get_all():
+        if dr.xenapi.VM_appliance.get_VMs(app):
+            dr.xenapi.VM_appliance.start(app, True)
+    recovered = [
+        r for r, v in dr.xenapi.VM.get_all_records().items() if v["uuid"] not in before["VM"]
+    ]
+    assert all(dr.xenapi.VM.get_power_state(r) in {"Paused", "Halted"} for r in recovered)
+
+    # Cleanup, as a careful engine does it (reference §5.3 plus the explicit SR detach).
+    for t in tasks:
+        dr.xenapi.DR_task.destroy(t)
+    for vm in recovered:
+        if dr.xenapi.VM.get_power_state(vm) != "Halted":
+            dr.xenapi.VM.hard_shutdown(vm)
+        for vbd in dr.xenapi.VM.get_VBDs(vm):
+            dr.xenapi.VBD.destroy(vbd)
+        for vif in dr.xenapi.VM.get_VIFs(vm):
+            dr.xenapi.VIF.destroy(vif)
+        dr.xenapi.VM.destroy(vm)
+    for app in dr.xenapi.VM_appliance.get_all():
+        if app not in before["VM_appliance"]:
+            dr.xenapi.VM_appliance.destroy(app)
+    for net in dr.xenapi.network.get_all():
+        if net not in before["network"]:
+            dr.xenapi.network.destroy(net)
+    for sr in srs:
+        if dr.xenapi.SR.get_all().count(sr):
+            for pbd in dr.xenapi.SR.get_PBDs(sr):
+                dr.xenapi.PBD.unplug(pbd)
+                dr.xenapi.PBD.destroy(pbd)
+            dr.xenapi.SR.forget(sr)
+    for row in rows:
+        ctl("DELETE", f"/replication/{row['lun']}/test-copy")
+    admin.xenapi.pool.enable_ha([], {})
+
+    assert _inventory(dr) == before
+    assert all(r["test_copy_device_config"] is None for r in ctl("GET", "/replication"))
+    assert dr.xenapi.pool.get_ha_enabled(dr.xenapi.pool.get_all()[0]) is True

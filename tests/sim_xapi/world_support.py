@@ -1,0 +1,111 @@
+"""Helpers for tests against a running simulator: the control API, logins, raw calls.
+
+Other suites start a simulator the same way: `start_sim(scenario, speed=FAST)` and stop it
+at teardown (see `conftest.py`'s `sim_factory`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import XenAPI
+
+from sim.xapi.serve import SimHandle
+
+# Speed factor for tests: a 20 s boot takes 2 ms, a 30 s start_delay 3 ms.
+FAST = 10_000.0
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+
+
+class Ctl:
+    """The simulator's control API over real HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=verb)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as e:
+            raise ControlError(e.code, json.load(e)) from None
+
+    def lun(self, sr_name: str) -> dict[str, Any]:
+        """The `/replication` row of the LUN behind the SR named `sr_name`."""
+        return next(r for r in self("GET", "/replication") if r["name"] == sr_name)
+
+    def disaster(self, site: str = "primary") -> list[dict[str, Any]]:
+        """Fail a site and promote every LUN replicated from it; -> the rows after."""
+        self("POST", f"/sites/{site}/fail")
+        for row in self("GET", "/replication"):
+            if row["source_site"] == site:
+                self("POST", f"/replication/{row['lun']}/promote")
+        return [r for r in self("GET", "/replication") if r["source_site"] == site]
+
+
+# Clients opened by `login` / `client`; `close_clients()` closes their connections.
+OPEN: list[XenAPI.Session] = []
+
+
+def client(url: str) -> XenAPI.Session:
+    """A XenAPI client of one URL, closed by `close_clients()`."""
+    session = XenAPI.Session(url)
+    OPEN.append(session)
+    return session
+
+
+def login(sim: SimHandle, site: str, role: str = "pool-operator") -> XenAPI.Session:
+    """A XenAPI session on a site's coordinator as the scenario's user of `role`."""
+    ep = sim.endpoints["sites"][site]
+    session = client(ep["coordinator"])
+    session.xenapi.login_with_password(*ep["users"][role], "1.0", "drbot-tests")
+    return session
+
+
+def close_clients() -> None:
+    while OPEN:
+        session = OPEN.pop()
+        with contextlib.suppress(Exception):  # a stopped server's client has nothing to close
+            session("close")()
+
+
+def raw(session: XenAPI.Session, method: str, *args: Any) -> dict[str, Any]:
+    """A call with no session prepended (e.g. with a foreign database session)."""
+    return getattr(session, method)(*args)
+
+
+def value(result: dict[str, Any]) -> Any:
+    assert result["Status"] == "Success", result.get("ErrorDescription")
+    return result["Value"]
+
+
+def failure(result: dict[str, Any]) -> list[str]:
+    assert result["Status"] == "Failure", result
+    return result["ErrorDescription"]
+
+
+def introduce(session: XenAPI.Session, row: dict[str, Any], which: str = "mirror") -> str:
+    """DR_task.create for one replicated LUN (`mirror` or `test_copy` device config)."""
+    dc = row[f"{which}_device_config"]
+    return session.xenapi.DR_task.create("lvmoiscsi", dc, [row["sr_uuid"]])
+
+
+def latest_metadata_vdis(session: XenAPI.Session) -> list[str]:
+    """Foreign metadata VDIs with metadata_latest=true and no attached VBD (XenCenter's rule)."""
+    out = []
+    for ref, rec in session.xenapi.VDI.get_all_records_where('field "type"="metadata"').items():
+        if rec["metadata_latest"] and not rec["VBDs"]:
+            out.append(ref)
+    return out
