@@ -18,6 +18,7 @@ from typing import Any
 from sim.slack import blockkit, messages, responses
 from sim.slack.conversations import Message
 from sim.slack.delivery import Delivery, Dispatcher
+from sim.slack.errors import ApiError
 from sim.slack.record import Seen
 from sim.slack.workspace import Channel, User
 from sim.slack.world import World
@@ -111,9 +112,13 @@ class Person:
         def acked(delivery: Delivery) -> None:
             body = delivery.ack or {}
             if body.get("text") or body.get("blocks") or body.get("attachments"):
-                responses.show(
-                    self.world, user=self.id, channel=room.id, body=body, echo_command=typed
-                )
+                try:
+                    responses.show(
+                        self.world, user=self.id, channel=room.id, body=body, echo_command=typed
+                    )
+                except ApiError as refusal:  # Slack shows the author that the answer was bad
+                    shown = messages.COMMAND_FAILED.format(command=command, error=refusal.error)
+                    self.world.show_error(self.id, room.id, shown, error=refusal.error)
 
         def failed(delivery: Delivery) -> None:
             text_shown = messages.COMMAND_FAILED.format(command=command, error=delivery.error)

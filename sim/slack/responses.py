@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sim.slack import blockkit
 from sim.slack.errors import ApiError
 from sim.slack.handles import ResponseUrl
 from sim.slack.world import World
@@ -33,7 +34,14 @@ def show(
     text = body.get("text")
     blocks = body.get("blocks")
     if isinstance(blocks, str):
-        blocks = json.loads(blocks)
+        try:
+            blocks = json.loads(blocks)
+        except json.JSONDecodeError as error:
+            raise ApiError("invalid_blocks_format", status=400) from error
+    if blocks is not None:
+        errors = blockkit.check_message_blocks(blocks)
+        if errors:
+            raise ApiError("invalid_blocks", status=400, errors=errors)
     with world.lock:
         original = world.find_message(channel, original_ts) if channel and original_ts else None
         if _true(body.get("delete_original")):

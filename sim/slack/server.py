@@ -43,6 +43,7 @@ class SlackSim:
             name="slack-sim-http",
             daemon=True,
         )
+        self._stopped = False
         bound_host, bound_port = self._http.server_address[:2]
         world.base_url = f"http://{bound_host}:{bound_port}/"
 
@@ -65,6 +66,10 @@ class SlackSim:
         return sim
 
     def stop(self) -> None:
+        """Close every listener; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.dispatcher.stop()
         self.socket.stop()
         self._http.shutdown()

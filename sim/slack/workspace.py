@@ -182,6 +182,7 @@ class Workspace:
     groups: dict[str, UserGroup]
     channels: dict[str, Channel]
     app: App
+    limits: dict[str, float] = field(default_factory=dict)  # [limits] of the seed
 
     # ---- lookups -------------------------------------------------------------------------
 
@@ -307,6 +308,7 @@ class Workspace:
             groups={},
             channels={},
             app=app,
+            limits=dict(data.get("limits", {})),
         )
         for n, raw in enumerate(data.get("usergroups", []), start=1):
             if "handle" not in raw:

@@ -73,7 +73,11 @@ class World:
         self.conversations = Conversations()
         self.record = Record()
         self.handles = Handles()
-        self.limiter = RateLimiter(clock)
+        self.limiter = RateLimiter(
+            clock,
+            per_channel_per_second=float(workspace.limits.get("per_channel_per_second", 1.0)),
+            per_channel_burst=int(workspace.limits.get("per_channel_burst", 5)),
+        )
         self.files: dict[str, StoredFile] = {}
         self.upload_tickets: dict[str, str] = {}  # upload ticket -> file id
         self.views: dict[str, dict[str, Any]] = {}

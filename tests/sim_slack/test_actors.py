@@ -109,3 +109,42 @@ def test_in_channel_ack_echoes_the_command(sim):
     shown = [(e.user, e.text) for e in sim.record.entries(channel=OPS, kind="message")]
     assert shown == [("U0APPROV01", "/dr status"), ("U0DRBOT001", "ready")]
     raw.close()
+
+
+def test_invalid_blocks_in_an_ack_show_the_author_an_error(sim):
+    """An ack whose blocks break Slack's limits is not shown; its author sees invalid_blocks."""
+    raw = RawSocketApp(sim, ack=False)
+    raw.wait_frames(1)
+    delivery = sim.person("olivia").command("/dr", "status", wait=False)
+    envelope = raw.wait_frames(2)[1]
+    blocks = [{"type": "divider"}] * 51
+    raw.connection.send(
+        json.dumps({"envelope_id": envelope["envelope_id"], "payload": {"blocks": blocks}})
+    )
+    delivery.wait()
+    assert sim.record.entries(kind="ephemeral") == []
+    assert sim.record.entries(kind="error")[0].text == '/dr failed with the error "invalid_blocks"'
+    raw.close()
+
+
+def test_seed_limits_change_the_channel_rate(tmp_path):
+    """A seed's [limits] sets the per-channel burst of chat.postMessage."""
+    from sim.slack.server import SlackSim
+
+    seed = tmp_path / "seed.toml"
+    seed.write_text(
+        '[limits]\nper_channel_burst = 2\n[[channels]]\nname = "ops"\nbot_member = true\n'
+        '[app]\nscopes = ["chat:write"]\n'
+    )
+    slack = SlackSim.start(seed=seed)
+    try:
+        client = bot(slack)
+        channel = slack.endpoints()["channels"]["ops"]
+        client.chat_postMessage(channel=channel, text="1")
+        client.chat_postMessage(channel=channel, text="2")
+        assert slack.world.limiter.refusals == []
+        with pytest.raises(Exception, match="ratelimited"):
+            client.chat_postMessage(channel=channel, text="3")
+    finally:
+        slack.stop()
+        slack.stop()
