@@ -75,8 +75,6 @@ PERM_ROLES: dict[str, str] = {
     "vm_appliance.get_srs_required_for_recovery": "read-only",
     "vdi.open_database": "pool-operator",
     "vdi.read_database_pool_uuid": "read-only",
-    "pool.enable_ha": "pool-admin",
-    "pool.disable_ha": "pool-admin",
     "task.cancel": "read-only",  # own tasks; others' need task.destroy/any (pool-operator)
     "task.destroy": "read-only",
     "task.create": "read-only",
