@@ -1,0 +1,131 @@
+"""What every Web API method shares: the `Call` (arguments merged from query and body, the
+token's kind, the world), the registry filled by `@method(name, tier=, scopes=, tokens=)`,
+and the checks several methods make (which channel, message content within Slack's limits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.slack import blockkit
+from sim.slack.errors import ApiError
+from sim.slack.workspace import Channel
+from sim.slack.world import World
+
+TEXT_MAX = 40_000
+
+
+@dataclass
+class Call:
+    """One Web API request, with its arguments already merged from query and body."""
+
+    world: World
+    method: str
+    token_kind: str
+    args: dict[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.args.get(name, default)
+        return default if value is None else value
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.args.get(name)
+        return default if value is None else str(value)
+
+    def flag(self, name: str) -> bool:
+        value = self.args.get(name)
+        return value is True or str(value).lower() in ("true", "1", "yes")
+
+    def integer(self, name: str, default: int) -> int:
+        try:
+            return int(self.args.get(name, default))
+        except (TypeError, ValueError) as error:
+            raise ApiError("invalid_arguments") from error
+
+    def json(self, name: str, error: str = "invalid_arguments") -> Any:
+        """An argument that is JSON: a JSON body gives it as is, a form body as a string."""
+        value = self.args.get(name)
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as failure:
+                raise ApiError(error) from failure
+        return value
+
+    def require_scope(self, *scopes: str) -> None:
+        granted = self.world.workspace.app.scopes
+        missing = [s for s in scopes if s not in granted]
+        if missing:
+            raise ApiError(
+                "missing_scope", needed=",".join(missing), provided=",".join(sorted(granted))
+            )
+
+
+@dataclass
+class Method:
+    name: str
+    handler: Callable[[Call], dict]
+    tier: int | str
+    scopes: tuple[str, ...]
+    tokens: tuple[str, ...]
+
+
+METHODS: dict[str, Method] = {}
+
+
+def method(
+    name: str, *, tier: int | str, scopes: tuple[str, ...] = (), tokens: tuple[str, ...] = ("bot",)
+):
+    def register(handler: Callable[[Call], dict]) -> Callable[[Call], dict]:
+        METHODS[name] = Method(name, handler, tier, scopes, tokens)
+        return handler
+
+    return register
+
+
+def resolve_channel(call: Call, ref: str | None, *, for_posting: bool = False) -> Channel:
+    """A conversation the bot may see: private channels it is not in do not exist for it."""
+    if not ref:
+        raise ApiError("channel_not_found")
+    ws = call.world.workspace
+    user = ws.users.get(ref)
+    if user is not None and not user.is_bot and ref.startswith(("U", "W")):
+        return ws.im_with(user.id)
+    channel = ws.channel(ref)
+    if channel is None or (channel.is_private and not ws.bot_is_member(channel)):
+        raise ApiError("channel_not_found")
+    if for_posting:
+        if channel.is_archived:
+            raise ApiError("is_archived")
+        if not ws.bot_is_member(channel) and "chat:write.public" not in ws.app.scopes:
+            raise ApiError("not_in_channel")
+    return channel
+
+
+def message_content(call: Call) -> tuple[str | None, list | None, list | None]:
+    """text, blocks and attachments of chat.* calls, checked against Slack's limits."""
+    text = call.text("text")
+    blocks = (
+        call.json("blocks", "invalid_blocks_format")
+        if call.args.get("blocks") not in (None, "")
+        else None
+    )
+    attachments = (
+        call.json("attachments", "invalid_attachments") if call.args.get("attachments") else None
+    )
+    if blocks is not None:
+        if not isinstance(blocks, list):
+            raise ApiError("invalid_blocks_format")
+        errors = blockkit.check_message_blocks(blocks)
+        if errors:
+            raise ApiError("invalid_blocks", errors=errors, response_metadata={"messages": errors})
+    if text is not None and len(text) > TEXT_MAX:
+        raise ApiError("msg_too_long")
+    return text, blocks, attachments
+
+
+def metadata(call: Call) -> dict | None:
+    return call.json("metadata", "invalid_metadata_format") if call.args.get("metadata") else None
