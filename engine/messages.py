@@ -151,6 +151,11 @@ INSIDE_LAG = (
     "Created after the mirror's last consistent point ({since}); it is not in the replicated "
     "metadata yet and will not be recovered. Sync replication (or plan a planned failover)."
 )
+MISSING_FROM_METADATA = (
+    "Exists at the source but not in the replicated metadata read at the destination: it was "
+    "created or changed inside the replication lag and cannot be recovered until replication "
+    "catches up."
+)
 INSIDE_LAG_PLANNED = "Created inside the replication lag; the planned failover syncs it first."
 LOCAL_STORAGE = "A disk is on SR {sr!r}, which is local to a host and never replicated. {left_out}"
 NOT_REPLICATED = (

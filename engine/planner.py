@@ -454,6 +454,8 @@ def plan(
 
     sel = select(records, items, source.name)
     checks += sel.notes
+    if records.source == "metadata-vdi" and src_inv is not None:
+        checks += _missing_from_metadata(src_inv, records, replicated_uuids)
 
     if kind == "failback" and src_inv is not None:
         # Only VMs that live on the failed-over LUNs go back; the DR pool's own VMs stay.
@@ -658,7 +660,15 @@ def plan(
         checks.append(_chk("nothing", "blocker", ",".join(items), m.NOTHING_TO_RECOVER))
 
     # --- LUNs ----------------------------------------------------------------------------------
-    meta_srs = {ms.sr_uuid for ms in metadata if ms.latest}
+    # One latest metadata VDI is enough (ties hold the same database, §2.2): prefer one on a LUN
+    # the VMs need anyway, so the run attaches no extra LUN just for metadata.
+    latest = [ms for ms in metadata if ms.latest]
+    chosen = next((ms for ms in latest if ms.sr_uuid in used_srs), latest[0] if latest else None)
+    if chosen is not None and metadata and chosen is not metadata[0]:
+        old_first = metadata[0].vdi_uuid
+        metadata = [chosen] + [ms for ms in metadata if ms is not chosen]
+        app_plans, standalone = _repoint(app_plans, standalone, old_first, chosen.vdi_uuid)
+    meta_srs = {chosen.sr_uuid} if chosen is not None else set()
     needed = used_srs | meta_srs
     sr_types = {sr.uuid: sr.type for sr in records.srs.values() if sr.type}
     lun_plans = [
@@ -695,6 +705,39 @@ def plan(
         source_reachable=source_up,
     )
     return _finish(result, options, history, clock)
+
+
+def _repoint(
+    apps: list[AppliancePlan], vms: list[VMPlan], old: str, new: str
+) -> tuple[list[AppliancePlan], list[VMPlan]]:
+    """The same plans with metadata VDI `old` replaced by `new`."""
+
+    def vm(v: VMPlan) -> VMPlan:
+        return v.model_copy(update={"metadata_vdi_uuid": new}) if v.metadata_vdi_uuid == old else v
+
+    return (
+        [
+            a.model_copy(
+                update={
+                    "metadata_vdi_uuid": new if a.metadata_vdi_uuid == old else a.metadata_vdi_uuid,
+                    "order_groups": [[vm(v) for v in g] for g in a.order_groups],
+                }
+            )
+            for a in apps
+        ],
+        [vm(v) for v in vms],
+    )
+
+
+def _missing_from_metadata(src: Inventory, records: _Records, replicated: set[str]) -> list[Check]:
+    """VMs the source has on replicated storage that the replicated metadata does not hold yet."""
+    known = {vm.uuid for vm in records.vms.values()}
+    src_records = _Records.of(src, "source-pool")
+    return [
+        _chk("missing-from-metadata", "warning", vm.name_label, m.MISSING_FROM_METADATA)
+        for vm in sorted(src_records.real_vms(), key=lambda v: v.name_label)
+        if vm.uuid not in known and not protection_problems(src_records, vm, replicated)
+    ]
 
 
 def checks_have(checks: list[Check], status: str) -> bool:

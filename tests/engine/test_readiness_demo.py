@@ -1,0 +1,45 @@
+"""Readiness of the demo estate, and how it reads when the primary site is lost."""
+
+from __future__ import annotations
+
+from engine.inventory import Inventory
+from engine.planner import Site
+from engine.readiness import assess
+
+
+def _assess(world, **kw):
+    prod = Site("prod", Inventory.load(world.client("prod")), site="primary")
+    dr = Site("dr", Inventory.load(world.client("dr")), site="dr")
+    return assess(world.config.pairs[0], protected=prod, dr=dr, storage=world.storage(), **kw), prod
+
+
+def test_demo_readiness_lists_unprotected_vms_lag_networks_and_metadata(sim):
+    """The demo is degraded: two unprotected VMs, 900 s of lag, a missing VLAN, no drill."""
+    world = sim("demo")
+    r, _ = _assess(world)
+    assert r.verdict == "degraded"
+    assert sorted(v.name for v in r.unprotected) == ["build-cache", "report-01"]
+    assert r.rpo_seconds == 900
+    assert sorted(t.sr_name for t in r.metadata_targets) == ["Gold iSCSI 01", "Gold iSCSI 02"]
+    assert all(t.latest and t.replicated for t in r.metadata_targets)
+    assert r.ha_enabled
+    assert r.dr_licensed
+    assert r.capacity is not None
+    assert r.capacity.fits
+    missing = [nm.source_name for nm in r.networks if nm.matched_by == "none"]
+    assert missing == ["Backup VLAN 300"]
+    subjects = {reason.subject for reason in r.reasons}
+    assert {"drills", "Backup VLAN 300", "Gold iSCSI 01"} <= subjects
+
+
+def test_primary_site_loss_is_reported_from_the_followed_inventory(sim):
+    """After the primary fails, readiness still answers from memory and says the site is down."""
+    world = sim("demo")
+    r, prod = _assess(world)
+    world.control("POST", "/sites/primary/fail")
+    prod.reachable = None
+    dr = Site("dr", Inventory.load(world.client("dr")), site="dr")
+    after = assess(world.config.pairs[0], protected=prod, dr=dr, storage=world.storage())
+    assert not after.source_reachable
+    assert any("does not answer" in reason.message for reason in after.reasons)
+    assert len(after.vms) == len(r.vms)
