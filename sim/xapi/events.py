@@ -18,6 +18,7 @@ from typing import Any
 
 from . import schema
 from .api import Call, method
+from .db import copy_record
 from .errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
     EVENT_SUBSCRIPTION_PARSE_FAILURE,
@@ -31,6 +32,7 @@ COALESCE_SECONDS = 0.05
 MAX_TIMEOUT = 24 * 3600.0
 # A waiting call re-checks its session at least this often (logout also wakes it at once).
 _RECHECK_SECONDS = 1.0
+_COPY_SNAPSHOTS_UP_TO = 1000
 _TOKEN = re.compile(r"^\s*(\d+)(?:,(\d+))?\s*$")
 
 
@@ -112,7 +114,12 @@ def event_from(call: Call, classes: Any, token: Any, timeout: Any) -> dict[str, 
                 break
             db.changed.wait(min(left, _RECHECK_SECONDS))
         events: list[dict[str, Any]] = []
+        # Small batches carry copies taken now, so an object deleted before the answer is
+        # written still has its snapshot; big ones (a first call on a large pool) are served
+        # from the record cache instead.
+        copy_now = len(live) <= _COPY_SNAPSHOTS_UP_TO
         for cls, ref, op, mtime in sorted(live, key=lambda c: c[3]):
+            snapshot: Any = copy_record(db.live(cls, ref)) if copy_now else Record(db, cls, ref)  # type: ignore[arg-type]
             events.append(
                 {
                     "id": str(mtime),
@@ -120,7 +127,7 @@ def event_from(call: Call, classes: Any, token: Any, timeout: Any) -> dict[str, 
                     "class": cls.lower(),
                     "operation": op,
                     "ref": ref,
-                    "snapshot": Record(db, cls, ref),
+                    "snapshot": snapshot,
                 }
             )
         for cls, ref, gen in deleted:
