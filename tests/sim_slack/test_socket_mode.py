@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sim.slack.clock import ManualClock
 from sim.slack.server import SlackSim
 from tests.sim_slack.conftest import (
@@ -213,3 +215,20 @@ def test_rate_limited_post_is_retried_by_the_sdk(sim):
     assert [e.text for e in sim.record.entries(kind="message")] == [f"line {n}" for n in range(6)]
     assert sim.world.limiter.refusals == [("chat.postMessage", OPS)]
     close_socket_mode(sim, handler)
+
+
+def test_a_socket_url_is_good_for_one_connection(sim: SlackSim):
+    """The URL from apps.connections.open works once; a second connection with it is refused."""
+    from slack_sdk import WebClient
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    endpoints = sim.endpoints()
+    url = WebClient(base_url=endpoints["api_url"]).apps_connections_open(
+        app_token=endpoints["app_token"]
+    )["url"]
+    with connect(url) as first:
+        assert json.loads(first.recv(timeout=5))["type"] == "hello"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url)
+        assert refused.value.response.status_code == 401

@@ -372,3 +372,18 @@ def test_response_url_expires_after_thirty_minutes(manual_sim, clock: ManualCloc
     clock.advance(30 * 60 + 1)
     answer = WebhookClient(url).send(text="too late", response_type="in_channel")
     assert (answer.status_code, answer.body) == (404, '{"ok": false, "error": "expired_url"}')
+
+
+def test_app_token_needs_connections_write():
+    """apps.connections.open with an app token lacking connections:write is missing_scope."""
+    slack = SlackSim.start(seed=default_seed(app_token_scopes=[]))
+    try:
+        endpoints = slack.endpoints()
+        client = WebClient(base_url=endpoints["api_url"])
+        error = refused(client.apps_connections_open, app_token=endpoints["app_token"])
+        assert (error.response["error"], error.response["needed"]) == (
+            "missing_scope",
+            "connections:write",
+        )
+    finally:
+        slack.stop()
