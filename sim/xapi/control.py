@@ -310,7 +310,10 @@ class ControlServer:
         self._server = _ControlServer((host, port), self.control)
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sim-xapi-control", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits at most this long
+            name="sim-xapi-control",
+            daemon=True,
         )
         self._thread.start()
 
