@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import xmlrpc.client
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
@@ -299,7 +300,7 @@ def encoded_length(parts: list[str]) -> int:
     return sum(len(p) if p.isascii() else len(p.encode()) for p in parts)
 
 
-def encoded_batches(parts: list[str], size: int = 1 << 20):  # type: ignore[no-untyped-def]
+def encoded_batches(parts: list[str], size: int = 1 << 20) -> Iterator[bytes]:
     """The joined parts as UTF-8 bytes, about `size` characters at a time."""
     batch: list[str] = []
     n = 0
