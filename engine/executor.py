@@ -121,6 +121,8 @@ class Executor:
         """Run the actions to the end (or to cancel / first failure when asked); every action
         gets an Outcome: done, failed, skipped (a dependency failed) or not-run (stopped)."""
         st = self._prepare(list(actions))
+        # One event.from subscription for every task of this phase (engine/xapi.py TaskWaiter).
+        self._waiter = self.client.task_waiter()
         stopping = False
         while True:
             self._release_timed(st)
@@ -137,7 +139,9 @@ class Executor:
             wait_for = 30.0
             if st.timed:
                 wait_for = max(0.01, min(wait_for, st.timed[0][0] - self.clock.monotonic()))
-            outs = self.client.wait(list(st.inflight), timeout=wait_for, return_when="first")
+            outs = {o.ref: o for o in self._waiter.next(wait_for)}
+            if not outs:
+                outs = self._check_inflight(st)
             now = self.clock.monotonic()
             for ref, out in outs.items():
                 if ref not in st.inflight:
@@ -206,7 +210,7 @@ class Executor:
         for a in actions:
             row = self.journal.row(a.key)
             if row is not None and row["status"] == DONE:
-                st.outcomes[a.key] = Outcome("done", row["result"])
+                self._set(st, a.key, Outcome("done", row["result"]))
         for key in list(st.outcomes):
             for d in dependents[key]:
                 deps[d].discard(key)
@@ -248,10 +252,19 @@ class Executor:
             # Begun in an earlier life of this run: find out what became of it first.
             ref = row.get("task_ref")
             if ref:
-                rec = self._task_record(ref)
-                if rec is not None and rec.get("status") == "pending":
+                out = self.client.task_outcome(ref)
+                if out.status == "pending":
+                    self._waiter.add(ref)
                     st.inflight[ref] = (a.key, row["id"], self.clock.monotonic())
                     st.lanes[a.lane] = st.lanes.get(a.lane, 0) + 1
+                    return False
+                if out.status != "vanished":
+                    # It ended while nobody watched: take its word, and tidy it away.
+                    with contextlib.suppress(XapiError):
+                        self.client.call("task.destroy", ref)
+                if out.status == "success":
+                    step_id = self.journal.begin(a.key, a.name, a.subject)
+                    self._done(st, a.key, step_id, out.result, from_task=True)
                     return False
             else:
                 self._settle(a.method)
@@ -267,15 +280,23 @@ class Executor:
             self._failed(st, a.key, step_id, str(exc), exc.code)
             return self.stop_on_failure
         self.journal.attach(step_id, ref)
+        self._waiter.add(ref)
         st.inflight[ref] = (a.key, step_id, self.clock.monotonic())
         st.lanes[a.lane] = st.lanes.get(a.lane, 0) + 1
         return False
 
-    def _task_record(self, ref: str) -> dict[str, Any] | None:
-        try:
-            return self.client.call("task.get_record", ref)
-        except XapiRejected:
-            return None
+    def _check_inflight(self, st: _State) -> dict[str, Any]:
+        """After a quiet wait: a task someone else destroyed never reports; find such tasks."""
+        ended = {}
+        for ref in list(st.inflight):
+            out = self.client.task_outcome(ref)
+            if out.status == "pending":
+                continue
+            ended[ref] = out
+            if out.status != "vanished":
+                with contextlib.suppress(XapiError):
+                    self.client.call("task.destroy", ref)
+        return ended
 
     def _settle(self, method: str) -> None:
         """Wait for orphaned pending tasks of `method` (a crash between call and journal)."""
@@ -293,7 +314,8 @@ class Executor:
             if rec.get("status") == "pending" and rec.get("name_label") in wanted
         ]
         if pending:
-            self.client.wait(pending, timeout=self.task_timeout)
+            # Not destroyed here: some are journaled and will be re-attached to.
+            self.client.wait(pending, timeout=self.task_timeout, destroy=False)
 
     def _reconcile(self, a: Action) -> Any:
         if a.reconcile is None:

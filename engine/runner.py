@@ -104,12 +104,11 @@ class Runner:
         return self.bus.subscribe(fn)
 
     def client(self, pool: str) -> Any:
-        try:
-            if callable(self._clients) and not isinstance(self._clients, Mapping):
-                return self._clients(pool)
-            return self._clients[pool]
-        except KeyError:
-            raise DRError(run_messages.UNKNOWN_POOL_CLIENT.format(pool=pool)) from None
+        if callable(self._clients) and not isinstance(self._clients, Mapping):
+            return self._clients(pool)
+        if pool not in self._clients:
+            raise DRError(run_messages.UNKNOWN_POOL_CLIENT.format(pool=pool))
+        return self._clients[pool]
 
     def start(self, plan: Plan, requested_by: str, reason: str | None = None) -> int:
         """Create a run of `plan`, take its pools' leases and start it in a worker thread.
@@ -341,7 +340,10 @@ class Runner:
         """Close the HTTP connections this worker thread opened (the client keeps them per
         thread; a finished thread's would otherwise linger until garbage collection)."""
         for pool in pools:
-            client = self.client(pool)
+            try:
+                client = self.client(pool)
+            except DRError:
+                continue
             release = getattr(client, "release_thread", None) or getattr(
                 client, "_drop_local", None
             )

@@ -379,9 +379,11 @@ def recover_and_start_actions(
             return db.recover_appliance(ref, False)
 
         def reconcile() -> dict[str, Any] | None:
-            recs = [recovered(client, vm) for vm in app.vms]
-            if all(recs):
-                return {"vms": [vm.uuid for vm in app.vms]}
+            # VM_appliance.recover imports the members together and rolls back on failure
+            # (without force): one member recovered means the call happened.
+            found = [vm.uuid for vm in app.vms if recovered(client, vm)]
+            if found:
+                return {"vms": found, "missing": [v.uuid for v in app.vms if v.uuid not in found]}
             return None
 
         def interpret(_result: Any) -> dict[str, Any]:
