@@ -16,6 +16,7 @@ import itertools
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,7 +152,9 @@ class Dispatcher:
             delivery.kind,
             delivery.payload,
             secret=world.workspace.app.signing_secret,
-            timestamp=int(world.now()),
+            # the app checks the timestamp against its own wall clock (5-minute window), so
+            # sign with wall time even when the sim's deadlines run on a ManualClock
+            timestamp=int(time.time()),
             timeout=world.deadlines.http_request_timeout,
             retry_num=delivery.attempt or None,
             retry_reason=delivery.retry_reason or None,
