@@ -58,6 +58,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "xapi"
     sys_version = ""
+    # A connection idle (or a body trickling in) this long is closed; clients reconnect.
+    timeout = 600
     server: _Listener
 
     def setup(self) -> None:
@@ -149,6 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
             parts = xml_success_parts(value)
         except XapiError as e:
             parts = [xml_failure(e.description).decode()]
+        except Exception as e:  # a value no wire type fits: the method's bug, told as XAPI would
+            log.exception("cannot encode the result of %s", name)
+            parts = [xml_failure(["INTERNAL_ERROR", f"{type(e).__name__}: {e}"]).decode()]
         self._send_parts("text/xml", parts)
 
     def _jsonrpc(self, body: bytes) -> None:
@@ -161,6 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
             parts = json_success_parts(value, req_id, v2)
         except XapiError as e:
             parts = [json_failure(e.description, req_id, v2).decode()]
+        except Exception as e:  # as above
+            log.exception("cannot encode the result of %s", name)
+            desc = ["INTERNAL_ERROR", f"{type(e).__name__}: {e}"]
+            parts = [json_failure(desc, req_id, v2).decode()]
         self._send_parts("application/json", parts)
 
 

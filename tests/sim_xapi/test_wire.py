@@ -12,6 +12,7 @@ import xmlrpc.client
 import pytest
 import XenAPI
 
+from sim.xapi.api import method
 from tests.sim_xapi.core_support import USERS, CoreSim
 
 
@@ -321,3 +322,17 @@ def test_plain_jsonrpc_client_over_urllib(sim):
     assert [p["master"] for p in pools.values()] == [sim.refs["hosts"][0]]
     assert call("session.logout", [session])["result"] == ""
     assert call("pool.get_all", [session])["error"]["message"] == "SESSION_INVALID"
+
+
+@method("test_core.unsendable", [], read=True)
+def _unsendable(call) -> object:
+    return object()
+
+
+def test_a_result_no_wire_type_fits_is_an_internal_error_not_a_dead_listener(sim):
+    """A method returning an unsendable value gives INTERNAL_ERROR; the listener goes on."""
+    s = sim.session()
+    with pytest.raises(XenAPI.Failure) as e:
+        s.xenapi.test_core.unsendable()
+    assert e.value.details[0] == "INTERNAL_ERROR"
+    assert s.xenapi.pool.get_all()
