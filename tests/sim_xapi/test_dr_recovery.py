@@ -1,0 +1,258 @@
+"""Foreign-database sessions and recovery (reference §2.2, §2.5-§2.9, §7.10-§7.15)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import XenAPI
+
+from sim.xapi.serve import SimHandle
+from tests.sim_xapi.world_support import (
+    Ctl,
+    failure,
+    introduce,
+    latest_metadata_vdis,
+    login,
+    raw,
+    value,
+)
+
+DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
+
+
+@dataclass
+class Failover:
+    """A DR pool session, an open foreign database, and its VMs and vApps by name."""
+
+    dr: XenAPI.Session
+    db: str
+    vms: dict[str, str]
+    apps: dict[str, str]
+
+    def recover(self, name: str, force: bool = False, session_to: str | None = None) -> dict:
+        to = session_to or self.dr._session
+        return raw(self.dr, "VM.recover", self.db, self.vms[name], to, force)
+
+
+def _open(sim: SimHandle, ctl: Ctl, names: list[str]) -> Failover:
+    dr = login(sim, "dr")
+    for name in names:
+        introduce(dr, ctl.lun(name))
+    db = dr.xenapi.VDI.open_database(latest_metadata_vdis(dr)[0])
+    vms = value(raw(dr, "VM.get_all_records", db))
+    apps = value(raw(dr, "VM_appliance.get_all_records", db))
+    return Failover(
+        dr,
+        db,
+        {v["name_label"]: r for r, v in vms.items()},
+        {a["name_label"]: r for r, a in apps.items()},
+    )
+
+
+@pytest.fixture
+def failover(mini: SimHandle, ctl: Ctl) -> Failover:
+    for row in ctl("GET", "/replication"):
+        ctl("POST", f"/replication/{row['lun']}/sync")
+    ctl.disaster("primary")
+    return _open(mini, ctl, ["Gold", "Silver"])
+
+
+def test_database_session_reads_the_foreign_pool_and_cannot_write(failover: Failover) -> None:
+    """Calls with the DB session read the primary's database; writes are RBAC_PERMISSION_DENIED."""
+    dr, db = failover.dr, failover.db
+    pools = value(raw(dr, "pool.get_all_records", db))
+    assert [p["name_label"] for p in pools.values()] == ["prod"]
+    assert dr.xenapi.session.get_record(db)["auth_user_name"] == "disaster-recovery"
+    denied = failure(raw(dr, "VM_appliance.create", db, {"name_label": "x"}))
+    assert denied[0] == "RBAC_PERMISSION_DENIED"
+
+
+def test_open_database_needs_a_metadata_vdi(failover: Failover) -> None:
+    """VDI.open_database on a disk gives VDI_INCOMPATIBLE_TYPE with the capitalised type."""
+    dr = failover.dr
+    disk = next(r for r, v in dr.xenapi.VDI.get_all_records().items() if v["type"] == "user")
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.VDI.open_database(disk)
+    assert exc.value.details == ["VDI_INCOMPATIBLE_TYPE", disk, "User"]
+
+
+def test_recover_with_the_normal_session_and_a_foreign_ref_is_handle_invalid(
+    failover: Failover,
+) -> None:
+    """A foreign ref used with the pool's own session gives HANDLE_INVALID ["VM", ref]."""
+    ref = failover.vms["app-01"]
+    with pytest.raises(XenAPI.Failure) as exc:
+        failover.dr.xenapi.VM.recover(ref, failover.dr._session, False)
+    assert exc.value.details == ["HANDLE_INVALID", "VM", ref]
+
+
+def test_recovered_vm_keeps_its_uuid_and_bumps_its_version(failover: Failover) -> None:
+    """VM.recover creates a Halted VM with the same uuid, version+1, disks and NICs attached."""
+    value(failover.recover("app-01"))
+    dr = failover.dr
+    src = value(raw(dr, "VM.get_record", failover.db, failover.vms["app-01"]))
+    vm = dr.xenapi.VM.get_by_uuid(src["uuid"])
+    rec = dr.xenapi.VM.get_record(vm)
+    assert rec["power_state"] == "Halted"
+    assert int(rec["version"]) == int(src["version"]) + 1
+    assert rec["appliance"] == "OpaqueRef:NULL"
+    disks = [b for b in rec["VBDs"] if dr.xenapi.VBD.get_type(b) == "Disk"]
+    assert len(disks) == 1
+    cds = [b for b in rec["VBDs"] if dr.xenapi.VBD.get_type(b) == "CD"]
+    assert dr.xenapi.VBD.get_empty(cds[0]) is True
+    net = dr.xenapi.VIF.get_network(rec["VIFs"][0])
+    assert dr.xenapi.network.get_name_label(net) == "Production"  # matched by bridge
+
+
+def test_version_and_power_state_rules_for_an_existing_copy(failover: Failover) -> None:
+    """Not newer: refused unless forced (then replaced); running copy: refused or skipped."""
+    dr = failover.dr
+    value(failover.recover("app-01"))
+    uuid = value(raw(dr, "VM.get_uuid", failover.db, failover.vms["app-01"]))
+    first = dr.xenapi.VM.get_by_uuid(uuid)
+    assert failure(failover.recover("app-01")) == [
+        "VM_TO_IMPORT_IS_NOT_NEWER_VERSION",
+        first,
+        "1",
+        "0",
+    ]
+    value(failover.recover("app-01", force=True))
+    second = dr.xenapi.VM.get_by_uuid(uuid)
+    assert second != first
+    dr.xenapi.VM.start(second, False, False)
+    assert failure(failover.recover("app-01")) == [
+        "VM_BAD_POWER_STATE",
+        second,
+        "Halted",
+        "Running",
+    ]
+    value(failover.recover("app-01", force=True))
+    assert dr.xenapi.VM.get_by_uuid(uuid) == second
+    assert dr.xenapi.VM.get_power_state(second) == "Running"
+
+
+def test_vm_in_a_vapp_must_be_recovered_with_its_vapp(failover: Failover) -> None:
+    """VM.recover of a vApp member gives VM_IS_PART_OF_AN_APPLIANCE with foreign refs."""
+    assert failure(failover.recover("shop-db")) == [
+        "VM_IS_PART_OF_AN_APPLIANCE",
+        failover.vms["shop-db"],
+        failover.apps["shop"],
+    ]
+
+
+def test_session_to_needs_pool_operator(mini: SimHandle, failover: Failover) -> None:
+    """A read-only session_to gives RBAC_PERMISSION_DENIED with XAPI's recovery text."""
+    viewer = login(mini, "dr", "read-only")
+    assert failure(failover.recover("app-01", session_to=viewer._session)) == [
+        "RBAC_PERMISSION_DENIED",
+        "VM.recover",
+        DENIED_TEXT,
+    ]
+
+
+def test_missing_storage_is_reported_before_anything_is_created(failover: Failover) -> None:
+    """report's NFS disk: VM_REQUIRES_SR from assert and recover, listed by get_SRs_required."""
+    dr, db = failover.dr, failover.db
+    ref = failover.vms["report"]
+    error = failure(raw(dr, "VM.assert_can_be_recovered", db, ref, dr._session))
+    assert error[:2] == ["VM_REQUIRES_SR", ref]
+    assert value(raw(dr, "SR.get_name_label", db, error[2])) == "Scratch NFS"
+    assert value(raw(dr, "VM.get_SRs_required_for_recovery", db, ref, dr._session)) == [error[2]]
+    assert failure(failover.recover("report", force=True))[0] == "VM_REQUIRES_SR"
+    assert failure(failover.recover("local-vm", force=True))[0] == "VM_REQUIRES_SR"
+    assert (
+        value(raw(dr, "VM.get_SRs_required_for_recovery", db, failover.vms["app-01"], dr._session))
+        == []
+    )
+    assert dr.xenapi.VM.get_by_name_label("report") == []
+
+
+def test_a_network_the_dr_pool_lacks_becomes_a_new_private_network(failover: Failover) -> None:
+    """backup-proxy's "Backup" NIC lands on a new network of that name without PIFs."""
+    value(failover.recover("backup-proxy"))
+    dr = failover.dr
+    backup = dr.xenapi.network.get_by_name_label("Backup")
+    assert len(backup) == 1
+    assert dr.xenapi.network.get_PIFs(backup[0]) == []
+    vm = dr.xenapi.VM.get_by_name_label("backup-proxy")[0]
+    assert len(dr.xenapi.VM.get_VIFs(vm)) == 2
+
+
+def test_vapp_recovery_keeps_the_uuid_and_the_order(failover: Failover) -> None:
+    """VM_appliance.recover recreates the vApp with its uuid, members, order and delays."""
+    dr, db = failover.dr, failover.db
+    src = value(raw(dr, "VM_appliance.get_record", db, failover.apps["shop"]))
+    value(raw(dr, "VM_appliance.recover", db, failover.apps["shop"], dr._session, False))
+    app = dr.xenapi.VM_appliance.get_by_uuid(src["uuid"])
+    members = {dr.xenapi.VM.get_name_label(v): v for v in dr.xenapi.VM_appliance.get_VMs(app)}
+    assert set(members) == {"shop-db", "shop-web-01", "shop-web-02"}
+    assert dr.xenapi.VM.get_order(members["shop-web-01"]) == "1"
+    assert dr.xenapi.VM.get_start_delay(members["shop-db"]) == "30"
+    assert dr.xenapi.VM_appliance.get_allowed_operations(app) == ["start"]
+    value(raw(dr, "VM_appliance.recover", db, failover.apps["shop"], dr._session, True))
+    assert dr.xenapi.VM_appliance.get_all() == [app]
+    assert (
+        value(
+            raw(
+                dr,
+                "VM_appliance.get_SRs_required_for_recovery",
+                db,
+                failover.apps["shop"],
+                dr._session,
+            )
+        )
+        == []
+    )
+    value(raw(dr, "VM_appliance.assert_can_be_recovered", db, failover.apps["shop"], dr._session))
+
+
+LAGGING_DISK = """
+[replication]
+lag_seconds = 600
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+metadata_srs = ["Fast"]
+hosts = [{ name = "a" }]
+networks = [{ name = "net", bridge = "xenbr0" }]
+srs = [
+  { name = "Fast", kind = "replicated", replicate_to = "dr", lag_seconds = 0 },
+  { name = "Slow", kind = "replicated", replicate_to = "dr", lag_seconds = 600 },
+]
+[[sites.pools.vms]]
+name = "fresh"
+disks = [{ sr = "Fast" }, { sr = "Slow" }]
+nics = ["net"]
+created_inside_lag = true
+[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = { target = "10.20.1.50", iqn = "iqn.x:dr" }
+[[sites.pools]]
+name = "dr"
+hosts = [{ name = "b" }]
+networks = [{ name = "net", bridge = "xenbr0" }]
+"""
+
+
+def test_disk_missing_on_a_present_sr_fails_unless_forced(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """Metadata newer than a lagging disk LUN: VDI_LOCATION_MISSING, or the disk dropped by force."""
+    sim = sim_factory(LAGGING_DISK)
+    ctl = Ctl(sim.control_url)
+    ctl.disaster("primary")
+    fo = _open(sim, ctl, ["Fast", "Slow"])
+    error = failure(fo.recover("fresh"))
+    assert error[0] == "VDI_LOCATION_MISSING"
+    assert fo.dr.xenapi.SR.get_name_label(error[1]) == "Slow"
+    assert fo.dr.xenapi.VM.get_by_name_label("fresh") == []  # rolled back
+    value(fo.recover("fresh", force=True))
+    vm = fo.dr.xenapi.VM.get_by_name_label("fresh")[0]
+    disks = [b for b in fo.dr.xenapi.VM.get_VBDs(vm) if fo.dr.xenapi.VBD.get_type(b) == "Disk"]
+    assert len(disks) == 1
