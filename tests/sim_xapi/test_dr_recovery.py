@@ -243,7 +243,7 @@ networks = [{ name = "net", bridge = "xenbr0" }]
 def test_disk_missing_on_a_present_sr_fails_unless_forced(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
-    """Metadata newer than a lagging disk LUN: VDI_LOCATION_MISSING, or the disk dropped by force."""
+    """Metadata newer than a lagging disk LUN: VDI_LOCATION_MISSING, or force drops the disk."""
     sim = sim_factory(LAGGING_DISK)
     ctl = Ctl(sim.control_url)
     ctl.disaster("primary")
