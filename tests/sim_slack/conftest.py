@@ -3,6 +3,7 @@ app connected to it over Socket Mode or HTTP mode."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from socketserver import ThreadingMixIn
@@ -122,7 +123,8 @@ class RawSocketApp:
         self.ack = ack
         self.frames: list[dict] = []
         self._arrived = threading.Condition()
-        self.connection = connect(url)
+        self._stack = contextlib.ExitStack()  # websockets wants connect() as a context manager
+        self.connection = self._stack.enter_context(connect(url))
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -152,5 +154,5 @@ class RawSocketApp:
         return [f for f in self.frames if f.get("envelope_id")]
 
     def close(self) -> None:
-        self.connection.close()
+        self._stack.close()
         self._thread.join(timeout=5)

@@ -229,6 +229,6 @@ def test_a_socket_url_is_good_for_one_connection(sim: SlackSim):
     )["url"]
     with connect(url) as first:
         assert json.loads(first.recv(timeout=5))["type"] == "hello"
-        with pytest.raises(InvalidStatus) as refused:
-            connect(url)
+        with pytest.raises(InvalidStatus) as refused, connect(url):
+            pass
         assert refused.value.response.status_code == 401
