@@ -387,3 +387,19 @@ def test_app_token_needs_connections_write():
         )
     finally:
         slack.stop()
+
+
+def test_permalinks_and_direct_messages(sim):
+    """chat.getPermalink links a message; conversations.open needs im:write and gives the DM."""
+    client = bot(sim)
+    ts = client.chat_postMessage(channel=OPS, text="plan")["ts"]
+    link = client.chat_getPermalink(channel=OPS, message_ts=ts)["permalink"]
+    assert link == f"https://dr-sim.slack.com/archives/{OPS}/p{ts.replace('.', '')}"
+    error = refused(client.conversations_open, users="U0ONCALL01")
+    assert (error.response["error"], error.response["needed"]) == ("missing_scope", "im:write")
+    scoped = SlackSim.start(seed=default_seed(scopes=["chat:write", "im:write"]))
+    try:
+        dm = bot(scoped).conversations_open(users="U0ONCALL01")["channel"]["id"]
+        assert bot(scoped).chat_postMessage(channel=dm, text="hi")["channel"] == dm
+    finally:
+        scoped.stop()

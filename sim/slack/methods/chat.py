@@ -94,3 +94,16 @@ def chat_delete(call: Call) -> dict:
         raise ApiError("cant_delete_message")
     world.delete(message)
     return {"channel": channel.id, "ts": message.ts}
+
+
+@method("chat.getPermalink", tier="special")
+def chat_get_permalink(call: Call) -> dict:
+    world = call.world
+    channel = resolve_channel(call, call.text("channel"))
+    ts = call.text("message_ts") or ""
+    if world.conversations.get(channel.id, ts) is None:
+        raise ApiError("message_not_found")
+    link = (
+        f"https://{world.workspace.domain}.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"
+    )
+    return {"channel": channel.id, "permalink": link}

@@ -124,3 +124,18 @@ def usergroups_users_list(call: Call) -> dict:
     if group.disabled and not call.flag("include_disabled"):
         raise ApiError("no_such_subteam")
     return {"users": list(group.users)}
+
+
+@method("conversations.open", tier=3, scopes=("im:write",))
+def conversations_open(call: Call) -> dict:
+    """A direct message with one person (group DMs are not modelled)."""
+    ws = call.world.workspace
+    users = [u for u in (call.text("users") or "").split(",") if u]
+    if call.text("channel"):
+        return {"channel": {"id": resolve_channel(call, call.text("channel")).id}}
+    if len(users) != 1:
+        raise ApiError("not_enough_users" if not users else "too_many_users")
+    user = ws.users.get(users[0])
+    if user is None or user.is_bot:
+        raise ApiError("user_not_found")
+    return {"channel": {"id": ws.im_with(user.id).id}, "already_open": True}
