@@ -183,7 +183,11 @@ def build(world: World) -> None:
             site.pools.append(pool)
             world.pools[p.name] = pool
             late.extend((pool, p, vm) for vm in p.vms if vm.created_inside_lag)
+    from sim.xapi.appliance import refresh_allowed_operations
+
     for pool in world.pools.values():
+        for app in pool.db.refs("VM_appliance"):
+            refresh_allowed_operations(pool, app)
         p = _scenario_pool(scenario, pool.name)
         for sr_name in p.metadata_srs:
             sr_ref = pool.db.where("SR", name_label=sr_name)[0]

@@ -139,7 +139,7 @@ class VM(_Strict):
 
     def expand(self) -> list[VM]:
         """This entry as `count` VMs (names get `{n}` replaced, or `-NN` appended)."""
-        if self.count == 1:
+        if self.count == 1 and "{n}" not in self.name:
             return [self]
         width = max(2, len(str(self.count)))
         out = []

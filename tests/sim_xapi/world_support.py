@@ -50,7 +50,7 @@ class Ctl:
         """Fail a site and promote every LUN replicated from it; -> the rows after."""
         self("POST", f"/sites/{site}/fail")
         for row in self("GET", "/replication"):
-            if row["source_site"] == site:
+            if row["source_site"] == site and row["state"] != "promoted":
                 self("POST", f"/replication/{row['lun']}/promote")
         return [r for r in self("GET", "/replication") if r["source_site"] == site]
 

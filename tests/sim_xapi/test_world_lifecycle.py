@@ -1,0 +1,222 @@
+"""VM power operations, placement, xenopsd's worker pool, and the faults of the world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import XenAPI
+
+from sim.xapi.serve import SimHandle
+from tests.sim_xapi.world_support import Ctl, client, failure, login, raw
+
+SMALL_HOSTS = """
+[scenario]
+xenopsd_workers = 2
+[latency]
+vm_start = 2000
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+[[sites.pools]]
+name = "prod"
+hosts = [{{ name = "a", memory_gb = {memory} }}]
+srs = [{{ name = "NFS", type = "nfs", kind = "shared" }}]
+[[sites.pools.vms]]
+name = "vm-{{n}}"
+count = {count}
+memory_gb = {vm_memory}
+power = "Halted"
+disks = [{{ sr = "NFS" }}]
+"""
+
+
+def _small(memory: float = 64, count: int = 6, vm_memory: float = 2) -> str:
+    return SMALL_HOSTS.format(memory=memory, count=count, vm_memory=vm_memory)
+
+
+def _wait_tasks(session: XenAPI.Session, tasks: list[str]) -> dict[str, str]:
+    """Wait (event.from, bounded) until the tasks leave `pending`; -> status per task."""
+    token = ""
+    status = {t: "pending" for t in tasks}
+    for _ in range(200):
+        if all(s != "pending" for s in status.values()):
+            return status
+        events = getattr(session.xenapi.event, "from")(["task"], token, 5.0)
+        token = events["token"]
+        for ev in events["events"]:
+            if ev["ref"] in status and "snapshot" in ev:
+                status[ev["ref"]] = ev["snapshot"]["status"]
+    raise AssertionError(f"tasks still pending: {status}")
+
+
+def test_start_places_the_vm_and_takes_its_memory(mini: SimHandle) -> None:
+    """VM.start runs a Halted VM on a live host and its memory leaves host_metrics.memory_free."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    free_before = {
+        h: int(prod.xenapi.host_metrics.get_memory_free(prod.xenapi.host.get_metrics(h)))
+        for h in prod.xenapi.host.get_all()
+    }
+    prod.xenapi.VM.start(vm, False, False)
+    rec = prod.xenapi.VM.get_record(vm)
+    assert rec["power_state"] == "Running"
+    host = rec["resident_on"]
+    assert vm in prod.xenapi.host.get_resident_VMs(host)
+    free = int(prod.xenapi.host_metrics.get_memory_free(prod.xenapi.host.get_metrics(host)))
+    assert free_before[host] - free == int(rec["memory_static_max"]) + int(rec["memory_overhead"])
+    assert all(prod.xenapi.VBD.get_currently_attached(b) for b in rec["VBDs"])
+
+
+def test_power_state_errors_use_xapis_words(mini: SimHandle) -> None:
+    """Starting a running VM, cleanly stopping a halted one, destroying a running one fail."""
+    prod = login(mini, "primary")
+    running = prod.xenapi.VM.get_by_name_label("app-01")[0]
+    halted = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(running, False, False)
+    assert exc.value.details == ["VM_BAD_POWER_STATE", running, "halted", "running"]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.clean_shutdown(halted)
+    assert exc.value.details == ["VM_BAD_POWER_STATE", halted, "running", "halted"]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.destroy(running)
+    assert exc.value.details == ["VM_BAD_POWER_STATE", running, "halted", "running"]
+    template = next(r for r, v in prod.xenapi.VM.get_all_records().items() if v["is_a_template"])
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(template, False, False)
+    assert exc.value.details == ["VM_IS_TEMPLATE", template]
+
+
+def test_shutdowns_and_destroy_keep_the_disks(mini: SimHandle) -> None:
+    """clean_shutdown halts; destroy removes VM, VBDs and VIFs but leaves its VDIs."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("app-01")[0]
+    vdis = [
+        prod.xenapi.VBD.get_VDI(b)
+        for b in prod.xenapi.VM.get_VBDs(vm)
+        if prod.xenapi.VBD.get_type(b) == "Disk"
+    ]
+    prod.xenapi.VM.clean_shutdown(vm)
+    assert prod.xenapi.VM.get_power_state(vm) == "Halted"
+    assert prod.xenapi.VM.get_resident_on(vm) == "OpaqueRef:NULL"
+    prod.xenapi.VM.destroy(vm)
+    assert prod.xenapi.VM.get_by_name_label("app-01") == []
+    assert all(v in prod.xenapi.VDI.get_all() for v in vdis)
+    web = prod.xenapi.VM.get_by_name_label("shop-web-01")[0]
+    prod.xenapi.VM.hard_shutdown(web)
+    assert prod.xenapi.VM.get_power_state(web) == "Halted"
+
+
+def test_no_room_gives_no_hosts_available_or_not_enough_memory(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """A VM bigger than any host: NO_HOSTS_AVAILABLE from start, HOST_NOT_ENOUGH_FREE_MEMORY on."""
+    sim = sim_factory(_small(memory=16, count=1, vm_memory=32))
+    prod = login(sim, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("vm-01")[0]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(vm, False, False)
+    assert exc.value.details == ["NO_HOSTS_AVAILABLE"]
+    host = prod.xenapi.host.get_all()[0]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start_on(vm, host, False, False)
+    assert exc.value.details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY"
+    assert int(exc.value.details[1]) > int(exc.value.details[2])
+
+
+def test_a_host_runs_at_most_its_xenopsd_workers_at_once(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """Six concurrent starts on a host with 2 workers: never more than 2 boots at a time."""
+    sim = sim_factory(_small(count=6), speed=10_000)
+    prod = login(sim, "primary")
+    tasks = [
+        prod.xenapi.Async.VM.start(vm, False, False)
+        for vm in prod.xenapi.VM.get_all()
+        if prod.xenapi.VM.get_power_state(vm) == "Halted"
+        and not prod.xenapi.VM.get_is_a_template(vm)
+    ]
+    assert len(tasks) == 6
+    assert set(_wait_tasks(prod, tasks).values()) == {"success"}
+    host = sim.world.pools["prod"].hosts[0]
+    assert host.peak == 2
+    assert host.busy == 0
+
+
+def test_injected_start_failure_fails_with_the_chosen_error(mini: SimHandle, ctl: Ctl) -> None:
+    """A vm_start fault makes VM.start fail with its error, `times` times, then starts work."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    ctl(
+        "POST",
+        "/faults",
+        {"kind": "vm_start", "vm": "halted-vm", "error": ["VM_CRASHED", vm], "times": 1},
+    )
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(vm, False, False)
+    assert exc.value.details == ["VM_CRASHED", vm]
+    assert prod.xenapi.VM.get_power_state(vm) == "Halted"
+    prod.xenapi.VM.start(vm, False, False)
+    assert prod.xenapi.VM.get_power_state(vm) == "Running"
+
+
+def test_stalled_task_stays_pending_until_cancelled(mini: SimHandle, ctl: Ctl) -> None:
+    """A task_stall fault holds Async.VM.start; task.cancel ends it `cancelled`; clearing frees."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    ctl("POST", "/faults", {"kind": "task_stall", "method": "VM.start"})
+    task = prod.xenapi.Async.VM.start(vm, False, False)
+    assert prod.xenapi.task.get_status(task) == "pending"
+    prod.xenapi.task.cancel(task)
+    assert _wait_tasks(prod, [task]) == {task: "cancelled"}
+    assert prod.xenapi.VM.get_power_state(vm) == "Halted"
+    ctl("DELETE", "/faults")
+    task = prod.xenapi.Async.VM.start(vm, False, False)
+    assert _wait_tasks(prod, [task]) == {task: "success"}
+
+
+def test_failed_host_and_site_refuse_connections(mini: SimHandle, ctl: Ctl) -> None:
+    """A failed host refuses connections, a failed site too; restoring brings them back."""
+    ep = mini.endpoints["sites"]["primary"]
+    member = ep["members"][0]
+    address = member.split("//")[1].split(":")[0]
+    ctl("POST", f"/hosts/{address}/fail")
+    with pytest.raises(ConnectionRefusedError):
+        client(member).xenapi.login_with_password("root", "xenroot")
+    ctl("POST", f"/hosts/{address}/restore")
+    with pytest.raises(XenAPI.Failure) as exc:
+        client(member).xenapi.login_with_password("root", "xenroot")
+    assert exc.value.details[0] == "HOST_IS_SLAVE"
+    prod = login(mini, "primary")
+    metrics = {
+        prod.xenapi.host.get_address(h): prod.xenapi.host.get_metrics(h)
+        for h in prod.xenapi.host.get_all()
+    }
+    ctl("POST", "/sites/primary/fail")
+    with pytest.raises(ConnectionRefusedError):
+        client(ep["coordinator"]).xenapi.login_with_password("root", "xenroot")
+    ctl("POST", "/sites/primary/restore")
+    prod = login(mini, "primary")
+    assert prod.xenapi.host_metrics.get_live(metrics[address]) is True
+
+
+def test_expired_sessions_are_invalid(mini: SimHandle, ctl: Ctl) -> None:
+    """After an expire_sessions fault the old session gives SESSION_INVALID."""
+    prod = login(mini, "primary")
+    old = prod._session
+    assert ctl("POST", "/faults", {"kind": "expire_sessions", "pool": "prod"})["expired"] >= 1
+    assert failure(raw(prod, "VM.get_all", old)) == ["SESSION_INVALID", old]
+
+
+def test_negative_order_or_delay_is_invalid(mini: SimHandle) -> None:
+    """VM.set_order / set_start_delay refuse negative values with INVALID_VALUE."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("shop-db")[0]
+    prod.xenapi.VM.set_start_delay(vm, "45")
+    assert prod.xenapi.VM.get_start_delay(vm) == "45"
+    for setter in (prod.xenapi.VM.set_order, prod.xenapi.VM.set_shutdown_delay):
+        with pytest.raises(XenAPI.Failure) as exc:
+            setter(vm, "-1")
+        assert exc.value.details[0] == "INVALID_VALUE"
