@@ -79,13 +79,13 @@ class Conversations:
     def __init__(self) -> None:
         self._messages: dict[str, dict[str, Message]] = {}
         self._ephemeral: dict[tuple[str, str], Message] = {}
-        self._last_ts = 0.0
+        self._last_micros = 0
 
     def next_ts(self, now: float) -> str:
-        """A fresh ts: the clock's time, nudged forward so that it is always unique."""
-        value = max(round(now, 6), round(self._last_ts + 0.000001, 6))
-        self._last_ts = value
-        return f"{value:.6f}"
+        """A fresh ts: the clock's time in microseconds, nudged forward so it is unique."""
+        micros = max(int(now * 1_000_000), self._last_micros + 1)
+        self._last_micros = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def add(self, message: Message) -> Message:
         if message.ephemeral_to:

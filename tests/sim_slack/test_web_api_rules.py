@@ -403,3 +403,12 @@ def test_permalinks_and_direct_messages(sim):
         assert bot(scoped).chat_postMessage(channel=dm, text="hi")["channel"] == dm
     finally:
         scoped.stop()
+
+
+def test_message_ts_are_unique_and_increasing_on_a_still_clock(manual_sim):
+    """Messages posted while the clock stands still still get distinct, increasing ts."""
+    client = bot(manual_sim)
+    stamps = [client.chat_postMessage(channel=OPS, text=str(n))["ts"] for n in range(3)]
+    assert len(set(stamps)) == 3
+    assert stamps == sorted(stamps, key=float)
+    assert all(len(ts.split(".")[1]) == 6 for ts in stamps)
