@@ -136,25 +136,21 @@ class Executor:
                 if st.timed and not self._any_ready(st):
                     self.clock.sleep(max(0.0, st.timed[0][0] - self.clock.monotonic()))
                 continue
+            now = self.clock.monotonic()
             wait_for = 30.0
             if st.timed:
-                wait_for = max(0.01, min(wait_for, st.timed[0][0] - self.clock.monotonic()))
+                wait_for = min(wait_for, st.timed[0][0] - now)
+            oldest = min(t0 for _, _, t0 in st.inflight.values())
+            wait_for = max(0.01, min(wait_for, oldest + self.task_timeout - now))
             outs = {o.ref: o for o in self._waiter.next(wait_for)}
             if not outs:
                 outs = self._check_inflight(st)
-            now = self.clock.monotonic()
+            if self._expire(st):
+                stopping = stopping or self.stop_on_failure
             for ref, out in outs.items():
-                if ref not in st.inflight:
+                if ref not in st.inflight or out.status == "pending":
                     continue
-                key, step_id, t0 = st.inflight[ref]
-                if out.status == "pending":
-                    if now - t0 > self.task_timeout:
-                        st.inflight.pop(ref)
-                        st.lanes[st.actions[key].lane] -= 1
-                        msg = f"task {ref} did not finish within {self.task_timeout:.0f} s"
-                        self._failed(st, key, step_id, msg, "TIMEOUT")
-                        stopping = stopping or self.stop_on_failure
-                    continue
+                key, step_id, _t0 = st.inflight[ref]
                 st.inflight.pop(ref)
                 st.lanes[st.actions[key].lane] -= 1
                 if out.status == "success":
@@ -284,6 +280,22 @@ class Executor:
         st.inflight[ref] = (a.key, step_id, self.clock.monotonic())
         st.lanes[a.lane] = st.lanes.get(a.lane, 0) + 1
         return False
+
+    def _expire(self, st: _State) -> bool:
+        """Fail the tasks that outlived the task timeout (asking XAPI to cancel them)."""
+        now = self.clock.monotonic()
+        expired = False
+        for ref, (key, step_id, t0) in list(st.inflight.items()):
+            if now - t0 < self.task_timeout:
+                continue
+            expired = True
+            st.inflight.pop(ref)
+            st.lanes[st.actions[key].lane] -= 1
+            with contextlib.suppress(XapiError):
+                self.client.call("task.cancel", ref)
+            msg = f"task {ref} did not finish within {self.task_timeout:.0f} s"
+            self._failed(st, key, step_id, msg, "TIMEOUT")
+        return expired
 
     def _check_inflight(self, st: _State) -> dict[str, Any]:
         """After a quiet wait: a task someone else destroyed never reports; find such tasks."""

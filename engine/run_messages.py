@@ -44,6 +44,9 @@ NOT_IN_METADATA = (
     "not in the replicated metadata (created inside the replication lag?); a planned failover "
     "syncs first, or recover it once replication has caught up"
 )
+ABORT_NEEDS_MANUAL = (
+    "The abort needs a storage step done by hand: {step} Then `drbot abort {run_id}` again."
+)
 RECOVER_VM = "recover VM"
 RECOVER_APP = "recover vApp"
 START_VM = "start VM"

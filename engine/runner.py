@@ -319,6 +319,19 @@ class Runner:
         except ManualStepRequired as exc:
             stop_renewing.set()
             ctx.flush_outcomes()
+            if what == "abort":
+                # An abort cannot pause: it ends failed, and is asked for again once confirmed.
+                self._finish(
+                    run_id,
+                    plan,
+                    ctx,
+                    Result(
+                        "failed",
+                        run_messages.ABORT_NEEDS_MANUAL.format(step=str(exc), run_id=run_id),
+                    ),
+                    what,
+                )
+                return
             self._transition(run_id, RunState.PAUSED, str(exc))
             self._emit(
                 run_id,

@@ -736,8 +736,11 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         )
     # 4. Test copies at the array.
     if remove_test_copies:
+        presented = {item.lun for item in ctx.adapter.state() if item.test_copy_device_config}
         for lun in ctx.plan.luns:
-            if ctx.journal.row(f"storage:present_test_copy:{lun.lun}") is not None:
+            row = ctx.journal.row(f"storage:present_test_copy:{lun.lun}")
+            # Ours to remove: presented by this run (done, or begun and visible at the array).
+            if row is not None and (row["status"] == "done" or lun.lun in presented):
                 storage_step(ctx, "remove_test_copy", lun)
     # 5. Verify.
     left = []

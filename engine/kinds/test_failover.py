@@ -51,7 +51,12 @@ def execute(ctx: RunContext) -> Result:
         raise  # the run pauses here; cleanup happens when it goes on
     except DRError as exc:
         failure = str(exc)
-    left = cleanup(ctx, dest, remove_test_copies=True)
+    try:
+        left = cleanup(ctx, dest, remove_test_copies=True)
+    except ManualStepRequired:
+        raise
+    except DRError as exc:
+        left = [f"(cleanup stopped: {exc})"]
     failure = _restore_ha(ctx) or failure
     for entry in ctx.outcomes.values():
         entry["cleaned_up"] = True
