@@ -1,1 +1,4 @@
-"""A XenServer / XCP-ng double: pools of hosts at two sites speaking XAPI over XML-RPC and JSON-RPC."""
+"""A XenServer / XCP-ng double.
+
+Pools of hosts at two sites, speaking XAPI over XML-RPC and JSON-RPC on loopback.
+"""
