@@ -58,7 +58,7 @@ DONE_STATUSES = {
 }
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Configuration file (TOML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -337,7 +337,10 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             report["replication_error"] = str(exc)
         for pair in ops.config.pairs:
             entry: dict[str, Any] = {"protected": pair.protected, "dr": pair.dr}
-            entry["readiness"] = _readiness(ops, pair)
+            try:
+                entry["readiness"] = _readiness(ops, pair)
+            except DRError as exc:
+                entry["readiness"] = {"verdict": "unknown", "reasons": [str(exc)]}
             drills = ops.store.drills.recent(pair.dr, limit=1)
             entry["last_drill"] = (
                 {k: drills[0][k] for k in ("run_id", "kind", "outcome", "rto_seconds", "at")}
@@ -382,28 +385,25 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _readiness(ops: Ops, pair: Any) -> dict[str, Any]:
-    """The readiness verdict of a pair, from engine.readiness when it can be computed."""
-    try:
-        from engine import readiness
-    except ImportError:
-        return {"verdict": "unknown", "reasons": ["readiness is not available in this build"]}
-    try:
-        source, dest = ops.site(pair.protected), ops.site(pair.dr)
-        result = readiness.assess(
-            source=source,
-            dest=dest,
-            storage=ops.adapter,
-            pair=pair,
-            drills=ops.store.drills.recent(pair.dr, limit=1),
-            clock=ops.clock,
-        )
-    except (DRError, AttributeError, TypeError) as exc:
-        return {"verdict": "unknown", "reasons": [str(exc)]}
-    data = result.model_dump(mode="json") if hasattr(result, "model_dump") else dict(result)
-    reasons = data.get("reasons") or [
-        r.get("message", str(r)) if isinstance(r, dict) else str(r) for r in data.get("checks", [])
-    ]
-    return {"verdict": data.get("verdict", "unknown"), "reasons": reasons, "detail": data}
+    """The readiness verdict of a pair (engine.readiness), with every reason."""
+    from engine import readiness
+
+    result = readiness.assess(
+        pair,
+        protected=ops.site(pair.protected),
+        dr=ops.site(pair.dr),
+        storage=ops.adapter,
+        last_drill=lambda pool: ops.store.drills.recent(pool, limit=1),
+        max_lag_seconds=ops.config.storage.max_lag_seconds,
+        clock=ops.clock,
+    )
+    return {
+        "verdict": result.verdict,
+        "reasons": [f"{r.severity}: {r.subject}: {r.message}" for r in result.reasons],
+        "protected_vms": result.protected_count,
+        "vms": len(result.vms),
+        "rpo_seconds": result.rpo_seconds,
+    }
 
 
 KindArg = Annotated[str, typer.Argument(help="test-failover, failover or failback.")]
@@ -415,6 +415,10 @@ PowerOpt = Annotated[
 PlannedOpt = Annotated[
     bool, typer.Option("--planned", help="Failover with the primary up: shut down there first.")
 ]
+HaOpt = Annotated[
+    bool,
+    typer.Option("--disable-ha", help="Test failover: turn HA off on the DR pool, back on after."),
+]
 
 
 def plan_cmd(
@@ -423,6 +427,7 @@ def plan_cmd(
     pool: PairOpt = None,
     power: PowerOpt = None,
     planned: PlannedOpt = False,
+    disable_ha: HaOpt = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -430,7 +435,9 @@ def plan_cmd(
     ops = _ops(config)
 
     def go() -> None:
-        plan = ops.plan(kind, target, pool, power_after=power, planned=planned)
+        plan = ops.plan(
+            kind, target, pool, power_after=power, planned=planned, disable_ha=disable_ha
+        )
         if as_json:
             _dump(plan.model_dump(mode="json"))
         else:
@@ -450,6 +457,7 @@ def run_cmd(
     pool: PairOpt = None,
     power: PowerOpt = None,
     planned: PlannedOpt = False,
+    disable_ha: HaOpt = False,
     break_glass: Annotated[
         bool, typer.Option("--break-glass", help="Run a failover/failback without chat approval.")
     ] = False,
@@ -465,7 +473,9 @@ def run_cmd(
     ops = _ops(config)
 
     def go() -> None:
-        plan = ops.plan(kind, target, pool, power_after=power, planned=planned)
+        plan = ops.plan(
+            kind, target, pool, power_after=power, planned=planned, disable_ha=disable_ha
+        )
         if plan.blockers:
             if not as_json:
                 _plan_table(plan)

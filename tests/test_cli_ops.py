@@ -1,0 +1,154 @@
+"""The operator CLI against a running simulator, with a real configuration file and store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from bot import cli_ops
+from store import open_store
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    cli_ops.register(app)
+    return app
+
+
+@pytest.fixture
+def config(tmp_path):
+    """A drbot.toml pointing at a fresh demo simulator (started and stopped here)."""
+    from engine.config import from_sim_endpoints
+    from sim.xapi.serve import start_sim
+
+    handle = start_sim("demo", speed=1000.0)
+    cfg = from_sim_endpoints(handle.endpoints)
+    lines = ['store_path = "drbot.db"', ""]
+    for name, pool in cfg.pools.items():
+        lines += [
+            f"[engine.pools.{name}]",
+            f"urls = {json.dumps(pool.urls)}",
+            f'username = "{pool.username}"',
+            f'password = "{pool.password.get_secret_value()}"',
+            f'site = "{pool.site}"',
+            "",
+        ]
+    for pair in cfg.pairs:
+        lines += ["[[engine.pairs]]", f'protected = "{pair.protected}"', f'dr = "{pair.dr}"', ""]
+    lines += ["[engine.storage]", 'adapter = "sim"', f'control_url = "{handle.control_url}"']
+    path = tmp_path / "drbot.toml"
+    path.write_text("\n".join(lines) + "\n")
+    yield path
+    handle.stop()
+
+
+def _invoke(app, *args):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_failover_from_the_cli_needs_break_glass_and_a_reason(app, config):
+    """A failover without --break-glass, or without a reason, is refused and nothing runs."""
+    refused = _invoke(app, "run", "failover", "all", "--config", config)
+    assert refused.exit_code == 2
+    assert "--break-glass" in refused.output
+    no_reason = _invoke(app, "run", "failover", "all", "--break-glass", "--config", config)
+    assert no_reason.exit_code == 2
+    assert "--reason" in no_reason.output
+    store = open_store(config.parent / "drbot.db")
+    assert store.runs.list() == []
+    store.close()
+
+
+def test_plan_shows_blockers_as_json(app, config):
+    """`drbot plan --json` prints the plan; a blocker (HA on at the DR pool) exits 1."""
+    result = _invoke(app, "plan", "test-failover", "payments", "--json", "--config", config)
+    assert result.exit_code == 1
+    plan = json.loads(result.output)
+    assert plan["kind"] == "test-failover"
+    assert len(plan["hash"]) == 64
+    assert [c["name"] for c in plan["checks"] if c["status"] == "blocker"] == ["ha"]
+
+
+def test_run_refuses_a_blocked_plan_and_names_the_blockers(app, config):
+    """`drbot run` on a plan with blockers exits 2 and lists them."""
+    result = _invoke(app, "run", "test-failover", "payments", "--config", config)
+    assert result.exit_code == 2
+    assert "ha" in result.output
+
+
+def test_test_failover_then_runs_and_runs_show(app, config):
+    """A test failover runs to the end; `runs` lists it and `runs show` gives its journal."""
+    run = _invoke(
+        app, "run", "test-failover", "web-shop", "--disable-ha", "--json", "--config", config
+    )
+    assert run.exit_code == 0, run.output
+    ended = json.loads(run.output)
+    assert ended["state"] == "succeeded"
+    listed = json.loads(_invoke(app, "runs", "--json", "--config", config).output)
+    assert [r["id"] for r in listed] == [ended["id"]]
+    shown = json.loads(
+        _invoke(app, "runs", "show", ended["id"], "--json", "--config", config).output
+    )
+    assert shown["history"][-1]["to_state"] == "succeeded"
+    assert any(s["key"].startswith("recover:app:") for s in shown["steps"])
+    assert {o["status"] for o in shown["outcome"].values()} == {"started-paused"}
+    table = _invoke(app, "runs", "show", ended["id"], "--config", config)
+    assert table.exit_code == 0
+    assert "shop-db" in table.output
+
+
+def test_break_glass_failover_is_recorded_in_the_audit_trail(app, config):
+    """A planned break-glass failover runs, and its reason is in the verified audit trail."""
+    result = _invoke(
+        app,
+        "run",
+        "failover",
+        "web-shop",
+        "--planned",
+        "--break-glass",
+        "--reason",
+        "Slack is down, DC power work",
+        "--json",
+        "--config",
+        config,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["state"] == "succeeded"
+    store = open_store(config.parent / "drbot.db")
+    entries = store.audit.entries()
+    glass = [e for e in entries if e["event_type"] == "BreakGlass"]
+    assert glass[0]["payload"]["reason"] == "Slack is down, DC power work"
+    assert glass[0]["actor"].startswith("cli:")
+    assert store.audit.verify()
+    store.close()
+
+
+def test_status_reports_readiness_and_replication(app, config):
+    """`drbot status --json` gives each pair's verdict with reasons, and every replicated LUN."""
+    result = _invoke(app, "status", "--json", "--config", config)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    (pair,) = report["pairs"]
+    assert pair["readiness"]["verdict"] in ("ready", "degraded", "not-ready")
+    assert pair["readiness"]["reasons"]
+    assert report["replication"]
+    assert _invoke(app, "status", "--config", config).exit_code == 0
+
+
+def test_bad_configuration_and_unknown_runs_get_clear_errors(app, config, tmp_path):
+    """A missing config file and an unknown run id are answered with what to do (exit 2)."""
+    missing = _invoke(app, "runs", "--config", tmp_path / "nope.toml")
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[engine]\npools = 3\n")
+    invalid = _invoke(app, "runs", "--config", bad)
+    assert invalid.exit_code == 2
+    assert "invalid" in invalid.output.lower()
+    unknown = _invoke(app, "resume", "99", "--config", config)
+    assert unknown.exit_code == 2
+    assert "drbot runs" in unknown.output
