@@ -197,7 +197,6 @@ def build(world: World) -> None:
     for pool, p, vm in late:
         _create_vm(world, pool, p, vm, rng)
     for pool in world.pools.values():
-        pool.redo.flush()
         _refresh_memory(pool)
         pool.__dict__.pop("_build_free", None)
 

@@ -119,8 +119,9 @@ def _volume_from(d: dict[str, Any]) -> Volume:
 
 def dump(world: World) -> dict[str, Any]:
     """The whole world as JSON-ready data (flushes the redo logs first)."""
-    for pool in world.pools.values():
-        pool.redo.flush()
+    # Pool databases first, each under its own lock: a database write takes the storage
+    # lock inside the database lock (the redo log), so never hold them the other way round.
+    pools = {pool.name: pool.db.to_json() for pool in world.pools.values()}
     storage = world.storage
     with world.lock, storage.lock:
         return {
@@ -155,7 +156,7 @@ def dump(world: World) -> dict[str, Any]:
             "pools": {
                 pool.name: {
                     "site": pool.site.name,
-                    "db": pool.db.to_json(),
+                    "db": pools[pool.name],
                     "hosts": [
                         {
                             "name": h.name,
@@ -238,6 +239,8 @@ def load(data: dict[str, Any], *, speed: float | None = None) -> World:
         pool.users = {u: (v[0], v[1]) for u, v in p["users"].items()}
         pool.redo.targets = {k: volumes[v] for k, v in p["redo_targets"].items()}
         pool.redo.generation = pool.db.generation
+        if pool.redo.targets:
+            pool.redo._hook()
         pool.foreign_metadata = {k: (v[0], int(v[1])) for k, v in p["foreign_metadata"].items()}
         site.pools.append(pool)
         world.pools[name] = pool

@@ -7,9 +7,10 @@
 The protocol core asks a `Pool` for `.db`, `.coordinator_address`, `.host_addresses`,
 `.is_up(address)`, `.users` (name -> (password, role)), `.licensed(feature)` and `.clock`.
 
-Each pool's `RedoWriter` is XAPI's redo log for DR (reference §2.1): a thread that wakes on
-every database write and writes the changed records, tagged with the database generation,
-to every enabled metadata VDI's volume; the storage array replicates them with its lag.
+Each pool's `RedoWriter` is XAPI's redo log for DR (reference §2.1): hooked on the pool
+database, it writes every changed record, tagged with the database generation, to every
+enabled metadata VDI's volume as the write happens; the storage array replicates it with
+its lag.
 """
 
 from __future__ import annotations
@@ -70,71 +71,57 @@ class Host:
 
 
 class RedoWriter:
-    """Continuous write-through of a pool database to its metadata VDIs (see module doc)."""
+    """Continuous write-through of a pool database to its metadata VDIs (reference §2.1).
+
+    Hooked on the database (`Database.on_write`): every persistent write is written at once,
+    tagged with the database generation, to every enabled metadata VDI's volume, inside the
+    write itself, as xapi's redo log does. A target whose volume refuses a write is broken
+    (its own VDI shows `metadata_latest=false`); the next write after it accepts again
+    rewrites the whole database there (xapi's reconnect), and it is healthy again.
+    """
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.targets: dict[str, Volume] = {}  # metadata VDI uuid -> volume
         self.broken: set[str] = set()
         self.generation = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._hooked = False
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"redo-log-{self.pool.name}", daemon=True
-            )
-            self._thread.start()
+    def _hook(self) -> None:
+        """Listen to the database from the first target on (a hook costs every write a copy)."""
+        if not self._hooked:
+            self._hooked = True
+            self.pool.db.on_write(self._on_write)
 
-    def stop(self) -> None:
-        self._stop.set()
-        db = self.pool.db
-        with db.lock:
-            db.changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self) -> None:
-        db = self.pool.db
-        while not self._stop.is_set():
-            with db.lock:
-                if db.generation == self.generation or not self.targets:
-                    db.changed.wait(timeout=0.5)
-            if self._stop.is_set():
-                return
-            try:
-                self.flush()
-            except Exception:  # the writer must outlive any single bad write
-                log.exception("redo log of pool %s", self.pool.name)
-
-    def _collect(self) -> tuple[int, list[tuple[str, str, Any]]]:
-        db = self.pool.db
-        with db.lock:
-            live, deleted = db.changes_since(self.generation, REPLICATED_CLASSES)
-            changes: list[tuple[str, str, Any]] = []
-            for cls, ref, _op, _mtime in live:
-                rec = db.live(cls, ref)
-                if rec is not None:
-                    changes.append((cls, ref, copy_record(rec)))
-            changes.extend((cls, ref, None) for cls, ref, _gen in deleted)
-            return db.generation, changes
+    def _on_write(self, op: str, cls: str, ref: str, record: dict[str, Any] | None) -> None:
+        if cls in NOT_REPLICATED:
+            return
+        try:
+            with self._lock:
+                self.generation = self.pool.db.generation
+                if not self.targets:
+                    return
+                change = [(cls, ref, record)]
+                storage = self.pool.world.storage
+                for vdi_uuid, vol in list(self.targets.items()):
+                    if vdi_uuid in self.broken:
+                        if vol.writable() and self.pool.world.site_up(vol.site):
+                            self._health(vdi_uuid, self._write_all(vdi_uuid, vol))
+                        continue
+                    ok = storage.write(vol, ("db_delta", vdi_uuid, self.generation, change))
+                    self._health(vdi_uuid, ok)
+        except Exception:  # a redo-log problem must never fail the API write that caused it
+            log.exception("redo log of pool %s", self.pool.name)
 
     def flush(self) -> None:
-        """Write what changed since the last write to every target (in generation order)."""
-        with self._lock:
-            if not self.targets:
-                self.generation = self.pool.db.generation
-                return
-            generation, changes = self._collect()
-            self.generation = generation
-            if not changes:
-                return
-            for vdi_uuid, vol in list(self.targets.items()):
-                ok = self.pool.world.storage.write(vol, ("db_delta", vdi_uuid, generation, changes))
-                self._health(vdi_uuid, ok)
+        """Nothing is buffered: writes go through as they happen (kept for callers' clarity)."""
+
+    def start(self) -> None:
+        """Nothing to start: the redo log runs inside each database write."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
 
     def _health(self, vdi_uuid: str, ok: bool) -> None:
         """Own metadata VDIs show `metadata_latest=false` while their log cannot be written."""
@@ -149,22 +136,25 @@ class RedoWriter:
         with contextlib.suppress(Exception):
             db.set("VDI", db.by_uuid("VDI", vdi_uuid), metadata_latest=ok)
 
+    def _write_all(self, vdi_uuid: str, vol: Volume) -> bool:
+        db = self.pool.db
+        with db.lock:
+            generation = db.generation
+            tables = {
+                cls: {ref: copy_record(rec) for ref, rec in db._tables[cls].items()}
+                for cls in REPLICATED_CLASSES
+            }
+        return self.pool.world.storage.write(vol, ("db_full", vdi_uuid, generation, tables))
+
     def full_write(self, vdi_uuid: str, vol: Volume) -> bool:
-        """Enable a target: bring the others up to date, then write the whole database.
+        """Enable a target: write the whole database to it, then every write after.
 
         The whole database is copied once per pool: a further target gets the tables of a
-        healthy target (records are shared, never mutated, see arrays.RedoLog).
+        healthy target, which are current (records are shared, never mutated: arrays.RedoLog).
         """
-        with self._lock:
-            db = self.pool.db
-            storage = self.pool.world.storage
-            if self.targets:
-                generation, changes = self._collect()
-                self.generation = generation
-                for other_uuid, other in self.targets.items():
-                    if changes:
-                        ok = storage.write(other, ("db_delta", other_uuid, generation, changes))
-                        self._health(other_uuid, ok)
+        db = self.pool.db
+        with db.lock, self._lock:
+            self._hook()
             base = next(
                 (
                     other.content.redo_logs[u]
@@ -173,17 +163,12 @@ class RedoWriter:
                 ),
                 None,
             )
-            if base is not None:
-                generation, tables = base.generation, base.tables
+            if base is not None and base.generation == db.generation:
+                ok = self.pool.world.storage.write(
+                    vol, ("db_full", vdi_uuid, base.generation, base.tables)
+                )
             else:
-                with db.lock:
-                    generation = db.generation
-                    tables = {
-                        cls: {ref: copy_record(rec) for ref, rec in db._tables[cls].items()}
-                        for cls in REPLICATED_CLASSES
-                    }
-                self.generation = generation
-            ok = storage.write(vol, ("db_full", vdi_uuid, generation, tables))
+                ok = self._write_all(vdi_uuid, vol)
             if ok:
                 self.targets[vdi_uuid] = vol
                 self.broken.discard(vdi_uuid)
@@ -357,8 +342,6 @@ class World:
         """Fail or restore a whole site: its hosts refuse connections, its array stops."""
         if name not in self.sites:
             raise KeyError(f"no site {name!r}; sites: {', '.join(self.sites)}")
-        for pool in self.sites[name].pools:
-            pool.redo.flush()
         self.storage.pump()
         self.sites[name].up = up
         for pool in self.sites[name].pools:
