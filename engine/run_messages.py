@@ -37,6 +37,10 @@ ATTACH_NO_CONFIG = (
     "LUN {lun} has no device_config to attach it with at the destination; check the storage "
     "adapter's state (`drbot status`) or present the mirror by hand."
 )
+ATTACH_FAILED = (
+    "Could not attach the replicated SRs: {items}. Check that the mirror (or test copy) is "
+    "presented to the DR site and writable."
+)
 LEFT_BEHIND = (
     "Cleanup left {items} behind in pool {pool!r}; remove them by hand or `drbot abort {run_id}`."
 )

@@ -258,6 +258,67 @@ def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[st
     )
 
 
+def attach_all(
+    ctx: RunContext, client: Any, luns: list[LunPlan], configs: dict[str, dict[str, str]]
+) -> None:
+    """Attach the SRs of all `luns` at once: one `Async.DR_task.create` per LUN in flight
+    together (each plugs the SR on every host one after the other, so doing LUNs one by one
+    would add up). SRs the pool already knows are plugged through `attach_sr`. Raises
+    `DRError` if any LUN cannot be attached."""
+    actions = []
+    for lun in luns:
+        key = f"attach:{lun.sr_uuid}"
+        if ctx.journal.is_done(key):
+            continue
+        if ctx.journal.row(key) is None and ref_by_uuid(client, "SR", lun.sr_uuid) is not None:
+            attach_sr(ctx, client, lun, configs.get(lun.lun) or {})
+            continue
+        config = configs.get(lun.lun) or lun.device_config
+        if not config:
+            raise DRError(run_messages.ATTACH_NO_CONFIG.format(lun=lun.lun))
+        actions.append(_attach_action(client, lun, config))
+    if not actions:
+        return
+    outcomes = ctx.executor(client).run(actions)
+    failed = [
+        f"{a.subject}: {outcomes[a.key].error}" for a in actions if outcomes[a.key].status != "done"
+    ]
+    if failed:
+        raise DRError(run_messages.ATTACH_FAILED.format(items="; ".join(failed)))
+
+
+def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
+    def launch() -> str:
+        return client.start_async("DR_task.create", lun.sr_type, config, [lun.sr_uuid])
+
+    def interpret(dr_task: Any) -> dict[str, Any]:
+        dr_uuid = client.call("DR_task.get_uuid", str(dr_task))
+        introduced = client.call("DR_task.get_introduced_SRs", str(dr_task))
+        sr_uuids = [client.call("SR.get_uuid", sr) for sr in introduced]
+        return {"dr_task_uuid": dr_uuid, "introduced": True, "introduced_srs": sr_uuids}
+
+    def reconcile() -> dict[str, Any] | None:
+        ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+        if ref is None:
+            return None
+        task = client.call("SR.get_introduced_by", ref)
+        if task in (None, "", NULL_REF):
+            return {"introduced": False, "introduced_srs": []}
+        dr_uuid = client.call("DR_task.get_uuid", task)
+        return {"dr_task_uuid": dr_uuid, "introduced": True, "introduced_srs": [lun.sr_uuid]}
+
+    return Action(
+        key=f"attach:{lun.sr_uuid}",
+        name="attach SR",
+        subject=lun.sr_name or lun.sr_uuid,
+        launch=launch,
+        reconcile=reconcile,
+        interpret=interpret,
+        lane="attach",
+        method="DR_task.create",
+    )
+
+
 def plug_all(client: Any, sr_ref: str) -> list[str]:
     """Plug every unplugged PBD of an SR; returns the PBD refs plugged."""
     plugged = []
@@ -372,6 +433,7 @@ def recover_and_start_actions(
     vms_of: dict[str, list[str]] = {}
     paused = power_after == "start-paused"
     start = power_after in ("start", "start-paused")
+    refs: dict[str, str | None] = {}  # VM uuid -> ref at the destination, learnt on recovery
 
     def recover_app(app: AppliancePlan) -> Action:
         def launch() -> str:
@@ -388,7 +450,9 @@ def recover_and_start_actions(
 
         def interpret(_result: Any) -> dict[str, Any]:
             # A vApp's metadata may lack a member (created inside the replication lag): say so.
-            found = [vm.uuid for vm in app.vms if ref_by_uuid(client, "VM", vm.uuid)]
+            for vm in app.vms:
+                refs[vm.uuid] = ref_by_uuid(client, "VM", vm.uuid)
+            found = [vm.uuid for vm in app.vms if refs[vm.uuid]]
             return {"vms": found, "missing": [vm.uuid for vm in app.vms if vm.uuid not in found]}
 
         return Action(
@@ -425,7 +489,7 @@ def recover_and_start_actions(
 
     def start_vm(vm: VMPlan, after: tuple[str, ...]) -> Action:
         def launch() -> str:
-            ref = ref_by_uuid(client, "VM", vm.uuid)
+            ref = refs.get(vm.uuid) or ref_by_uuid(client, "VM", vm.uuid)
             if ref is None:
                 raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
             return client.start_async("VM.start", ref, paused, False)

@@ -15,7 +15,7 @@ from engine.kinds.common import (
     RunContext,
     _destroy_app,
     _effect_absent,
-    attach_sr,
+    attach_all,
     cleanup,
     destroy_dr_tasks,
     destroy_vm,
@@ -50,8 +50,7 @@ def execute(ctx: RunContext) -> Result:
             storage_step(ctx, "sync", lun)
             storage_step(ctx, "promote", lun)
         ctx.phase("attach")
-        for lun in plan.luns:
-            attach_sr(ctx, dest, lun, lun.device_config)
+        attach_all(ctx, dest, plan.luns, {})
         scan_srs(dest, [lun.sr_uuid for lun in plan.luns])
         ctx.phase("recover")
         recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)

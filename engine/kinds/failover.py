@@ -18,7 +18,7 @@ from engine import run_messages
 from engine.errors import DRError, ManualStepRequired, XapiError
 from engine.kinds.common import (
     RunContext,
-    attach_sr,
+    attach_all,
     cleanup,
     destroy_dr_tasks,
     mark,
@@ -54,8 +54,7 @@ def execute(ctx: RunContext) -> Result:
             state = storage_step(ctx, "promote", lun)
             configs[lun.lun] = state.get("mirror_device_config") or lun.device_config
         ctx.phase("attach")
-        for lun in plan.luns:
-            attach_sr(ctx, dest, lun, configs[lun.lun])
+        attach_all(ctx, dest, plan.luns, configs)
         ctx.phase("recover")
         recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
         end = mark(ctx, "rto-end")

@@ -12,7 +12,7 @@ from engine import run_messages
 from engine.errors import DRError, ManualStepRequired
 from engine.kinds.common import (
     RunContext,
-    attach_sr,
+    attach_all,
     cleanup,
     disable_ha,
     mark,
@@ -39,9 +39,8 @@ def execute(ctx: RunContext) -> Result:
             state = storage_step(ctx, "present_test_copy", lun)
             configs[lun.lun] = state.get("test_copy_device_config") or lun.device_config
         ctx.phase("attach")
-        for lun in plan.luns:
-            if not ctx.cancel.is_set():
-                attach_sr(ctx, dest, lun, configs[lun.lun])
+        if not ctx.cancel.is_set():
+            attach_all(ctx, dest, plan.luns, configs)
         if not ctx.cancel.is_set():
             ctx.phase("recover")
             recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
