@@ -228,7 +228,9 @@ class Dispatcher:
             for delivery in due:
                 self._attempt(delivery)
             if not expired and not due:
-                return
+                break
+        if self.socket is not None:
+            self.socket.refresh_due(self._world.now())
 
     def _sweep_forever(self) -> None:
         while not self._stop.wait(0.05):

@@ -25,6 +25,10 @@ class Deadlines:
     socket_ticket: float = 60.0  # an apps.connections.open URL must be used within this
     events_retries: tuple[float, ...] = (0.0, 60.0, 300.0)  # after a failed events delivery
     http_request_timeout: float = 10.0  # real seconds the sim's HTTP client waits for the app
+    # Slack refreshes Socket Mode connections every few hours: a `warning` disconnect some
+    # seconds before a `refresh_requested` one. None (the default) never refreshes.
+    socket_refresh: float | None = None
+    socket_refresh_warning: float = 10.0
 
 
 @dataclass

@@ -8,7 +8,9 @@ An app calls apps.connections.open with its xapp token and gets a one-time
 `{"envelope_id": ..., "payload"?: {...}}`. Up to ten connections may be open; each envelope
 goes to one of them (round robin here: Slack says not to assume a pattern). The server may
 send `{"type": "disconnect", "reason": "refresh_requested" | "warning" | "link_disabled" |
-"too_many_websockets"}`; a connection told to refresh gets no further envelopes.
+"too_many_websockets"}`; a connection told to refresh gets no further envelopes, and one
+told to go is closed when the app's replacement connection arrives. With
+`Deadlines.socket_refresh` set, each connection is warned 10 s before it is asked to refresh.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Link:
     envelopes: int = 0
     acks: int = 0
     opened_at: float = 0.0
+    warned: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: dict) -> bool:
@@ -111,9 +114,9 @@ class SocketModeServer:
 
     def _serve_link(self, connection: ServerConnection) -> None:
         with self._lock:
-            # a connection told to refresh is closed once its replacement arrives, as Slack
-            # closes it shortly after the disconnect frame
-            replaced = [old for old in self._links.values() if old.draining]
+            # a connection told to go (refresh_requested, or the warning before it) is closed
+            # once its replacement arrives, as Slack closes it shortly after
+            replaced = [old for old in self._links.values() if old.draining or old.warned]
             for old in replaced:
                 del self._links[old.id]
             full = len(self._links) >= MAX_CONNECTIONS
@@ -199,6 +202,26 @@ class SocketModeServer:
                 }
             )
         return told
+
+    def refresh_due(self, now: float) -> None:
+        """Send the periodic `warning` and `refresh_requested` that fell due by `now`."""
+        deadlines = self._world.deadlines
+        if deadlines.socket_refresh is None:
+            return
+        with self._lock:
+            links = [link for link in self._links.values() if not link.draining]
+        for link in links:
+            age = now - link.opened_at
+            if (
+                not link.warned
+                and age >= deadlines.socket_refresh - deadlines.socket_refresh_warning
+            ):
+                link.warned = True
+                link.send(
+                    {"type": "disconnect", "reason": "warning", "debug_info": {"host": "sim"}}
+                )
+            if age >= deadlines.socket_refresh:
+                self.disconnect("refresh_requested", link.id)
 
     def drop(self, link_id: int | None = None) -> None:
         """Close connections without a word (a network failure)."""

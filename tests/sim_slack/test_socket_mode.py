@@ -8,6 +8,7 @@ import json
 import pytest
 
 from sim.slack.clock import ManualClock
+from sim.slack.handles import Deadlines
 from sim.slack.server import SlackSim
 from tests.sim_slack.conftest import (
     OPS,
@@ -232,3 +233,37 @@ def test_a_socket_url_is_good_for_one_connection(sim: SlackSim):
         with pytest.raises(InvalidStatus) as refused, connect(url):
             pass
         assert refused.value.response.status_code == 401
+
+
+def test_connections_are_refreshed_periodically():
+    """With a refresh period, Slack warns before it; Bolt reconnects and the old link is closed."""
+    clock = ManualClock()
+    slack = SlackSim.start(clock=clock, deadlines=Deadlines(socket_refresh=3600))
+    handler = connect_socket_mode(slack)
+    try:
+        clock.advance(3590)
+        wait_until(
+            lambda: slack.socket.opened == 2 and [x["id"] for x in slack.socket.links()] == [2]
+        )
+        delivery = slack.person("olivia").command("/dr", "status")
+        assert (delivery.status, delivery.route) == ("acked", "socket:2")
+    finally:
+        close_socket_mode(slack, handler)
+        slack.stop()
+
+
+def test_a_client_ignoring_the_warning_is_asked_to_refresh():
+    """A connection that outlives the warning gets refresh_requested at the refresh time."""
+    clock = ManualClock()
+    slack = SlackSim.start(clock=clock, deadlines=Deadlines(socket_refresh=3600))
+    app = RawSocketApp(slack)
+    try:
+        app.wait_frames(1)
+        clock.advance(3590)
+        assert app.wait_frames(2)[1]["reason"] == "warning"
+        clock.advance(10)
+        assert app.wait_frames(3)[2]["reason"] == "refresh_requested"
+        assert slack.person("olivia").command("/dr").error == "dispatch_failed"
+    finally:
+        app.close()
+        slack.stop()
