@@ -174,6 +174,8 @@ def appliance_destroy(call: Call, self: str) -> str:
 
 @method("VM_appliance.start", ["self", "paused"], async_ok=True)
 def appliance_start(call: Call, self: str, paused: bool) -> str:
+    _check(call, self)
+    call.pool.world.stall(call)
     start(call.pool, _check(call, self), bool(paused), call)
     return ""
 
@@ -226,11 +228,7 @@ def appliance_recover(call: Call, self: str, session_to: str, force: bool) -> st
     """Recover every member, then rebuild the appliance with its old uuid."""
     _check(call, self)
     target = target_of(call, session_to, "VM_appliance.recover")
-    call.pool.world.stall_point(
-        call.method, (lambda: call.task.cancelled()) if call.task else (lambda: False)
-    )
-    if call.task is not None:
-        call.task.check_cancelled()
+    call.pool.world.stall(call)
     foreign = call.db
     src = foreign.get("VM_appliance", self)
     recovery.assert_can_be_recovered(foreign, src["VMs"], target.pool)

@@ -192,7 +192,7 @@ def open_foreign_database(pool: Pool, vdi: str) -> Database:
     from sim.xapi import schema
 
     unknown = set(tables) - set(schema.CLASSES)
-    if unknown:
+    if unknown or _newer(tables, db, pool):
         raise XapiError("COULD_NOT_IMPORT_DATABASE", "Database does not match local schema.")
     foreign = Database.from_json(
         {"name": f"metadata VDI {rec['uuid']}", "generation": log.generation, "tables": tables}
@@ -200,10 +200,27 @@ def open_foreign_database(pool: Pool, vdi: str) -> Database:
     return foreign
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def _newer(tables: dict, db: Database, pool: Pool) -> bool:
+    """Was the foreign database written by a newer XenServer than this pool runs?"""
+    local = db.get_field("host", pool.coordinator.ref, "software_version").get(
+        "product_version", ""
+    )
+    written = [
+        h.get("software_version", {}).get("product_version", "")
+        for h in tables.get("host", {}).values()
+    ]
+    return any(_version(w) > _version(local) for w in written if w)
+
+
 @method("VDI.open_database", ["self"], async_ok=True, role="pool-operator")
 def vdi_open_database(call: Call, self: str) -> str:
     """A read-only session bound to the database on the VDI (reference §2.2)."""
     _check(call, "VDI", self)
+    call.pool.world.stall(call)
     call.clock.work("open_database")
     foreign = open_foreign_database(call.pool, self)
     session = call.sessions.create(
@@ -275,11 +292,14 @@ def dr_task_create(call: Call, type: str, device_config: dict, whitelist: list) 
             "device_config" if not isinstance(device_config, dict) else "whitelist",
         )
     dc = {str(k): str(v) for k, v in device_config.items()}
+    call.pool.world.stall(call)
     return create_dr_task(call.pool, type, dc, [str(u) for u in whitelist])
 
 
 @method("DR_task.destroy", ["self"], async_ok=True)
 def dr_task_destroy(call: Call, self: str) -> str:
+    _check(call, "DR_task", self)
+    call.pool.world.stall(call)
     destroy_dr_task(call.pool, _check(call, "DR_task", self))
     return ""
 
@@ -304,15 +324,6 @@ def target_of(call: Call, session_to: Any, operation: str):
     return target
 
 
-def _stall(call: Call) -> None:
-    world = call.pool.world
-    world.stall_point(
-        call.method, (lambda: call.task.cancelled()) if call.task else (lambda: False)
-    )
-    if call.task is not None:
-        call.task.check_cancelled()
-
-
 @method("VM.recover", ["self", "session_to", ("force", False)], async_ok=True)
 def vm_recover(call: Call, self: str, session_to: str, force: bool) -> str:
     """Recover a VM from the foreign database of `call` into `session_to`'s pool."""
@@ -321,7 +332,7 @@ def vm_recover(call: Call, self: str, session_to: str, force: bool) -> str:
     if appliance != NULL_REF:
         raise XapiError("VM_IS_PART_OF_AN_APPLIANCE", self, appliance)
     target = target_of(call, session_to, "VM.recover")
-    _stall(call)
+    call.pool.world.stall(call)
     recovery.assert_can_be_recovered(call.db, [self], target.pool)
     recovery.recover_vms(call.db, [self], target.pool, force=bool(force))
     return ""

@@ -22,7 +22,13 @@ from sim.xapi import scenario as sc
 from sim.xapi.arrays import ReplicationLink, StorageArray, VdiOnDisk, Volume, VolumeContent
 from sim.xapi.arrays import new_scsi_id as _scsi
 from sim.xapi.db import Database
-from sim.xapi.schema import EPOCH, NULL_REF, RESTRICTIONS_LICENSED, RESTRICTIONS_UNLICENSED
+from sim.xapi.schema import (
+    EPOCH,
+    NULL_REF,
+    RESTRICTIONS_LICENSED,
+    RESTRICTIONS_UNLICENSED,
+    SOFTWARE_VERSION,
+)
 from sim.xapi.world import Host, Pool, Site, World
 
 GiB = 1024**3
@@ -249,6 +255,13 @@ def _build_pool(
                 "metrics": host.metrics_ref,
                 "license_params": dict(restrictions),
                 "edition": "premium" if p.licensed_dr else "trial",
+                "software_version": {
+                    **SOFTWARE_VERSION,
+                    "product_version": p.product_version,
+                    "product_version_text": p.product_version.rsplit(".", 1)[0],
+                    "build_number": p.product_version,
+                    "hostname": host.name,
+                },
                 "cpu_info": {
                     "cpu_count": str(h.cpus),
                     "socket_count": "2",

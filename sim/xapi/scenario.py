@@ -166,6 +166,9 @@ class Pool(_Strict):
     description: str = ""
     licensed_dr: bool = True
     licensed_vapp_start: bool = True
+    product_version: str = Field(
+        "8.4.0", pattern=r"^\d+(\.\d+)*$", description="XenServer version of the hosts"
+    )
     ha_enabled: bool = False
     metadata_srs: list[str] = Field(
         default_factory=list, description="SRs that receive this pool's metadata (at most 8)"

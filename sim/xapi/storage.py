@@ -92,6 +92,7 @@ def sr_probe(call: Call, host: str, device_config: dict, type: str, sm_config: d
     h = host_of_ref(call.pool, _check(call, "host", host))
     if not (h.up and call.pool.site.up):
         raise XapiError("HOST_OFFLINE", host)
+    call.pool.world.stall(call)
     xml, _ = probe(call.pool, h.address, dict(device_config or {}), type, dict(sm_config or {}))
     return xml
 
@@ -341,6 +342,8 @@ def _any_attached(pool: Pool, sr: str, but: str) -> bool:
 
 @method("PBD.plug", ["self"], async_ok=True)
 def pbd_plug(call: Call, self: str) -> str:
+    _check(call, "PBD", self)
+    call.pool.world.stall(call)
     plug(call.pool, _check(call, "PBD", self))
     return ""
 

@@ -387,6 +387,13 @@ class World:
             self.faults.released.set()
             self.faults.released = threading.Event()
 
+    def stall(self, call: Any) -> None:
+        """A stall point for a wire method (`call.method`); a cancelled task raises there."""
+        task = getattr(call, "task", None)
+        self.stall_point(call.method, task.cancelled if task is not None else lambda: False)
+        if task is not None:
+            task.check_cancelled()
+
     def stall_point(self, method: str, cancelled=lambda: False) -> None:
         """Block here while a `task_stall` fault names `method` (or until cancelled/stop)."""
         while self.faults.stall_for(method) and not self.clock.stopping and not cancelled():

@@ -256,3 +256,106 @@ def test_disk_missing_on_a_present_sr_fails_unless_forced(
     vm = fo.dr.xenapi.VM.get_by_name_label("fresh")[0]
     disks = [b for b in fo.dr.xenapi.VM.get_VBDs(vm) if fo.dr.xenapi.VBD.get_type(b) == "Disk"]
     assert len(disks) == 1
+
+
+TWO_SITES = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+[[sites.pools]]
+name = "prod"
+product_version = "{prod_version}"
+metadata_srs = ["Gold"]
+hosts = [{{ name = "a" }}]
+networks = [{{ name = "net", bridge = "xenbr0" }}]
+srs = [{{ name = "Gold", kind = "replicated", replicate_to = "dr", lag_seconds = 0 }}]
+[[sites.pools.vms]]
+name = "vm"
+disks = [{{ sr = "Gold" }}]
+nics = ["net"]
+[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = {{ target = "10.20.1.50", iqn = "iqn.x:dr" }}
+[[sites.pools]]
+name = "dr"
+licensed_dr = {dr_licensed}
+hosts = [{{ name = "b" }}]
+"""
+
+
+def _two_sites(prod_version: str = "8.4.0", dr_licensed: bool = True) -> str:
+    return TWO_SITES.format(prod_version=prod_version, dr_licensed=str(dr_licensed).lower())
+
+
+def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., SimHandle]) -> None:
+    """An unlicensed DR pool: VM.recover gives LICENCE_RESTRICTION ["DR"]."""
+    sim = sim_factory(_two_sites(dr_licensed=False))
+    ctl = Ctl(sim.control_url)
+    ctl.disaster("primary")
+    dr = login(sim, "dr")
+    with pytest.raises(XenAPI.Failure) as exc:
+        introduce(dr, ctl.lun("Gold"))
+    assert exc.value.details == ["LICENCE_RESTRICTION", "DR"]
+
+
+def test_database_from_a_newer_xenserver_cannot_be_opened(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """Metadata written by a newer version: COULD_NOT_IMPORT_DATABASE (schema mismatch)."""
+    sim = sim_factory(_two_sites(prod_version="9.0.0"))
+    ctl = Ctl(sim.control_url)
+    ctl.disaster("primary")
+    dr = login(sim, "dr")
+    introduce(dr, ctl.lun("Gold"))
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.VDI.open_database(latest_metadata_vdis(dr)[0])
+    assert exc.value.details == [
+        "COULD_NOT_IMPORT_DATABASE",
+        "Database does not match local schema.",
+    ]
+
+
+def test_async_recover_with_the_database_session_is_polled_with_the_pool_session(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """Async.VM.recover with the DB session returns a task the normal session can poll."""
+    sim = sim_factory(_two_sites())
+    ctl = Ctl(sim.control_url)
+    ctl.disaster("primary")
+    fo = _open(sim, ctl, ["Gold"])
+    task = value(raw(fo.dr, "Async.VM.recover", fo.db, fo.vms["vm"], fo.dr._session, True))
+    token, status = "", "pending"
+    for _ in range(100):
+        if status != "pending":
+            break
+        events = getattr(fo.dr.xenapi.event, "from")(["task"], token, 5.0)
+        token = events["token"]
+        status = fo.dr.xenapi.task.get_status(task)
+    assert status == "success"
+    assert fo.dr.xenapi.task.get_result(task) == "<value></value>"
+    assert fo.dr.xenapi.VM.get_by_name_label("vm")
+
+
+def test_a_stalled_dr_task_create_can_be_cancelled(sim_factory: Callable[..., SimHandle]) -> None:
+    """With a task_stall fault on DR_task.create, the Async task ends cancelled on task.cancel."""
+    sim = sim_factory(_two_sites())
+    ctl = Ctl(sim.control_url)
+    ctl.disaster("primary")
+    ctl("POST", "/faults", {"kind": "task_stall", "method": "DR_task.create"})
+    dr = login(sim, "dr")
+    row = ctl.lun("Gold")
+    task = dr.xenapi.Async.DR_task.create(
+        "lvmoiscsi", row["mirror_device_config"], [row["sr_uuid"]]
+    )
+    assert dr.xenapi.task.get_status(task) == "pending"
+    dr.xenapi.task.cancel(task)
+    token, status = "", "pending"
+    for _ in range(100):
+        if status != "pending":
+            break
+        token = getattr(dr.xenapi.event, "from")(["task"], token, 5.0)["token"]
+        status = dr.xenapi.task.get_status(task)
+    assert status == "cancelled"
+    assert dr.xenapi.SR.get_by_name_label("Gold") == []
