@@ -18,13 +18,10 @@ app = typer.Typer(
 
 def _mount() -> None:
     """Attach the command groups; imported lazily so `drbot --help` stays fast."""
-    from bot import cli_sim
+    from bot import cli_ops, cli_sim, demo
 
     app.add_typer(cli_sim.app, name="sim", help="Run and steer the XAPI and Slack simulators.")
-    try:
-        from bot import cli_ops
-    except ImportError:  # the operator commands land with the engine
-        return
+    app.command("demo")(demo.demo)
     cli_ops.register(app)
 
 
