@@ -248,6 +248,21 @@ def _halted(pool: Pool, vm: str) -> None:
         refresh_host_memory(pool, rec["resident_on"])
 
 
+def halt_resident(pool: Pool, host: Host) -> list[str]:
+    """Mark every guest the host was running Halted (it crashed and booted again)."""
+    db = pool.db
+    with db.lock:
+        vms = [
+            ref
+            for ref, rec in db._tables["VM"].items()
+            if rec["resident_on"] == host.ref and not rec["is_control_domain"]
+        ]
+    for vm in vms:
+        _halted(pool, vm)
+        _appliance_changed(pool, vm)
+    return vms
+
+
 def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
     """`clean`, `hard` or `auto` (VM.shutdown: clean when running, else hard)."""
     _check_vm(pool, vm)

@@ -343,14 +343,27 @@ class World:
         if name not in self.sites:
             raise KeyError(f"no site {name!r}; sites: {', '.join(self.sites)}")
         self.storage.pump()
-        self.sites[name].up = up
-        for pool in self.sites[name].pools:
+        site = self.sites[name]
+        rebooted = [h for p in site.pools for h in p.hosts if h.up and not site.up and up]
+        site.up = up
+        for pool in site.pools:
             self._mark_live(pool)
+            self._reboot(pool, [h for h in rebooted if h in pool.hosts])
 
     def set_host(self, address: str, up: bool) -> None:
         pool, host = self.host(address)
+        came_back = up and not host.up and pool.site.up
         host.up = up
         self._mark_live(pool)
+        if came_back:
+            self._reboot(pool, [host])
+
+    def _reboot(self, pool: Pool, hosts: list[Host]) -> None:
+        """A host back from a failure has booted afresh: the VMs it was running are Halted."""
+        from sim.xapi.lifecycle import halt_resident
+
+        for host in hosts:
+            halt_resident(pool, host)
 
     def _mark_live(self, pool: Pool) -> None:
         """Keep `host_metrics.live` in step with reachability (as the coordinator sees it)."""

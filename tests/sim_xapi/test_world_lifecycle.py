@@ -220,3 +220,28 @@ def test_negative_order_or_delay_is_invalid(mini: SimHandle) -> None:
         with pytest.raises(XenAPI.Failure) as exc:
             setter(vm, "-1")
         assert exc.value.details[0] == "INVALID_VALUE"
+
+
+def test_vms_of_a_host_back_from_failure_are_halted(mini: SimHandle, ctl: Ctl) -> None:
+    """A failed and restored site comes back with its guests Halted (the hosts rebooted)."""
+    prod = login(mini, "primary")
+    running = {
+        v["name_label"]
+        for v in prod.xenapi.VM.get_all_records().values()
+        if v["power_state"] == "Running" and not v["is_control_domain"]
+    }
+    assert "app-01" in running
+    ctl("POST", "/sites/primary/fail")
+    ctl("POST", "/sites/primary/restore")
+    prod = login(mini, "primary")
+    states = {
+        v["name_label"]: v["power_state"]
+        for v in prod.xenapi.VM.get_all_records().values()
+        if not v["is_control_domain"]
+    }
+    assert {states[n] for n in running} == {"Halted"}
+    assert all(
+        prod.xenapi.VM.get_power_state(d) == "Running"
+        for d in prod.xenapi.VM.get_all()
+        if prod.xenapi.VM.get_is_control_domain(d)
+    )
