@@ -416,3 +416,37 @@ def unplug_all(pool: Pool, sr: str) -> None:
     pbds.sort(key=lambda p: db.get_field("PBD", p, "host") == coordinator)
     for p in pbds:
         unplug(pool, p)
+
+
+def replug_after_boot(pool: Pool, host) -> None:
+    """A host that booted again re-attaches its PBDs; those whose volume refuses stay detached.
+
+    This is how a site that comes back while its LUNs are replication targets (after a
+    failover and `reverse`) finds its SRs detached until the mirror is broken again.
+    """
+    db = pool.db
+    pbds = [
+        p for p in db.where("PBD", host=host.ref) if db.get_field("PBD", p, "currently_attached")
+    ]
+    for pbd in pbds:
+        rec = db.get("PBD", pbd)
+        sr = db.get("SR", rec["SR"])
+        try:
+            vol = resolve(pool, sr["type"], rec["device_config"], host.address)
+            if vol.content.sr_uuid != sr["uuid"]:
+                raise backend_failure(StorageFault(47, "SR uuid mismatch"))
+        except XapiError:
+            db.set("PBD", pbd, currently_attached=False)
+            for vdi in sr["VDIs"]:
+                if (
+                    db.get_field("VDI", vdi, "type") == "metadata"
+                    and db.get_field("VDI", vdi, "metadata_of_pool") == pool.ref
+                    and not _any_attached(pool, rec["SR"], but=pbd)
+                ):
+                    from sim.xapi import dr
+
+                    dr.stop_redo_log(pool, vdi)
+            continue
+        if host is pool.coordinator:
+            scan(pool, rec["SR"], vol)
+            handle_metadata_vdis(pool, rec["SR"], vol)

@@ -361,9 +361,11 @@ class World:
     def _reboot(self, pool: Pool, hosts: list[Host]) -> None:
         """A host back from a failure has booted afresh: the VMs it was running are Halted."""
         from sim.xapi.lifecycle import halt_resident
+        from sim.xapi.storage import replug_after_boot
 
         for host in hosts:
             halt_resident(pool, host)
+            replug_after_boot(pool, host)
 
     def _mark_live(self, pool: Pool) -> None:
         """Keep `host_metrics.live` in step with reachability (as the coordinator sees it)."""

@@ -184,3 +184,61 @@ def test_test_failover_and_its_full_cleanup_leave_nothing_behind(demo: SimHandle
     assert _inventory(dr) == before
     assert all(r["test_copy_device_config"] is None for r in ctl("GET", "/replication"))
     assert dr.xenapi.pool.get_ha_enabled(dr.xenapi.pool.get_all()[0]) is True
+
+
+def test_failback_brings_the_vms_home_with_the_dr_sites_metadata(mini: SimHandle) -> None:
+    """Fail over, replicate DR metadata back (reverse), break the mirror, recover at home."""
+    ctl = Ctl(mini.control_url)
+    for row in ctl("GET", "/replication"):
+        ctl("POST", f"/replication/{row['lun']}/sync")
+    rows = ctl.disaster("primary")
+    dr = login(mini, "dr")
+    for name in ("Gold", "Silver"):
+        introduce(dr, next(r for r in rows if r["name"] == name))
+    db = dr.xenapi.VDI.open_database(latest_metadata_vdis(dr)[0])
+    shop = next(
+        r
+        for r, a in value(raw(dr, "VM_appliance.get_all_records", db)).items()
+        if a["name_label"] == "shop"
+    )
+    value(raw(dr, "VM_appliance.recover", db, shop, dr._session, False))
+    value(raw(dr, "session.logout", db))
+    app = dr.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    dr.xenapi.VM_appliance.start(app, False)
+    dr_gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
+    dr.xenapi.SR.enable_database_replication(dr_gold)
+    dr_pool_uuid = dr.xenapi.pool.get_uuid(dr.xenapi.pool.get_all()[0])
+
+    for row in rows:
+        assert ctl("POST", f"/replication/{row['lun']}/reverse")["state"] == "reversed"
+    ctl("POST", "/sites/primary/restore")
+    prod = login(mini, "primary")
+    gold = prod.xenapi.SR.get_by_name_label("Gold")[0]
+    assert not any(prod.xenapi.PBD.get_currently_attached(p) for p in prod.xenapi.SR.get_PBDs(gold))
+    dr.xenapi.VM_appliance.clean_shutdown(app)  # planned failback: stop, replicate, switch
+    for row in rows:
+        ctl("POST", f"/replication/{row['lun']}/sync")
+        ctl("POST", f"/replication/{row['lun']}/promote")
+    master = prod.xenapi.pool.get_master(prod.xenapi.pool.get_all()[0])
+    for sr in (gold, prod.xenapi.SR.get_by_name_label("Silver")[0]):
+        pbds = sorted(
+            prod.xenapi.SR.get_PBDs(sr), key=lambda p: prod.xenapi.PBD.get_host(p) != master
+        )
+        for pbd in pbds:
+            prod.xenapi.PBD.plug(pbd)
+    home = [
+        v
+        for v in latest_metadata_vdis(prod)
+        if prod.xenapi.VDI.read_database_pool_uuid(v) == dr_pool_uuid
+    ]
+    assert len(home) == 1
+    db = prod.xenapi.VDI.open_database(home[0])
+    apps = value(raw(prod, "VM_appliance.get_all_records", db))
+    shop = next(r for r, a in apps.items() if a["name_label"] == "shop")
+    value(raw(prod, "VM_appliance.recover", db, shop, prod._session, False))
+    value(raw(prod, "session.logout", db))
+    app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    prod.xenapi.VM_appliance.start(app, False)
+    members = prod.xenapi.VM_appliance.get_VMs(app)
+    assert {prod.xenapi.VM.get_power_state(v) for v in members} == {"Running"}
+    assert {prod.xenapi.VM.get_version(v) for v in members} == {"2"}
