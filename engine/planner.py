@@ -189,25 +189,30 @@ class _Records:
         return [vm for vm in self.vms.values() if vm.is_real]
 
     def disk_srs(self, vm: VMInfo) -> list[Any]:
-        out = []
+        """The SRs of the VM's non-CD disks, ISO SRs excluded (what recovery needs, §2.7)."""
+        found: dict[str, Any] = {}
+        vbds, vdis, srs = self.vbds, self.vdis, self.srs
         for vbd_ref in vm.vbds:
-            vbd = self.vbds.get(vbd_ref)
+            vbd = vbds.get(vbd_ref)
             if vbd is None or vbd.type == "CD" or vbd.empty or vbd.vdi is None:
                 continue
-            vdi = self.vdis.get(vbd.vdi)
-            sr = self.srs.get(vdi.sr) if vdi is not None and vdi.sr else None
-            if sr is not None and sr.content_type != "iso" and sr not in out:
-                out.append(sr)
-        return out
+            vdi = vdis.get(vbd.vdi)
+            sr_ref = vdi.sr if vdi is not None else None
+            if sr_ref is None or sr_ref in found:
+                continue
+            sr = srs.get(sr_ref)
+            if sr is not None and sr.content_type != "iso":
+                found[sr_ref] = sr
+        return list(found.values())
 
     def networks_of(self, vm: VMInfo) -> list[Any]:
-        out = []
+        found: dict[str, Any] = {}
         for vif_ref in vm.vifs:
             vif = self.vifs.get(vif_ref)
-            net = self.networks.get(vif.network) if vif is not None and vif.network else None
-            if net is not None and net not in out:
-                out.append(net)
-        return out
+            net_ref = vif.network if vif is not None else None
+            if net_ref is not None and net_ref not in found and net_ref in self.networks:
+                found[net_ref] = self.networks[net_ref]
+        return list(found.values())
 
 
 def _read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> _Records:
@@ -238,7 +243,7 @@ def _read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> _Records:
 
 
 def protection_problems(
-    records: _Records, vm: VMInfo, replicated_sr_uuids: set[str]
+    records: _Records, vm: VMInfo, replicated_sr_uuids: set[str], srs: list[Any] | None = None
 ) -> list[tuple[str, str]]:
     """Why `vm` cannot be recovered at the DR site, as (reason code, SR name) pairs.
 
@@ -247,7 +252,7 @@ def protection_problems(
     replicated to the DR site: force would silently drop it).
     """
     problems = []
-    for sr in records.disk_srs(vm):
+    for sr in records.disk_srs(vm) if srs is None else srs:
         if sr.uuid in replicated_sr_uuids:
             continue
         problems.append(("local-storage" if not sr.shared else "not-replicated", sr.name_label))

@@ -284,34 +284,13 @@ def assess(
     # --- per VM and vApp -------------------------------------------------------------------------
     records = _Records.of(src, "source-pool")
     lag_cut = _mirror_as_of(luns, metadata)
-    vm_rows: list[VMProtection] = []
-    by_ref: dict[str, VMProtection] = {}
-    used_networks: dict[str, Any] = {}
-    for vm in records.real_vms():
-        why = []
-        for code, sr in protection_problems(records, vm, replicated):
-            why.append((m.R_LOCAL if code == "local-storage" else m.R_NOT_REPLICATED).format(sr=sr))
-        if lag_cut is not None and vm.install_time is not None and vm.install_time > lag_cut:
-            why.append(m.R_INSIDE_LAG.format(since=lag_cut.isoformat(timespec="seconds")))
-        if not records.disk_srs(vm):
-            why.append(m.R_NO_DISKS)
-        app = records.appliances.get(vm.appliance or "")
-        row = VMProtection(
-            uuid=vm.uuid,
-            name=vm.name_label,
-            appliance=app.name_label if app else None,
-            power_state=vm.power_state,
-            protected=not why,
-            reasons=why,
-            memory_bytes=vm.memory_needed,
-        )
-        vm_rows.append(row)
-        by_ref[vm.ref] = row
-        if not why:
-            for net in records.networks_of(vm):
-                used_networks.setdefault(net.name_label, net)
-    vm_rows.sort(key=lambda r: (r.appliance or "~", r.name))
+    vm_rows, apps, used_networks = src.memo(
+        "readiness-vms",
+        (frozenset(replicated), lag_cut),
+        lambda: _protection(records, replicated, lag_cut),
+    )
     result.vms = vm_rows
+    result.appliances = apps
     unprotected = [r for r in vm_rows if not r.protected]
     if unprotected:
         add(
@@ -326,20 +305,6 @@ def assess(
         )
     if vm_rows and not any(r.protected for r in vm_rows):
         add("not-ready", protected.name, m.R_NOTHING_PROTECTED)
-    apps = []
-    for app in sorted(records.appliances.values(), key=lambda a: a.name_label):
-        rows = [by_ref[v] for v in app.vms if v in by_ref]
-        bad = [r.name for r in rows if not r.protected]
-        apps.append(
-            ApplianceProtection(
-                uuid=app.uuid,
-                name=app.name_label,
-                protected=not bad,
-                vms=len(rows),
-                unprotected_vms=bad,
-            )
-        )
-    result.appliances = apps
 
     # --- DR pool: capacity, networks, HA, licence -------------------------------------------------
     if dst is not None:
@@ -385,6 +350,54 @@ def assess(
         if unlicensed:
             add("not-ready", dr.name, m.LICENCE_DR.format(hosts=", ".join(unlicensed)))
     return _verdict(result, reasons, dst, dr.name, last_drill, clock)
+
+
+def _protection(
+    records: _Records, replicated: set[str], lag_cut: datetime | None
+) -> tuple[list[VMProtection], list[ApplianceProtection], dict[str, Any]]:
+    """Per VM and vApp: protected or not and why; and the networks protected VMs use."""
+    vm_rows: list[VMProtection] = []
+    by_ref: dict[str, VMProtection] = {}
+    used_networks: dict[str, Any] = {}
+    for vm in records.real_vms():
+        why = []
+        srs = records.disk_srs(vm)
+        for code, sr in protection_problems(records, vm, replicated, srs):
+            why.append((m.R_LOCAL if code == "local-storage" else m.R_NOT_REPLICATED).format(sr=sr))
+        if lag_cut is not None and vm.install_time is not None and vm.install_time > lag_cut:
+            why.append(m.R_INSIDE_LAG.format(since=lag_cut.isoformat(timespec="seconds")))
+        if not srs:
+            why.append(m.R_NO_DISKS)
+        app = records.appliances.get(vm.appliance or "")
+        row = VMProtection(
+            uuid=vm.uuid,
+            name=vm.name_label,
+            appliance=app.name_label if app else None,
+            power_state=vm.power_state,
+            protected=not why,
+            reasons=why,
+            memory_bytes=vm.memory_needed,
+        )
+        vm_rows.append(row)
+        by_ref[vm.ref] = row
+        if not why:
+            for net in records.networks_of(vm):
+                used_networks.setdefault(net.name_label, net)
+    vm_rows.sort(key=lambda r: (r.appliance or "~", r.name))
+    apps = []
+    for app in sorted(records.appliances.values(), key=lambda a: a.name_label):
+        rows = [by_ref[v] for v in app.vms if v in by_ref]
+        bad = [r.name for r in rows if not r.protected]
+        apps.append(
+            ApplianceProtection(
+                uuid=app.uuid,
+                name=app.name_label,
+                protected=not bad,
+                vms=len(rows),
+                unprotected_vms=bad,
+            )
+        )
+    return vm_rows, apps, used_networks
 
 
 def _verdict(
