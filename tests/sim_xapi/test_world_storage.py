@@ -122,20 +122,27 @@ def test_reverse_replicates_the_dr_site_back_to_the_primary(mini: SimHandle, ctl
     ctl("POST", "/sites/primary/restore")
     dr.xenapi.pool.get_all()  # a write on the DR pool after the reverse
     dr.xenapi.VM_appliance.create({"name_label": "written-at-dr", "name_description": ""})
-    ctl("POST", f"/replication/{lun}/sync")
-    ctl("POST", f"/replication/{lun}/promote")  # failback: break the mirror the other way
     prod = login(mini, "primary")
     prod_gold = prod.xenapi.SR.get_by_name_label("Gold")[0]
-    prod.xenapi.SR.scan(prod_gold)
+    master = prod.xenapi.pool.get_master(prod.xenapi.pool.get_all()[0])
+    pbds = sorted(
+        prod.xenapi.SR.get_PBDs(prod_gold), key=lambda p: prod.xenapi.PBD.get_host(p) != master
+    )
+    assert not any(prod.xenapi.PBD.get_currently_attached(p) for p in pbds)
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.PBD.plug(pbds[0])  # the primary LUN is now a read-only replication target
+    assert _code(exc) == "SR_BACKEND_FAILURE_47"
+    ctl("POST", f"/replication/{lun}/sync")
+    ctl("POST", f"/replication/{lun}/promote")  # failback: break the mirror the other way
+    for pbd in pbds:
+        prod.xenapi.PBD.plug(pbd)
     dr_pool_uuid = dr.xenapi.pool.get_uuid(dr.xenapi.pool.get_all()[0])
     metadata = prod.xenapi.VDI.get_all_records_where('field "type"="metadata"')
-    foreign = [
-        v for v in metadata.values() if v["metadata_of_pool"] != prod.xenapi.pool.get_all()[0]
-    ]
+    own = prod.xenapi.pool.get_all()[0]
+    foreign = [r for r, v in metadata.items() if v["metadata_of_pool"] != own]
     assert len(foreign) == 1
-    assert prod.xenapi.VDI.read_database_pool_uuid(
-        prod.xenapi.VDI.get_by_uuid(foreign[0]["uuid"])
-    ) in {"", dr_pool_uuid}
+    assert prod.xenapi.VDI.read_database_pool_uuid(foreign[0]) == dr_pool_uuid
+    assert prod.xenapi.VDI.get_metadata_latest(foreign[0]) is True
 
 
 def test_failed_lun_gives_backend_failure_47_until_faults_are_cleared(
