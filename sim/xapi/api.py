@@ -280,21 +280,24 @@ class Dispatcher:
     def _dispatch(
         self, pool: Any, address: str, name: str, params: list[Any]
     ) -> tuple[Any, str | None]:
+        # xapi strips the `Async.` prefix before matching the name, and its errors name the
+        # call as matched (gen_server.ml: `sync_ty_and_maybe_remove_prefix`), so the
+        # unknown-method, count-mismatch and no-async errors carry the name without it.
         is_async = name.startswith("Async.")
         base = name[len("Async.") :] if is_async else name
         spec = lookup(base)
         is_member = address != pool.coordinator_address
         if spec is None:
-            if params and isinstance(params[0], str) and params[0].startswith("OpaqueRef:"):
+            # An unknown call's first argument is taken as a session and checked first
+            # (xapi tries a host extension with it before giving up).
+            if params and isinstance(params[0], str):
                 if is_member:
                     raise XapiError(HOST_IS_SLAVE, pool.coordinator_address)
                 self.sessions.validate(params[0], pool)
-            raise XapiError(MESSAGE_METHOD_UNKNOWN, name)
+            raise XapiError(MESSAGE_METHOD_UNKNOWN, base)
         received = len(params) - (1 if spec.session else 0)
         if received < spec.required or received > len(spec.params):
-            raise XapiError(
-                MESSAGE_PARAMETER_COUNT_MISMATCH, spec.name, spec.required, max(received, 0)
-            )
+            raise XapiError(MESSAGE_PARAMETER_COUNT_MISMATCH, base, spec.required, max(received, 0))
         if is_member and spec.name != "system.listMethods":
             raise XapiError(HOST_IS_SLAVE, pool.coordinator_address)
         args = list(params[1:] if spec.session else params)
@@ -312,11 +315,11 @@ class Dispatcher:
                 method=spec.name,
             )
             if is_async:
-                raise XapiError(FAULT, f"No async mode for this operation (rpc: {name})")
+                raise XapiError(FAULT, f"No async mode for this operation (rpc: {base})")
             return spec.func(call, *args), self._user_of(name, params)
         sess = self.sessions.validate(params[0], pool)
         if is_async and not spec.async_ok:
-            raise XapiError(FAULT, f"No async mode for this operation (rpc: {name})")
+            raise XapiError(FAULT, f"No async mode for this operation (rpc: {base})")
         if not role_allows(sess.role, spec.role):
             raise XapiError(
                 RBAC_PERMISSION_DENIED,

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from .db import Database
 
 AUTH_FAILURE_MESSAGE = "Authentication failure"
-# XAPI's session housekeeping (xapi_globs.ml): idle sessions go after 24 h; a user keeps at
-# most 500 sessions per originator, root without an originator 400 (oldest go first).
+# XAPI's session housekeeping (xapi_globs.ml): idle sessions go after 24 h; root without an
+# originator keeps at most 400 sessions, root 500 per originator, any other user 500 (oldest
+# go first).
 IDLE_SECONDS = 24 * 3600
 MAX_PER_ORIGINATOR = 500
 MAX_ROOT_ANONYMOUS = 400
@@ -52,6 +53,13 @@ class Session:
     @property
     def foreign(self) -> bool:
         return self.db is not self.pool.db
+
+
+def _cap_group(user: str, originator: str) -> tuple[str, str]:
+    """The group whose session cap a session counts against (see `Sessions.housekeep`)."""
+    if user in ("", "root"):
+        return ("originator", originator) if originator else ("anonymous", "")
+    return ("user", user)
 
 
 class Sessions:
@@ -142,9 +150,16 @@ class Sessions:
         return clock.now()
 
     def housekeep(self, pool: Any, user: str, originator: str) -> int:
-        """XAPI's session GC before a login: idle sessions, then the per-user caps; -> ended."""
+        """XAPI's session GC before a login: idle sessions, then the per-group caps; -> ended.
+
+        The caps group sessions as xapi's `db_gc_util.timeout_sessions` does: root (or
+        nameless) sessions without an originator share one cap of 400; root sessions with
+        an originator are capped at 500 per originator; any other user's sessions at 500
+        per user name, whatever their originators.
+        """
         now = self._now(pool)
-        cap = MAX_ROOT_ANONYMOUS if user == "root" and not originator else MAX_PER_ORIGINATOR
+        key = _cap_group(user, originator)
+        cap = MAX_ROOT_ANONYMOUS if key == ("anonymous", "") else MAX_PER_ORIGINATOR
         with self._lock:
             idle = [
                 s.ref
@@ -158,8 +173,7 @@ class Sessions:
                     s
                     for s in self._by_ref.values()
                     if s.pool is pool
-                    and s.user == user
-                    and s.originator == originator
+                    and _cap_group(s.user, s.originator) == key
                     and s.ref not in idle
                 ),
                 key=lambda s: s.last_active or now,

@@ -181,13 +181,13 @@ def test_class_underscore_method_alias_is_accepted(sim):
 
 
 def test_async_getter_gets_the_no_async_fault_struct(sim):
-    """Async. on a getter is a Failure ["Fault", "No async mode ..."], not an XML-RPC fault."""
+    """Async. on a getter: Failure ["Fault", "No async mode ... (rpc: <name without Async.>)"]."""
     s = sim.session()
     with pytest.raises(XenAPI.Failure) as e:
         s.xenapi.Async.VM.get_record(sim.refs["vms"][0])
     assert e.value.details == [
         "Fault",
-        "No async mode for this operation (rpc: Async.VM.get_record)",
+        "No async mode for this operation (rpc: VM.get_record)",
     ]
 
 

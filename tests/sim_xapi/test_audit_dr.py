@@ -1,0 +1,497 @@
+"""Audit of sim/xapi's DR and vApp rules against the reference (§2, §3, §7), rule by rule.
+
+Each test names the reference section it checks; everything goes through the unmodified
+XenAPI client (raw calls for the foreign database session) and the control API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import XenAPI
+
+from sim.xapi.serve import SimHandle
+from tests.sim_xapi.audit_support import (
+    NULL,
+    Opened,
+    lose_primary,
+    open_failover,
+    task_outcome,
+    wait_until,
+)
+from tests.sim_xapi.world_support import Ctl, failure, introduce, login, raw, value
+
+DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
+
+TWO_SITES = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+[[sites.pools]]
+name = "prod"
+metadata_srs = ["Gold"]
+hosts = [{{ name = "a" }}]
+networks = [{{ name = "net", bridge = "xenbr0" }}]
+srs = [{{ name = "Gold", kind = "replicated", replicate_to = "dr", lag_seconds = 0 }}]
+appliances = [{{ name = "app" }}]
+[[sites.pools.vms]]
+name = "vm"
+disks = [{{ sr = "Gold" }}]
+nics = ["net"]
+[[sites.pools.vms]]
+name = "member"
+appliance = "app"
+disks = [{{ sr = "Gold" }}]
+nics = ["net"]
+[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = {{ target = "10.20.1.50", iqn = "iqn.x:dr" }}
+[[sites.pools]]
+name = "dr"
+licensed_dr = {dr_licensed}
+hosts = [{{ name = "b" }}, {{ name = "c" }}]
+networks = [{{ name = "other", bridge = "xenbr0" }}]
+"""
+
+
+@pytest.fixture
+def opened(mini: SimHandle, ctl: Ctl) -> Opened:
+    """The mini estate failed over: Gold and Silver introduced, the latest metadata open."""
+    lose_primary(ctl)
+    return open_failover(mini, ctl, ["Gold", "Silver"])
+
+
+# ------------------------------------------------------------------ §2.1 replication
+
+
+def test_assert_checks_pbds_before_the_driver(mini: SimHandle) -> None:
+    """§2.1: an NFS SR with an unplugged PBD gives SR_NO_PBDS (PBDs are checked first)."""
+    prod = login(mini, "primary")
+    nfs = prod.xenapi.SR.get_by_name_label("Scratch NFS")[0]
+    prod.xenapi.PBD.unplug(prod.xenapi.SR.get_PBDs(nfs)[0])
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.SR.assert_supports_database_replication(nfs)
+    assert exc.value.details == ["SR_NO_PBDS", nfs]
+
+
+def test_a_host_without_a_pbd_gives_sr_no_pbds(mini: SimHandle) -> None:
+    """§2.1: a host with no PBD at all for the SR gives SR_NO_PBDS from the assert and enable."""
+    prod = login(mini, "primary")
+    silver = prod.xenapi.SR.get_by_name_label("Silver")[0]
+    pbd = prod.xenapi.SR.get_PBDs(silver)[1]
+    prod.xenapi.PBD.unplug(pbd)
+    prod.xenapi.PBD.destroy(pbd)
+    for call in (
+        prod.xenapi.SR.assert_supports_database_replication,
+        prod.xenapi.SR.enable_database_replication,
+    ):
+        with pytest.raises(XenAPI.Failure) as exc:
+            call(silver)
+        assert exc.value.details == ["SR_NO_PBDS", silver]
+
+
+def test_replication_calls_need_pool_operator(mini: SimHandle) -> None:
+    """§2.1/§2.2: enable replication and VDI.open_database are denied to a read-only user."""
+    viewer = login(mini, "primary", "read-only")
+    gold = viewer.xenapi.SR.get_by_name_label("Gold")[0]
+    vdi = viewer.xenapi.pool.get_metadata_VDIs(viewer.xenapi.pool.get_all()[0])[0]
+    for call, arg, perm in (
+        (viewer.xenapi.SR.enable_database_replication, gold, "sr.enable_database_replication"),
+        (viewer.xenapi.VDI.open_database, vdi, "vdi.open_database"),
+    ):
+        with pytest.raises(XenAPI.Failure) as exc:
+            call(arg)
+        assert exc.value.details[:2] == ["RBAC_PERMISSION_DENIED", perm]
+
+
+def test_unplugging_the_metadata_sr_stops_replication_and_plugging_rearms_it(
+    mini: SimHandle,
+) -> None:
+    """§2.1: unplug disables the own redo log (VBD gone, latest false); a plug re-enables it."""
+    prod = login(mini, "primary")
+    gold = prod.xenapi.SR.get_by_name_label("Gold")[0]
+    vdi = prod.xenapi.pool.get_metadata_VDIs(prod.xenapi.pool.get_all()[0])[0]
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is True
+    for ref, vm in prod.xenapi.VM.get_all_records().items():
+        if vm["power_state"] == "Running" and not vm["is_control_domain"]:
+            prod.xenapi.VM.hard_shutdown(ref)
+    pbds = prod.xenapi.SR.get_PBDs(gold)
+    for pbd in pbds:
+        prod.xenapi.PBD.unplug(pbd)
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is False
+    assert prod.xenapi.VDI.get_VBDs(vdi) == []
+    coordinator = prod.xenapi.pool.get_master(prod.xenapi.pool.get_all()[0])
+    prod.xenapi.PBD.plug(next(p for p in pbds if prod.xenapi.PBD.get_host(p) == coordinator))
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is True
+    assert len(prod.xenapi.VDI.get_VBDs(vdi)) == 1
+
+
+# ------------------------------------------------------------------ §2.2 metadata VDIs
+
+
+def test_foreign_metadata_vdi_names_a_pool_the_dr_pool_does_not_have(opened: Opened) -> None:
+    """§2.2: metadata_of_pool is the foreign pool's ref (HANDLE_INVALID locally), not listed."""
+    dr = opened.dr
+    vdi = next(
+        r
+        for r, v in dr.xenapi.VDI.get_all_records_where('field "type"="metadata"').items()
+        if v["metadata_latest"]
+    )
+    foreign_pool = dr.xenapi.VDI.get_metadata_of_pool(vdi)
+    assert foreign_pool == value(opened.call("pool.get_all"))[0]
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.pool.get_record(foreign_pool)
+    assert exc.value.details == ["HANDLE_INVALID", "pool", foreign_pool]
+    assert dr.xenapi.pool.get_metadata_VDIs(dr.xenapi.pool.get_all()[0]) == []
+    foreign_uuid = value(opened.call("pool.get_uuid", foreign_pool))
+    assert dr.xenapi.VDI.read_database_pool_uuid(vdi) == foreign_uuid
+
+
+def test_database_session_is_a_read_only_disaster_recovery_session(opened: Opened) -> None:
+    """§2.2: user disaster-recovery, not local superuser; writes denied; logout releases it."""
+    dr, db = opened.dr, opened.db
+    rec = dr.xenapi.session.get_record(db)
+    assert rec["auth_user_name"] == "disaster-recovery"
+    assert rec["is_local_superuser"] is False
+    vm = opened.vms["app-01"]
+    assert failure(opened.call("VM.set_name_label", vm, "x"))[0] == "RBAC_PERMISSION_DENIED"
+    assert failure(opened.call("VM.start", vm, False, False))[0] == "RBAC_PERMISSION_DENIED"
+    assert failure(opened.call("DR_task.create", "lvmoiscsi", {}, []))[0] == (
+        "RBAC_PERMISSION_DENIED"
+    )
+    value(raw(dr, "session.logout", db))
+    assert failure(opened.call("VM.get_all")) == ["SESSION_INVALID", db]
+
+
+def test_open_database_does_not_refuse_the_pools_own_metadata(mini: SimHandle) -> None:
+    """§2.2: VDI.open_database on the pool's own metadata VDI works (no OF_THIS_POOL error)."""
+    prod = login(mini, "primary")
+    vdi = prod.xenapi.pool.get_metadata_VDIs(prod.xenapi.pool.get_all()[0])[0]
+    db = prod.xenapi.VDI.open_database(vdi)
+    names = {v["name_label"] for v in value(raw(prod, "VM.get_all_records", db)).values()}
+    assert "app-01" in names
+    value(raw(prod, "session.logout", db))
+
+
+def test_unplugged_foreign_metadata_is_no_longer_latest(opened: Opened) -> None:
+    """§2.1: unplugging a foreign metadata SR sets metadata_latest=false and drops the cache."""
+    dr = opened.dr
+    gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
+    vdi = next(v for v in dr.xenapi.SR.get_VDIs(gold) if dr.xenapi.VDI.get_type(v) == "metadata")
+    assert dr.xenapi.VDI.get_metadata_latest(vdi) is True
+    for pbd in dr.xenapi.SR.get_PBDs(gold):
+        dr.xenapi.PBD.unplug(pbd)
+    assert dr.xenapi.VDI.get_metadata_latest(vdi) is False
+    assert dr.xenapi.VDI.read_database_pool_uuid(vdi) == ""
+
+
+# ------------------------------------------------------------------ §2.3 / §7.7 DR tasks
+
+
+def test_a_detached_sr_skipped_by_dr_task_create_blocks_recovery(mini: SimHandle, ctl: Ctl) -> None:
+    """§7.7: an SR that exists detached is skipped by DR_task.create; recovery: VM_REQUIRES_SR."""
+    lose_primary(ctl)
+    fo = open_failover(mini, ctl, ["Gold"])
+    dr = fo.dr
+    gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
+    for pbd in dr.xenapi.SR.get_PBDs(gold):
+        dr.xenapi.PBD.unplug(pbd)
+    again = introduce(dr, ctl.lun("Gold"))
+    assert dr.xenapi.DR_task.get_introduced_SRs(again) == []
+    assert not any(dr.xenapi.PBD.get_currently_attached(p) for p in dr.xenapi.SR.get_PBDs(gold))
+    error = failure(fo.call("VM.assert_can_be_recovered", fo.vms["app-01"], dr._session))
+    assert error[:2] == ["VM_REQUIRES_SR", fo.vms["app-01"]]
+    assert value(fo.call("SR.get_uuid", error[2])) == dr.xenapi.SR.get_uuid(gold)
+
+
+def test_the_dr_task_has_only_uuid_and_introduced_srs(opened: Opened) -> None:
+    """§4.5: a DR_task record holds exactly uuid and introduced_SRs."""
+    rec = opened.dr.xenapi.DR_task.get_record(opened.tasks[0])
+    assert set(rec) == {"uuid", "introduced_SRs"}
+
+
+# ------------------------------------------------------------------ §2.6-§2.9 recovery
+
+
+def test_one_attached_pbd_on_any_host_is_enough_to_recover(opened: Opened) -> None:
+    """§2.7: the required SR needs at least one attached PBD, on any host."""
+    dr = opened.dr
+    gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
+    coordinator = dr.xenapi.pool.get_master(dr.xenapi.pool.get_all()[0])
+    for pbd in dr.xenapi.SR.get_PBDs(gold):
+        if dr.xenapi.PBD.get_host(pbd) == coordinator:
+            dr.xenapi.PBD.unplug(pbd)
+    value(opened.call("VM.assert_can_be_recovered", opened.vms["app-01"], dr._session))
+    assert (
+        value(opened.call("VM.get_SRs_required_for_recovery", opened.vms["app-01"], dr._session))
+        == []
+    )
+    value(opened.recover("app-01"))
+
+
+def test_assert_can_be_recovered_ignores_appliances_networks_and_rights(
+    mini: SimHandle, opened: Opened
+) -> None:
+    """§2.7: the assert passes for a vApp member, a missing network and a read-only session_to."""
+    viewer = login(mini, "dr", "read-only")
+    for name in ("shop-db", "backup-proxy"):
+        value(opened.call("VM.assert_can_be_recovered", opened.vms[name], viewer._session))
+
+
+def test_network_is_matched_by_name_before_bridge(opened: Opened) -> None:
+    """§2.6: a DR network named like the NIC's wins over the one with the same bridge."""
+    dr = opened.dr
+    same_name = dr.xenapi.network.create(
+        {"name_label": "VM Network", "name_description": "", "MTU": "1500", "other_config": {}}
+    )
+    value(opened.recover("app-01"))
+    vm = dr.xenapi.VM.get_by_name_label("app-01")[0]
+    assert [dr.xenapi.VIF.get_network(v) for v in dr.xenapi.VM.get_VIFs(vm)] == [same_name]
+
+
+def test_recovered_vm_fields_follow_the_import_rules(opened: Opened) -> None:
+    """§2.6: affinity NULL (unknown host), new generation_id, MAC seed and MACs kept, Halted."""
+    dr = opened.dr
+    src = value(opened.call("VM.get_record", opened.vms["app-01"]))
+    value(opened.recover("app-01"))
+    rec = dr.xenapi.VM.get_record(dr.xenapi.VM.get_by_uuid(src["uuid"]))
+    assert rec["affinity"] == NULL
+    assert rec["resident_on"] == NULL
+    assert rec["power_state"] == "Halted"
+    assert rec["generation_id"] != src["generation_id"]
+    assert rec["other_config"] == src["other_config"]
+    src_macs = {value(opened.call("VIF.get_MAC", v)) for v in src["VIFs"]}
+    assert {dr.xenapi.VIF.get_MAC(v) for v in rec["VIFs"]} == src_macs
+    assert rec["name_label"] == src["name_label"]
+    assert rec["memory_static_max"] == src["memory_static_max"]
+
+
+def test_recovery_writes_into_session_to_and_keeps_the_foreign_database(opened: Opened) -> None:
+    """§2.5: the VM lands in the DR pool; the foreign database is unchanged by the recovery."""
+    before = value(opened.call("VM.get_all_records"))
+    value(opened.recover("app-01"))
+    after = value(opened.call("VM.get_all_records"))
+    assert after.keys() == before.keys()
+    assert after[opened.vms["app-01"]]["version"] == before[opened.vms["app-01"]]["version"]
+
+
+def test_second_recovery_bumps_the_version_again(opened: Opened) -> None:
+    """§2.6: version = imported version + 1; forcing again imports the same version, +1 again."""
+    dr = opened.dr
+    src_version = int(value(opened.call("VM.get_version", opened.vms["app-01"])))
+    value(opened.recover("app-01"))
+    value(opened.recover("app-01", force=True))
+    uuid = value(opened.call("VM.get_uuid", opened.vms["app-01"]))
+    assert int(dr.xenapi.VM.get_version(dr.xenapi.VM.get_by_uuid(uuid))) == src_version + 1
+
+
+def test_vapp_recovery_denies_a_read_only_session_to_with_its_own_name(
+    mini: SimHandle, opened: Opened
+) -> None:
+    """§2.6/§2.9: RBAC_PERMISSION_DENIED ["VM_appliance.recover", recovery text]; nothing made."""
+    viewer = login(mini, "dr", "read-only")
+    assert failure(opened.recover_app("shop", session_to=viewer._session)) == [
+        "RBAC_PERMISSION_DENIED",
+        "VM_appliance.recover",
+        DENIED_TEXT,
+    ]
+    assert opened.dr.xenapi.VM_appliance.get_by_name_label("shop") == []
+
+
+def test_vapp_recovery_refreshes_an_existing_appliance_with_the_same_uuid(
+    opened: Opened,
+) -> None:
+    """§2.9: a second recovery reuses the appliance of that uuid, detaches, renames, reassigns."""
+    dr = opened.dr
+    value(opened.recover_app("shop"))
+    uuid = value(opened.call("VM_appliance.get_uuid", opened.apps["shop"]))
+    app = dr.xenapi.VM_appliance.get_by_uuid(uuid)
+    dr.xenapi.VM_appliance.set_name_label(app, "renamed at DR")
+    stranger = dr.xenapi.VM.get_by_name_label("dr-jump")[0]
+    dr.xenapi.VM.set_appliance(stranger, app)
+    value(opened.recover_app("shop", force=True))
+    assert dr.xenapi.VM_appliance.get_by_uuid(uuid) == app
+    assert dr.xenapi.VM_appliance.get_name_label(app) == "shop"
+    assert dr.xenapi.VM.get_appliance(stranger) == NULL
+    names = {dr.xenapi.VM.get_name_label(v) for v in dr.xenapi.VM_appliance.get_VMs(app)}
+    assert names == {"shop-db", "shop-web-01", "shop-web-02"}
+
+
+def test_vapp_assert_names_the_first_member_that_cannot_be_recovered(opened: Opened) -> None:
+    """§2.9: Gold detached: the vApp assert gives VM_REQUIRES_SR for a member (foreign refs)."""
+    dr = opened.dr
+    for pbd in dr.xenapi.SR.get_PBDs(dr.xenapi.SR.get_by_name_label("Gold")[0]):
+        dr.xenapi.PBD.unplug(pbd)
+    app = opened.apps["shop"]
+    error = failure(opened.call("VM_appliance.assert_can_be_recovered", app, dr._session))
+    assert error[0] == "VM_REQUIRES_SR"
+    assert error[1] in value(opened.call("VM_appliance.get_VMs", app))
+    assert value(opened.call("SR.get_name_label", error[2])) == "Gold"
+    required = value(opened.call("VM_appliance.get_SRs_required_for_recovery", app, dr._session))
+    assert required == [error[2]]
+    assert failure(opened.recover_app("shop", force=True))[0] == "VM_REQUIRES_SR"
+
+
+def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., SimHandle]) -> None:
+    """§2.6/§7.4: an unlicensed DR pool gets LICENCE_RESTRICTION ["DR"] from both recovers."""
+    sim = sim_factory(TWO_SITES.format(dr_licensed="false"))
+    ctl = Ctl(sim.control_url)
+    lose_primary(ctl)
+    dr = login(sim, "dr")
+    pool = dr.xenapi.pool.get_all()[0]
+    assert dr.xenapi.pool.get_restrictions(pool)["restrict_dr"] == "true"
+    host = dr.xenapi.pool.get_master(pool)
+    assert dr.xenapi.host.get_license_params(host)["restrict_dr"] == "true"
+    row = ctl.lun("Gold")
+    sr = dr.xenapi.SR.introduce(row["sr_uuid"], "Gold", "", "lvmoiscsi", "", True, {})
+    for h in dr.xenapi.host.get_all():
+        pbd = dr.xenapi.PBD.create(
+            {"host": h, "SR": sr, "device_config": row["mirror_device_config"]}
+        )
+        dr.xenapi.PBD.plug(pbd)
+    vdi = next(v for v in dr.xenapi.SR.get_VDIs(sr) if dr.xenapi.VDI.get_type(v) == "metadata")
+    db = dr.xenapi.VDI.open_database(vdi)
+    vm = value(raw(dr, "VM.get_by_name_label", db, "vm"))[0]
+    app = value(raw(dr, "VM_appliance.get_by_name_label", db, "app"))[0]
+    assert failure(raw(dr, "VM.recover", db, vm, dr._session, True)) == [
+        "LICENCE_RESTRICTION",
+        "DR",
+    ]
+    assert failure(raw(dr, "VM_appliance.recover", db, app, dr._session, True)) == [
+        "LICENCE_RESTRICTION",
+        "DR",
+    ]
+    value(raw(dr, "VM.assert_can_be_recovered", db, vm, dr._session))
+
+
+# ------------------------------------------------------------------ §3 vApps
+
+
+def test_appliance_create_takes_a_record_and_allows_nothing_while_empty(mini: SimHandle) -> None:
+    """§3.1/§3.2: VM_appliance.create({name_label, name_description}); no VMs: no operations."""
+    prod = login(mini, "primary")
+    app = prod.xenapi.VM_appliance.create({"name_label": "new", "name_description": "d"})
+    rec = prod.xenapi.VM_appliance.get_record(app)
+    assert (rec["name_label"], rec["name_description"], rec["VMs"]) == ("new", "d", [])
+    assert rec["allowed_operations"] == []
+    for call in (prod.xenapi.VM_appliance.clean_shutdown, prod.xenapi.VM_appliance.hard_shutdown):
+        with pytest.raises(XenAPI.Failure) as exc:
+            call(app)
+        assert exc.value.details == ["OPERATION_NOT_ALLOWED", "Appliance has no VMs."]
+
+
+def test_vapp_start_acts_only_on_members_not_yet_running(mini: SimHandle) -> None:
+    """§3.3: a vApp with one member already running starts the rest without any failure."""
+    prod = login(mini, "primary")
+    app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    prod.xenapi.VM_appliance.hard_shutdown(app)
+    db = prod.xenapi.VM.get_by_name_label("shop-db")[0]
+    prod.xenapi.VM.start(db, False, False)
+    prod.xenapi.VM_appliance.start(app, False)
+    states = {prod.xenapi.VM.get_power_state(v) for v in prod.xenapi.VM_appliance.get_VMs(app)}
+    assert states == {"Running"}
+
+
+def test_start_delay_is_slept_inside_vm_start_before_the_next_group(mini: SimHandle) -> None:
+    """§3.3: order 0 is Running while its start_delay runs; order 1 waits; the call is pending."""
+    prod = login(mini, "primary")
+    app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    prod.xenapi.VM_appliance.clean_shutdown(app)
+    db_vm = prod.xenapi.VM.get_by_name_label("shop-db")[0]
+    prod.xenapi.VM.set_start_delay(db_vm, "100000000")  # far beyond the test: ended at stop
+    task = prod.xenapi.Async.VM_appliance.start(app, False)
+    assert wait_until(
+        prod, [f"vm/{db_vm}"], lambda: prod.xenapi.VM.get_power_state(db_vm) == "Running"
+    )
+    webs = [v for v in prod.xenapi.VM_appliance.get_VMs(app) if v != db_vm]
+    assert {prod.xenapi.VM.get_power_state(v) for v in webs} == {"Halted"}
+    assert prod.xenapi.task.get_status(task) == "pending"
+
+
+def test_a_standalone_start_sleeps_its_start_delay_too(mini: SimHandle) -> None:
+    """§3.3: VM.start of a VM outside any vApp returns only after its start_delay."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    prod.xenapi.VM.set_start_delay(vm, "100000000")
+    task = prod.xenapi.Async.VM.start(vm, False, False)
+    assert wait_until(prod, [f"vm/{vm}"], lambda: prod.xenapi.VM.get_power_state(vm) == "Running")
+    assert prod.xenapi.task.get_status(task) == "pending"
+
+
+def test_clean_shutdown_sleeps_the_shutdown_delay(mini: SimHandle) -> None:
+    """§3.3: VM.clean_shutdown returns only after the VM's shutdown_delay."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("app-01")[0]
+    prod.xenapi.VM.set_shutdown_delay(vm, "100000000")
+    task = prod.xenapi.Async.VM.clean_shutdown(vm)
+    assert wait_until(prod, [f"vm/{vm}"], lambda: prod.xenapi.VM.get_power_state(vm) == "Halted")
+    assert prod.xenapi.task.get_status(task) == "pending"
+
+
+def test_one_appliance_operation_at_a_time(mini: SimHandle, ctl: Ctl) -> None:
+    """§3.2: a second operation while one runs gives OTHER_OPERATION_IN_PROGRESS with the task."""
+    prod = login(mini, "primary")
+    app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    db_vm = prod.xenapi.VM.get_by_name_label("shop-db")[0]
+    prod.xenapi.VM.set_shutdown_delay(db_vm, "100000000")
+    first = prod.xenapi.Async.VM_appliance.clean_shutdown(app)
+    assert wait_until(
+        prod, [f"vm/{db_vm}"], lambda: prod.xenapi.VM.get_power_state(db_vm) == "Halted"
+    )
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM_appliance.hard_shutdown(app)
+    assert exc.value.details == [
+        "OTHER_OPERATION_IN_PROGRESS",
+        "VM_appliance",
+        app,
+        "clean_shutdown",
+        first,
+    ]
+
+
+def test_vapp_shutdown_partial_failure_names_the_operation(mini: SimHandle, ctl: Ctl) -> None:
+    """§3.3: a member left running by hard_shutdown gives OPERATION_PARTIALLY_FAILED [op, vm]."""
+    prod = login(mini, "primary")
+    app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    web = prod.xenapi.VM.get_by_name_label("shop-web-01")[0]
+    prod.xenapi.VM.hard_shutdown(web)
+    prod.xenapi.VM.start(web, True, False)  # paused: clean_shutdown cannot stop it
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM_appliance.clean_shutdown(app)
+    assert exc.value.details == ["OPERATION_PARTIALLY_FAILED", "VM_appliance.clean_shutdown", web]
+
+
+# ------------------------------------------------------------------ §7.13 starts after recovery
+
+
+def test_a_recovered_vm_on_a_new_private_network_starts(opened: Opened) -> None:
+    """§7.12: the PIF-less network recovery created does not stop the VM from starting."""
+    dr = opened.dr
+    value(opened.recover("backup-proxy"))
+    vm = dr.xenapi.VM.get_by_name_label("backup-proxy")[0]
+    dr.xenapi.VM.start(vm, False, False)
+    assert dr.xenapi.VM.get_power_state(vm) == "Running"
+
+
+def test_async_recover_failure_is_the_error_a_sync_call_gives(opened: Opened) -> None:
+    """§1.9: Async.VM.recover of a vApp member fails its task with the sync error_info."""
+    task = value(
+        raw(
+            opened.dr,
+            "Async.VM.recover",
+            opened.db,
+            opened.vms["shop-db"],
+            opened.dr._session,
+            True,
+        )
+    )
+    rec = task_outcome(opened.dr, task)
+    assert rec["status"] == "failure"
+    assert rec["error_info"] == [
+        "VM_IS_PART_OF_AN_APPLIANCE",
+        opened.vms["shop-db"],
+        opened.apps["shop"],
+    ]
