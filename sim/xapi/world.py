@@ -135,6 +135,20 @@ class RedoWriter:
         db = self.pool.db
         with contextlib.suppress(Exception):
             db.set("VDI", db.by_uuid("VDI", vdi_uuid), metadata_latest=ok)
+        with contextlib.suppress(Exception):
+            pool = db.get("pool", self.pool.ref)
+            if pool["other_config"].get("metadata_lun_alerts") == "true":
+                db.create(
+                    "message",
+                    {
+                        "name": "METADATA_LUN_HEALTHY" if ok else "METADATA_LUN_BROKEN",
+                        "priority": 4 if ok else 3,
+                        "cls": "Pool",
+                        "obj_uuid": pool["uuid"],
+                        "timestamp": self.pool.clock.now(),
+                        "body": f"metadata VDI {vdi_uuid}",
+                    },
+                )
 
     def _write_all(self, vdi_uuid: str, vol: Volume) -> bool:
         db = self.pool.db

@@ -165,3 +165,20 @@ def test_metadata_latest_marks_the_copy_with_the_highest_generation(
     latest = {dr.xenapi.SR.get_name_label(r["SR"]): r["metadata_latest"] for r in records.values()}
     assert latest == {"LUN 1": True, "LUN 2": False}
     assert {dr.xenapi.VDI.read_database_pool_uuid(r) for r in records} == {pool_uuid}
+
+
+def test_a_broken_metadata_lun_is_not_latest_and_raises_alerts(mini: SimHandle, ctl: Ctl) -> None:
+    """While the source LUN fails, the own VDI is not latest (METADATA_LUN_BROKEN); then heals."""
+    prod = login(mini, "primary")
+    gold = prod.xenapi.SR.get_by_name_label("Gold")[0]
+    vdi = next(
+        v for v in prod.xenapi.SR.get_VDIs(gold) if prod.xenapi.VDI.get_type(v) == "metadata"
+    )
+    ctl("POST", "/faults", {"kind": "lun", "lun": ctl.lun("Gold")["lun"], "side": "source"})
+    prod.xenapi.VM_appliance.create({"name_label": "a write", "name_description": ""})
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is False
+    ctl("DELETE", "/faults")
+    prod.xenapi.VM_appliance.create({"name_label": "another", "name_description": ""})
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is True
+    names = [m["name"] for m in prod.xenapi.message.get_all_records().values()]
+    assert names == ["METADATA_LUN_BROKEN", "METADATA_LUN_HEALTHY"]

@@ -242,3 +242,22 @@ def test_failback_brings_the_vms_home_with_the_dr_sites_metadata(mini: SimHandle
     members = prod.xenapi.VM_appliance.get_VMs(app)
     assert {prod.xenapi.VM.get_power_state(v) for v in members} == {"Running"}
     assert {prod.xenapi.VM.get_version(v) for v in members} == {"2"}
+
+
+def test_demo_disaster_without_catching_up_loses_the_vm_created_inside_the_lag(
+    demo: SimHandle,
+) -> None:
+    """Lose the primary at once: pay-app-04 is missing from the payments vApp at the DR site."""
+    ctl = Ctl(demo.control_url)
+    assert ctl.lun("Gold iSCSI 01")["pending_writes"] > 0
+    rows = ctl.disaster("primary")
+    dr = login(demo, "dr")
+    for row in rows:
+        introduce(dr, row)
+    db = dr.xenapi.VDI.open_database(latest_metadata_vdis(dr)[0])
+    apps = value(raw(dr, "VM_appliance.get_all_records", db))
+    payments = next(a for a in apps.values() if a["name_label"] == "payments")
+    names = {value(raw(dr, "VM.get_name_label", db, vm)) for vm in payments["VMs"]}
+    value(raw(dr, "session.logout", db))
+    assert len(names) == 7
+    assert "pay-app-04" not in names
