@@ -97,7 +97,7 @@ class Person:
             "team_id": ws.team_id,
             "team_domain": ws.domain,
             "channel_id": room.id,
-            "channel_name": "directmessage" if room.is_im else room.name,
+            "channel_name": _channel_name(room),
             "user_id": self.id,
             "user_name": self.user.name,
             "command": command,
@@ -198,12 +198,16 @@ class Person:
                 "team": self._team(),
                 "enterprise": None,
                 "is_enterprise_install": False,
-                "channel": {"id": room.id, "name": "directmessage" if room.is_im else room.name},
+                "channel": {"id": room.id, "name": _channel_name(room)},
                 "message": message.to_api(ws.team_id),
                 "state": {"values": {}},
                 "response_url": response_url,
                 "actions": [self._action(button)],
             }
+            if message.ephemeral_to:
+                # Slack keeps no copy of an ephemeral message: the click says only where it
+                # was (container.is_ephemeral); replace it through the response_url
+                del payload["message"], payload["state"]
         return self._deliver_interaction(payload, room.id, wait, timeout)
 
     def click_in_view(
@@ -580,6 +584,13 @@ class Person:
                 lines += ["  " + line for line in rendered.text.splitlines()]
                 lines += [f"  [file: {f.get('name')} {f.get('mimetype')}]" for f in message.files]
             return "\n".join(lines)
+
+
+def _channel_name(room: Channel) -> str:
+    """The channel name Slack puts in payloads: private channels show as "privategroup"."""
+    if room.is_im:
+        return "directmessage"
+    return "privategroup" if room.is_private else room.name
 
 
 def _element_value(element: dict, raw: Any) -> dict[str, Any]:

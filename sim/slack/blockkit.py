@@ -4,9 +4,14 @@
 §6: 50 blocks in a message, 100 in a modal or Home tab, section text 3000, fields 10 x 2000,
 header 150, button text 75 / value 2000 / url 3000, action_id and block_id 255, confirm
 100/300/30/30, modal title/submit/close 24, private_metadata 3000) and answer with Slack's
-error strings: "[ERROR] <what> [json-pointer:/blocks/3/text]". Some of these (the 50-block
-limit, the per-field 2000) are not checked by slack_sdk's models, which is why the sim checks
-them on the wire.
+error strings. A message's problems come back as Slack sends them for `invalid_blocks`:
+`errors` holds "<what> [json-pointer:/blocks/3/text/text]", preceded by "failed to match all
+allowed schemas [json-pointer:/blocks/3/text]" when a text object fails, and
+`response_metadata.messages` holds the same lines prefixed "[ERROR] " (`as_messages`). Views
+(views.open/push/update/publish) answer `invalid_arguments` with only the "[ERROR] " lines,
+the first one "failed to match all allowed schemas [json-pointer:/view]". Some of these limits
+(the 50-block limit, the per-field 2000) are not checked by slack_sdk's models, which is why
+the sim checks them on the wire.
 
 `render` turns a message into plain text with its buttons numbered [1], [2] ... so a
 person at a terminal (or a test) can say "click 2".
@@ -14,6 +19,7 @@ person at a terminal (or a test) can say "click 2".
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import re
@@ -67,22 +73,45 @@ INTERACTIVE_TYPES = {
 BUTTON_STYLES = {"primary", "danger"}
 
 
+SCHEMA_MISMATCH = "failed to match all allowed schemas"
+
+
 class Problems:
-    """Collects Slack-style error strings with JSON pointers."""
+    """Collects Slack-style error strings with JSON pointers (the `errors` of invalid_blocks)."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
 
     def add(self, message: str, pointer: str) -> None:
-        self.errors.append(f"[ERROR] {message} [json-pointer:{pointer}]")
+        self.errors.append(f"{message} [json-pointer:{pointer}]")
 
     def max_len(self, value: Any, limit: int, pointer: str) -> None:
         if isinstance(value, str) and len(value) > limit:
             self.add(f"must be less than {limit + 1} characters", pointer)
 
+    def max_items(self, items: list, limit: int, pointer: str) -> None:
+        if len(items) > limit:
+            self.add(f"no more than {limit} items allowed", pointer)
+
+
+def as_messages(errors: list[str]) -> list[str]:
+    """The `response_metadata.messages` form of errors: each line prefixed "[ERROR] "."""
+    return [f"[ERROR] {error}" for error in errors]
+
 
 def _text_object(
     problems: Problems, obj: Any, pointer: str, limit: int, *, plain: bool = False
+) -> None:
+    """A text object; when it fails, Slack first says the object matched no schema."""
+    own = Problems()
+    _text_object_fields(own, obj, pointer, limit, plain)
+    if own.errors:
+        problems.add(SCHEMA_MISMATCH, pointer)
+        problems.errors += own.errors
+
+
+def _text_object_fields(
+    problems: Problems, obj: Any, pointer: str, limit: int, plain: bool
 ) -> None:
     if not isinstance(obj, dict):
         problems.add("must be a text object", pointer)
@@ -120,8 +149,7 @@ def _options(problems: Problems, options: Any, pointer: str) -> None:
     if not isinstance(options, list):
         problems.add("must be an array", pointer)
         return
-    if len(options) > 100:
-        problems.add("must be less than 101 items", pointer)
+    problems.max_items(options, 100, pointer)
     for i, option in enumerate(options):
         p = f"{pointer}/{i}"
         if not isinstance(option, dict):
@@ -191,8 +219,7 @@ def _block(problems: Problems, block: Any, pointer: str, block_ids: set[str]) ->
             if not isinstance(fields, list):
                 problems.add("must be an array", pointer + "/fields")
             else:
-                if len(fields) > 10:
-                    problems.add("must be less than 11 items", pointer + "/fields")
+                problems.max_items(fields, 10, pointer + "/fields")
                 for i, item in enumerate(fields):
                     _text_object(problems, item, f"{pointer}/fields/{i}", 2000)
         if "accessory" in block:
@@ -205,8 +232,7 @@ def _block(problems: Problems, block: Any, pointer: str, block_ids: set[str]) ->
         if not isinstance(elements, list) or not elements:
             problems.add("must provide a non-empty elements array", pointer + "/elements")
             return
-        if len(elements) > limit:
-            problems.add(f"must be less than {limit + 1} items", pointer + "/elements")
+        problems.max_items(elements, limit, pointer + "/elements")
         for i, element in enumerate(elements):
             p = f"{pointer}/elements/{i}"
             if (
@@ -235,13 +261,13 @@ def _block(problems: Problems, block: Any, pointer: str, block_ids: set[str]) ->
 
 
 def check_blocks(blocks: Any, limit: int, pointer: str = "/blocks") -> list[str]:
-    """Slack's errors for a list of blocks (empty when it is acceptable)."""
+    """Slack's errors for a list of blocks, without the "[ERROR] " prefix (empty when
+    acceptable)."""
     problems = Problems()
     if not isinstance(blocks, list):
         problems.add("must be an array", pointer)
         return problems.errors
-    if len(blocks) > limit:
-        problems.add(f"must be less than {limit + 1} items", pointer)
+    problems.max_items(blocks, limit, pointer)
     block_ids: set[str] = set()
     for i, block in enumerate(blocks):
         _block(problems, block, f"{pointer}/{i}", block_ids)
@@ -253,7 +279,8 @@ def check_message_blocks(blocks: Any) -> list[str]:
 
 
 def check_view(view: Any) -> tuple[str | None, list[str]]:
-    """(error name, messages) for a view of views.open/push/update/publish; (None, []) if fine."""
+    """(error name, response_metadata messages) for a view of views.open/push/update/publish;
+    (None, []) if fine."""
     if not isinstance(view, dict):
         return "invalid_arguments", ["[ERROR] must be a view object [json-pointer:/view]"]
     if len(json.dumps(view)) > VIEW_BYTES_MAX:
@@ -276,7 +303,41 @@ def check_view(view: Any) -> tuple[str | None, list[str]]:
     problems.max_len(view.get("callback_id"), 255, "/view/callback_id")
     problems.max_len(view.get("external_id"), 255, "/view/external_id")
     errors = problems.errors + check_blocks(view.get("blocks", []), VIEW_BLOCKS_MAX, "/view/blocks")
-    return ("invalid_arguments", errors) if errors else (None, [])
+    if not errors:
+        return None, []
+    return "invalid_arguments", as_messages([f"{SCHEMA_MISMATCH} [json-pointer:/view]", *errors])
+
+
+def with_generated_ids(blocks: list, new_id: Callable[[int], str]) -> list:
+    """A copy of `blocks` as Slack stores them: a block without a `block_id` and an interactive
+    element without an `action_id` are given generated ones (Block Kit reference: "If not
+    specified, a block_id will be generated"), so payloads and stored messages always carry
+    both. `new_id(n)` returns an n-character ID; IDs are unique within the message or view."""
+    blocks = copy.deepcopy(blocks)
+    taken_blocks = {b.get("block_id") for b in blocks if isinstance(b, dict)}
+
+    def fresh(length: int, taken: set) -> str:
+        while (candidate := new_id(length)) in taken:
+            pass
+        taken.add(candidate)
+        return candidate
+
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if not block.get("block_id"):
+            block["block_id"] = fresh(3, taken_blocks)
+        elements = [block.get("accessory"), block.get("element")]
+        if block.get("type") == "actions" and isinstance(block.get("elements"), list):
+            elements += block["elements"]
+        interactive = [
+            e for e in elements if isinstance(e, dict) and e.get("type") in INTERACTIVE_TYPES
+        ]
+        taken_actions = {e.get("action_id") for e in interactive}
+        for element in interactive:
+            if not element.get("action_id"):
+                element["action_id"] = fresh(5, taken_actions)
+    return blocks
 
 
 # ---- rendering ------------------------------------------------------------------------------

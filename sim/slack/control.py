@@ -8,6 +8,7 @@ and say what to send instead.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -25,6 +26,7 @@ ROUTES = {
     "GET /control/screen?user=&channel=&thread_ts=": "a channel or thread as a person sees it",
     "GET /control/socket": "open Socket Mode connections",
     "GET /control/deliveries": "every payload sent to the app and how it ended",
+    "GET /control/calls?method=": "every Web API request the app made, and its answer",
     "POST /control/command": '{"user", "command", "text", "channel"}',
     "POST /control/click": '{"user", "channel", "ts", "action_id"/"number"/"text", "confirm"}',
     "POST /control/submit": '{"user", "values"}',
@@ -34,7 +36,7 @@ ROUTES = {
     "POST /control/clock/advance": '{"seconds"} (ManualClock only)',
     "POST /control/ratelimit": '{"method", "count", "retry_after"}: answer the next calls with 429',
     "POST /control/socket/disconnect": '{"reason", "link"}: send a disconnect frame',
-    "POST /control/app": '{"socket_mode", "request_url"}: how payloads reach the app',
+    "POST /control/app": '{"socket_mode", "request_url", "clock_skew"}: how payloads reach the app',
     "POST /control/revoke": '{"token"}: make a token answer token_revoked',
 }
 
@@ -89,6 +91,8 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
         return sim.socket.links()
     if key == "GET /control/deliveries":
         return [d.summary() for d in sim.dispatcher.log]
+    if key == "GET /control/calls":
+        return [asdict(c) for c in sim.calls(one.get("method"))]
     if verb != "POST":
         raise ControlError(404, messages.CONTROL_UNKNOWN_ROUTE.format(method=verb, path=path))
     if path == "/control/command":
@@ -159,7 +163,9 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
         if not isinstance(body, dict):
             raise ControlError(400, messages.CONTROL_BAD_JSON)
         sim.configure_delivery(
-            socket_mode=body.get("socket_mode"), request_url=body.get("request_url")
+            socket_mode=body.get("socket_mode"),
+            request_url=body.get("request_url"),
+            clock_skew=body.get("clock_skew"),
         )
         return {
             "socket_mode": world.workspace.app.socket_mode,

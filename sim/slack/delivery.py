@@ -154,7 +154,7 @@ class Dispatcher:
             secret=world.workspace.app.signing_secret,
             # the app checks the timestamp against its own wall clock (5-minute window), so
             # sign with wall time even when the sim's deadlines run on a ManualClock
-            timestamp=int(time.time()),
+            timestamp=int(time.time() + world.request_clock_skew),
             timeout=world.deadlines.http_request_timeout,
             retry_num=delivery.attempt or None,
             retry_reason=delivery.retry_reason or None,

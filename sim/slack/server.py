@@ -110,6 +110,10 @@ class SlackSim:
     def workspace(self) -> Workspace:
         return self.world.workspace
 
+    def calls(self, method: str | None = None) -> list[webapi.ApiCall]:
+        """The Web API requests the app made (of one method, or all), in order."""
+        return [c for c in list(self.world.calls) if method is None or c.method == method]
+
     def person(self, ref: str) -> Person:
         """Act as a person, by name or user ID."""
         user = self.world.workspace.user(ref)
@@ -121,15 +125,27 @@ class SlackSim:
         return Person(self.world, self.dispatcher, user)
 
     def configure_delivery(
-        self, *, socket_mode: bool | None = None, request_url: str | None = None
+        self,
+        *,
+        socket_mode: bool | None = None,
+        request_url: str | None = None,
+        clock_skew: float | None = None,
     ) -> None:
-        """Switch between Socket Mode and HTTP mode (a request URL), as in the app's settings."""
+        """Switch between Socket Mode and HTTP mode (a request URL), as in the app's settings.
+        Turning Socket Mode off tells open connections `disconnect` / `link_disabled`, as Slack
+        does. `clock_skew` shifts the timestamp HTTP-mode requests are signed with (seconds;
+        beyond 300 either way Bolt must refuse them)."""
         app = self.world.workspace.app
         with self.world.lock:
+            was_socket_mode = app.socket_mode
             if request_url is not None:
                 app.request_url = request_url
             if socket_mode is not None:
                 app.socket_mode = bool(socket_mode)
+            if clock_skew is not None:
+                self.world.request_clock_skew = float(clock_skew)
+        if was_socket_mode and not app.socket_mode:
+            self.socket.disconnect("link_disabled", close=True)
 
     def describe(self) -> dict[str, Any]:
         ws = self.world.workspace

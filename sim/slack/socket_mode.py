@@ -184,8 +184,11 @@ class SocketModeServer:
             link.envelopes += 1
         return link.id if link.send(envelope) else None
 
-    def disconnect(self, reason: str = "refresh_requested", link_id: int | None = None) -> int:
-        """Tell connections to go away (all, or one); returns how many were told."""
+    def disconnect(
+        self, reason: str = "refresh_requested", link_id: int | None = None, *, close: bool = False
+    ) -> int:
+        """Tell connections to go away (all, or one), and with `close` hang up on them (as
+        after `link_disabled`); returns how many were told."""
         with self._lock:
             targets = [
                 link for link in self._links.values() if link_id is None or link.id == link_id
@@ -201,6 +204,8 @@ class SocketModeServer:
                     "debug_info": {"host": f"applink-sim-{link.id}"},
                 }
             )
+            if close:
+                link.connection.close()
         return told
 
     def refresh_due(self, now: float) -> None:

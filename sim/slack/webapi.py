@@ -14,6 +14,7 @@ JSON body, which Slack ignores).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,7 +24,21 @@ from sim.slack.methods.base import Call
 from sim.slack.methods.files import receive_upload
 from sim.slack.world import World
 
-__all__ = ["handle", "parse_args", "receive_upload"]
+__all__ = ["ApiCall", "handle", "parse_args", "receive_upload"]
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Web API request as the double saw it (`world.calls`): which method, with which
+    arguments (the token left out), and how it was answered. Lets a test ask "did the app
+    consult usergroups.users.list?" or "what did files.completeUploadExternal receive?"."""
+
+    method: str
+    args: dict[str, Any] = field(default_factory=dict)
+    token_kind: str = ""
+    status: int = 200
+    error: str | None = None
+    at: float = 0.0
 
 
 def parse_args(query: str, body: bytes, content_type: str) -> tuple[dict[str, Any], bool]:
@@ -56,12 +71,15 @@ def handle(
     world: World, name: str, headers: dict[str, str], query: str, body: bytes
 ) -> tuple[int, dict, dict]:
     """(HTTP status, extra headers, JSON body) for one Web API request."""
+    args: dict[str, Any] = {}
+    token_kind = ""
     try:
         spec = METHODS.get(name)
         if spec is None:
             raise ApiError("unknown_method", req_method=name)
         args, _ = parse_args(query, body, headers.get("content-type", ""))
         token = _token(headers, args)
+        args.pop("token", None)
         token_kind = _token_kind(world, token)
         if token_kind not in spec.tokens:
             raise ApiError("not_allowed_token_type")
@@ -71,14 +89,18 @@ def handle(
             call.require_scope(*spec.scopes)
         with world.lock:
             result = spec.handler(call)
+        world.calls.append(ApiCall(name, args, token_kind, 200, None, world.now()))
         return 200, {}, {"ok": True, **result}
     except ApiError as refusal:
+        world.calls.append(
+            ApiCall(name, args, token_kind, refusal.status, refusal.error, world.now())
+        )
         return refusal.status, refusal.headers, refusal.body()
 
 
 def _token(headers: dict[str, str], args: dict[str, Any]) -> str:
     auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
+    if auth.lower().startswith("bearer ") and auth[7:].strip():
         return auth[7:].strip()
     token = args.pop("token", "")
     if not token:

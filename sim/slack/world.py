@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import mimetypes
+import string
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sim.slack import blockkit
 from sim.slack.clock import Clock
 from sim.slack.conversations import Conversations, Message
 from sim.slack.errors import ApiError
@@ -23,6 +25,8 @@ from sim.slack.handles import Deadlines, Handles
 from sim.slack.ratelimit import RateLimiter
 from sim.slack.record import Record
 from sim.slack.workspace import Workspace
+
+_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass
@@ -86,6 +90,10 @@ class World:
         self.base_url = "http://127.0.0.1/"  # set by the server once it has its port
         self.socket_url = ""  # ws://host:port of the Socket Mode server, once started
         self.revoked_tokens: set[str] = set()
+        # Seconds the clock that signs HTTP-mode requests is off from the app's wall clock:
+        # lets a test show Bolt refusing a timestamp outside its 5-minute replay window.
+        self.request_clock_skew = 0.0
+        self.calls: list = []  # every Web API request, in order (webapi.ApiCall)
 
     # ---- naming -----------------------------------------------------------------------------
 
@@ -105,6 +113,15 @@ class World:
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}0SIM{self.handles.serial():06d}"
+
+    def short_id(self, length: int) -> str:
+        """A short opaque ID like the block_ids and action_ids Slack generates ("4zW")."""
+        digest = hashlib.sha256(b"sim-block-%d" % self.handles.serial()).digest()
+        return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:length])
+
+    def stored_blocks(self, blocks: list | None) -> list | None:
+        """Blocks as Slack keeps them, with generated block_ids and action_ids filled in."""
+        return None if blocks is None else blockkit.with_generated_ids(blocks, self.short_id)
 
     # ---- messages ---------------------------------------------------------------------------
 
@@ -136,7 +153,7 @@ class World:
                 ts=self.conversations.next_ts(self.now()),
                 user=user,
                 text=text,
-                blocks=copy.deepcopy(blocks) if blocks is not None else None,
+                blocks=self.stored_blocks(blocks),
                 attachments=attachments,
                 thread_ts=thread_ts,
                 bot_id=app.bot_id if as_bot else None,
@@ -180,7 +197,7 @@ class World:
             if text is not None:
                 message.text = text
             if blocks is not None:
-                message.blocks = copy.deepcopy(blocks)
+                message.blocks = self.stored_blocks(blocks)
             if attachments is not None:
                 message.attachments = attachments
             message.edited_ts = self.conversations.next_ts(self.now())
@@ -240,7 +257,7 @@ class World:
             "id": view_id,
             "team_id": self.workspace.team_id,
             "type": spec.get("type"),
-            "blocks": copy.deepcopy(spec.get("blocks", [])),
+            "blocks": self.stored_blocks(spec.get("blocks", [])),
             "private_metadata": spec.get("private_metadata", ""),
             "callback_id": spec.get("callback_id", ""),
             "state": {"values": {}},

@@ -68,16 +68,17 @@ def test_limits_that_slack_sdk_does_not_check():
     """Per-field 2000 characters, duplicate block_ids and confirm text over 300 are reported."""
     long_field = [{"type": "section", "fields": [{"type": "plain_text", "text": "x" * 2001}]}]
     assert blockkit.check_message_blocks(long_field) == [
-        "[ERROR] must be less than 2001 characters [json-pointer:/blocks/0/fields/0/text]"
+        "failed to match all allowed schemas [json-pointer:/blocks/0/fields/0]",
+        "must be less than 2001 characters [json-pointer:/blocks/0/fields/0/text]",
     ]
     twice = [{"type": "divider", "block_id": "a"}, {"type": "divider", "block_id": "a"}]
     assert "block_id must be unique" in blockkit.check_message_blocks(twice)[0]
     confirm = plan_blocks("R1")
     confirm[2]["elements"][0]["confirm"]["text"]["text"] = "x" * 301
     pointer = "/blocks/2/elements/0/confirm/text/text"
-    assert blockkit.check_message_blocks(confirm) == [
-        f"[ERROR] must be less than 301 characters [json-pointer:{pointer}]"
-    ]
+    assert blockkit.check_message_blocks(confirm)[-1] == (
+        f"must be less than 301 characters [json-pointer:{pointer}]"
+    )
 
 
 def test_modal_with_inputs_needs_submit():
@@ -86,5 +87,35 @@ def test_modal_with_inputs_needs_submit():
     error, messages = blockkit.check_view(view)
     assert error == "invalid_arguments"
     assert messages == [
-        "[ERROR] must provide submit when the view has input blocks [json-pointer:/view/submit]"
+        "[ERROR] failed to match all allowed schemas [json-pointer:/view]",
+        "[ERROR] must provide submit when the view has input blocks [json-pointer:/view/submit]",
     ]
+
+
+def test_invalid_blocks_lines_read_as_slacks():
+    """A 3001-char section gives Slack's two lines; 51 blocks 'no more than 50 items allowed'."""
+    long_text = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    assert blockkit.check_message_blocks(long_text) == [
+        "failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+        "must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+    ]
+    assert blockkit.check_message_blocks([{"type": "divider"}] * 51) == [
+        "no more than 50 items allowed [json-pointer:/blocks]"
+    ]
+    assert blockkit.as_messages(["a [json-pointer:/blocks]"]) == [
+        "[ERROR] a [json-pointer:/blocks]"
+    ]
+
+
+def test_generated_ids_fill_only_what_is_missing():
+    """Blocks without block_id and buttons without action_id get unique generated IDs."""
+    serial = iter(["abc", "abc", "xyz", "b1", "b2", "b3"])
+    blocks = [
+        {"type": "divider"},
+        {"type": "divider", "block_id": "abc"},
+        {"type": "actions", "elements": [{"type": "button"}, {"type": "button"}]},
+    ]
+    stored = blockkit.with_generated_ids(blocks, lambda n: next(serial))
+    assert [b["block_id"] for b in stored] == ["xyz", "abc", "b1"]
+    assert [e["action_id"] for e in stored[2]["elements"]] == ["b2", "b3"]
+    assert blocks[0] == {"type": "divider"}

@@ -15,7 +15,12 @@ from sim.slack.errors import ApiError
 from sim.slack.workspace import Channel
 from sim.slack.world import World
 
-TEXT_MAX = 40_000
+# chat.postMessage's page says Slack truncates text beyond 40 000 characters, but Slack's own
+# SDK maintainer confirms the platform now refuses far shorter text with msg_too_long
+# (seratch/ChatGPT-in-Slack#102; also reported for chat.update around 4 000 characters), and
+# the same page advises at most 4 000. The double refuses past 4 000, so an app that passes
+# here does not fail on Slack; a seed's [limits] text_max changes it.
+TEXT_MAX = 4_000
 
 
 @dataclass
@@ -121,8 +126,13 @@ def message_content(call: Call) -> tuple[str | None, list | None, list | None]:
             raise ApiError("invalid_blocks_format")
         errors = blockkit.check_message_blocks(blocks)
         if errors:
-            raise ApiError("invalid_blocks", errors=errors, response_metadata={"messages": errors})
-    if text is not None and len(text) > TEXT_MAX:
+            raise ApiError(
+                "invalid_blocks",
+                errors=errors,
+                response_metadata={"messages": blockkit.as_messages(errors)},
+            )
+    text_max = int(call.world.workspace.limits.get("text_max", TEXT_MAX))
+    if text is not None and len(text) > text_max:
         raise ApiError("msg_too_long")
     return text, blocks, attachments
 
