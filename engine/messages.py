@@ -146,6 +146,14 @@ SPLIT_BRAIN = (
     "Running in pool {pool!r}, which still answers: a failover would start a second copy "
     "(split brain). Use a planned failover, or shut it down at the source first."
 )
+NAME_CONFLICT = (
+    "Another VM with this name (a different uuid) exists in pool {pool!r}; after recovery two "
+    "VMs share the name, so refer to them by uuid."
+)
+TEST_DUPLICATE = (
+    "Running at the source and started, not paused, by this test: a second live copy with the "
+    "same MACs and IPs appears. Start paused, or test on an isolated network."
+)
 SUSPENDED = "Suspended at the source; it is recovered suspended and resumed, not started."
 INSIDE_LAG = (
     "Created after the mirror's last consistent point ({since}); it is not in the replicated "
@@ -213,7 +221,9 @@ CAPACITY_TIGHT = "The VMs need {need} of the {free} free in pool {pool!r}; littl
 CAPACITY_OK = "The VMs need {need}; pool {pool!r} has {free} free."
 CAPACITY_NO_HOST = "This VM needs {need} and no host has more than {free} free."
 RTO_FROM_HISTORY = "median of the last {n} drills"
-RTO_FROM_MODEL = "model of the run ({par} at a time), no drill history yet"
+RTO_FROM_MODEL = (
+    "model of the run ({par} at a time, {rtt} ms per XAPI call seen), no drill history yet"
+)
 
 # --- readiness ----------------------------------------------------------------------------------
 R_SOURCE_DOWN = "Protected pool {pool!r} does not answer: if this is a disaster, plan a failover."

@@ -89,6 +89,7 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 # Seconds per operation when no drill history exists (XAPI defaults seen on real pools; the
 # simulator's latency model uses the same orders of magnitude).
+CALLS_PER_STEP = 4  # a step is its Async call, its event wait, a record read, task.destroy
 DEFAULT_OP_SECONDS: dict[str, float] = {
     "storage_action": 10.0,
     "attach_sr": 8.0,
@@ -455,6 +456,7 @@ def plan(
             options,
             history,
             clock,
+            dest.client.latency if dest.client else None,
         )
 
     sel = select(records, items, source.name)
@@ -483,6 +485,9 @@ def plan(
 
     # --- per vApp / VM -----------------------------------------------------------------------
     dest_by_uuid = {vm.uuid: vm for vm in dst_inv.vms.values()} if dst_inv else {}
+    dest_names: dict[str, set[str]] = {}
+    for dvm in dst_inv.real_vms() if dst_inv else []:
+        dest_names.setdefault(dvm.name_label, set()).add(dvm.uuid)
     dest_apps = {a.uuid: a for a in dst_inv.appliances.values()} if dst_inv else {}
     lag_cut = _mirror_as_of(luns, metadata)
     app_plans: list[AppliancePlan] = []
@@ -568,6 +573,17 @@ def plan(
                 vchecks.append(
                     _chk("split-brain", "blocker", vm.name_label, m.SPLIT_BRAIN, pool=source.name)
                 )
+        if dest_names.get(vm.name_label, set()) - {vm.uuid}:
+            vchecks.append(
+                _chk("name-conflict", "warning", vm.name_label, m.NAME_CONFLICT, pool=dest.name)
+            )
+        if (
+            kind == "test-failover"
+            and power_after == "start"
+            and source_up
+            and vm.power_state in ("Running", "Paused")
+        ):
+            vchecks.append(_chk("test-duplicate", "warning", vm.name_label, m.TEST_DUPLICATE))
         if vm.power_state == "Suspended":
             vchecks.append(_chk("suspended", "warning", vm.name_label, m.SUSPENDED))
         # Created inside the replication lag: not on the mirror yet.
@@ -709,7 +725,7 @@ def plan(
         checks=_dedupe(checks),
         source_reachable=source_up,
     )
-    return _finish(result, options, history, clock)
+    return _finish(result, options, history, clock, dest.client.latency if dest.client else None)
 
 
 def _repoint(
@@ -1028,8 +1044,14 @@ def _gib(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB"
 
 
-def _finish(result: Plan, options: PlanOptions, history: History | None, clock: Clock) -> Plan:
-    rto, basis = estimate_rto(result, options, history)
+def _finish(
+    result: Plan,
+    options: PlanOptions,
+    history: History | None,
+    clock: Clock,
+    latency: float | None = None,
+) -> Plan:
+    rto, basis = estimate_rto(result, options, history, latency)
     result = result.model_copy(
         update={"estimated_rto_seconds": rto, "rto_basis": basis, "generated_at": clock.now()}
     )
@@ -1037,13 +1059,14 @@ def _finish(result: Plan, options: PlanOptions, history: History | None, clock: 
 
 
 def estimate_rto(
-    p: Plan, options: PlanOptions, history: History | None = None
+    p: Plan, options: PlanOptions, history: History | None = None, latency: float | None = None
 ) -> tuple[float, str]:
     """Seconds from start to every VM up: from drill history if there is some, else a model.
 
-    The model follows the run's shape: storage actions and SR attaches per LUN, recoveries
-    `concurrency` at a time, then the longest vApp chain (per order group, the start time plus
-    the group's longest start delay) against the standalone starts spread over the hosts.
+    The model follows the run's shape, each step costing its typical duration plus a few round
+    trips at the `latency` seen on the destination's connection: storage actions and SR
+    attaches per LUN, recoveries `concurrency` at a time, then the longest vApp chain (per order
+    group, the start time plus the group's longest start delay) against the standalone starts.
     """
     if history is not None:
         past = [float(x) for x in history(p.kind, p.source_pool, p.dest_pool) if x and x > 0]
@@ -1052,6 +1075,9 @@ def estimate_rto(
             return float(statistics.median(recent)), m.RTO_FROM_HISTORY.format(n=len(recent))
     op = {**DEFAULT_OP_SECONDS, **options.op_seconds}
     par = max(1, options.concurrency)
+    # Every step is a few XAPI round trips; over a slow WAN link those add up.
+    rtt = latency or 0.0
+    op = {k: v + CALLS_PER_STEP * rtt for k, v in op.items()}
     n_units = len(p.appliances) + len(p.standalone_vms)
     total = len(p.luns) * op["storage_action"] / par + len(p.luns) * op["attach_sr"]
     total += op["open_database"] + -(-n_units // par) * op["recover_vm"]
@@ -1064,4 +1090,4 @@ def estimate_rto(
         ]
         standalone = -(-len(p.standalone_vms) // par) * op["vm_start"] if p.standalone_vms else 0
         total += max([*chains, standalone, 0.0])
-    return round(total, 1), m.RTO_FROM_MODEL.format(par=par)
+    return round(total, 1), m.RTO_FROM_MODEL.format(par=par, rtt=round(rtt * 1000, 1))

@@ -32,6 +32,7 @@ import itertools
 import json
 import ssl
 import threading
+import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -294,6 +295,7 @@ class XapiClient:
         self._local = _Local()
         self._jsonrpc_ok = True
         self.calls = 0  # round trips made; benchmarks and tests read it
+        self.latency: float | None = None  # moving average of short calls' round trips, s
 
     # -- connecting ---------------------------------------------------------------------------
 
@@ -461,6 +463,7 @@ class XapiClient:
     def _send(self, url: str, thunk: Callable[[], Any], method: str) -> dict[str, Any]:
         """Run one round trip; map transport failures to typed errors."""
         self.calls += 1
+        started = time.monotonic()
         try:
             envelope = thunk()
         except _FingerprintMismatch as exc:
@@ -486,6 +489,11 @@ class XapiClient:
         except (xmlrpc.client.ResponseError, xmlrpc.client.Fault, ValueError, ExpatError) as exc:
             self._drop_local()
             raise XapiTransient("PROTOCOL_ERROR", [str(exc)], method, url) from exc
+        # Round-trip time of short calls (the latency the RTO model uses); slow answers such as
+        # a blocking event.from or a big get_all_records say nothing about the link.
+        rtt = time.monotonic() - started
+        if rtt < 1.0 and not method.startswith("event."):
+            self.latency = rtt if self.latency is None else 0.8 * self.latency + 0.2 * rtt
         if not isinstance(envelope, dict) or "Status" not in envelope:
             raise XapiTransient("PROTOCOL_ERROR", [f"no Status in {envelope!r:.200}"], method, url)
         return envelope

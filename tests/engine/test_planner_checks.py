@@ -192,3 +192,22 @@ def test_existing_copies_at_the_destination_follow_the_version_rule(core_sim):
     assert by_name["vm-00004"].existing_in_dest == "older"
     assert ("existing-replaced", "vm-00004") in _names(p.checks, "warning")
     assert ("existing-running", "vm-00005") in _names(p.checks, "blocker")
+
+
+def test_name_conflicts_and_started_test_copies_are_warned(core_sim):
+    """A different VM with the same name at DR, and a test that starts copies, each warn."""
+    estate = build_estate(core_sim)
+    estate.dr.db.set("VM", estate.dr.refs["vms"][0], name_label="vm-00003")
+    p = _plan(estate, power_after="start")
+    warned = _names(p.checks, "warning")
+    assert ("name-conflict", "vm-00003") in warned
+    assert ("test-duplicate", "vm-00003") in warned
+    assert not any(c.name == "test-duplicate" for c in _plan(estate).checks)
+
+
+def test_rto_model_counts_the_latency_seen(core_sim):
+    """The modelled RTO names the per-call latency it measured on the destination."""
+    estate = build_estate(core_sim)
+    p = _plan(estate)
+    assert "ms per XAPI call" in p.rto_basis
+    assert estate.dr_inv.client.latency is not None

@@ -43,3 +43,25 @@ def test_primary_site_loss_is_reported_from_the_followed_inventory(sim):
     assert not after.source_reachable
     assert any("does not answer" in reason.message for reason in after.reasons)
     assert len(after.vms) == len(r.vms)
+
+
+def test_failed_lun_makes_the_pool_not_ready_and_blocks_a_plan(sim):
+    """A failed replicated LUN is a not-ready reason and a blocker of any plan needing it."""
+    from engine.planner import PlanOptions, plan
+
+    world = sim("demo")
+    gold = next(lun for lun in world.storage().state() if lun.name == "Gold iSCSI 01")
+    world.control("POST", "/faults", {"kind": "lun", "lun": gold.lun, "side": "mirror"})
+    r, prod = _assess(world)
+    assert r.verdict == "not-ready"
+    assert any(gold.lun in reason.message for reason in r.reasons)
+    dr = Site("dr", Inventory.load(world.client("dr")), site="dr")
+    p = plan(
+        "failover",
+        "app:payments",
+        source=prod,
+        dest=dr,
+        storage=world.storage(),
+        options=PlanOptions(planned=True),
+    )
+    assert any(c.name == "lun-state" and c.subject == "Gold iSCSI 01" for c in p.blockers)
