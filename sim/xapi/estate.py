@@ -518,16 +518,25 @@ def _place(pool: Pool, vm: sc.VM, need: int, running: bool) -> Host:
     return host
 
 
-def used_memory(pool: Pool, host: Host) -> int:
-    """Memory the host has given out: its own overhead, dom0, and every VM on it."""
+def memory_in_use(pool: Pool) -> dict[str, int]:
+    """host ref -> memory given out (host overhead, dom0, VMs running or being started there)."""
     db = pool.db
-    used = HOST_OVERHEAD
+    used = {h.ref: HOST_OVERHEAD for h in pool.hosts}
     with db.lock:
         for rec in db._tables["VM"].values():
             on = rec["resident_on"] if rec["power_state"] != "Halted" else NULL_REF
-            if on == host.ref or rec["scheduled_to_be_resident_on"] == host.ref:
-                used += rec["memory_static_max"] + rec["memory_overhead"]
+            need = rec["memory_static_max"] + rec["memory_overhead"]
+            if on in used:
+                used[on] += need
+            scheduled = rec["scheduled_to_be_resident_on"]
+            if scheduled in used and scheduled != on:
+                used[scheduled] += need
     return used
+
+
+def used_memory(pool: Pool, host: Host) -> int:
+    """Memory the host has given out: its own overhead, dom0, and every VM on it."""
+    return memory_in_use(pool)[host.ref]
 
 
 def _refresh_memory(pool: Pool) -> None:

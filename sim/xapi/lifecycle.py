@@ -22,7 +22,7 @@ from typing import Any
 
 from sim.xapi.api import Call, method
 from sim.xapi.errors import XapiError
-from sim.xapi.estate import GiB, used_memory
+from sim.xapi.estate import GiB, memory_in_use, used_memory
 from sim.xapi.schema import NULL_REF
 from sim.xapi.world import Host, Pool
 
@@ -107,11 +107,13 @@ def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = No
     network_ok = [h for h in storage_ok if _network_ok(pool, rec, h) is None]
     if not network_ok:
         raise XapiError("VM_REQUIRES_NETWORK", vm, _network_ok(pool, rec, storage_ok[0]))
+    used = memory_in_use(pool)
     for host in network_ok:
-        if free_memory(pool, host) >= needed:
+        if host.memory_total - used[host.ref] >= needed:
             return host
     if only is not None:
-        raise XapiError("HOST_NOT_ENOUGH_FREE_MEMORY", needed, max(0, free_memory(pool, only)))
+        free = max(0, only.memory_total - used[only.ref])
+        raise XapiError("HOST_NOT_ENOUGH_FREE_MEMORY", needed, free)
     raise XapiError("NO_HOSTS_AVAILABLE")
 
 
