@@ -129,6 +129,27 @@ def test_unplugging_the_metadata_sr_stops_replication_and_plugging_rearms_it(
     assert len(prod.xenapi.VDI.get_VBDs(vdi)) == 1
 
 
+def test_broken_metadata_lun_raises_an_alert_when_asked(mini: SimHandle, ctl: Ctl) -> None:
+    """§2.1/§7.8: a broken redo log: own VDI not latest, METADATA_LUN_BROKEN, then HEALTHY."""
+    prod = login(mini, "primary")
+    pool = prod.xenapi.pool.get_all()[0]
+    vdi = prod.xenapi.pool.get_metadata_VDIs(pool)[0]
+    prod.xenapi.pool.remove_from_other_config(pool, "metadata_lun_alerts")
+    prod.xenapi.pool.add_to_other_config(pool, "metadata_lun_alerts", "true")
+    lun = ctl.lun("Gold")["lun"]
+    ctl("POST", "/faults", {"kind": "lun", "lun": lun, "side": "source", "failed": True})
+    prod.xenapi.VM_appliance.create({"name_label": "written while broken", "name_description": ""})
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is False
+    ctl("DELETE", "/faults")
+    prod.xenapi.VM_appliance.create({"name_label": "written healed", "name_description": ""})
+    assert prod.xenapi.VDI.get_metadata_latest(vdi) is True
+    messages = prod.xenapi.message.get_all_records().values()
+    assert {(m["name"], m["priority"]) for m in messages} >= {
+        ("METADATA_LUN_BROKEN", "3"),
+        ("METADATA_LUN_HEALTHY", "4"),
+    }
+
+
 # ------------------------------------------------------------------ §2.2 metadata VDIs
 
 
