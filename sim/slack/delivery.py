@@ -147,6 +147,7 @@ class Dispatcher:
 
     def _post(self, delivery: Delivery, url: str) -> None:
         world = self._world
+        attempt, noted = delivery.attempt, delivery.attempts[-1]
         answer = http_delivery.post(
             url,
             delivery.kind,
@@ -159,11 +160,19 @@ class Dispatcher:
             retry_num=delivery.attempt or None,
             retry_reason=delivery.retry_reason or None,
         )
-        delivery.attempts[-1]["http_status"] = answer.status
+        noted["http_status"] = answer.status
+        if delivery.attempt != attempt:
+            return  # Slack gave up on this request (http_timeout) and already sent a retry
         if answer.status == 200:
             self.acknowledge(delivery.envelope_id, answer.body or {})
         else:
-            self._fail(delivery, "dispatch_failed", answer.failure or "http_error")
+            # an error answer with X-Slack-No-Retry: 1 asks Slack not to retry (§3.3)
+            self._fail(
+                delivery,
+                "dispatch_failed",
+                answer.failure or "http_error",
+                retry=not answer.no_retry,
+            )
 
     # ---- answers ----------------------------------------------------------------------------
 
@@ -184,13 +193,21 @@ class Dispatcher:
         finally:
             delivery.done.set()
 
-    def _fail(self, delivery: Delivery, error: str, reason: str, at: float | None = None) -> None:
+    def _fail(
+        self,
+        delivery: Delivery,
+        error: str,
+        reason: str,
+        at: float | None = None,
+        *,
+        retry: bool = True,
+    ) -> None:
         """Settle a delivery that failed (at `at`, default now): retry an event, else tell."""
         with self._lock:
             if self._pending.pop(delivery.envelope_id, None) is None:
                 return
             retries = self._world.deadlines.events_retries
-            if delivery.kind == "events_api" and delivery.attempt < len(retries):
+            if retry and delivery.kind == "events_api" and delivery.attempt < len(retries):
                 delivery.attempt += 1
                 delivery.retry_reason = reason
                 failed_at = self._world.now() if at is None else at

@@ -4,7 +4,8 @@ Slash commands are `application/x-www-form-urlencoded` fields; interactions are 
 field `payload=<JSON>`; Events API callbacks are JSON. Every request carries
 `X-Slack-Request-Timestamp` and `X-Slack-Signature: v0=HMAC-SHA256(secret,
 "v0:{timestamp}:{raw body}")`; event retries add `X-Slack-Retry-Num` and
-`X-Slack-Retry-Reason`. The response to the POST is the acknowledgement.
+`X-Slack-Retry-Reason`. The response to the POST is the acknowledgement; an error response
+with `X-Slack-No-Retry: 1` asks Slack not to retry that event.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Answer:
     status: int | None  # None when no HTTP answer came at all
     body: dict | None = None
     failure: str | None = None  # http_timeout, connection_failed, http_error
+    no_retry: bool = False  # the app answered X-Slack-No-Retry: 1
 
 
 def post(
@@ -77,7 +79,8 @@ def post(
                 _ack_body(response.read(), response.headers.get("Content-Type", "")),
             )
     except urllib.error.HTTPError as error:
-        return Answer(error.code, None, "http_error")
+        no_retry = (error.headers.get("X-Slack-No-Retry") or "").strip() == "1"
+        return Answer(error.code, None, "http_error", no_retry)
     except TimeoutError:
         return Answer(None, None, "http_timeout")
     except (urllib.error.URLError, OSError):

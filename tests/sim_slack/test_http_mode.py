@@ -8,10 +8,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+import pytest
+from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from sim.slack.server import SlackSim
-from tests.sim_slack.conftest import OPS
+from tests.sim_slack.conftest import OPS, wait_until
 
 BOT = "U0DRBOT001"
 
@@ -161,3 +163,121 @@ def test_slow_http_app_is_operation_timeout_on_the_sims_clock(manual_sim, clock)
     server.server_close()
     assert manual_sim.record.entries(kind="ephemeral") == []
     assert manual_sim.record.entries(kind="error")[0].detail["error"] == "operation_timeout"
+
+
+@pytest.mark.parametrize(("skew", "status"), [(-301, 401), (301, 401), (-290, 200)])
+def test_bolt_enforces_the_five_minute_window(sim: SlackSim, http_app, skew, status):
+    """Bolt refuses a request signed more than 300 s off its clock, either way, and takes 290 s."""
+    sim.configure_delivery(clock_skew=skew)
+    delivery = sim.person("olivia").command("/dr", "status")
+    assert delivery.attempts[0]["http_status"] == status
+    assert delivery.status == ("acked" if status == 200 else "failed")
+
+
+def test_interaction_is_one_signed_payload_field(sim: SlackSim):
+    """A click arrives form-encoded as payload=<JSON>, signed over the raw body."""
+    _Recorder.seen = [("first", b"")]  # answer 200 at once
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
+    client = WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
+    blocks = [
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
+            ],
+        }
+    ]
+    ts = client.chat_postMessage(channel=OPS, text="x", blocks=blocks)["ts"]
+    sim.person("alex").click("dr-ops", ts, action_id="go")
+    headers, body = _Recorder.seen[1]
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    form = parse_qs(body.decode())
+    assert list(form) == ["payload"]
+    assert json.loads(form["payload"][0])["actions"][0]["action_id"] == "go"
+    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
+    assert verifier.is_valid(
+        body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
+    )
+    server.shutdown()
+    server.server_close()
+
+
+class _NoRetry(BaseHTTPRequestHandler):
+    """Answers every request 500 with X-Slack-No-Retry: 1."""
+
+    seen: list = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(dict(self.headers))
+        self.send_response(500)
+        self.send_header("X-Slack-No-Retry", "1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_no_retry_header_stops_event_retries(manual_sim: SlackSim, clock):
+    """An event answered with an error and X-Slack-No-Retry: 1 is not sent again."""
+    _NoRetry.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoRetry)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    manual_sim.configure_delivery(
+        socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/"
+    )
+    delivery = manual_sim.person("victor").open_home()
+    clock.advance(400)
+    assert (delivery.status, len(_NoRetry.seen)) == ("failed", 1)
+    server.shutdown()
+    server.server_close()
+
+
+class _Gated(BaseHTTPRequestHandler):
+    """Holds request n until gates[n] is set, then answers 200."""
+
+    arrivals: list = []
+    gates: list = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        n = len(_Gated.arrivals)
+        _Gated.arrivals.append(n)
+        _Gated.gates[n].wait(5)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_late_answer_does_not_ack_the_retry(manual_sim: SlackSim, clock):
+    """An event answered after 3 s is retried (http_timeout); the late answer acks nothing."""
+    _Gated.arrivals, _Gated.gates = [], [threading.Event(), threading.Event()]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gated)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    manual_sim.configure_delivery(
+        socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/"
+    )
+    delivery = manual_sim.person("victor").open_home(wait=False)
+    wait_until(lambda: len(_Gated.arrivals) == 1)
+    clock.advance(3.5)  # the first request timed out: the retry goes out at once
+    wait_until(lambda: len(_Gated.arrivals) == 2)
+    assert [a["reason"] for a in delivery.attempts] == ["", "http_timeout"]
+    _Gated.gates[0].set()
+    wait_until(lambda: delivery.attempts[0].get("http_status") == 200)
+    assert delivery.status == "pending"
+    _Gated.gates[1].set()
+    assert delivery.wait(5).status == "acked"
+    server.shutdown()
+    server.server_close()

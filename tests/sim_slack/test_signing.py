@@ -22,3 +22,20 @@ def test_documented_test_vector_reproduces():
 def test_signature_covers_the_raw_body():
     """Any change to the body changes the signature."""
     assert signature(DOC_SECRET, DOC_TIMESTAMP, DOC_BODY + " ") != DOC_SIGNATURE
+
+
+def test_bolts_verifier_takes_the_sims_signature_inside_five_minutes():
+    """slack_sdk's verifier accepts the sim's signature 299 s later and refuses it at 301 s."""
+    from slack_sdk.signature import SignatureVerifier
+
+    class At:
+        def __init__(self, now: float) -> None:
+            self._now = now
+
+        def now(self) -> float:
+            return self._now
+
+    signed = signature(DOC_SECRET, DOC_TIMESTAMP, DOC_BODY)
+    for offset, valid in ((-299, True), (299, True), (301, False), (-301, False)):
+        verifier = SignatureVerifier(DOC_SECRET, clock=At(int(DOC_TIMESTAMP) + offset))
+        assert verifier.is_valid(DOC_BODY, DOC_TIMESTAMP, signed) is valid

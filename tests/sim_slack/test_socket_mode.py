@@ -110,6 +110,13 @@ def test_png_upload_through_files_upload_v2(sim, socket_app):
     assert stored.content.startswith(b"\x89PNG\r\n\x1a\n")
     assert stored.to_api(sim.world.base_url, "T")["mimetype"] == "image/png"
     assert stored.title == "RTO"
+    (complete,) = sim.calls("files.completeUploadExternal")
+    assert (complete.args["channel_id"], complete.args["thread_ts"]) == (OPS, root.ts)
+    assert [c.method for c in sim.calls()][-3:] == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
 
 
 def test_app_home_is_published(sim, socket_app):

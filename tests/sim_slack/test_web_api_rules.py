@@ -417,3 +417,142 @@ def test_message_ts_are_unique_and_increasing_on_a_still_clock(manual_sim):
     assert len(set(stamps)) == 3
     assert stamps == sorted(stamps, key=float)
     assert all(len(ts.split(".")[1]) == 6 for ts in stamps)
+
+
+def raw_post(slack: SlackSim, method: str, token: str | None, **form) -> tuple[int, dict, dict]:
+    """POST a form to the Web API with urllib: (HTTP status, headers, JSON body)."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        slack.endpoints()["api_url"] + method,
+        data=urllib.parse.urlencode(form).encode(),
+        headers=headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read())
+    except urllib.error.HTTPError as answer:
+        return answer.code, dict(answer.headers), json.loads(answer.read())
+
+
+def test_refusals_are_http_200_except_ratelimited(sim):
+    """Every ok:false answer is HTTP 200 JSON; only ratelimited is 429 (with Retry-After)."""
+    endpoints = sim.endpoints()
+    token, app_token = endpoints["bot_token"], endpoints["app_token"]
+    cases = [
+        ("chat.postMessage", None, {"channel": OPS, "text": "x"}, "not_authed"),
+        ("chat.postMessage", "Bearer", {"channel": OPS, "text": "x"}, "invalid_auth"),
+        ("chat.postMessage", app_token, {"channel": OPS, "text": "x"}, "not_allowed_token_type"),
+        ("conversations.open", token, {"users": "U0ONCALL01"}, "missing_scope"),
+        ("chat.postMessage", token, {"channel": "C0NOPE", "text": "x"}, "channel_not_found"),
+        (
+            "chat.postMessage",
+            token,
+            {"channel": OPS, "blocks": '[{"type": "x"}]'},
+            "invalid_blocks",
+        ),
+        ("users.info", token, {"user": "U0NOBODY"}, "user_not_found"),
+        ("files.getUploadURLExternal", token, {"filename": "a.png"}, "invalid_arguments"),
+        ("chat.teleport", token, {}, "unknown_method"),
+    ]
+    for method, auth, form, error in cases:
+        status, headers, body = raw_post(sim, method, auth, **form)
+        assert (status, body["ok"], body["error"]) == (200, False, error), method
+        assert headers["Content-Type"].startswith("application/json")
+    sim.world.limiter.force("auth.test", retry_after=4)
+    status, headers, body = raw_post(sim, "auth.test", token)
+    assert (status, headers["Retry-After"], body) == (
+        429,
+        "4",
+        {"ok": False, "error": "ratelimited"},
+    )
+
+
+def test_invalid_blocks_answer_has_errors_and_messages(sim):
+    """invalid_blocks lists errors, and response_metadata.messages repeats them with [ERROR]."""
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    answer = refused(bot(sim).chat_postMessage, channel=OPS, text="x", blocks=blocks).response
+    assert answer["errors"] == [
+        "failed to match all allowed schemas [json-pointer:/blocks/0/text]",
+        "must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+    ]
+    assert answer["response_metadata"]["messages"] == [f"[ERROR] {e}" for e in answer["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("block", "pointer"),
+    [
+        ({"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}, "/text/text"),
+        (
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11},
+            "/fields",
+        ),
+        ({"type": "divider", "block_id": "b" * 256}, "/block_id"),
+        (
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Go"},
+                        "value": "v" * 2001,
+                    }
+                ],
+            },
+            "/elements/0/value",
+        ),
+    ],
+)
+def test_more_block_kit_limits(sim, block, pointer):
+    """Header 150, 10 fields, block_id 255 and button value 2000 are each invalid_blocks."""
+    error = refused(bot(sim).chat_postMessage, channel=OPS, text="x", blocks=[block])
+    assert error.response["error"] == "invalid_blocks"
+    assert any(e.endswith(f"[json-pointer:/blocks/0{pointer}]") for e in error.response["errors"])
+
+
+def test_home_tab_takes_a_hundred_blocks(sim):
+    """views.publish takes 100 blocks and refuses 101 with invalid_arguments and a pointer."""
+    client = bot(sim)
+    home = {"type": "home", "blocks": [{"type": "divider"}] * 100}
+    assert client.views_publish(user_id="U0VIEWER01", view=home)["ok"] is True
+    error = refused(
+        client.views_publish, user_id="U0VIEWER01", view={**home, "blocks": home["blocks"] * 2}
+    )
+    assert error.response["error"] == "invalid_arguments"
+    assert error.response["response_metadata"]["messages"][-1] == (
+        "[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
+    )
+
+
+def test_user_groups_are_tier_2(manual_sim, clock: ManualClock):
+    """usergroups.users.list passes 20 calls in a burst; the 21st is 429 for 3 s (20 a minute)."""
+    client = bot(manual_sim)
+    for _ in range(20):
+        assert client.usergroups_users_list(usergroup="S0APPROVERS")["users"] == [
+            "U0APPROV01",
+            "U0APPROV02",
+        ]
+    error = refused(client.usergroups_users_list, usergroup="S0APPROVERS")
+    assert (error.response.status_code, error.response.headers["Retry-After"]) == (429, "3")
+    clock.advance(3)
+    assert client.usergroups_users_list(usergroup="S0APPROVERS")["ok"] is True
+
+
+def test_call_log_keeps_what_the_app_sent(sim):
+    """Every Web API request is kept with its arguments (no token) and its answer."""
+    client = bot(sim)
+    client.chat_postMessage(channel=OPS, text="hello")
+    refused(client.chat_postMessage, channel="C0NOPE", text="x")
+    posts = sim.calls("chat.postMessage")
+    assert [(c.args["channel"], c.status, c.error) for c in posts] == [
+        (OPS, 200, None),
+        ("C0NOPE", 200, "channel_not_found"),
+    ]
+    assert all("token" not in c.args for c in sim.calls())
