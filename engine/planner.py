@@ -120,8 +120,14 @@ class Site:
             self.client = self.inventory.client
 
     def is_reachable(self) -> bool:
+        """Whether the pool answers now. A follower whose last `event.from` succeeded counts as
+        an answer; "unreachable" is always confirmed by a call of its own, because it is what
+        lets a failover past the split-brain guard."""
         if self.reachable is None:
-            if self.client is None:
+            inv = self.inventory
+            if inv is not None and inv.following and inv.last_error is None:
+                self.reachable = True
+            elif self.client is None:
                 self.reachable = False
             else:
                 try:

@@ -65,3 +65,22 @@ def test_failed_lun_makes_the_pool_not_ready_and_blocks_a_plan(sim):
         options=PlanOptions(planned=True),
     )
     assert any(c.name == "lun-state" and c.subject == "Gold iSCSI 01" for c in p.blockers)
+
+
+def test_warm_readiness_is_answered_from_memory(sim):
+    """With both inventories following events, assessing makes no XAPI call but event.from."""
+    world = sim("demo")
+    prod = Site(
+        "prod", Inventory.load(world.client("prod")).follow(poll_seconds=0.5), site="primary"
+    )
+    dr = Site("dr", Inventory.load(world.client("dr")).follow(poll_seconds=0.5), site="dr")
+    try:
+        since = max((c["seq"] for c in world.calls()), default=0)
+        r = assess(world.config.pairs[0], protected=prod, dr=dr, storage=world.storage())
+        made = {c["method"] for c in world.calls(since)}
+        assert r.verdict == "degraded"
+        assert r.source_reachable
+        assert made <= {"event.from"}
+    finally:
+        prod.inventory.stop()
+        dr.inventory.stop()
