@@ -684,9 +684,12 @@ class XapiClient:
             waiter.add(ref)
         if deadline is None:
             deadline = self.clock.monotonic() + (timeout if timeout is not None else 3600.0)
+        # The same bound in real time too: a test's ManualClock does not move while we wait on
+        # the network, and a wait must end even then.
+        real_deadline = time.monotonic() + max(0.0, deadline - self.clock.monotonic())
         outcomes: dict[str, TaskOutcome] = {}
         while waiter.pending:
-            remaining = deadline - self.clock.monotonic()
+            remaining = min(deadline - self.clock.monotonic(), real_deadline - time.monotonic())
             if remaining <= 0:
                 break
             for outcome in waiter.next(min(remaining, 30.0)):

@@ -74,3 +74,17 @@ def test_expired_sessions_are_healed_mid_work(sim):
     world.control("POST", "/faults", {"kind": "expire_sessions", "pool": "prod"})
     assert len(client.get_all_records("VM")) > 40
     assert client.session != before
+
+
+def test_wait_ends_at_its_deadline_even_on_a_manual_clock(sim):
+    """A stalled task is reported pending at the deadline, also when the clock is manual."""
+    from engine.clock import ManualClock
+
+    world = sim("demo")
+    client = world.client("prod", clock=ManualClock())
+    vm = _vm(Inventory.load(client), "wiki-01")
+    world.control("POST", "/faults", {"kind": "task_stall", "method": "VM.start"})
+    task = client.start_async("VM.start", vm, False, False)
+    outcome = client.wait([task], timeout=0.5)[task]
+    assert outcome.status == "pending"
+    assert client.task_record(task) is not None
