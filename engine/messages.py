@@ -146,6 +146,15 @@ SPLIT_BRAIN = (
     "Running in pool {pool!r}, which still answers: a failover would start a second copy "
     "(split brain). Use a planned failover, or shut it down at the source first."
 )
+SR_KNOWN_ATTACHED = (
+    "Pool {pool!r} already has this SR attached (left by an earlier run?): the run uses it as is "
+    "and will not forget it afterwards. Forget it first for a clean test."
+)
+SR_KNOWN_DETACHED = (
+    "Pool {pool!r} knows this SR but has it detached: DR_task.create would skip it, so the run "
+    "plugs its PBDs instead."
+)
+SR_KNOWN_FAILBACK = "The original pool still knows this SR; the run plugs it after reversal."
 NAME_CONFLICT = (
     "Another VM with this name (a different uuid) exists in pool {pool!r}; after recovery two "
     "VMs share the name, so refer to them by uuid."

@@ -709,6 +709,7 @@ def plan(
     all_vms = [vm for a in app_plans for vm in a.vms] + standalone
     network_map = _network_map(used_networks, dst_inv, options.network_map)
     if dst_inv is not None:
+        checks += _known_sr_checks(kind, dst_inv, lun_plans)
         checks += _dest_checks(kind, dst_inv, all_vms, power_after, options, bool(app_plans))
         checks += _network_checks(network_map)
 
@@ -982,6 +983,23 @@ def _network_checks(mappings: list[NetworkMapping]) -> list[Check]:
             )
         elif not nm.has_pifs:
             checks.append(_chk("network-private", "warning", nm.source_name, m.NETWORK_PRIVATE))
+    return checks
+
+
+def _known_sr_checks(kind: str, dst: Inventory, lun_plans: list[LunPlan]) -> list[Check]:
+    """SRs the destination already knows (reference §7.7): DR_task.create would skip them."""
+    checks = []
+    for lp in lun_plans:
+        sr = dst.sr_by_uuid(lp.sr_uuid)
+        if sr is None:
+            continue
+        name = lp.sr_name or lp.lun
+        if kind == "failback":
+            checks.append(_chk("sr-known", "ok", name, m.SR_KNOWN_FAILBACK))
+        elif dst.sr_attached(sr):
+            checks.append(_chk("sr-known", "warning", name, m.SR_KNOWN_ATTACHED, pool=dst.name))
+        else:
+            checks.append(_chk("sr-known", "warning", name, m.SR_KNOWN_DETACHED, pool=dst.name))
     return checks
 
 

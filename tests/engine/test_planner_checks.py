@@ -211,3 +211,14 @@ def test_rto_model_counts_the_latency_seen(core_sim):
     p = _plan(estate)
     assert "ms per XAPI call" in p.rto_basis
     assert estate.dr_inv.client.latency is not None
+
+
+def test_sr_already_known_at_the_destination_is_reported(core_sim):
+    """A mirror SR the DR pool already knows (§7.7) is a warning saying what the run does."""
+    estate = build_estate(core_sim)
+    uuid = estate.luns[0].sr_uuid
+    sr = estate.dr.db.create("SR", {"uuid": uuid, "name_label": "old", "type": "lvmoiscsi"})
+    estate.dr.db.create("PBD", {"SR": sr, "host": estate.dr.refs["hosts"][0]})
+    check = next(c for c in _plan(estate).checks if c.name == "sr-known")
+    assert check.status == "warning"
+    assert "detached" in check.message
