@@ -41,8 +41,16 @@ class Bucket:
 
 class RateLimiter:
     def __init__(
-        self, clock: Clock, per_channel_per_second: float = 1.0, per_channel_burst: int = 5
+        self,
+        clock: Clock,
+        per_channel_per_second: float = 1.0,
+        per_channel_burst: int = 5,
+        *,
+        enforced: bool = True,
     ):
+        """`enforced=False` (seed `[limits] rate_limits = false`) answers no 429 except the
+        forced ones: for load tests of the double itself, never for tests of an app."""
+        self.enforced = enforced
         self._clock = clock
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._forced: dict[str, list[int]] = {}
@@ -63,6 +71,8 @@ class RateLimiter:
                 forced[0] -= 1
                 self.refusals.append((method, ""))
                 raise _limited(forced[1])
+            if not self.enforced:
+                return
             per_minute = TIER_PER_MINUTE[tier]
             wait = self._take(("method", method), max(per_minute, MIN_BURST), per_minute / 60.0)
             if wait is not None:
@@ -70,6 +80,8 @@ class RateLimiter:
                 raise _limited(wait)
 
     def check_channel(self, channel: str) -> None:
+        if not self.enforced:
+            return
         with self._lock:
             wait = self._take(
                 ("channel", channel), self.per_channel_burst, self.per_channel_per_second

@@ -81,6 +81,7 @@ class World:
             clock,
             per_channel_per_second=float(workspace.limits.get("per_channel_per_second", 1.0)),
             per_channel_burst=int(workspace.limits.get("per_channel_burst", 5)),
+            enforced=bool(workspace.limits.get("rate_limits", True)),
         )
         self.files: dict[str, StoredFile] = {}
         self.upload_tickets: dict[str, str] = {}  # upload ticket -> file id
