@@ -32,6 +32,10 @@ from store.steps import DONE
 
 Status = Literal["done", "failed", "skipped", "not-run"]
 
+# After this long without any task ending, check that the tasks in flight still exist (one
+# destroyed by someone else never sends an event the waiter recognises).
+QUIET_CHECK_SECONDS = 30.0
+
 
 @dataclass
 class Action:
@@ -123,6 +127,7 @@ class Executor:
         st = self._prepare(list(actions))
         # One event.from subscription for every task of this phase (engine/xapi.py TaskWaiter).
         self._waiter = self.client.task_waiter()
+        quiet_since = self.clock.monotonic()
         stopping = False
         while True:
             self._release_timed(st)
@@ -143,8 +148,12 @@ class Executor:
             oldest = min(t0 for _, _, t0 in st.inflight.values())
             wait_for = max(0.01, min(wait_for, oldest + self.task_timeout - now))
             outs = {o.ref: o for o in self._waiter.next(wait_for)}
-            if not outs:
+            if outs:
+                quiet_since = self.clock.monotonic()
+            elif self.clock.monotonic() - quiet_since >= QUIET_CHECK_SECONDS:
+                # Nothing ended for a while: make sure no task vanished without an event.
                 outs = self._check_inflight(st)
+                quiet_since = self.clock.monotonic()
             if self._expire(st):
                 stopping = stopping or self.stop_on_failure
             for ref, out in outs.items():

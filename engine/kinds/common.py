@@ -420,13 +420,63 @@ def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
     return rec
 
 
+class Placement:
+    """Spreads the run's VM starts over the destination's live hosts.
+
+    XAPI boots a limited number of VMs at once per host (xenopsd's worker pool), so where the
+    starts land decides how many run in parallel. Each start goes to the live host with the
+    fewest of this run's starts in flight among those with room for the VM's memory
+    (`VM.start_on`); with one live host, or none with room, it is left to XAPI (`VM.start`).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[str, int] = {}
+        self._busy: dict[str, int] = {}
+        self._placed: dict[str, tuple[str, int]] = {}  # action key -> host, bytes
+        try:
+            hosts = client.get_all_records("host")
+            metrics = client.get_all_records("host_metrics")
+        except XapiError:
+            return
+        for ref, rec in hosts.items():
+            m = metrics.get(rec.get("metrics", ""), {})
+            if rec.get("enabled", True) and m.get("live", True):
+                self._free[ref] = _int(m.get("memory_free"))
+                self._busy[ref] = 0
+
+    def choose(self, key: str, memory: int) -> str | None:
+        with self._lock:
+            if len(self._free) < 2:
+                return None
+            fits = [h for h, free in self._free.items() if free >= memory]
+            if not fits:
+                return None
+            host = min(fits, key=lambda h: (self._busy[h], -self._free[h]))
+            self._busy[host] += 1
+            self._free[host] -= memory
+            self._placed[key] = (host, memory)
+            return host
+
+    def release(self, key: str, started: bool) -> None:
+        with self._lock:
+            placed = self._placed.pop(key, None)
+            if placed is None:
+                return
+            host, memory = placed
+            self._busy[host] -= 1
+            if not started:
+                self._free[host] += memory
+
+
 def recover_and_start_actions(
     ctx: RunContext, client: Any, dbs: Databases, power_after: str
 ) -> tuple[list[Action], dict[str, list[str]]]:
     """The DAG of one recovery: recover each vApp / standalone VM, then start its VMs group by
     group (each group after the previous one of its vApp), pipelined per vApp.
 
-    Returns the actions and, per action key, the uuids of the VMs it concerns.
+    Returns the actions, per action key the uuids of the VMs it concerns, and the placement of
+    the starts (None when nothing is started).
     """
     plan = ctx.plan
     actions: list[Action] = []
@@ -434,6 +484,7 @@ def recover_and_start_actions(
     paused = power_after == "start-paused"
     start = power_after in ("start", "start-paused")
     refs: dict[str, str | None] = {}  # VM uuid -> ref at the destination, learnt on recovery
+    placement = Placement(client) if start else None
 
     def recover_app(app: AppliancePlan) -> Action:
         def launch() -> str:
@@ -492,7 +543,12 @@ def recover_and_start_actions(
             ref = refs.get(vm.uuid) or ref_by_uuid(client, "VM", vm.uuid)
             if ref is None:
                 raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
+            host = placement.choose(key, vm.memory_bytes) if placement else None
+            if host is not None:
+                return client.start_async("VM.start_on", ref, host, paused, False)
             return client.start_async("VM.start", ref, paused, False)
+
+        key = f"start:vm:{vm.uuid}"
 
         def reconcile() -> dict[str, Any] | None:
             rec = vm_record(client, vm.uuid)
@@ -501,7 +557,7 @@ def recover_and_start_actions(
             return None
 
         return Action(
-            key=f"start:vm:{vm.uuid}",
+            key=key,
             name=run_messages.START_VM,
             subject=vm.name,
             launch=launch,
@@ -512,7 +568,7 @@ def recover_and_start_actions(
             delay_after=float(vm.start_delay) if ctx.engine_waits_start_delay else 0.0,
             lane="start",
             cost=20.0 + (vm.start_delay or 0),
-            method="VM.start",
+            method="VM.start_on" if placement and len(placement._free) > 1 else "VM.start",
         )
 
     for app in plan.appliances:
@@ -541,16 +597,22 @@ def recover_and_start_actions(
             a = start_vm(vm, (rec.key,))
             actions.append(a)
             vms_of[a.key] = [vm.uuid]
-    return actions, vms_of
+    return actions, vms_of, placement
 
 
 def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     with Databases(client, ctx.plan, sr_uuids) as dbs:
-        actions, vms_of = recover_and_start_actions(ctx, client, dbs, power_after)
+        actions, vms_of, placement = recover_and_start_actions(ctx, client, dbs, power_after)
         ex = ctx.executor(client)
-        ex.on_outcome = lambda a, o: _record(ctx, a, o, vms_of)
+
+        def on_outcome(action: Action, outcome: Outcome) -> None:
+            if placement is not None and action.key.startswith("start:"):
+                placement.release(action.key, outcome.status == "done")
+            _record(ctx, action, outcome, vms_of)
+
+        ex.on_outcome = on_outcome
         ex.run(actions)
     ctx.flush_outcomes()
 

@@ -72,7 +72,7 @@ def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path
     starts = Counter(
         c["args"][0]
         for c in world.calls()
-        if c["method"] == "Async.VM.start" and c["outcome"] == "Success"
+        if c["method"] in ("Async.VM.start", "Async.VM.start_on") and c["outcome"] == "Success"
     )
     assert set(starts.values()) == {1}
     outcomes = {o["name"]: o["status"] for u, o in done["outcome"].items() if not u.startswith("_")}
