@@ -392,7 +392,17 @@ class Person:
         action = ack.get("response_action")
         with world.lock:
             stack = world.modal_stacks.setdefault(self.id, [])
-            if action == "errors":
+            refusal = _refused_response_action(action, ack.get("view"), len(stack))
+            if refusal:
+                # Slack keeps the modal as it was and tells the person it could not go on
+                world.record.add(
+                    "view_errors",
+                    world.now(),
+                    to_user=self.id,
+                    text=messages.VIEW_SUBMISSION_FAILED.format(error=refusal),
+                    detail={"error": refusal, "response_action": action},
+                )
+            elif action == "errors":
                 world.record.add(
                     "view_errors",
                     world.now(),
@@ -584,6 +594,18 @@ class Person:
                 lines += ["  " + line for line in rendered.text.splitlines()]
                 lines += [f"  [file: {f.get('name')} {f.get('mimetype')}]" for f in message.files]
             return "\n".join(lines)
+
+
+def _refused_response_action(action: Any, view: Any, depth: int) -> str | None:
+    """Slack's error for an `update` / `push` ack it cannot apply, None when it can."""
+    if action not in ("update", "push"):
+        return None
+    error, _ = blockkit.check_view(view)
+    if error is None and isinstance(view, dict) and view.get("type") != "modal":
+        error = "invalid_arguments"
+    if error is None and action == "push" and depth >= 3:
+        error = "push_limit_reached"
+    return error
 
 
 def _channel_name(room: Channel) -> str:

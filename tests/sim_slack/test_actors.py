@@ -148,3 +148,37 @@ def test_seed_limits_change_the_channel_rate(tmp_path):
     finally:
         slack.stop()
         slack.stop()
+
+
+def test_a_bad_response_action_keeps_the_modal(sim):
+    """An ack pushing a fourth view or updating to an invalid one leaves the modal as it was."""
+    raw = RawSocketApp(sim, ack=False)
+    raw.wait_frames(1)
+    olivia = sim.person("olivia")
+
+    def answered(act, payload: dict | None = None):
+        """Do `act` as olivia and ack its envelope (with `payload`), like an app would."""
+        seen = len(raw.frames)
+        delivery = act()
+        frame = raw.wait_frames(seen + 1)[seen]
+        raw.connection.send(json.dumps({"envelope_id": frame["envelope_id"], "payload": payload}))
+        return delivery.wait()
+
+    client = bot(sim)
+    client.views_open(
+        trigger_id=answered(lambda: olivia.command("/dr", wait=False)).trigger_id, view=MODAL
+    )
+    for _ in range(2):
+        trigger = answered(lambda: olivia.command("/dr", wait=False)).trigger_id
+        client.views_push(trigger_id=trigger, view=MODAL)
+    top = olivia.view()["id"]
+    too_big = {**MODAL, "blocks": [{"type": "divider"}] * 101}
+    for ack in (
+        {"response_action": "push", "view": MODAL},
+        {"response_action": "update", "view": too_big},
+    ):
+        answered(lambda: olivia.submit(wait=False), ack)
+        assert olivia.view()["id"] == top
+    errors = [e.detail["error"] for e in sim.record.entries(kind="view_errors")]
+    assert errors == ["push_limit_reached", "invalid_arguments"]
+    raw.close()

@@ -556,3 +556,48 @@ def test_call_log_keeps_what_the_app_sent(sim):
         ("C0NOPE", 200, "channel_not_found"),
     ]
     assert all("token" not in c.args for c in sim.calls())
+
+
+def test_blocks_too_big_together_are_msg_blocks_too_long(sim):
+    """Blocks each within limits but past ~12 000 characters together: msg_blocks_too_long."""
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}}
+    client = bot(sim)
+    assert client.chat_postMessage(channel=OPS, text="x", blocks=[section] * 4)["ok"] is True
+    error = refused(client.chat_postMessage, channel=OPS, text="x", blocks=[section] * 5)
+    assert error.response["error"] == "msg_blocks_too_long"
+
+
+def test_update_keeps_blocks_it_is_not_given(sim):
+    """chat.update with text only keeps the blocks; with blocks it replaces them."""
+    client = bot(sim)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "step 1"}}]
+    ts = client.chat_postMessage(channel=OPS, text="run", blocks=blocks)["ts"]
+    kept = client.chat_update(channel=OPS, ts=ts, text="run (50%)")["message"]
+    assert (kept["text"], kept["blocks"][0]["text"]["text"]) == ("run (50%)", "step 1")
+    replaced = client.chat_update(channel=OPS, ts=ts, text="r", blocks=[{"type": "divider"}])[
+        "message"
+    ]
+    assert [b["type"] for b in replaced["blocks"]] == ["divider"]
+
+
+def test_rate_tiers_follow_the_reference():
+    """Each method's tier is the one reference §5 gives."""
+    from sim.slack.methods import METHODS
+
+    tiers = {
+        "chat.postMessage": "special",
+        "chat.update": 3,
+        "chat.postEphemeral": 4,
+        "files.getUploadURLExternal": 4,
+        "files.completeUploadExternal": 4,
+        "usergroups.users.list": 2,
+        "users.info": 4,
+        "views.open": 4,
+        "views.update": 4,
+        "views.push": 4,
+        "views.publish": 4,
+        "apps.connections.open": 1,
+        "auth.test": "special",
+    }
+    assert {name: METHODS[name].tier for name in tiers} == tiers
+    assert all(not METHODS[n].scopes for n in ("views.open", "views.push", "views.publish"))

@@ -21,6 +21,10 @@ from sim.slack.world import World
 # the same page advises at most 4 000. The double refuses past 4 000, so an app that passes
 # here does not fail on Slack; a seed's [limits] text_max changes it.
 TEXT_MAX = 4_000
+# Slack also refuses a message whose blocks are too big together (msg_blocks_too_long), an
+# undocumented cumulative limit measured at 11 000-13 000 characters (bolt-js #2867, #2509).
+# The double counts the compact JSON of the blocks; a seed's [limits] blocks_max changes it.
+BLOCKS_JSON_MAX = 12_000
 
 
 @dataclass
@@ -131,6 +135,9 @@ def message_content(call: Call) -> tuple[str | None, list | None, list | None]:
                 errors=errors,
                 response_metadata={"messages": blockkit.as_messages(errors)},
             )
+        blocks_max = int(call.world.workspace.limits.get("blocks_max", BLOCKS_JSON_MAX))
+        if len(json.dumps(blocks, separators=(",", ":"))) > blocks_max:
+            raise ApiError("msg_blocks_too_long")
     text_max = int(call.world.workspace.limits.get("text_max", TEXT_MAX))
     if text is not None and len(text) > text_max:
         raise ApiError("msg_too_long")
