@@ -198,6 +198,22 @@ def appliance_shutdown(call: Call, self: str) -> str:
     return ""
 
 
+@method("VM.set_appliance", ["self", "value"], role="pool-operator")
+def vm_set_appliance(call: Call, self: str, value: str) -> str:
+    """Move a VM into (or out of) a vApp; both vApps' allowed operations follow."""
+    db = call.db
+    if not isinstance(self, str) or not db.exists("VM", self):
+        raise XapiError("HANDLE_INVALID", "VM", self)
+    if value != NULL_REF and (not isinstance(value, str) or not db.exists("VM_appliance", value)):
+        raise XapiError("HANDLE_INVALID", "VM_appliance", value)
+    with db.lock:
+        old = db.get_field("VM", self, "appliance")
+        db.set("VM", self, appliance=value)
+    for app in {old, value} - {NULL_REF}:
+        refresh_allowed_operations(call.pool, app)
+    return ""
+
+
 # --------------------------------------------------------------------------- recovery
 
 

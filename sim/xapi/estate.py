@@ -474,6 +474,8 @@ def _srs(world: World, pool: Pool, s: sc.Site, p: sc.Pool) -> str:
 
 
 def _sr_record(db: Database, content: VolumeContent, *, shared: bool, name: str) -> str:
+    from sim.xapi.storage import SR_OPS_ATTACHED  # SRs of a scenario start attached
+
     return db.create(
         "SR",
         {
@@ -490,6 +492,7 @@ def _sr_record(db: Database, content: VolumeContent, *, shared: bool, name: str)
             if content.sr_type.startswith("lvm")
             else {},
             "other_config": {"auto-scan": "true"} if shared else {},
+            "allowed_operations": list(SR_OPS_ATTACHED),
         },
     )
 
@@ -627,11 +630,13 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             },
         )
         db.set("VM", ref, guest_metrics=gm)
+    first_sr: str | None = None
     for i, disk in enumerate(vm.disks):
         if disk.sr == "local" or _is_local(p, disk.sr):
             sr_ref = _local_sr_of(pool, host)
         else:
             sr_ref = db.where("SR", name_label=disk.sr)[0]
+        first_sr = first_sr or sr_ref
         vdi = create_vdi(
             world, pool, sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB)
         )
@@ -651,6 +656,12 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
                 "other_config": {"owner": ""},
             },
         )
+    if vm.power == "Suspended" and first_sr is not None:
+        # The memory image a suspended VM resumes from lives next to its first disk.
+        suspend = create_vdi(
+            world, pool, first_sr, f"Suspend image for {vm.name}", memory, vdi_type="suspend"
+        )
+        db.set("VM", ref, suspend_VDI=suspend)
     db.create(
         "VBD",
         {

@@ -3,9 +3,9 @@
 Placement as XAPI does it: a live host on which every disk's SR has an attached PBD, every
 NIC's physical network has a PIF, and the VM's `memory_static_max + memory_overhead` fits
 in what is free (memory of VMs being started counts, through
-`scheduled_to_be_resident_on`). The affinity host is tried first. Nothing fits:
-`NO_HOSTS_AVAILABLE` (`VM.start`) or `HOST_NOT_ENOUGH_FREE_MEMORY [needed, free]`
-(`VM.start_on`). Storage nowhere attached: `VM_REQUIRES_SR [vm, sr]`.
+`scheduled_to_be_resident_on`). The affinity host is tried first. No room anywhere:
+`HOST_NOT_ENOUGH_FREE_MEMORY [needed, free]`; no host passes the other checks:
+`NO_HOSTS_AVAILABLE`; `VM.start_on` reports the named host's own failure.
 
 Each host runs at most `xenopsd_workers` VM operations at once (a semaphore; the rest queue,
 as xenopsd's worker pool does). A boot takes the latency model's `vm_start` (scaled by the
@@ -92,29 +92,42 @@ def _network_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
 
 
 def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = None) -> Host:
-    """Where the VM can run (see the module docstring); reserves nothing."""
+    """Where the VM can run (see the module docstring); reserves nothing.
+
+    As xapi's `choose_host_for_vm`: hosts that pass every check, memory included, first (the
+    affinity host before the others); if none has room, placement is retried ignoring memory
+    and the boot fails on the host chosen with `HOST_NOT_ENOUGH_FREE_MEMORY [needed, free]`;
+    if no host passes the other checks, `NO_HOSTS_AVAILABLE`. With `VM.start_on` the named
+    host's own failure is reported (`VM_REQUIRES_SR`, `VM_REQUIRES_NETWORK`, memory).
+    """
     needed = rec["memory_static_max"] + rec["memory_overhead"]
-    candidates = [only] if only is not None else pool.live_hosts()
-    if only is None and rec["affinity"] != NULL_REF:
+    if only is not None:
+        if not (only.up and pool.site.up):
+            raise XapiError("HOST_OFFLINE", only.ref)
+        sr = _storage_ok(pool, rec, only)
+        if sr is not None:
+            raise XapiError("VM_REQUIRES_SR", vm, sr)
+        net = _network_ok(pool, rec, only)
+        if net is not None:
+            raise XapiError("VM_REQUIRES_NETWORK", vm, net)
+        candidates = [only]
+    else:
+        candidates = [
+            h
+            for h in pool.live_hosts()
+            if _storage_ok(pool, rec, h) is None and _network_ok(pool, rec, h) is None
+        ]
         candidates.sort(key=lambda h: h.ref != rec["affinity"])
-    if only is not None and not (only.up and pool.site.up):
-        raise XapiError("HOST_OFFLINE", only.ref)
     if not candidates:
         raise XapiError("NO_HOSTS_AVAILABLE")
-    storage_ok = [h for h in candidates if _storage_ok(pool, rec, h) is None]
-    if not storage_ok:
-        raise XapiError("VM_REQUIRES_SR", vm, _storage_ok(pool, rec, candidates[0]))
-    network_ok = [h for h in storage_ok if _network_ok(pool, rec, h) is None]
-    if not network_ok:
-        raise XapiError("VM_REQUIRES_NETWORK", vm, _network_ok(pool, rec, storage_ok[0]))
     used = memory_in_use(pool)
-    for host in network_ok:
+    for host in candidates:
         if host.memory_total - used[host.ref] >= needed:
             return host
-    if only is not None:
-        free = max(0, only.memory_total - used[only.ref])
-        raise XapiError("HOST_NOT_ENOUGH_FREE_MEMORY", needed, free)
-    raise XapiError("NO_HOSTS_AVAILABLE")
+    chosen = max(candidates, key=lambda h: h.memory_total - used[h.ref])
+    raise XapiError(
+        "HOST_NOT_ENOUGH_FREE_MEMORY", needed, max(0, chosen.memory_total - used[chosen.ref])
+    )
 
 
 def _begin(pool: Pool, vm: str, op: str, call: Call | None) -> str:
@@ -289,7 +302,8 @@ def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
     finally:
         _end(pool, vm)
         _appliance_changed(pool, vm)
-    pool.clock.sleep(rec["shutdown_delay"])
+    if mode != "auto":  # VM.shutdown uses the delay as its clean timeout, not as a pause
+        pool.clock.sleep(rec["shutdown_delay"])
 
 
 def destroy(pool: Pool, vm: str) -> None:

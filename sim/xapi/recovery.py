@@ -95,6 +95,12 @@ class _Import:
         self.created.append((cls, ref))
         return ref
 
+    def _by_uuid(self, cls: str, uuid: str) -> str | None:
+        try:
+            return self.db.by_uuid(cls, uuid)
+        except XapiError:
+            return None
+
     def rollback(self) -> None:
         for cls, ref in reversed(self.created):
             with contextlib.suppress(XapiError):
@@ -148,11 +154,13 @@ class _Import:
             if self.force:
                 return None
             raise XapiError("VDI_CONTENT_ID_MISSING")
+        ref = self._by_uuid("VDI", vdi["uuid"])
+        if ref is not None and self.db.get_field("VDI", ref, "SR") == sr:
+            self.srs_used.add(sr)
+            return ref
         for ref in self.db.get_field("SR", sr, "VDIs"):
             rec = self.db.live("VDI", ref)
-            if rec is not None and (
-                rec["uuid"] == vdi["uuid"] or rec["location"] == vdi["location"]
-            ):
+            if rec is not None and rec["location"] == vdi["location"]:
                 self.srs_used.add(sr)
                 return ref
         if self.force:
@@ -177,7 +185,8 @@ class _Import:
     def vm(self, foreign_vm: str, snapshot_of: str = NULL_REF) -> str | None:
         """Import one VM (and its snapshots); -> the new ref, None if skipped (force)."""
         src = self.foreign.get("VM", foreign_vm)
-        existing = self.db.where("VM", uuid=src["uuid"])
+        found = self._by_uuid("VM", src["uuid"])
+        existing = [found] if found is not None else []
         if existing:
             old = self.db.get("VM", existing[0])
             if old["power_state"] != "Halted":

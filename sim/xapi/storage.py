@@ -26,6 +26,38 @@ from sim.xapi.world import Pool
 METADATA_CAPABLE = {"lvmoiscsi", "lvmohba"}
 
 
+# SR operations XAPI allows with a PBD attached, and without one (`forget` / `destroy` need
+# every PBD unplugged: SR_HAS_PBD).
+SR_OPS_ATTACHED = [
+    "vdi_create",
+    "vdi_snapshot",
+    "vdi_clone",
+    "vdi_resize",
+    "vdi_destroy",
+    "scan",
+    "update",
+    "plug",
+    "unplug",
+    "pbd_create",
+    "pbd_destroy",
+]
+SR_OPS_DETACHED = ["forget", "destroy", "plug", "update", "pbd_create", "pbd_destroy"]
+
+
+def refresh_sr_ops(pool: Pool, sr: str) -> None:
+    """Recompute an SR's `allowed_operations` from whether any PBD is attached."""
+    db = pool.db
+    with db.lock:
+        if not db.exists("SR", sr):
+            return
+        attached = any(
+            db.get_field("PBD", p, "currently_attached") for p in db.get_field("SR", sr, "PBDs")
+        )
+        ops = SR_OPS_ATTACHED if attached else SR_OPS_DETACHED
+        if db.get_field("SR", sr, "allowed_operations") != ops:
+            db.set("SR", sr, allowed_operations=list(ops))
+
+
 def backend_failure(fault: StorageFault) -> XapiError:
     """`SR_BACKEND_FAILURE_<n> ["", reason, stderr]` as sm_exec reports SM faults."""
     return XapiError(f"SR_BACKEND_FAILURE_{fault.number}", "", fault.reason, fault.stderr)
@@ -127,6 +159,7 @@ def introduce(
                 "physical_size": -1,
                 "physical_utilisation": -1,
                 "virtual_allocation": -1,
+                "allowed_operations": list(SR_OPS_DETACHED),
             },
         )
 
@@ -198,7 +231,7 @@ def scan(pool: Pool, sr_ref: str, vol: Volume) -> None:
         for vdi_uuid, on_disk in content.vdis.items():
             if vdi_uuid in known:
                 continue
-            if db.where("VDI", uuid=vdi_uuid):
+            if _vdi_known(db, vdi_uuid):
                 continue  # the same disk is visible through another SR copy: keep the first
             fields: dict[str, Any] = {
                 "uuid": vdi_uuid,
@@ -225,6 +258,14 @@ def scan(pool: Pool, sr_ref: str, vol: Volume) -> None:
             physical_utilisation=used,
             virtual_allocation=used,
         )
+
+
+def _vdi_known(db, vdi_uuid: str) -> bool:
+    try:
+        db.by_uuid("VDI", vdi_uuid)
+    except XapiError:
+        return False
+    return True
 
 
 def handle_metadata_vdis(pool: Pool, sr_ref: str, vol: Volume) -> None:
@@ -326,6 +367,7 @@ def plug(pool: Pool, pbd: str) -> None:
             StorageFault(47, f"the volume holds SR {vol.content.sr_uuid}, not {sr['uuid']}")
         )
     db.set("PBD", pbd, currently_attached=True)
+    refresh_sr_ops(pool, rec["SR"])
     if host is pool.coordinator or not _any_attached(pool, rec["SR"], but=pbd):
         scan(pool, rec["SR"], vol)
         handle_metadata_vdis(pool, rec["SR"], vol)
@@ -391,6 +433,7 @@ def unplug(pool: Pool, pbd: str) -> None:
                 db.set("VDI", vdi, metadata_latest=False)
         recompute_metadata_latest(pool)
     db.set("PBD", pbd, currently_attached=False)
+    refresh_sr_ops(pool, rec["SR"])
 
 
 @method("PBD.unplug", ["self"], async_ok=True)
@@ -437,6 +480,7 @@ def replug_after_boot(pool: Pool, host) -> None:
                 raise backend_failure(StorageFault(47, "SR uuid mismatch"))
         except XapiError:
             db.set("PBD", pbd, currently_attached=False)
+            refresh_sr_ops(pool, rec["SR"])
             for vdi in sr["VDIs"]:
                 if (
                     db.get_field("VDI", vdi, "type") == "metadata"

@@ -109,21 +109,30 @@ def test_shutdowns_and_destroy_keep_the_disks(mini: SimHandle) -> None:
     assert prod.xenapi.VM.get_power_state(web) == "Halted"
 
 
-def test_no_room_gives_no_hosts_available_or_not_enough_memory(
+def test_no_room_gives_not_enough_memory_and_no_storage_no_hosts(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
-    """A VM bigger than any host: NO_HOSTS_AVAILABLE from start, HOST_NOT_ENOUGH_FREE_MEMORY on."""
-    sim = sim_factory(_small(memory=16, count=1, vm_memory=32))
+    """Too big: HOST_NOT_ENOUGH_FREE_MEMORY; no storage: NO_HOSTS_AVAILABLE or VM_REQUIRES_SR."""
+    sim = sim_factory(_small(memory=16, count=2, vm_memory=32))
     prod = login(sim, "primary")
     vm = prod.xenapi.VM.get_by_name_label("vm-01")[0]
     with pytest.raises(XenAPI.Failure) as exc:
         prod.xenapi.VM.start(vm, False, False)
-    assert exc.value.details == ["NO_HOSTS_AVAILABLE"]
+    assert exc.value.details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY"
+    assert int(exc.value.details[1]) > int(exc.value.details[2])
     host = prod.xenapi.host.get_all()[0]
     with pytest.raises(XenAPI.Failure) as exc:
         prod.xenapi.VM.start_on(vm, host, False, False)
     assert exc.value.details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY"
-    assert int(exc.value.details[1]) > int(exc.value.details[2])
+    nfs = prod.xenapi.SR.get_by_name_label("NFS")[0]
+    for pbd in prod.xenapi.SR.get_PBDs(nfs):
+        prod.xenapi.PBD.unplug(pbd)
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(vm, False, False)
+    assert exc.value.details == ["NO_HOSTS_AVAILABLE"]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start_on(vm, host, False, False)
+    assert exc.value.details == ["VM_REQUIRES_SR", vm, nfs]
 
 
 def test_a_host_runs_at_most_its_xenopsd_workers_at_once(
