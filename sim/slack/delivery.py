@@ -247,7 +247,7 @@ class Dispatcher:
             if not expired and not due:
                 break
         if self.socket is not None:
-            self.socket.refresh_due(self._world.now())
+            self.socket.tick(self._world.now())
 
     def _sweep_forever(self) -> None:
         while not self._stop.wait(0.05):

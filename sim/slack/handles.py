@@ -29,6 +29,9 @@ class Deadlines:
     # seconds before a `refresh_requested` one. None (the default) never refreshes.
     socket_refresh: float | None = None
     socket_refresh_warning: float = 10.0
+    # A connection told to go (refresh_requested ...) still carries envelopes while it is
+    # the only one, and is closed this long after, replacement or not.
+    socket_drain: float = 10.0
 
 
 @dataclass

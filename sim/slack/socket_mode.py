@@ -38,6 +38,7 @@ class Link:
     id: int
     connection: ServerConnection
     draining: bool = False
+    told_at: float = 0.0  # when it was told to go (draining)
     envelopes: int = 0
     acks: int = 0
     opened_at: float = 0.0
@@ -174,9 +175,11 @@ class SocketModeServer:
     # ---- delivery ---------------------------------------------------------------------------
 
     def send_envelope(self, envelope: dict) -> int | None:
-        """Send to one open, non-draining connection; its id, or None if there is none."""
+        """Send to one open connection, preferring those not told to go; its id, or None if
+        there is none."""
         with self._lock:
             ready = [link for link in self._links.values() if not link.draining]
+            ready = ready or list(self._links.values())
             if not ready:
                 return None
             ready.sort(key=lambda link: link.id)
@@ -194,7 +197,8 @@ class SocketModeServer:
                 link for link in self._links.values() if link_id is None or link.id == link_id
             ]
             for link in targets:
-                link.draining = True
+                if not link.draining:
+                    link.draining, link.told_at = True, self._world.now()
         told = 0
         for link in targets:
             told += link.send(
@@ -208,9 +212,20 @@ class SocketModeServer:
                 link.connection.close()
         return told
 
-    def refresh_due(self, now: float) -> None:
-        """Send the periodic `warning` and `refresh_requested` that fell due by `now`."""
+    def tick(self, now: float) -> None:
+        """Act on what fell due by `now`: hang up on connections told to go long enough ago,
+        send the periodic `warning` and `refresh_requested`."""
         deadlines = self._world.deadlines
+        with self._lock:
+            expired = [
+                link
+                for link in self._links.values()
+                if link.draining and now - link.told_at >= deadlines.socket_drain
+            ]
+            for link in expired:
+                del self._links[link.id]
+        for link in expired:
+            link.connection.close()
         if deadlines.socket_refresh is None:
             return
         with self._lock:

@@ -84,3 +84,14 @@ def test_clock_moves_on_a_manual_sim(manual_sim, clock):
     status, answer = call(manual_sim, "POST", "/clock/advance", {"seconds": 30})
     assert status == 200
     assert answer["now"] == pytest.approx(before + 30)
+
+
+def test_calls_are_listed(sim):
+    """GET /control/calls?method= lists the app's Web API requests with their answers."""
+    client = WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
+    client.chat_postMessage(channel="C0DROPS001", text="hi")
+    status, calls = call(sim, "GET", "/calls?method=chat.postMessage")
+    assert status == 200
+    assert [(c["method"], c["args"]["text"], c["error"]) for c in calls] == [
+        ("chat.postMessage", "hi", None)
+    ]

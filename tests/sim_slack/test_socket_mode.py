@@ -260,7 +260,7 @@ def test_connections_are_refreshed_periodically():
 
 
 def test_a_client_ignoring_the_warning_is_asked_to_refresh():
-    """A connection that outlives the warning gets refresh_requested at the refresh time."""
+    """Ignoring the warning brings refresh_requested; the link then serves 10 s and is closed."""
     clock = ManualClock()
     slack = SlackSim.start(clock=clock, deadlines=Deadlines(socket_refresh=3600))
     app = RawSocketApp(slack)
@@ -270,6 +270,10 @@ def test_a_client_ignoring_the_warning_is_asked_to_refresh():
         assert app.wait_frames(2)[1]["reason"] == "warning"
         clock.advance(10)
         assert app.wait_frames(3)[2]["reason"] == "refresh_requested"
+        # with no replacement yet, the old connection still carries envelopes ...
+        assert slack.person("olivia").command("/dr").status == "acked"
+        clock.advance(10)  # ... until Slack hangs up on it
+        wait_until(lambda: slack.socket.links() == [])
         assert slack.person("olivia").command("/dr").error == "dispatch_failed"
     finally:
         app.close()

@@ -601,3 +601,14 @@ def test_rate_tiers_follow_the_reference():
     }
     assert {name: METHODS[name].tier for name in tiers} == tiers
     assert all(not METHODS[n].scopes for n in ("views.open", "views.push", "views.publish"))
+
+
+def test_only_posting_takes_channel_names(sim):
+    """chat.postMessage takes '#dr-ops'; uploads and conversations.info want the channel ID."""
+    client = bot(sim)
+    assert client.chat_postMessage(channel="#dr-ops", text="by name")["channel"] == OPS
+    error = refused(client.files_upload_v2, channel="dr-ops", content=b"x", filename="a.txt")
+    assert error.response["error"] == "channel_not_found"
+    assert refused(client.conversations_info, channel="dr-ops").response["error"] == (
+        "channel_not_found"
+    )

@@ -95,15 +95,20 @@ def method(
     return register
 
 
-def resolve_channel(call: Call, ref: str | None, *, for_posting: bool = False) -> Channel:
-    """A conversation the bot may see: private channels it is not in do not exist for it."""
+def resolve_channel(
+    call: Call, ref: str | None, *, for_posting: bool = False, by_name: bool = False
+) -> Channel:
+    """A conversation the bot may see: private channels it is not in do not exist for it.
+    Only chat.postMessage and chat.postEphemeral take a channel's name (`by_name`); every
+    other method wants its ID, and a name is channel_not_found (files_upload_v2 with a name
+    fails so on Slack: python-slack-sdk #1359)."""
     if not ref:
         raise ApiError("channel_not_found")
     ws = call.world.workspace
     user = ws.users.get(ref)
     if user is not None and not user.is_bot and ref.startswith(("U", "W")):
         return ws.im_with(user.id)
-    channel = ws.channel(ref)
+    channel = ws.channel(ref) if by_name else ws.channels.get(ref)
     if channel is None or (channel.is_private and not ws.bot_is_member(channel)):
         raise ApiError("channel_not_found")
     if for_posting:

@@ -12,7 +12,7 @@ from sim.slack.methods.base import Call, message_content, metadata, method, reso
 @method("chat.postMessage", tier="special", scopes=("chat:write",))
 def chat_post_message(call: Call) -> dict:
     world = call.world
-    channel = resolve_channel(call, call.text("channel"), for_posting=True)
+    channel = resolve_channel(call, call.text("channel"), for_posting=True, by_name=True)
     text, blocks, attachments = message_content(call)
     if not text and not blocks and not attachments:
         raise ApiError("no_text")
@@ -62,7 +62,7 @@ def chat_update(call: Call) -> dict:
 @method("chat.postEphemeral", tier=4, scopes=("chat:write",))
 def chat_post_ephemeral(call: Call) -> dict:
     world = call.world
-    channel = resolve_channel(call, call.text("channel"), for_posting=True)
+    channel = resolve_channel(call, call.text("channel"), for_posting=True, by_name=True)
     user = world.workspace.users.get(call.text("user") or "")
     if user is None:
         raise ApiError("user_not_found")
