@@ -53,31 +53,31 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine import messages as m
 from engine.clock import Clock, SystemClock
 from engine.errors import TargetNotFound, XapiError
-from engine.inventory import (
-    Inventory,
-    appliance_info,
-    network_info,
-    vbd_info,
-    vdi_info,
-    vif_info,
-    vm_info,
-)
-from engine.inventory import sr_info as _sr_info
+from engine.inventory import Inventory
 from engine.models import (
     AppliancePlan,
     Check,
     Kind,
     LunPlan,
     MetadataSource,
-    NetworkMapping,
     Plan,
     PowerAfter,
-    RecordSource,
     VMInfo,
     VMPlan,
 )
+from engine.prechecks import check, dest_checks, known_sr_checks, network_checks
+from engine.protection import (
+    Records,
+    Site,
+    lun_state,
+    luns_between,
+    map_networks,
+    metadata_sources,
+    mirror_as_of,
+    protection_problems,
+    read_foreign,
+)
 from engine.storage.base import ReplicatedLun, StorageAdapter
-from engine.xapi import XapiClient
 
 KINDS: tuple[Kind, ...] = ("test-failover", "failover", "failback")
 DEFAULT_POWER: dict[str, PowerAfter] = {
@@ -85,7 +85,6 @@ DEFAULT_POWER: dict[str, PowerAfter] = {
     "failover": "start",
     "failback": "start",
 }
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 # Seconds per operation when no drill history exists (XAPI defaults seen on real pools; the
 # simulator's latency model uses the same orders of magnitude).
@@ -98,44 +97,6 @@ DEFAULT_OP_SECONDS: dict[str, float] = {
     "vm_start": 20.0,
     "vm_clean_shutdown": 15.0,
 }
-
-
-@dataclass
-class Site:
-    """One side of a plan: a pool and what drbot knows of it.
-
-    `inventory` may be a follower's last snapshot of a pool that is now unreachable; `reachable`
-    says whether the pool answers now (None: the planner asks with one cheap read call).
-    `site` is the site name the storage adapter uses for the pool's LUNs.
-    """
-
-    name: str
-    inventory: Inventory | None = None
-    client: XapiClient | None = None
-    site: str = ""
-    reachable: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.client is None and self.inventory is not None and self.reachable is None:
-            self.client = self.inventory.client
-
-    def is_reachable(self) -> bool:
-        """Whether the pool answers now. A follower whose last `event.from` succeeded counts as
-        an answer; "unreachable" is always confirmed by a call of its own, because it is what
-        lets a failover past the split-brain guard."""
-        if self.reachable is None:
-            inv = self.inventory
-            if inv is not None and inv.following and inv.last_error is None:
-                self.reachable = True
-            elif self.client is None:
-                self.reachable = False
-            else:
-                try:
-                    self.client.call("pool.get_all", timeout=10.0)
-                    self.reachable = True
-                except XapiError:
-                    self.reachable = False
-        return self.reachable
 
 
 class PlanOptions(BaseModel):
@@ -156,114 +117,6 @@ class PlanOptions(BaseModel):
 
 # History of past runs: (kind, source pool, dest pool) -> RTOs in seconds, most recent last.
 History = Callable[[str, str, str], Sequence[float]]
-
-
-# ---------------------------------------------------------------------------------------------
-# A uniform view of the records the plan is made from
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Records:
-    """VM-side records from one source (an inventory or a foreign database), with lookups."""
-
-    source: RecordSource
-    vms: dict[str, VMInfo]
-    appliances: dict[str, Any]
-    vbds: dict[str, Any]
-    vdis: dict[str, Any]
-    vifs: dict[str, Any]
-    networks: dict[str, Any]
-    srs: dict[str, Any]
-    metadata_vdi_uuid: str | None = None
-    pool_uuid: str = ""
-
-    @classmethod
-    def of(cls, inv: Inventory, source: RecordSource) -> _Records:
-        return cls(
-            source,
-            dict(inv.vms),
-            dict(inv.appliances),
-            dict(inv.vbds),
-            dict(inv.vdis),
-            dict(inv.vifs),
-            dict(inv.networks),
-            dict(inv.srs),
-            pool_uuid=inv.pool.uuid if inv.pools else "",
-        )
-
-    def real_vms(self) -> list[VMInfo]:
-        return [vm for vm in self.vms.values() if vm.is_real]
-
-    def disk_srs(self, vm: VMInfo) -> list[Any]:
-        """The SRs of the VM's non-CD disks, ISO SRs excluded (what recovery needs, §2.7)."""
-        found: dict[str, Any] = {}
-        vbds, vdis, srs = self.vbds, self.vdis, self.srs
-        for vbd_ref in vm.vbds:
-            vbd = vbds.get(vbd_ref)
-            if vbd is None or vbd.type == "CD" or vbd.empty or vbd.vdi is None:
-                continue
-            vdi = vdis.get(vbd.vdi)
-            sr_ref = vdi.sr if vdi is not None else None
-            if sr_ref is None or sr_ref in found:
-                continue
-            sr = srs.get(sr_ref)
-            if sr is not None and sr.content_type != "iso":
-                found[sr_ref] = sr
-        return list(found.values())
-
-    def networks_of(self, vm: VMInfo) -> list[Any]:
-        found: dict[str, Any] = {}
-        for vif_ref in vm.vifs:
-            vif = self.vifs.get(vif_ref)
-            net_ref = vif.network if vif is not None else None
-            if net_ref is not None and net_ref not in found and net_ref in self.networks:
-                found[net_ref] = self.networks[net_ref]
-        return list(found.values())
-
-
-def _read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> _Records:
-    """Read the VM-side tables of a foreign database; the session is logged out at once."""
-    with client.open_database(vdi_ref) as db:
-        raw = {
-            c: db.get_all_records(c)
-            for c in ("pool", "VM", "VM_appliance", "VBD", "VDI", "VIF", "network", "SR")
-        }
-    pool_uuid = next((str(r.get("uuid", "")) for r in raw["pool"].values()), "")
-    return _Records(
-        "metadata-vdi",
-        {ref: vm_info(ref, r, {}) for ref, r in raw["VM"].items()},
-        {ref: appliance_info(ref, r) for ref, r in raw["VM_appliance"].items()},
-        {ref: vbd_info(ref, r) for ref, r in raw["VBD"].items()},
-        {ref: vdi_info(ref, r) for ref, r in raw["VDI"].items()},
-        {ref: vif_info(ref, r) for ref, r in raw["VIF"].items()},
-        {ref: network_info(ref, r) for ref, r in raw["network"].items()},
-        {ref: _sr_info(ref, r) for ref, r in raw["SR"].items()},
-        metadata_vdi_uuid=vdi_uuid,
-        pool_uuid=pool_uuid,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Protection: can a VM be recovered from replicated storage at all?
-# ---------------------------------------------------------------------------------------------
-
-
-def protection_problems(
-    records: _Records, vm: VMInfo, replicated_sr_uuids: set[str], srs: list[Any] | None = None
-) -> list[tuple[str, str]]:
-    """Why `vm` cannot be recovered at the DR site, as (reason code, SR name) pairs.
-
-    Reason codes: `local-storage` (a disk on an SR that is not shared: never recoverable,
-    XenCenter's "Uses local storage"), `not-replicated` (a disk on a shared SR whose LUN is not
-    replicated to the DR site: force would silently drop it).
-    """
-    problems = []
-    for sr in records.disk_srs(vm) if srs is None else srs:
-        if sr.uuid in replicated_sr_uuids:
-            continue
-        problems.append(("local-storage" if not sr.shared else "not-replicated", sr.name_label))
-    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +143,7 @@ class _Selection:
     notes: list[Check] = field(default_factory=list)
 
 
-def select(records: _Records, items: list[str], pool_name: str) -> _Selection:
+def select(records: Records, items: list[str], pool_name: str) -> _Selection:
     """Resolve target items against the records: vApps by name or uuid, VMs by name or uuid."""
     sel = _Selection()
     real = records.real_vms()
@@ -343,23 +196,6 @@ def select(records: _Records, items: list[str], pool_name: str) -> _Selection:
 # ---------------------------------------------------------------------------------------------
 
 
-def _luns_for(
-    kind: str, luns: list[ReplicatedLun], source: Site, dest: Site
-) -> list[ReplicatedLun]:
-    """The LUNs replicated between the two sites, in the original (protected -> DR) direction."""
-    if kind == "failback":
-        prot, dr = dest.site, source.site
-    else:
-        prot, dr = source.site, dest.site
-    if not prot and not dr:
-        return list(luns)
-    return [
-        lun
-        for lun in luns
-        if (not prot or lun.source_site == prot) and (not dr or lun.target_site == dr)
-    ]
-
-
 _LUN_ACTION = {"test-failover": "present_test_copy", "failover": "promote", "failback": "reverse"}
 _LUN_OK_STATES = {
     "test-failover": {"replicating"},
@@ -403,11 +239,11 @@ def plan(
     dest_up = dest.is_reachable()
     if dst_inv is None or not dest_up:
         checks.append(
-            _chk("dest-reachable", "blocker", dest.name, m.DEST_UNREACHABLE, pool=dest.name)
+            check("dest-reachable", "blocker", dest.name, m.DEST_UNREACHABLE, pool=dest.name)
         )
     if not source_up:
         checks.append(
-            _chk(
+            check(
                 "source-reachable",
                 "warning" if kind != "failback" else "blocker",
                 source.name,
@@ -419,31 +255,31 @@ def plan(
             )
         )
     if options.planned and kind == "failover" and not source_up:
-        checks.append(_chk("planned-needs-source", "blocker", source.name, m.PLANNED_NEEDS_SOURCE))
+        checks.append(check("planned-needs-source", "blocker", source.name, m.PLANNED_NEEDS_SOURCE))
 
     # --- storage ---------------------------------------------------------------------------
-    all_luns = _lun_state(storage)
-    luns = _luns_for(kind, all_luns, source, dest)
+    all_luns = lun_state(storage)
+    luns = luns_between(kind, all_luns, source, dest)
     replicated_uuids = {lun.sr_uuid for lun in luns}
     lun_by_sr = {lun.sr_uuid: lun for lun in luns}
 
     # --- records ---------------------------------------------------------------------------
     metadata: list[MetadataSource] = []
-    records: _Records | None = None
+    records: Records | None = None
     if options.read_metadata and dst_inv is not None and dest_up and src_inv is not None:
         records, metadata = _attached_metadata(dst_inv, src_inv, replicated_uuids)
     if records is None and src_inv is not None:
-        records = _Records.of(src_inv, "source-pool")
+        records = Records.of(src_inv, "source-pool")
     if not metadata and src_inv is not None:
-        metadata = _metadata_sources(src_inv, kind, dst_inv)
+        metadata = metadata_sources(src_inv, kind, dst_inv)
     if src_inv is not None:
         checks += _metadata_checks(src_inv, metadata, replicated_uuids)
 
     if records is None:
         # Nothing known of the source: recover whatever the latest metadata VDI holds.
         if any(i.lower() not in ("all", "*", "everything") for i in items):
-            checks.append(_chk("target-unresolvable", "blocker", ",".join(items), m.TARGET_BLIND))
-        checks.append(_chk("records", "warning", source.name, m.RECORDS_UNREAD))
+            checks.append(check("target-unresolvable", "blocker", ",".join(items), m.TARGET_BLIND))
+        checks.append(check("records", "warning", source.name, m.RECORDS_UNREAD))
         lun_plans = [_lun_plan(lun, kind, set()) for lun in luns]
         return _finish(
             Plan(
@@ -495,7 +331,7 @@ def plan(
     for dvm in dst_inv.real_vms() if dst_inv else []:
         dest_names.setdefault(dvm.name_label, set()).add(dvm.uuid)
     dest_apps = {a.uuid: a for a in dst_inv.appliances.values()} if dst_inv else {}
-    lag_cut = _mirror_as_of(luns, metadata)
+    lag_cut = mirror_as_of(luns, metadata)
     app_plans: list[AppliancePlan] = []
     standalone: list[VMPlan] = []
     used_srs: set[str] = set()
@@ -538,7 +374,7 @@ def plan(
         if existing is not None:
             if state == "newer-or-equal":
                 vchecks.append(
-                    _chk(
+                    check(
                         "existing-newer",
                         "blocker",
                         vm.name_label,
@@ -550,7 +386,7 @@ def plan(
                 )
             elif existing.power_state != "Halted":
                 vchecks.append(
-                    _chk(
+                    check(
                         "existing-running",
                         "blocker",
                         vm.name_label,
@@ -561,7 +397,7 @@ def plan(
                 )
             else:
                 vchecks.append(
-                    _chk(
+                    check(
                         "existing-replaced",
                         "warning",
                         vm.name_label,
@@ -573,15 +409,15 @@ def plan(
         if kind == "failover" and source_up and vm.power_state in ("Running", "Paused"):
             if options.planned:
                 vchecks.append(
-                    _chk("source-running", "ok", vm.name_label, m.SOURCE_RUNNING_PLANNED)
+                    check("source-running", "ok", vm.name_label, m.SOURCE_RUNNING_PLANNED)
                 )
             else:
                 vchecks.append(
-                    _chk("split-brain", "blocker", vm.name_label, m.SPLIT_BRAIN, pool=source.name)
+                    check("split-brain", "blocker", vm.name_label, m.SPLIT_BRAIN, pool=source.name)
                 )
         if dest_names.get(vm.name_label, set()) - {vm.uuid}:
             vchecks.append(
-                _chk("name-conflict", "warning", vm.name_label, m.NAME_CONFLICT, pool=dest.name)
+                check("name-conflict", "warning", vm.name_label, m.NAME_CONFLICT, pool=dest.name)
             )
         if (
             kind == "test-failover"
@@ -589,9 +425,9 @@ def plan(
             and source_up
             and vm.power_state in ("Running", "Paused")
         ):
-            vchecks.append(_chk("test-duplicate", "warning", vm.name_label, m.TEST_DUPLICATE))
+            vchecks.append(check("test-duplicate", "warning", vm.name_label, m.TEST_DUPLICATE))
         if vm.power_state == "Suspended":
-            vchecks.append(_chk("suspended", "warning", vm.name_label, m.SUSPENDED))
+            vchecks.append(check("suspended", "warning", vm.name_label, m.SUSPENDED))
         # Created inside the replication lag: not on the mirror yet.
         if (
             records.source == "source-pool"
@@ -601,7 +437,7 @@ def plan(
         ):
             planned_sync = options.planned and kind == "failover"
             vchecks.append(
-                _chk(
+                check(
                     "inside-lag",
                     "ok" if planned_sync else "warning",
                     vm.name_label,
@@ -628,7 +464,7 @@ def plan(
             status = "blocker" if app.uuid in sel.explicit else "warning"
             for vm_name, code, sr in problems:
                 checks.append(
-                    _chk(
+                    check(
                         f"storage-{code}",
                         status,
                         f"{app.name_label}/{vm_name}",
@@ -649,7 +485,7 @@ def plan(
             c.subject in {v.name_label for v in members} and c.status == "blocker" for c in checks
         ):
             checks.append(
-                _chk("existing-vapp", "warning", app.name_label, m.EXISTING_VAPP, pool=dest.name)
+                check("existing-vapp", "warning", app.name_label, m.EXISTING_VAPP, pool=dest.name)
             )
         app_plans.append(
             AppliancePlan(
@@ -667,7 +503,7 @@ def plan(
             status = "blocker" if vm.uuid in sel.explicit else "warning"
             for _, code, sr in problems:
                 checks.append(
-                    _chk(
+                    check(
                         f"storage-{code}",
                         status,
                         vm.name_label,
@@ -684,7 +520,7 @@ def plan(
         standalone.append(vp)
 
     if not app_plans and not standalone:
-        checks.append(_chk("nothing", "blocker", ",".join(items), m.NOTHING_TO_RECOVER))
+        checks.append(check("nothing", "blocker", ",".join(items), m.NOTHING_TO_RECOVER))
 
     # --- LUNs ----------------------------------------------------------------------------------
     # One latest metadata VDI is enough (ties hold the same database, §2.2): prefer one on a LUN
@@ -707,11 +543,13 @@ def plan(
 
     # --- destination checks --------------------------------------------------------------------
     all_vms = [vm for a in app_plans for vm in a.vms] + standalone
-    network_map = _network_map(used_networks, dst_inv, options.network_map)
+    network_map = map_networks(used_networks, dst_inv, options.network_map)
     if dst_inv is not None:
-        checks += _known_sr_checks(kind, dst_inv, lun_plans)
-        checks += _dest_checks(kind, dst_inv, all_vms, power_after, options, bool(app_plans))
-        checks += _network_checks(network_map)
+        checks += known_sr_checks(kind, dst_inv, lun_plans)
+        checks += dest_checks(
+            kind, dst_inv, all_vms, power_after, options.disable_ha, bool(app_plans)
+        )
+        checks += network_checks(network_map)
 
     result = Plan(
         kind=kind,  # type: ignore[arg-type]
@@ -757,23 +595,15 @@ def _repoint(
     )
 
 
-def _missing_from_metadata(src: Inventory, records: _Records, replicated: set[str]) -> list[Check]:
+def _missing_from_metadata(src: Inventory, records: Records, replicated: set[str]) -> list[Check]:
     """VMs the source has on replicated storage that the replicated metadata does not hold yet."""
     known = {vm.uuid for vm in records.vms.values()}
-    src_records = _Records.of(src, "source-pool")
+    src_records = Records.of(src, "source-pool")
     return [
-        _chk("missing-from-metadata", "warning", vm.name_label, m.MISSING_FROM_METADATA)
+        check("missing-from-metadata", "warning", vm.name_label, m.MISSING_FROM_METADATA)
         for vm in sorted(src_records.real_vms(), key=lambda v: v.name_label)
         if vm.uuid not in known and not protection_problems(src_records, vm, replicated)
     ]
-
-
-def checks_have(checks: list[Check], status: str) -> bool:
-    return any(c.status == status for c in checks)
-
-
-def _chk(name: str, status: str, subject: str, template: str, **facts: Any) -> Check:
-    return Check(name=name, status=status, subject=subject, message=template.format(**facts))  # type: ignore[arg-type]
 
 
 def _dedupe(checks: list[Check]) -> list[Check]:
@@ -785,14 +615,6 @@ def _dedupe(checks: list[Check]) -> list[Check]:
             seen.add(key)
             out.append(c)
     return out
-
-
-def _lun_state(storage: StorageAdapter | Iterable[ReplicatedLun] | None) -> list[ReplicatedLun]:
-    if storage is None:
-        return []
-    if hasattr(storage, "state"):
-        return list(storage.state())  # type: ignore[union-attr]
-    return list(storage)  # type: ignore[arg-type]
 
 
 def _lun_plan(
@@ -820,11 +642,11 @@ def _lun_plan(
 def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
     checks = []
     if not lun_plans:
-        checks.append(_chk("luns", "blocker", "storage", m.NO_LUNS))
+        checks.append(check("luns", "blocker", "storage", m.NO_LUNS))
     for lp in lun_plans:
         if lp.state not in _LUN_OK_STATES[kind]:
             checks.append(
-                _chk(
+                check(
                     "lun-state",
                     "blocker",
                     lp.sr_name or lp.lun,
@@ -836,7 +658,7 @@ def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> li
             )
         elif lp.lag_seconds and lp.lag_seconds > options.max_lag_seconds and kind != "failback":
             checks.append(
-                _chk(
+                check(
                     "rpo",
                     "warning",
                     lp.sr_name or lp.lun,
@@ -848,31 +670,9 @@ def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> li
     return checks
 
 
-def _metadata_sources(src: Inventory, kind: str, dst: Inventory | None) -> list[MetadataSource]:
-    """The source pool's own metadata VDIs, as the run will find them at the destination."""
-    out = []
-    for vdi in sorted(src.vdis.values(), key=lambda v: v.uuid):
-        if vdi.type != "metadata" or vdi.metadata_of_pool != src.pool.ref:
-            continue
-        sr = src.srs.get(vdi.sr or "")
-        out.append(
-            MetadataSource(
-                vdi_uuid=vdi.uuid,
-                sr_uuid=sr.uuid if sr else "",
-                sr_name=sr.name_label if sr else "",
-                pool_uuid=src.pool.uuid,
-                pool_name=src.pool.name_label or src.name,
-                latest=vdi.metadata_latest,
-                read=False,
-            )
-        )
-    # The run reads the latest one; put those first.
-    return sorted(out, key=lambda ms: (not ms.latest, ms.sr_name, ms.vdi_uuid))
-
-
 def _attached_metadata(
     dst: Inventory, src: Inventory, replicated: set[str]
-) -> tuple[_Records | None, list[MetadataSource]]:
+) -> tuple[Records | None, list[MetadataSource]]:
     """Read the source's metadata from a latest metadata VDI already attached at `dst`."""
     candidates = []
     for vdi in dst.vdis.values():
@@ -889,7 +689,7 @@ def _attached_metadata(
         candidates.append((sr, vdi))
     for sr, vdi in sorted(candidates, key=lambda c: (c[0].name_label, c[1].uuid)):
         try:
-            records = _read_foreign(dst.client, vdi.ref, vdi.uuid)
+            records = read_foreign(dst.client, vdi.ref, vdi.uuid)
         except XapiError:
             continue
         if records.pool_uuid != src.pool.uuid:
@@ -911,161 +711,16 @@ def _metadata_checks(
     src: Inventory, metadata: list[MetadataSource], replicated: set[str]
 ) -> list[Check]:
     if not metadata:
-        return [_chk("metadata", "blocker", src.name, m.NO_METADATA, pool=src.name)]
+        return [check("metadata", "blocker", src.name, m.NO_METADATA, pool=src.name)]
     latest = [ms for ms in metadata if ms.latest]
     if not latest:
-        return [_chk("metadata", "blocker", src.name, m.METADATA_STALE, pool=src.name)]
+        return [check("metadata", "blocker", src.name, m.METADATA_STALE, pool=src.name)]
     if replicated and not any(ms.sr_uuid in replicated for ms in latest):
         return [
-            _chk("metadata", "blocker", ms.sr_name, m.METADATA_NOT_REPLICATED, sr=ms.sr_name)
+            check("metadata", "blocker", ms.sr_name, m.METADATA_NOT_REPLICATED, sr=ms.sr_name)
             for ms in latest
         ]
-    return [_chk("metadata", "ok", src.name, "Metadata is replicated.")]
-
-
-def _mirror_as_of(luns: list[ReplicatedLun], metadata: list[MetadataSource]) -> Any:
-    """The time the mirror of the metadata LUN is consistent as of (None if fully caught up)."""
-    meta_srs = {ms.sr_uuid for ms in metadata if ms.latest}
-    times = [
-        lun.last_replicated_at
-        for lun in luns
-        if lun.sr_uuid in meta_srs and lun.last_replicated_at is not None and lun.pending_writes
-    ]
-    return max(times) if times else None
-
-
-def _network_map(
-    used: dict[str, Any], dst: Inventory | None, configured: dict[str, str]
-) -> list[NetworkMapping]:
-    """Where each source network lands: by name, then bridge (XAPI's order), then the map."""
-    out = []
-    for name in sorted(used):
-        net = used[name]
-        mapping = NetworkMapping(source_name=name, source_bridge=net.bridge)
-        if dst is not None:
-            by_name = dst.network_by_name(name)
-            by_bridge = dst.network_by_bridge(net.bridge)
-            mapped = dst.network_by_name(configured[name]) if name in configured else None
-            for found, how in ((by_name, "name"), (by_bridge, "bridge"), (mapped, "map")):
-                if found is not None:
-                    mapping = mapping.model_copy(
-                        update={
-                            "dest_name": found.name_label,
-                            "dest_uuid": found.uuid,
-                            "matched_by": how,
-                            "has_pifs": bool(found.pifs),
-                        }
-                    )
-                    break
-        out.append(mapping)
-    return out
-
-
-def _network_checks(mappings: list[NetworkMapping]) -> list[Check]:
-    checks = []
-    for nm in mappings:
-        if nm.matched_by == "none":
-            checks.append(_chk("network-missing", "warning", nm.source_name, m.NETWORK_MISSING))
-        elif nm.matched_by == "bridge":
-            checks.append(
-                _chk(
-                    "network-bridge",
-                    "ok",
-                    nm.source_name,
-                    m.NETWORK_BY_BRIDGE,
-                    dest=nm.dest_name,
-                    bridge=nm.source_bridge,
-                )
-            )
-        elif nm.matched_by == "map":
-            checks.append(
-                _chk("network-map", "warning", nm.source_name, m.NETWORK_BY_MAP, dest=nm.dest_name)
-            )
-        elif not nm.has_pifs:
-            checks.append(_chk("network-private", "warning", nm.source_name, m.NETWORK_PRIVATE))
-    return checks
-
-
-def _known_sr_checks(kind: str, dst: Inventory, lun_plans: list[LunPlan]) -> list[Check]:
-    """SRs the destination already knows (reference §7.7): DR_task.create would skip them."""
-    checks = []
-    for lp in lun_plans:
-        sr = dst.sr_by_uuid(lp.sr_uuid)
-        if sr is None:
-            continue
-        name = lp.sr_name or lp.lun
-        if kind == "failback":
-            checks.append(_chk("sr-known", "ok", name, m.SR_KNOWN_FAILBACK))
-        elif dst.sr_attached(sr):
-            checks.append(_chk("sr-known", "warning", name, m.SR_KNOWN_ATTACHED, pool=dst.name))
-        else:
-            checks.append(_chk("sr-known", "warning", name, m.SR_KNOWN_DETACHED, pool=dst.name))
-    return checks
-
-
-def _dest_checks(
-    kind: str,
-    dst: Inventory,
-    vms: list[VMPlan],
-    power_after: str,
-    options: PlanOptions,
-    has_apps: bool,
-) -> list[Check]:
-    checks = []
-    hosts = list(dst.hosts.values())
-    # Licence (XenCenter's gate, §5.0: a missing restrict_dr counts as restricted).
-    unlicensed = [h.name_label for h in hosts if not h.dr_licensed]
-    if unlicensed:
-        checks.append(
-            _chk("licence", "blocker", dst.name, m.LICENCE_DR, hosts=", ".join(sorted(unlicensed)))
-        )
-    else:
-        checks.append(_chk("licence", "ok", dst.name, m.LICENCE_OK))
-    if (
-        has_apps
-        and power_after != "leave-off"
-        and dst.pools
-        and dst.pool.restrictions.get("restrict_vm_appliance_start") == "true"
-    ):
-        checks.append(_chk("licence-vapp-start", "warning", dst.name, m.LICENCE_VAPP_START))
-    # HA (test failover only, §5.2.6 a).
-    if kind == "test-failover" and dst.pools and dst.pool.ha_enabled:
-        if options.disable_ha:
-            checks.append(_chk("ha", "warning", dst.name, m.HA_WILL_DISABLE))
-        else:
-            checks.append(_chk("ha", "blocker", dst.name, m.HA_ON))
-    # Hosts and capacity.
-    live = [h for h in hosts if h.live and h.enabled]
-    if not live:
-        checks.append(_chk("hosts", "blocker", dst.name, m.NO_LIVE_HOSTS))
-    if power_after != "leave-off" and vms:
-        need = sum(v.memory_bytes for v in vms)
-        free = sum(h.memory_free for h in live)
-        biggest = max(vms, key=lambda v: v.memory_bytes)
-        roomiest = max((h.memory_free for h in live), default=0)
-        facts = {"need": _gib(need), "free": _gib(free), "pool": dst.name}
-        if need > free:
-            checks.append(_chk("capacity", "blocker", dst.name, m.CAPACITY_SHORT, **facts))
-        elif need > 0.9 * free:
-            checks.append(_chk("capacity", "warning", dst.name, m.CAPACITY_TIGHT, **facts))
-        else:
-            checks.append(_chk("capacity", "ok", dst.name, m.CAPACITY_OK, **facts))
-        if biggest.memory_bytes > roomiest:
-            checks.append(
-                _chk(
-                    "capacity-host",
-                    "blocker",
-                    biggest.name,
-                    m.CAPACITY_NO_HOST,
-                    need=_gib(biggest.memory_bytes),
-                    free=_gib(roomiest),
-                )
-            )
-    return checks
-
-
-def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f} GiB"
+    return [check("metadata", "ok", src.name, "Metadata is replicated.")]
 
 
 def _finish(

@@ -31,14 +31,14 @@ from engine import messages as m
 from engine.clock import Clock, SystemClock
 from engine.config import PoolPair
 from engine.models import NetworkMapping
-from engine.planner import (
+from engine.protection import (
+    Records,
     Site,
-    _lun_state,
-    _luns_for,
-    _metadata_sources,
-    _mirror_as_of,
-    _network_map,
-    _Records,
+    lun_state,
+    luns_between,
+    map_networks,
+    metadata_sources,
+    mirror_as_of,
     protection_problems,
 )
 from engine.storage.base import ReplicatedLun, StorageAdapter
@@ -201,11 +201,11 @@ def assess(
         add("degraded", protected.name, m.R_SOURCE_DOWN.format(pool=protected.name))
 
     try:
-        all_luns = _lun_state(storage)
+        all_luns = lun_state(storage)
     except Exception as exc:  # a StorageError, or anything the adapter's transport raised
         all_luns = []
         add("not-ready", "storage", m.R_STORAGE_UNREADABLE.format(error=exc))
-    luns = _luns_for("failover", all_luns, protected, dr)
+    luns = luns_between("failover", all_luns, protected, dr)
     replicated = {lun.sr_uuid for lun in luns}
     lun_by_sr = {lun.sr_uuid: lun for lun in luns}
     if not luns and all_luns is not None:
@@ -254,7 +254,7 @@ def assess(
     result.inventory_as_of = src.changed_at
 
     # --- metadata targets ------------------------------------------------------------------------
-    metadata = _metadata_sources(src, "failover", dst)
+    metadata = metadata_sources(src, "failover", dst)
     result.metadata_targets = [
         MetadataTarget(
             sr_name=ms.sr_name,
@@ -282,8 +282,8 @@ def assess(
         add("info", protected.name, m.R_METADATA_SINGLE)
 
     # --- per VM and vApp -------------------------------------------------------------------------
-    records = _Records.of(src, "source-pool")
-    lag_cut = _mirror_as_of(luns, metadata)
+    records = Records.of(src, "source-pool")
+    lag_cut = mirror_as_of(luns, metadata)
     vm_rows, apps, used_networks = src.memo(
         "readiness-vms",
         (frozenset(replicated), lag_cut),
@@ -338,7 +338,7 @@ def assess(
                     need=_gib(cap.largest_vm_bytes), free=_gib(cap.largest_host_free_bytes)
                 ),
             )
-        result.networks = _network_map(used_networks, dst, pair.network_map)
+        result.networks = map_networks(used_networks, dst, pair.network_map)
         for nm in result.networks:
             if nm.matched_by == "none":
                 add("degraded", nm.source_name, m.NETWORK_MISSING)
@@ -353,7 +353,7 @@ def assess(
 
 
 def _protection(
-    records: _Records, replicated: set[str], lag_cut: datetime | None
+    records: Records, replicated: set[str], lag_cut: datetime | None
 ) -> tuple[list[VMProtection], list[ApplianceProtection], dict[str, Any]]:
     """Per VM and vApp: protected or not and why; and the networks protected VMs use."""
     vm_rows: list[VMProtection] = []

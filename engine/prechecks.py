@@ -1,0 +1,125 @@
+"""Pre-checks of the destination pool and the network mapping, for a plan.
+
+XenCenter's checks (reference §5.2.6: HA for a test failover, the licence gate of §5.0) and the
+ones it lacks (§7.12 networks, §7.13 capacity, §7.7 SRs the destination already knows). Each
+returns `Check`s whose messages (in `engine.messages`) say what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import messages as m
+from engine.inventory import Inventory
+from engine.models import Check, LunPlan, NetworkMapping, VMPlan
+
+
+def check(name: str, status: str, subject: str, template: str, **facts: Any) -> Check:
+    return Check(name=name, status=status, subject=subject, message=template.format(**facts))  # type: ignore[arg-type]
+
+
+def network_checks(mappings: list[NetworkMapping]) -> list[Check]:
+    checks = []
+    for nm in mappings:
+        if nm.matched_by == "none":
+            checks.append(check("network-missing", "warning", nm.source_name, m.NETWORK_MISSING))
+        elif nm.matched_by == "bridge":
+            checks.append(
+                check(
+                    "network-bridge",
+                    "ok",
+                    nm.source_name,
+                    m.NETWORK_BY_BRIDGE,
+                    dest=nm.dest_name,
+                    bridge=nm.source_bridge,
+                )
+            )
+        elif nm.matched_by == "map":
+            checks.append(
+                check("network-map", "warning", nm.source_name, m.NETWORK_BY_MAP, dest=nm.dest_name)
+            )
+        elif not nm.has_pifs:
+            checks.append(check("network-private", "warning", nm.source_name, m.NETWORK_PRIVATE))
+    return checks
+
+
+def known_sr_checks(kind: str, dst: Inventory, lun_plans: list[LunPlan]) -> list[Check]:
+    """SRs the destination already knows (reference §7.7): DR_task.create would skip them."""
+    checks = []
+    for lp in lun_plans:
+        sr = dst.sr_by_uuid(lp.sr_uuid)
+        if sr is None:
+            continue
+        name = lp.sr_name or lp.lun
+        if kind == "failback":
+            checks.append(check("sr-known", "ok", name, m.SR_KNOWN_FAILBACK))
+        elif dst.sr_attached(sr):
+            checks.append(check("sr-known", "warning", name, m.SR_KNOWN_ATTACHED, pool=dst.name))
+        else:
+            checks.append(check("sr-known", "warning", name, m.SR_KNOWN_DETACHED, pool=dst.name))
+    return checks
+
+
+def dest_checks(
+    kind: str,
+    dst: Inventory,
+    vms: list[VMPlan],
+    power_after: str,
+    disable_ha: bool,
+    has_apps: bool,
+) -> list[Check]:
+    checks = []
+    hosts = list(dst.hosts.values())
+    # Licence (XenCenter's gate, §5.0: a missing restrict_dr counts as restricted).
+    unlicensed = [h.name_label for h in hosts if not h.dr_licensed]
+    if unlicensed:
+        checks.append(
+            check("licence", "blocker", dst.name, m.LICENCE_DR, hosts=", ".join(sorted(unlicensed)))
+        )
+    else:
+        checks.append(check("licence", "ok", dst.name, m.LICENCE_OK))
+    if (
+        has_apps
+        and power_after != "leave-off"
+        and dst.pools
+        and dst.pool.restrictions.get("restrict_vm_appliance_start") == "true"
+    ):
+        checks.append(check("licence-vapp-start", "warning", dst.name, m.LICENCE_VAPP_START))
+    # HA (test failover only, §5.2.6 a).
+    if kind == "test-failover" and dst.pools and dst.pool.ha_enabled:
+        if disable_ha:
+            checks.append(check("ha", "warning", dst.name, m.HA_WILL_DISABLE))
+        else:
+            checks.append(check("ha", "blocker", dst.name, m.HA_ON))
+    # Hosts and capacity.
+    live = [h for h in hosts if h.live and h.enabled]
+    if not live:
+        checks.append(check("hosts", "blocker", dst.name, m.NO_LIVE_HOSTS))
+    if power_after != "leave-off" and vms:
+        need = sum(v.memory_bytes for v in vms)
+        free = sum(h.memory_free for h in live)
+        biggest = max(vms, key=lambda v: v.memory_bytes)
+        roomiest = max((h.memory_free for h in live), default=0)
+        facts = {"need": _gib(need), "free": _gib(free), "pool": dst.name}
+        if need > free:
+            checks.append(check("capacity", "blocker", dst.name, m.CAPACITY_SHORT, **facts))
+        elif need > 0.9 * free:
+            checks.append(check("capacity", "warning", dst.name, m.CAPACITY_TIGHT, **facts))
+        else:
+            checks.append(check("capacity", "ok", dst.name, m.CAPACITY_OK, **facts))
+        if biggest.memory_bytes > roomiest:
+            checks.append(
+                check(
+                    "capacity-host",
+                    "blocker",
+                    biggest.name,
+                    m.CAPACITY_NO_HOST,
+                    need=_gib(biggest.memory_bytes),
+                    free=_gib(roomiest),
+                )
+            )
+    return checks
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB"

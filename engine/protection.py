@@ -1,0 +1,256 @@
+"""What is protected and where it lands: the views the planner and readiness share.
+
+- `Site`: one side of a plan or an assessment (a pool, its inventory, whether it answers).
+- `Records`: the VM-side records of one source (a pool's inventory, or a foreign database read
+  from a metadata VDI), with the lookups recovery cares about (a VM's disks' SRs, its networks).
+- `protection_problems`: why a VM cannot be recovered from replicated storage.
+- `luns_between`, `lun_state`: the replicated LUNs between two sites, from the storage adapter.
+- `metadata_sources`, `mirror_as_of`: a pool's metadata VDIs, and how far behind its mirror is.
+- `map_networks`: where each source network lands (name, then bridge, then the configured map).
+
+Nothing here changes a pool; `read_foreign` opens a metadata database (a read-only session
+that is logged out at once) and `Site.is_reachable` may make one read call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.errors import XapiError
+from engine.inventory import (
+    Inventory,
+    appliance_info,
+    network_info,
+    sr_info,
+    vbd_info,
+    vdi_info,
+    vif_info,
+    vm_info,
+)
+from engine.models import MetadataSource, NetworkMapping, RecordSource, VMInfo
+from engine.storage.base import ReplicatedLun, StorageAdapter
+from engine.xapi import XapiClient
+
+
+@dataclass
+class Site:
+    """One side of a plan: a pool and what drbot knows of it.
+
+    `inventory` may be a follower's last snapshot of a pool that is now unreachable; `reachable`
+    says whether the pool answers now (None: the planner asks with one cheap read call).
+    `site` is the site name the storage adapter uses for the pool's LUNs.
+    """
+
+    name: str
+    inventory: Inventory | None = None
+    client: XapiClient | None = None
+    site: str = ""
+    reachable: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.client is None and self.inventory is not None and self.reachable is None:
+            self.client = self.inventory.client
+
+    def is_reachable(self) -> bool:
+        """Whether the pool answers now. A follower whose last `event.from` succeeded counts as
+        an answer; "unreachable" is always confirmed by a call of its own, because it is what
+        lets a failover past the split-brain guard."""
+        if self.reachable is None:
+            inv = self.inventory
+            if inv is not None and inv.following and inv.last_error is None:
+                self.reachable = True
+            elif self.client is None:
+                self.reachable = False
+            else:
+                try:
+                    self.client.call("pool.get_all", timeout=10.0)
+                    self.reachable = True
+                except XapiError:
+                    self.reachable = False
+        return self.reachable
+
+
+@dataclass
+class Records:
+    """VM-side records from one source (an inventory or a foreign database), with lookups."""
+
+    source: RecordSource
+    vms: dict[str, VMInfo]
+    appliances: dict[str, Any]
+    vbds: dict[str, Any]
+    vdis: dict[str, Any]
+    vifs: dict[str, Any]
+    networks: dict[str, Any]
+    srs: dict[str, Any]
+    metadata_vdi_uuid: str | None = None
+    pool_uuid: str = ""
+
+    @classmethod
+    def of(cls, inv: Inventory, source: RecordSource) -> Records:
+        return cls(
+            source,
+            dict(inv.vms),
+            dict(inv.appliances),
+            dict(inv.vbds),
+            dict(inv.vdis),
+            dict(inv.vifs),
+            dict(inv.networks),
+            dict(inv.srs),
+            pool_uuid=inv.pool.uuid if inv.pools else "",
+        )
+
+    def real_vms(self) -> list[VMInfo]:
+        return [vm for vm in self.vms.values() if vm.is_real]
+
+    def disk_srs(self, vm: VMInfo) -> list[Any]:
+        """The SRs of the VM's non-CD disks, ISO SRs excluded (what recovery needs, §2.7)."""
+        found: dict[str, Any] = {}
+        vbds, vdis, srs = self.vbds, self.vdis, self.srs
+        for vbd_ref in vm.vbds:
+            vbd = vbds.get(vbd_ref)
+            if vbd is None or vbd.type == "CD" or vbd.empty or vbd.vdi is None:
+                continue
+            vdi = vdis.get(vbd.vdi)
+            sr_ref = vdi.sr if vdi is not None else None
+            if sr_ref is None or sr_ref in found:
+                continue
+            sr = srs.get(sr_ref)
+            if sr is not None and sr.content_type != "iso":
+                found[sr_ref] = sr
+        return list(found.values())
+
+    def networks_of(self, vm: VMInfo) -> list[Any]:
+        found: dict[str, Any] = {}
+        for vif_ref in vm.vifs:
+            vif = self.vifs.get(vif_ref)
+            net_ref = vif.network if vif is not None else None
+            if net_ref is not None and net_ref not in found and net_ref in self.networks:
+                found[net_ref] = self.networks[net_ref]
+        return list(found.values())
+
+
+def read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> Records:
+    """Read the VM-side tables of a foreign database; the session is logged out at once."""
+    with client.open_database(vdi_ref) as db:
+        raw = {
+            c: db.get_all_records(c)
+            for c in ("pool", "VM", "VM_appliance", "VBD", "VDI", "VIF", "network", "SR")
+        }
+    pool_uuid = next((str(r.get("uuid", "")) for r in raw["pool"].values()), "")
+    return Records(
+        "metadata-vdi",
+        {ref: vm_info(ref, r, {}) for ref, r in raw["VM"].items()},
+        {ref: appliance_info(ref, r) for ref, r in raw["VM_appliance"].items()},
+        {ref: vbd_info(ref, r) for ref, r in raw["VBD"].items()},
+        {ref: vdi_info(ref, r) for ref, r in raw["VDI"].items()},
+        {ref: vif_info(ref, r) for ref, r in raw["VIF"].items()},
+        {ref: network_info(ref, r) for ref, r in raw["network"].items()},
+        {ref: sr_info(ref, r) for ref, r in raw["SR"].items()},
+        metadata_vdi_uuid=vdi_uuid,
+        pool_uuid=pool_uuid,
+    )
+
+
+def protection_problems(
+    records: Records, vm: VMInfo, replicated_sr_uuids: set[str], srs: list[Any] | None = None
+) -> list[tuple[str, str]]:
+    """Why `vm` cannot be recovered at the DR site, as (reason code, SR name) pairs.
+
+    Reason codes: `local-storage` (a disk on an SR that is not shared: never recoverable,
+    XenCenter's "Uses local storage"), `not-replicated` (a disk on a shared SR whose LUN is not
+    replicated to the DR site: force would silently drop it).
+    """
+    problems = []
+    for sr in records.disk_srs(vm) if srs is None else srs:
+        if sr.uuid in replicated_sr_uuids:
+            continue
+        problems.append(("local-storage" if not sr.shared else "not-replicated", sr.name_label))
+    return problems
+
+
+def luns_between(
+    kind: str, luns: list[ReplicatedLun], source: Site, dest: Site
+) -> list[ReplicatedLun]:
+    """The LUNs replicated between the two sites, in the original (protected -> DR) direction."""
+    if kind == "failback":
+        prot, dr = dest.site, source.site
+    else:
+        prot, dr = source.site, dest.site
+    if not prot and not dr:
+        return list(luns)
+    return [
+        lun
+        for lun in luns
+        if (not prot or lun.source_site == prot) and (not dr or lun.target_site == dr)
+    ]
+
+
+def lun_state(storage: StorageAdapter | Iterable[ReplicatedLun] | None) -> list[ReplicatedLun]:
+    if storage is None:
+        return []
+    if hasattr(storage, "state"):
+        return list(storage.state())  # type: ignore[union-attr]
+    return list(storage)  # type: ignore[arg-type]
+
+
+def metadata_sources(src: Inventory, kind: str, dst: Inventory | None) -> list[MetadataSource]:
+    """The source pool's own metadata VDIs, as the run will find them at the destination."""
+    out = []
+    for vdi in sorted(src.vdis.values(), key=lambda v: v.uuid):
+        if vdi.type != "metadata" or vdi.metadata_of_pool != src.pool.ref:
+            continue
+        sr = src.srs.get(vdi.sr or "")
+        out.append(
+            MetadataSource(
+                vdi_uuid=vdi.uuid,
+                sr_uuid=sr.uuid if sr else "",
+                sr_name=sr.name_label if sr else "",
+                pool_uuid=src.pool.uuid,
+                pool_name=src.pool.name_label or src.name,
+                latest=vdi.metadata_latest,
+                read=False,
+            )
+        )
+    # The run reads the latest one; put those first.
+    return sorted(out, key=lambda ms: (not ms.latest, ms.sr_name, ms.vdi_uuid))
+
+
+def mirror_as_of(luns: list[ReplicatedLun], metadata: list[MetadataSource]) -> datetime | None:
+    """The time the mirror of the metadata LUN is consistent as of (None if fully caught up)."""
+    meta_srs = {ms.sr_uuid for ms in metadata if ms.latest}
+    times = [
+        lun.last_replicated_at
+        for lun in luns
+        if lun.sr_uuid in meta_srs and lun.last_replicated_at is not None and lun.pending_writes
+    ]
+    return max(times) if times else None
+
+
+def map_networks(
+    used: dict[str, Any], dst: Inventory | None, configured: dict[str, str]
+) -> list[NetworkMapping]:
+    """Where each source network lands: by name, then bridge (XAPI's order), then the map."""
+    out = []
+    for name in sorted(used):
+        net = used[name]
+        mapping = NetworkMapping(source_name=name, source_bridge=net.bridge)
+        if dst is not None:
+            by_name = dst.network_by_name(name)
+            by_bridge = dst.network_by_bridge(net.bridge)
+            mapped = dst.network_by_name(configured[name]) if name in configured else None
+            for found, how in ((by_name, "name"), (by_bridge, "bridge"), (mapped, "map")):
+                if found is not None:
+                    mapping = mapping.model_copy(
+                        update={
+                            "dest_name": found.name_label,
+                            "dest_uuid": found.uuid,
+                            "matched_by": how,
+                            "has_pifs": bool(found.pifs),
+                        }
+                    )
+                    break
+        out.append(mapping)
+    return out
