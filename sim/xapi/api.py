@@ -122,6 +122,9 @@ class MethodSpec:
     role: str
     session: bool
     generated: bool
+    # Positions (after the session) of `bool` parameters: xapi's unmarshaller takes only a
+    # real boolean there (`Rpc.bool_of_rpc`), so "false" must not pass as truthy.
+    bools: frozenset[int] = frozenset()
 
     @property
     def required(self) -> int:
@@ -154,6 +157,8 @@ def method(
         if generated and existing is not None and not existing.generated:
             return func
         p = (perm or name).lower()
+        names = [x if isinstance(x, str) else x[0] for x in params or []]
+        hints = getattr(func, "__annotations__", {})
         spec = MethodSpec(
             name=name,
             params=[(x, _NO_DEFAULT) if isinstance(x, str) else (x[0], x[1]) for x in params or []],
@@ -163,6 +168,7 @@ def method(
             role=role or role_for(p, read),
             session=session,
             generated=generated,
+            bools=frozenset(i for i, n in enumerate(names) if hints.get(n) in ("bool", bool)),
         )
         REGISTRY[name] = spec
         if "." in name:
@@ -298,6 +304,11 @@ class Dispatcher:
         received = len(params) - (1 if spec.session else 0)
         if received < spec.required or received > len(spec.params):
             raise XapiError(MESSAGE_PARAMETER_COUNT_MISMATCH, base, spec.required, max(received, 0))
+        given = params[1:] if spec.session else params
+        for i in spec.bools:
+            if i < len(given) and not isinstance(given[i], bool):
+                # What xapi answers when an argument does not unmarshal (exnHelper.ml).
+                raise internal_error(f"Expected bool, got '{given[i]!r}'")
         if is_member and spec.name != "system.listMethods":
             raise XapiError(HOST_IS_SLAVE, pool.coordinator_address)
         args = list(params[1:] if spec.session else params)

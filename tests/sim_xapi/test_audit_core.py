@@ -23,6 +23,11 @@ def _names(call: Call) -> list[str]:
     return ["a", "b"]
 
 
+@method("audit_core.flag", ["flag"], async_ok=True, read=True)
+def _flag(call: Call, flag: bool) -> bool:
+    return flag
+
+
 @pytest.fixture
 def sim():
     s = CoreSim()
@@ -153,6 +158,18 @@ def test_int64_fields_are_digit_strings_and_refs_opaque(root: XenAPI.Session, si
     assert rec["order"] == "0"
     assert re.fullmatch(r"OpaqueRef:[0-9a-f-]{36}", rec["metrics"])
     assert rec["suspend_VDI"] == "OpaqueRef:NULL"
+
+
+def test_a_bool_parameter_takes_only_a_boolean(root: XenAPI.Session) -> None:
+    """§1.3: "false" for a bool argument is refused (INTERNAL_ERROR), sync and Async alike."""
+    s = root._session
+    assert raw(root, "audit_core.flag", s, False)["Value"] is False
+    for name in ("audit_core.flag", "Async.audit_core.flag"):
+        for bad in ("false", 0, "1"):
+            error = raw(root, name, s, bad)["ErrorDescription"]
+            assert error[0] == "INTERNAL_ERROR"
+            assert "Expected bool" in error[1]
+    assert root.xenapi.task.get_all() == []
 
 
 # ------------------------------------------------------------------ §1.5 sessions

@@ -416,6 +416,15 @@ def test_vapp_start_acts_only_on_members_not_yet_running(mini: SimHandle) -> Non
     assert states == {"Running"}
 
 
+def test_a_string_for_a_bool_argument_starts_nothing(mini: SimHandle) -> None:
+    """§1.3: VM.start(vm, "false", "false") is refused, not read as truthy: the VM stays Halted."""
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    error = failure(raw(prod, "VM.start", prod._session, vm, "false", "false"))
+    assert error[0] == "INTERNAL_ERROR"
+    assert prod.xenapi.VM.get_power_state(vm) == "Halted"
+
+
 def test_start_delay_is_slept_inside_vm_start_before_the_next_group(mini: SimHandle) -> None:
     """§3.3: order 0 is Running while its start_delay runs; order 1 waits; the call is pending."""
     prod = login(mini, "primary")

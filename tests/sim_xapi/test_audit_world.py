@@ -1,8 +1,8 @@
-"""Audit findings in the world part of sim/xapi: behaviour that differs from XAPI.
+"""Audit findings in the world part of sim/xapi, now regression tests.
 
-Every test here asserts what XAPI does (reference section in its `reason`) and is marked
-`xfail(strict=True)` because the simulator does otherwise today: when the world is fixed
-the test passes, strict xfail turns that into a failure, and the mark must be removed.
+Each test asserts what XAPI does where the world first did otherwise; they were committed
+as strict xfails (ff0c85a) and the world was fixed in 767126b. Where a rule comes from the
+xen-api source rather than the reference text, the docstring or a comment says which file.
 """
 
 from __future__ import annotations
@@ -88,11 +88,6 @@ def _eight_plus_one() -> str:
     return EIGHT_PLUS_ONE.format(srs=srs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§2.1 step 4: NO_MORE_REDO_LOGS_ALLOWED is checked before 'already replicating'; "
-    "fix in sim/xapi/dr.py enable_replication (and test_dr_replication's last line)",
-)
 def test_with_eight_targets_even_an_existing_one_gives_no_more_redo_logs(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
@@ -107,13 +102,9 @@ def test_with_eight_targets_even_an_existing_one_gives_no_more_redo_logs(
     assert exc.value.details == ["NO_MORE_REDO_LOGS_ALLOWED"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§3.2: VM.set_appliance recomputes the allowed_operations of the new and the old "
-    "appliance (xapi_vm.set_appliance); fix in sim/xapi/appliance.py (register VM.set_appliance)",
-)
 def test_set_appliance_recomputes_the_appliances_allowed_operations(mini: SimHandle) -> None:
     """§3.2: a Halted VM put into an empty vApp makes `start` allowed on it at once."""
+    # xapi_vm.set_appliance updates the old and the new appliance's allowed_operations.
     prod = login(mini, "primary")
     app = prod.xenapi.VM_appliance.create({"name_label": "new", "name_description": ""})
     vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
@@ -123,12 +114,6 @@ def test_set_appliance_recomputes_the_appliances_allowed_operations(mini: SimHan
     assert prod.xenapi.VM_appliance.get_allowed_operations(app) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§2.6 step 2 / §7.15: a session_to without pool-operator rights (the read-only "
-    "database session included) gives RBAC_PERMISSION_DENIED, not SESSION_INVALID; "
-    "fix in sim/xapi/dr.py target_of",
-)
 def test_the_database_session_as_session_to_is_denied_by_rbac(mini: SimHandle, ctl: Ctl) -> None:
     """§2.6: VM.recover with session_to = the read-only DB session: the RBAC recovery error."""
     lose_primary(ctl)
@@ -140,12 +125,6 @@ def test_the_database_session_as_session_to_is_denied_by_rbac(mini: SimHandle, c
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§3.3: VM.shutdown uses shutdown_delay as the clean-shutdown timeout and does not "
-    "sleep it afterwards (only clean_shutdown / hard_shutdown do); fix in "
-    "sim/xapi/lifecycle.py shutdown",
-)
 def test_vm_shutdown_does_not_sleep_the_shutdown_delay(mini: SimHandle) -> None:
     """§3.3: VM.shutdown of a running VM returns once it is Halted, whatever its shutdown_delay."""
     prod = login(mini, "primary")
@@ -160,17 +139,12 @@ def test_vm_shutdown_does_not_sleep_the_shutdown_delay(mini: SimHandle) -> None:
     assert prod.xenapi.VM.get_power_state(vm) == "Halted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§1.8/§7.13: VM.start with no host that has room retries placement ignoring memory "
-    "(xapi_vm_helpers.choose_host_for_vm_no_wlb) and fails on the chosen host with "
-    "HOST_NOT_ENOUGH_FREE_MEMORY [needed, available]; NO_HOSTS_AVAILABLE is for hosts that fail "
-    "other checks; fix in sim/xapi/lifecycle.py choose_host (and test_world_lifecycle)",
-)
 def test_start_without_room_anywhere_is_not_enough_free_memory(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
     """§1.8: a VM bigger than every host: VM.start gives HOST_NOT_ENOUGH_FREE_MEMORY."""
+    # xapi_vm_helpers.choose_host_for_vm_no_wlb retries placement ignoring memory, and the
+    # chosen host's memory check then fails.
     sim = sim_factory(NO_ROOM)
     prod = login(sim, "primary")
     vm = prod.xenapi.VM.get_by_name_label("big")[0]
@@ -180,12 +154,6 @@ def test_start_without_room_anywhere_is_not_enough_free_memory(
     assert int(exc.value.details[1]) > int(exc.value.details[2])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§2.6/§4.4: a Suspended VM has a suspend VDI, and recovery keeps it Suspended when "
-    "that VDI is found; the estate builds Suspended VMs with suspend_VDI NULL, so they come "
-    "back Halted; fix in sim/xapi/estate.py (suspend VDI on the VM's SR)",
-)
 def test_a_suspended_vm_has_a_suspend_vdi_and_is_recovered_suspended(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
@@ -203,12 +171,6 @@ def test_a_suspended_vm_has_a_suspend_vdi_and_is_recovered_suspended(
     assert fo.dr.xenapi.VM.get_suspend_VDI(vm) != "OpaqueRef:NULL"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§5.3/§4.2: an SR's allowed_operations lose `forget` (and `destroy`) while a PBD is "
-    "attached (SR_HAS_PBD), which is why XenCenter's test-failover cleanup skips attached SRs; "
-    "the sim keeps a fixed list; fix in sim/xapi/storage.py (recompute on plug/unplug)",
-)
 def test_an_attached_sr_does_not_allow_forget(mini: SimHandle) -> None:
     """§5.3: `forget` is not allowed while a PBD is attached, and is once all are unplugged."""
     prod = login(mini, "primary")
