@@ -331,6 +331,11 @@ class XapiClient:
         return self._url
 
     @property
+    def jsonrpc_available(self) -> bool:
+        """False once the server answered 404 on /jsonrpc (bulk reads then use XML-RPC)."""
+        return self._jsonrpc_ok
+
+    @property
     def session(self) -> str:
         """The current session ref (re-logins change it)."""
         if self._session is None:

@@ -62,3 +62,13 @@ def test_recover_through_the_foreign_session_creates_the_vm_at_dr(attached):
     assert outcome.ok, outcome.error
     here = dr.call("VM.get_by_uuid", rec["uuid"])
     assert int(dr.call("VM.get_version", here)) == int(rec["version"]) + 1
+
+
+def test_expired_foreign_session_is_reopened_once(attached):
+    """If the database session expires mid-work, the database is opened again and reads go on."""
+    world, dr, vdi = attached
+    with dr.open_database(vdi) as db:
+        first = db.session
+        world.control("POST", "/faults", {"kind": "expire_sessions", "user": "disaster-recovery"})
+        assert len(db.get_all_records("VM")) > 40
+        assert db.session != first

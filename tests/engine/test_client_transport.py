@@ -108,3 +108,51 @@ def test_insecure_only_when_configured(core_sim):
     client = XapiClient.connect(sims["site-a"].endpoint(insecure=True))
     assert client.call("pool.get_all")
     client.close()
+
+
+def test_servers_without_jsonrpc_fall_back_to_xmlrpc(core_sim):
+    """Behind a proxy that answers 404 on /jsonrpc, bulk reads still work over XML-RPC."""
+    import http.client
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    sims = core_sim(**{"site-a": 3})
+    upstream = urlsplit(sims["site-a"].url(0))
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/jsonrpc":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=10)
+            conn.request("POST", self.path, body, {"Content-Type": "text/xml"})
+            answer = conn.getresponse().read()
+            conn.close()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        endpoint = PoolEndpoint(name="proxied", urls=[url], username="root", password="rootpw")
+        client = XapiClient.connect(endpoint)
+        try:
+            assert len(client.get_all_records("VM")) >= 3
+            assert not client.jsonrpc_available
+        finally:
+            client.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
