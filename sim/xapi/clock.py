@@ -36,7 +36,6 @@ class LatencyModel:
     sr_scan: float = 1.0
     open_database: float = 2.0
     enable_replication: float = 3.0
-    api_call: float = 0.0
 
     def get(self, operation: str) -> float:
         """The latency of `operation` in seconds (0 for an operation the model does not know)."""

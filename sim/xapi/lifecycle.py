@@ -21,6 +21,7 @@ import random
 from typing import Any
 
 from sim.xapi.api import Call, method
+from sim.xapi.db import new_ref
 from sim.xapi.errors import XapiError
 from sim.xapi.estate import GiB, memory_in_use, used_memory
 from sim.xapi.schema import NULL_REF
@@ -132,11 +133,7 @@ def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = No
 
 def _begin(pool: Pool, vm: str, op: str, call: Call | None) -> str:
     """Mark an operation in `current_operations`, or `OTHER_OPERATION_IN_PROGRESS`."""
-    task = (
-        call.task.ref
-        if call is not None and call.task is not None
-        else f"OpaqueRef:{_rng.getrandbits(64):016x}-sync"
-    )
+    task = call.task.ref if call is not None and call.task is not None else new_ref()
     db = pool.db
     with db.lock:
         ops = db.get_field("VM", vm, "current_operations")

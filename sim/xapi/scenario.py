@@ -58,7 +58,6 @@ class Latency(_Strict):
     sr_scan: float = 1.0
     open_database: float = 2.0
     enable_replication: float = 3.0
-    api_call: float = 0.0
 
     def model(self) -> LatencyModel:
         return LatencyModel(**self.model_dump())
