@@ -438,7 +438,9 @@ class Inventory:
                 try:
                     events, token = self.client.events(classes, self.token, poll_seconds)
                 except XapiError as exc:
-                    self.last_error = exc
+                    with self._changed:
+                        self.last_error = exc
+                        self._changed.notify_all()  # `wait_for` may be watching health
                     if exc.code == "EVENT_FROM_TOKEN_PARSE_FAILURE":
                         try:
                             self.reload()

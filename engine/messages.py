@@ -257,6 +257,10 @@ R_UNPROTECTED = "{n} of {total} VMs are not protected: {names}."
 R_NOTHING_PROTECTED = "No VM of this pool can be recovered at the DR site."
 R_NO_HOST_FITS = "The largest VM needs {need}; no DR host has more than {free} free."
 R_HA_ON = "HA is on in the DR pool: a test failover turns it off for the test."
+R_STALE_INVENTORY = (
+    "drbot's view of this pool is from {when}: following its changes fails ({error}). "
+    "Check the connection to the pool."
+)
 R_NO_DRILL = "No drill on record: run a test failover to prove recovery works."
 R_DRILL_FAILED = "The last drill ended {outcome}: fix what it found and run another."
 R_DRILL_OLD = "The last drill was {days} days ago: run a test failover at least monthly."

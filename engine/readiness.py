@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from engine import messages as m
 from engine.clock import Clock, SystemClock
@@ -139,9 +139,16 @@ class Readiness(BaseModel):
     computed_at: datetime | None = None
     inventory_as_of: datetime | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def protected_count(self) -> int:
+        """VMs that can be recovered at the DR site (serialised for the bot and --json)."""
         return sum(1 for v in self.vms if v.protected)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unprotected_count(self) -> int:
+        return sum(1 for v in self.vms if not v.protected)
 
     @property
     def unprotected(self) -> list[VMProtection]:
@@ -252,6 +259,16 @@ def assess(
         add("not-ready", protected.name, m.R_NO_INVENTORY.format(pool=protected.name))
         return _verdict(result, reasons, dst, dr.name, last_drill, clock)
     result.inventory_as_of = src.changed_at
+    if src.following and src.last_error is not None:
+        # Readiness from memory must not look fresher than it is.
+        add(
+            "degraded",
+            protected.name,
+            m.R_STALE_INVENTORY.format(
+                when=src.changed_at.isoformat(timespec="seconds") if src.changed_at else "never",
+                error=src.last_error,
+            ),
+        )
 
     # --- metadata targets ------------------------------------------------------------------------
     metadata = metadata_sources(src, "failover", dst)

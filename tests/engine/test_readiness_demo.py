@@ -84,3 +84,21 @@ def test_warm_readiness_is_answered_from_memory(sim):
     finally:
         prod.inventory.stop()
         dr.inventory.stop()
+
+
+def test_a_failing_follower_marks_readiness_as_stale(sim):
+    """When the followed pool stops answering, readiness says how old its view is and why."""
+    world = sim("demo")
+    prod = Site(
+        "prod", Inventory.load(world.client("prod")).follow(poll_seconds=0.5), site="primary"
+    )
+    dr = Site("dr", Inventory.load(world.client("dr")), site="dr")
+    try:
+        world.control("POST", "/sites/primary/fail")
+        assert prod.inventory.wait_for(lambda inv: inv.last_error is not None, timeout=10)
+        r = assess(world.config.pairs[0], protected=prod, dr=dr, storage=world.storage())
+        assert not r.source_reachable
+        assert any("following its changes fails" in reason.message for reason in r.reasons)
+        assert r.vms
+    finally:
+        prod.inventory.stop()
