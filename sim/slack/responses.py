@@ -50,7 +50,13 @@ def show(
             world.delete(original)
             return {"deleted": original.ts}
         if _true(body.get("replace_original")) and original is not None:
-            world.edit(original, text if text is not None else "", blocks)
+            world.edit(
+                original,
+                text if text is not None else "",
+                blocks,
+                attachments=body.get("attachments"),
+                whole=True,
+            )
             return {"replaced": original.ts}
         if not text and not blocks and not body.get("attachments"):
             raise ApiError("no_text", status=400)

@@ -193,13 +193,16 @@ class World:
         blocks: list | None,
         *,
         attachments: list | None = None,
+        whole: bool = False,
     ) -> Message:
+        """chat.update keeps what it is not given; a response_url's replace_original replaces
+        the `whole` message (no blocks given: none left)."""
         with self.lock:
             if text is not None:
                 message.text = text
-            if blocks is not None:
+            if blocks is not None or whole:
                 message.blocks = self.stored_blocks(blocks)
-            if attachments is not None:
+            if attachments is not None or whole:
                 message.attachments = attachments
             message.edited_ts = self.conversations.next_ts(self.now())
             self.record.add(

@@ -74,12 +74,13 @@ def test_denied_confirm_dialog_sends_nothing(sim, socket_app):
 
 
 def test_response_url_replaces_the_clicked_message(sim, socket_app):
-    """respond(replace_original=True) from a button's response_url edits the message holding it."""
+    """respond(replace_original=True) replaces the whole message holding the button."""
     sim.person("olivia").command("/dr", "failover")
     plan = sim.record.wait_for(bot_posted)
     sim.person("priya").click("dr-ops", plan.ts, action_id="reject")
     edit = sim.record.wait_for(lambda e: e.kind == "edit")
-    assert (edit.ts, edit.text) == (plan.ts, "Rejected")
+    assert (edit.ts, edit.text, edit.blocks) == (plan.ts, "Rejected", None)
+    assert sim.person("priya").buttons("dr-ops", plan.ts) == []
 
 
 def test_modal_validates_then_closes(sim, socket_app):
