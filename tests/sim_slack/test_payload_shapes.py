@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from sim.slack.server import SlackSim
@@ -232,3 +233,14 @@ def test_turning_socket_mode_off_is_link_disabled(sim, app):
     assert app.wait_frames(2)[1]["type"] == "disconnect"
     assert app.frames[1]["reason"] == "link_disabled"
     wait_until(lambda: sim.socket.links() == [])
+
+
+def test_response_url_works_where_the_bot_is_not(sim, app):
+    """In a private channel without the bot, a command's response_url answers; posting cannot."""
+    url = sim.person("ada").command("/dr", "status", channel="leadership").response_url
+    assert WebhookClient(url).send(text="Only you see this").status_code == 200
+    shown = sim.record.entries(kind="ephemeral")[-1]
+    assert (shown.channel, shown.to_user) == ("G0PRIVATE1", "U0ADMIN001")
+    with pytest.raises(SlackApiError) as refused:
+        bot(sim).chat_postMessage(channel="G0PRIVATE1", text="x")
+    assert refused.value.response["error"] == "channel_not_found"
