@@ -428,7 +428,8 @@ class XapiClient:
                 [
                     messages.ALL_HOSTS_UNREACHABLE.format(
                         pool=self.endpoint.name, tried=", ".join(dict.fromkeys(tried))
-                    )
+                    ),
+                    *(last.args_[:1] if last else ()),
                 ],
                 "session.login_with_password",
                 tried[-1] if tried else "",
