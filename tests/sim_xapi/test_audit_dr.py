@@ -6,7 +6,9 @@ XenAPI client (raw calls for the foreign database session) and the control API.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import XenAPI
@@ -57,11 +59,89 @@ networks = [{{ name = "other", bridge = "xenbr0" }}]
 """
 
 
+TWIN_METADATA = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+metadata_srs = ["A", "B"]
+hosts = [{ name = "a" }]
+srs = [
+  { name = "A", kind = "replicated", replicate_to = "dr", lag_seconds = 0 },
+  { name = "B", kind = "replicated", replicate_to = "dr", lag_seconds = 0 },
+]
+[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = { target = "10.20.1.50", iqn = "iqn.x:dr" }
+[[sites.pools]]
+name = "dr"
+hosts = [{ name = "b" }, { name = "c" }]
+"""
+
+
 @pytest.fixture
 def opened(mini: SimHandle, ctl: Ctl) -> Opened:
     """The mini estate failed over: Gold and Silver introduced, the latest metadata open."""
     lose_primary(ctl)
     return open_failover(mini, ctl, ["Gold", "Silver"])
+
+
+# The fields reference §4 says a DR tool reads, per class.
+SECTION_4_FIELDS = {
+    "pool": "uuid name_label name_description master default_SR suspend_image_SR crash_dump_SR "
+    "ha_enabled ha_configuration ha_host_failures_to_tolerate ha_statefiles other_config "
+    "metadata_VDIs restrictions",
+    "host": "uuid name_label hostname address enabled metrics software_version "
+    "API_version_major API_version_minor API_version_vendor license_params edition "
+    "control_domain resident_VMs PBDs PIFs",
+    "host_metrics": "live memory_total memory_free last_updated",
+    "SR": "uuid name_label name_description type content_type shared PBDs VDIs other_config "
+    "sm_config physical_size physical_utilisation virtual_allocation allowed_operations "
+    "current_operations introduced_by is_tools_sr clustered local_cache_enabled tags blobs",
+    "PBD": "uuid host SR device_config currently_attached other_config",
+    "VDI": "uuid name_label name_description SR VBDs type virtual_size physical_utilisation "
+    "location sharable read_only managed missing sm_config other_config is_a_snapshot "
+    "snapshot_of snapshots metadata_of_pool metadata_latest is_tools_iso cbt_enabled",
+    "VBD": "uuid VM VDI type mode userdevice device bootable empty unpluggable "
+    "currently_attached other_config allowed_operations",
+    "VIF": "uuid VM network device MAC MTU currently_attached other_config locking_mode "
+    "ipv4_allowed ipv6_allowed",
+    "network": "uuid name_label name_description bridge PIFs VIFs MTU managed other_config purpose",
+    "VM": "uuid name_label name_description power_state is_a_template is_default_template "
+    "is_control_domain is_a_snapshot snapshot_of snapshots resident_on affinity domid "
+    "suspend_VDI suspend_SR VBDs VIFs VGPUs attached_PCIs appliance order start_delay "
+    "shutdown_delay ha_restart_priority ha_always_run version generation_id other_config tags "
+    "platform blocked_operations allowed_operations current_operations domain_type "
+    "HVM_boot_policy memory_static_max memory_dynamic_max memory_dynamic_min memory_static_min "
+    "memory_target memory_overhead VCPUs_max VCPUs_at_startup last_booted_record "
+    "last_boot_CPU_flags metrics guest_metrics snapshot_time",
+    "VM_appliance": "uuid name_label name_description allowed_operations current_operations VMs",
+}
+
+
+def test_every_field_section_4_names_is_served(mini: SimHandle) -> None:
+    """§4: each object of the estate has every field a DR tool reads; ints come as digits."""
+    prod = login(mini, "primary")
+    for cls, names in SECTION_4_FIELDS.items():
+        records = getattr(prod.xenapi, cls).get_all_records()
+        assert records, cls
+        for rec in records.values():
+            assert set(names.split()) <= set(rec), cls
+    vm = prod.xenapi.VM.get_record(prod.xenapi.VM.get_by_name_label("app-01")[0])
+    for name in ("version", "order", "start_delay", "shutdown_delay", "VCPUs_max", "domid"):
+        assert re.fullmatch(r"-?\d+", vm[name]), name
+    host = next(iter(prod.xenapi.host.get_all_records().values()))
+    assert host["API_version_major"] == "2"
+    assert host["license_params"]["restrict_dr"] == "false"
+    assert {"product_version", "product_brand", "build_number", "xapi", "xen"} <= set(
+        host["software_version"]
+    )
+    pool = next(iter(prod.xenapi.pool.get_all_records().values()))
+    assert {"restrict_dr", "restrict_vm_appliance_start"} <= set(pool["restrictions"])
+    assert len(prod.xenapi.pool.get_all()) == 1
 
 
 # ------------------------------------------------------------------ §2.1 replication
@@ -209,7 +289,59 @@ def test_unplugged_foreign_metadata_is_no_longer_latest(opened: Opened) -> None:
     assert dr.xenapi.VDI.read_database_pool_uuid(vdi) == ""
 
 
+def test_copies_with_the_same_generation_are_all_latest(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """§2.2: two up-to-date copies of one pool's database tie: both are metadata_latest."""
+    sim = sim_factory(TWIN_METADATA)
+    ctl = Ctl(sim.control_url)
+    lose_primary(ctl)
+    dr = login(sim, "dr")
+    for name in ("A", "B"):
+        introduce(dr, ctl.lun(name))
+    records = dr.xenapi.VDI.get_all_records_where('field "type"="metadata"').values()
+    assert sorted(r["metadata_latest"] for r in records) == [True, True]
+
+
+def test_replication_is_rearmed_when_the_simulator_starts_again(
+    sim_factory: Callable[..., SimHandle], tmp_path: Path
+) -> None:
+    """§2.1: after a restart, writes still go through to the metadata LUN (xapi re-enables)."""
+    first = sim_factory("mini", state_dir=tmp_path)
+    first.stop()
+    second = sim_factory("mini", state_dir=tmp_path)
+    ctl = Ctl(second.control_url)
+    prod = login(second, "primary")
+    prod.xenapi.VM_appliance.create({"name_label": "after restart", "name_description": ""})
+    lose_primary(ctl)
+    fo = open_failover(second, ctl, ["Gold"])
+    assert "after restart" in fo.apps
+
+
 # ------------------------------------------------------------------ §2.3 / §7.7 DR tasks
+
+
+def test_dr_task_create_plugs_the_coordinator_first_and_introduces_like_xapi(
+    mini: SimHandle, ctl: Ctl
+) -> None:
+    """§2.3: coordinator's PBD plugged before the others; SR shared, content_type "", Async ok."""
+    lose_primary(ctl)
+    dr = login(mini, "dr")
+    token = getattr(dr.xenapi.event, "from")(["pbd"], "", 0)["token"]
+    row = ctl.lun("Gold")
+    task = dr.xenapi.Async.DR_task.create(
+        "lvmoiscsi", row["mirror_device_config"], [row["sr_uuid"]]
+    )
+    rec = task_outcome(dr, task)
+    assert rec["status"] == "success"
+    dr_task = rec["result"].removeprefix("<value>").removesuffix("</value>")
+    assert dr.xenapi.DR_task.get_record(dr_task)["introduced_SRs"]
+    events = getattr(dr.xenapi.event, "from")(["pbd"], token, 0)["events"]
+    coordinator = dr.xenapi.pool.get_master(dr.xenapi.pool.get_all()[0])
+    ids = {dr.xenapi.PBD.get_host(e["ref"]) == coordinator: int(e["id"]) for e in events}
+    assert ids[True] < ids[False]
+    sr = dr.xenapi.SR.get_record(dr.xenapi.SR.get_by_uuid(row["sr_uuid"]))
+    assert (sr["shared"], sr["content_type"], sr["introduced_by"]) == (True, "", dr_task)
 
 
 def test_a_detached_sr_skipped_by_dr_task_create_blocks_recovery(mini: SimHandle, ctl: Ctl) -> None:

@@ -169,6 +169,10 @@ def test_a_suspended_vm_has_a_suspend_vdi_and_is_recovered_suspended(
     vm = fo.dr.xenapi.VM.get_by_name_label("sleeper")[0]
     assert fo.dr.xenapi.VM.get_power_state(vm) == "Suspended"
     assert fo.dr.xenapi.VM.get_suspend_VDI(vm) != "OpaqueRef:NULL"
+    # §7.13: starting a recovered suspended VM (as XenCenter does) is a power-state error.
+    with pytest.raises(XenAPI.Failure) as exc:
+        fo.dr.xenapi.VM.start(vm, False, False)
+    assert exc.value.details == ["VM_BAD_POWER_STATE", vm, "halted", "suspended"]
 
 
 def test_an_attached_sr_does_not_allow_forget(mini: SimHandle) -> None:
