@@ -205,6 +205,7 @@ def build(world: World) -> None:
     for pool in world.pools.values():
         _refresh_memory(pool)
         pool.__dict__.pop("_build_free", None)
+    _initial_faults(world)
 
 
 def _scenario_pool(scenario: sc.Scenario, name: str) -> sc.Pool:
@@ -764,3 +765,26 @@ def create_vdi(
             ),
         )
     return ref
+
+
+def _initial_faults(world: World) -> None:
+    """Apply the scenario's `[[faults]]` (the world starts with them)."""
+    for fault in world.scenario.faults:
+        if fault.kind == "vm_start":
+            world.faults.vm_start.append(
+                {"vm": fault.vm, "error": list(fault.error), "times": fault.times}
+            )
+        elif fault.kind == "task_stall":
+            world.faults.stalls.append({"method": fault.method or "*"})
+        elif fault.kind == "lun":
+            link = next(
+                link
+                for link in world.storage.links.values()
+                if link.source.content.sr_name == fault.sr
+            )
+            world.fail_lun(link.id, fault.side)
+        elif fault.kind == "site_down":
+            world.set_site(fault.site, False)
+        elif fault.kind == "host_down":
+            address = next(h.address for _, h in world.all_hosts() if h.name == fault.host)
+            world.set_host(address, False)

@@ -12,6 +12,7 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
 [[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
 [[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
                       # nics, host, count (expands "{n}" in the name), created_inside_lag
+[[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
 ```
 
 `load_scenario("demo")` reads a built-in scenario; any other value is a path to a TOML file.
@@ -238,11 +239,40 @@ class Site(_Strict):
         return prefix
 
 
+class Fault(_Strict):
+    """A fault the world starts with (the same kinds as the control API's `POST /faults`).
+
+    `vm_start`: `vm` (name or uuid) fails to start with `error` (`times` times, or always);
+    `lun`: the `side` (`mirror` or `source`) of replicated SR `sr` has failed;
+    `task_stall`: calls of `method` (or every stallable call) hang until faults are cleared;
+    `site_down` / `host_down`: `site` / `host` (a host name) starts down.
+    """
+
+    kind: Literal["vm_start", "lun", "task_stall", "site_down", "host_down"]
+    vm: str | None = None
+    error: list[str] = Field(default_factory=lambda: ["VM_CRASHED"])
+    times: int | None = Field(None, ge=1)
+    sr: str | None = None
+    side: Literal["mirror", "source"] = "mirror"
+    method: str | None = None
+    site: str | None = None
+    host: str | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> Fault:
+        need = {"vm_start": "vm", "lun": "sr", "site_down": "site", "host_down": "host"}
+        field = need.get(self.kind)
+        if field and not getattr(self, field):
+            raise ValueError(f"a {self.kind} fault needs {field} = '...'")
+        return self
+
+
 class Scenario(_Strict):
     scenario: Meta = Field(default_factory=Meta)
     latency: Latency = Field(default_factory=Latency)
     replication: Replication = Field(default_factory=Replication)
     sites: list[Site]
+    faults: list[Fault] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sites(self) -> Scenario:
@@ -258,6 +288,17 @@ class Scenario(_Strict):
                         )
                     if sr.replicate_to == site.name:
                         raise ValueError(f"SR {sr.name!r} cannot replicate to its own site")
+        replicated = {
+            sr.name for s in self.sites for p in s.pools for sr in p.srs if sr.kind == "replicated"
+        }
+        hosts = {h.name for s in self.sites for p in s.pools for h in p.hosts}
+        for fault in self.faults:
+            if fault.kind == "lun" and fault.sr not in replicated:
+                raise ValueError(f"fault: {fault.sr!r} is not a replicated SR")
+            if fault.kind == "site_down" and fault.site not in names:
+                raise ValueError(f"fault: no site {fault.site!r}")
+            if fault.kind == "host_down" and fault.host not in hosts:
+                raise ValueError(f"fault: no host {fault.host!r}")
         return self
 
     @property

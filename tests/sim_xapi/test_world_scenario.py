@@ -104,3 +104,61 @@ def test_generator_writes_a_loadable_scenario_of_the_asked_size() -> None:
     assert sum(1 for v in vms if v.appliance) == 500 // 4 // 20 * 20
     with pytest.raises(ValueError, match="at least 1"):
         generate(0)
+
+
+FAULTY = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+hosts = [{ name = "a" }, { name = "b" }]
+srs = [{ name = "Gold", kind = "replicated", replicate_to = "dr" }]
+[[sites.pools.vms]]
+name = "flaky"
+power = "Halted"
+disks = [{ sr = "Gold" }]
+[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = { target = "10.20.1.50", iqn = "iqn.x:dr" }
+[[sites.pools]]
+name = "dr"
+hosts = [{ name = "c" }]
+[[faults]]
+kind = "vm_start"
+vm = "flaky"
+error = ["VM_CRASHED"]
+[[faults]]
+kind = "lun"
+sr = "Gold"
+[[faults]]
+kind = "host_down"
+host = "b"
+"""
+
+
+def test_a_scenario_can_start_with_faults(sim_factory) -> None:
+    """[[faults]] in a scenario: a VM that fails to start, a failed mirror, a host down."""
+    import XenAPI
+
+    from tests.sim_xapi.world_support import Ctl
+
+    sim = sim_factory(FAULTY)
+    ctl = Ctl(sim.control_url)
+    assert ctl.lun("Gold")["state"] == "failed"
+    hosts = ctl("GET", "/state")["sites"]["primary"]["pools"]["prod"]["hosts"]
+    assert [h["up"] for h in hosts] == [True, False]
+    prod = login(sim, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("flaky")[0]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(vm, False, False)
+    assert exc.value.details == ["VM_CRASHED"]
+
+
+def test_a_fault_naming_nothing_known_is_refused() -> None:
+    """A [[faults]] entry naming an unknown SR is a ScenarioError."""
+    bad = FAULTY.replace('kind = "lun"\nsr = "Gold"', 'kind = "lun"\nsr = "Nope"')
+    with pytest.raises(ScenarioError, match="not a replicated SR"):
+        parse_scenario(bad)
