@@ -109,7 +109,7 @@ class LunSettings(_Strict):
     name: str = ""
     source_site: str = ""
     target_site: str = ""
-    state: str = "replicating"
+    state: Literal["replicating", "promoted", "reversed", "failed", "unknown"] = "replicating"
     mirror_device_config: dict[str, str] = Field(default_factory=dict)
     test_copy_device_config: dict[str, str] | None = None
 
