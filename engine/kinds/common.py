@@ -94,6 +94,14 @@ class RunContext:
     # -- per-VM outcomes -----------------------------------------------------------------------
 
     def init_outcomes(self) -> None:
+        if not self.plan.appliances and not self.plan.standalone_vms:
+            # A blind plan that an earlier life of the run already read from the metadata.
+            found = self.journal.result("expand:metadata")
+            if found:
+                apply_expansion(self, found)
+        self.fill_outcomes()
+
+    def fill_outcomes(self) -> None:
         for app in self.plan.appliances:
             for vm in app.vms:
                 self.outcomes.setdefault(vm.uuid, _vm_outcome(vm, app.name))
@@ -362,7 +370,7 @@ class Databases:
             db.close()
         self._dbs.clear()
 
-    def _candidates(self) -> list[str]:
+    def candidates(self) -> list[str]:
         wanted = [m.vdi_uuid for m in self.plan.metadata_vdis if m.latest]
         if wanted:
             return wanted
@@ -396,7 +404,7 @@ class Databases:
 
     def find(self, cls: str, uuid: str, hint: str | None) -> tuple[Any, str]:
         """The database holding object `uuid` of `cls`, and its ref there (hint tried first)."""
-        order = ([hint] if hint else []) + [v for v in self._candidates() if v != hint]
+        order = ([hint] if hint else []) + [v for v in self.candidates() if v != hint]
         for vdi in order:
             try:
                 db = self.open(vdi)
@@ -600,10 +608,89 @@ def recover_and_start_actions(
     return actions, vms_of, placement
 
 
+def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
+    """A plan made blind (the source unknown and the mirror unreadable at planning time) says
+    "everything on the latest metadata": read it now that it is attached, and make that the
+    run's list of vApps and VMs. Journaled, so a resumed run recovers the same list."""
+
+    def act(_step: int) -> dict[str, Any]:
+        best: dict[str, tuple[int, dict[str, Any], str]] = {}  # vm uuid -> version, rec, vdi
+        apps: dict[str, dict[str, Any]] = {}  # appliance uuid -> record (+ vdi)
+        for vdi in dbs.candidates():
+            try:
+                db = dbs.open(vdi)
+                vms = db.get_all_records("VM")
+                appliances = db.get_all_records("VM_appliance")
+            except (DRError, XapiError):
+                continue
+            app_uuid = {ref: rec["uuid"] for ref, rec in appliances.items()}
+            for rec in appliances.values():
+                apps.setdefault(rec["uuid"], {"name": rec.get("name_label", ""), "vdi": vdi})
+            for rec in vms.values():
+                if rec.get("is_a_template") or rec.get("is_a_snapshot"):
+                    continue
+                if rec.get("is_control_domain"):
+                    continue
+                version = _int(rec.get("version"))
+                # The seed's most-recent rule across metadata copies: XAPI's version counter.
+                if rec["uuid"] not in best or version > best[rec["uuid"]][0]:
+                    rec = {**rec, "appliance_uuid": app_uuid.get(rec.get("appliance") or "")}
+                    best[rec["uuid"]] = (version, rec, vdi)
+        dest = {r["uuid"]: r for r in client.get_all_records("VM").values()}
+        out_vms = []
+        for version, rec, vdi in best.values():
+            existing = dest.get(rec["uuid"])
+            out_vms.append(
+                {
+                    "uuid": rec["uuid"],
+                    "name": rec.get("name_label", ""),
+                    "appliance_uuid": rec["appliance_uuid"],
+                    "order": _int(rec.get("order")),
+                    "start_delay": _int(rec.get("start_delay")),
+                    "shutdown_delay": _int(rec.get("shutdown_delay")),
+                    "memory_bytes": _int(rec.get("memory_static_max")),
+                    "version": version,
+                    "metadata_vdi_uuid": vdi,
+                    "record_source": "metadata-vdi",
+                    "power_after": ctx.plan.power_after,
+                    "existing_in_dest": "none"
+                    if existing is None
+                    else ("older" if _int(existing.get("version")) < version else "newer-or-equal"),
+                }
+            )
+        return {"apps": apps, "vms": out_vms}
+
+    found = ctx.journal.effect("expand:metadata", "read metadata", ctx.plan.dest_pool, act)
+    apply_expansion(ctx, found)
+    dbs.plan = ctx.plan
+
+
+def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
+    """Make the run's plan the list read from the metadata by `expand_from_metadata`."""
+    vms = [VMPlan(**v) for v in found["vms"]]
+    appliances = []
+    for uuid, app in found["apps"].items():
+        members = sorted((v for v in vms if v.appliance_uuid == uuid), key=lambda v: v.order)
+        if not members:
+            continue
+        orders = sorted({v.order for v in members})
+        groups = [[v for v in members if v.order == o] for o in orders]
+        appliances.append(
+            AppliancePlan(
+                uuid=uuid, name=app["name"], metadata_vdi_uuid=app["vdi"], order_groups=groups
+            )
+        )
+    standalone = [v for v in vms if not v.appliance_uuid or v.appliance_uuid not in found["apps"]]
+    ctx.plan = ctx.plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
+    ctx.fill_outcomes()
+
+
 def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     with Databases(client, ctx.plan, sr_uuids) as dbs:
+        if not ctx.plan.appliances and not ctx.plan.standalone_vms:
+            expand_from_metadata(ctx, client, dbs)
         actions, vms_of, placement = recover_and_start_actions(ctx, client, dbs, power_after)
         ex = ctx.executor(client)
 
@@ -635,7 +722,9 @@ def _record(
         elif outcome.status == "failed":
             ctx.vm_status(uuid, f"{kind}-failed", outcome.error)
         elif outcome.status == "skipped":
-            ctx.vm_status(uuid, "skipped", outcome.error)
+            # Keep the reason it was skipped for (its recovery failed) rather than "skipped".
+            if not str(ctx.outcomes.get(uuid, {}).get("status", "")).endswith("-failed"):
+                ctx.vm_status(uuid, "skipped", outcome.error)
         else:
             ctx.vm_status(uuid, "not-run", outcome.error)
 

@@ -108,3 +108,21 @@ def test_failback_returns_the_vms_to_the_primary_and_cleans_the_dr_site(h):
     assert all(primary[vm.uuid]["power_state"] == "Running" for vm in back_plan.vms)
     dr = h.vms(back_plan.source_pool)
     assert not set(dr) & {vm.uuid for vm in back_plan.vms}
+
+
+def test_failover_of_a_site_never_seen_recovers_what_the_metadata_holds(h):
+    """With the source unknown and down, the run reads the attached metadata and recovers it."""
+    h.world.control("POST", "/sites/primary/fail")
+    plan = h.plan("failover", "all", source_up=False)
+    assert plan.vms == []
+    assert not plan.blockers, plan.blockers
+    run = h.run(plan)
+    outcomes = _vm_outcomes(run)
+    assert outcomes["pay-db-01"]["status"] == "started"
+    assert outcomes["shop-web-04"]["status"] == "started"
+    assert "pay-app-04" not in outcomes  # never reached the mirror
+    # Disks on local or unreplicated storage cannot come back: said per VM, the rest runs.
+    assert outcomes["build-cache"]["status"] == "recover-failed"
+    assert run["state"] == "partially-succeeded"
+    steps = {s["key"] for s in h.store.steps.for_run(run["id"])}
+    assert "expand:metadata" in steps
