@@ -38,6 +38,8 @@ call_seconds = 30
 
 from __future__ import annotations
 
+import hashlib
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -238,13 +240,19 @@ def from_sim_endpoints(
     Every site's pool becomes a `PoolEndpoint` (coordinator first, then members) logged in as the
     site user holding `role`. Pairs are given as (protected pool, DR pool) names, or else inferred:
     a site whose name reads as a DR site ("dr", "recovery", "secondary", ...) protects every
-    other site. The storage adapter is the simulator's, on its control URL.
+    other site. The storage adapter is the simulator's, on its control URL. When the simulator
+    serves TLS, its certificate (`tls_certificate`) is pinned by fingerprint.
     """
     sites = endpoints.get("sites")
     if not isinstance(sites, dict) or not sites:
         raise ConfigError(messages.CONFIG_ENDPOINTS_INVALID.format(what="sites"))
     pools: dict[str, dict[str, Any]] = {}
     site_pool: dict[str, str] = {}
+    # A simulator served over TLS publishes its self-signed certificate: pin it.
+    pem = endpoints.get("tls_certificate")
+    fingerprint = (
+        hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest() if isinstance(pem, str) else None
+    )
     for site, info in sites.items():
         names = info.get("pools") or [site]
         users = info.get("users") or {}
@@ -258,6 +266,7 @@ def from_sim_endpoints(
             "urls": urls,
             "username": username,
             "password": password,
+            **({"fingerprint": fingerprint} if fingerprint else {}),
         }
         site_pool[site] = names[0]
     if pairs is None:

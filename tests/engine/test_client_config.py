@@ -125,3 +125,12 @@ def test_endpoints_without_sites_are_refused():
     """An endpoints file without sites says how to get a proper one."""
     with pytest.raises(ConfigError, match="drbot sim serve"):
         config.from_sim_endpoints({"control": "http://x"})
+
+
+def test_a_tls_simulator_is_reached_with_its_pinned_certificate(sim):
+    """With the simulator on TLS, the endpoints' certificate is pinned and calls verify."""
+    world = sim("demo", tls=True)
+    endpoint = world.config.pool("dr")
+    assert endpoint.urls[0].startswith("https://")
+    assert endpoint.fingerprint_hex
+    assert world.client("dr").call("pool.get_all")
