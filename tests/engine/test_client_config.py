@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+
 import pytest
 
 from engine import config
@@ -127,6 +130,10 @@ def test_endpoints_without_sites_are_refused():
         config.from_sim_endpoints({"control": "http://x"})
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("cryptography") is None and shutil.which("openssl") is None,
+    reason="sim/xapi's TLS listener needs the cryptography package or the openssl command",
+)
 def test_a_tls_simulator_is_reached_with_its_pinned_certificate(sim):
     """With the simulator on TLS, the endpoints' certificate is pinned and calls verify."""
     world = sim("demo", tls=True)
