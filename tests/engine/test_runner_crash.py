@@ -77,3 +77,44 @@ def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path
     assert set(starts.values()) == {1}
     outcomes = {o["name"]: o["status"] for u, o in done["outcome"].items() if not u.startswith("_")}
     assert {s for name, s in outcomes.items() if name != "pay-app-04"} == {"started"}
+
+
+def test_killed_test_failover_is_aborted_and_nothing_is_left(sim, tmp_path):
+    """A test failover killed mid-start and then aborted removes all it made and restores HA."""
+    world = sim("demo")
+    h = make_harness(world, tmp_path)
+    plan = h.plan("test-failover", "all", disable_ha=True)
+    dr = plan.dest_pool
+    before_srs = h.uuids(dr, "SR")
+    (tmp_path / "endpoints.json").write_text(json.dumps(world.handle.endpoints))
+    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.engine.crash_child",
+            str(tmp_path / "endpoints.json"),
+            str(tmp_path / "drbot.db"),
+            str(tmp_path / "plan.json"),
+            "step-finished",
+            "start:",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert child.returncode == CRASH_CODE, child.stderr[-3000:]
+    (run,) = h.store.runs.list()
+    h.store.runs.interrupted_at_boot(h.runner.clock.now() + timedelta(seconds=31))
+    h.runner.abort(run["id"])
+    done = h.runner.wait(run["id"], timeout=60)
+    assert done["state"] == "aborted", done["error"]
+    assert not set(h.vms(dr)) & {vm.uuid for vm in plan.vms}
+    assert h.uuids(dr, "SR") == before_srs
+    assert h.uuids(dr, "DR_task") == set()
+    assert all(lun.test_copy_device_config is None for lun in world.storage().state())
+    pool = next(iter(h.client(dr).get_all_records("pool").values()))
+    assert pool["ha_enabled"] is True
