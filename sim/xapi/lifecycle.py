@@ -275,6 +275,44 @@ def halt_resident(pool: Pool, host: Host) -> list[str]:
     return vms
 
 
+def ha_restart(pool: Pool, host: Host) -> list[str]:
+    """Restart elsewhere the HA-protected guests of a failed host; -> those restarted.
+
+    `restart` VMs must come back, `best-effort` ones if there is room; the others stay as
+    the dead host left them (Running on paper until `VM.power_state_reset`).
+    """
+    db = pool.db
+    with db.lock:
+        victims = [
+            ref
+            for ref, rec in db._tables["VM"].items()
+            if rec["resident_on"] == host.ref
+            and not rec["is_control_domain"]
+            and rec["ha_restart_priority"] in {"restart", "best-effort"}
+        ]
+    restarted = []
+    for vm in victims:
+        _halted(pool, vm)
+        try:
+            start(pool, vm)
+            restarted.append(vm)
+        except XapiError:
+            pass  # no room or no storage elsewhere: it stays down, as with real HA
+    return restarted
+
+
+@method("VM.power_state_reset", ["vm"])
+def vm_power_state_reset(call: Call, vm: str) -> str:
+    """Mark a VM of a dead host Halted (refused while its host is alive)."""
+    rec = _check_vm(call.pool, vm)
+    host = call.pool.host_by_ref(rec["resident_on"])
+    if rec["power_state"] != "Halted" and host is not None and host.up and call.pool.site.up:
+        raise XapiError("VM_BAD_POWER_STATE", vm, "halted", rec["power_state"].lower())
+    _halted(call.pool, vm)
+    _appliance_changed(call.pool, vm)
+    return ""
+
+
 def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
     """`clean`, `hard` or `auto` (VM.shutdown: clean when running, else hard)."""
     _check_vm(pool, vm)

@@ -367,10 +367,20 @@ class World:
     def set_host(self, address: str, up: bool) -> None:
         pool, host = self.host(address)
         came_back = up and not host.up and pool.site.up
+        went_down = not up and host.up and pool.site.up
         host.up = up
         self._mark_live(pool)
         if came_back:
             self._reboot(pool, [host])
+        if went_down:
+            self._ha_restart(pool, host)
+
+    def _ha_restart(self, pool: Pool, host: Host) -> None:
+        """With HA on, the protected VMs of a failed host restart elsewhere (as xhad does)."""
+        from sim.xapi.lifecycle import ha_restart
+
+        if pool.db.get_field("pool", pool.ref, "ha_enabled"):
+            ha_restart(pool, host)
 
     def _reboot(self, pool: Pool, hosts: list[Host]) -> None:
         """A host back from a failure has booted afresh: the VMs it was running are Halted."""

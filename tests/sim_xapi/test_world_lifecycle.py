@@ -254,3 +254,46 @@ def test_vms_of_a_host_back_from_failure_are_halted(mini: SimHandle, ctl: Ctl) -
         for d in prod.xenapi.VM.get_all()
         if prod.xenapi.VM.get_is_control_domain(d)
     )
+
+
+HA_POOL = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+ha_enabled = true
+hosts = [{ name = "a" }, { name = "b" }]
+srs = [{ name = "NFS", type = "nfs", kind = "shared" }]
+[[sites.pools.vms]]
+name = "protected"
+host = "b"
+ha_restart_priority = "restart"
+disks = [{ sr = "NFS" }]
+[[sites.pools.vms]]
+name = "unprotected"
+host = "b"
+disks = [{ sr = "NFS" }]
+"""
+
+
+def test_ha_restarts_protected_vms_of_a_failed_host(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """HA on: a failed host's `restart` VMs run elsewhere; others need power_state_reset."""
+    sim = sim_factory(HA_POOL)
+    ctl = Ctl(sim.control_url)
+    prod = login(sim, "primary")
+    b = next(h for h in prod.xenapi.host.get_all() if prod.xenapi.host.get_name_label(h) == "b")
+    ctl("POST", f"/hosts/{prod.xenapi.host.get_address(b)}/fail")
+    protected = prod.xenapi.VM.get_by_name_label("protected")[0]
+    unprotected = prod.xenapi.VM.get_by_name_label("unprotected")[0]
+    assert prod.xenapi.VM.get_power_state(protected) == "Running"
+    assert prod.xenapi.VM.get_resident_on(protected) != b
+    assert prod.xenapi.VM.get_resident_on(unprotected) == b
+    prod.xenapi.VM.power_state_reset(unprotected)
+    assert prod.xenapi.VM.get_power_state(unprotected) == "Halted"
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.power_state_reset(protected)
+    assert exc.value.details[0] == "VM_BAD_POWER_STATE"
