@@ -295,7 +295,7 @@ class Person:
             "block_id": button.block_id,
             "text": button.element.get("text"),
             "type": "button",
-            "action_ts": f"{self.world.now():.6f}",
+            "action_ts": self.world.unique_ts(),
         }
         for key in ("value", "style", "url"):
             if button.element.get(key) is not None:
@@ -491,7 +491,7 @@ class Person:
                 "user": self.id,
                 "channel": im.id,
                 "tab": "home",
-                "event_ts": f"{self.world.now():.6f}",
+                "event_ts": self.world.unique_ts(),
             }
             home = self.home()
             if home:

@@ -115,6 +115,12 @@ class World:
     def new_id(self, prefix: str) -> str:
         return f"{prefix}0SIM{self.handles.serial():06d}"
 
+    def unique_ts(self) -> str:
+        """A fresh "seconds.micros" stamp (action_ts, event_ts): distinct even when the clock
+        stands still, so two clicks are never the same click to an app that dedupes on it."""
+        with self.lock:
+            return self.conversations.next_ts(self.now())
+
     def short_id(self, length: int) -> str:
         """A short opaque ID like the block_ids and action_ids Slack generates ("4zW")."""
         digest = hashlib.sha256(b"sim-block-%d" % self.handles.serial()).digest()

@@ -244,3 +244,16 @@ def test_response_url_works_where_the_bot_is_not(sim, app):
     with pytest.raises(SlackApiError) as refused:
         bot(sim).chat_postMessage(channel="G0PRIVATE1", text="x")
     assert refused.value.response["error"] == "channel_not_found"
+
+
+def test_two_clicks_on_a_still_clock_have_distinct_action_ts(manual_sim):
+    """Double clicks while the clock stands still still carry different action_ts."""
+    raw = RawSocketApp(manual_sim)
+    raw.wait_frames(1)
+    ts = bot(manual_sim).chat_postMessage(channel=OPS, text="x", blocks=BUTTONS)["ts"]
+    alex = manual_sim.person("alex")
+    alex.click("dr-ops", ts, number=1)
+    alex.click("dr-ops", ts, number=1)
+    stamps = [e["payload"]["actions"][0]["action_ts"] for e in raw.envelopes()]
+    assert len(set(stamps)) == 2
+    raw.close()
