@@ -82,6 +82,23 @@ hosts = [{ name = "b" }, { name = "c" }]
 """
 
 
+SMALL_AND_BIG = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+hosts = [{ name = "small", memory_gb = 16 }, { name = "roomy", memory_gb = 64 }]
+srs = [{ name = "NFS", type = "nfs", kind = "shared" }]
+[[sites.pools.vms]]
+name = "big"
+memory_gb = 32
+power = "Halted"
+disks = [{ sr = "NFS" }]
+"""
+
+
 @pytest.fixture
 def opened(mini: SimHandle, ctl: Ctl) -> Opened:
     """The mini estate failed over: Gold and Silver introduced, the latest metadata open."""
@@ -571,6 +588,35 @@ def test_start_delay_is_slept_inside_vm_start_before_the_next_group(mini: SimHan
     webs = [v for v in prod.xenapi.VM_appliance.get_VMs(app) if v != db_vm]
     assert {prod.xenapi.VM.get_power_state(v) for v in webs} == {"Halted"}
     assert prod.xenapi.task.get_status(task) == "pending"
+
+
+def test_members_of_one_order_group_start_in_parallel(mini: SimHandle) -> None:
+    """§3.3: two members of one group, each with a long start_delay, are both Running together."""
+    prod = login(mini, "primary")
+    app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
+    prod.xenapi.VM_appliance.hard_shutdown(app)
+    webs = [prod.xenapi.VM.get_by_name_label(f"shop-web-0{i}")[0] for i in (1, 2)]
+    db_vm = prod.xenapi.VM.get_by_name_label("shop-db")[0]
+    prod.xenapi.VM.set_start_delay(db_vm, "0")
+    for web in webs:
+        prod.xenapi.VM.set_start_delay(web, "100000000")
+    task = prod.xenapi.Async.VM_appliance.start(app, False)
+    assert wait_until(
+        prod,
+        ["vm"],
+        lambda: all(prod.xenapi.VM.get_power_state(w) == "Running" for w in webs),
+    )
+    assert prod.xenapi.task.get_status(task) == "pending"
+
+
+def test_placement_skips_a_host_without_room(sim_factory: Callable[..., SimHandle]) -> None:
+    """Issue 8: VM.start places the VM on the live host that has room for it."""
+    sim = sim_factory(SMALL_AND_BIG)
+    prod = login(sim, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("big")[0]
+    prod.xenapi.VM.start(vm, False, False)
+    host = prod.xenapi.VM.get_resident_on(vm)
+    assert prod.xenapi.host.get_name_label(host) == "roomy"
 
 
 def test_a_standalone_start_sleeps_its_start_delay_too(mini: SimHandle) -> None:
