@@ -163,7 +163,10 @@ TEST_DUPLICATE = (
     "Running at the source and started, not paused, by this test: a second live copy with the "
     "same MACs and IPs appears. Start paused, or test on an isolated network."
 )
-SUSPENDED = "Suspended at the source; it is recovered suspended and resumed, not started."
+SUSPENDED = (
+    "Suspended at the source: it is recovered suspended and left so (VM.start refuses a "
+    "suspended VM); resume it when its dependencies are up."
+)
 INSIDE_LAG = (
     "Created after the mirror's last consistent point ({since}); it is not in the replicated "
     "metadata yet and will not be recovered. Sync replication (or plan a planned failover)."

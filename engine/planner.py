@@ -109,6 +109,8 @@ class PlanOptions(BaseModel):
     network_map: dict[str, str] = Field(default_factory=dict)
     disable_ha: bool = False
     stop_on_failure: bool = False
+    # Leave VMs that were halted at the source off after recovery, as they were in production.
+    mirror_power_state: bool = False
     read_metadata: bool = True
     max_lag_seconds: float = 300.0
     op_seconds: dict[str, float] = Field(default_factory=dict)
@@ -345,6 +347,13 @@ def plan(
             used_networks.setdefault(net.name_label, net)
         existing = dest_by_uuid.get(vm.uuid)
         incoming_version = vm.version
+        # A suspended VM comes back suspended (§2.6) and VM.start would fail on it (§7.13);
+        # with mirror_power_state, a VM that was off in production stays off.
+        vm_power: PowerAfter = power_after
+        if vm.power_state == "Suspended" or (
+            options.mirror_power_state and vm.power_state == "Halted"
+        ):
+            vm_power = "leave-off"
         state: str = "none"
         if existing is not None:
             state = "newer-or-equal" if existing.version >= incoming_version else "older"
@@ -368,7 +377,7 @@ def plan(
             networks=sorted(n.name_label for n in nets),
             existing_in_dest=state,  # type: ignore[arg-type]
             existing_power_state=existing.power_state if existing else None,
-            power_after=power_after,
+            power_after=vm_power,
         )
         # Existing copies at the destination (XenCenter §5.2.6 c, with the version rule §5.4).
         if existing is not None:

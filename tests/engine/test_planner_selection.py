@@ -88,3 +88,24 @@ def test_vm_by_uuid(core_sim):
     uuid = estate.prod.db.get("VM", estate.vm("vm-00003"))["uuid"]
     p = _plan(estate, target=uuid)
     assert [v.uuid for v in p.standalone_vms] == [uuid]
+
+
+def test_halted_vms_stay_off_when_mirroring_power_state(core_sim):
+    """With mirror_power_state, a VM halted at the source is planned leave-off; others start."""
+    estate = build_estate(core_sim)  # build_pool: vm-00002 and vm-00005 are Halted
+    p = _plan(estate, "failover", planned=True, mirror_power_state=True)
+    power = {vm.name: vm.power_after for vm in p.vms}
+    assert power["vm-00005"] == "leave-off"
+    assert power["vm-00003"] == "start"
+    default = _plan(estate, "failover", planned=True)
+    assert {vm.power_after for vm in default.vms} == {"start"}
+
+
+def test_suspended_vms_are_left_suspended(core_sim):
+    """A VM suspended at the source is not started after recovery, and a warning says so."""
+    estate = build_estate(core_sim)
+    estate.prod.db.set("VM", estate.vm("vm-00004"), power_state="Suspended")
+    p = _plan(estate, "failover", planned=True)
+    vm = next(v for v in p.vms if v.name == "vm-00004")
+    assert vm.power_after == "leave-off"
+    assert any(c.name == "suspended" and c.subject == "vm-00004" for c in p.warnings)
