@@ -183,11 +183,12 @@ class Runner:
 
     def cancel(self, run_id: int, actor: str = "operator") -> None:
         """Ask a run driven by this process to stop: no new step starts, steps in flight end,
-        and the kind cleans up where it says so (a test failover always does)."""
+        and the kind cleans up where it says so (a test failover always does). A paused run
+        is aborted (it has nothing in flight to finish)."""
         run = self.store.runs.get(run_id)
         if run["state"] == RunState.PAUSED.value:
-            self._transition(run_id, RunState.CANCELLED, "cancelled while paused", actor=actor)
-            self._release(run_id, Plan.model_validate_json(run["plan_json"]))
+            # Nothing is in flight, but what the run made so far must not stay: undo it.
+            self.abort(run_id, actor)
             return
         if run["state"] not in (RunState.QUEUED.value, RunState.RUNNING.value):
             raise RunStateError(

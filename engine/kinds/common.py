@@ -31,6 +31,18 @@ from engine.models import NULL_REF, AppliancePlan, LunPlan, Plan, VMPlan
 
 RECOVER_METHODS = ("VM.recover", "VM_appliance.recover")
 LIVE_STATES = ("Running", "Paused", "Suspended")
+# VM statuses after which nothing more happens to the VM in this run (progress counts them).
+SETTLED = frozenset(
+    {
+        "started",
+        "started-paused",
+        "not-in-metadata",
+        "recover-failed",
+        "start-failed",
+        "skipped",
+        "not-run",
+    }
+)
 
 
 @dataclass
@@ -116,8 +128,16 @@ class RunContext:
         if error is not None:
             entry["error"] = error
         entry.update(more)
+        settled = SETTLED | ({"recovered"} if self.plan.power_after == "leave-off" else set())
+        done = sum(1 for o in self.outcomes.values() if o.get("status") in settled)
         self.journal.emit(
-            "vm", subject=entry["name"], vm_uuid=uuid, vm_status=status, message=error or ""
+            "vm",
+            subject=entry["name"],
+            vm_uuid=uuid,
+            vm_status=status,
+            message=error or "",
+            done=done,
+            total=len(self.outcomes),
         )
 
     def flush_outcomes(self) -> None:

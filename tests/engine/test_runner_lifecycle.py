@@ -77,6 +77,8 @@ def test_subscribers_see_the_run_and_a_broken_one_harms_nothing(h):
     assert states[-1] == "succeeded"
     assert {e.vm_status for e in mine if e.type == "vm"} >= {"recovered", "started-paused"}
     assert any(e.type == "step-finished" and e.step_key.startswith("start:vm:") for e in mine)
+    last = [e for e in mine if e.type == "vm"][-1]
+    assert last.done == last.total == 7  # shop-db, 2 caches, 4 web servers
 
 
 def test_resume_and_abort_refuse_a_finished_run(h):
@@ -114,7 +116,7 @@ def test_cancelled_failover_keeps_its_vms_until_aborted(h):
 
 
 def test_manual_storage_step_pauses_the_run_and_abort_restores_the_pool(h, tmp_path):
-    """With the manual adapter the run pauses at the storage step; abort turns HA back on."""
+    """With the manual adapter the run pauses at the storage step; cancel undoes it (HA on)."""
     manual = ManualStorageAdapter(h.world.storage().state())
     h.runner.adapter = manual
     plan = h.plan("test-failover", "payments", disable_ha=True)
@@ -126,7 +128,7 @@ def test_manual_storage_step_pauses_the_run_and_abort_restores_the_pool(h, tmp_p
     assert dr_pool["ha_enabled"] is False
     with pytest.raises(RunConflict):
         h.runner.start(plan, requested_by="U2")
-    h.runner.abort(run["id"])
+    h.runner.cancel(run["id"])  # a paused run has nothing in flight: cancelling aborts it
     assert h.runner.wait(run["id"], 60)["state"] == "aborted"
     dr_pool = next(iter(h.client(plan.dest_pool).get_all_records("pool").values()))
     assert dr_pool["ha_enabled"] is True
