@@ -25,6 +25,7 @@ import threading
 import uuid as uuidlib
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # SM error numbers (sm libs/sm/core/XE_SR_ERRORCODES.xml) and their texts.
@@ -492,8 +493,6 @@ class Storage:
 
     def describe(self, link: ReplicationLink) -> dict[str, Any]:
         """One row of `GET /replication` (docs/contracts/sim-xapi.md)."""
-        from datetime import UTC, datetime
-
         with self.lock:
             self.pump()
             now = self._wall()

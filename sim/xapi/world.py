@@ -208,9 +208,6 @@ class Pool:
         # Foreign metadata VDIs read at SR plug (reference §2.1 "cache_metadata_vdis"):
         # VDI ref -> (foreign pool uuid, database generation).
         self.foreign_metadata: dict[str, tuple[str, int]] = {}
-        # Appliance operations in progress: appliance ref -> (operation, task ref).
-        self.appliance_ops: dict[str, tuple[str, str]] = {}
-        self.lock = threading.RLock()
 
     @property
     def clock(self) -> SimClock:
