@@ -45,6 +45,10 @@ MSG = {
     "interrupted": "Interrupted at boot: run {run_id} (last step: {step}).",
     "cancelling": "Cancelling run {run_id}; steps in flight finish, then it cleans up...",
     "unreachable": "unreachable",
+    "storage_pending": (
+        "Run {run_id} waits for a storage step done by hand: {instruction} When it is done, "
+        "run `drbot resume {run_id} --storage-done`."
+    ),
 }
 
 DONE_STATUSES = {
@@ -56,6 +60,8 @@ DONE_STATUSES = {
     "skipped",
     "not-run",
 }
+
+STORAGE_CONFIRMATIONS = "storage-confirmations"  # store.kv namespace of the manual adapter
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -110,7 +116,18 @@ class Ops:
         from engine.storage import adapter_from_config
 
         if self._adapter is None:
-            self._adapter = adapter_from_config(self.config.storage)
+            storage = self.config.storage
+            if storage.adapter == "manual":
+                from engine.storage.base import ReplicatedLun
+                from engine.storage.manual import ManualStorageAdapter
+
+                # Confirmations live in the store: the bot and this CLI share them.
+                self._adapter = ManualStorageAdapter(
+                    [ReplicatedLun.model_validate(lun.model_dump()) for lun in storage.luns],
+                    confirmed=self.store.kv(STORAGE_CONFIRMATIONS),
+                )
+            else:
+                self._adapter = adapter_from_config(storage)
         return self._adapter
 
     def pair(self, protected: str | None) -> Any:
@@ -280,7 +297,7 @@ def _follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> dict[str, Any]
         elif ev.type == "progress" and ev.message:
             progress.update(bar, description=f"run {run_id}: {ev.message}")
         elif ev.type == "paused":
-            progress.console.print(f"[yellow]paused: {ev.message}[/yellow]")
+            err.print(f"[yellow]paused: {ev.message}[/yellow]")
 
     unsubscribe = runner.subscribe(on_event)
     try:
@@ -604,13 +621,32 @@ def runs_show(
 RunIdArg = Annotated[int, typer.Argument(help="Run id (see `drbot runs`).")]
 
 
-def resume(run_id: RunIdArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+def resume(
+    run_id: RunIdArg,
+    storage_done: Annotated[
+        bool,
+        typer.Option(
+            "--storage-done",
+            help="Confirm that the manual storage step the run is paused at was done.",
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Go on with an interrupted or paused run where its journal says it stopped."""
     ops = _ops(config)
 
     def go() -> None:
         runner = ops.runner()
         runner.reap()
+        step = runner.paused_step(run_id)
+        if step is not None and not storage_done:
+            raise _fail(MSG["storage_pending"].format(run_id=run_id, **step))
+        if step is not None:
+            confirm = getattr(ops.adapter, "confirm", None)
+            if confirm is not None:
+                confirm(step["lun"], step["action"])
+            ops.store.audit.append("StorageStepConfirmed", _actor(), {"run_id": run_id, **step})
         runner.resume(run_id, actor=_actor())
         _end(_with_history(ops, _follow(ops, runner, run_id, as_json)), as_json)
 

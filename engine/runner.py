@@ -44,6 +44,7 @@ from store import IllegalTransition, LeaseHeld, RunState, Store
 log = logging.getLogger(__name__)
 
 TERMINAL = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted"}
+PAUSED_KV = "paused-runs"  # store.kv namespace: run id -> the manual step a paused run awaits
 
 
 class PlanBlocked(DRError):
@@ -163,6 +164,7 @@ class Runner:
             )
         plan = Plan.model_validate_json(run["plan_json"])
         self._lease(run_id, plan)
+        self.store.kv(PAUSED_KV).pop(str(run_id), None)
         self._transition(run_id, RunState.RUNNING, "resumed", actor=actor)
         self._spawn(run_id, plan, "execute")
 
@@ -178,6 +180,7 @@ class Runner:
             raise RunStateError(run_messages.CANNOT_ABORT.format(run_id=run_id, state=run["state"]))
         plan = Plan.model_validate_json(run["plan_json"])
         self._lease(run_id, plan)
+        self.store.kv(PAUSED_KV).pop(str(run_id), None)
         self._transition(run_id, RunState.ABORTING, "abort requested", actor=actor)
         self._spawn(run_id, plan, "abort")
 
@@ -208,6 +211,10 @@ class Runner:
         if worker is not None:
             worker.join(timeout)
         return self.store.runs.get(run_id)
+
+    def paused_step(self, run_id: int) -> dict[str, str] | None:
+        """The manual storage step a paused run waits for (`lun`, `action`, `instruction`)."""
+        return self.store.kv(PAUSED_KV).get(str(run_id))
 
     def reap(self) -> list[dict[str, Any]]:
         """At startup: mark runs whose process died `interrupted` (never resumes them)."""
@@ -333,6 +340,12 @@ class Runner:
                     what,
                 )
                 return
+            # What the person must do, for whoever shows the "Done" button (bot or CLI).
+            self.store.kv(PAUSED_KV)[str(run_id)] = {
+                "lun": exc.lun,
+                "action": exc.action,
+                "instruction": exc.instruction,
+            }
             self._transition(run_id, RunState.PAUSED, str(exc))
             self._emit(
                 run_id,

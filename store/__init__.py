@@ -20,6 +20,7 @@ from store.audit import Audit
 from store.db import StoreConnection, _utcnow, migrate
 from store.drills import Drills
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound, StepAlreadyDone, StoreError
+from store.kv import KeyValues
 from store.runs import Runs
 from store.states import ACTIVE, ALLOWED, HOLDS_POOL, TERMINAL, RunState, can_transition
 from store.steps import Steps
@@ -30,6 +31,7 @@ __all__ = [
     "HOLDS_POOL",
     "TERMINAL",
     "IllegalTransition",
+    "KeyValues",
     "LeaseHeld",
     "RunNotFound",
     "RunState",
@@ -42,7 +44,8 @@ __all__ = [
 
 
 class Store:
-    """The store's tables behind one connection: `runs`, `steps`, `audit`, `drills`."""
+    """The store's tables behind one connection: `runs`, `steps`, `audit`, `drills`, and
+    small durable mappings through `kv(namespace)`."""
 
     def __init__(self, conn: StoreConnection) -> None:
         self.conn = conn
@@ -50,6 +53,10 @@ class Store:
         self.steps = Steps(conn)
         self.audit = Audit(conn)
         self.drills = Drills(conn)
+
+    def kv(self, namespace: str) -> KeyValues:
+        """A durable mapping of JSON values under `namespace`."""
+        return KeyValues(self.conn, namespace)
 
     @property
     def path(self) -> Path:

@@ -113,3 +113,12 @@ def m003_audit_and_drills(db: Database) -> None:
         not_null={"run_id", "kind", "pool", "outcome", "at"},
     )
     db["drills"].create_index(["pool", "at"])
+
+
+@migrations()
+def m004_key_values(db: Database) -> None:
+    db["kv"].create(
+        {"namespace": str, "key": str, "value_json": str, "updated_at": str},
+        pk=("namespace", "key"),
+        not_null={"value_json", "updated_at"},
+    )

@@ -67,7 +67,7 @@ def test_plan_shows_blockers_as_json(app, config):
     """`drbot plan --json` prints the plan; a blocker (HA on at the DR pool) exits 1."""
     result = _invoke(app, "plan", "test-failover", "payments", "--json", "--config", config)
     assert result.exit_code == 1
-    plan = json.loads(result.output)
+    plan = json.loads(result.stdout)
     assert plan["kind"] == "test-failover"
     assert len(plan["hash"]) == 64
     assert [c["name"] for c in plan["checks"] if c["status"] == "blocker"] == ["ha"]
@@ -86,12 +86,12 @@ def test_test_failover_then_runs_and_runs_show(app, config):
         app, "run", "test-failover", "web-shop", "--disable-ha", "--json", "--config", config
     )
     assert run.exit_code == 0, run.output
-    ended = json.loads(run.output)
+    ended = json.loads(run.stdout)
     assert ended["state"] == "succeeded"
-    listed = json.loads(_invoke(app, "runs", "--json", "--config", config).output)
+    listed = json.loads(_invoke(app, "runs", "--json", "--config", config).stdout)
     assert [r["id"] for r in listed] == [ended["id"]]
     shown = json.loads(
-        _invoke(app, "runs", "show", ended["id"], "--json", "--config", config).output
+        _invoke(app, "runs", "show", ended["id"], "--json", "--config", config).stdout
     )
     assert shown["history"][-1]["to_state"] == "succeeded"
     assert any(s["key"].startswith("recover:app:") for s in shown["steps"])
@@ -117,7 +117,7 @@ def test_break_glass_failover_is_recorded_in_the_audit_trail(app, config):
         config,
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["state"] == "succeeded"
+    assert json.loads(result.stdout)["state"] == "succeeded"
     store = open_store(config.parent / "drbot.db")
     entries = store.audit.entries()
     glass = [e for e in entries if e["event_type"] == "BreakGlass"]
@@ -131,7 +131,7 @@ def test_status_reports_readiness_and_replication(app, config):
     """`drbot status --json` gives each pair's verdict with reasons, and every replicated LUN."""
     result = _invoke(app, "status", "--json", "--config", config)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     (pair,) = report["pairs"]
     assert pair["readiness"]["verdict"] in ("ready", "degraded", "not-ready")
     assert pair["readiness"]["reasons"]
@@ -152,3 +152,62 @@ def test_bad_configuration_and_unknown_runs_get_clear_errors(app, config, tmp_pa
     unknown = _invoke(app, "resume", "99", "--config", config)
     assert unknown.exit_code == 2
     assert "drbot runs" in unknown.output
+
+
+def test_manual_storage_steps_pause_until_confirmed_from_the_cli(app, config, tmp_path):
+    """With the manual adapter a run pauses at each storage step; resume --storage-done goes on."""
+    import tomllib
+
+    from engine.storage.sim import SimStorageAdapter
+
+    raw = tomllib.loads(config.read_text())
+    array = SimStorageAdapter(raw["engine"]["storage"]["control_url"])
+    text = config.read_text().replace('adapter = "sim"', 'adapter = "manual"')
+    for lun in array.state():
+        text += (
+            (
+                "\n[[engine.storage.luns]]\n"
+                f'lun = "{lun.lun}"\nsr_uuid = "{lun.sr_uuid}"\nname = "{lun.name}"\n'
+                f'source_site = "{lun.source_site}"\ntarget_site = "{lun.target_site}"\n'
+                f"mirror_device_config = {json.dumps(lun.mirror_device_config)}\n"
+            )
+            .replace('": "', '" = "')
+            .replace('{"', '{ "')
+            .replace('"}', '" }')
+        )
+    manual = tmp_path / "manual.toml"
+    manual.write_text(text)
+
+    first = _invoke(
+        app,
+        "run",
+        "failover",
+        "web-shop",
+        "--planned",
+        "--break-glass",
+        "--reason",
+        "array",
+        "--json",
+        "--config",
+        manual,
+    )
+    assert first.exit_code == 0, first.output
+    run = json.loads(first.stdout)
+    assert run["state"] == "paused"
+    refused = _invoke(app, "resume", run["id"], "--config", manual)
+    assert refused.exit_code == 2
+    assert "--storage-done" in refused.output
+
+    store = open_store(tmp_path / "drbot.db")
+    for _ in range(12):  # one pause per storage step and LUN
+        step = store.kv("paused-runs").get(str(run["id"]))
+        if step is None:
+            break
+        getattr(array, step["action"])(step["lun"])  # the storage team does it
+        resumed = _invoke(app, "resume", run["id"], "--storage-done", "--json", "--config", manual)
+        assert resumed.exit_code == 0, resumed.output
+    final = store.runs.get(run["id"])
+    assert final["state"] == "succeeded", final["error"]
+    confirmed = [e for e in store.audit.entries() if e["event_type"] == "StorageStepConfirmed"]
+    assert {e["payload"]["action"] for e in confirmed} == {"sync", "promote"}
+    store.close()

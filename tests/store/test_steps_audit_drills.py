@@ -94,3 +94,23 @@ def test_drills_are_recorded_and_listed_newest_first(store, tick):
     recent = store.drills.recent("dr")
     assert [d["rto_seconds"] for d in recent] == [90.5, 120.0]
     assert recent[1]["per_vm"] == {"a": "ok"}
+
+
+def test_key_values_persist_per_namespace(tmp_path, tick):
+    """A kv namespace is a durable mapping, separate from the others, shared across opens."""
+    from store import open_store
+
+    a = open_store(tmp_path / "kv.db", now=tick)
+    confirmations = a.kv("manual-storage")
+    confirmations["lun-1:promote"] = True
+    a.kv("other")["lun-1:promote"] = False
+    a.close()
+    b = open_store(tmp_path / "kv.db", now=tick)
+    again = b.kv("manual-storage")
+    assert dict(again) == {"lun-1:promote": True}
+    assert len(b.kv("other")) == 1
+    del again["lun-1:promote"]
+    assert "lun-1:promote" not in again
+    with pytest.raises(KeyError):
+        del again["lun-1:promote"]
+    b.close()
