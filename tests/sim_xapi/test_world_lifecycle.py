@@ -14,7 +14,7 @@ SMALL_HOSTS = """
 [scenario]
 xenopsd_workers = 2
 [latency]
-vm_start = 1000
+vm_start = 3000
 [[sites]]
 name = "primary"
 address_prefix = "127.0.1"
