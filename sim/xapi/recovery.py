@@ -261,7 +261,10 @@ def recover_vms(foreign: Database, vms: list[str], pool: Pool, *, force: bool) -
     try:
         for vm in vms:
             pool.clock.work("vm_recover")
-            out.append(run.vm(vm))
+            # One VM's records appear at once: concurrent recoveries into the pool must not
+            # both find "no VM with this uuid" or both create the same missing network.
+            with pool.db.lock:
+                out.append(run.vm(vm))
     except XapiError:
         if not force:
             run.rollback()

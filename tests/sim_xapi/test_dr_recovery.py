@@ -359,3 +359,23 @@ def test_a_stalled_dr_task_create_can_be_cancelled(sim_factory: Callable[..., Si
         status = dr.xenapi.task.get_status(task)
     assert status == "cancelled"
     assert dr.xenapi.SR.get_by_name_label("Gold") == []
+
+
+def test_concurrent_recoveries_create_one_network_and_no_duplicates(failover: Failover) -> None:
+    """Parallel Async recoveries of VMs needing the same missing network create it once."""
+    dr = failover.dr
+    names = ["backup-proxy", "app-01", "halted-vm"]
+    tasks = [
+        value(raw(dr, "Async.VM.recover", failover.db, failover.vms[n], dr._session, False))
+        for n in names
+    ]
+    token, left = "", set(tasks)
+    for _ in range(100):
+        if not left:
+            break
+        token = getattr(dr.xenapi.event, "from")(["task"], token, 5.0)["token"]
+        left = {t for t in left if dr.xenapi.task.get_status(t) == "pending"}
+    assert {dr.xenapi.task.get_status(t) for t in tasks} == {"success"}
+    assert len(dr.xenapi.network.get_by_name_label("Backup")) == 1
+    for n in names:
+        assert len(dr.xenapi.VM.get_by_name_label(n)) == 1
