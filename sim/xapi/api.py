@@ -20,6 +20,7 @@ values both ways; `wire.py` turns them into XML-RPC or JSON-RPC.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     FAULT,
     HOST_IS_SLAVE,
+    INVALID_VALUE,
     MESSAGE_METHOD_UNKNOWN,
     MESSAGE_PARAMETER_COUNT_MISMATCH,
     RBAC_PERMISSION_DENIED,
@@ -85,6 +87,27 @@ PERM_ROLES: dict[str, str] = {
     "session.local_logout": "read-only",
 }
 _VM_CLASSES = ("vm.", "vbd.", "vif.", "vdi.")
+# Characters XML 1.0 cannot carry. xapi refuses any parameter holding one (gen_server.ml,
+# `UTF8_XML.is_valid`), so nothing a JSON-RPC client stores can break an XML-RPC reader.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+INVALID_UTF8 = "Invalid UTF-8 string in parameter"
+
+
+def _assert_xml_safe(value: Any) -> None:
+    """`INVALID_VALUE ["Invalid UTF-8 string in parameter", s]` for a string XML cannot hold."""
+    if isinstance(value, str):
+        if _NOT_XML.search(value):
+            # The answer names the string with the offending characters escaped, so that
+            # the error itself can travel over both wires.
+            shown = _NOT_XML.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+            raise XapiError(INVALID_VALUE, INVALID_UTF8, shown)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _assert_xml_safe(k)
+            _assert_xml_safe(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _assert_xml_safe(v)
 
 
 def role_for(perm: str, read: bool) -> str:
@@ -289,6 +312,7 @@ class Dispatcher:
         # xapi strips the `Async.` prefix before matching the name, and its errors name the
         # call as matched (gen_server.ml: `sync_ty_and_maybe_remove_prefix`), so the
         # unknown-method, count-mismatch and no-async errors carry the name without it.
+        _assert_xml_safe(params)
         is_async = name.startswith("Async.")
         base = name[len("Async.") :] if is_async else name
         spec = lookup(base)

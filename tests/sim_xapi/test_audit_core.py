@@ -6,6 +6,8 @@ client; raw `ServerProxy` calls (no session prepended) where the rule is about t
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 
 import pytest
@@ -170,6 +172,28 @@ def test_a_bool_parameter_takes_only_a_boolean(root: XenAPI.Session) -> None:
             assert error[0] == "INTERNAL_ERROR"
             assert "Expected bool" in error[1]
     assert root.xenapi.task.get_all() == []
+
+
+def jsonrpc(sim: CoreSim, method_name: str, *params: object) -> dict:
+    conn = http.client.HTTPConnection(sim.coordinator, sim.servers.port, timeout=10)
+    body = json.dumps({"jsonrpc": "2.0", "method": method_name, "params": params, "id": 1})
+    conn.request("POST", "/jsonrpc", body, {"Content-Type": "application/json"})
+    out = json.loads(conn.getresponse().read())
+    conn.close()
+    return out
+
+
+def test_a_string_xml_cannot_carry_is_refused_on_any_wire(sim: CoreSim, root) -> None:
+    """§1.1/§1.3: a control character sent over JSON-RPC is INVALID_VALUE; XML-RPC reads on."""
+    vm = sim.refs["vms"][0]
+    for bad, shown in (("bad\x01name", "bad\\x01name"), ("\ud800", "\\ud800")):
+        out = jsonrpc(sim, "VM.set_name_label", root._session, vm, bad)
+        assert out["error"]["message"] == "INVALID_VALUE"
+        assert out["error"]["data"] == ["Invalid UTF-8 string in parameter", shown]
+    out = jsonrpc(sim, "VM.add_to_other_config", root._session, vm, "k\x02", "v")
+    assert out["error"]["message"] == "INVALID_VALUE"
+    assert root.xenapi.VM.get_name_label(vm) == "vm-00000"
+    assert root.xenapi.VM.get_all_records()
 
 
 # ------------------------------------------------------------------ §1.5 sessions
