@@ -45,6 +45,7 @@ class SimHandle:
     _control: ControlServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _saver: threading.Thread | None = None
+    _save_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attached_pool(self, volume: Volume) -> str | None:
         """The pool that has `volume` attached through a plugged PBD, if any."""
@@ -64,7 +65,8 @@ class SimHandle:
     def save(self) -> Path | None:
         if self.state_dir is None:
             return None
-        return persist.save(self.world, self.state_dir)
+        with self._save_lock:  # the autosave thread and stop() must not write at once
+            return persist.save(self.world, self.state_dir)
 
     def _fingerprint(self) -> tuple:
         w = self.world

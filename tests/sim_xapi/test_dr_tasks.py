@@ -116,3 +116,17 @@ def test_recovery_clears_introduced_by_so_destroy_keeps_the_sr(
     dr.xenapi.DR_task.destroy(task)
     assert sr in dr.xenapi.SR.get_all()
     assert any(dr.xenapi.PBD.get_currently_attached(p) for p in dr.xenapi.SR.get_PBDs(sr))
+
+
+def test_fibre_channel_dr_task_finds_the_lun_by_scsi_id(
+    mini: SimHandle, promoted: list[dict]
+) -> None:
+    """DR_task.create of type lvmohba needs only the SCSIid of the promoted mirror."""
+    dr = login(mini, "dr")
+    row = _row(promoted, "Gold")
+    task = dr.xenapi.DR_task.create(
+        "lvmohba", {"SCSIid": row["mirror_device_config"]["SCSIid"]}, [row["sr_uuid"]]
+    )
+    srs = dr.xenapi.DR_task.get_introduced_SRs(task)
+    assert [dr.xenapi.SR.get_uuid(s) for s in srs] == [row["sr_uuid"]]
+    assert dr.xenapi.SR.get_type(srs[0]) == "lvmohba"
