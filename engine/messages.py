@@ -191,6 +191,10 @@ NO_LUNS = (
     "configuration."
 )
 LUN_STATE = "LUN {lun} is {state}; this run needs it {want}."
+METADATA_IN_FLIGHT = (
+    "Metadata writes of the last ~{lag} s are still on their way to the DR site: VMs created or "
+    "changed since may be missing or older there. A planned failover syncs them first."
+)
 LAG_HIGH = "Replication is {lag} s behind (limit {limit} s): recent changes would be lost."
 NO_METADATA = (
     "Pool {pool!r} replicates no metadata: enable it on a replicated SR (XenCenter: Pool > "

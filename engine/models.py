@@ -195,6 +195,11 @@ CheckStatus = Literal["ok", "warning", "blocker"]
 RecordSource = Literal["metadata-vdi", "source-pool", "dest-pool", "replicated-metadata-unread"]
 
 
+# Checks that grade a measurement which moves on its own (lag, free memory, writes in flight):
+# left out of the plan hash so an approval does not expire because a number drifted.
+VOLATILE_CHECKS = frozenset({"rpo", "inside-lag", "metadata-in-flight", "capacity"})
+
+
 class Check(_Model):
     """One pre-check of a plan. A `blocker` stops a run; a `warning` is shown and allowed."""
 
@@ -283,9 +288,11 @@ class Plan(_Model):
     """What a run will do, decided with no side effects; approvals bind to `hash`.
 
     `hash` is the sha256 of the canonical JSON of the plan without `hash`, `generated_at` and the
-    measurements that move on their own between two plannings of the same world (replication lag,
-    the RTO estimate and its basis, and the free text of check messages): two plans with the same
-    hash do the same things to the same objects in the same order.
+    measurements that move on their own between two plannings of the same world (replication lag
+    and LUN state, the RTO estimate and its basis, the free text of check messages, and the
+    checks that only grade such measurements, `VOLATILE_CHECKS`): two plans with the same hash
+    do the same things to the same objects in the same order. A blocker found when re-planning
+    still stops the run through `blockers`, whether or not it moves the hash.
     """
 
     kind: Kind
@@ -334,6 +341,7 @@ class Plan(_Model):
         for lun in data["luns"]:
             lun.pop("lag_seconds", None)
             lun.pop("state", None)
+        data["checks"] = [c for c in data["checks"] if c["name"] not in VOLATILE_CHECKS]
         for check in data["checks"]:
             check.pop("message", None)
         return data

@@ -665,7 +665,27 @@ def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> li
                     want=" or ".join(sorted(_LUN_OK_STATES[kind])),
                 )
             )
-        elif lp.lag_seconds and lp.lag_seconds > options.max_lag_seconds and kind != "failback":
+        if (
+            lp.holds_metadata
+            and lp.lag_seconds
+            and kind != "failback"
+            and not (options.planned and kind == "failover")
+        ):
+            checks.append(
+                check(
+                    "metadata-in-flight",
+                    "warning",
+                    lp.sr_name or lp.lun,
+                    m.METADATA_IN_FLIGHT,
+                    lag=round(lp.lag_seconds),
+                )
+            )
+        if (
+            lp.state in _LUN_OK_STATES[kind]
+            and lp.lag_seconds
+            and lp.lag_seconds > options.max_lag_seconds
+            and kind != "failback"
+        ):
             checks.append(
                 check(
                     "rpo",

@@ -98,3 +98,14 @@ def test_plan_names_the_metadata_and_luns_it_will_use(core_sim):
         ("lun-1", "promote", True)
     ]
     assert {vm.record_source for vm in p.vms} == {"source-pool"}
+
+
+def test_hash_ignores_checks_that_only_grade_moving_measurements(core_sim):
+    """Lag crossing its limit (an rpo warning) or writes in flight do not move the hash."""
+    estate = build_estate(core_sim, lag=60)
+    calm = _plan(estate, max_lag_seconds=300)
+    stormy = [estate.luns[0].model_copy(update={"lag_seconds": 900.0})]
+    rough = _plan(estate, luns=stormy, max_lag_seconds=300)
+    assert any(c.name == "rpo" for c in rough.warnings)
+    assert any(c.name == "metadata-in-flight" for c in calm.warnings)
+    assert rough.hash == calm.hash
