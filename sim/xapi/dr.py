@@ -11,7 +11,7 @@
   stay), `introduced_by`; destroy unplugs (coordinator last) and forgets what is still
   introduced.
 - `VM.recover`, `VM.assert_can_be_recovered`, `VM.get_SRs_required_for_recovery` (the import
-  rules are in `recovery.py`), licence `LICENCE_RESTRICTION ["DR"]`, and the HA switches.
+  rules are in `recovery.py`), and licence `LICENCE_RESTRICTION ["DR"]`. (HA switches: `ha.py`.)
 """
 
 from __future__ import annotations
@@ -356,37 +356,3 @@ def vm_srs_required(call: Call, self: str, session_to: str) -> list[str]:
     if target is None:
         raise XapiError("SESSION_INVALID", session_to)
     return recovery.missing_srs(call.db, [self], target.pool)
-
-
-# --------------------------------------------------------------------------- HA switches
-
-
-@method("pool.disable_ha", [], async_ok=True)
-def pool_disable_ha(call: Call) -> str:
-    """Turn HA off (a test failover wants it off on the DR pool)."""
-    db = call.pool.db
-    db.set(
-        "pool",
-        call.pool.ref,
-        ha_enabled=False,
-        ha_statefiles=[],
-        ha_configuration={},
-        ha_plan_exists_for=0,
-    )
-    return ""
-
-
-@method("pool.enable_ha", ["heartbeat_srs", "configuration"], async_ok=True)
-def pool_enable_ha(call: Call, heartbeat_srs: list, configuration: dict) -> str:
-    db = call.pool.db
-    for sr in heartbeat_srs or []:
-        _check(call, "SR", sr)
-    db.set(
-        "pool",
-        call.pool.ref,
-        ha_enabled=True,
-        ha_configuration={"cluster-stack": "xhad", **dict(configuration or {})},
-        ha_statefiles=[db.get_field("SR", sr, "uuid") for sr in heartbeat_srs or []],
-        ha_plan_exists_for=1,
-    )
-    return ""

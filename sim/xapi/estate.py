@@ -283,11 +283,11 @@ def _build_pool(
     default_sr = _srs(world, pool, s, p)
     ha = {}
     if p.ha_enabled:
+        spare = min(1, len(pool.hosts) - 1)
         ha = {
             "ha_configuration": {"cluster-stack": "xhad"},
-            "ha_host_failures_to_tolerate": 1,
-            "ha_plan_exists_for": 1,
-            "ha_statefiles": [str(uuidlib.uuid4())],
+            "ha_host_failures_to_tolerate": spare,
+            "ha_plan_exists_for": spare,
         }
     db.create(
         "pool",
@@ -308,6 +308,10 @@ def _build_pool(
             **ha,
         },
     )
+    if p.ha_enabled and default_sr != NULL_REF:
+        from sim.xapi.ha import make_statefile
+
+        db.set("pool", db.refs("pool")[0], ha_statefiles=[make_statefile(pool, default_sr)])
     for name in DEFAULT_TEMPLATES:
         db.create(
             "VM",

@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 # Importing registers the world's XAPI methods with the core's dispatcher.
-from sim.xapi import appliance, dr, lifecycle, networks, persist, server, storage  # noqa: F401
+from sim.xapi import (  # noqa: F401
+    appliance,
+    dr,
+    ha,
+    lifecycle,
+    networks,
+    persist,
+    server,
+    storage,
+)
 from sim.xapi.arrays import Volume
 from sim.xapi.control import ControlServer
 from sim.xapi.scenario import Scenario, load_scenario

@@ -115,7 +115,11 @@ def _inventory(session: XenAPI.Session) -> dict[str, set[str]]:
     return {
         "VM": {v["uuid"] for v in session.xenapi.VM.get_all_records().values()},
         "SR": {s["uuid"] for s in session.xenapi.SR.get_all_records().values()},
-        "VDI": {s["uuid"] for s in session.xenapi.VDI.get_all_records().values()},
+        "VDI": {
+            v["uuid"]
+            for v in session.xenapi.VDI.get_all_records().values()
+            if v["type"] != "ha_statefile"  # HA off and on again makes a new statefile
+        },
         "PBD": set(session.xenapi.PBD.get_all()),
         "VBD": set(session.xenapi.VBD.get_all()),
         "VIF": set(session.xenapi.VIF.get_all()),
@@ -133,6 +137,9 @@ def test_test_failover_and_its_full_cleanup_leave_nothing_behind(demo: SimHandle
     ha = dr.xenapi.pool.get_ha_enabled(dr.xenapi.pool.get_all()[0])
     assert ha is True
     admin = login(demo, "dr", "pool-admin")
+    pool = dr.xenapi.pool.get_all()[0]
+    heartbeat = [dr.xenapi.VDI.get_SR(v) for v in dr.xenapi.pool.get_ha_statefiles(pool)]
+    assert heartbeat
     admin.xenapi.pool.disable_ha()
     rows = [ctl("POST", f"/replication/{r['lun']}/test-copy") for r in ctl("GET", "/replication")]
     assert all(r["state"] == "replicating" for r in rows)
@@ -179,7 +186,7 @@ def test_test_failover_and_its_full_cleanup_leave_nothing_behind(demo: SimHandle
             dr.xenapi.SR.forget(sr)
     for row in rows:
         ctl("DELETE", f"/replication/{row['lun']}/test-copy")
-    admin.xenapi.pool.enable_ha([], {})
+    admin.xenapi.pool.enable_ha(heartbeat, {})
 
     assert _inventory(dr) == before
     assert all(r["test_copy_device_config"] is None for r in ctl("GET", "/replication"))
