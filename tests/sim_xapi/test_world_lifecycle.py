@@ -297,3 +297,28 @@ def test_ha_restarts_protected_vms_of_a_failed_host(
     with pytest.raises(XenAPI.Failure) as exc:
         prod.xenapi.VM.power_state_reset(protected)
     assert exc.value.details[0] == "VM_BAD_POWER_STATE"
+
+
+def test_ha_off_and_on_again_as_it_was(mini: SimHandle) -> None:
+    """disable_ha drops the statefile; enable_ha on the same SR and the failures to tolerate."""
+    dr = login(mini, "dr")
+    pool = dr.xenapi.pool.get_all()[0]
+    rec = dr.xenapi.pool.get_record(pool)
+    assert rec["ha_enabled"] is True
+    assert dr.xenapi.VDI.get_type(rec["ha_statefiles"][0]) == "ha_statefile"
+    heartbeat = dr.xenapi.VDI.get_SR(rec["ha_statefiles"][0])
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.pool.enable_ha([heartbeat], {})
+    assert exc.value.details == ["HA_IS_ENABLED"]
+    dr.xenapi.pool.disable_ha()
+    assert dr.xenapi.pool.get_ha_statefiles(pool) == []
+    assert rec["ha_statefiles"][0] not in dr.xenapi.VDI.get_all()
+    dr.xenapi.pool.enable_ha([heartbeat], {})
+    dr.xenapi.pool.set_ha_host_failures_to_tolerate(pool, rec["ha_host_failures_to_tolerate"])
+    after = dr.xenapi.pool.get_record(pool)
+    assert after["ha_enabled"] is True
+    assert after["ha_host_failures_to_tolerate"] == rec["ha_host_failures_to_tolerate"]
+    assert dr.xenapi.VDI.get_SR(after["ha_statefiles"][0]) == heartbeat
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.pool.set_ha_host_failures_to_tolerate(pool, "2")
+    assert exc.value.details == ["HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN"]
