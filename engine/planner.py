@@ -33,7 +33,14 @@ The destination's copy of each VM (same uuid) is always read, and the seed's mos
 applies with XAPI's version counter (§5.4): the incoming record wins only if its `version` is
 greater than the destination's; a newer-or-equal copy at the destination is a blocker for that
 VM (it was recovered before: remove it, or leave it out), an older halted copy is replaced
-(warning), an older running copy is a blocker (`force` would silently skip it, §2.6).
+(warning), an older running copy is a blocker (`force` would silently skip it, §2.6). The
+destination's copy is never what the plan recovers (`record_source` "dest-pool" is reserved for
+it): a newer copy there is most often the leftover of an earlier recovery whose disks may be
+gone, so a person decides.
+
+Several metadata VDIs of one pool with `metadata_latest` hold the same database (§2.2); the plan
+names one to read, preferring one on a LUN the VMs need anyway, so no LUN is attached only for
+its metadata. Writes still in flight to the mirror are reported (`metadata-in-flight`).
 
 Selection rules: a vApp is recovered whole (`VM_appliance.recover`); naming a member VM selects
 its vApp and says so. With target "all", VMs that cannot be recovered (a disk on local or
