@@ -36,7 +36,7 @@ from engine.errors import DRError, ManualStepRequired, RunConflict, RunStateErro
 from engine.events import EventBus, RunEvent, Subscriber
 from engine.journal import Journal
 from engine.kinds import KINDS
-from engine.kinds.common import Limits, RunContext
+from engine.kinds.context import Limits, RunContext
 from engine.kinds.result import Result
 from engine.models import Plan
 from store import IllegalTransition, LeaseHeld, RunState, Store

@@ -11,23 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import DRError, ManualStepRequired
-from engine.kinds.common import (
-    RunContext,
-    _destroy_app,
-    _effect_absent,
-    attach_all,
+from engine.kinds.cleanup import (
     cleanup,
+    destroy_app,
     destroy_dr_tasks,
     destroy_vm,
     forget_sr,
-    mark,
-    recover_and_start,
-    scan_srs,
-    shutdown_in_reverse_order,
-    storage_step,
+    remove_journaled,
 )
+from engine.kinds.context import RunContext, mark
 from engine.kinds.failover import _still_running
+from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
+from engine.kinds.shutdown import shutdown_in_reverse_order
+from engine.kinds.storage_steps import attach_all, scan_srs, storage_step
 
 WANTED = {"started", "started-paused"}
 
@@ -74,7 +71,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
     ok = {u for u, o in ctx.outcomes.items() if o.get("status") in WANTED | {"recovered"}}
     for vm in ctx.plan.vms:
         if vm.uuid in ok:
-            _effect_absent(
+            remove_journaled(
                 ctx,
                 f"dr-clean:vm:{vm.uuid}",
                 "remove VM at DR site",
@@ -86,7 +83,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
             )
     for app in ctx.plan.appliances:
         if all(vm.uuid in ok for vm in app.vms):
-            _effect_absent(
+            remove_journaled(
                 ctx,
                 f"dr-clean:app:{app.uuid}",
                 "remove vApp at DR site",
@@ -94,11 +91,11 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
                 dr,
                 "VM_appliance",
                 app.uuid,
-                lambda u=app.uuid: _destroy_app(dr, u),
+                lambda u=app.uuid: destroy_app(dr, u),
             )
     if len(ok) == len(ctx.outcomes):
         for lun in ctx.plan.luns:
-            _effect_absent(
+            remove_journaled(
                 ctx,
                 f"dr-clean:sr:{lun.sr_uuid}",
                 "detach SR at DR site",

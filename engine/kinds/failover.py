@@ -16,18 +16,13 @@ from typing import Any
 
 from engine import run_messages
 from engine.errors import DRError, ManualStepRequired, XapiError
-from engine.kinds.common import (
-    RunContext,
-    attach_all,
-    cleanup,
-    destroy_dr_tasks,
-    mark,
-    recover_and_start,
-    ref_by_uuid,
-    shutdown_in_reverse_order,
-    storage_step,
-)
+from engine.kinds.cleanup import cleanup, destroy_dr_tasks
+from engine.kinds.context import RunContext, mark
+from engine.kinds.lookups import ref_by_uuid
+from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
+from engine.kinds.shutdown import shutdown_in_reverse_order
+from engine.kinds.storage_steps import attach_all, storage_step
 
 WANTED = {"started", "started-paused"}
 

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 from engine import run_messages
 from engine.errors import DRError, ManualStepRequired
-from engine.kinds.common import (
-    RunContext,
-    attach_all,
-    cleanup,
-    disable_ha,
-    mark,
-    recover_and_start,
-    restore_ha,
-    storage_step,
-)
+from engine.kinds.cleanup import cleanup
+from engine.kinds.context import RunContext, mark
+from engine.kinds.ha import disable_ha, restore_ha
+from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
+from engine.kinds.storage_steps import attach_all, storage_step
 
 
 def execute(ctx: RunContext) -> Result:

@@ -1,0 +1,249 @@
+"""Removing what a run created, each removal journaled, and proving nothing is left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import XapiError, XapiRejected
+from engine.executor import Action, Executor
+from engine.kinds.context import RunContext
+from engine.kinds.lookups import LIVE_STATES, ref_by_uuid, vm_record
+from engine.kinds.storage_steps import storage_step
+
+
+def created_by_run(ctx: RunContext) -> dict[str, list[str]]:
+    """What the journal says this run created at the destination: VM and vApp uuids it
+    recovered (or began to), DR_tasks it made and SRs those introduced."""
+    vms, apps, dr_tasks, srs = [], [], [], []
+    plan_vms = {vm.uuid: vm for vm in ctx.plan.vms}
+    for step in ctx.journal.steps():
+        key, result = step["key"], step.get("result") or {}
+        if key.startswith("recover:app:"):
+            apps.append(key.removeprefix("recover:app:"))
+            app = next((a for a in ctx.plan.appliances if a.uuid == apps[-1]), None)
+            vms += [vm.uuid for vm in app.vms] if app else []
+        elif key.startswith("recover:vm:"):
+            vms.append(key.removeprefix("recover:vm:"))
+        elif key.startswith("attach:") and step["status"] in ("done", "started", "failed"):
+            if result.get("dr_task_uuid") and result.get("introduced", True):
+                dr_tasks.append(result["dr_task_uuid"])
+            srs += result.get("introduced_srs") or []
+            if step["status"] != "done":
+                # Begun but not finished: the SR may have been introduced; look for it.
+                srs.append(key.removeprefix("attach:"))
+    vms = [u for u in dict.fromkeys(vms) if u in plan_vms]
+    return {
+        "vms": vms,
+        "apps": list(dict.fromkeys(apps)),
+        "dr_tasks": list(dict.fromkeys(dr_tasks)),
+        "srs": list(dict.fromkeys(srs)),
+    }
+
+
+def destroy_vm(client: Any, uuid: str) -> None:
+    """Destroy a (halted) VM, its snapshots, VBDs and VIFs; its disks (VDIs) are kept."""
+    rec = vm_record(client, uuid)
+    if rec is None:
+        return
+    for snap in rec.get("snapshots") or []:
+        _destroy_vm_ref(client, snap)
+    _destroy_vm_ref(client, rec["ref"], rec)
+
+
+def _destroy_vm_ref(client: Any, ref: str, rec: dict[str, Any] | None = None) -> None:
+    try:
+        rec = rec or client.call("VM.get_record", ref)
+        for vbd in rec.get("VBDs") or []:
+            _quiet(client, "VBD.destroy", vbd)
+        for vif in rec.get("VIFs") or []:
+            _quiet(client, "VIF.destroy", vif)
+        client.call("VM.destroy", ref)
+    except XapiRejected as exc:
+        if exc.code != "HANDLE_INVALID":
+            raise
+
+
+def _quiet(client: Any, method: str, ref: str) -> None:
+    try:
+        client.call(method, ref)
+    except XapiRejected as exc:
+        if exc.code != "HANDLE_INVALID":
+            raise
+
+
+def forget_sr(client: Any, uuid: str) -> None:
+    """Unplug (coordinator last) and destroy every PBD of an SR, then forget it."""
+    ref = ref_by_uuid(client, "SR", uuid)
+    if ref is None:
+        return
+    master = None
+    try:
+        pool = next(iter(client.call("pool.get_all")))
+        master = client.call("pool.get_master", pool)
+    except (XapiError, StopIteration):
+        master = None
+    pbds = client.call("SR.get_PBDs", ref)
+    recs = {pbd: client.call("PBD.get_record", pbd) for pbd in pbds}
+    ordered = sorted(pbds, key=lambda p: recs[p].get("host") == master)
+    for pbd in ordered:
+        if recs[pbd].get("currently_attached"):
+            client.call("PBD.unplug", pbd)
+    for pbd in ordered:
+        _quiet(client, "PBD.destroy", pbd)
+    client.call("SR.forget", ref)
+
+
+def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[str]:
+    """Remove everything the run created in `client`'s pool, newest first, each removal
+    journaled; then verify nothing is left. Returns what is left (empty when clean)."""
+    created = created_by_run(ctx)
+    ctx.phase("cleanup")
+    # 1. Stop the recovered VMs that run (in parallel, hard: they are test copies or an abort).
+    actions = []
+    for uuid in created["vms"]:
+        rec = vm_record(client, uuid)
+        if rec is None or rec.get("power_state") not in LIVE_STATES:
+            continue
+        name = ctx.outcomes.get(uuid, {}).get("name", uuid)
+        actions.append(
+            Action(
+                key=f"cleanup:stop:vm:{uuid}",
+                name="stop VM",
+                subject=name,
+                launch=lambda ref=rec["ref"]: client.start_async("VM.hard_shutdown", ref),
+                reconcile=lambda u=uuid: _halted(client, u),
+                lane="shutdown",
+                method="VM.hard_shutdown",
+            )
+        )
+    if actions:
+        # Cleanup must go on even if the run was cancelled: use a fresh cancel flag.
+        ex = Executor(
+            client, ctx.journal, limits=ctx.limits.as_dict(), task_timeout=ctx.task_timeout
+        )
+        ex.run(actions)
+    # 2. VMs, then vApps.
+    for uuid in created["vms"]:
+        name = ctx.outcomes.get(uuid, {}).get("name", uuid)
+        remove_journaled(
+            ctx,
+            f"cleanup:vm:{uuid}",
+            "destroy VM",
+            name,
+            client,
+            "VM",
+            uuid,
+            lambda u=uuid: destroy_vm(client, u),
+        )
+    for uuid in created["apps"]:
+        remove_journaled(
+            ctx,
+            f"cleanup:app:{uuid}",
+            "destroy vApp",
+            uuid,
+            client,
+            "VM_appliance",
+            uuid,
+            lambda u=uuid: destroy_app(client, u),
+        )
+    # 3. DR_tasks (forgets the SRs still introduced by them), then SRs recovery kept attached.
+    for uuid in created["dr_tasks"]:
+        remove_journaled(
+            ctx,
+            f"cleanup:drtask:{uuid}",
+            "destroy DR_task",
+            uuid,
+            client,
+            "DR_task",
+            uuid,
+            lambda u=uuid: destroy_dr_task(client, u),
+        )
+    for uuid in created["srs"]:
+        remove_journaled(
+            ctx,
+            f"cleanup:sr:{uuid}",
+            "forget SR",
+            uuid,
+            client,
+            "SR",
+            uuid,
+            lambda u=uuid: forget_sr(client, u),
+        )
+    # 4. Test copies at the array.
+    if remove_test_copies:
+        presented = {item.lun for item in ctx.adapter.state() if item.test_copy_device_config}
+        for lun in ctx.plan.luns:
+            row = ctx.journal.row(f"storage:present_test_copy:{lun.lun}")
+            # Ours to remove: presented by this run (done, or begun and visible at the array).
+            if row is not None and (row["status"] == "done" or lun.lun in presented):
+                storage_step(ctx, "remove_test_copy", lun)
+    # 5. Verify.
+    left = []
+    for cls, uuids in (
+        ("VM", created["vms"]),
+        ("VM_appliance", created["apps"]),
+        ("DR_task", created["dr_tasks"]),
+        ("SR", created["srs"]),
+    ):
+        left += [f"{cls} {u}" for u in uuids if ref_by_uuid(client, cls, u) is not None]
+    return left
+
+
+def _halted(client: Any, uuid: str) -> dict[str, Any] | None:
+    rec = vm_record(client, uuid)
+    return {"power_state": "Halted"} if rec is None or rec["power_state"] == "Halted" else None
+
+
+def destroy_app(client: Any, uuid: str) -> None:
+    ref = ref_by_uuid(client, "VM_appliance", uuid)
+    if ref is not None:
+        client.call("VM_appliance.destroy", ref)
+
+
+def destroy_dr_task(client: Any, uuid: str) -> None:
+    ref = ref_by_uuid(client, "DR_task", uuid)
+    if ref is not None:
+        client.call("DR_task.destroy", ref)
+
+
+def remove_journaled(
+    ctx: RunContext,
+    key: str,
+    name: str,
+    subject: str,
+    client: Any,
+    cls: str,
+    uuid: str,
+    act: Callable[[], None],
+) -> None:
+    """A removal, journaled; done when the object is gone (so repeating it is harmless)."""
+
+    def gone() -> dict[str, Any] | None:
+        return {"gone": True} if ref_by_uuid(client, cls, uuid) is None else None
+
+    def do(_step: int) -> dict[str, Any]:
+        act()
+        return {"gone": True}
+
+    if ctx.journal.is_done(key):
+        return
+    if gone() is not None and ctx.journal.row(key) is None:
+        return  # never there (e.g. a recovery that failed): nothing to remove, nothing to journal
+    ctx.journal.effect(key, name, subject, do, reconcile=gone)
+
+
+def destroy_dr_tasks(ctx: RunContext, client: Any) -> None:
+    """Destroy the DR_tasks this run created (SRs that recovered VMs use stay attached:
+    recovery cleared their `introduced_by`, reference §2.4)."""
+    for uuid in created_by_run(ctx)["dr_tasks"]:
+        remove_journaled(
+            ctx,
+            f"finish:drtask:{uuid}",
+            "destroy DR_task",
+            uuid,
+            client,
+            "DR_task",
+            uuid,
+            lambda u=uuid: destroy_dr_task(client, u),
+        )

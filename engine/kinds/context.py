@@ -1,0 +1,159 @@
+"""The context a kind executes in: the plan, the journal, clients, limits, per-VM outcomes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.clock import Clock
+from engine.executor import Executor
+from engine.journal import Journal
+from engine.models import AppliancePlan, Plan, VMPlan
+
+# VM statuses after which nothing more happens to the VM in this run (progress counts them).
+SETTLED = frozenset(
+    {
+        "started",
+        "started-paused",
+        "not-in-metadata",
+        "recover-failed",
+        "start-failed",
+        "skipped",
+        "not-run",
+    }
+)
+
+
+@dataclass
+class Limits:
+    """Async calls in flight at once, per lane."""
+
+    recover: int = 8
+    start: int = 16
+    shutdown: int = 16
+
+    def as_dict(self) -> dict[str, int]:
+        return {"recover": self.recover, "start": self.start, "shutdown": self.shutdown}
+
+
+@dataclass
+class RunContext:
+    """Everything a kind needs to execute one run."""
+
+    run_id: int
+    plan: Plan
+    journal: Journal
+    client: Callable[[str], Any]  # pool name -> XapiClient
+    adapter: Any  # StorageAdapter
+    clock: Clock
+    limits: Limits
+    cancel: threading.Event
+    task_timeout: float = 3600.0
+    # Whether the engine waits a VM's start_delay itself. XAPI's VM.start already sleeps it
+    # before returning (reference §3.3), so by default the engine only chains the groups.
+    engine_waits_start_delay: bool = False
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    save_outcomes: Callable[[dict[str, dict[str, Any]]], None] | None = None
+
+    @property
+    def dest(self) -> Any:
+        return self.client(self.plan.dest_pool)
+
+    @property
+    def source(self) -> Any:
+        return self.client(self.plan.source_pool)
+
+    @property
+    def stop_on_failure(self) -> bool:
+        return bool(getattr(self.plan, "stop_on_failure", False))
+
+    def executor(self, client: Any) -> Executor:
+        return Executor(
+            client,
+            self.journal,
+            limits=self.limits.as_dict(),
+            cancel=self.cancel,
+            stop_on_failure=self.stop_on_failure,
+            task_timeout=self.task_timeout,
+        )
+
+    def phase(self, name: str) -> None:
+        self.journal.phase = name
+        self.journal.emit("progress", message=name)
+
+    # -- per-VM outcomes -----------------------------------------------------------------------
+
+    def init_outcomes(self) -> None:
+        if not self.plan.appliances and not self.plan.standalone_vms:
+            # A blind plan that an earlier life of the run already read from the metadata.
+            found = self.journal.result("expand:metadata")
+            if found:
+                apply_expansion(self, found)
+        self.fill_outcomes()
+
+    def fill_outcomes(self) -> None:
+        for app in self.plan.appliances:
+            for vm in app.vms:
+                self.outcomes.setdefault(vm.uuid, _vm_outcome(vm, app.name))
+        for vm in self.plan.standalone_vms:
+            self.outcomes.setdefault(vm.uuid, _vm_outcome(vm, None))
+
+    def vm_status(self, uuid: str, status: str, error: str | None = None, **more: Any) -> None:
+        entry = self.outcomes.get(uuid)
+        if entry is None:
+            return
+        entry["status"] = status
+        if error is not None:
+            entry["error"] = error
+        entry.update(more)
+        settled = SETTLED | ({"recovered"} if self.plan.power_after == "leave-off" else set())
+        done = sum(1 for o in self.outcomes.values() if o.get("status") in settled)
+        self.journal.emit(
+            "vm",
+            subject=entry["name"],
+            vm_uuid=uuid,
+            vm_status=status,
+            message=error or "",
+            done=done,
+            total=len(self.outcomes),
+        )
+
+    def flush_outcomes(self) -> None:
+        if self.save_outcomes is not None:
+            self.save_outcomes(self.outcomes)
+
+
+def _vm_outcome(vm: VMPlan, app: str | None) -> dict[str, Any]:
+    return {"name": vm.name, "appliance": app, "status": "pending", "error": None}
+
+
+def mark(ctx: RunContext, name: str) -> datetime:
+    """A journaled point in time (the RTO's start and end survive a resume)."""
+    result = ctx.journal.effect(
+        f"mark:{name}", "mark", name, lambda _s: {"at": ctx.clock.now().isoformat()}
+    )
+    return datetime.fromisoformat(result["at"])
+
+
+def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
+    """Make the run's plan the list read from the metadata by `expand_from_metadata`."""
+    vms = [VMPlan(**v) for v in found["vms"]]
+    appliances = []
+    for uuid, app in found["apps"].items():
+        members = sorted((v for v in vms if v.appliance_uuid == uuid), key=lambda v: v.order)
+        if not members:
+            continue
+        orders = sorted({v.order for v in members})
+        groups = [[v for v in members if v.order == o] for o in orders]
+        appliances.append(
+            AppliancePlan(
+                uuid=uuid, name=app["name"], metadata_vdi_uuid=app["vdi"], order_groups=groups
+            )
+        )
+    standalone = [v for v in vms if not v.appliance_uuid or v.appliance_uuid not in found["apps"]]
+    ctx.plan = ctx.plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
+    ctx.fill_outcomes()

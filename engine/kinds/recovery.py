@@ -1,0 +1,371 @@
+"""Recovering vApps and VMs from the metadata databases and starting them in vApp order."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from engine import run_messages
+from engine.errors import DRError, XapiError, XapiRejected
+from engine.executor import Action, Outcome
+from engine.kinds.context import RunContext, apply_expansion
+from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
+from engine.models import AppliancePlan, Plan, VMPlan
+
+
+class Databases:
+    """The foreign metadata databases a recovery reads, opened once and closed at the end."""
+
+    def __init__(self, client: Any, plan: Plan, sr_uuids: list[str]) -> None:
+        self.client = client
+        self.plan = plan
+        self.sr_uuids = sr_uuids
+        self._dbs: dict[str, Any] = {}  # vdi uuid -> ForeignDatabase
+
+    def __enter__(self) -> Databases:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for db in self._dbs.values():
+            db.close()
+        self._dbs.clear()
+
+    def candidates(self) -> list[str]:
+        wanted = [m.vdi_uuid for m in self.plan.metadata_vdis if m.latest]
+        if wanted:
+            return wanted
+        # No metadata named by the plan: every latest metadata VDI on the attached SRs.
+        # The pool's own metadata (its live redo log) is never a source to recover from.
+        own = set(self.client.call("pool.get_all"))
+        found = []
+        for sr_uuid in self.sr_uuids:
+            sr = ref_by_uuid(self.client, "SR", sr_uuid)
+            if sr is None:
+                continue
+            for vdi in self.client.call("SR.get_VDIs", sr):
+                rec = self.client.call("VDI.get_record", vdi)
+                if (
+                    rec.get("type") == "metadata"
+                    and rec.get("metadata_latest")
+                    and rec.get("metadata_of_pool") not in own
+                ):
+                    found.append(rec["uuid"])
+        return found
+
+    def open(self, vdi_uuid: str) -> Any:
+        if vdi_uuid not in self._dbs:
+            ref = ref_by_uuid(self.client, "VDI", vdi_uuid)
+            if ref is None:
+                raise DRError(run_messages.NO_METADATA.format(what=f"VDI {vdi_uuid}"))
+            db = self.client.open_database(ref)
+            db.open()
+            self._dbs[vdi_uuid] = db
+        return self._dbs[vdi_uuid]
+
+    def find(self, cls: str, uuid: str, hint: str | None) -> tuple[Any, str]:
+        """The database holding object `uuid` of `cls`, and its ref there (hint tried first)."""
+        order = ([hint] if hint else []) + [v for v in self.candidates() if v != hint]
+        for vdi in order:
+            try:
+                db = self.open(vdi)
+            except (DRError, XapiError):
+                continue
+            try:
+                return db, str(db.call(f"{cls}.get_by_uuid", uuid))
+            except XapiRejected:
+                continue
+        raise DRError(run_messages.NO_METADATA.format(what=f"{cls} {uuid}"))
+
+
+def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
+    """The world's answer to "was this VM recovered?": its record at the destination if it
+    exists there as a recovered copy (XAPI bumps `version` on recovery), else None."""
+    rec = vm_record(client, vm.uuid)
+    if rec is None:
+        return None
+    if vm.existing_in_dest != "none" and to_int(rec.get("version")) <= vm.version:
+        return None  # the copy that was there before the run, not ours
+    return rec
+
+
+class Placement:
+    """Spreads the run's VM starts over the destination's live hosts.
+
+    XAPI boots a limited number of VMs at once per host (xenopsd's worker pool), so where the
+    starts land decides how many run in parallel. Each start goes to the live host with the
+    fewest of this run's starts in flight among those with room for the VM's memory
+    (`VM.start_on`); with one live host, or none with room, it is left to XAPI (`VM.start`).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[str, int] = {}
+        self._busy: dict[str, int] = {}
+        self._placed: dict[str, tuple[str, int]] = {}  # action key -> host, bytes
+        try:
+            hosts = client.get_all_records("host")
+            metrics = client.get_all_records("host_metrics")
+        except XapiError:
+            return
+        for ref, rec in hosts.items():
+            m = metrics.get(rec.get("metrics", ""), {})
+            if rec.get("enabled", True) and m.get("live", True):
+                self._free[ref] = to_int(m.get("memory_free"))
+                self._busy[ref] = 0
+
+    def choose(self, key: str, memory: int) -> str | None:
+        with self._lock:
+            if len(self._free) < 2:
+                return None
+            fits = [h for h, free in self._free.items() if free >= memory]
+            if not fits:
+                return None
+            host = min(fits, key=lambda h: (self._busy[h], -self._free[h]))
+            self._busy[host] += 1
+            self._free[host] -= memory
+            self._placed[key] = (host, memory)
+            return host
+
+    def release(self, key: str, started: bool) -> None:
+        with self._lock:
+            placed = self._placed.pop(key, None)
+            if placed is None:
+                return
+            host, memory = placed
+            self._busy[host] -= 1
+            if not started:
+                self._free[host] += memory
+
+
+def recover_and_start_actions(
+    ctx: RunContext, client: Any, dbs: Databases, power_after: str
+) -> tuple[list[Action], dict[str, list[str]]]:
+    """The DAG of one recovery: recover each vApp / standalone VM, then start its VMs group by
+    group (each group after the previous one of its vApp), pipelined per vApp.
+
+    Returns the actions, per action key the uuids of the VMs it concerns, and the placement of
+    the starts (None when nothing is started).
+    """
+    plan = ctx.plan
+    actions: list[Action] = []
+    vms_of: dict[str, list[str]] = {}
+    paused = power_after == "start-paused"
+    start = power_after in ("start", "start-paused")
+    refs: dict[str, str | None] = {}  # VM uuid -> ref at the destination, learnt on recovery
+    placement = Placement(client) if start else None
+
+    def recover_app(app: AppliancePlan) -> Action:
+        def launch() -> str:
+            db, ref = dbs.find("VM_appliance", app.uuid, app.metadata_vdi_uuid)
+            return db.recover_appliance(ref, False)
+
+        def reconcile() -> dict[str, Any] | None:
+            # VM_appliance.recover imports the members together and rolls back on failure
+            # (without force): one member recovered means the call happened.
+            found = [vm.uuid for vm in app.vms if recovered(client, vm)]
+            if found:
+                return {"vms": found, "missing": [v.uuid for v in app.vms if v.uuid not in found]}
+            return None
+
+        def interpret(_result: Any) -> dict[str, Any]:
+            # A vApp's metadata may lack a member (created inside the replication lag): say so.
+            for vm in app.vms:
+                refs[vm.uuid] = ref_by_uuid(client, "VM", vm.uuid)
+            found = [vm.uuid for vm in app.vms if refs[vm.uuid]]
+            return {"vms": found, "missing": [vm.uuid for vm in app.vms if vm.uuid not in found]}
+
+        return Action(
+            key=f"recover:app:{app.uuid}",
+            name=run_messages.RECOVER_APP,
+            subject=app.name,
+            launch=launch,
+            reconcile=reconcile,
+            interpret=interpret,
+            lane="recover",
+            cost=2.0,
+            method="VM_appliance.recover",
+        )
+
+    def recover_vm(vm: VMPlan) -> Action:
+        def launch() -> str:
+            db, ref = dbs.find("VM", vm.uuid, vm.metadata_vdi_uuid)
+            return db.recover_vm(ref, False)
+
+        def reconcile() -> dict[str, Any] | None:
+            return {"vms": [vm.uuid]} if recovered(client, vm) else None
+
+        return Action(
+            key=f"recover:vm:{vm.uuid}",
+            name=run_messages.RECOVER_VM,
+            subject=vm.name,
+            launch=launch,
+            reconcile=reconcile,
+            interpret=lambda _r: {"vms": [vm.uuid]},
+            lane="recover",
+            cost=2.0,
+            method="VM.recover",
+        )
+
+    def start_vm(vm: VMPlan, after: tuple[str, ...]) -> Action:
+        def launch() -> str:
+            ref = refs.get(vm.uuid) or ref_by_uuid(client, "VM", vm.uuid)
+            if ref is None:
+                raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
+            host = placement.choose(key, vm.memory_bytes) if placement else None
+            if host is not None:
+                return client.start_async("VM.start_on", ref, host, paused, False)
+            return client.start_async("VM.start", ref, paused, False)
+
+        key = f"start:vm:{vm.uuid}"
+
+        def reconcile() -> dict[str, Any] | None:
+            rec = vm_record(client, vm.uuid)
+            if rec and rec.get("power_state") in ("Running", "Paused"):
+                return {"power_state": rec["power_state"]}
+            return None
+
+        return Action(
+            key=key,
+            name=run_messages.START_VM,
+            subject=vm.name,
+            launch=launch,
+            reconcile=reconcile,
+            interpret=lambda _r: {"power_state": "Paused" if paused else "Running"},
+            after=after[:1],
+            after_any=after[1:],
+            delay_after=float(vm.start_delay) if ctx.engine_waits_start_delay else 0.0,
+            lane="start",
+            cost=20.0 + (vm.start_delay or 0),
+            method="VM.start_on" if placement and len(placement._free) > 1 else "VM.start",
+        )
+
+    for app in plan.appliances:
+        rec = recover_app(app)
+        actions.append(rec)
+        vms_of[rec.key] = [vm.uuid for vm in app.vms]
+        if not start:
+            continue
+        previous: tuple[str, ...] = (rec.key,)
+        for group in app.order_groups:
+            keys = []
+            for vm in group:
+                if vm.power_after == "leave-off":
+                    continue
+                a = start_vm(vm, previous)
+                actions.append(a)
+                vms_of[a.key] = [vm.uuid]
+                keys.append(a.key)
+            if keys:
+                previous = (rec.key, *keys)
+    for vm in plan.standalone_vms:
+        rec = recover_vm(vm)
+        actions.append(rec)
+        vms_of[rec.key] = [vm.uuid]
+        if start and vm.power_after != "leave-off":
+            a = start_vm(vm, (rec.key,))
+            actions.append(a)
+            vms_of[a.key] = [vm.uuid]
+    return actions, vms_of, placement
+
+
+def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
+    """A plan made blind (the source unknown and the mirror unreadable at planning time) says
+    "everything on the latest metadata": read it now that it is attached, and make that the
+    run's list of vApps and VMs. Journaled, so a resumed run recovers the same list."""
+
+    def act(_step: int) -> dict[str, Any]:
+        best: dict[str, tuple[int, dict[str, Any], str]] = {}  # vm uuid -> version, rec, vdi
+        apps: dict[str, dict[str, Any]] = {}  # appliance uuid -> record (+ vdi)
+        for vdi in dbs.candidates():
+            try:
+                db = dbs.open(vdi)
+                vms = db.get_all_records("VM")
+                appliances = db.get_all_records("VM_appliance")
+            except (DRError, XapiError):
+                continue
+            app_uuid = {ref: rec["uuid"] for ref, rec in appliances.items()}
+            for rec in appliances.values():
+                apps.setdefault(rec["uuid"], {"name": rec.get("name_label", ""), "vdi": vdi})
+            for rec in vms.values():
+                if rec.get("is_a_template") or rec.get("is_a_snapshot"):
+                    continue
+                if rec.get("is_control_domain"):
+                    continue
+                version = to_int(rec.get("version"))
+                # The seed's most-recent rule across metadata copies: XAPI's version counter.
+                if rec["uuid"] not in best or version > best[rec["uuid"]][0]:
+                    rec = {**rec, "appliance_uuid": app_uuid.get(rec.get("appliance") or "")}
+                    best[rec["uuid"]] = (version, rec, vdi)
+        dest = {r["uuid"]: r for r in client.get_all_records("VM").values()}
+        out_vms = []
+        for version, rec, vdi in best.values():
+            existing = dest.get(rec["uuid"])
+            out_vms.append(
+                {
+                    "uuid": rec["uuid"],
+                    "name": rec.get("name_label", ""),
+                    "appliance_uuid": rec["appliance_uuid"],
+                    "order": to_int(rec.get("order")),
+                    "start_delay": to_int(rec.get("start_delay")),
+                    "shutdown_delay": to_int(rec.get("shutdown_delay")),
+                    "memory_bytes": to_int(rec.get("memory_static_max")),
+                    "version": version,
+                    "metadata_vdi_uuid": vdi,
+                    "record_source": "metadata-vdi",
+                    "power_after": ctx.plan.power_after,
+                    "existing_in_dest": "none"
+                    if existing is None
+                    else (
+                        "older" if to_int(existing.get("version")) < version else "newer-or-equal"
+                    ),
+                }
+            )
+        return {"apps": apps, "vms": out_vms}
+
+    found = ctx.journal.effect("expand:metadata", "read metadata", ctx.plan.dest_pool, act)
+    apply_expansion(ctx, found)
+    dbs.plan = ctx.plan
+
+
+def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
+    """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
+    the plan says; records each VM's outcome. Failures of single VMs do not raise."""
+    with Databases(client, ctx.plan, sr_uuids) as dbs:
+        if not ctx.plan.appliances and not ctx.plan.standalone_vms:
+            expand_from_metadata(ctx, client, dbs)
+        actions, vms_of, placement = recover_and_start_actions(ctx, client, dbs, power_after)
+        ex = ctx.executor(client)
+
+        def on_outcome(action: Action, outcome: Outcome) -> None:
+            if placement is not None and action.key.startswith("start:"):
+                placement.release(action.key, outcome.status == "done")
+            _record(ctx, action, outcome, vms_of)
+
+        ex.on_outcome = on_outcome
+        ex.run(actions)
+    ctx.flush_outcomes()
+
+
+def _record(
+    ctx: RunContext, action: Action, outcome: Outcome, vms_of: dict[str, list[str]]
+) -> None:
+    kind = action.key.split(":", 1)[0]
+    missing = set((outcome.result or {}).get("missing", [])) if outcome.status == "done" else set()
+    for uuid in vms_of.get(action.key, []):
+        if uuid in missing:
+            ctx.vm_status(uuid, "not-in-metadata", run_messages.NOT_IN_METADATA)
+        elif ctx.outcomes.get(uuid, {}).get("status") == "not-in-metadata":
+            continue
+        elif outcome.status == "done":
+            status = {"recover": "recovered", "start": "started"}.get(kind, "done")
+            if kind == "start" and (outcome.result or {}).get("power_state") == "Paused":
+                status = "started-paused"
+            ctx.vm_status(uuid, status, **{f"{kind}_at": ctx.clock.now().isoformat()})
+        elif outcome.status == "failed":
+            ctx.vm_status(uuid, f"{kind}-failed", outcome.error)
+        elif outcome.status == "skipped":
+            # Keep the reason it was skipped for (its recovery failed) rather than "skipped".
+            if not str(ctx.outcomes.get(uuid, {}).get("status", "")).endswith("-failed"):
+                ctx.vm_status(uuid, "skipped", outcome.error)
+        else:
+            ctx.vm_status(uuid, "not-run", outcome.error)

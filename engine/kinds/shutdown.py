@@ -1,0 +1,64 @@
+"""Shutting VMs down in reverse vApp order (planned failover, failback)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import run_messages
+from engine.errors import XapiRejected
+from engine.executor import Action, Outcome
+from engine.kinds.context import RunContext
+from engine.kinds.lookups import LIVE_STATES, ref_by_uuid, vm_record
+from engine.models import VMPlan
+
+
+def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[str, Outcome]:
+    """Cleanly shut down the plan's VMs that are running in `pool`: vApp groups in descending
+    order (each group after the later one), standalone VMs in parallel."""
+    actions: list[Action] = []
+
+    def shut(vm: VMPlan, after: tuple[str, ...]) -> Action:
+        def launch() -> str:
+            ref = ref_by_uuid(client, "VM", vm.uuid)
+            if ref is None:
+                raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
+            return client.start_async("VM.clean_shutdown", ref)
+
+        def reconcile() -> dict[str, Any] | None:
+            rec = vm_record(client, vm.uuid)
+            if rec is None or rec.get("power_state") == "Halted":
+                return {"power_state": "Halted"}
+            return None
+
+        return Action(
+            key=f"shutdown:{pool}:vm:{vm.uuid}",
+            name=run_messages.SHUTDOWN_VM,
+            subject=vm.name,
+            launch=launch,
+            reconcile=reconcile,
+            after=after,
+            lane="shutdown",
+            cost=15.0 + (vm.shutdown_delay or 0),
+            method="VM.clean_shutdown",
+        )
+
+    def live(vm: VMPlan) -> bool:
+        rec = vm_record(client, vm.uuid)
+        done = ctx.journal.is_done(f"shutdown:{pool}:vm:{vm.uuid}")
+        return done or (rec is not None and rec.get("power_state") in LIVE_STATES)
+
+    for app in ctx.plan.appliances:
+        previous: tuple[str, ...] = ()
+        for group in reversed(app.order_groups):
+            keys = []
+            for vm in group:
+                if live(vm):
+                    a = shut(vm, previous)
+                    actions.append(a)
+                    keys.append(a.key)
+            if keys:
+                previous = tuple(keys)
+    for vm in ctx.plan.standalone_vms:
+        if live(vm):
+            actions.append(shut(vm, ()))
+    return ctx.executor(client).run(actions)
