@@ -9,7 +9,12 @@ replaying a change already seen is harmless because each event carries the whole
 `follow()` runs `event.from` in a background thread and applies add / mod / del events, so a
 status question is answered from memory. `Inventory` is safe to read while it follows: readers
 get consistent dicts because each batch of events is applied under a lock, and the readiness and
-planner code take `snapshot()` copies of the maps they walk.
+planner code copy the maps they walk.
+
+Example:
+    inv = Inventory.load(client).follow()
+    running = [vm.name_label for vm in inv.real_vms() if vm.power_state == "Running"]
+    inv.stop()
 """
 
 from __future__ import annotations

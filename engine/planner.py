@@ -231,6 +231,12 @@ def plan(
 
     Raises:
         TargetNotFound: the kind is unknown, or the target names nothing that can be recovered.
+
+    Example:
+        p = plan("test-failover", "app:payments", source=prod_site, dest=dr_site,
+                 storage=adapter, options=PlanOptions(disable_ha=True))
+        if not p.blockers:
+            runner.start(p, requested_by="U123")
     """
     options = options or PlanOptions()
     clock = clock or SystemClock()

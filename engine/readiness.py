@@ -17,6 +17,13 @@ What it reports, per protected pool (reference §2, §5, §7):
 - networks the VMs need against those at the DR site (name, then bridge, then the map);
 - HA and licence state of the DR pool; the last drill;
 - a verdict, `ready` / `degraded` / `not-ready`, with every reason.
+
+Example:
+    prod = Site("prod", Inventory.load(prod_client).follow(), site="primary")
+    dr = Site("dr", Inventory.load(dr_client).follow(), site="dr")
+    r = assess(config.pair_for("prod"), protected=prod, dr=dr,
+               storage=adapter_from_config(config.storage), last_drill=store.drills.recent)
+    print(r.verdict, [reason.message for reason in r.reasons])
 """
 
 from __future__ import annotations
