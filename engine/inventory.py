@@ -1,8 +1,8 @@
 """A typed, in-memory snapshot of one pool, kept current from `event.from`.
 
 `Inventory.load(client)` reads the pool with one `get_all_records` per class: a constant number of
-round trips (13) whatever the pool's size, over JSON-RPC because parsing is the cost that grows
-(reference §1.6; XML-RPC unmarshalling of 10,000 VM records takes seconds). Before reading, it
+round trips (14: an event token and 13 classes) whatever the size, over JSON-RPC, because parsing
+is the cost that grows (reference §1.6: XML-RPC unmarshalling of 10,000 VMs takes seconds). First it
 takes an event token, so `follow()` replays every change made during or after the snapshot;
 replaying a change already seen is harmless because each event carries the whole record.
 
