@@ -51,6 +51,10 @@ NOT_IN_METADATA = (
 ABORT_NEEDS_MANUAL = (
     "The abort needs a storage step done by hand: {step} Then `drbot abort {run_id}` again."
 )
+LOST_CONTACT = (
+    "Lost contact with a pool ({error}); the run is interrupted where its journal says. "
+    "When the pool answers again, `drbot resume {run_id}` (or `drbot abort {run_id}`)."
+)
 RECOVER_VM = "recover VM"
 RECOVER_APP = "recover vApp"
 START_VM = "start VM"

@@ -36,7 +36,7 @@ from engine.errors import DRError, ManualStepRequired, RunConflict, RunStateErro
 from engine.events import EventBus, RunEvent, Subscriber
 from engine.journal import Journal
 from engine.kinds import KINDS
-from engine.kinds.context import Limits, RunContext
+from engine.kinds.context import Limits, RunContext, lost_contact
 from engine.kinds.result import Result
 from engine.models import Plan
 from store import IllegalTransition, LeaseHeld, RunState, Store
@@ -353,6 +353,19 @@ class Runner:
                 message=exc.instruction,
                 extra={"lun": exc.lun, "action": exc.action},
             )
+            return
+        except DRError as exc:
+            if not lost_contact(exc):
+                raise
+            # A pool stopped answering: keep the run resumable rather than failed.
+            stop_renewing.set()
+            ctx.flush_outcomes()
+            self._transition(
+                run_id,
+                RunState.INTERRUPTED,
+                run_messages.LOST_CONTACT.format(run_id=run_id, error=exc),
+            )
+            self._release(run_id, plan)
             return
         except Exception as exc:  # the run must end recorded, whatever broke
             log.exception("run %s: %s crashed", run_id, what)

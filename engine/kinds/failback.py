@@ -19,7 +19,7 @@ from engine.kinds.cleanup import (
     forget_sr,
     remove_journaled,
 )
-from engine.kinds.context import RunContext, mark
+from engine.kinds.context import RunContext, lost_contact, mark
 from engine.kinds.failover import _still_running
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
@@ -58,6 +58,8 @@ def execute(ctx: RunContext) -> Result:
     except ManualStepRequired:
         raise
     except DRError as exc:
+        if lost_contact(exc):
+            raise  # the runner marks the run interrupted: resume it when the pool answers
         return Result("failed", str(exc), notes=ctx.notes)
     wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
     state = verdict(ctx.outcomes, wanted)

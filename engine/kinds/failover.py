@@ -17,7 +17,7 @@ from typing import Any
 from engine import run_messages
 from engine.errors import DRError, ManualStepRequired, XapiError
 from engine.kinds.cleanup import cleanup, destroy_dr_tasks
-from engine.kinds.context import RunContext, mark
+from engine.kinds.context import RunContext, lost_contact, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
@@ -59,6 +59,8 @@ def execute(ctx: RunContext) -> Result:
     except ManualStepRequired:
         raise
     except DRError as exc:
+        if lost_contact(exc):
+            raise  # the runner marks the run interrupted: resume it when the pool answers
         return Result("failed", str(exc), notes=ctx.notes)
     if ctx.cancel.is_set():
         return Result("cancelled", "cancelled; VMs recovered so far are kept", notes=ctx.notes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from engine import run_messages
 from engine.errors import DRError, ManualStepRequired
 from engine.kinds.cleanup import cleanup
-from engine.kinds.context import RunContext, mark
+from engine.kinds.context import RunContext, lost_contact, mark
 from engine.kinds.ha import disable_ha, restore_ha
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
@@ -44,12 +44,16 @@ def execute(ctx: RunContext) -> Result:
     except ManualStepRequired:
         raise  # the run pauses here; cleanup happens when it goes on
     except DRError as exc:
+        if lost_contact(exc):
+            raise  # the runner marks the run interrupted: resume it when the pool answers
         failure = str(exc)
     try:
         left = cleanup(ctx, dest, remove_test_copies=True)
     except ManualStepRequired:
         raise
     except DRError as exc:
+        if lost_contact(exc):
+            raise  # the runner marks the run interrupted: resume it when the pool answers
         left = [f"(cleanup stopped: {exc})"]
     failure = _restore_ha(ctx) or failure
     for entry in ctx.outcomes.values():
@@ -75,6 +79,8 @@ def _restore_ha(ctx: RunContext) -> str | None:
     try:
         restore_ha(ctx, ctx.dest)
     except DRError as exc:
+        if lost_contact(exc):
+            raise  # the runner marks the run interrupted: resume it when the pool answers
         return f"HA could not be re-enabled on {ctx.plan.dest_pool!r}: {exc}; turn it on by hand."
     return None
 

@@ -183,3 +183,27 @@ def test_a_stalled_task_times_out_for_its_vm_only(sim, tmp_path):
     assert "start-failed" in statuses
     assert "did not finish within" in str(run["outcome"])
     h.store.close()
+
+
+def test_losing_the_dr_pool_mid_run_interrupts_and_resume_finishes(h):
+    """The DR site stops answering mid-failover: the run is interrupted, then resumed once back."""
+    h.plan("failover", "all")
+    h.world.control("POST", "/sites/primary/fail")
+    plan = h.plan("failover", "all", source_up=False)
+    lost = []
+
+    def cut(ev):
+        if ev.type == "step-finished" and (ev.step_key or "").startswith("start:") and not lost:
+            lost.append(h.world.control("POST", "/sites/dr/fail"))
+
+    unsubscribe = h.runner.subscribe(cut)
+    run = h.run(plan)
+    unsubscribe()
+    assert lost
+    assert run["state"] == "interrupted"
+    assert "resume" in h.store.runs.history(run["id"])[-1]["reason"]
+    h.world.control("POST", "/sites/dr/restore")
+    h.runner.resume(run["id"])
+    done = h.runner.wait(run["id"], 60)
+    assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 only
+    assert set(h.recover_counts().values()) == {1}
