@@ -88,6 +88,21 @@ def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
     return rec
 
 
+def members_at_destination(client: Any, app: AppliancePlan) -> dict[str, str | None]:
+    """uuid -> ref of the vApp's VMs now in the destination (None when absent), in two calls
+    (the recovered appliance keeps its uuid), else one lookup per VM."""
+    wanted = {vm.uuid for vm in app.vms}
+    try:
+        app_ref = client.call("VM_appliance.get_by_uuid", app.uuid)
+        recs = client.call("VM.get_all_records_where", f'field "appliance"="{app_ref}"')
+        found = {rec["uuid"]: ref for ref, rec in recs.items() if rec["uuid"] in wanted}
+    except XapiError:
+        found = {}
+    for uuid in wanted - set(found):
+        found[uuid] = ref_by_uuid(client, "VM", uuid)
+    return found
+
+
 class Placement:
     """Spreads the run's VM starts over the destination's live hosts.
 
@@ -169,9 +184,8 @@ def recover_and_start_actions(
 
         def interpret(_result: Any) -> dict[str, Any]:
             # A vApp's metadata may lack a member (created inside the replication lag): say so.
-            for vm in app.vms:
-                refs[vm.uuid] = ref_by_uuid(client, "VM", vm.uuid)
-            found = [vm.uuid for vm in app.vms if refs[vm.uuid]]
+            refs.update(members_at_destination(client, app))
+            found = [vm.uuid for vm in app.vms if refs.get(vm.uuid)]
             return {"vms": found, "missing": [vm.uuid for vm in app.vms if vm.uuid not in found]}
 
         return Action(
