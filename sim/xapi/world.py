@@ -114,15 +114,6 @@ class RedoWriter:
         except Exception:  # a redo-log problem must never fail the API write that caused it
             log.exception("redo log of pool %s", self.pool.name)
 
-    def flush(self) -> None:
-        """Nothing is buffered: writes go through as they happen (kept for callers' clarity)."""
-
-    def start(self) -> None:
-        """Nothing to start: the redo log runs inside each database write."""
-
-    def stop(self) -> None:
-        """Nothing to stop."""
-
     def _health(self, vdi_uuid: str, ok: bool) -> None:
         """Own metadata VDIs show `metadata_latest=false` while their log cannot be written."""
         was_broken = vdi_uuid in self.broken
@@ -318,15 +309,12 @@ class World:
         return world
 
     def start(self) -> None:
-        """Start the background writers (redo logs)."""
-        for pool in self.pools.values():
-            pool.redo.start()
+        """Nothing runs in the background: the world acts inside the calls made to it."""
 
     def stop(self) -> None:
+        """Wake every simulated sleep and stalled call so that the servers can stop."""
         self.clock.interrupt()
         self.faults.released.set()
-        for pool in self.pools.values():
-            pool.redo.stop()
 
     # ------------------------------------------------------------------ lookups
 
