@@ -507,6 +507,7 @@ class Storage:
                 "state": link.state,
                 "direction": link.direction,
                 "lag_seconds": link.lag_seconds,
+                "rpo_seconds": round(max(0.0, now - as_of), 3) if not link.broken else None,
                 "pending_writes": len(link.pending),
                 "last_replicated_at": datetime.fromtimestamp(as_of, UTC).isoformat(),
                 "source_device_config": link.source.device_config(self.array_of(link.source)),

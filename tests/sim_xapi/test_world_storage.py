@@ -218,3 +218,14 @@ def test_unplug_refuses_while_a_running_vm_uses_the_sr(mini: SimHandle) -> None:
     with pytest.raises(XenAPI.Failure) as exc:
         prod.xenapi.PBD.unplug(pbd)
     assert exc.value.details[0] == "VDI_IN_USE"
+
+
+def test_rpo_is_the_age_of_the_oldest_write_in_flight(mini: SimHandle, ctl: Ctl) -> None:
+    """rpo_seconds is > 0 while writes are in flight, 0 after a sync; lag_seconds is the link's."""
+    row = ctl.lun("Gold")
+    assert row["lag_seconds"] == 600
+    assert row["pending_writes"] > 0
+    assert row["rpo_seconds"] >= 0
+    synced = ctl("POST", f"/replication/{row['lun']}/sync")
+    assert synced["rpo_seconds"] == 0
+    assert synced["pending_writes"] == 0
