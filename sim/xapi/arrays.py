@@ -163,12 +163,15 @@ class Volume:
     def device_config(self, array: StorageArray | None) -> dict[str, str]:
         """The `device_config` a PBD uses to reach this volume."""
         if self.kind == "iscsi" and array is not None:
-            return {
+            config = {
                 "target": array.target,
                 "port": array.port,
                 "targetIQN": array.iqn,
                 "SCSIid": self.scsi_id,
             }
+            if array.chap_user:
+                config.update(chapuser=array.chap_user, chappassword=array.chap_password)
+            return config
         if self.kind == "nfs" and array is not None:
             return {"server": array.target, "serverpath": self.serverpath}
         return {"device": self.device}
@@ -194,6 +197,8 @@ class StorageArray:
     iqn: str
     port: str = "3260"
     volumes: dict[str, Volume] = field(default_factory=dict)
+    chap_user: str = ""
+    chap_password: str = ""
 
     def by_scsi_id(self, scsi_id: str) -> Volume | None:
         for vol in self.volumes.values():
@@ -344,6 +349,11 @@ class Storage:
                 iqn = device_config.get("targetIQN", "")
                 if iqn not in {array.iqn, "*"}:
                     raise StorageFault(96, f"target has IQN {array.iqn}, asked for {iqn!r}")
+                if array.chap_user and (
+                    device_config.get("chapuser") != array.chap_user
+                    or device_config.get("chappassword") != array.chap_password
+                ):
+                    raise StorageFault(68, "CHAP authentication to the target failed")
                 scsi_id = device_config.get("SCSIid", "")
                 vol = array.by_scsi_id(scsi_id) if scsi_id else None
                 if vol is None:

@@ -179,7 +179,12 @@ def build(world: World) -> None:
         site = Site(s.name)
         world.sites[s.name] = site
         world.storage.arrays[s.name] = StorageArray(
-            s.name, s.array.target, s.array.iqn, s.array.port
+            s.name,
+            s.array.target,
+            s.array.iqn,
+            s.array.port,
+            chap_user=s.array.chap_user,
+            chap_password=s.array.chap_password,
         )
     late: list[tuple[Pool, sc.Pool, sc.VM]] = []
     for s in scenario.sites:

@@ -134,6 +134,8 @@ def dump(world: World) -> dict[str, Any]:
                     "target": a.target,
                     "iqn": a.iqn,
                     "port": a.port,
+                    "chap_user": a.chap_user,
+                    "chap_password": a.chap_password,
                     "volumes": [_volume(v) for v in a.volumes.values()],
                 }
                 for site, a in storage.arrays.items()
@@ -193,7 +195,14 @@ def load(data: dict[str, Any], *, speed: float | None = None) -> World:
         world.sites[name] = Site(name, up)
     volumes: dict[str, Volume] = {}
     for site, a in data["arrays"].items():
-        array = StorageArray(site, a["target"], a["iqn"], a["port"])
+        array = StorageArray(
+            site,
+            a["target"],
+            a["iqn"],
+            a["port"],
+            chap_user=a.get("chap_user", ""),
+            chap_password=a.get("chap_password", ""),
+        )
         for v in a["volumes"]:
             vol = _volume_from(v)
             array.volumes[vol.id] = vol

@@ -72,6 +72,8 @@ class Array(_Strict):
     target: str = Field(description="iSCSI portal address the pools use in device_config")
     iqn: str = Field(description="the array's target IQN")
     port: str = "3260"
+    chap_user: str = Field("", description="CHAP user the target requires (none if empty)")
+    chap_password: str = ""
 
 
 class Host(_Strict):

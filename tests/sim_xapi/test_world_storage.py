@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
 import XenAPI
@@ -229,3 +230,42 @@ def test_rpo_is_the_age_of_the_oldest_write_in_flight(mini: SimHandle, ctl: Ctl)
     synced = ctl("POST", f"/replication/{row['lun']}/sync")
     assert synced["rpo_seconds"] == 0
     assert synced["pending_writes"] == 0
+
+
+CHAP = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+hosts = [{ name = "a" }]
+srs = [{ name = "Gold", kind = "replicated", replicate_to = "dr" }]
+[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = { target = "10.20.1.50", iqn = "iqn.x:dr", chap_user = "drhost", chap_password = "s3cret" }
+[[sites.pools]]
+name = "dr"
+hosts = [{ name = "b" }]
+"""
+
+
+def test_a_chap_protected_target_refuses_a_login_without_the_secret(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """Wrong or missing CHAP credentials give SR_BACKEND_FAILURE_68; the right ones attach."""
+    sim = sim_factory(CHAP)
+    ctl = Ctl(sim.control_url)
+    row = ctl.disaster("primary")[0]
+    dc = row["mirror_device_config"]
+    assert dc["chapuser"] == "drhost"
+    dr = login(sim, "dr")
+    without = {k: v for k, v in dc.items() if not k.startswith("chap")}
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.DR_task.create("lvmoiscsi", without, [row["sr_uuid"]])
+    assert _code(exc) == "SR_BACKEND_FAILURE_68"
+    task = dr.xenapi.DR_task.create("lvmoiscsi", dc, [row["sr_uuid"]])
+    assert len(dr.xenapi.DR_task.get_introduced_SRs(task)) == 1
+    calls = ctl("GET", "/calls")
+    assert "s3cret" not in str([c["args"] for c in calls])
