@@ -337,7 +337,7 @@ class Servers:
         bind_port: int = 0,
         tls: bool = False,
         auth_failure_delay: float = 5.0,
-        max_workers: int = 32,
+        max_workers: int | None = None,
     ) -> None:
         self.pools = list(pools)
         self.sessions = Sessions()
@@ -447,7 +447,7 @@ def serve_pools(
     bind_port: int = 0,
     tls: bool = False,
     auth_failure_delay: float = 5.0,
-    max_workers: int = 32,
+    max_workers: int | None = None,
 ) -> Servers:
     """Start a listener on every host address of `pools` (one port); -> `Servers`."""
     return Servers(

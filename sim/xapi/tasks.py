@@ -1,9 +1,10 @@
 """`Async.*` calls as XAPI tasks (reference §1.9).
 
 `Async.X.y(...)` creates a `task` in the pool's own database (even for a foreign-database
-session, as XAPI does), returns its ref at once and runs the method on a bounded thread
-pool. On success: `status=success`, `progress=1.0`, `finished`, and `result` = the XML-RPC
-serialisation of the return value. On failure: `status=failure` and `error_info` = the
+session, as XAPI does), returns its ref at once and runs the method on a thread of its own
+(at most `max_pending` tasks pending at once, else `TOO_MANY_PENDING_TASKS`). On success:
+`status=success`, `progress=1.0`, `finished`, and `result` = the XML-RPC serialisation of
+the return value. On failure: `status=failure` and `error_info` = the
 ErrorDescription a synchronous call would have returned. A method that notices
 `task.cancel` (through `call.task.cancelled()` / `check_cancelled()`) ends `cancelled`.
 
@@ -65,13 +66,21 @@ class Tasks:
     def __init__(
         self,
         *,
-        max_workers: int = 32,
+        max_workers: int | None = None,
         max_pending: int = 2000,
         keep: int = 200,
         finished_ttl: float = 65 * 60,
         pending_ttl: float = 24 * 3600,
     ) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="xapi-task")
+        # xapi runs every Async call on a thread of its own, so a slow task (a boot, a
+        # start_delay, a stalled recovery) never holds another back; only the number of
+        # pending tasks is bounded (TOO_MANY_PENDING_TASKS). `max_workers` caps the threads
+        # instead, for callers that want a fixed pool.
+        self.executor = (
+            ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="xapi-task")
+            if max_workers
+            else None
+        )
         self.max_pending = max_pending
         self.keep = keep
         self.finished_ttl = finished_ttl
@@ -104,7 +113,8 @@ class Tasks:
             fn(outcome)
 
     def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
     def create(self, call: Call, label: str, description: str = "") -> str:
         """A pending task in the pool's database, owned by the calling session."""
@@ -140,7 +150,15 @@ class Tasks:
                 self._pending -= 1
             raise
         call.task = TaskHandle(call.pool.db, ref)
-        self.executor.submit(self._run, call, spec, args, ref)
+        if self.executor is not None:
+            self.executor.submit(self._run, call, spec, args, ref)
+        else:
+            threading.Thread(
+                target=self._run,
+                args=(call, spec, args, ref),
+                name=f"xapi-task-{spec.name}",
+                daemon=True,
+            ).start()
         return ref
 
     def _run(self, call: Call, spec: MethodSpec, args: list[Any], ref: str) -> None:

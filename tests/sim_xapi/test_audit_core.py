@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
 
 import pytest
 import XenAPI
@@ -28,6 +29,15 @@ def _names(call: Call) -> list[str]:
 @method("audit_core.flag", ["flag"], async_ok=True, read=True)
 def _flag(call: Call, flag: bool) -> bool:
     return flag
+
+
+RELEASE = threading.Event()
+
+
+@method("audit_core.hold", [], async_ok=True, read=True)
+def _hold(call: Call) -> str:
+    RELEASE.wait(BOUND)
+    return ""
 
 
 @pytest.fixture
@@ -247,6 +257,18 @@ def test_a_set_result_is_an_array_fragment(root: XenAPI.Session) -> None:
     assert rec["progress"] == 1.0
     assert rec["allowed_operations"] == []
     assert rec["error_info"] == []
+
+
+def test_many_slow_tasks_never_hold_back_another(root: XenAPI.Session) -> None:
+    """§1.9/issue 2: with 40 tasks still running, a new Async call runs and ends at once."""
+    RELEASE.clear()
+    try:
+        held = [root.xenapi.Async.audit_core.hold() for _ in range(40)]
+        rec = wait_task(root, root.xenapi.Async.audit_core.names())
+        assert rec["status"] == "success"
+        assert {root.xenapi.task.get_status(t) for t in held} == {"pending"}
+    finally:
+        RELEASE.set()
 
 
 def test_cancel_never_refuses_a_finished_task(root: XenAPI.Session) -> None:
