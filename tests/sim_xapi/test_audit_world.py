@@ -206,3 +206,27 @@ def test_templates_snapshots_and_dom0_cannot_join_a_vapp(mini: SimHandle) -> Non
             "OPERATION_NOT_ALLOWED",
             "Control domains, templates and snapshots cannot be assigned to appliances.",
         ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="xen-api ocaml/xapi/xapi_vm_helpers.ml assert_can_be_recovered: an SR missing by "
+    "uuid is named by its foreign ref, but one present and detached by the target pool's "
+    "ref (looked up with session_to); reference §2.7 says foreign in both cases. XenCenter's "
+    "2022 fix 'crash when the required SR is present in the pool but detached' (§7) fits the "
+    "source. Fix in sim/xapi/recovery.py assert_can_be_recovered",
+)
+def test_a_detached_required_sr_is_named_by_the_target_pools_ref(mini: SimHandle, ctl: Ctl) -> None:
+    """xapi_vm_helpers: VM_REQUIRES_SR for a present but detached SR carries the local SR ref."""
+    lose_primary(ctl)
+    fo = open_failover(mini, ctl, ["Gold"])
+    dr = fo.dr
+    gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
+    for pbd in dr.xenapi.SR.get_PBDs(gold):
+        dr.xenapi.PBD.unplug(pbd)
+    vm = fo.vms["app-01"]
+    assert failure(fo.call("VM.assert_can_be_recovered", vm, dr._session)) == [
+        "VM_REQUIRES_SR",
+        vm,
+        gold,
+    ]
