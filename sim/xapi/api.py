@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +130,18 @@ def roles_holding(needed: str) -> list[str]:
 
 
 Param = str | tuple[str, Any]
+# Parameter annotations the dispatcher enforces, and how its errors name them.
+_WIRE_TYPES: dict[Any, type] = {
+    "bool": bool,
+    bool: bool,
+    "str": str,
+    str: str,
+    "dict": dict,
+    dict: dict,
+    "list": list,
+    list: list,
+}
+_WIRE_NAMES = {bool: "bool", str: "string", dict: "map", list: "set"}
 _NO_DEFAULT = object()
 
 
@@ -145,9 +157,10 @@ class MethodSpec:
     role: str
     session: bool
     generated: bool
-    # Positions (after the session) of `bool` parameters: xapi's unmarshaller takes only a
-    # real boolean there (`Rpc.bool_of_rpc`), so "false" must not pass as truthy.
-    bools: frozenset[int] = frozenset()
+    # Position (after the session) -> wire type, for parameters annotated `bool`, `str`,
+    # `dict` or `list`: xapi's unmarshaller takes only that type there (`Rpc.bool_of_rpc`
+    # and friends), so "false" never passes as truthy nor a number as a reference.
+    kinds: dict[int, type] = field(default_factory=dict)
 
     @property
     def required(self) -> int:
@@ -191,7 +204,9 @@ def method(
             role=role or role_for(p, read),
             session=session,
             generated=generated,
-            bools=frozenset(i for i, n in enumerate(names) if hints.get(n) in ("bool", bool)),
+            kinds={
+                i: _WIRE_TYPES[h] for i, n in enumerate(names) if (h := hints.get(n)) in _WIRE_TYPES
+            },
         )
         REGISTRY[name] = spec
         if "." in name:
@@ -329,10 +344,10 @@ class Dispatcher:
         if received < spec.required or received > len(spec.params):
             raise XapiError(MESSAGE_PARAMETER_COUNT_MISMATCH, base, spec.required, max(received, 0))
         given = params[1:] if spec.session else params
-        for i in spec.bools:
-            if i < len(given) and not isinstance(given[i], bool):
+        for i, kind in spec.kinds.items():
+            if i < len(given) and not isinstance(given[i], kind):
                 # What xapi answers when an argument does not unmarshal (exnHelper.ml).
-                raise internal_error(f"Expected bool, got '{given[i]!r}'")
+                raise internal_error(f"Expected {_WIRE_NAMES[kind]}, got '{given[i]!r}'")
         if is_member and spec.name != "system.listMethods":
             raise XapiError(HOST_IS_SLAVE, pool.coordinator_address)
         args = list(params[1:] if spec.session else params)

@@ -31,6 +31,11 @@ def _flag(call: Call, flag: bool) -> bool:
     return flag
 
 
+@method("audit_core.kinds", ["name", "config", "items"], read=True)
+def _kinds(call: Call, name: str, config: dict, items: list) -> str:
+    return name
+
+
 RELEASE = threading.Event()
 
 
@@ -182,6 +187,20 @@ def test_a_bool_parameter_takes_only_a_boolean(root: XenAPI.Session) -> None:
             assert error[0] == "INTERNAL_ERROR"
             assert "Expected bool" in error[1]
     assert root.xenapi.task.get_all() == []
+
+
+def test_string_map_and_set_parameters_take_only_their_type(root: XenAPI.Session) -> None:
+    """§1.3: a number for a string, a set for a map or a map for a set is refused."""
+    s = root._session
+    assert raw(root, "audit_core.kinds", s, "n", {}, [])["Value"] == "n"
+    for args, expected in (
+        ((5, {}, []), "Expected string"),
+        (("n", [], []), "Expected map"),
+        (("n", {}, {}), "Expected set"),
+    ):
+        error = raw(root, "audit_core.kinds", s, *args)["ErrorDescription"]
+        assert error[0] == "INTERNAL_ERROR"
+        assert error[1].startswith(expected)
 
 
 def jsonrpc(sim: CoreSim, method_name: str, *params: object) -> dict:
