@@ -318,8 +318,9 @@ class Runner:
         client = ctx.client
 
         def recording_client(pool: str) -> Any:
-            used.add(pool)
-            return client(pool)
+            connected = client(pool)
+            used.add(pool)  # only pools reached: releasing must not try to connect again
+            return connected
 
         ctx.client = recording_client
         try:
