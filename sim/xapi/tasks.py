@@ -234,7 +234,7 @@ def _assert_may_touch(call: Call, ref: str, perm: str) -> None:
     )
 
 
-@method("task.cancel", ["task"])
+@method("task.cancel", ["task"], async_ok=True)  # a custom call: it has an Async form
 def task_cancel(call: Call, task: str) -> str:
     """Ask a task to stop: a `cancel` entry in its current_operations (never refused)."""
     ref = _task_ref(call, task)

@@ -298,6 +298,22 @@ def test_cancel_never_refuses_a_finished_task(root: XenAPI.Session) -> None:
     assert root.xenapi.task.get_status(task) == "success"
 
 
+def test_task_cancel_has_an_async_form_and_destroy_has_none(root: XenAPI.Session) -> None:
+    """§1.2/§1.9: task.cancel is a custom call (Async allowed); task.destroy is session-only."""
+    RELEASE.clear()
+    try:
+        held = root.xenapi.Async.audit_core.hold()
+        canceller = root.xenapi.Async.task.cancel(held)
+        assert wait_task(root, canceller)["status"] == "success"
+        assert "cancel" in root.xenapi.task.get_current_operations(held).values()
+    finally:
+        RELEASE.set()
+    assert raw(root, "Async.task.destroy", root._session, held)["ErrorDescription"] == [
+        "Fault",
+        "No async mode for this operation (rpc: task.destroy)",
+    ]
+
+
 def test_client_tasks_and_task_garbage_collection_by_age(sim: CoreSim) -> None:
     """§1.9: task.create makes a pending task; GC drops finished ones at 65 min, pending at 24 h."""
     clock = ManualClock()
