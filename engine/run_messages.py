@@ -10,6 +10,10 @@ PLAN_BLOCKED = (
     "The plan has {count} blocker(s): {items}. Fix them (see `drbot plan`) and plan again; "
     "a run never starts past a blocker."
 )
+PLAN_EDITED = (
+    "The plan no longer matches its hash {hash}: it was changed after it was made (and "
+    "approved). Plan again and have the new plan approved."
+)
 PLAN_UNSEALED = "The plan has no hash; make it with the planner (it seals the plan) and retry."
 POOL_BUSY = (
     "Pool {pool!r} is busy with run {run_id}; wait for it to finish, or `drbot resume {run_id}` "

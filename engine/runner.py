@@ -32,7 +32,7 @@ from typing import Any
 
 from engine import run_messages
 from engine.clock import Clock, SystemClock
-from engine.errors import DRError, ManualStepRequired, RunConflict, RunStateError
+from engine.errors import DRError, ManualStepRequired, PlanChanged, RunConflict, RunStateError
 from engine.events import EventBus, RunEvent, Subscriber
 from engine.journal import Journal
 from engine.kinds import KINDS
@@ -114,8 +114,9 @@ class Runner:
     def start(self, plan: Plan, requested_by: str, reason: str | None = None) -> int:
         """Create a run of `plan`, take its pools' leases and start it in a worker thread.
 
-        Raises `PlanBlocked` when the plan has blockers and `RunConflict` when another run
-        holds one of its pools. Returns the run id at once.
+        Raises `PlanBlocked` when the plan has blockers, `PlanChanged` when its content no
+        longer matches its hash, and `RunConflict` when another run holds one of its pools.
+        Returns the run id at once.
         """
         if plan.blockers:
             items = "; ".join(f"{c.name} ({c.subject})" for c in plan.blockers)
@@ -124,6 +125,9 @@ class Runner:
             )
         if not plan.hash:
             raise PlanBlocked(run_messages.PLAN_UNSEALED)
+        if plan.compute_hash() != plan.hash:
+            # What runs must be exactly what was approved: an edited plan is refused.
+            raise PlanChanged(run_messages.PLAN_EDITED.format(hash=plan.hash[:12]))
         run_id = self.store.runs.create(
             plan.kind,
             plan.target,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import RunConflict, RunStateError
+from engine.errors import PlanChanged, RunConflict, RunStateError
 from engine.runner import PlanBlocked
 from engine.storage.manual import ManualStorageAdapter
 from tests.engine.runs_support import make_harness
@@ -35,6 +35,15 @@ def test_a_blocked_plan_never_starts(h):
     assert [c.name for c in plan.blockers] == ["ha"]
     with pytest.raises(PlanBlocked, match="ha"):
         h.runner.start(plan, requested_by="U1")
+    assert h.store.runs.list() == []
+
+
+def test_an_edited_plan_never_starts(h):
+    """A plan changed after it was sealed (and approved) is refused: its hash no longer fits."""
+    plan = h.plan("test-failover", "payments", disable_ha=True)
+    edited = plan.model_copy(update={"power_after": "start"})
+    with pytest.raises(PlanChanged, match="Plan again"):
+        h.runner.start(edited, requested_by="U1")
     assert h.store.runs.list() == []
 
 
