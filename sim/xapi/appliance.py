@@ -204,6 +204,12 @@ def vm_set_appliance(call: Call, self: str, value: str) -> str:
     db = call.db
     if not isinstance(self, str) or not db.exists("VM", self):
         raise XapiError("HANDLE_INVALID", "VM", self)
+    rec = db.get("VM", self)
+    if rec["is_control_domain"] or rec["is_a_template"] or rec["is_a_snapshot"]:
+        raise XapiError(
+            "OPERATION_NOT_ALLOWED",
+            "Control domains, templates and snapshots cannot be assigned to appliances.",
+        )
     if value != NULL_REF and (not isinstance(value, str) or not db.exists("VM_appliance", value)):
         raise XapiError("HANDLE_INVALID", "VM_appliance", value)
     with db.lock:

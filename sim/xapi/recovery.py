@@ -1,8 +1,8 @@
 """Importing VMs from a foreign database into a pool: the rules of reference §2.6-§2.9.
 
 - Required SRs: the SRs of the disks behind a VM's non-CD VBDs, ISO SRs excluded; each must
-  exist in the target by uuid with at least one attached PBD (`VM_REQUIRES_SR [vm, sr]`,
-  both refs from the foreign database).
+  exist in the target by uuid with at least one attached PBD (`VM_REQUIRES_SR [vm, sr]`:
+  the foreign SR ref when it is missing, the target's when it is there but detached).
 - An existing VM with the same uuid: not Halted -> `VM_BAD_POWER_STATE [vm, "Halted",
   actual]`, or skipped with force; Halted -> replaced if the incoming `version` is newer or
   with force, else `VM_TO_IMPORT_IS_NOT_NEWER_VERSION [vm, existing, incoming]`.
@@ -71,11 +71,16 @@ def missing_srs(foreign: Database, vms: list[str], pool: Pool) -> list[str]:
 
 
 def assert_can_be_recovered(foreign: Database, vms: list[str], pool: Pool) -> None:
-    """`VM_REQUIRES_SR [vm, sr]` for the first VM whose storage the target lacks."""
+    """`VM_REQUIRES_SR [vm, sr]` for the first VM whose storage the target lacks.
+
+    As xapi_vm_helpers does it: an SR missing by uuid is named by its foreign ref, one that
+    is present but detached by the target pool's own ref (the VM ref is always foreign).
+    """
     for vm in vms:
         missing = missing_srs(foreign, [vm], pool)
         if missing:
-            raise XapiError("VM_REQUIRES_SR", vm, missing[0])
+            there = _target_sr(pool.db, foreign, missing[0])
+            raise XapiError("VM_REQUIRES_SR", vm, there or missing[0])
 
 
 class _Import:
