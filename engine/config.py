@@ -164,7 +164,11 @@ class EngineConfig(_Strict):
         for pair in self.pairs:
             for role, name in (("protected", pair.protected), ("dr", pair.dr)):
                 if name not in self.pools:
-                    raise ValueError(f"pairs: {role} pool {name!r} is not in [pools]")
+                    known = ", ".join(repr(p) for p in sorted(self.pools)) or "none"
+                    raise ValueError(
+                        f"pairs: {role} pool {name!r} is not a configured pool (pools: {known}); "
+                        "fix the pair or add the pool"
+                    )
             if pair.protected == pair.dr:
                 raise ValueError(f"pairs: pool {pair.protected!r} cannot protect itself")
         return self

@@ -112,6 +112,14 @@ SAME_POOL = (
     "Source and destination are the same pool ({pool!r}); a pool cannot recover into itself."
 )
 DEST_UNREACHABLE = "Pool {pool!r} does not answer; nothing can be recovered into it until it does."
+DEST_UNUSABLE = "drbot cannot use pool {pool!r}, so nothing can be recovered into it: {error}"
+SOURCE_UNUSABLE = (
+    "drbot cannot use pool {pool!r} ({error}) but nothing shows that it is down: its VMs may still "
+    "run there. Fix drbot's access to it; a failover stays refused until then (split-brain guard)."
+)
+SOURCE_UNUSABLE_TEST = (
+    "drbot cannot use pool {pool!r}: {error} The plan relies on the replicated metadata alone."
+)
 SOURCE_UNREACHABLE_SEEN = (
     "Pool {pool!r} does not answer; planning from what drbot last saw of it ({when})."
 )
@@ -187,8 +195,8 @@ LEFT_OUT_APP = "This vApp is left out of the plan."
 NAMED_BLOCKER = "Move the disk to replicated storage, or leave it out of the target."
 NOTHING_TO_RECOVER = "Nothing in the target can be recovered; see the other checks."
 NO_LUNS = (
-    "The storage adapter reports no replicated LUN between these sites; check [storage] in the "
-    "configuration."
+    "The storage adapter reports no replicated LUN between these sites; check the storage "
+    "settings (adapter, control_url or luns) in the configuration."
 )
 LUN_STATE = "LUN {lun} is {state}; this run needs it {want}."
 METADATA_IN_FLIGHT = (
@@ -209,8 +217,9 @@ METADATA_NOT_REPLICATED = (
     "replication on a replicated SR."
 )
 NETWORK_MISSING = (
-    "No network of this name or bridge at the destination and none mapped: recovery creates an "
-    "isolated private network. Add it at the DR site or map it in [[pairs]].network_map."
+    "No network named {network!r} or on its bridge in pool {dest!r}, and none mapped: recovery "
+    "would create an isolated private network. Add it to {dest!r}, or map it to one of its "
+    "networks in the network_map of the configuration's pair with protected = {protected!r}."
 )
 NETWORK_BY_BRIDGE = "Lands on {dest!r} (same bridge {bridge})."
 NETWORK_BY_MAP = (
@@ -243,6 +252,7 @@ RTO_FROM_MODEL = (
 
 # --- readiness ----------------------------------------------------------------------------------
 R_SOURCE_DOWN = "Protected pool {pool!r} does not answer: if this is a disaster, plan a failover."
+R_SOURCE_UNUSABLE = "drbot cannot read protected pool {pool!r}: {error}"
 R_STORAGE_UNREADABLE = "Cannot read replication state: {error}"
 R_LUN_FAILED = "LUN {lun} has failed: nothing on it can be recovered. Call the storage team."
 R_LUN_STATE = "LUN {lun} is {state}, not replicating: the DR site is not receiving changes."

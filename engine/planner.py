@@ -252,11 +252,34 @@ def plan(
     src_inv, dst_inv = source.inventory, dest.inventory
     source_up = source.is_reachable()
     dest_up = dest.is_reachable()
-    if dst_inv is None or not dest_up:
+    if dest.unusable:
+        checks.append(
+            check(
+                "dest-reachable",
+                "blocker",
+                dest.name,
+                m.DEST_UNUSABLE,
+                pool=dest.name,
+                error=str(dest.error),
+            )
+        )
+    elif dst_inv is None or not dest_up:
         checks.append(
             check("dest-reachable", "blocker", dest.name, m.DEST_UNREACHABLE, pool=dest.name)
         )
-    if not source_up:
+    if source.unusable:
+        # It may be up and running the VMs: never let this pass for a lost site.
+        checks.append(
+            check(
+                "source-unusable",
+                "warning" if kind == "test-failover" else "blocker",
+                source.name,
+                m.SOURCE_UNUSABLE_TEST if kind == "test-failover" else m.SOURCE_UNUSABLE,
+                pool=source.name,
+                error=str(source.error),
+            )
+        )
+    elif not source_up:
         checks.append(
             check(
                 "source-reachable",
@@ -565,13 +588,21 @@ def plan(
 
     # --- destination checks --------------------------------------------------------------------
     all_vms = [vm for a in app_plans for vm in a.vms] + standalone
-    network_map = map_networks(used_networks, dst_inv, options.network_map)
+    # The pair's map names protected-pool networks; a failback recovers the other way round.
+    configured = dict(options.network_map)
+    if kind == "failback":
+        configured = {**{v: k for k, v in configured.items()}, **configured}
+    network_map = map_networks(used_networks, dst_inv, configured)
     if dst_inv is not None:
         checks += known_sr_checks(kind, dst_inv, lun_plans)
         checks += dest_checks(
             kind, dst_inv, all_vms, power_after, options.disable_ha, bool(app_plans)
         )
-        checks += network_checks(network_map)
+        checks += network_checks(
+            network_map,
+            dest=dest.name,
+            protected=dest.name if kind == "failback" else source.name,
+        )
 
     result = Plan(
         kind=kind,  # type: ignore[arg-type]

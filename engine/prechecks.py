@@ -18,11 +18,25 @@ def check(name: str, status: str, subject: str, template: str, **facts: Any) -> 
     return Check(name=name, status=status, subject=subject, message=template.format(**facts))  # type: ignore[arg-type]
 
 
-def network_checks(mappings: list[NetworkMapping]) -> list[Check]:
+def network_checks(
+    mappings: list[NetworkMapping], *, dest: str = "", protected: str = ""
+) -> list[Check]:
+    """Where each network lands; `dest` is the destination pool, `protected` names the pair
+    whose network_map would fix a missing one."""
     checks = []
     for nm in mappings:
         if nm.matched_by == "none":
-            checks.append(check("network-missing", "warning", nm.source_name, m.NETWORK_MISSING))
+            checks.append(
+                check(
+                    "network-missing",
+                    "warning",
+                    nm.source_name,
+                    m.NETWORK_MISSING,
+                    network=nm.source_name,
+                    dest=dest or "the destination",
+                    protected=protected,
+                )
+            )
         elif nm.matched_by == "bridge":
             checks.append(
                 check(

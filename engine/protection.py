@@ -14,12 +14,12 @@ that is logged out at once) and `Site.is_reachable` may make one read call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.errors import XapiError
+from engine.errors import DRError, XapiError
 from engine.inventory import (
     Inventory,
     appliance_info,
@@ -34,6 +34,10 @@ from engine.models import MetadataSource, NetworkMapping, RecordSource, VMInfo
 from engine.storage.base import ReplicatedLun, StorageAdapter
 from engine.xapi import XapiClient
 
+# Failures that prove a pool did not answer. Anything else (a refused login, a certificate that
+# does not verify, a bad configuration) leaves open whether its VMs still run.
+NO_ANSWER_CODES = frozenset({"CONNECTION_FAILED", "TIMEOUT"})
+
 
 @dataclass
 class Site:
@@ -41,7 +45,10 @@ class Site:
 
     `inventory` may be a follower's last snapshot of a pool that is now unreachable; `reachable`
     says whether the pool answers now (None: the planner asks with one cheap read call).
-    `site` is the site name the storage adapter uses for the pool's LUNs.
+    `site` is the site name the storage adapter uses for the pool's LUNs. `error` is why drbot
+    could not connect to or read the pool (build the site with `Site.open` to have it set): a
+    pool that refuses drbot's login is not a pool that is down, and the split-brain guard must
+    not take one for the other.
     """
 
     name: str
@@ -49,10 +56,32 @@ class Site:
     client: XapiClient | None = None
     site: str = ""
     reachable: bool | None = None
+    error: DRError | None = None
 
     def __post_init__(self) -> None:
         if self.client is None and self.inventory is not None and self.reachable is None:
             self.client = self.inventory.client
+
+    @classmethod
+    def open(cls, name: str, connect: Callable[[], XapiClient], *, site: str = "") -> Site:
+        """Connect with `connect()` and load the pool's inventory; on failure, a Site that
+        remembers why (`error`), unreachable only when nothing answered.
+
+        Example:
+            src = Site.open("prod", lambda: XapiClient.connect(config.pool("prod")), site="primary")
+        """
+        try:
+            client = connect()
+            return cls(name, Inventory.load(client, name), client, site=site, reachable=True)
+        except DRError as exc:
+            return cls(name, None, None, site=site, reachable=False, error=exc)
+
+    @property
+    def unusable(self) -> bool:
+        """drbot could not use the pool, but nothing proves it is down (it may still run VMs)."""
+        if self.error is None:
+            return False
+        return not (isinstance(self.error, XapiError) and self.error.code in NO_ANSWER_CODES)
 
     def is_reachable(self) -> bool:
         """Whether the pool answers now. A follower whose last `event.from` succeeded counts as
@@ -68,8 +97,9 @@ class Site:
                 try:
                     self.client.call("pool.get_all", timeout=10.0)
                     self.reachable = True
-                except XapiError:
+                except XapiError as exc:
                     self.reachable = False
+                    self.error = exc
         return self.reachable
 
 

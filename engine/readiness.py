@@ -209,9 +209,17 @@ def assess(
     src, dst = protected.inventory, dr.inventory
     src_up = protected.is_reachable()
     dst_up = dr.is_reachable() and dst is not None
-    if not dst_up:
+    if dr.unusable:
+        add("not-ready", dr.name, m.DEST_UNUSABLE.format(pool=dr.name, error=dr.error))
+    elif not dst_up:
         add("not-ready", dr.name, m.DEST_UNREACHABLE.format(pool=dr.name))
-    if not src_up:
+    if protected.unusable:
+        add(
+            "not-ready",
+            protected.name,
+            m.R_SOURCE_UNUSABLE.format(pool=protected.name, error=protected.error),
+        )
+    elif not src_up:
         add("degraded", protected.name, m.R_SOURCE_DOWN.format(pool=protected.name))
 
     try:
@@ -365,7 +373,13 @@ def assess(
         result.networks = map_networks(used_networks, dst, pair.network_map)
         for nm in result.networks:
             if nm.matched_by == "none":
-                add("degraded", nm.source_name, m.NETWORK_MISSING)
+                add(
+                    "degraded",
+                    nm.source_name,
+                    m.NETWORK_MISSING.format(
+                        network=nm.source_name, dest=dr.name, protected=pair.protected
+                    ),
+                )
         result.ha_enabled = dst.pool.ha_enabled if dst.pools else None
         if result.ha_enabled:
             add("info", dr.name, m.R_HA_ON)

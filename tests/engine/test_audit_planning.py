@@ -1,0 +1,134 @@
+"""Audit of issue 4 item 5: planning is read-only, and a pool drbot cannot use is not a lost site.
+
+The split-brain guard lets an unplanned failover through only when the source is proven down. A
+wrong password, or any other refusal, proves nothing about the VMs running there.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from engine.planner import PlanOptions, Site, plan
+from engine.xapi import XapiClient
+
+# What a plan may call: reads, the event feed, its own sessions, and the read-only foreign
+# database session of VDI.open_database (reference §2.2: a read-only role, logged out after).
+READ_METHODS = {
+    "session.login_with_password",
+    "session.logout",
+    "session.get_record",
+    "event.from",
+    "VDI.open_database",
+    "VDI.read_database_pool_uuid",
+}
+
+
+def _is_read(method: str) -> bool:
+    name = method.split(".", 1)[-1]
+    return method in READ_METHODS or name.startswith(("get_", "assert_"))
+
+
+def _open(world, pool: str, **update) -> Site:
+    endpoint = world.config.pool(pool).model_copy(update=update)
+    client_box: list[XapiClient] = []
+
+    def connect() -> XapiClient:
+        client_box.append(XapiClient.connect(endpoint))
+        world.clients.append(client_box[-1])
+        return client_box[-1]
+
+    return Site.open(pool, connect, site=endpoint.site)
+
+
+def _last_seq(world) -> int:
+    calls = world.calls()
+    return calls[-1]["seq"] if calls else 0
+
+
+def test_every_kind_of_plan_makes_only_read_calls(sim):
+    """The simulator's call log shows no write while every kind of run is planned."""
+    world = sim("demo")
+    since = _last_seq(world)
+    prod, dr = _open(world, "prod"), _open(world, "dr")
+    storage = world.storage()
+    for kind, options in (
+        ("test-failover", PlanOptions(disable_ha=True)),
+        ("failover", PlanOptions()),
+        ("failover", PlanOptions(planned=True)),
+    ):
+        plan(kind, "all", source=prod, dest=dr, storage=storage, options=options)
+    plan("failback", "all", source=dr, dest=prod, storage=storage)
+    methods = {c["method"] for c in world.calls(since)}
+    assert "VM.get_all_records" in methods  # the log did record the planning
+    assert {m for m in methods if not _is_read(m)} == set()
+
+
+def test_a_source_refusing_the_login_blocks_an_unplanned_failover(sim):
+    """A wrong password at the running source is a blocker naming the fix, never a lost site."""
+    world = sim("mini")
+    prod = _open(world, "prod", password=SecretStr("not-the-password"))
+    assert prod.error is not None
+    assert prod.unusable
+    p = plan("failover", "all", source=prod, dest=_open(world, "dr"), storage=world.storage())
+    blockers = {c.name: c.message for c in p.blockers}
+    assert "source-unusable" in blockers
+    assert "username and password" in blockers["source-unusable"]
+
+
+def test_a_refused_login_is_a_warning_for_a_test_failover(sim):
+    """A test failover with an unusable source plans on, with a warning saying why."""
+    world = sim("mini")
+    prod = _open(world, "prod", password=SecretStr("not-the-password"))
+    p = plan(
+        "test-failover",
+        "all",
+        source=prod,
+        dest=_open(world, "dr"),
+        storage=world.storage(),
+        options=PlanOptions(disable_ha=True),
+    )
+    assert "source-unusable" in {c.name for c in p.warnings}
+    assert "source-unusable" not in {c.name for c in p.blockers}
+
+
+def test_a_source_that_does_not_answer_still_allows_a_failover(sim):
+    """A failed primary site is unreachable, not unusable: the unplanned failover may go ahead."""
+    world = sim("mini")
+    world.control("POST", "/sites/primary/fail")
+    prod = _open(world, "prod")
+    assert prod.error is not None
+    assert not prod.unusable
+    p = plan("failover", "all", source=prod, dest=_open(world, "dr"), storage=world.storage())
+    assert "source-unusable" not in {c.name for c in p.checks}
+    assert "split-brain" not in {c.name for c in p.blockers}
+
+
+def test_a_dest_refusing_the_login_says_what_to_fix(sim):
+    """A wrong password at the DR pool blocks with XAPI's reason, not 'does not answer'."""
+    world = sim("mini")
+    dr = _open(world, "dr", password=SecretStr("not-the-password"))
+    p = plan("test-failover", "all", source=_open(world, "prod"), dest=dr, storage=world.storage())
+    (blocker,) = [c for c in p.blockers if c.name == "dest-reachable"]
+    assert "does not answer" not in blocker.message
+    assert "username and password" in blocker.message
+
+
+@pytest.mark.parametrize("kind", ["test-failover", "failover"])
+def test_missing_network_warning_names_the_network_the_pool_and_the_pair(sim, kind):
+    """The network-missing check names the network, the pool and the pair whose map fixes it."""
+    world = sim("mini")
+    p = plan(
+        kind,
+        "backup-proxy",
+        source=_open(world, "prod"),
+        dest=_open(world, "dr"),
+        storage=world.storage(),
+        options=PlanOptions(disable_ha=True, planned=kind == "failover"),
+    )
+    (check,) = [c for c in p.checks if c.name == "network-missing"]
+    assert "'Backup'" in check.message
+    assert "pool 'dr'" in check.message
+    assert "protected = 'prod'" in check.message
+    assert "[]" not in check.message
+    assert "{" not in check.message
