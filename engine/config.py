@@ -202,10 +202,16 @@ def _validate(data: dict[str, Any], where: str) -> EngineConfig:
     try:
         return EngineConfig.model_validate(data)
     except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
+        errors = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(messages.CONFIG_INVALID.format(errors=errors, where=where)) from exc
+
+
+def _describe(error: Any) -> str:
+    """One validation error as a person reads it: `field: what is wrong` (our own checks carry
+    their sentence; pydantic prefixes it with "Value error, ")."""
+    where = ".".join(str(p) for p in error["loc"])
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
 
 
 def load(path: str | Path) -> EngineConfig:
