@@ -2,8 +2,8 @@
 
 A finding is committed as a strict xfail naming the rule, the reference section and where
 the fix belongs; once the world is fixed the mark goes and the test stays as a regression
-test (the first seven were fixed in 767126b). Where a rule comes from the xen-api source
-rather than the reference text, the docstring or a comment says which file.
+test (seven were fixed in 767126b, two more in 434da1e). Where a rule comes from the
+xen-api source rather than the reference text, the docstring or a comment says which file.
 """
 
 from __future__ import annotations
@@ -186,14 +186,9 @@ def test_an_attached_sr_does_not_allow_forget(mini: SimHandle) -> None:
     assert "forget" in prod.xenapi.SR.get_allowed_operations(silver)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="xen-api ocaml/xapi/xapi_vm.ml set_appliance (not spelled out in the reference): "
-    "dom0, templates and snapshots cannot join a vApp; fix in sim/xapi/appliance.py "
-    "vm_set_appliance",
-)
 def test_templates_snapshots_and_dom0_cannot_join_a_vapp(mini: SimHandle) -> None:
     """xapi_vm.set_appliance: OPERATION_NOT_ALLOWED for dom0, templates and snapshots."""
+    # From xen-api ocaml/xapi/xapi_vm.ml set_appliance; the reference does not spell it out.
     prod = login(mini, "primary")
     app = prod.xenapi.VM_appliance.get_by_name_label("shop")[0]
     records = prod.xenapi.VM.get_all_records()
@@ -208,16 +203,11 @@ def test_templates_snapshots_and_dom0_cannot_join_a_vapp(mini: SimHandle) -> Non
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="xen-api ocaml/xapi/xapi_vm_helpers.ml assert_can_be_recovered: an SR missing by "
-    "uuid is named by its foreign ref, but one present and detached by the target pool's "
-    "ref (looked up with session_to); reference §2.7 says foreign in both cases. XenCenter's "
-    "2022 fix 'crash when the required SR is present in the pool but detached' (§7) fits the "
-    "source. Fix in sim/xapi/recovery.py assert_can_be_recovered",
-)
 def test_a_detached_required_sr_is_named_by_the_target_pools_ref(mini: SimHandle, ctl: Ctl) -> None:
     """xapi_vm_helpers: VM_REQUIRES_SR for a present but detached SR carries the local SR ref."""
+    # ocaml/xapi/xapi_vm_helpers.ml assert_can_be_recovered looks the SR up with session_to;
+    # reference §2.7 says foreign refs in both cases (an erratum; XenCenter's 2022 fix for
+    # "the required SR is present in the pool but detached" fits the source).
     lose_primary(ctl)
     fo = open_failover(mini, ctl, ["Gold"])
     dr = fo.dr
