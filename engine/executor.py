@@ -3,8 +3,11 @@
 A phase of a run (recover the vApps, start the VMs group by group, shut them down) is a set of
 `Action`s with dependencies: each action is one Async call, journaled before it is made and
 after its task ends. `Executor.run` keeps at most `limits[lane]` tasks in flight per lane and
-learns of finished tasks through the client's `wait(..., return_when="first")` (one
-`event.from` long-poll for all of them), never a thread per VM. Among the actions that may
+learns of finished tasks through one `TaskWaiter` of the client (a single `event.from`
+subscription long-polled for all of them), never a thread per VM. A task that outlives the task
+timeout fails its action (and is asked to cancel); a dependent whose dependency failed is
+skipped, while one that only had to wait for it (the next start group of a vApp) goes on.
+Among the actions that may
 start, the one heading the longest remaining chain goes first (highest-level-first list
 scheduling), which keeps the makespan close to the plan's critical path.
 

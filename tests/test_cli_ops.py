@@ -140,7 +140,7 @@ def test_status_reports_readiness_and_replication(app, config):
 
 
 def test_bad_configuration_and_unknown_runs_get_clear_errors(app, config, tmp_path):
-    """A missing config file and an unknown run id are answered with what to do (exit 2)."""
+    """A missing or invalid config, an unknown run or target: each says what to do (exit 2)."""
     missing = _invoke(app, "runs", "--config", tmp_path / "nope.toml")
     assert missing.exit_code == 2
     assert "does not exist" in missing.output
@@ -152,6 +152,9 @@ def test_bad_configuration_and_unknown_runs_get_clear_errors(app, config, tmp_pa
     unknown = _invoke(app, "resume", "99", "--config", config)
     assert unknown.exit_code == 2
     assert "drbot runs" in unknown.output
+    target = _invoke(app, "plan", "test-failover", "no-such-app", "--config", config)
+    assert target.exit_code == 2
+    assert "no-such-app" in target.output
 
 
 def test_manual_storage_steps_pause_until_confirmed_from_the_cli(app, config, tmp_path):
