@@ -61,3 +61,38 @@ def test_a_coordinator_moved_before_the_run_is_followed(h):
     assert run["state"] == "succeeded", run
     assert _statuses(run) == {"app-01": "started-paused"}
     assert h.client("dr").url == h.world.handle.url(pool.coordinator_address)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/kinds/recovery.py (side B): as above, in the failover that matters most: "
+    "late-vm's missing record fails the whole failover after the primary site is lost",
+)
+def test_failover_after_site_loss_recovers_all_but_the_vm_missing_from_metadata(h):
+    """With the primary lost, every protected VM but late-vm is started at DR; late-vm says why."""
+    h.site("prod")  # what drbot saw of the site before it was lost
+    h.world.control("POST", "/sites/primary/fail")
+    plan = h.plan("failover", "all", source_up=False)
+    assert not plan.blockers, plan.blockers
+    run = h.run(plan)
+    statuses = _statuses(run)
+    assert statuses.pop("late-vm") == "not-in-metadata"
+    assert set(statuses.values()) == {"started"}
+    assert run["state"] == "partially-succeeded"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/kinds/cleanup.py (side B): recovering backup-proxy creates the PIF-less "
+    "network 'Backup' at DR (no network of that name or bridge there, reference §2.6) and the "
+    "test-failover cleanup leaves it behind; note the networks before recovery and destroy "
+    "those the run created (and list them in the cleanup verification)",
+)
+def test_a_test_failover_leaves_no_network_it_created(h):
+    """After testing a VM whose network is missing at DR, no new network remains at DR."""
+    plan = h.plan("test-failover", "backup-proxy", disable_ha=True)
+    assert "network-missing" in {c.name for c in plan.warnings}
+    before = h.uuids("dr", "network")
+    run = h.run(plan)
+    assert run["state"] == "succeeded", run
+    assert h.uuids("dr", "network") == before
