@@ -216,3 +216,18 @@ def test_losing_the_dr_pool_mid_run_interrupts_and_resume_finishes(h):
     done = h.runner.wait(run["id"], 60)
     assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 only
     assert set(h.recover_counts().values()) == {1}
+
+
+def test_stop_on_failure_stops_starting_after_the_first_failed_vm(h):
+    """With stop_on_failure, a VM that fails stops the run from starting anything more."""
+    plan = h.plan("test-failover", "payments", disable_ha=True, stop_on_failure=True)
+    assert plan.stop_on_failure
+    h.world.control(
+        "POST", "/faults", {"kind": "vm_start", "vm": "pay-db-01", "error": ["VM_CRASHED", "x"]}
+    )
+    run = h.run(plan)
+    statuses = {o["name"]: o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+    assert statuses["pay-db-01"] == "start-failed"
+    assert statuses["pay-web-01"] in ("not-run", "skipped")
+    assert "started-paused" not in {statuses[n] for n in ("pay-web-01", "pay-web-02")}
+    assert _left_in_dr(h, plan) == NOTHING
