@@ -237,3 +237,20 @@ def test_vapp_create_and_destroy_have_async_forms(mini: SimHandle) -> None:
     app = rec["result"].removeprefix("<value>").removesuffix("</value>")
     assert prod.xenapi.VM_appliance.get_name_label(app) == "a"
     assert task_outcome(prod, prod.xenapi.Async.VM_appliance.destroy(app))["status"] == "success"
+
+
+def test_start_with_storage_attached_nowhere_is_no_hosts_available(mini: SimHandle) -> None:
+    """xapi placement: SR attached nowhere -> VM.start NO_HOSTS_AVAILABLE, start_on REQUIRES_SR."""
+    # xapi_vm_placement.select_host swallows each host's own error (reference §7.13 lists
+    # both codes without saying which call gives which).
+    prod = login(mini, "primary")
+    vm = prod.xenapi.VM.get_by_name_label("halted-vm")[0]
+    silver = prod.xenapi.SR.get_by_name_label("Silver")[0]
+    for pbd in prod.xenapi.SR.get_PBDs(silver):
+        prod.xenapi.PBD.unplug(pbd)
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start_on(vm, prod.xenapi.host.get_all()[0], False, False)
+    assert exc.value.details == ["VM_REQUIRES_SR", vm, silver]
+    with pytest.raises(XenAPI.Failure) as exc:
+        prod.xenapi.VM.start(vm, False, False)
+    assert exc.value.details == ["NO_HOSTS_AVAILABLE"]
