@@ -152,7 +152,7 @@ def shutdown(pool: Pool, appliance: str, mode: str, call: Call) -> None:
         raise XapiError("OPERATION_PARTIALLY_FAILED", f"VM_appliance.{op}", *failed)
 
 
-@method("VM_appliance.create", ["args"])
+@method("VM_appliance.create", ["args"], async_ok=True)
 def appliance_create(call: Call, args: dict) -> str:
     if not isinstance(args, dict):
         raise XapiError("FIELD_TYPE_ERROR", "args")
@@ -166,7 +166,7 @@ def appliance_create(call: Call, args: dict) -> str:
     )
 
 
-@method("VM_appliance.destroy", ["self"])
+@method("VM_appliance.destroy", ["self"], async_ok=True)
 def appliance_destroy(call: Call, self: str) -> str:
     call.db.delete("VM_appliance", _check(call, self))
     return ""

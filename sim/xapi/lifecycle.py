@@ -301,7 +301,7 @@ def ha_restart(pool: Pool, host: Host) -> list[str]:
     return restarted
 
 
-@method("VM.power_state_reset", ["vm"])
+@method("VM.power_state_reset", ["vm"], async_ok=True)
 def vm_power_state_reset(call: Call, vm: str) -> str:
     """Mark a VM of a dead host Halted (refused while its host is alive)."""
     rec = _check_vm(call.pool, vm)
