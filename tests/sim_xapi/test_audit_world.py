@@ -2,7 +2,7 @@
 
 A finding is committed as a strict xfail naming the rule, the reference section and where
 the fix belongs; once the world is fixed the mark goes and the test stays as a regression
-test (seven were fixed in 767126b, two more in 434da1e). Where a rule comes from the
+test (seven were fixed in 767126b, two in 434da1e, one in 0df470e). Where a rule comes from the
 xen-api source rather than the reference text, the docstring or a comment says which file.
 """
 
@@ -222,12 +222,6 @@ def test_a_detached_required_sr_is_named_by_the_target_pools_ref(mini: SimHandle
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§1.7/§3.1: generated constructors and destructors have an Async form (XenCenter "
-    "calls VM_appliance.async_create); Async.VM_appliance.create / destroy give the no-async "
-    "Fault; fix in sim/xapi/appliance.py (async_ok=True on create and destroy)",
-)
 def test_vapp_create_and_destroy_have_async_forms(mini: SimHandle) -> None:
     """§1.7: Async.VM_appliance.create returns a task whose result is the new vApp's ref."""
     prod = login(mini, "primary")
