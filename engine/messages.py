@@ -149,9 +149,9 @@ EXISTING_RUNNING = (
 )
 EXISTING_REPLACED = "An older, halted copy exists in pool {pool!r}; it will be replaced."
 EXISTING_VAPP = "vApp exists in pool {pool!r}; its members will be replaced and it refreshed."
-SOURCE_RUNNING_PLANNED = "Running at the source; the planned failover shuts it down first."
+SOURCE_RUNNING_PLANNED = "{state} at the source; the planned failover shuts it down first."
 SPLIT_BRAIN = (
-    "Running in pool {pool!r}, which still answers: a failover would start a second copy "
+    "{state} in pool {pool!r}, which still answers: a failover would start a second copy "
     "(split brain). Use a planned failover, or shut it down at the source first."
 )
 SR_KNOWN_ATTACHED = (

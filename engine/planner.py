@@ -205,6 +205,9 @@ def select(records: Records, items: list[str], pool_name: str) -> _Selection:
 # ---------------------------------------------------------------------------------------------
 
 
+# Power states XenCenter's source pre-check counts as a live copy (reference §5.2.6 b).
+LIVE_AT_SOURCE = ("Running", "Paused", "Suspended")
+
 _LUN_ACTION = {"test-failover": "present_test_copy", "failover": "promote", "failback": "reverse"}
 _LUN_OK_STATES = {
     "test-failover": {"replicating"},
@@ -450,15 +453,31 @@ def plan(
                         pool=dest.name,
                     )
                 )
-        # Split-brain guard: a running copy at a reachable source.
-        if kind == "failover" and source_up and vm.power_state in ("Running", "Paused"):
+        # Split-brain guard: a live copy at a reachable source. XenCenter counts Running, Paused
+        # and Suspended as "is running on pool" (reference §5.2.6 b): a suspended VM resumed
+        # later is as much a second copy as a running one.
+        if kind == "failover" and source_up and vm.power_state in LIVE_AT_SOURCE:
+            state = vm.power_state.lower()
             if options.planned:
                 vchecks.append(
-                    check("source-running", "ok", vm.name_label, m.SOURCE_RUNNING_PLANNED)
+                    check(
+                        "source-running",
+                        "ok",
+                        vm.name_label,
+                        m.SOURCE_RUNNING_PLANNED,
+                        state=state.capitalize(),
+                    )
                 )
             else:
                 vchecks.append(
-                    check("split-brain", "blocker", vm.name_label, m.SPLIT_BRAIN, pool=source.name)
+                    check(
+                        "split-brain",
+                        "blocker",
+                        vm.name_label,
+                        m.SPLIT_BRAIN,
+                        pool=source.name,
+                        state=state.capitalize(),
+                    )
                 )
         if dest_names.get(vm.name_label, set()) - {vm.uuid}:
             vchecks.append(

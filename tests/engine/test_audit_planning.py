@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from engine.planner import PlanOptions, Site, plan
 from engine.xapi import XapiClient
+from tests.engine.estate import build_estate
 
 # What a plan may call: reads, the event feed, its own sessions, and the read-only foreign
 # database session of VDI.open_database (reference §2.2: a read-only role, logged out after).
@@ -132,3 +133,23 @@ def test_missing_network_warning_names_the_network_the_pool_and_the_pair(sim, ki
     assert "protected = 'prod'" in check.message
     assert "[]" not in check.message
     assert "{" not in check.message
+
+
+@pytest.mark.parametrize("state", ["Paused", "Suspended"])
+def test_a_paused_or_suspended_copy_at_the_source_is_a_live_copy(core_sim, state):
+    """XenCenter's source check counts Paused and Suspended as running: the guard blocks them."""
+    estate = build_estate(core_sim)
+    estate.prod.db.set("VM", estate.vm("vm-00001"), power_state=state)
+    src, dst = estate.sites()
+    p = plan("failover", "vm-00001", source=src, dest=dst, storage=estate.luns)
+    (guard,) = [c for c in p.blockers if c.name == "split-brain" and c.subject == "vm-00001"]
+    assert guard.message.startswith(f"{state} in pool 'prod'")
+    planned = plan(
+        "failover",
+        "vm-00001",
+        source=src,
+        dest=dst,
+        storage=estate.luns,
+        options=PlanOptions(planned=True),
+    )
+    assert "split-brain" not in {c.name for c in planned.checks}

@@ -96,3 +96,21 @@ def test_a_test_failover_leaves_no_network_it_created(h):
     run = h.run(plan)
     assert run["state"] == "succeeded", run
     assert h.uuids("dr", "network") == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/kinds/shutdown.py (side B): the planned failover calls VM.clean_shutdown on "
+    "every live VM, which XAPI refuses for a Paused (or Suspended) VM (VM_BAD_POWER_STATE), so "
+    "the run fails and tells the user to `drbot resume` a failed run (refused); do as XenCenter "
+    "(reference §5.2.6 b): clean shutdown when allowed, else VM.hard_shutdown",
+)
+def test_a_planned_failover_shuts_down_a_paused_vm_too(h):
+    """A VM paused at the primary is shut down there and started at DR by a planned failover."""
+    prod = h.client("prod")
+    prod.call("VM.pause", prod.call("VM.get_by_name_label", "app-01")[0])
+    plan = h.plan("failover", "app-01", planned=True)
+    assert not plan.blockers, plan.blockers
+    run = h.run(plan)
+    assert _statuses(run) == {"app-01": "started"}
+    assert run["state"] == "succeeded"
