@@ -58,6 +58,11 @@ def manual_step(lun: str, action: str, instruction: str) -> str:
     )
 
 
+MANUAL_UNKNOWN_LUN = (
+    "No LUN {lun!r} is configured for the manual storage adapter (known: {known}); add it to "
+    "the storage luns (engine.storage.luns) in the configuration."
+)
+
 MANUAL_INSTRUCTIONS: dict[str, str] = {
     "present_test_copy": "Present a writable snapshot (test copy) of the mirror of LUN {lun} "
     "to the DR site, without stopping replication.",

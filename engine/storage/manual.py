@@ -6,34 +6,61 @@ the instruction with a "Done" button to the storage team. After confirmation the
 the LUN as configured (its state updated), so a resumed run goes past the step.
 
 Confirmations live in the `confirmed` mapping passed in (the runner may pass a view of its
-store so they survive a restart); by default an in-memory dict.
+store so they survive a restart); by default an in-memory dict. A confirmation serves one
+occasion: doing an action withdraws the confirmation of the action that undoes it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import MutableMapping
+from typing import Any
 
 from engine import messages
 from engine.errors import ManualStepRequired, StorageError
 from engine.storage.base import ReplicatedLun
 
 _AFTER: dict[str, str] = {"promote": "promoted", "reverse": "reversed"}
+# Doing an action withdraws the confirmations of the actions that undo it: a confirmation is
+# for one occasion, so next month's drill asks the storage team again instead of attaching a
+# test copy nobody presented.
+_WITHDRAWS: dict[str, tuple[str, ...]] = {
+    "present_test_copy": ("remove_test_copy",),
+    "remove_test_copy": ("present_test_copy",),
+    "promote": ("reverse", "sync"),
+    "reverse": ("promote", "sync"),
+    "sync": (),
+}
+_STATE_KEY = "lun:{lun}"  # where a LUN's state after the last confirmed step is kept
 
 
 class ManualStorageAdapter:
-    """Pauses at every storage step until a person confirms it was done."""
+    """Pauses at every storage step until a person confirms it was done.
+
+    `luns` are as configured: `test_copy_device_config` there says where a test copy appears
+    once presented (the mirror's config if absent); `state()` reports it only while presented.
+    The `confirmed` mapping keeps both the confirmations and each LUN's state after its last
+    confirmed step, so another process (the CLI, the bot after a restart) sees the same world.
+    """
 
     name = "manual"
 
     def __init__(
         self,
         luns: list[ReplicatedLun],
-        confirmed: MutableMapping[str, bool] | None = None,
+        confirmed: MutableMapping[str, Any] | None = None,
     ) -> None:
-        self._luns = {lun.lun: lun for lun in luns}
-        self._confirmed: MutableMapping[str, bool] = confirmed if confirmed is not None else {}
+        self._confirmed: MutableMapping[str, Any] = confirmed if confirmed is not None else {}
+        self._test_copy = {lun.lun: lun.test_copy_device_config for lun in luns}
+        self._luns = {
+            lun.lun: self._restore(lun.model_copy(update={"test_copy_device_config": None}))
+            for lun in luns
+        }
         self._lock = threading.Lock()
+
+    def _restore(self, lun: ReplicatedLun) -> ReplicatedLun:
+        kept = self._confirmed.get(_STATE_KEY.format(lun=lun.lun))
+        return lun.model_copy(update=kept) if isinstance(kept, dict) else lun
 
     @staticmethod
     def key(lun: str, action: str) -> str:
@@ -42,7 +69,9 @@ class ManualStorageAdapter:
     def confirm(self, lun: str, action: str) -> None:
         """Record that a person did `action` on `lun`."""
         if lun not in self._luns:
-            raise StorageError(f"No LUN {lun!r} is configured; known: {', '.join(self._luns)}.")
+            raise StorageError(
+                messages.MANUAL_UNKNOWN_LUN.format(lun=lun, known=", ".join(self._luns) or "none")
+            )
         with self._lock:
             self._confirmed[self.key(lun, action)] = True
 
@@ -51,27 +80,37 @@ class ManualStorageAdapter:
             return bool(self._confirmed.get(self.key(lun, action)))
 
     def state(self) -> list[ReplicatedLun]:
-        # The array is not readable from here: states are as configured and lags unknown.
+        # The array is not readable from here: states are as configured or last confirmed.
         return list(self._luns.values())
 
     def _step(self, lun: str, action: str) -> ReplicatedLun:
         if lun not in self._luns:
-            raise StorageError(f"No LUN {lun!r} is configured; add it under [[storage.luns]].")
+            raise StorageError(
+                messages.MANUAL_UNKNOWN_LUN.format(lun=lun, known=", ".join(self._luns) or "none")
+            )
         if not self.is_confirmed(lun, action):
             instruction = messages.MANUAL_INSTRUCTIONS[action].format(lun=lun)
             raise ManualStepRequired(lun, action, instruction)
         current = self._luns[lun]
-        update: dict[str, object] = {}
+        update: dict[str, Any] = {}
         if action in _AFTER:
             update["state"] = _AFTER[action]
         if action == "sync":
             update["lag_seconds"] = 0.0
         if action == "remove_test_copy":
             update["test_copy_device_config"] = None
-        if action == "present_test_copy" and current.test_copy_device_config is None:
-            update["test_copy_device_config"] = dict(current.mirror_device_config)
+        if action == "present_test_copy":
+            update["test_copy_device_config"] = dict(
+                self._test_copy[lun] or current.mirror_device_config
+            )
         new = current.model_copy(update=update)
-        self._luns[lun] = new
+        with self._lock:
+            self._luns[lun] = new
+            key = _STATE_KEY.format(lun=lun)
+            kept = self._confirmed.get(key)
+            self._confirmed[key] = {**(kept if isinstance(kept, dict) else {}), **update}
+            for undone in _WITHDRAWS[action]:
+                self._confirmed.pop(self.key(lun, undone), None)
         return new
 
     def present_test_copy(self, lun: str) -> ReplicatedLun:
