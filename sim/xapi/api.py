@@ -69,6 +69,11 @@ PERM_ROLES: dict[str, str] = {
     "vm.suspend": "vm-operator",
     "vm.resume": "vm-operator",
     "vm.destroy": "vm-admin",
+    # Custom VM setters the datamodel gives to pool-operator (not vm-admin like field setters).
+    "vm.set_order": "pool-operator",
+    "vm.set_start_delay": "pool-operator",
+    "vm.set_shutdown_delay": "pool-operator",
+    "vm.set_appliance": "pool-operator",
     "vm.recover": "read-only",  # checks the role of session_to itself (reference §2.6)
     "vm.assert_can_be_recovered": "read-only",
     "vm.get_srs_required_for_recovery": "read-only",

@@ -99,6 +99,25 @@ disks = [{ sr = "NFS" }]
 """
 
 
+VM_ADMIN = """
+[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+[[sites.pools]]
+name = "prod"
+users = { pool-operator = ["operator", "op"], vm-admin = ["vmadmin", "va"] }
+hosts = [{ name = "a" }]
+srs = [{ name = "NFS", type = "nfs", kind = "shared" }]
+appliances = [{ name = "app" }]
+[[sites.pools.vms]]
+name = "v"
+power = "Halted"
+appliance = "app"
+disks = [{ sr = "NFS" }]
+"""
+
+
 @pytest.fixture
 def opened(mini: SimHandle, ctl: Ctl) -> Opened:
     """The mini estate failed over: Gold and Silver introduced, the latest metadata open."""
@@ -538,6 +557,27 @@ def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., Sim
 
 
 # ------------------------------------------------------------------ §3 vApps
+
+
+def test_vapp_order_and_delays_are_pool_operator_settings(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """§3.1: a vm-admin may rename a VM but not set its order, delays or vApp (pool-operator)."""
+    sim = sim_factory(VM_ADMIN)
+    admin = login(sim, "primary", "vm-admin")
+    vm = admin.xenapi.VM.get_by_name_label("v")[0]
+    admin.xenapi.VM.set_name_label(vm, "renamed")
+    for name, value_ in (
+        ("set_order", "1"),
+        ("set_start_delay", "5"),
+        ("set_shutdown_delay", "5"),
+        ("set_appliance", "OpaqueRef:NULL"),
+    ):
+        error = failure(raw(admin, f"VM.{name}", admin._session, vm, value_))
+        assert error[:2] == ["RBAC_PERMISSION_DENIED", f"vm.{name}"]
+    operator = login(sim, "primary", "pool-operator")
+    operator.xenapi.VM.set_order(vm, "1")
+    assert operator.xenapi.VM.get_order(vm) == "1"
 
 
 def test_appliance_create_takes_a_record_and_allows_nothing_while_empty(mini: SimHandle) -> None:
