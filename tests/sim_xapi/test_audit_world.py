@@ -15,7 +15,7 @@ import XenAPI
 
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.audit_support import lose_primary, open_failover, task_outcome, wait_until
-from tests.sim_xapi.world_support import Ctl, failure, login, value
+from tests.sim_xapi.world_support import Ctl, failure, introduce, login, value
 
 DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
 
@@ -268,3 +268,24 @@ def test_vapp_settings_of_a_vm_have_async_forms(mini: SimHandle) -> None:
     ):
         assert task_outcome(prod, call(vm, value_))["status"] == "success"
     assert prod.xenapi.VM.get_order(vm) == "2"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="§2.2: VDI.open_database block-attaches the metadata VDI to the coordinator, which "
+    "needs the SR plugged there; any failure is COULD_NOT_IMPORT_DATABASE [reason] "
+    "(xapi_vdi.ml open_database wraps it). The sim opens it from a detached SR; fix in "
+    "sim/xapi/dr.py open_foreign_database (require the coordinator's PBD attached)",
+)
+def test_open_database_needs_the_sr_attached_on_the_coordinator(mini: SimHandle, ctl: Ctl) -> None:
+    """§2.2: a metadata VDI on a detached SR cannot be opened: COULD_NOT_IMPORT_DATABASE."""
+    lose_primary(ctl)
+    dr = login(mini, "dr")
+    introduce(dr, ctl.lun("Gold"))
+    gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
+    vdi = next(v for v in dr.xenapi.SR.get_VDIs(gold) if dr.xenapi.VDI.get_type(v) == "metadata")
+    for pbd in dr.xenapi.SR.get_PBDs(gold):
+        dr.xenapi.PBD.unplug(pbd)
+    with pytest.raises(XenAPI.Failure) as exc:
+        dr.xenapi.VDI.open_database(vdi)
+    assert exc.value.details[0] == "COULD_NOT_IMPORT_DATABASE"
