@@ -516,7 +516,7 @@ class XapiClient:
     def _call_with(
         self,
         method: str,
-        args: tuple[Any, ...],
+        args: tuple[Any, ...] | Callable[[], tuple[Any, ...]],
         *,
         session: Callable[[], str] | None,
         relogin: Callable[[], None],
@@ -526,7 +526,8 @@ class XapiClient:
         """One call with session handling: retried once after a re-login or a redirect.
 
         `session` gives the session ref to prepend (None for session-less calls); `relogin`
-        obtains a fresh one after SESSION_INVALID.
+        obtains a fresh one after SESSION_INVALID. `args` may be a function, evaluated for each
+        attempt, when an argument is itself a session that a re-login replaces (`session_to`).
         """
         timeout = timeout or self.timeout
         relogged = redirected = False
@@ -536,7 +537,7 @@ class XapiClient:
                 self._login()
                 url = self._url
             assert url is not None
-            params = ((session(),) if session else ()) + tuple(args)
+            params = ((session(),) if session else ()) + tuple(args() if callable(args) else args)
             try:
                 envelope = self._round_trip(url, method, params, timeout, jsonrpc)
                 return self._unwrap(envelope, method, url)
@@ -885,13 +886,26 @@ class ForeignDatabase:
             self.client._call_with(name, args, session=lambda: self.session, relogin=self._reopen)
         )
 
+    def _recover(self, method: str, ref: str, force: bool) -> str:
+        # session_to is read on each attempt: when every session expired (a xapi restart),
+        # reopening the database logs the client in again, and the retry must carry the new
+        # session, not the dead one (the task would fail with SESSION_INVALID [session_to]).
+        return str(
+            self.client._call_with(
+                f"Async.{method}",
+                lambda: (ref, self.client.session, force),
+                session=lambda: self.session,
+                relogin=self._reopen,
+            )
+        )
+
     def recover_vm(self, vm_ref: str, force: bool) -> str:
         """Start `Async.VM.recover(db, vm, session_to, force)`; returns the task ref."""
-        return self.start_async("VM.recover", vm_ref, self.client.session, force)
+        return self._recover("VM.recover", vm_ref, force)
 
     def recover_appliance(self, appliance_ref: str, force: bool) -> str:
         """Start `Async.VM_appliance.recover(db, app, session_to, force)`; returns the task."""
-        return self.start_async("VM_appliance.recover", appliance_ref, self.client.session, force)
+        return self._recover("VM_appliance.recover", appliance_ref, force)
 
     def close(self) -> None:
         session, self._session = self._session, None
