@@ -29,11 +29,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.errors import XapiError, XapiRejected
+from engine.errors import DRError, XapiError, XapiRejected, XapiTransient
 from engine.journal import Journal
 from store.steps import DONE
 
 Status = Literal["done", "failed", "skipped", "not-run"]
+
+LOST_CONTACT_CODES = frozenset({"CONNECTION_FAILED", "TIMEOUT"})
+
+
+def lost_contact(exc: BaseException) -> bool:
+    """True when `exc` means a pool stopped answering: the run is interrupted, not failed, so it
+    can be resumed once the pool is back (its journal says where it stood)."""
+    return isinstance(exc, XapiTransient) and exc.code in LOST_CONTACT_CODES
+
 
 # After this long without any task ending, check that the tasks in flight still exist (one
 # destroyed by someone else never sends an event the waiter recognises).
@@ -57,7 +66,8 @@ class Action:
         delay_after: seconds to wait after this action is done before its dependents start.
         lane: concurrency lane (`recover`, `start`, `shutdown`, ...).
         cost: estimated seconds, for the critical-path priority.
-        method: the XAPI method `launch` calls (finds orphaned tasks after a crash).
+        method: the XAPI method `launch` calls (finds orphaned tasks after a crash); several
+            separated by `|` when `launch` chooses one.
     """
 
     key: str
@@ -284,8 +294,12 @@ class Executor:
         step_id = self.journal.begin(a.key, a.name, a.subject)
         try:
             ref = a.launch()
-        except XapiError as exc:
-            self._failed(st, a.key, step_id, str(exc), exc.code)
+        except DRError as exc:
+            if lost_contact(exc):
+                # The pool stopped answering: not this action's fault. The step stays begun
+                # (no task), so a resume checks the world before making the call again.
+                raise
+            self._failed(st, a.key, step_id, str(exc), getattr(exc, "code", None))
             return self.stop_on_failure
         self.journal.attach(step_id, ref)
         self._waiter.add(ref)
@@ -323,11 +337,13 @@ class Executor:
         return ended
 
     def _settle(self, method: str) -> None:
-        """Wait for orphaned pending tasks of `method` (a crash between call and journal)."""
+        """Wait for orphaned pending tasks of `method` (a crash between call and journal);
+        `method` may name several, separated by `|` (an action that picks one at launch)."""
         if not method or method in self._settled:
             return
         self._settled.add(method)
-        wanted = {method, f"Async.{method}"}
+        names = method.split("|")
+        wanted = set(names) | {f"Async.{m}" for m in names}
         try:
             tasks = self.client.call("task.get_all_records")
         except XapiError:

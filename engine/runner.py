@@ -34,9 +34,10 @@ from engine import run_messages
 from engine.clock import Clock, SystemClock
 from engine.errors import DRError, ManualStepRequired, PlanChanged, RunConflict, RunStateError
 from engine.events import EventBus, RunEvent, Subscriber
+from engine.executor import lost_contact
 from engine.journal import Journal
 from engine.kinds import KINDS
-from engine.kinds.context import Limits, RunContext, lost_contact
+from engine.kinds.context import Limits, RunContext
 from engine.kinds.result import Result
 from engine.models import Plan
 from store import IllegalTransition, LeaseHeld, RunState, Store

@@ -147,6 +147,20 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
             uuid,
             lambda u=uuid: destroy_app(client, u),
         )
+    # Networks recovery made for VIFs whose network the pool lacked (reference §2.6): PIF-less,
+    # and without VIFs now that the VMs are gone.
+    created_networks = networks_created(ctx, client)
+    for uuid, rec in created_networks.items():
+        remove_journaled(
+            ctx,
+            f"cleanup:network:{uuid}",
+            "destroy network",
+            rec.get("name_label", uuid),
+            client,
+            "network",
+            uuid,
+            lambda u=uuid: _destroy_network(client, u),
+        )
     # 3. DR_tasks (forgets the SRs still introduced by them), then SRs recovery kept attached.
     for uuid in created["dr_tasks"]:
         remove_journaled(
@@ -185,9 +199,43 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         ("VM_appliance", created["apps"]),
         ("DR_task", created["dr_tasks"]),
         ("SR", created["srs"]),
+        ("network", list(created_networks)),
     ):
         left += [f"{cls} {u}" for u in uuids if ref_by_uuid(client, cls, u) is not None]
     return left
+
+
+NETWORKS_BEFORE = "snapshot:networks"
+
+
+def note_networks(ctx: RunContext, client: Any) -> None:
+    """Journal the destination's networks before recovery, so cleanup can tell the ones
+    recovery created (journaled once: a resumed run keeps the list from before it began)."""
+    ctx.journal.effect(
+        NETWORKS_BEFORE,
+        "note networks",
+        ctx.plan.dest_pool,
+        lambda _s: {"uuids": sorted(r["uuid"] for r in client.get_all_records("network").values())},
+    )
+
+
+def networks_created(ctx: RunContext, client: Any) -> dict[str, dict[str, Any]]:
+    """Networks that appeared since `note_networks` and are unused: no PIF, no VIF."""
+    before = ctx.journal.result(NETWORKS_BEFORE)
+    if not before:
+        return {}
+    known = set(before["uuids"])
+    return {
+        rec["uuid"]: rec
+        for rec in client.get_all_records("network").values()
+        if rec["uuid"] not in known and not rec.get("PIFs") and not rec.get("VIFs")
+    }
+
+
+def _destroy_network(client: Any, uuid: str) -> None:
+    ref = ref_by_uuid(client, "network", uuid)
+    if ref is not None:
+        client.call("network.destroy", ref)
 
 
 def _halted(client: Any, uuid: str) -> dict[str, Any] | None:

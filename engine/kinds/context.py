@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from engine.clock import Clock
-from engine.errors import XapiTransient
 from engine.executor import Executor
 from engine.journal import Journal
 from engine.models import AppliancePlan, Plan, VMPlan
@@ -158,12 +157,3 @@ def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
     standalone = [v for v in vms if not v.appliance_uuid or v.appliance_uuid not in found["apps"]]
     ctx.plan = ctx.plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
     ctx.fill_outcomes()
-
-
-LOST_CONTACT_CODES = frozenset({"CONNECTION_FAILED", "TIMEOUT"})
-
-
-def lost_contact(exc: BaseException) -> bool:
-    """True when `exc` means a pool stopped answering: the run is interrupted, not failed, so it
-    can be resumed once the pool is back (its journal says where it stood)."""
-    return isinstance(exc, XapiTransient) and exc.code in LOST_CONTACT_CODES

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import DRError, ManualStepRequired
+from engine.executor import lost_contact
 from engine.kinds.cleanup import (
     cleanup,
     destroy_app,
@@ -19,7 +20,7 @@ from engine.kinds.cleanup import (
     forget_sr,
     remove_journaled,
 )
-from engine.kinds.context import RunContext, lost_contact, mark
+from engine.kinds.context import RunContext, mark
 from engine.kinds.failover import _still_running
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict

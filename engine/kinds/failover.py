@@ -16,8 +16,9 @@ from typing import Any
 
 from engine import run_messages
 from engine.errors import DRError, ManualStepRequired, XapiError
+from engine.executor import lost_contact
 from engine.kinds.cleanup import cleanup, destroy_dr_tasks
-from engine.kinds.context import RunContext, lost_contact, mark
+from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict

@@ -8,9 +8,17 @@ from typing import Any
 from engine import run_messages
 from engine.errors import DRError, XapiError, XapiRejected
 from engine.executor import Action, Outcome
+from engine.kinds.cleanup import note_networks
 from engine.kinds.context import RunContext, apply_expansion
 from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
+
+
+class NotInMetadata(DRError):
+    """No attached metadata database holds the VM or vApp: it never reached the mirror (it
+    was created inside the replication lag) or its metadata SR is not attached."""
+
+    code = "NOT_IN_METADATA"
 
 
 class Databases:
@@ -74,7 +82,7 @@ class Databases:
                 return db, str(db.call(f"{cls}.get_by_uuid", uuid))
             except XapiRejected:
                 continue
-        raise DRError(run_messages.NO_METADATA.format(what=f"{cls} {uuid}"))
+        raise NotInMetadata(run_messages.NO_METADATA.format(what=f"{cls} {uuid}"))
 
 
 def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
@@ -250,7 +258,7 @@ def recover_and_start_actions(
             delay_after=float(vm.start_delay) if ctx.engine_waits_start_delay else 0.0,
             lane="start",
             cost=20.0 + (vm.start_delay or 0),
-            method="VM.start_on" if placement and len(placement._free) > 1 else "VM.start",
+            method="VM.start_on|VM.start",
         )
 
     for app in plan.appliances:
@@ -344,6 +352,7 @@ def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
 def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
+    note_networks(ctx, client)
     with Databases(client, ctx.plan, sr_uuids) as dbs:
         if not ctx.plan.appliances and not ctx.plan.standalone_vms:
             expand_from_metadata(ctx, client, dbs)
@@ -365,6 +374,8 @@ def _record(
 ) -> None:
     kind = action.key.split(":", 1)[0]
     missing = set((outcome.result or {}).get("missing", [])) if outcome.status == "done" else set()
+    if outcome.status == "failed" and outcome.code == NotInMetadata.code:
+        missing = set(vms_of.get(action.key, []))
     for uuid in vms_of.get(action.key, []):
         if uuid in missing:
             ctx.vm_status(uuid, "not-in-metadata", run_messages.NOT_IN_METADATA)

@@ -8,7 +8,7 @@ from engine import run_messages
 from engine.errors import XapiRejected
 from engine.executor import Action, Outcome
 from engine.kinds.context import RunContext
-from engine.kinds.lookups import LIVE_STATES, ref_by_uuid, vm_record
+from engine.kinds.lookups import LIVE_STATES, vm_record
 from engine.models import VMPlan
 
 
@@ -19,10 +19,17 @@ def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[s
 
     def shut(vm: VMPlan, after: tuple[str, ...]) -> Action:
         def launch() -> str:
-            ref = ref_by_uuid(client, "VM", vm.uuid)
-            if ref is None:
+            rec = vm_record(client, vm.uuid)
+            if rec is None:
                 raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
-            return client.start_async("VM.clean_shutdown", ref)
+            # As XenCenter does (reference §5.2.6 b): a clean shutdown when the VM allows one
+            # (it runs), else a hard one (XAPI refuses clean_shutdown for Paused / Suspended).
+            allowed = rec.get("allowed_operations") or []
+            clean = "clean_shutdown" in allowed or (
+                not allowed and rec.get("power_state") == "Running"
+            )
+            method = "VM.clean_shutdown" if clean else "VM.hard_shutdown"
+            return client.start_async(method, rec["ref"])
 
         def reconcile() -> dict[str, Any] | None:
             rec = vm_record(client, vm.uuid)
@@ -39,7 +46,7 @@ def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[s
             after=after,
             lane="shutdown",
             cost=15.0 + (vm.shutdown_delay or 0),
-            method="VM.clean_shutdown",
+            method="VM.clean_shutdown|VM.hard_shutdown",
         )
 
     def live(vm: VMPlan) -> bool:

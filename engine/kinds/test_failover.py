@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from engine import run_messages
 from engine.errors import DRError, ManualStepRequired
+from engine.executor import lost_contact
 from engine.kinds.cleanup import cleanup
-from engine.kinds.context import RunContext, lost_contact, mark
+from engine.kinds.context import RunContext, mark
 from engine.kinds.ha import disable_ha, restore_ha
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict

@@ -21,12 +21,6 @@ def _statuses(run):
     return {o["name"]: o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kinds/recovery.py (side B): a standalone VM missing from the replicated "
-    "metadata raises DRError(NO_METADATA) out of MetadataDatabases.find and fails the whole run "
-    "with every VM 'pending'; it should end that VM 'not-in-metadata' and go on with the others",
-)
 def test_a_standalone_vm_missing_from_the_metadata_fails_alone(h):
     """late-vm (inside the lag) ends not-in-metadata; the other VMs are tested; partial success."""
     plan = h.plan("test-failover", "all", disable_ha=True)
@@ -63,11 +57,6 @@ def test_a_coordinator_moved_before_the_run_is_followed(h):
     assert h.client("dr").url == h.world.handle.url(pool.coordinator_address)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kinds/recovery.py (side B): as above, in the failover that matters most: "
-    "late-vm's missing record fails the whole failover after the primary site is lost",
-)
 def test_failover_after_site_loss_recovers_all_but_the_vm_missing_from_metadata(h):
     """With the primary lost, every protected VM but late-vm is started at DR; late-vm says why."""
     h.site("prod")  # what drbot saw of the site before it was lost
@@ -81,13 +70,6 @@ def test_failover_after_site_loss_recovers_all_but_the_vm_missing_from_metadata(
     assert run["state"] == "partially-succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kinds/cleanup.py (side B): recovering backup-proxy creates the PIF-less "
-    "network 'Backup' at DR (no network of that name or bridge there, reference §2.6) and the "
-    "test-failover cleanup leaves it behind; note the networks before recovery and destroy "
-    "those the run created (and list them in the cleanup verification)",
-)
 def test_a_test_failover_leaves_no_network_it_created(h):
     """After testing a VM whose network is missing at DR, no new network remains at DR."""
     plan = h.plan("test-failover", "backup-proxy", disable_ha=True)
@@ -98,13 +80,6 @@ def test_a_test_failover_leaves_no_network_it_created(h):
     assert h.uuids("dr", "network") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kinds/shutdown.py (side B): the planned failover calls VM.clean_shutdown on "
-    "every live VM, which XAPI refuses for a Paused (or Suspended) VM (VM_BAD_POWER_STATE), so "
-    "the run fails and tells the user to `drbot resume` a failed run (refused); do as XenCenter "
-    "(reference §5.2.6 b): clean shutdown when allowed, else VM.hard_shutdown",
-)
 def test_a_planned_failover_shuts_down_a_paused_vm_too(h):
     """A VM paused at the primary is shut down there and started at DR by a planned failover."""
     prod = h.client("prod")
