@@ -75,7 +75,10 @@ class PoolEndpoint(_Strict):
     def _check(self) -> PoolEndpoint:
         for url in self.urls:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"url {url!r} of pool {self.name!r} must start with https://")
+                raise ValueError(
+                    f"url {url!r} of pool {self.name!r} must start with https:// "
+                    "(http:// only for a lab or the simulator)"
+                )
         if self.fingerprint is not None:
             digits = self.fingerprint.replace(":", "").lower()
             if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):

@@ -153,3 +153,20 @@ def test_a_paused_or_suspended_copy_at_the_source_is_a_live_copy(core_sim, state
         options=PlanOptions(planned=True),
     )
     assert "split-brain" not in {c.name for c in planned.checks}
+
+
+def test_failback_maps_networks_back_through_the_pairs_map(core_sim):
+    """The pair's map (protected -> DR name) is read backwards when the VMs go home."""
+    from tests.engine.test_planner_failback import _after_failover, _failback
+
+    estate = build_estate(core_sim)
+    luns = _after_failover(estate)
+    estate.dr.db.set(
+        "network", estate.dr.refs["networks"][0], name_label="DR LAN", bridge="xenbr-dr"
+    )
+    estate.prod.db.set(
+        "network", estate.prod.refs["networks"][0], name_label="Prod LAN", bridge="xenbr-prod"
+    )
+    p = _failback(estate, luns, network_map={"Prod LAN": "DR LAN"})
+    (mapping,) = [n for n in p.network_map if n.source_name == "DR LAN"]
+    assert (mapping.matched_by, mapping.dest_name) == ("map", "Prod LAN")
