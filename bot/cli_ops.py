@@ -19,12 +19,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.settings import Settings, load_settings
 from engine.clock import SystemClock
-from engine.errors import DRError, XapiError
+from engine.errors import DRError
 from engine.events import RunEvent
 from store import RunNotFound, Store, StoreError, open_store
 
@@ -75,7 +76,8 @@ PairOpt = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]{message}[/red]")
+    # Not markup: messages quote config sections such as [engine], which rich would eat.
+    err.print(message, style="red", markup=False)
     return typer.Exit(code)
 
 
@@ -141,15 +143,13 @@ class Ops:
         raise DRError(MSG["no_pair"].format(what=f" for pool {protected!r}"))
 
     def site(self, name: str) -> Any:
-        from engine.inventory import Inventory
-        from engine.planner import Site
+        """The pool as the planner and readiness see it; if drbot cannot use it, the Site
+        remembers why (a refused login is not a lost site: the split-brain guard tells them
+        apart)."""
+        from engine.protection import Site
 
         endpoint = self.config.pool(name)
-        try:
-            client = self.client(name)
-            return Site(name, Inventory.load(client, name), client, site=endpoint.site)
-        except XapiError:
-            return Site(name, None, None, site=endpoint.site, reachable=False)
+        return Site.open(name, lambda: self.client(name), site=endpoint.site)
 
     def plan(self, kind: str, target: str, protected: str | None, **options: Any) -> Any:
         from engine import planner
@@ -217,7 +217,7 @@ def _guard(fn: Callable[[], None]) -> None:
 
 def _plan_table(plan: Any) -> None:
     console.print(
-        f"[bold]{plan.kind}[/bold] of [bold]{plan.target}[/bold]: "
+        f"[bold]{plan.kind}[/bold] of [bold]{escape(plan.target)}[/bold]: "
         f"{plan.source_pool} -> {plan.dest_pool}, power after: {plan.power_after}, "
         f"estimated RTO {plan.estimated_rto_seconds:.0f} s, hash {plan.hash[:12]}"
     )
@@ -245,7 +245,12 @@ def _plan_table(plan: Any) -> None:
         checks = Table("check", "status", "subject", "message")
         colour = {"ok": "green", "warning": "yellow", "blocker": "red"}
         for c in plan.checks:
-            checks.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.subject, c.message)
+            checks.add_row(
+                escape(c.name),
+                f"[{colour[c.status]}]{c.status}[/]",
+                escape(c.subject),
+                escape(c.message),
+            )
         console.print(checks)
 
 
@@ -297,7 +302,7 @@ def _follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> dict[str, Any]
         elif ev.type == "progress" and ev.message:
             progress.update(bar, description=f"run {run_id}: {ev.message}")
         elif ev.type == "paused":
-            err.print(f"[yellow]paused: {ev.message}[/yellow]")
+            err.print(f"paused: {ev.message}", style="yellow", markup=False)
 
     unsubscribe = runner.subscribe(on_event)
     try:
@@ -331,9 +336,9 @@ def _end(run: dict[str, Any], as_json: bool) -> None:
         if history:
             reason = history[-1]["reason"] or reason
         console.print(
-            f"[{colour}]"
-            + MSG["ended"].format(run_id=run["id"], state=state, reason=reason)
-            + "[/]"
+            MSG["ended"].format(run_id=run["id"], state=state, reason=reason),
+            style=colour,
+            markup=False,
         )
     if run["state"] not in ("succeeded", "aborted", "paused"):
         raise typer.Exit(1)
@@ -382,7 +387,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 entry["protected"],
                 entry["dr"],
                 rd.get("verdict", "?"),
-                "\n".join(rd.get("reasons", [])[:8]),
+                escape("\n".join(rd.get("reasons", [])[:8])),
                 f"{last['outcome']} ({last['rto_seconds'] or 0:.0f} s)" if last else "never",
             )
         console.print(table)
@@ -498,11 +503,13 @@ def run_cmd(
                 _plan_table(plan)
             err.print(MSG["blocked"])
             for c in plan.blockers:
-                err.print(f"  - {c.name} {c.subject}: {c.message}")
+                err.print(f"  - {c.name} {c.subject}: {c.message}", markup=False)
             raise typer.Exit(2)
         runner = ops.runner()
         for run in runner.reap():
-            err.print(MSG["interrupted"].format(run_id=run["id"], step=run["last_step"]))
+            err.print(
+                MSG["interrupted"].format(run_id=run["id"], step=run["last_step"]), markup=False
+            )
         if break_glass:
             ops.store.audit.append(
                 "BreakGlass",
@@ -580,14 +587,17 @@ def runs_show(
             )
             return
         console.print(
-            f"[bold]run {run['id']}[/bold] {run['kind']} of {run['target']} into {run['pool']}: "
+            f"[bold]run {run['id']}[/bold] {run['kind']} of {escape(run['target'])} into "
+            f"{run['pool']}: "
             f"[bold]{run['state']}[/bold]  (requested by {run['requested_by']}"
-            + (f", reason: {run['reason']}" if run["reason"] else "")
+            + (f", reason: {escape(run['reason'])}" if run["reason"] else "")
             + ")"
         )
         hist = Table("at", "from", "to", "reason")
         for h in history:
-            hist.add_row(h["at"][:19], h["from_state"] or "", h["to_state"], h["reason"] or "")
+            hist.add_row(
+                h["at"][:19], h["from_state"] or "", h["to_state"], escape(h["reason"] or "")
+            )
         console.print(hist)
         st = Table("step", "subject", "status", "attempts", "task", "error")
         for s in steps:
@@ -597,7 +607,7 @@ def runs_show(
                 s["status"],
                 str(s["attempts"]),
                 (s["task_ref"] or "")[-12:],
-                (s["error"] or "")[:80],
+                escape((s["error"] or "")[:80]),
             )
         console.print(st)
         vms = Table("VM", "vApp", "outcome", "error")
@@ -608,7 +618,7 @@ def runs_show(
                 o.get("name", uuid),
                 o.get("appliance") or "",
                 o.get("status", ""),
-                (o.get("error") or "")[:80],
+                escape((o.get("error") or "")[:80]),
             )
         console.print(vms)
 

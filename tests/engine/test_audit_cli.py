@@ -90,12 +90,6 @@ def test_a_pair_naming_a_missing_pool_names_the_known_pools(app, write_config):
     assert "'dr', 'prod'" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli_ops.py (side B): _fail() prints the message as rich markup, so bracketed "
-    "text such as '[engine]' (settings' `where`) vanishes ('Fix these settings in .'); print it "
-    "with rich.markup.escape(message) or markup=False (the tables need the same for cell text)",
-)
 def test_configuration_errors_keep_their_bracketed_section_names(app, write_config):
     """The invalid-configuration message names the [engine] section it found the error in."""
     result = _invoke(
@@ -104,13 +98,6 @@ def test_configuration_errors_keep_their_bracketed_section_names(app, write_conf
     assert "[engine]" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli_ops.py (side B): Ops.site() turns every XapiError into Site(reachable=False) "
-    "and drops it, so a wrong password at a running source looks like a lost site and an "
-    "unplanned failover of 'all' has no blocker (split brain); build the site with "
-    "engine.protection.Site.open(name, lambda: self.client(name), site=...) or pass error=exc",
-)
 def test_a_wrong_source_password_blocks_an_unplanned_failover(app, write_config):
     """A failover plan with the source's password wrong has the source-unusable blocker."""
     config = write_config(pools={"prod": {"password": "not-the-password"}})
@@ -120,11 +107,6 @@ def test_a_wrong_source_password_blocks_an_unplanned_failover(app, write_config)
     assert "username and password" in blockers["source-unusable"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli_ops.py (side B): Ops.site() drops the XapiError, so `drbot status` says the "
-    "DR pool 'does not answer' when it refused the login; use Site.open (engine.protection)",
-)
 def test_a_wrong_dr_password_is_reported_as_such_by_status(app, write_config):
     """`drbot status --json` names the credentials when the DR pool refuses the login."""
     config = write_config(pools={"dr": {"password": "not-the-password"}})
