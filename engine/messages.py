@@ -108,6 +108,7 @@ TARGET_NOT_FOUND = (
     "Nothing called {name!r} is protected in pool {pool!r}; use `drbot status` to list vApps "
     "and VMs."
 )
+TARGET_DID_YOU_MEAN = "Did you mean {names}?"
 TARGET_AMBIGUOUS = "{name!r} names {count} VMs in pool {pool!r}; use the VM's uuid instead."
 TARGET_IS_MEMBER = (
     "VM {name!r} belongs to vApp {app!r}; a vApp is recovered whole, so ask for the vApp."

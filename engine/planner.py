@@ -49,6 +49,7 @@ non-replicated storage) are left out with a warning; named explicitly, they are 
 
 from __future__ import annotations
 
+import difflib
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -175,7 +176,10 @@ def select(records: Records, items: list[str], pool_name: str) -> _Selection:
             continue
         matches = [v for v in real if name in (v.name_label, v.uuid)] if kind != "app" else []
         if not matches:
-            raise TargetNotFound(m.TARGET_NOT_FOUND.format(name=item, pool=pool_name))
+            raise TargetNotFound(
+                m.TARGET_NOT_FOUND.format(name=item, pool=pool_name)
+                + _did_you_mean(name, [a.name_label for a in apps] + [v.name_label for v in real])
+            )
         if len(matches) > 1:
             raise TargetNotFound(
                 m.TARGET_AMBIGUOUS.format(name=name, count=len(matches), pool=pool_name)
@@ -198,6 +202,15 @@ def select(records: Records, items: list[str], pool_name: str) -> _Selection:
         elif vm not in sel.vms:
             sel.vms.append(vm)
     return sel
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    """ " Did you mean 'x'?" for a near miss (case, a typo), else ""."""
+    by_lower = {k.lower(): k for k in known if k}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.75)
+    if not close:
+        return ""
+    return " " + m.TARGET_DID_YOU_MEAN.format(names=" or ".join(repr(by_lower[c]) for c in close))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -170,3 +170,17 @@ def test_failback_maps_networks_back_through_the_pairs_map(core_sim):
     p = _failback(estate, luns, network_map={"Prod LAN": "DR LAN"})
     (mapping,) = [n for n in p.network_map if n.source_name == "DR LAN"]
     assert (mapping.matched_by, mapping.dest_name) == ("map", "Prod LAN")
+
+
+def test_a_near_miss_target_suggests_the_names_that_exist(core_sim):
+    """A wrong case or a typo in a VM name is refused with the close names to use instead."""
+    from engine.errors import TargetNotFound
+
+    estate = build_estate(core_sim)
+    src, dst = estate.sites()
+    with pytest.raises(TargetNotFound) as err:
+        plan("test-failover", "VM-00001", source=src, dest=dst, storage=estate.luns)
+    assert "Did you mean 'vm-00001'" in str(err.value)
+    with pytest.raises(TargetNotFound) as far:
+        plan("test-failover", "nothing-like-it", source=src, dest=dst, storage=estate.luns)
+    assert "Did you mean" not in str(far.value)
