@@ -198,7 +198,7 @@ def appliance_shutdown(call: Call, self: str) -> str:
     return ""
 
 
-@method("VM.set_appliance", ["self", "value"], role="pool-operator")
+@method("VM.set_appliance", ["self", "value"], async_ok=True, role="pool-operator")
 def vm_set_appliance(call: Call, self: str, value: str) -> str:
     """Move a VM into (or out of) a vApp; both vApps' allowed operations follow."""
     db = call.db

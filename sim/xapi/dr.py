@@ -177,9 +177,18 @@ def open_foreign_database(pool: Pool, vdi: str) -> Database:
     rec = db.get("VDI", vdi)
     if rec["type"] != "metadata":
         raise XapiError("VDI_INCOMPATIBLE_TYPE", vdi, rec["type"].capitalize())
-    vol = volume_of_sr(pool.world, pool, rec["SR"])
+    coordinator_attached = any(
+        db.get_field("PBD", p, "currently_attached")
+        and db.get_field("PBD", p, "host") == pool.coordinator.ref
+        for p in db.get_field("SR", rec["SR"], "PBDs")
+    )
+    vol = volume_of_sr(pool.world, pool, rec["SR"]) if coordinator_attached else None
     if vol is None:
-        raise XapiError("COULD_NOT_IMPORT_DATABASE", "Could not attach the metadata VDI")
+        # The VDI is block-attached to the coordinator, which needs the SR plugged there.
+        raise XapiError(
+            "COULD_NOT_IMPORT_DATABASE",
+            f"The SR of VDI {rec['uuid']} is not attached to the pool coordinator",
+        )
     try:
         pool.world.storage.check_attachable(vol)
     except StorageFault as fault:

@@ -447,17 +447,17 @@ def _set_int(call: Call, vm: str, field: str, value: Any) -> str:
     return ""
 
 
-@method("VM.set_order", ["self", "value"])
+@method("VM.set_order", ["self", "value"], async_ok=True)
 def vm_set_order(call: Call, self: str, value: Any) -> str:
     return _set_int(call, self, "order", value)
 
 
-@method("VM.set_start_delay", ["self", "value"])
+@method("VM.set_start_delay", ["self", "value"], async_ok=True)
 def vm_set_start_delay(call: Call, self: str, value: Any) -> str:
     return _set_int(call, self, "start_delay", value)
 
 
-@method("VM.set_shutdown_delay", ["self", "value"])
+@method("VM.set_shutdown_delay", ["self", "value"], async_ok=True)
 def vm_set_shutdown_delay(call: Call, self: str, value: Any) -> str:
     return _set_int(call, self, "shutdown_delay", value)
 
