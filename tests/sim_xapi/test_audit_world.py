@@ -2,7 +2,7 @@
 
 A finding is committed as a strict xfail naming the rule, the reference section and where
 the fix belongs; once the world is fixed the mark goes and the test stays as a regression
-test (seven were fixed in 767126b, two in 434da1e, one in 0df470e). Where a rule comes from the
+test (fixed in 767126b, 434da1e, 0df470e and 329db14). Where a rule comes from the
 xen-api source rather than the reference text, the docstring or a comment says which file.
 """
 
@@ -250,12 +250,6 @@ def test_start_with_storage_attached_nowhere_is_no_hosts_available(mini: SimHand
     assert exc.value.details == ["NO_HOSTS_AVAILABLE"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§3.1: VM.set_order / set_start_delay / set_shutdown_delay / set_appliance are custom "
-    "datamodel calls with default flags, so they have Async forms (datamodel_vm.ml); the sim "
-    "gives the no-async Fault; fix in sim/xapi/lifecycle.py and appliance.py (async_ok=True)",
-)
 def test_vapp_settings_of_a_vm_have_async_forms(mini: SimHandle) -> None:
     """datamodel_vm: Async.VM.set_order and its siblings return tasks that succeed."""
     prod = login(mini, "primary")
@@ -270,13 +264,6 @@ def test_vapp_settings_of_a_vm_have_async_forms(mini: SimHandle) -> None:
     assert prod.xenapi.VM.get_order(vm) == "2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="§2.2: VDI.open_database block-attaches the metadata VDI to the coordinator, which "
-    "needs the SR plugged there; any failure is COULD_NOT_IMPORT_DATABASE [reason] "
-    "(xapi_vdi.ml open_database wraps it). The sim opens it from a detached SR; fix in "
-    "sim/xapi/dr.py open_foreign_database (require the coordinator's PBD attached)",
-)
 def test_open_database_needs_the_sr_attached_on_the_coordinator(mini: SimHandle, ctl: Ctl) -> None:
     """§2.2: a metadata VDI on a detached SR cannot be opened: COULD_NOT_IMPORT_DATABASE."""
     lose_primary(ctl)
