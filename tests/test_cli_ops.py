@@ -81,7 +81,7 @@ def test_run_refuses_a_blocked_plan_and_names_the_blockers(app, config):
 
 
 def test_test_failover_then_runs_and_runs_show(app, config):
-    """A test failover runs to the end; `runs` lists it and `runs show` gives its journal."""
+    """Test failovers run to the end (JSON and human); `runs` and `runs show` report them."""
     run = _invoke(
         app, "run", "test-failover", "web-shop", "--disable-ha", "--json", "--config", config
     )
@@ -99,6 +99,9 @@ def test_test_failover_then_runs_and_runs_show(app, config):
     table = _invoke(app, "runs", "show", ended["id"], "--config", config)
     assert table.exit_code == 0
     assert "shop-db" in table.output
+    human = _invoke(app, "run", "test-failover", "crm", "--disable-ha", "--config", config)
+    assert human.exit_code == 0, human.output
+    assert "ended succeeded" in human.output
 
 
 def test_break_glass_failover_is_recorded_in_the_audit_trail(app, config):
