@@ -112,3 +112,27 @@ def test_a_wrong_dr_password_is_reported_as_such_by_status(app, write_config):
     config = write_config(pools={"dr": {"password": "not-the-password"}})
     result = _invoke(app, "status", "--json", "--config", config)
     assert "username and password" in result.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/cli_ops.py (side B): status passes last_drill=recent(pool, limit=1) and shows "
+    "drills.recent(pair.dr, limit=1) as 'last drill', so a failover newer than the last test "
+    "failover hides it (readiness then says 'No drill on record', the column shows the "
+    "failover); pass store.drills.recent (default limit) and show readiness.last_drill",
+)
+def test_status_shows_the_last_test_failover_past_a_newer_failover(app, write_config):
+    """After a drill and then a real failover, status still reports the drill, no 'No drill'."""
+    from store import open_store
+
+    config = write_config()
+    store = open_store(config.replace("drbot.toml", "drbot.db"))
+    drill = store.runs.create("test-failover", "all", "dr", "h1", {}, "U1")
+    real = store.runs.create("failover", "all", "dr", "h2", {}, "U1")
+    store.drills.record(drill, "test-failover", "dr", 95.0, "succeeded", {})
+    store.drills.record(real, "failover", "dr", 40.0, "succeeded", {})
+    store.close()
+    result = _invoke(app, "status", "--json", "--config", config)
+    (pair,) = json.loads(result.stdout)["pairs"]
+    assert not [r for r in pair["readiness"]["reasons"] if "No drill on record" in r]
+    assert pair["last_drill"]["kind"] == "test-failover"
