@@ -11,10 +11,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from engine.errors import StorageError
-from engine.storage.base import ReplicatedLun
+from pydantic import ValidationError
 
-_MESSAGE = "The simulator's storage control API {what}: {detail}. Is `drbot sim serve` running?"
+from engine.errors import StorageError
+from engine.messages import SIM_STORAGE as _MESSAGE
+from engine.storage.base import ReplicatedLun
 
 
 class SimStorageAdapter:
@@ -44,10 +45,17 @@ class SimStorageAdapter:
             ) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise StorageError(_MESSAGE.format(what="is unreachable", detail=exc)) from exc
-        return json.loads(body) if body else None
+        try:
+            return json.loads(body) if body else None
+        except ValueError as exc:
+            raise StorageError(_MESSAGE.format(what="answered garbage", detail=exc)) from exc
 
     def state(self) -> list[ReplicatedLun]:
-        return [ReplicatedLun.model_validate(item) for item in self._request("GET", "/replication")]
+        answer = self._request("GET", "/replication")
+        try:
+            return [ReplicatedLun.model_validate(item) for item in answer or []]
+        except (ValidationError, TypeError) as exc:
+            raise StorageError(_MESSAGE.format(what="answered garbage", detail=exc)) from exc
 
     def _act(self, method: str, lun: str, action: str) -> ReplicatedLun:
         answer = self._request(method, f"/replication/{lun}/{action}")

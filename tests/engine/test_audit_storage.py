@@ -67,3 +67,30 @@ def test_an_unknown_lun_names_the_known_ones_without_markup_brackets():
     assert "gold-01" in str(err.value)
     assert "engine.storage.luns" in str(err.value)
     assert "[" not in str(err.value)
+
+
+def test_a_control_api_answering_garbage_is_a_storage_error():
+    """The sim adapter turns a non-JSON answer into a StorageError, not a ValueError."""
+    import http.server
+    import threading
+
+    from engine.storage.sim import SimStorageAdapter
+
+    class Garbage(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>not json</html>")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        adapter = SimStorageAdapter(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+        with pytest.raises(StorageError, match="garbage"):
+            adapter.state()
+    finally:
+        server.shutdown()
+        server.server_close()
