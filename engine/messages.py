@@ -205,6 +205,12 @@ NO_LUNS = (
     "The storage adapter reports no replicated LUN between these sites; check the storage "
     "settings (adapter, control_url or luns) in the configuration."
 )
+LUN_SHARED = (
+    "LUN {lun} also holds {names}, live in pool {pool!r} and not in this {kind}: replication "
+    "works per LUN, so it stops for them too, and reversing it later copies the other site "
+    "over what they write meanwhile. Add them to the target, or shut them down (or move their "
+    "disks) first."
+)
 LUN_STATE = "LUN {lun} is {state}; this run needs it {want}."
 METADATA_IN_FLIGHT = (
     "Metadata writes of the last ~{lag} s are still on their way to the DR site: VMs created or "
@@ -262,7 +268,14 @@ R_SOURCE_DOWN = "Protected pool {pool!r} does not answer: if this is a disaster,
 R_SOURCE_UNUSABLE = "drbot cannot read protected pool {pool!r}: {error}"
 R_STORAGE_UNREADABLE = "Cannot read replication state: {error}"
 R_LUN_FAILED = "LUN {lun} has failed: nothing on it can be recovered. Call the storage team."
-R_LUN_STATE = "LUN {lun} is {state}, not replicating: the DR site is not receiving changes."
+R_LUN_STATE = "LUN {lun} is {state}, not replicating: the DR site is not receiving changes. {todo}"
+R_LUN_TODO: dict[str, str] = {
+    "promoted": "Its mirror is broken (after a failover or failback): once the pool runs where it "
+    "should, have replication set up again towards the DR site to protect it.",
+    "reversed": "It replicates from the DR site back to the primary (a failback under way): "
+    "finish the failback, then have replication set up towards the DR site again.",
+}
+R_LUN_TODO_OTHER = "Ask the storage team to restore replication towards the DR site."
 R_NO_INVENTORY = "drbot has no inventory of pool {pool!r}; protection cannot be assessed."
 R_METADATA_UNHEALTHY = (
     "No metadata target of pool {pool!r} is both up to date and replicated: the DR site could "

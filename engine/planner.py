@@ -73,7 +73,13 @@ from engine.models import (
     VMInfo,
     VMPlan,
 )
-from engine.prechecks import check, dest_checks, known_sr_checks, network_checks
+from engine.prechecks import (
+    check,
+    dest_checks,
+    fate_sharing_checks,
+    known_sr_checks,
+    network_checks,
+)
 from engine.protection import (
     Records,
     Site,
@@ -625,6 +631,9 @@ def plan(
     if kind == "failback":
         configured = {**{v: k for k, v in configured.items()}, **configured}
     network_map = map_networks(used_networks, dst_inv, configured)
+    if kind in ("failover", "failback") and src_inv is not None and source_up:
+        planned_uuids = {vm.uuid for vm in all_vms}
+        checks += fate_sharing_checks(kind, src_inv, lun_plans, planned_uuids, source.name)
     if dst_inv is not None:
         checks += known_sr_checks(kind, dst_inv, lun_plans)
         checks += dest_checks(

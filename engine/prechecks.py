@@ -74,6 +74,47 @@ def known_sr_checks(kind: str, dst: Inventory, lun_plans: list[LunPlan]) -> list
     return checks
 
 
+# Power states in which a VM is still writing to its disks (XenCenter's "is running", §5.2.6 b).
+_LIVE = ("Running", "Paused", "Suspended")
+
+
+def fate_sharing_checks(
+    kind: str, src: Inventory, lun_plans: list[LunPlan], planned: set[str], pool: str
+) -> list[Check]:
+    """VMs left live at the source on a LUN the run promotes or reverses (fate-sharing VMs).
+
+    Replication works per LUN, not per VM: promoting a LUN for some of its VMs stops the
+    replication of all of them, and reversing it later copies the other side over what the ones
+    left behind wrote meanwhile.
+    """
+    by_sr = {lp.sr_uuid: lp for lp in lun_plans if lp.action in ("promote", "reverse")}
+    left: dict[str, set[str]] = {}
+    for vm in src.real_vms():
+        if vm.uuid in planned or vm.power_state not in _LIVE:
+            continue
+        for vdi in src.vm_disks(vm):
+            sr = src.srs.get(vdi.sr or "")
+            if sr is not None and sr.uuid in by_sr:
+                left.setdefault(sr.uuid, set()).add(vm.name_label)
+    checks = []
+    for sr_uuid in sorted(left):
+        lp, names = by_sr[sr_uuid], sorted(left[sr_uuid])
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        checks.append(
+            check(
+                "lun-shared",
+                "warning",
+                lp.sr_name or lp.lun,
+                m.LUN_SHARED,
+                lun=lp.lun,
+                names=shown,
+                pool=pool,
+                kind=kind,
+            )
+        )
+    return checks
+
+
 def dest_checks(
     kind: str,
     dst: Inventory,

@@ -277,7 +277,12 @@ def assess(
         if lun.state == "failed":
             add("not-ready", lun.name or lun.lun, m.R_LUN_FAILED.format(lun=lun.lun))
         elif lun.state != "replicating":
-            add("degraded", lun.name or lun.lun, m.R_LUN_STATE.format(lun=lun.lun, state=lun.state))
+            todo = m.R_LUN_TODO.get(lun.state, m.R_LUN_TODO_OTHER)
+            add(
+                "degraded",
+                lun.name or lun.lun,
+                m.R_LUN_STATE.format(lun=lun.lun, state=lun.state, todo=todo),
+            )
         elif lag is not None and lag > max_lag_seconds:
             add(
                 "degraded",

@@ -184,3 +184,24 @@ def test_a_near_miss_target_suggests_the_names_that_exist(core_sim):
     with pytest.raises(TargetNotFound) as far:
         plan("test-failover", "nothing-like-it", source=src, dest=dst, storage=estate.luns)
     assert "Did you mean" not in str(far.value)
+
+
+def test_failing_over_part_of_a_lun_warns_of_the_vms_left_on_it(sim):
+    """A planned failover of one VM names the live VMs sharing its LUN; a lost site names none."""
+    world = sim("mini")
+    prod, dr = _open(world, "prod"), _open(world, "dr")
+    options = PlanOptions(planned=True)
+    p = plan("failover", "app-01", source=prod, dest=dr, storage=world.storage(), options=options)
+    (shared,) = [c for c in p.warnings if c.name == "lun-shared"]
+    assert shared.subject == "Gold"
+    assert "shop-db" in shared.message
+    assert "app-01" not in shared.message
+    everything = plan(
+        "failover", "all", source=prod, dest=dr, storage=world.storage(), options=options
+    )
+    (left,) = [c for c in everything.warnings if c.name == "lun-shared"]
+    assert "report" in left.message  # its NFS disk keeps it out; its Gold disk shares the fate
+    world.control("POST", "/sites/primary/fail")
+    lost = _open(world, "prod")
+    after = plan("failover", "app-01", source=lost, dest=dr, storage=world.storage())
+    assert "lun-shared" not in {c.name for c in after.checks}
