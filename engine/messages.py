@@ -59,6 +59,7 @@ def manual_step(lun: str, action: str, instruction: str) -> str:
 
 
 SIM_STORAGE = "The simulator's storage control API {what}: {detail}. Is `drbot sim serve` running?"
+SIM_STORAGE_REFUSED = "The simulator's storage array refused to {action} LUN {lun}: {detail}."
 MANUAL_UNKNOWN_LUN = (
     "No LUN {lun!r} is configured for the manual storage adapter (known: {known}); add it to "
     "the storage luns (engine.storage.luns) in the configuration."

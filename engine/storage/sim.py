@@ -15,7 +15,17 @@ from pydantic import ValidationError
 
 from engine.errors import StorageError
 from engine.messages import SIM_STORAGE as _MESSAGE
+from engine.messages import SIM_STORAGE_REFUSED
 from engine.storage.base import ReplicatedLun
+
+# What a person calls each control API request, for messages.
+_ACTIONS = {
+    ("POST", "test-copy"): "present a test copy of",
+    ("DELETE", "test-copy"): "remove the test copy of",
+    ("POST", "promote"): "promote",
+    ("POST", "reverse"): "reverse",
+    ("POST", "sync"): "sync",
+}
 
 
 class SimStorageAdapter:
@@ -40,6 +50,14 @@ class SimStorageAdapter:
                 detail = json.loads(detail).get("error", detail)
             except (ValueError, AttributeError):
                 pass
+            parts = path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "replication":
+                # The array said no (a failed mirror, a copy already presented): say what and
+                # why; the control API itself is fine.
+                action = _ACTIONS.get((method, parts[2]), f"{method} {parts[2]}")
+                raise StorageError(
+                    SIM_STORAGE_REFUSED.format(action=action, lun=parts[1], detail=detail)
+                ) from exc
             raise StorageError(
                 _MESSAGE.format(what=f"refused {method} {path}", detail=detail)
             ) from exc
