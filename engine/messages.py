@@ -119,6 +119,10 @@ KIND_UNKNOWN = "Unknown kind {kind!r}; use test-failover, failover or failback."
 SAME_POOL = (
     "Source and destination are the same pool ({pool!r}); a pool cannot recover into itself."
 )
+SAME_POOL_UUID = (
+    "Pools {src!r} and {dst!r} are the same pool (uuid {uuid}): a pool cannot recover into "
+    "itself. Check the urls of both pools in the configuration."
+)
 DEST_UNREACHABLE = "Pool {pool!r} does not answer; nothing can be recovered into it until it does."
 DEST_UNUSABLE = "drbot cannot use pool {pool!r}, so nothing can be recovered into it: {error}"
 SOURCE_UNUSABLE = (

@@ -272,6 +272,17 @@ def plan(
         raise TargetNotFound(m.SAME_POOL.format(pool=source.name))
 
     src_inv, dst_inv = source.inventory, dest.inventory
+    # Two configured names for one pool (reference §5.2.5: never recover a pool into itself).
+    if (
+        src_inv is not None
+        and dst_inv is not None
+        and src_inv.pools
+        and dst_inv.pools
+        and src_inv.pool.uuid == dst_inv.pool.uuid
+    ):
+        raise TargetNotFound(
+            m.SAME_POOL_UUID.format(src=source.name, dst=dest.name, uuid=src_inv.pool.uuid)
+        )
     source_up = source.is_reachable()
     dest_up = dest.is_reachable()
     if dest.unusable:

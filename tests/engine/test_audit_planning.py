@@ -205,3 +205,14 @@ def test_failing_over_part_of_a_lun_warns_of_the_vms_left_on_it(sim):
     lost = _open(world, "prod")
     after = plan("failover", "app-01", source=lost, dest=dr, storage=world.storage())
     assert "lun-shared" not in {c.name for c in after.checks}
+
+
+def test_two_names_for_one_pool_are_refused(sim):
+    """A configuration whose DR entry reaches the protected pool itself is refused, saying so."""
+    from engine.errors import TargetNotFound
+
+    world = sim("mini")
+    prod = _open(world, "prod")
+    also_prod = Site.open("dr", lambda: world.client("prod"), site=world.config.pool("dr").site)
+    with pytest.raises(TargetNotFound, match="same pool"):
+        plan("test-failover", "all", source=prod, dest=also_prod, storage=world.storage())
