@@ -312,6 +312,8 @@ class Inventory:
         self.round_trips = 0
         self.generation = 0  # bumps on every applied batch; `wait_for` waits on it
         self.last_error: XapiError | None = None
+        # Records an event brought that could not be converted (ref -> why); they are skipped.
+        self.unreadable: dict[str, str] = {}
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -392,11 +394,16 @@ class Inventory:
                     elif xcls == "host":
                         self._raw_hosts.pop(ref, None)
                     continue
+                try:
+                    table[ref] = self._convert(xcls, ref, snap)
+                except Exception as exc:  # one record drbot cannot read must not stop the rest
+                    self.unreadable[ref] = f"{xcls}: {type(exc).__name__}: {exc}"
+                    continue
+                self.unreadable.pop(ref, None)
                 if xcls == "VM":
                     self._raw_vms[ref] = snap
                 elif xcls == "host":
                     self._raw_hosts[ref] = snap
-                table[ref] = self._convert(xcls, ref, snap)
             if applied:
                 self.changed_at = self.client.clock.now()
                 self.generation += 1

@@ -20,3 +20,17 @@ def test_the_follower_resumes_after_the_site_comes_back(sim):
         assert inv.last_error is None
     finally:
         inv.stop()
+
+
+def test_an_unreadable_record_is_skipped_and_the_rest_applied(core_sim):
+    """A record the inventory cannot convert is noted and skipped; the batch's others apply."""
+    sims = core_sim(**{"site-a": 2})
+    client = sims.client("site-a")
+    inv = Inventory.load(client, "site-a")
+    ref, rec = next((r, v) for r, v in client.get_all_records("VM").items() if v["name_label"])
+    good = {"class": "VM", "ref": ref, "operation": "mod", "snapshot": {**rec, "name_label": "x"}}
+    bad = {"class": "VM", "ref": "OpaqueRef:bad", "operation": "add", "snapshot": "garbled"}
+    inv.apply([bad, good])
+    assert inv.vms[ref].name_label == "x"
+    assert "OpaqueRef:bad" in inv.unreadable
+    assert "OpaqueRef:bad" not in inv.vms
