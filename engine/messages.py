@@ -264,6 +264,7 @@ CAPACITY_TIGHT = "The VMs need {need} of the {free} free in pool {pool!r}; littl
 CAPACITY_OK = "The VMs need {need}; pool {pool!r} has {free} free."
 CAPACITY_NO_HOST = "This VM needs {need} and no host has more than {free} free."
 RTO_FROM_HISTORY = "median of the last {n} drills"
+RTO_FROM_LAST = "the last drill"
 RTO_FROM_MODEL = (
     "model of the run ({par} at a time, {rtt} ms per XAPI call seen), no drill history yet"
 )

@@ -876,7 +876,10 @@ def estimate_rto(
         past = [float(x) for x in history(p.kind, p.source_pool, p.dest_pool) if x and x > 0]
         if past:
             recent = past[-5:]
-            return float(statistics.median(recent)), m.RTO_FROM_HISTORY.format(n=len(recent))
+            basis = (
+                m.RTO_FROM_LAST if len(recent) == 1 else m.RTO_FROM_HISTORY.format(n=len(recent))
+            )
+            return float(statistics.median(recent)), basis
     op = {**DEFAULT_OP_SECONDS, **options.op_seconds}
     par = max(1, options.concurrency)
     # Every step is a few XAPI round trips; over a slow WAN link those add up.
