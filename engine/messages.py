@@ -272,6 +272,11 @@ RTO_FROM_MODEL = (
 # --- readiness ----------------------------------------------------------------------------------
 R_SOURCE_DOWN = "Protected pool {pool!r} does not answer: if this is a disaster, plan a failover."
 R_SOURCE_UNUSABLE = "drbot cannot read protected pool {pool!r}: {error}"
+R_RUNNING_TWICE = (
+    "Split brain: {names} run in both {pool!r} and {dr!r} (same uuid, same MACs and disks' "
+    "data diverging). Shut down the copy that must not run (after a failover, the one in "
+    "{pool!r}) now."
+)
 R_STORAGE_UNREADABLE = "Cannot read replication state: {error}"
 R_LUN_FAILED = "LUN {lun} has failed: nothing on it can be recovered. Call the storage team."
 R_LUN_STATE = "LUN {lun} is {state}, not replicating: the DR site is not receiving changes. {todo}"

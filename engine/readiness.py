@@ -308,6 +308,25 @@ def assess(
             ),
         )
 
+    # --- the same VM running at both sites (after a failover, a primary that came back) --------
+    fresh = src_up and not (src.following and src.last_error is not None)
+    if fresh and dst is not None and dst_up:
+        at_dr = {vm.uuid for vm in dst.real_vms() if vm.power_state == "Running"}
+        twice = sorted(
+            vm.name_label
+            for vm in src.real_vms()
+            if vm.power_state == "Running" and vm.uuid in at_dr
+        )
+        if twice:
+            shown = ", ".join(twice[:10]) + (
+                f" and {len(twice) - 10} more" if len(twice) > 10 else ""
+            )
+            add(
+                "not-ready",
+                protected.name,
+                m.R_RUNNING_TWICE.format(names=shown, pool=protected.name, dr=dr.name),
+            )
+
     # --- metadata targets ------------------------------------------------------------------------
     metadata = metadata_sources(src, "failover", dst)
     result.metadata_targets = [

@@ -141,3 +141,17 @@ def test_a_failed_lun_gives_each_vm_a_clear_outcome(h):
     assert outcome["app-01"]["status"] == "started-paused" or (
         outcome["app-01"]["status"] == "not-run" and outcome["app-01"]["error"]
     )
+
+
+def test_readiness_flags_a_vm_running_at_both_sites(h):
+    """After a planned failover, restarting the primary's copy makes readiness cry split brain."""
+    from engine.readiness import assess
+
+    run = h.run(h.plan("failover", "app-01", planned=True))
+    assert run["state"] == "succeeded", run
+    prod = h.client("prod")
+    prod.call("VM.start", prod.call("VM.get_by_name_label", "app-01")[0], False, False)
+    r = assess(h.pair, protected=h.site("prod"), dr=h.site("dr"), storage=h.world.storage())
+    assert r.verdict == "not-ready"
+    (twice,) = [x for x in r.reasons if x.message.startswith("Split brain")]
+    assert "app-01" in twice.message
