@@ -41,8 +41,20 @@ def serve(
     ] = None,
     speed: Annotated[float, typer.Option(help="speed factor: 1 = real time")] = 1.0,
     tls: Annotated[bool, typer.Option(help="serve HTTPS with a self-signed certificate")] = False,
+    slack: Annotated[
+        bool, typer.Option(help="also run the Slack workspace double (sim/slack)")
+    ] = True,
+    slack_seed: Annotated[
+        Path | None, typer.Option(help="Slack workspace seed (TOML or JSON); default: drbot's")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="also write a drbot configuration for these simulators here"),
+    ] = None,
 ) -> None:
-    """Run the XenServer sites of a scenario on loopback until Ctrl-C."""
+    """Run the XenServer sites of a scenario (and a Slack workspace) on loopback until Ctrl-C."""
+    from sim.slack.server import SlackSim
+    from sim.slack.workspace import SeedError
     from sim.xapi import messages
     from sim.xapi.scenario import ScenarioError
     from sim.xapi.serve import start_sim
@@ -54,6 +66,20 @@ def serve(
     except (ScenarioError, ValueError) as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
+    slack_sim = None
+    if slack:
+        try:
+            slack_sim = SlackSim.start(seed=slack_seed)
+        except (SeedError, OSError, ValueError) as e:
+            handle.stop()
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+        handle.endpoints["slack"] = slack_sim.endpoints()
+        endpoints.write_text(json.dumps(handle.endpoints, indent=2), encoding="utf-8")
+    if config is not None:
+        from bot.simconfig import write_config
+
+        write_config(handle.endpoints, config, Path("drbot.db"))
     console.print(messages.SERVING.format(scenario=handle.world.scenario.name, speed=speed))
     table = Table("site", "coordinator", "members", "users")
     for name, site in handle.endpoints["sites"].items():
@@ -61,12 +87,18 @@ def serve(
         table.add_row(name, site["coordinator"], "\n".join(site["members"]), users)
     console.print(table)
     console.print(f"control API: {handle.control_url}")
+    if slack_sim is not None:
+        console.print(f"Slack Web API: {handle.endpoints['slack']['api_url']}")
     console.print(messages.ENDPOINTS_WRITTEN.format(path=endpoints))
+    if config is not None:
+        console.print(f"drbot configuration written to {config}")
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     console.print(messages.STOPPING)
+    if slack_sim is not None:
+        slack_sim.stop()
     handle.stop()
     if state_dir is not None:
         console.print(messages.STATE_SAVED.format(path=state_dir))

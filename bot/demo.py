@@ -22,13 +22,12 @@ import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
-import tomli_w
 import typer
 from rich.console import Console
 from rich.rule import Rule
 
 from bot import cli_ops
-from engine.config import from_sim_endpoints
+from bot.simconfig import write_config
 
 console = Console()
 
@@ -59,19 +58,6 @@ MSG = {
     "failed": "The demo's test failover did not finish ({state}); see `drbot runs show {run_id} "
     "--config {config}`.",
 }
-
-
-def write_config(endpoints: dict[str, Any], path: Path, store_path: Path) -> None:
-    """Write a drbot TOML configuration for the simulators named in `endpoints`.
-
-    A relative `store_path` is relative to the configuration file, as bot/settings.py reads it.
-    """
-    engine = from_sim_endpoints(endpoints)
-    data = engine.model_dump(mode="json", exclude_none=True)
-    for name, pool in data["pools"].items():
-        # model_dump masks secrets; the file is the one place the password must be real.
-        pool["password"] = engine.pools[name].password.get_secret_value()
-    path.write_text(tomli_w.dumps({"store_path": str(store_path), "engine": data}))
 
 
 def _invoke(command: Any, *args: Any, **kwargs: Any) -> int:

@@ -1,0 +1,93 @@
+"""`drbot sim serve` from a shell: both simulators, the endpoints file, a usable config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import XenAPI
+from slack_sdk import WebClient
+
+from bot.settings import load_settings
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    """`drbot sim serve` running the mini scenario, stopped with Ctrl-C at the end."""
+    endpoints, config = tmp_path / "endpoints.json", tmp_path / "drbot.toml"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "sim",
+            "serve",
+            "--scenario",
+            "mini",
+            "--speed",
+            "1000",
+            "--endpoints",
+            str(endpoints),
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # the server says when the files are written
+        lines.append(line)
+        if line.startswith("drbot configuration written"):
+            break
+    else:
+        pytest.fail("".join(lines))
+    yield proc, json.loads(endpoints.read_text()), config
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+
+
+def test_serve_names_both_simulators_and_they_answer(served) -> None:
+    """The endpoints file names the XAPI sites and the Slack double, and both answer."""
+    _, endpoints, _ = served
+    site = endpoints["sites"]["dr"]
+    session = XenAPI.Session(site["coordinator"])
+    session.xenapi.login_with_password(*site["users"]["pool-operator"], "1.0", "test")
+    assert session.xenapi.pool.get_all()
+    session.xenapi.session.logout()
+    session("close")()
+    slack = endpoints["slack"]
+    auth = WebClient(token=slack["bot_token"], base_url=slack["api_url"]).auth_test()
+    assert auth["user_id"] == slack["bot_user_id"]
+
+
+def test_serve_writes_a_configuration_drbot_can_use(served) -> None:
+    """The --config file drives the operator CLI against the simulators it names."""
+    _, _, config = served
+    settings = load_settings(config)
+    assert [(p.protected, p.dr) for p in settings.engine.pairs] == [("prod", "dr")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "status", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["pairs"][0]["readiness"]["verdict"] in {"ready", "degraded", "not-ready"}
+
+
+def test_serve_stops_cleanly_on_ctrl_c(served) -> None:
+    """Ctrl-C stops both simulators and the command exits 0."""
+    proc, _, _ = served
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
