@@ -311,11 +311,8 @@ def assess(
     # --- the same VM running at both sites (after a failover, a primary that came back) --------
     fresh = src_up and not (src.following and src.last_error is not None)
     if fresh and dst is not None and dst_up:
-        at_dr = {vm.uuid for vm in dst.real_vms() if vm.power_state == "Running"}
-        twice = sorted(
-            vm.name_label
-            for vm in src.real_vms()
-            if vm.power_state == "Running" and vm.uuid in at_dr
+        twice = src.memo(
+            "running-twice", (id(dst), dst.generation), lambda: _running_twice(src, dst)
         )
         if twice:
             shown = ", ".join(twice[:10]) + (
@@ -430,6 +427,14 @@ def assess(
         if unlicensed:
             add("not-ready", dr.name, m.LICENCE_DR.format(hosts=", ".join(unlicensed)))
     return _verdict(result, reasons, dst, dr.name, last_drill, clock)
+
+
+def _running_twice(src: Any, dst: Any) -> list[str]:
+    """Names of the VMs running in both pools (by uuid)."""
+    at_dr = {vm.uuid for vm in dst.real_vms() if vm.power_state == "Running"}
+    return sorted(
+        vm.name_label for vm in src.real_vms() if vm.power_state == "Running" and vm.uuid in at_dr
+    )
 
 
 def _protection(
