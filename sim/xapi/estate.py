@@ -16,6 +16,8 @@ from __future__ import annotations
 import random
 import re
 import uuid as uuidlib
+import zlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from sim.xapi import scenario as sc
@@ -558,6 +560,15 @@ def _refresh_memory(pool: Pool) -> None:
         pool.db.set("host_metrics", host.metrics_ref, memory_free=free)
 
 
+def _install_time(vm: sc.VM, now: datetime) -> datetime:
+    """When the VM was installed: a VM created inside the replication lag was installed just
+    now; every other one long before (30 to 330 days, fixed per name so a scenario always
+    builds the same estate), as in a pool that has been running for a while."""
+    if vm.created_inside_lag:
+        return now
+    return now - timedelta(days=30 + zlib.crc32(vm.name.encode()) % 300)
+
+
 def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Random) -> str:
     """One VM of the scenario with its metrics, disks (on the volumes too), CD and NICs."""
     db = pool.db
@@ -575,7 +586,7 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             "memory_actual": memory if running else 0,
             "VCPUs_number": vm.vcpus if running else 0,
             "start_time": now if running else EPOCH,
-            "install_time": now,
+            "install_time": _install_time(vm, now),
             "state": [],
             "last_updated": now,
             "hvm": True,

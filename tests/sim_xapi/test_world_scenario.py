@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from sim.xapi.generator import generate
@@ -162,3 +164,26 @@ def test_a_fault_naming_nothing_known_is_refused() -> None:
     bad = FAULTY.replace('kind = "lun"\nsr = "Gold"', 'kind = "lun"\nsr = "Nope"')
     with pytest.raises(ScenarioError, match="not a replicated SR"):
         parse_scenario(bad)
+
+
+def test_only_vms_created_inside_the_lag_look_newly_installed(mini: SimHandle) -> None:
+    """VM_metrics.install_time of a VM created inside the lag is weeks after every other VM's."""
+    session = login(mini, "primary")
+    metrics = session.xenapi.VM_metrics.get_all_records()
+    installed = {
+        vm["name_label"]: datetime.strptime(
+            str(metrics[vm["metrics"]]["install_time"]), "%Y%m%dT%H:%M:%SZ"
+        )
+        for vm in session.xenapi.VM.get_all_records().values()
+        if not (vm["is_a_template"] or vm["is_control_domain"] or vm["is_a_snapshot"])
+    }
+    lagging = {
+        vm.name
+        for site in mini.world.scenario.sites
+        for pool in site.pools
+        for vm in pool.vms
+        if vm.created_inside_lag
+    }
+    older = [t for name, t in installed.items() if name not in lagging]
+    assert lagging
+    assert all(installed[name] - max(older) >= timedelta(days=29) for name in lagging)
