@@ -22,11 +22,20 @@ Errors name the file and the field, and say what to change.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from sim.xapi.clock import LatencyModel
 
@@ -47,21 +56,17 @@ class Meta(_Strict):
     xenopsd_workers: int = Field(4, ge=1, description="VM operations a host runs at once")
 
 
-class Latency(_Strict):
-    vm_start: float = 20.0
-    vm_clean_shutdown: float = 15.0
-    vm_hard_shutdown: float = 3.0
-    vm_recover: float = 2.0
-    vm_destroy: float = 0.5
-    sr_probe: float = 3.0
-    pbd_plug: float = 2.0
-    pbd_unplug: float = 1.0
-    sr_scan: float = 1.0
-    open_database: float = 2.0
-    enable_replication: float = 3.0
-
+class _LatencyTable(_Strict):
     def model(self) -> LatencyModel:
         return LatencyModel(**self.model_dump())
+
+
+# The [latency] table: clock.LatencyModel's operations and defaults, so the two cannot drift.
+Latency = create_model(
+    "Latency",
+    __base__=_LatencyTable,
+    **{f.name: (float, f.default) for f in fields(LatencyModel)},
+)
 
 
 class Replication(_Strict):
