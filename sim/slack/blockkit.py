@@ -159,6 +159,21 @@ def _options(problems: Problems, options: Any, pointer: str) -> None:
         problems.max_len(option.get("value"), 150, p + "/value")
 
 
+def _unique_id(
+    problems: Problems, obj: dict, key: str, pointer: str, seen: set[str], duplicate: str
+) -> None:
+    """Check an optional `block_id` / `action_id`: a string under 256 characters, not in `seen`."""
+    value = obj.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str) or len(value) > 255:
+        problems.add("must be less than 256 characters", f"{pointer}/{key}")
+    elif value in seen:
+        problems.add(duplicate, f"{pointer}/{key}")
+    else:
+        seen.add(value)
+
+
 def _element(problems: Problems, element: Any, pointer: str, action_ids: set[str]) -> None:
     if not isinstance(element, dict) or "type" not in element:
         problems.add("must be a block element object with a type", pointer)
@@ -170,14 +185,14 @@ def _element(problems: Problems, element: Any, pointer: str, action_ids: set[str
     if kind not in INTERACTIVE_TYPES:
         problems.add(f"unsupported element type {kind!r}", pointer + "/type")
         return
-    action_id = element.get("action_id")
-    if action_id is not None:
-        if not isinstance(action_id, str) or len(action_id) > 255:
-            problems.add("must be less than 256 characters", pointer + "/action_id")
-        elif action_id in action_ids:
-            problems.add("action_id must be unique within the block", pointer + "/action_id")
-        else:
-            action_ids.add(action_id)
+    _unique_id(
+        problems,
+        element,
+        "action_id",
+        pointer,
+        action_ids,
+        "action_id must be unique within the block",
+    )
     if kind == "button":
         _text_object(problems, element.get("text"), pointer + "/text", 75, plain=True)
         problems.max_len(element.get("value"), 2000, pointer + "/value")
@@ -200,14 +215,7 @@ def _block(problems: Problems, block: Any, pointer: str, block_ids: set[str]) ->
     if kind not in BLOCK_TYPES:
         problems.add(f"unsupported type {kind!r}", pointer + "/type")
         return
-    block_id = block.get("block_id")
-    if block_id is not None:
-        if not isinstance(block_id, str) or len(block_id) > 255:
-            problems.add("must be less than 256 characters", pointer + "/block_id")
-        elif block_id in block_ids:
-            problems.add("block_id must be unique", pointer + "/block_id")
-        else:
-            block_ids.add(block_id)
+    _unique_id(problems, block, "block_id", pointer, block_ids, "block_id must be unique")
     action_ids: set[str] = set()
     if kind == "section":
         if "text" not in block and "fields" not in block:
