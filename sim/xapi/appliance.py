@@ -39,9 +39,7 @@ _NOT_ALLOWED = {
 
 
 def _check(call: Call, ref: Any) -> str:
-    if not isinstance(ref, str) or not call.db.exists("VM_appliance", ref):
-        raise XapiError("HANDLE_INVALID", "VM_appliance", ref)
-    return ref
+    return call.db.handle("VM_appliance", ref)
 
 
 def allowed_operations(pool: Pool, appliance: str) -> list[str]:
@@ -202,16 +200,15 @@ def appliance_shutdown(call: Call, self: str) -> str:
 def vm_set_appliance(call: Call, self: str, value: str) -> str:
     """Move a VM into (or out of) a vApp; both vApps' allowed operations follow."""
     db = call.db
-    if not isinstance(self, str) or not db.exists("VM", self):
-        raise XapiError("HANDLE_INVALID", "VM", self)
+    db.handle("VM", self)
     rec = db.get("VM", self)
     if rec["is_control_domain"] or rec["is_a_template"] or rec["is_a_snapshot"]:
         raise XapiError(
             "OPERATION_NOT_ALLOWED",
             "Control domains, templates and snapshots cannot be assigned to appliances.",
         )
-    if value != NULL_REF and (not isinstance(value, str) or not db.exists("VM_appliance", value)):
-        raise XapiError("HANDLE_INVALID", "VM_appliance", value)
+    if value != NULL_REF:
+        db.handle("VM_appliance", value)
     with db.lock:
         old = db.get_field("VM", self, "appliance")
         db.set("VM", self, appliance=value)

@@ -127,6 +127,12 @@ class Database:
         with self.lock:
             return ref in self._table(cls)
 
+    def handle(self, cls: str, ref: Any) -> str:
+        """`ref` if it names a record of `cls`, else `HANDLE_INVALID [cls, ref]` (non-str too)."""
+        if not isinstance(ref, str) or not self.exists(cls, ref):
+            raise handle_invalid(cls, ref)
+        return ref
+
     def get(self, cls: str, ref: str) -> dict[str, Any]:
         """A copy of the record, or `HANDLE_INVALID [cls, ref]`."""
         with self.lock:

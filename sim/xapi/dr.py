@@ -37,9 +37,7 @@ def assert_licensed(pool: Pool, feature: str = "DR") -> None:
 
 
 def _check(call: Call, cls: str, ref: Any) -> str:
-    if not isinstance(ref, str) or not call.db.exists(cls, ref):
-        raise XapiError("HANDLE_INVALID", cls, ref)
-    return ref
+    return call.db.handle(cls, ref)
 
 
 # --------------------------------------------------------------------------- replication

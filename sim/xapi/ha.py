@@ -62,8 +62,7 @@ def pool_enable_ha(call: Call, heartbeat_srs: list, configuration: dict) -> str:
     if db.get_field("pool", call.pool.ref, "ha_enabled"):
         raise XapiError("HA_IS_ENABLED")
     for sr in heartbeat_srs or []:
-        if not isinstance(sr, str) or not db.exists("SR", sr):
-            raise XapiError("HANDLE_INVALID", "SR", sr)
+        db.handle("SR", sr)
     statefiles = [make_statefile(call.pool, heartbeat_srs[0])] if heartbeat_srs else []
     db.set(
         "pool",

@@ -34,9 +34,7 @@ _rng = random.Random()
 
 
 def _check_vm(pool: Pool, vm: Any) -> dict[str, Any]:
-    if not isinstance(vm, str) or not pool.db.exists("VM", vm):
-        raise XapiError("HANDLE_INVALID", "VM", vm)
-    rec = pool.db.get("VM", vm)
+    rec = pool.db.get("VM", pool.db.handle("VM", vm))
     if rec["is_a_template"] or rec["is_a_snapshot"]:
         raise XapiError("VM_IS_TEMPLATE", vm)
     if rec["is_control_domain"]:
@@ -406,28 +404,28 @@ def vm_shutdown(call: Call, vm: str) -> str:
     return ""
 
 
+def _flip_pause(call: Call, vm: str, source: str, target: str, ops: list[str]) -> str:
+    """Move a VM from power state `source` to `target` at once (pause and unpause take no time)."""
+    rec = _check_vm(call.pool, vm)
+    if rec["power_state"] != source:
+        raise _bad_power(vm, source.lower(), rec["power_state"])
+    call.db.set("VM", vm, power_state=target, allowed_operations=ops)
+    return ""
+
+
 @method("VM.pause", ["vm"], async_ok=True)
 def vm_pause(call: Call, vm: str) -> str:
-    rec = _check_vm(call.pool, vm)
-    if rec["power_state"] != "Running":
-        raise _bad_power(vm, "running", rec["power_state"])
-    call.db.set("VM", vm, power_state="Paused", allowed_operations=PAUSED_OPS)
-    return ""
+    return _flip_pause(call, vm, "Running", "Paused", PAUSED_OPS)
 
 
 @method("VM.unpause", ["vm"], async_ok=True)
 def vm_unpause(call: Call, vm: str) -> str:
-    rec = _check_vm(call.pool, vm)
-    if rec["power_state"] != "Paused":
-        raise _bad_power(vm, "paused", rec["power_state"])
-    call.db.set("VM", vm, power_state="Running", allowed_operations=RUNNING_OPS)
-    return ""
+    return _flip_pause(call, vm, "Paused", "Running", RUNNING_OPS)
 
 
 @method("VM.destroy", ["self"], async_ok=True)
 def vm_destroy(call: Call, self: str) -> str:
-    if not isinstance(self, str) or not call.db.exists("VM", self):
-        raise XapiError("HANDLE_INVALID", "VM", self)
+    call.db.handle("VM", self)
     if call.db.get_field("VM", self, "is_control_domain"):
         raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0")
     destroy(call.pool, self)
@@ -435,8 +433,7 @@ def vm_destroy(call: Call, self: str) -> str:
 
 
 def _set_int(call: Call, vm: str, field: str, value: Any) -> str:
-    if not isinstance(vm, str) or not call.db.exists("VM", vm):
-        raise XapiError("HANDLE_INVALID", "VM", vm)
+    call.db.handle("VM", vm)
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -463,9 +460,7 @@ def vm_set_shutdown_delay(call: Call, self: str, value: Any) -> str:
 
 
 def _device(call: Call, cls: str, ref: Any) -> dict[str, Any]:
-    if not isinstance(ref, str) or not call.db.exists(cls, ref):
-        raise XapiError("HANDLE_INVALID", cls, ref)
-    return call.db.get(cls, ref)
+    return call.db.get(cls, call.db.handle(cls, ref))
 
 
 def _vm_running(call: Call, vm: str) -> bool:

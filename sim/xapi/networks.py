@@ -37,8 +37,7 @@ def network_create(call: Call, args: dict) -> str:
 @method("network.destroy", ["self"], async_ok=True)
 def network_destroy(call: Call, self: str) -> str:
     db = call.db
-    if not isinstance(self, str) or not db.exists("network", self):
-        raise XapiError("HANDLE_INVALID", "network", self)
+    db.handle("network", self)
     rec = db.get("network", self)
     if rec["PIFs"]:
         raise XapiError("NETWORK_CONTAINS_PIF", *rec["PIFs"])

@@ -64,9 +64,7 @@ def backend_failure(fault: StorageFault) -> XapiError:
 
 
 def _check(call: Call, cls: str, ref: Any) -> str:
-    if not isinstance(ref, str) or not call.db.exists(cls, ref):
-        raise XapiError("HANDLE_INVALID", cls, ref)
-    return ref
+    return call.db.handle(cls, ref)
 
 
 def host_of_ref(pool: Pool, ref: str):
