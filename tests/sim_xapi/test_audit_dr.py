@@ -14,15 +14,17 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.audit_support import (
-    NULL,
+from tests.sim_xapi.audit_support import NULL, task_outcome, wait_until
+from tests.sim_xapi.world_support import (
+    Ctl,
     Opened,
-    lose_primary,
+    failure,
+    introduce,
+    login,
     open_failover,
-    task_outcome,
-    wait_until,
+    raw,
+    value,
 )
-from tests.sim_xapi.world_support import Ctl, failure, introduce, login, raw, value
 
 DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
 
@@ -121,7 +123,7 @@ disks = [{ sr = "NFS" }]
 @pytest.fixture
 def opened(mini: SimHandle, ctl: Ctl) -> Opened:
     """The mini estate failed over: Gold and Silver introduced, the latest metadata open."""
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     return open_failover(mini, ctl, ["Gold", "Silver"])
 
 
@@ -331,7 +333,7 @@ def test_copies_with_the_same_generation_are_all_latest(
     """§2.2: two up-to-date copies of one pool's database tie: both are metadata_latest."""
     sim = sim_factory(TWIN_METADATA)
     ctl = Ctl(sim.control_url)
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     dr = login(sim, "dr")
     for name in ("A", "B"):
         introduce(dr, ctl.lun(name))
@@ -349,7 +351,7 @@ def test_replication_is_rearmed_when_the_simulator_starts_again(
     ctl = Ctl(second.control_url)
     prod = login(second, "primary")
     prod.xenapi.VM_appliance.create({"name_label": "after restart", "name_description": ""})
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     fo = open_failover(second, ctl, ["Gold"])
     assert "after restart" in fo.apps
 
@@ -361,7 +363,7 @@ def test_dr_task_create_plugs_the_coordinator_first_and_introduces_like_xapi(
     mini: SimHandle, ctl: Ctl
 ) -> None:
     """§2.3: coordinator's PBD plugged before the others; SR shared, content_type "", Async ok."""
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     dr = login(mini, "dr")
     token = getattr(dr.xenapi.event, "from")(["pbd"], "", 0)["token"]
     row = ctl.lun("Gold")
@@ -382,7 +384,7 @@ def test_dr_task_create_plugs_the_coordinator_first_and_introduces_like_xapi(
 
 def test_a_detached_sr_skipped_by_dr_task_create_blocks_recovery(mini: SimHandle, ctl: Ctl) -> None:
     """§7.7: an SR that exists detached is skipped by DR_task.create; recovery: VM_REQUIRES_SR."""
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     fo = open_failover(mini, ctl, ["Gold"])
     dr = fo.dr
     gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
@@ -528,7 +530,7 @@ def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., Sim
     """§2.6/§7.4: an unlicensed DR pool gets LICENCE_RESTRICTION ["DR"] from both recovers."""
     sim = sim_factory(TWO_SITES.format(dr_licensed="false"))
     ctl = Ctl(sim.control_url)
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     dr = login(sim, "dr")
     pool = dr.xenapi.pool.get_all()[0]
     assert dr.xenapi.pool.get_restrictions(pool)["restrict_dr"] == "true"

@@ -14,8 +14,8 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.audit_support import lose_primary, open_failover, task_outcome, wait_until
-from tests.sim_xapi.world_support import Ctl, failure, introduce, login, value
+from tests.sim_xapi.audit_support import task_outcome, wait_until
+from tests.sim_xapi.world_support import Ctl, failure, introduce, login, open_failover, value
 
 DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
 
@@ -117,7 +117,7 @@ def test_set_appliance_recomputes_the_appliances_allowed_operations(mini: SimHan
 
 def test_the_database_session_as_session_to_is_denied_by_rbac(mini: SimHandle, ctl: Ctl) -> None:
     """§2.6: VM.recover with session_to = the read-only DB session: the RBAC recovery error."""
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     fo = open_failover(mini, ctl, ["Gold", "Silver"])
     assert failure(fo.recover("app-01", session_to=fo.db)) == [
         "RBAC_PERMISSION_DENIED",
@@ -164,7 +164,7 @@ def test_a_suspended_vm_has_a_suspend_vdi_and_is_recovered_suspended(
     prod = login(sim, "primary")
     src = prod.xenapi.VM.get_by_name_label("sleeper")[0]
     assert prod.xenapi.VM.get_suspend_VDI(src) != "OpaqueRef:NULL"
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     fo = open_failover(sim, ctl, ["Gold"])
     value(fo.recover("sleeper"))
     vm = fo.dr.xenapi.VM.get_by_name_label("sleeper")[0]
@@ -208,7 +208,7 @@ def test_a_detached_required_sr_is_named_by_the_target_pools_ref(mini: SimHandle
     # ocaml/xapi/xapi_vm_helpers.ml assert_can_be_recovered looks the SR up with session_to;
     # reference §2.7 says foreign refs in both cases (an erratum; XenCenter's 2022 fix for
     # "the required SR is present in the pool but detached" fits the source).
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     fo = open_failover(mini, ctl, ["Gold"])
     dr = fo.dr
     gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
@@ -266,7 +266,7 @@ def test_vapp_settings_of_a_vm_have_async_forms(mini: SimHandle) -> None:
 
 def test_open_database_needs_the_sr_attached_on_the_coordinator(mini: SimHandle, ctl: Ctl) -> None:
     """§2.2: a metadata VDI on a detached SR cannot be opened: COULD_NOT_IMPORT_DATABASE."""
-    lose_primary(ctl)
+    ctl.disaster_after_sync()
     dr = login(mini, "dr")
     introduce(dr, ctl.lun("Gold"))
     gold = dr.xenapi.SR.get_by_name_label("Gold")[0]

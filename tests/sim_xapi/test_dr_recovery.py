@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 import XenAPI
@@ -11,10 +10,12 @@ import XenAPI
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.world_support import (
     Ctl,
+    Opened,
     failure,
     introduce,
     latest_metadata_vdis,
     login,
+    open_failover,
     raw,
     value,
 )
@@ -22,44 +23,13 @@ from tests.sim_xapi.world_support import (
 DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
 
 
-@dataclass
-class Failover:
-    """A DR pool session, an open foreign database, and its VMs and vApps by name."""
-
-    dr: XenAPI.Session
-    db: str
-    vms: dict[str, str]
-    apps: dict[str, str]
-
-    def recover(self, name: str, force: bool = False, session_to: str | None = None) -> dict:
-        to = session_to or self.dr._session
-        return raw(self.dr, "VM.recover", self.db, self.vms[name], to, force)
-
-
-def _open(sim: SimHandle, ctl: Ctl, names: list[str]) -> Failover:
-    dr = login(sim, "dr")
-    for name in names:
-        introduce(dr, ctl.lun(name))
-    db = dr.xenapi.VDI.open_database(latest_metadata_vdis(dr)[0])
-    vms = value(raw(dr, "VM.get_all_records", db))
-    apps = value(raw(dr, "VM_appliance.get_all_records", db))
-    return Failover(
-        dr,
-        db,
-        {v["name_label"]: r for r, v in vms.items()},
-        {a["name_label"]: r for r, a in apps.items()},
-    )
-
-
 @pytest.fixture
-def failover(mini: SimHandle, ctl: Ctl) -> Failover:
-    for row in ctl("GET", "/replication"):
-        ctl("POST", f"/replication/{row['lun']}/sync")
-    ctl.disaster("primary")
-    return _open(mini, ctl, ["Gold", "Silver"])
+def failover(mini: SimHandle, ctl: Ctl) -> Opened:
+    ctl.disaster_after_sync()
+    return open_failover(mini, ctl, ["Gold", "Silver"])
 
 
-def test_database_session_reads_the_foreign_pool_and_cannot_write(failover: Failover) -> None:
+def test_database_session_reads_the_foreign_pool_and_cannot_write(failover: Opened) -> None:
     """Calls with the DB session read the primary's database; writes are RBAC_PERMISSION_DENIED."""
     dr, db = failover.dr, failover.db
     pools = value(raw(dr, "pool.get_all_records", db))
@@ -69,7 +39,7 @@ def test_database_session_reads_the_foreign_pool_and_cannot_write(failover: Fail
     assert denied[0] == "RBAC_PERMISSION_DENIED"
 
 
-def test_open_database_needs_a_metadata_vdi(failover: Failover) -> None:
+def test_open_database_needs_a_metadata_vdi(failover: Opened) -> None:
     """VDI.open_database on a disk gives VDI_INCOMPATIBLE_TYPE with the capitalised type."""
     dr = failover.dr
     disk = next(r for r, v in dr.xenapi.VDI.get_all_records().items() if v["type"] == "user")
@@ -79,7 +49,7 @@ def test_open_database_needs_a_metadata_vdi(failover: Failover) -> None:
 
 
 def test_recover_with_the_normal_session_and_a_foreign_ref_is_handle_invalid(
-    failover: Failover,
+    failover: Opened,
 ) -> None:
     """A foreign ref used with the pool's own session gives HANDLE_INVALID ["VM", ref]."""
     ref = failover.vms["app-01"]
@@ -88,7 +58,7 @@ def test_recover_with_the_normal_session_and_a_foreign_ref_is_handle_invalid(
     assert exc.value.details == ["HANDLE_INVALID", "VM", ref]
 
 
-def test_recovered_vm_keeps_its_uuid_and_bumps_its_version(failover: Failover) -> None:
+def test_recovered_vm_keeps_its_uuid_and_bumps_its_version(failover: Opened) -> None:
     """VM.recover creates a Halted VM with the same uuid, version+1, disks and NICs attached."""
     value(failover.recover("app-01"))
     dr = failover.dr
@@ -106,7 +76,7 @@ def test_recovered_vm_keeps_its_uuid_and_bumps_its_version(failover: Failover) -
     assert dr.xenapi.network.get_name_label(net) == "Production"  # matched by bridge
 
 
-def test_version_and_power_state_rules_for_an_existing_copy(failover: Failover) -> None:
+def test_version_and_power_state_rules_for_an_existing_copy(failover: Opened) -> None:
     """Not newer: refused unless forced (then replaced); running copy: refused or skipped."""
     dr = failover.dr
     value(failover.recover("app-01"))
@@ -133,7 +103,7 @@ def test_version_and_power_state_rules_for_an_existing_copy(failover: Failover) 
     assert dr.xenapi.VM.get_power_state(second) == "Running"
 
 
-def test_vm_in_a_vapp_must_be_recovered_with_its_vapp(failover: Failover) -> None:
+def test_vm_in_a_vapp_must_be_recovered_with_its_vapp(failover: Opened) -> None:
     """VM.recover of a vApp member gives VM_IS_PART_OF_AN_APPLIANCE with foreign refs."""
     assert failure(failover.recover("shop-db")) == [
         "VM_IS_PART_OF_AN_APPLIANCE",
@@ -142,7 +112,7 @@ def test_vm_in_a_vapp_must_be_recovered_with_its_vapp(failover: Failover) -> Non
     ]
 
 
-def test_session_to_needs_pool_operator(mini: SimHandle, failover: Failover) -> None:
+def test_session_to_needs_pool_operator(mini: SimHandle, failover: Opened) -> None:
     """A read-only session_to gives RBAC_PERMISSION_DENIED with XAPI's recovery text."""
     viewer = login(mini, "dr", "read-only")
     assert failure(failover.recover("app-01", session_to=viewer._session)) == [
@@ -152,7 +122,7 @@ def test_session_to_needs_pool_operator(mini: SimHandle, failover: Failover) -> 
     ]
 
 
-def test_missing_storage_is_reported_before_anything_is_created(failover: Failover) -> None:
+def test_missing_storage_is_reported_before_anything_is_created(failover: Opened) -> None:
     """report's NFS disk: VM_REQUIRES_SR from assert and recover, listed by get_SRs_required."""
     dr, db = failover.dr, failover.db
     ref = failover.vms["report"]
@@ -169,7 +139,7 @@ def test_missing_storage_is_reported_before_anything_is_created(failover: Failov
     assert dr.xenapi.VM.get_by_name_label("report") == []
 
 
-def test_a_network_the_dr_pool_lacks_becomes_a_new_private_network(failover: Failover) -> None:
+def test_a_network_the_dr_pool_lacks_becomes_a_new_private_network(failover: Opened) -> None:
     """backup-proxy's "Backup" NIC lands on a new network of that name without PIFs."""
     value(failover.recover("backup-proxy"))
     dr = failover.dr
@@ -180,7 +150,7 @@ def test_a_network_the_dr_pool_lacks_becomes_a_new_private_network(failover: Fai
     assert len(dr.xenapi.VM.get_VIFs(vm)) == 2
 
 
-def test_vapp_recovery_keeps_the_uuid_and_the_order(failover: Failover) -> None:
+def test_vapp_recovery_keeps_the_uuid_and_the_order(failover: Opened) -> None:
     """VM_appliance.recover recreates the vApp with its uuid, members, order and delays."""
     dr, db = failover.dr, failover.db
     src = value(raw(dr, "VM_appliance.get_record", db, failover.apps["shop"]))
@@ -247,7 +217,7 @@ def test_disk_missing_on_a_present_sr_fails_unless_forced(
     sim = sim_factory(LAGGING_DISK)
     ctl = Ctl(sim.control_url)
     ctl.disaster("primary")
-    fo = _open(sim, ctl, ["Fast", "Slow"])
+    fo = open_failover(sim, ctl, ["Fast", "Slow"])
     error = failure(fo.recover("fresh"))
     assert error[0] == "VDI_LOCATION_MISSING"
     assert fo.dr.xenapi.SR.get_name_label(error[1]) == "Slow"
@@ -324,7 +294,7 @@ def test_async_recover_with_the_database_session_is_polled_with_the_pool_session
     sim = sim_factory(_two_sites())
     ctl = Ctl(sim.control_url)
     ctl.disaster("primary")
-    fo = _open(sim, ctl, ["Gold"])
+    fo = open_failover(sim, ctl, ["Gold"])
     task = value(raw(fo.dr, "Async.VM.recover", fo.db, fo.vms["vm"], fo.dr._session, True))
     token, status = "", "pending"
     for _ in range(100):
@@ -361,7 +331,7 @@ def test_a_stalled_dr_task_create_can_be_cancelled(sim_factory: Callable[..., Si
     assert dr.xenapi.SR.get_by_name_label("Gold") == []
 
 
-def test_concurrent_recoveries_create_one_network_and_no_duplicates(failover: Failover) -> None:
+def test_concurrent_recoveries_create_one_network_and_no_duplicates(failover: Opened) -> None:
     """Parallel Async recoveries of VMs needing the same missing network create it once."""
     dr = failover.dr
     names = ["backup-proxy", "app-01", "halted-vm"]

@@ -29,9 +29,7 @@ def test_failover_recovers_vapps_and_vms_and_starts_them_in_order(demo: SimHandl
     assert len(prod.xenapi.pool.get_metadata_VDIs(prod.xenapi.pool.get_all()[0])) == 3
     # Wait for replication to catch up (the new metadata VDI, and pay-app-04, which the
     # demo created inside the lag), then lose the primary site.
-    for row in ctl("GET", "/replication"):
-        ctl("POST", f"/replication/{row['lun']}/sync")
-    rows = ctl.disaster("primary")
+    rows = ctl.disaster_after_sync()
     assert {r["state"] for r in rows} == {"promoted"}
 
     dr = login(demo, "dr")
@@ -196,9 +194,7 @@ def test_test_failover_and_its_full_cleanup_leave_nothing_behind(demo: SimHandle
 def test_failback_brings_the_vms_home_with_the_dr_sites_metadata(mini: SimHandle) -> None:
     """Fail over, replicate DR metadata back (reverse), break the mirror, recover at home."""
     ctl = Ctl(mini.control_url)
-    for row in ctl("GET", "/replication"):
-        ctl("POST", f"/replication/{row['lun']}/sync")
-    rows = ctl.disaster("primary")
+    rows = ctl.disaster_after_sync()
     dr = login(mini, "dr")
     for name in ("Gold", "Silver"):
         introduce(dr, next(r for r in rows if r["name"] == name))

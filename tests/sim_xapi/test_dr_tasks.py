@@ -12,9 +12,7 @@ from tests.sim_xapi.world_support import Ctl, introduce, latest_metadata_vdis, l
 @pytest.fixture
 def promoted(mini: SimHandle, ctl: Ctl) -> list[dict]:
     """The mini estate after the primary site is lost and its LUNs promoted (synced first)."""
-    for row in ctl("GET", "/replication"):
-        ctl("POST", f"/replication/{row['lun']}/sync")
-    return ctl.disaster("primary")
+    return ctl.disaster_after_sync()
 
 
 def _row(rows: list[dict], name: str) -> dict:

@@ -1,4 +1,4 @@
-"""Helpers for tests against a running simulator: the control API, logins, raw calls.
+"""Helpers for tests against a running simulator: the control API, logins, raw calls, failover.
 
 Other suites start a simulator the same way: `start_sim(scenario, speed=FAST)` and stop it
 at teardown (see `conftest.py`'s `sim_factory`).
@@ -10,6 +10,7 @@ import contextlib
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 import XenAPI
@@ -53,6 +54,12 @@ class Ctl:
             if row["source_site"] == site and row["state"] != "promoted":
                 self("POST", f"/replication/{row['lun']}/promote")
         return [r for r in self("GET", "/replication") if r["source_site"] == site]
+
+    def disaster_after_sync(self, site: str = "primary") -> list[dict[str, Any]]:
+        """Let replication catch up on every LUN, then `disaster(site)`; -> the rows after."""
+        for row in self("GET", "/replication"):
+            self("POST", f"/replication/{row['lun']}/sync")
+        return self.disaster(site)
 
 
 # Clients opened by `login` / `client`; `close_clients()` closes their connections.
@@ -109,3 +116,41 @@ def latest_metadata_vdis(session: XenAPI.Session) -> list[str]:
         if rec["metadata_latest"] and not rec["VBDs"]:
             out.append(ref)
     return out
+
+
+@dataclass
+class Opened:
+    """A DR pool session, its DR tasks, an open foreign database and its objects by name."""
+
+    dr: XenAPI.Session
+    db: str
+    tasks: list[str]
+    vms: dict[str, str]
+    apps: dict[str, str]
+
+    def call(self, method: str, *args: Any) -> dict[str, Any]:
+        """A raw call with the foreign database session first."""
+        return raw(self.dr, method, self.db, *args)
+
+    def recover(self, name: str, force: bool = False, session_to: str | None = None) -> dict:
+        return self.call("VM.recover", self.vms[name], session_to or self.dr._session, force)
+
+    def recover_app(self, name: str, force: bool = False, session_to: str | None = None) -> dict:
+        to = session_to or self.dr._session
+        return self.call("VM_appliance.recover", self.apps[name], to, force)
+
+
+def open_failover(sim: SimHandle, ctl: Ctl, srs: list[str], role: str = "pool-operator") -> Opened:
+    """DR_task.create for each named SR on the DR pool, then open the latest metadata."""
+    dr = login(sim, "dr", role)
+    tasks = [introduce(dr, ctl.lun(name)) for name in srs]
+    db = dr.xenapi.VDI.open_database(latest_metadata_vdis(dr)[0])
+    vms = value(raw(dr, "VM.get_all_records", db))
+    apps = value(raw(dr, "VM_appliance.get_all_records", db))
+    return Opened(
+        dr,
+        db,
+        tasks,
+        {v["name_label"]: r for r, v in vms.items()},
+        {a["name_label"]: r for r, a in apps.items()},
+    )
