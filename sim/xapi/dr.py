@@ -36,10 +36,6 @@ def assert_licensed(pool: Pool, feature: str = "DR") -> None:
         raise XapiError("LICENCE_RESTRICTION", feature)
 
 
-def _check(call: Call, cls: str, ref: Any) -> str:
-    return call.db.handle(cls, ref)
-
-
 # --------------------------------------------------------------------------- replication
 
 
@@ -148,19 +144,19 @@ def disable_replication(pool: Pool, sr: str) -> None:
 
 @method("SR.assert_supports_database_replication", ["sr"], async_ok=True)
 def sr_assert_supports(call: Call, sr: str) -> str:
-    assert_supports_replication(call.pool, _check(call, "SR", sr))
+    assert_supports_replication(call.pool, call.db.handle("SR", sr))
     return ""
 
 
 @method("SR.enable_database_replication", ["sr"], async_ok=True)
 def sr_enable(call: Call, sr: str) -> str:
-    enable_replication(call.pool, _check(call, "SR", sr))
+    enable_replication(call.pool, call.db.handle("SR", sr))
     return ""
 
 
 @method("SR.disable_database_replication", ["sr"], async_ok=True)
 def sr_disable(call: Call, sr: str) -> str:
-    disable_replication(call.pool, _check(call, "SR", sr))
+    disable_replication(call.pool, call.db.handle("SR", sr))
     return ""
 
 
@@ -227,7 +223,7 @@ def _newer(tables: dict, db: Database, pool: Pool) -> bool:
 @method("VDI.open_database", ["self"], async_ok=True, role="pool-operator")
 def vdi_open_database(call: Call, self: str) -> str:
     """A read-only session bound to the database on the VDI (reference §2.2)."""
-    _check(call, "VDI", self)
+    call.db.handle("VDI", self)
     call.pool.world.stall(call)
     call.clock.work("open_database")
     foreign = open_foreign_database(call.pool, self)
@@ -239,7 +235,7 @@ def vdi_open_database(call: Call, self: str) -> str:
 
 @method("VDI.read_database_pool_uuid", ["self"], read=True)
 def vdi_read_database_pool_uuid(call: Call, self: str) -> str:
-    _check(call, "VDI", self)
+    call.db.handle("VDI", self)
     cached = call.pool.foreign_metadata.get(self)
     return cached[0] if cached else ""
 
@@ -306,9 +302,9 @@ def dr_task_create(call: Call, type: str, device_config: dict, whitelist: list) 
 
 @method("DR_task.destroy", ["self"], async_ok=True)
 def dr_task_destroy(call: Call, self: str) -> str:
-    _check(call, "DR_task", self)
+    call.db.handle("DR_task", self)
     call.pool.world.stall(call)
-    destroy_dr_task(call.pool, _check(call, "DR_task", self))
+    destroy_dr_task(call.pool, call.db.handle("DR_task", self))
     return ""
 
 
@@ -335,7 +331,7 @@ def target_of(call: Call, session_to: Any, operation: str):
 @method("VM.recover", ["self", "session_to", ("force", False)], async_ok=True)
 def vm_recover(call: Call, self: str, session_to: str, force: bool) -> str:
     """Recover a VM from the foreign database of `call` into `session_to`'s pool."""
-    _check(call, "VM", self)
+    call.db.handle("VM", self)
     appliance = call.db.get_field("VM", self, "appliance")
     if appliance != NULL_REF:
         raise XapiError("VM_IS_PART_OF_AN_APPLIANCE", self, appliance)
@@ -348,7 +344,7 @@ def vm_recover(call: Call, self: str, session_to: str, force: bool) -> str:
 
 @method("VM.assert_can_be_recovered", ["self", "session_to"], async_ok=True, read=True)
 def vm_assert_can_be_recovered(call: Call, self: str, session_to: str) -> str:
-    _check(call, "VM", self)
+    call.db.handle("VM", self)
     target = call.sessions.find(session_to)
     if target is None:
         raise XapiError("SESSION_INVALID", session_to)
@@ -358,7 +354,7 @@ def vm_assert_can_be_recovered(call: Call, self: str, session_to: str) -> str:
 
 @method("VM.get_SRs_required_for_recovery", ["self", "session_to"], async_ok=True, read=True)
 def vm_srs_required(call: Call, self: str, session_to: str) -> list[str]:
-    _check(call, "VM", self)
+    call.db.handle("VM", self)
     target = call.sessions.find(session_to)
     if target is None:
         raise XapiError("SESSION_INVALID", session_to)

@@ -63,10 +63,6 @@ def backend_failure(fault: StorageFault) -> XapiError:
     return XapiError(f"SR_BACKEND_FAILURE_{fault.number}", "", fault.reason, fault.stderr)
 
 
-def _check(call: Call, cls: str, ref: Any) -> str:
-    return call.db.handle(cls, ref)
-
-
 def host_of_ref(pool: Pool, ref: str):
     host = pool.host_by_ref(ref)
     if host is None:
@@ -119,7 +115,7 @@ def probe(pool: Pool, host_address: str, device_config: dict, sr_type: str, sm_c
 
 @method("SR.probe", ["host", "device_config", "type", "sm_config"], async_ok=True)
 def sr_probe(call: Call, host: str, device_config: dict, type: str, sm_config: dict) -> str:
-    h = host_of_ref(call.pool, _check(call, "host", host))
+    h = host_of_ref(call.pool, call.db.handle("host", host))
     if not (h.up and call.pool.site.up):
         raise XapiError("HOST_OFFLINE", host)
     call.pool.world.stall(call)
@@ -208,7 +204,7 @@ def forget(pool: Pool, sr_ref: str) -> None:
 
 @method("SR.forget", ["sr"], async_ok=True)
 def sr_forget(call: Call, sr: str) -> str:
-    forget(call.pool, _check(call, "SR", sr))
+    forget(call.pool, call.db.handle("SR", sr))
     return ""
 
 
@@ -304,7 +300,7 @@ def recompute_metadata_latest(pool: Pool) -> None:
 @method("SR.scan", ["sr"], async_ok=True)
 def sr_scan(call: Call, sr: str) -> str:
     pool = call.pool
-    _check(call, "SR", sr)
+    call.db.handle("SR", sr)
     attached = [
         p
         for p in call.db.get_field("SR", sr, "PBDs")
@@ -328,8 +324,8 @@ def pbd_create(call: Call, args: dict) -> str:
     """PBD.create({host, SR, device_config, other_config})."""
     if not isinstance(args, dict):
         raise XapiError("FIELD_TYPE_ERROR", "args")
-    host = _check(call, "host", args.get("host", NULL_REF))
-    sr = _check(call, "SR", args.get("SR", NULL_REF))
+    host = call.db.handle("host", args.get("host", NULL_REF))
+    sr = call.db.handle("SR", args.get("SR", NULL_REF))
     db = call.db
     with db.lock:
         for pbd in db.where("PBD", SR=sr, host=host):
@@ -382,9 +378,9 @@ def _any_attached(pool: Pool, sr: str, but: str) -> bool:
 
 @method("PBD.plug", ["self"], async_ok=True)
 def pbd_plug(call: Call, self: str) -> str:
-    _check(call, "PBD", self)
+    call.db.handle("PBD", self)
     call.pool.world.stall(call)
-    plug(call.pool, _check(call, "PBD", self))
+    plug(call.pool, call.db.handle("PBD", self))
     return ""
 
 
@@ -436,13 +432,13 @@ def unplug(pool: Pool, pbd: str) -> None:
 
 @method("PBD.unplug", ["self"], async_ok=True)
 def pbd_unplug(call: Call, self: str) -> str:
-    unplug(call.pool, _check(call, "PBD", self))
+    unplug(call.pool, call.db.handle("PBD", self))
     return ""
 
 
 @method("PBD.destroy", ["self"], async_ok=True)
 def pbd_destroy(call: Call, self: str) -> str:
-    _check(call, "PBD", self)
+    call.db.handle("PBD", self)
     if call.db.get_field("PBD", self, "currently_attached"):
         raise XapiError("OPERATION_NOT_ALLOWED", "PBD is currently attached")
     call.db.delete("PBD", self)
