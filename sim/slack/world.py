@@ -177,14 +177,9 @@ class World:
                 kind = "file"
             else:
                 kind = "thread_reply" if thread_ts else "message"
-            self.record.add(
+            self._record_message(
                 kind,
-                self.now(),
-                channel=channel,
-                ts=message.ts,
-                thread_ts=thread_ts,
-                user=user,
-                to_user=ephemeral_to,
+                message,
                 text=text,
                 blocks=message.blocks,
                 files=[f["id"] for f in files or []],
@@ -211,31 +206,26 @@ class World:
             if attachments is not None or whole:
                 message.attachments = attachments
             message.edited_ts = self.conversations.next_ts(self.now())
-            self.record.add(
-                "edit",
-                self.now(),
-                channel=message.channel,
-                ts=message.ts,
-                thread_ts=message.thread_ts,
-                user=message.user,
-                to_user=message.ephemeral_to,
-                text=message.text,
-                blocks=message.blocks,
-            )
+            self._record_message("edit", message, text=message.text, blocks=message.blocks)
             return message
 
     def delete(self, message: Message) -> None:
         with self.lock:
             self.conversations.delete(message.channel, message.ts)
-            self.record.add(
-                "delete",
-                self.now(),
-                channel=message.channel,
-                ts=message.ts,
-                thread_ts=message.thread_ts,
-                user=message.user,
-                to_user=message.ephemeral_to,
-            )
+            self._record_message("delete", message)
+
+    def _record_message(self, kind: str, message: Message, **seen: Any) -> None:
+        """Record `kind` of `message`: where it is, who wrote it and who alone sees it."""
+        self.record.add(
+            kind,
+            self.now(),
+            channel=message.channel,
+            ts=message.ts,
+            thread_ts=message.thread_ts,
+            user=message.user,
+            to_user=message.ephemeral_to,
+            **seen,
+        )
 
     def find_message(self, channel: str, ts: str) -> Message | None:
         with self.lock:
