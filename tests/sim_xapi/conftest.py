@@ -2,6 +2,8 @@
 
 `sim_factory(scenario, **options)` starts one and stops it at teardown; `mini` and `demo`
 are the built-in scenarios started that way. Other suites can copy this pattern.
+`sim` is the smaller core simulator (`core_support.CoreSim`) of the protocol-level tests;
+a module that needs another size overrides it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 
 from sim.xapi.scenario import Scenario, parse_scenario
 from sim.xapi.serve import SimHandle, start_sim
+from tests.sim_xapi.core_support import CoreSim
 from tests.sim_xapi.world_support import FAST, Ctl, close_clients
 
 
@@ -48,3 +51,11 @@ def demo(sim_factory: Callable[..., SimHandle]) -> SimHandle:
 @pytest.fixture
 def ctl(mini: SimHandle) -> Ctl:
     return Ctl(mini.control_url)
+
+
+@pytest.fixture
+def sim() -> Iterator[CoreSim]:
+    """A core simulator: one pool of two hosts and four VMs on loopback, stopped at teardown."""
+    s = CoreSim()
+    yield s
+    s.stop()

@@ -46,13 +46,6 @@ def _hold(call: Call) -> str:
 
 
 @pytest.fixture
-def sim():
-    s = CoreSim()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def root(sim: CoreSim) -> XenAPI.Session:
     return sim.session("root")
 

@@ -7,14 +7,7 @@ import XenAPI
 
 from sim.xapi.db import Database
 from sim.xapi.server import serve_pools
-from tests.sim_xapi.core_support import CorePool, CoreSim, ManualClock, build_pool, loopback_block
-
-
-@pytest.fixture
-def sim():
-    s = CoreSim()
-    yield s
-    s.stop()
+from tests.sim_xapi.core_support import CorePool, ManualClock, build_pool, loopback_block
 
 
 def raw(client, method: str, *args):

@@ -12,7 +12,6 @@ import XenAPI
 
 from sim.xapi.api import Call, RealClock, method
 from sim.xapi.errors import XapiError
-from tests.sim_xapi.core_support import CoreSim
 
 BOUND = 10.0  # seconds any wait in these tests may take at most
 STARTED = threading.Event()
@@ -39,13 +38,6 @@ def _until_cancelled(call: Call) -> str:
             call.task.check_cancelled()
             db.changed.wait(0.1)
     return "not cancelled"
-
-
-@pytest.fixture
-def sim():
-    s = CoreSim()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

@@ -16,13 +16,6 @@ from sim.xapi.api import method
 from tests.sim_xapi.core_support import USERS, CoreSim
 
 
-@pytest.fixture
-def sim():
-    s = CoreSim()
-    yield s
-    s.stop()
-
-
 def post(sim: CoreSim, path: str, body: bytes, ctype: str = "text/xml", address: str | None = None):
     conn = http.client.HTTPConnection(address or sim.coordinator, sim.servers.port, timeout=10)
     conn.request("POST", path, body, {"Content-Type": ctype})
