@@ -3,8 +3,10 @@ to the app's request URL, as Slack does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -16,6 +18,29 @@ from sim.slack.server import SlackSim
 from tests.sim_slack.conftest import OPS, wait_until
 
 BOT = "U0DRBOT001"
+
+
+@contextlib.contextmanager
+def _request_url_app(sim: SlackSim, handler: type[BaseHTTPRequestHandler]) -> Iterator[None]:
+    """Serve `handler` on loopback as the app's request URL (HTTP mode) for the block."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _assert_signed(sim: SlackSim, headers: dict, body: bytes) -> None:
+    """The request carries a valid Slack signature of `body` with the sim's signing secret."""
+    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
+    assert verifier.is_valid(
+        body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
+    )
 
 
 def test_command_is_acked_and_answered_over_http(sim: SlackSim, http_app):
@@ -76,50 +101,34 @@ class _Recorder(BaseHTTPRequestHandler):
 def test_failed_event_is_retried_with_retry_headers(sim: SlackSim):
     """An event answered 500 is POSTed again with X-Slack-Retry-Num 1 and a valid signature."""
     _Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
-    delivery = sim.person("victor").open_home()
-    assert delivery.status == "acked"
-    (first, _), (second, body) = _Recorder.seen
-    assert "X-Slack-Retry-Num" not in first
-    assert (second["X-Slack-Retry-Num"], second["X-Slack-Retry-Reason"]) == ("1", "http_error")
-    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
-    assert verifier.is_valid(body, second["X-Slack-Request-Timestamp"], second["X-Slack-Signature"])
-    assert json.loads(body)["event"]["type"] == "app_home_opened"
-    server.shutdown()
-    server.server_close()
+    with _request_url_app(sim, _Recorder):
+        delivery = sim.person("victor").open_home()
+        assert delivery.status == "acked"
+        (first, _), (second, body) = _Recorder.seen
+        assert "X-Slack-Retry-Num" not in first
+        assert (second["X-Slack-Retry-Num"], second["X-Slack-Retry-Reason"]) == ("1", "http_error")
+        _assert_signed(sim, second, body)
+        assert json.loads(body)["event"]["type"] == "app_home_opened"
 
 
 def test_command_is_form_encoded_with_response_url_and_trigger(sim: SlackSim):
     """A slash command arrives form-encoded with every documented field, signed."""
     _Recorder.seen = [("first", b"")]  # answer 200 at once
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
-    sim.person("olivia").command("/dr", "failover app:payments", channel="dr-ops")
-    headers, body = _Recorder.seen[1]
-    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
-    form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
-    assert form["command"] == "/dr"
-    assert form["text"] == "failover app:payments"
-    assert (form["user_id"], form["channel_id"], form["channel_name"]) == (
-        "U0ONCALL01",
-        OPS,
-        "dr-ops",
-    )
-    assert form["response_url"].startswith(sim.world.base_url + "hooks/commands/")
-    assert form["trigger_id"].count(".") == 2
-    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
-    assert verifier.is_valid(
-        body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
-    )
-    server.shutdown()
-    server.server_close()
+    with _request_url_app(sim, _Recorder):
+        sim.person("olivia").command("/dr", "failover app:payments", channel="dr-ops")
+        headers, body = _Recorder.seen[1]
+        assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+        form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+        assert form["command"] == "/dr"
+        assert form["text"] == "failover app:payments"
+        assert (form["user_id"], form["channel_id"], form["channel_name"]) == (
+            "U0ONCALL01",
+            OPS,
+            "dr-ops",
+        )
+        assert form["response_url"].startswith(sim.world.base_url + "hooks/commands/")
+        assert form["trigger_id"].count(".") == 2
+        _assert_signed(sim, headers, body)
 
 
 class _Slow(BaseHTTPRequestHandler):
@@ -147,20 +156,12 @@ def test_slow_http_app_is_operation_timeout_on_the_sims_clock(manual_sim, clock)
     """An HTTP answer later than 3 s on the sim's clock is operation_timeout and is then ignored."""
     _Slow.arrived.clear()
     _Slow.release.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    manual_sim.configure_delivery(
-        socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/"
-    )
-    delivery = manual_sim.person("olivia").command("/dr", "status", wait=False)
-    assert _Slow.arrived.wait(5)
-    clock.advance(3.5)
-    assert delivery.wait(1).error == "operation_timeout"
-    _Slow.release.set()
-    server.shutdown()
-    server.server_close()
+    with _request_url_app(manual_sim, _Slow):
+        delivery = manual_sim.person("olivia").command("/dr", "status", wait=False)
+        assert _Slow.arrived.wait(5)
+        clock.advance(3.5)
+        assert delivery.wait(1).error == "operation_timeout"
+        _Slow.release.set()
     assert manual_sim.record.entries(kind="ephemeral") == []
     assert manual_sim.record.entries(kind="error")[0].detail["error"] == "operation_timeout"
 
@@ -177,33 +178,28 @@ def test_bolt_enforces_the_five_minute_window(sim: SlackSim, http_app, skew, sta
 def test_interaction_is_one_signed_payload_field(sim: SlackSim):
     """A click arrives form-encoded as payload=<JSON>, signed over the raw body."""
     _Recorder.seen = [("first", b"")]  # answer 200 at once
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    sim.configure_delivery(socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/")
-    client = WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
-    blocks = [
-        {
-            "type": "actions",
-            "elements": [
-                {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
-            ],
-        }
-    ]
-    ts = client.chat_postMessage(channel=OPS, text="x", blocks=blocks)["ts"]
-    sim.person("alex").click("dr-ops", ts, action_id="go")
-    headers, body = _Recorder.seen[1]
-    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
-    form = parse_qs(body.decode())
-    assert list(form) == ["payload"]
-    assert json.loads(form["payload"][0])["actions"][0]["action_id"] == "go"
-    verifier = SignatureVerifier(sim.endpoints()["signing_secret"])
-    assert verifier.is_valid(
-        body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
-    )
-    server.shutdown()
-    server.server_close()
+    with _request_url_app(sim, _Recorder):
+        client = WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
+        blocks = [
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "go",
+                        "text": {"type": "plain_text", "text": "Go"},
+                    }
+                ],
+            }
+        ]
+        ts = client.chat_postMessage(channel=OPS, text="x", blocks=blocks)["ts"]
+        sim.person("alex").click("dr-ops", ts, action_id="go")
+        headers, body = _Recorder.seen[1]
+        assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+        form = parse_qs(body.decode())
+        assert list(form) == ["payload"]
+        assert json.loads(form["payload"][0])["actions"][0]["action_id"] == "go"
+        _assert_signed(sim, headers, body)
 
 
 class _NoRetry(BaseHTTPRequestHandler):
@@ -226,18 +222,10 @@ class _NoRetry(BaseHTTPRequestHandler):
 def test_no_retry_header_stops_event_retries(manual_sim: SlackSim, clock):
     """An event answered with an error and X-Slack-No-Retry: 1 is not sent again."""
     _NoRetry.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoRetry)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    manual_sim.configure_delivery(
-        socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/"
-    )
-    delivery = manual_sim.person("victor").open_home()
-    clock.advance(400)
-    assert (delivery.status, len(_NoRetry.seen)) == ("failed", 1)
-    server.shutdown()
-    server.server_close()
+    with _request_url_app(manual_sim, _NoRetry):
+        delivery = manual_sim.person("victor").open_home()
+        clock.advance(400)
+        assert (delivery.status, len(_NoRetry.seen)) == ("failed", 1)
 
 
 class _Gated(BaseHTTPRequestHandler):
@@ -262,22 +250,14 @@ class _Gated(BaseHTTPRequestHandler):
 def test_late_answer_does_not_ack_the_retry(manual_sim: SlackSim, clock):
     """An event answered after 3 s is retried (http_timeout); the late answer acks nothing."""
     _Gated.arrivals, _Gated.gates = [], [threading.Event(), threading.Event()]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gated)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    manual_sim.configure_delivery(
-        socket_mode=False, request_url=f"http://127.0.0.1:{server.server_port}/"
-    )
-    delivery = manual_sim.person("victor").open_home(wait=False)
-    wait_until(lambda: len(_Gated.arrivals) == 1)
-    clock.advance(3.5)  # the first request timed out: the retry goes out at once
-    wait_until(lambda: len(_Gated.arrivals) == 2)
-    assert [a["reason"] for a in delivery.attempts] == ["", "http_timeout"]
-    _Gated.gates[0].set()
-    wait_until(lambda: delivery.attempts[0].get("http_status") == 200)
-    assert delivery.status == "pending"
-    _Gated.gates[1].set()
-    assert delivery.wait(5).status == "acked"
-    server.shutdown()
-    server.server_close()
+    with _request_url_app(manual_sim, _Gated):
+        delivery = manual_sim.person("victor").open_home(wait=False)
+        wait_until(lambda: len(_Gated.arrivals) == 1)
+        clock.advance(3.5)  # the first request timed out: the retry goes out at once
+        wait_until(lambda: len(_Gated.arrivals) == 2)
+        assert [a["reason"] for a in delivery.attempts] == ["", "http_timeout"]
+        _Gated.gates[0].set()
+        wait_until(lambda: delivery.attempts[0].get("http_status") == 200)
+        assert delivery.status == "pending"
+        _Gated.gates[1].set()
+        assert delivery.wait(5).status == "acked"
