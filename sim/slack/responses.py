@@ -63,28 +63,19 @@ def show(
         if channel is None:
             raise ApiError("channel_not_found", status=404)
         thread = body.get("thread_ts") or thread_ts
-        if body.get("response_type") == "in_channel":
-            if echo_command:
-                world.post(channel, user, echo_command, thread_ts=thread, as_bot=False)
-            message = world.post(
-                channel,
-                bot,
-                text or "",
-                blocks,
-                thread_ts=thread,
-                attachments=body.get("attachments"),
-            )
-            return {"posted": message.ts}
+        in_channel = body.get("response_type") == "in_channel"
+        if in_channel and echo_command:
+            world.post(channel, user, echo_command, thread_ts=thread, as_bot=False)
         message = world.post(
             channel,
             bot,
             text or "",
             blocks,
             thread_ts=thread,
-            ephemeral_to=user,
+            ephemeral_to=None if in_channel else user,
             attachments=body.get("attachments"),
         )
-        return {"ephemeral": message.ts}
+        return {"posted" if in_channel else "ephemeral": message.ts}
 
 
 def use_response_url(world: World, handle_id: str, raw: bytes) -> tuple[int, dict[str, Any]]:
