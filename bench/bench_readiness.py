@@ -61,17 +61,32 @@ class Sim:
         self.proc.join(30)
 
 
-def cold(config, pair) -> tuple[float, int, object, list[XapiClient]]:
+def cold(config, pair) -> tuple[float, int, object, list[XapiClient], dict[str, float]]:
+    """One cold readiness; also returns where the time went (`PHASES`, seconds)."""
     t0 = time.perf_counter()
     prod_c = XapiClient.connect(config.pool(pair.protected))
     dr_c = XapiClient.connect(config.pool(pair.dr))
+    t_connected = time.perf_counter()
     prod = Site(pair.protected, Inventory.load(prod_c), site=config.pool(pair.protected).site)
     dr = Site(pair.dr, Inventory.load(dr_c), site=config.pool(pair.dr).site)
+    t_loaded = time.perf_counter()
     storage = SimStorageAdapter(config.storage.control_url)
     result = assess(pair, protected=prod, dr=dr, storage=storage)
     elapsed = time.perf_counter() - t0
     trips = prod_c.calls + dr_c.calls
-    return elapsed, trips, (prod, dr, storage, result), [prod_c, dr_c]
+    loads = (prod.inventory.load_seconds, dr.inventory.load_seconds)
+    phases = {
+        "connect": t_connected - t0,
+        "fetch": sum(ld["fetch"] for ld in loads),
+        "convert": sum(ld["convert"] for ld in loads),
+        "assess": t0 + elapsed - t_loaded,
+    }
+    return elapsed, trips, (prod, dr, storage, result), [prod_c, dr_c], phases
+
+
+# Where cold time goes: log in, fetch (round trips, the server's work, JSON parsing), convert
+# (records to models), assess (storage state and readiness' own work).
+PHASES = ("connect", "fetch", "convert", "assess")
 
 
 def main() -> int:
@@ -83,7 +98,7 @@ def main() -> int:
     small = Sim(100)
     try:
         cfg = from_sim_endpoints(small.endpoints)
-        _, small_trips, _, clients = cold(cfg, cfg.pairs[0])
+        _, small_trips, _, clients, _ = cold(cfg, cfg.pairs[0])
         for c in clients:
             c.close()
     finally:
@@ -94,13 +109,15 @@ def main() -> int:
         cfg = from_sim_endpoints(big.endpoints)
         pair = cfg.pairs[0]
         colds = []
-        for _ in range(max(1, args.repeat // 2)):
-            elapsed, trips, state, clients = cold(cfg, pair)
+        phases: dict[str, list[float]] = {p: [] for p in PHASES}
+        for i in range(args.repeat):
+            elapsed, trips, state, clients, spent = cold(cfg, pair)
             colds.append(elapsed)
-            for c in clients:
-                c.close()
-        elapsed, trips, state, clients = cold(cfg, pair)
-        colds.append(elapsed)
+            for p in PHASES:
+                phases[p].append(spent[p])
+            if i < args.repeat - 1:
+                for c in clients:
+                    c.close()
         prod, dr, storage, result = state
         n_vms = len(result.vms)
 
@@ -152,6 +169,10 @@ def main() -> int:
     print(
         "  cold (connect + load both inventories + assess): "
         f"median {statistics.median(colds):.2f} s, best {min(colds):.2f} s (target <= 3 s)"
+    )
+    print(
+        "  cold, where the time goes (medians): "
+        + ", ".join(f"{p} {statistics.median(phases[p]):.2f} s" for p in PHASES)
     )
     print(f"  XAPI round trips, cold: {trips} at {n_vms} VMs, {small_trips} at 100 VMs")
     print(

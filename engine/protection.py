@@ -20,16 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import DRError, XapiError
-from engine.inventory import (
-    Inventory,
-    appliance_info,
-    network_info,
-    sr_info,
-    vbd_info,
-    vdi_info,
-    vif_info,
-    vm_info,
-)
+from engine.inventory import Inventory, convert_all
 from engine.models import MetadataSource, NetworkMapping, RecordSource, VMInfo
 from engine.storage.base import ReplicatedLun, StorageAdapter
 from engine.xapi import XapiClient
@@ -170,15 +161,16 @@ def read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> Records:
             for c in ("pool", "VM", "VM_appliance", "VBD", "VDI", "VIF", "network", "SR")
         }
     pool_uuid = next((str(r.get("uuid", "")) for r in raw["pool"].values()), "")
+    tables = {c: convert_all(c, raw[c]) for c in raw if c != "pool"}
     return Records(
         "metadata-vdi",
-        {ref: vm_info(ref, r, {}) for ref, r in raw["VM"].items()},
-        {ref: appliance_info(ref, r) for ref, r in raw["VM_appliance"].items()},
-        {ref: vbd_info(ref, r) for ref, r in raw["VBD"].items()},
-        {ref: vdi_info(ref, r) for ref, r in raw["VDI"].items()},
-        {ref: vif_info(ref, r) for ref, r in raw["VIF"].items()},
-        {ref: network_info(ref, r) for ref, r in raw["network"].items()},
-        {ref: sr_info(ref, r) for ref, r in raw["SR"].items()},
+        tables["VM"],
+        tables["VM_appliance"],
+        tables["VBD"],
+        tables["VDI"],
+        tables["VIF"],
+        tables["network"],
+        tables["SR"],
         metadata_vdi_uuid=vdi_uuid,
         pool_uuid=pool_uuid,
     )
