@@ -313,11 +313,6 @@ class Storage:
                     return array.volumes[volume_id]
             return self.local.get(volume_id)
 
-    def all_volumes(self) -> list[Volume]:
-        with self.lock:
-            out = [v for a in self.arrays.values() for v in a.volumes.values()]
-            return out + list(self.local.values())
-
     def link(self, link_id: str) -> ReplicationLink:
         with self.lock:
             try:

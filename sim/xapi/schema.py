@@ -122,7 +122,6 @@ def _plugged_device(metrics: str) -> list[Field]:
     ]
 
 
-_OC = _rw("other_config", M)
 _TAGS = _rw("tags", SS)
 _BLOBS = _f("blobs", M)
 
@@ -695,9 +694,6 @@ REVERSE: list[tuple[tuple[str, str], tuple[str, str]]] = [
     (("VDI", "snapshot_of"), ("VDI", "snapshots")),
     (("task", "subtask_of"), ("task", "subtasks")),
 ]
-# (class, ref field) -> (class, set field), and the reverse lookup.
-FORWARD_TO_SET = {fwd: rev for fwd, rev in REVERSE}
-SET_TO_FORWARD = {rev: fwd for fwd, rev in REVERSE}
 # class -> [(ref field, target class, set field)] for quick updates on write.
 REFS_WITH_SETS: dict[str, list[tuple[str, str, str]]] = {}
 for (_cls, _fld), (_tcls, _tset) in REVERSE:

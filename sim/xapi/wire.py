@@ -151,10 +151,6 @@ _XML_HEAD = '<?xml version="1.0"?>\n<methodResponse><params><param><value><struc
 _XML_TAIL = "</struct></value></param></params></methodResponse>\n"
 
 
-def xml_success(value: Any) -> bytes:
-    return "".join(xml_success_parts(value)).encode()
-
-
 def xml_success_parts(value: Any) -> list[str]:
     """The success response as a list of string pieces (big results are never one string)."""
     out = [
@@ -252,10 +248,6 @@ def json_value(v: Any) -> str:
     if v is None:
         return '""'
     return _dumps(v)
-
-
-def json_success(value: Any, req_id: Any, v2: bool) -> bytes:
-    return "".join(json_success_parts(value, req_id, v2)).encode()
 
 
 def json_success_parts(value: Any, req_id: Any, v2: bool) -> list[str]:

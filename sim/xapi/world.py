@@ -322,9 +322,6 @@ class World:
         s = self.sites.get(site)
         return s is not None and s.up
 
-    def pool_of_site(self, site: str) -> Pool:
-        return self.sites[site].pools[0]
-
     def host(self, address: str) -> tuple[Pool, Host]:
         for pool in self.pools.values():
             host = pool.host_by_address(address)
