@@ -363,12 +363,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 entry["readiness"] = _readiness(ops, pair)
             except DRError as exc:
                 entry["readiness"] = {"verdict": "unknown", "reasons": [str(exc)]}
-            drills = ops.store.drills.recent(pair.dr, limit=1)
-            entry["last_drill"] = (
-                {k: drills[0][k] for k in ("run_id", "kind", "outcome", "rto_seconds", "at")}
-                if drills
-                else None
-            )
+            entry["last_drill"] = _last_drill(ops, pair)
             report["pairs"].append(entry)
         report["active_runs"] = [
             _run_summary(r)
@@ -406,6 +401,17 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         ops.close()
 
 
+def _last_drill(ops: Ops, pair: Any) -> dict[str, Any] | None:
+    """The pair's last test failover, as readiness counts drills: recorded under the DR pool
+    (else the protected pool); a real failover or failback is not a drill and is passed over,
+    however recent."""
+    for pool in (pair.dr, pair.protected):
+        drills = ops.store.drills.recent(pool, limit=1, kind="test-failover")
+        if drills:
+            return {k: drills[0][k] for k in ("run_id", "kind", "outcome", "rto_seconds", "at")}
+    return None
+
+
 def _readiness(ops: Ops, pair: Any) -> dict[str, Any]:
     """The readiness verdict of a pair (engine.readiness), with every reason."""
     from engine import readiness
@@ -415,7 +421,7 @@ def _readiness(ops: Ops, pair: Any) -> dict[str, Any]:
         protected=ops.site(pair.protected),
         dr=ops.site(pair.dr),
         storage=ops.adapter,
-        last_drill=lambda pool: ops.store.drills.recent(pool, limit=1),
+        last_drill=ops.store.drills.recent,
         max_lag_seconds=ops.config.storage.max_lag_seconds,
         clock=ops.clock,
     )

@@ -67,3 +67,24 @@ INTERRUPTED = "process died; last step: {step}"
 ABORT_IRREVERSIBLE = (
     "Not undone (irreversible): {items}; re-protect the pools by hand if they must go back."
 )
+NOT_REACHED = "not run: the run stopped before reaching it: {error}"
+LUN_STEP_FAILED_VM = "not run: the step {action} of LUN {lun} failed: {error}"
+LUN_STEP_FAILED_APP = (
+    "not run: vApp {app} has a VM on LUN {lun}, whose step {action} failed: {error}"
+)
+LUN_STEP_FAILED_METADATA = (
+    "not run: its metadata is on LUN {lun}, whose step {action} failed: {error}"
+)
+LUN_STEP_FAILED_NOTE = (
+    "The step {action} of LUN {lun} failed ({error}); the VMs that need it were not run. Fix "
+    "it, then run them again with a new plan."
+)
+ALL_LUNS_FAILED = "Every LUN's storage step failed: {items}."
+REPROTECT_INSTRUCTION = (
+    "Re-protect LUN {lun}: reverse its replication once more, so the primary site replicates "
+    "to the DR site again (the DR copy becomes the read-only mirror)."
+)
+REPROTECT_SKIPPED = (
+    "LUN {lun} was not re-protected: its SR is still attached at the DR site (not every VM on "
+    "it failed back). Detach it there, then reverse replication towards the DR site by hand."
+)

@@ -122,6 +122,14 @@ class RunContext:
             total=len(self.outcomes),
         )
 
+    def settle_pending(self, reason: str) -> None:
+        """Give every VM the run never reached the outcome `not-run` and why (a run that stops
+        early must not leave VMs `pending` with no word: issue 4 item 9)."""
+        for uuid, entry in self.outcomes.items():
+            if entry.get("status") == "pending":
+                self.vm_status(uuid, "not-run", reason)
+        self.flush_outcomes()
+
     def flush_outcomes(self) -> None:
         if self.save_outcomes is not None:
             self.save_outcomes(self.outcomes)

@@ -1,7 +1,9 @@
 """Failback: after the primary is back, shut the VMs down at the DR site in reverse order,
 reverse replication so the primary receives what changed at the DR site, wait for it to catch
 up, make the primary's copy writable, recover on the primary from the DR pool's metadata, start
-in vApp order, then clean up the DR site (its VM and vApp records, its attachment of the SRs).
+in vApp order, then clean up the DR site (its VM and vApp records, its attachment of the SRs)
+and re-protect: reverse replication once more, so the primary replicates to the DR site again
+and readiness and test failovers work as they did before the failover.
 
 In a failback plan `source_pool` is the DR pool and `dest_pool` the primary.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import run_messages
 from engine.errors import DRError, ManualStepRequired
 from engine.executor import lost_contact
 from engine.kinds.cleanup import (
@@ -22,10 +25,12 @@ from engine.kinds.cleanup import (
 )
 from engine.kinds.context import RunContext, mark
 from engine.kinds.failover import _still_running
+from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
-from engine.kinds.storage_steps import attach_all, scan_srs, storage_step
+from engine.kinds.storage_steps import attach_all, each_lun, reprotect, scan_srs, storage_step
+from engine.models import LunPlan
 
 WANTED = {"started", "started-paused"}
 
@@ -43,29 +48,46 @@ def execute(ctx: RunContext) -> Result:
         if ctx.cancel.is_set():
             return Result("cancelled", "cancelled after the DR site's VMs were shut down")
         ctx.phase("reverse replication")
-        for lun in plan.luns:
+
+        def back(lun: LunPlan) -> dict[str, Any]:
             storage_step(ctx, "reverse", lun)
             storage_step(ctx, "sync", lun)
-            storage_step(ctx, "promote", lun)
+            return storage_step(ctx, "promote", lun)
+
+        luns = [lun for lun in plan.luns if lun.lun in each_lun(ctx, plan.luns, "reverse", back)]
         ctx.phase("attach")
-        attach_all(ctx, dest, plan.luns, {})
-        scan_srs(dest, [lun.sr_uuid for lun in plan.luns])
+        luns = attach_all(ctx, dest, luns, {})
+        scan_srs(dest, [lun.sr_uuid for lun in luns])
         ctx.phase("recover")
-        recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
+        recover_and_start(ctx, dest, [lun.sr_uuid for lun in luns], plan.power_after)
         end = mark(ctx, "rto-end")
         ctx.phase("clean up DR site")
         destroy_dr_tasks(ctx, dest)
         clean_dr_site(ctx, dr)
+        ctx.phase("re-protect")
+        reprotect_all(ctx, dr, luns)
     except ManualStepRequired:
         raise
     except DRError as exc:
         if lost_contact(exc):
             raise  # the runner marks the run interrupted: resume it when the pool answers
+        ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
         return Result("failed", str(exc), notes=ctx.notes)
     wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
     state = verdict(ctx.outcomes, wanted)
     rto = (end - start).total_seconds()
     return Result(state, f"{state}; RTO {rto:.0f} s", rto, notes=ctx.notes)
+
+
+def reprotect_all(ctx: RunContext, dr: Any, luns: list[LunPlan]) -> None:
+    """Replicate each failed-back LUN towards the DR site again, once the DR site no longer
+    uses its SR (a mirror under an attached SR would pull the disks from under it); a LUN whose
+    SR stays attached there is noted for a person instead."""
+    for lun in luns:
+        if ref_by_uuid(dr, "SR", lun.sr_uuid) is not None:
+            ctx.notes.append(run_messages.REPROTECT_SKIPPED.format(lun=lun.lun))
+            continue
+        reprotect(ctx, lun)
 
 
 def clean_dr_site(ctx: RunContext, dr: Any) -> None:

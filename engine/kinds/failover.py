@@ -23,13 +23,15 @@ from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
-from engine.kinds.storage_steps import attach_all, storage_step
+from engine.kinds.storage_steps import attach_all, each_lun, storage_step
+from engine.models import LunPlan
 
 WANTED = {"started", "started-paused"}
 
 
 def execute(ctx: RunContext) -> Result:
     plan, dest = ctx.plan, ctx.dest
+    luns = list(plan.luns)
     ctx.init_outcomes()
     try:
         start = mark(ctx, "rto-start")
@@ -40,19 +42,23 @@ def execute(ctx: RunContext) -> Result:
             if failed:
                 return Result("failed", _still_running(ctx, failed))
             ctx.phase("replication catch-up")
-            for lun in plan.luns:
-                storage_step(ctx, "sync", lun)
+            # A LUN that cannot catch up is not promoted: what it has not shipped would be lost.
+            synced = each_lun(ctx, luns, "sync", lambda lun: storage_step(ctx, "sync", lun))
+            luns = [lun for lun in luns if lun.lun in synced]
         if ctx.cancel.is_set():
             return Result("cancelled", "cancelled before the mirrors were promoted")
         ctx.phase("storage")
-        configs = {}
-        for lun in plan.luns:
+
+        def promote(lun: LunPlan) -> dict[str, str]:
             state = storage_step(ctx, "promote", lun)
-            configs[lun.lun] = state.get("mirror_device_config") or lun.device_config
+            return state.get("mirror_device_config") or lun.device_config
+
+        configs = each_lun(ctx, luns, "promote", promote)
+        luns = [lun for lun in luns if lun.lun in configs]
         ctx.phase("attach")
-        attach_all(ctx, dest, plan.luns, configs)
+        luns = attach_all(ctx, dest, luns, configs)
         ctx.phase("recover")
-        recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
+        recover_and_start(ctx, dest, [lun.sr_uuid for lun in luns], plan.power_after)
         end = mark(ctx, "rto-end")
         ctx.phase("finish")
         destroy_dr_tasks(ctx, dest)
@@ -62,6 +68,7 @@ def execute(ctx: RunContext) -> Result:
     except DRError as exc:
         if lost_contact(exc):
             raise  # the runner marks the run interrupted: resume it when the pool answers
+        ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
         return Result("failed", str(exc), notes=ctx.notes)
     if ctx.cancel.is_set():
         return Result("cancelled", "cancelled; VMs recovered so far are kept", notes=ctx.notes)

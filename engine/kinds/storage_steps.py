@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine import run_messages
-from engine.errors import DRError, XapiError, XapiRejected
-from engine.executor import Action
+from engine.errors import DRError, ManualStepRequired, StorageError, XapiError, XapiRejected
+from engine.executor import Action, lost_contact
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
 from engine.models import NULL_REF, LunPlan
@@ -42,6 +43,121 @@ def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
     return ctx.journal.effect(
         key, f"storage {action}", lun.sr_name or lun.lun, act, reconcile=reconcile
     )
+
+
+def reprotect(ctx: RunContext, lun: LunPlan) -> dict[str, Any]:
+    """End a failback: reverse `lun`'s replication once more, so the primary replicates to the
+    DR site again (`replicating`) and readiness and drills work again. Journaled under
+    `storage:reprotect:<lun>`; with the manual adapter it pauses for a person to confirm the
+    `reverse`, with an instruction that says it is the re-protection."""
+
+    def act(_step: int) -> dict[str, Any]:
+        try:
+            state = ctx.adapter.reverse(lun.lun)
+        except ManualStepRequired as exc:
+            instruction = run_messages.REPROTECT_INSTRUCTION.format(lun=lun.lun)
+            raise ManualStepRequired(exc.lun, exc.action, instruction) from exc
+        return state.model_dump(mode="json")
+
+    def reconcile() -> dict[str, Any] | None:
+        for item in ctx.adapter.state():
+            if item.lun == lun.lun and item.state == "replicating":
+                return item.model_dump(mode="json")
+        return None
+
+    return ctx.journal.effect(
+        f"storage:reprotect:{lun.lun}",
+        "storage re-protect",
+        lun.sr_name or lun.lun,
+        act,
+        reconcile=reconcile,
+    )
+
+
+def each_lun(
+    ctx: RunContext,
+    luns: list[LunPlan],
+    action: str,
+    do: Callable[[LunPlan], Any],
+) -> dict[str, Any]:
+    """Do the storage step(s) `do` for each LUN; a LUN whose step fails stops only its VMs.
+
+    Returns, per LUN that went through, what `do` returned. The VMs of a failed LUN (on its SR,
+    in a vApp with a VM on it, or recovered from metadata on it) end `not-run` with the storage
+    error and leave the run's plan, so the rest go on (issue 4 item 9: a clear outcome per VM).
+    Raises `DRError` when no LUN went through, or nothing is left to recover;
+    `ManualStepRequired` propagates (the run pauses there).
+    """
+    done: dict[str, Any] = {}
+    failed: dict[str, tuple[LunPlan, str]] = {}
+    for lun in luns:
+        try:
+            done[lun.lun] = do(lun)
+        except ManualStepRequired:
+            raise
+        except StorageError as exc:
+            failed[lun.lun] = (lun, str(exc))
+    if not failed:
+        return done
+    items = "; ".join(f"{name}: {error}" for name, (_, error) in failed.items())
+    had_vms = bool(ctx.plan.vms)
+    drop_vms_of_failed_luns(ctx, action, list(failed.values()))
+    if not done or (had_vms and not ctx.plan.vms):
+        raise StorageError(run_messages.ALL_LUNS_FAILED.format(items=items))
+    return done
+
+
+def drop_vms_of_failed_luns(
+    ctx: RunContext, action: str, failed: list[tuple[LunPlan, str]]
+) -> None:
+    """Mark the VMs that depend on a failed LUN `not-run` (saying why) and remove them, and
+    the vApps they belong to, from the run's plan (in memory: a resumed run asks again)."""
+    plan = ctx.plan
+    meta_sr = {m.vdi_uuid: m.sr_uuid for m in plan.metadata_vdis}
+    why: dict[str, str] = {}  # vm uuid -> reason
+    cause: dict[str, tuple[LunPlan, str]] = {}  # vm uuid -> the failed LUN it needs, its error
+
+    def on_lun(vm_srs: list[str], metadata_vdi: str | None) -> tuple[LunPlan, str, str] | None:
+        # Its own disks first: that is the reason a person can act on.
+        for lun, error in failed:
+            if lun.sr_uuid in vm_srs:
+                return lun, error, run_messages.LUN_STEP_FAILED_VM
+        for lun, error in failed:
+            if metadata_vdi and meta_sr.get(metadata_vdi) == lun.sr_uuid:
+                return lun, error, run_messages.LUN_STEP_FAILED_METADATA
+        return None
+
+    for vm in plan.vms:
+        hit = on_lun(vm.sr_uuids, vm.metadata_vdi_uuid)
+        if hit:
+            lun, error, text = hit
+            cause[vm.uuid] = (lun, error)
+            why[vm.uuid] = text.format(action=action, lun=lun.lun, error=error)
+    appliances = []
+    for app in plan.appliances:
+        hit = on_lun([], app.metadata_vdi_uuid)
+        struck = [vm.uuid for vm in app.vms if vm.uuid in cause]
+        if hit is None and not struck:
+            appliances.append(app)
+            continue
+        # VM_appliance.recover brings the vApp back whole or not at all: its members wait too.
+        lun, error = (hit[0], hit[1]) if hit else cause[struck[0]]
+        for vm in app.vms:
+            why.setdefault(
+                vm.uuid,
+                run_messages.LUN_STEP_FAILED_APP.format(
+                    app=app.name, lun=lun.lun, action=action, error=error
+                ),
+            )
+    standalone = [vm for vm in plan.standalone_vms if vm.uuid not in why]
+    ctx.plan = plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
+    for uuid, reason in why.items():
+        ctx.vm_status(uuid, "not-run", reason)
+    for lun, error in failed:
+        ctx.notes.append(
+            run_messages.LUN_STEP_FAILED_NOTE.format(action=action, lun=lun.lun, error=error)
+        )
+    ctx.flush_outcomes()
 
 
 def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[str, str]) -> dict:
@@ -108,31 +224,60 @@ def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[st
 
 def attach_all(
     ctx: RunContext, client: Any, luns: list[LunPlan], configs: dict[str, dict[str, str]]
-) -> None:
+) -> list[LunPlan]:
     """Attach the SRs of all `luns` at once: one `Async.DR_task.create` per LUN in flight
     together (each plugs the SR on every host one after the other, so doing LUNs one by one
-    would add up). SRs the pool already knows are plugged through `attach_sr`. Raises
-    `DRError` if any LUN cannot be attached."""
+    would add up). SRs the pool already knows are plugged through `attach_sr`.
+
+    Returns the LUNs attached. A LUN that cannot be attached stops only the VMs that need it
+    (they end `not-run` saying why, as in `each_lun`); raises `DRError` when none could be
+    attached or nothing is left to recover.
+    """
     actions = []
+    failed: list[tuple[LunPlan, str]] = []
     for lun in luns:
         key = f"attach:{lun.sr_uuid}"
         if ctx.journal.is_done(key):
             continue
         if ctx.journal.row(key) is None and ref_by_uuid(client, "SR", lun.sr_uuid) is not None:
-            attach_sr(ctx, client, lun, configs.get(lun.lun) or {})
+            try:
+                attach_sr(ctx, client, lun, configs.get(lun.lun) or {})
+            except DRError as exc:
+                if lost_contact(exc):
+                    raise
+                failed.append((lun, str(exc)))
             continue
         config = configs.get(lun.lun) or lun.device_config
         if not config:
-            raise DRError(run_messages.ATTACH_NO_CONFIG.format(lun=lun.lun))
+            failed.append((lun, run_messages.ATTACH_NO_CONFIG.format(lun=lun.lun)))
+            continue
         actions.append(_attach_action(client, lun, config))
-    if not actions:
-        return
-    outcomes = ctx.executor(client).run(actions)
-    failed = [
-        f"{a.subject}: {outcomes[a.key].error}" for a in actions if outcomes[a.key].status != "done"
-    ]
-    if failed:
-        raise DRError(run_messages.ATTACH_FAILED.format(items="; ".join(failed)))
+    if actions:
+        outcomes = ctx.executor(client).run(actions)
+        if any(outcomes[a.key].status not in ("done", "failed") for a in actions):
+            # Cancelled or skipped: nothing is to be recovered from a half-attached set.
+            items = "; ".join(
+                f"{a.subject}: {outcomes[a.key].error}"
+                for a in actions
+                if outcomes[a.key].status != "done"
+            )
+            raise DRError(run_messages.ATTACH_FAILED.format(items=items))
+        by_key = {f"attach:{lun.sr_uuid}": lun for lun in luns}
+        failed += [
+            (by_key[a.key], str(outcomes[a.key].error))
+            for a in actions
+            if outcomes[a.key].status == "failed"
+        ]
+    if not failed:
+        return list(luns)
+    items = "; ".join(f"{lun.sr_name or lun.lun}: {error}" for lun, error in failed)
+    bad = {lun.lun for lun, _ in failed}
+    attached = [lun for lun in luns if lun.lun not in bad]
+    had_vms = bool(ctx.plan.vms)
+    drop_vms_of_failed_luns(ctx, "attach", failed)
+    if not attached or (had_vms and not ctx.plan.vms):
+        raise DRError(run_messages.ATTACH_FAILED.format(items=items))
+    return attached
 
 
 def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:

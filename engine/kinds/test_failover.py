@@ -16,7 +16,8 @@ from engine.kinds.context import RunContext, mark
 from engine.kinds.ha import disable_ha, restore_ha
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
-from engine.kinds.storage_steps import attach_all, storage_step
+from engine.kinds.storage_steps import attach_all, each_lun, storage_step
+from engine.models import LunPlan
 
 
 def execute(ctx: RunContext) -> Result:
@@ -30,16 +31,19 @@ def execute(ctx: RunContext) -> Result:
             disable_ha(ctx, dest)
         start = mark(ctx, "rto-start")
         ctx.phase("storage")
-        configs = {}
-        for lun in plan.luns:
+
+        def present(lun: LunPlan) -> dict[str, str]:
             state = storage_step(ctx, "present_test_copy", lun)
-            configs[lun.lun] = state.get("test_copy_device_config") or lun.device_config
+            return state.get("test_copy_device_config") or lun.device_config
+
+        configs = each_lun(ctx, plan.luns, "present_test_copy", present)
+        luns = [lun for lun in plan.luns if lun.lun in configs]
         ctx.phase("attach")
         if not ctx.cancel.is_set():
-            attach_all(ctx, dest, plan.luns, configs)
+            luns = attach_all(ctx, dest, luns, configs)
         if not ctx.cancel.is_set():
             ctx.phase("recover")
-            recover_and_start(ctx, dest, [lun.sr_uuid for lun in plan.luns], plan.power_after)
+            recover_and_start(ctx, dest, [lun.sr_uuid for lun in luns], plan.power_after)
             end = mark(ctx, "rto-end")
             rto = (end - start).total_seconds()
     except ManualStepRequired:
@@ -48,6 +52,7 @@ def execute(ctx: RunContext) -> Result:
         if lost_contact(exc):
             raise  # the runner marks the run interrupted: resume it when the pool answers
         failure = str(exc)
+        ctx.settle_pending(run_messages.NOT_REACHED.format(error=failure))
     try:
         left = cleanup(ctx, dest, remove_test_copies=True)
     except ManualStepRequired:
@@ -73,7 +78,7 @@ def execute(ctx: RunContext) -> Result:
         reason = run_messages.LEFT_BEHIND.format(
             items=", ".join(left), pool=plan.dest_pool, run_id=ctx.run_id
         )
-    return Result(state, reason, rto, left)
+    return Result(state, reason, rto, left, notes=ctx.notes)
 
 
 def _restore_ha(ctx: RunContext) -> str | None:

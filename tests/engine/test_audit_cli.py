@@ -114,13 +114,6 @@ def test_a_wrong_dr_password_is_reported_as_such_by_status(app, write_config):
     assert "username and password" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli_ops.py (side B): status passes last_drill=recent(pool, limit=1) and shows "
-    "drills.recent(pair.dr, limit=1) as 'last drill', so a failover newer than the last test "
-    "failover hides it (readiness then says 'No drill on record', the column shows the "
-    "failover); pass store.drills.recent (default limit) and show readiness.last_drill",
-)
 def test_status_shows_the_last_test_failover_past_a_newer_failover(app, write_config):
     """After a drill and then a real failover, status still reports the drill, no 'No drill'."""
     from store import open_store

@@ -91,14 +91,6 @@ def test_a_planned_failover_shuts_down_a_paused_vm_too(h):
     assert run["state"] == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kinds/failback.py (side B; issue 4 item 7 does not name it): a failback ends "
-    "with the LUNs 'promoted' (reverse, sync, promote at the primary: the mirror stays broken), "
-    "so nothing replicates to the DR site again, readiness stays degraded and every later test "
-    "failover is blocked by lun-state; drbot has no step to re-protect (reverse once more, as "
-    "the sim's arrays and real arrays need). End a failback with that step, or add one",
-)
 def test_after_a_failover_and_failback_the_pool_is_protected_again(h):
     """A planned failover then a failback leave replication towards DR, so drills work again."""
     over = h.run(h.plan("failover", "app-01", planned=True))
@@ -123,13 +115,6 @@ def test_a_failed_mirror_is_named_as_the_arrays_refusal(h):
     assert "running?" not in str(err.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kinds (side B): when a LUN's storage step fails the run fails and every VM "
-    "stays 'pending' with no error, even those on healthy LUNs; issue 4 item 9 asks a clear "
-    "outcome per VM: the VMs on the failed LUN should end 'not-run' with the storage error "
-    "(and the others either go on or end 'not-run' saying why)",
-)
 def test_a_failed_lun_gives_each_vm_a_clear_outcome(h):
     """With Silver's mirror failed, halted-vm says why it was not run; app-01 has an outcome."""
     plan = h.plan("test-failover", "app-01,halted-vm", disable_ha=True)
