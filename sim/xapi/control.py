@@ -14,11 +14,14 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from sim.xapi import messages
 from sim.xapi.schema import NULL_REF
+
+if TYPE_CHECKING:
+    from sim.xapi.arrays import Volume
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +136,18 @@ class Control:
             elif action == "test-copy":
                 storage.present_test_copy(lun)
             elif action == "remove-test-copy":
-                if link.test_copy is not None and not force:
-                    holder = self.sim.attached_pool(link.test_copy)
-                    if holder:
-                        raise ControlError(
-                            409, messages.TEST_COPY_ATTACHED.format(lun=lun, pool=holder)
-                        )
+                if not force:
+                    self._refuse_attached_test_copy(lun, link.test_copy)
                 storage.remove_test_copy(lun)
         except ValueError as e:
             raise ControlError(409, str(e)) from None
         return storage.describe(link)
+
+    def _refuse_attached_test_copy(self, lun: str, test_copy: Volume | None) -> None:
+        """409 while a pool has the test copy's SR attached: pulling the LUN would strand it."""
+        holder = self.sim.attached_pool(test_copy) if test_copy is not None else None
+        if holder:
+            raise ControlError(409, messages.TEST_COPY_ATTACHED.format(lun=lun, pool=holder))
 
     def site(self, name: str, up: bool) -> dict[str, Any]:
         try:
