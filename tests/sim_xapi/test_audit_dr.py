@@ -16,6 +16,7 @@ import XenAPI
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.audit_support import NULL, task_outcome, wait_until
 from tests.sim_xapi.world_support import (
+    DENIED_TEXT,
     Ctl,
     Opened,
     failure,
@@ -25,8 +26,6 @@ from tests.sim_xapi.world_support import (
     raw,
     value,
 )
-
-DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
 
 TWO_SITES = """
 [[sites]]

@@ -15,9 +15,15 @@ import XenAPI
 
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.audit_support import task_outcome, wait_until
-from tests.sim_xapi.world_support import Ctl, failure, introduce, login, open_failover, value
-
-DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
+from tests.sim_xapi.world_support import (
+    DENIED_TEXT,
+    Ctl,
+    failure,
+    introduce,
+    login,
+    open_failover,
+    value,
+)
 
 EIGHT_PLUS_ONE = """
 [[sites]]

@@ -9,6 +9,7 @@ import XenAPI
 
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.world_support import (
+    DENIED_TEXT,
     Ctl,
     Opened,
     failure,
@@ -19,8 +20,6 @@ from tests.sim_xapi.world_support import (
     raw,
     value,
 )
-
-DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
 
 
 @pytest.fixture

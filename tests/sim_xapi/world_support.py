@@ -20,6 +20,9 @@ from sim.xapi.serve import SimHandle
 # Speed factor for tests: a 20 s boot takes 2 ms, a 30 s start_delay 3 ms.
 FAST = 10_000.0
 
+# XAPI's RBAC_PERMISSION_DENIED text for a recovery into a session without the right role.
+DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
+
 
 class ControlError(Exception):
     def __init__(self, status: int, body: dict[str, Any]) -> None:
