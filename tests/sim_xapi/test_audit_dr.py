@@ -25,13 +25,11 @@ from tests.sim_xapi.world_support import (
     open_failover,
     raw,
     value,
+    with_sites,
 )
 
 TWO_SITES = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+$primary_site
 [[sites.pools]]
 name = "prod"
 metadata_srs = ["Gold"]
@@ -48,10 +46,7 @@ name = "member"
 appliance = "app"
 disks = [{{ sr = "Gold" }}]
 nics = ["net"]
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = {{ target = "10.20.1.50", iqn = "iqn.x:dr" }}
+$dr_site
 [[sites.pools]]
 name = "dr"
 licensed_dr = {dr_licensed}
@@ -60,11 +55,9 @@ networks = [{{ name = "other", bridge = "xenbr0" }}]
 """
 
 
-TWIN_METADATA = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+TWIN_METADATA = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 metadata_srs = ["A", "B"]
@@ -73,21 +66,17 @@ srs = [
   { name = "A", kind = "replicated", replicate_to = "dr", lag_seconds = 0 },
   { name = "B", kind = "replicated", replicate_to = "dr", lag_seconds = 0 },
 ]
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = { target = "10.20.1.50", iqn = "iqn.x:dr" }
+$dr_site
 [[sites.pools]]
 name = "dr"
 hosts = [{ name = "b" }, { name = "c" }]
 """
+)
 
 
-SMALL_AND_BIG = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+SMALL_AND_BIG = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 hosts = [{ name = "small", memory_gb = 16 }, { name = "roomy", memory_gb = 64 }]
@@ -98,13 +87,12 @@ memory_gb = 32
 power = "Halted"
 disks = [{ sr = "NFS" }]
 """
+)
 
 
-VM_ADMIN = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+VM_ADMIN = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 users = { pool-operator = ["operator", "op"], vm-admin = ["vmadmin", "va"] }
@@ -117,6 +105,7 @@ power = "Halted"
 appliance = "app"
 disks = [{ sr = "NFS" }]
 """
+)
 
 
 @pytest.fixture
@@ -527,7 +516,7 @@ def test_vapp_assert_names_the_first_member_that_cannot_be_recovered(opened: Ope
 
 def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., SimHandle]) -> None:
     """§2.6/§7.4: an unlicensed DR pool gets LICENCE_RESTRICTION ["DR"] from both recovers."""
-    sim = sim_factory(TWO_SITES.format(dr_licensed="false"))
+    sim = sim_factory(with_sites(TWO_SITES.format(dr_licensed="false")))
     ctl = Ctl(sim.control_url)
     ctl.disaster_after_sync()
     dr = login(sim, "dr")

@@ -23,33 +23,26 @@ from tests.sim_xapi.world_support import (
     login,
     open_failover,
     value,
+    with_sites,
 )
 
 EIGHT_PLUS_ONE = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+$primary_site
 [[sites.pools]]
 name = "prod"
 hosts = [{{ name = "a" }}]
 srs = [
 {srs}
 ]
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = {{ target = "10.20.1.50", iqn = "iqn.x:dr" }}
+$dr_site
 [[sites.pools]]
 name = "dr"
 hosts = [{{ name = "b" }}]
 """
 
-NO_ROOM = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+NO_ROOM = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 hosts = [{ name = "a", memory_gb = 16 }, { name = "b", memory_gb = 16 }]
@@ -60,12 +53,11 @@ memory_gb = 32
 power = "Halted"
 disks = [{ sr = "NFS" }]
 """
+)
 
-SUSPENDED = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+SUSPENDED = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 metadata_srs = ["Gold"]
@@ -77,22 +69,20 @@ name = "sleeper"
 power = "Suspended"
 disks = [{ sr = "Gold" }]
 nics = ["net"]
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = { target = "10.20.1.50", iqn = "iqn.x:dr" }
+$dr_site
 [[sites.pools]]
 name = "dr"
 hosts = [{ name = "b" }]
 networks = [{ name = "net", bridge = "xenbr0" }]
 """
+)
 
 
 def _eight_plus_one() -> str:
     srs = "\n".join(
         f'  {{ name = "LUN {i}", kind = "replicated", replicate_to = "dr" }},' for i in range(9)
     )
-    return EIGHT_PLUS_ONE.format(srs=srs)
+    return with_sites(EIGHT_PLUS_ONE.format(srs=srs))
 
 
 def test_with_eight_targets_even_an_existing_one_gives_no_more_redo_logs(

@@ -19,6 +19,7 @@ from tests.sim_xapi.world_support import (
     open_failover,
     raw,
     value,
+    with_sites,
 )
 
 
@@ -177,13 +178,11 @@ def test_vapp_recovery_keeps_the_uuid_and_the_order(failover: Opened) -> None:
     value(raw(dr, "VM_appliance.assert_can_be_recovered", db, failover.apps["shop"], dr._session))
 
 
-LAGGING_DISK = """
+LAGGING_DISK = with_sites(
+    """
 [replication]
 lag_seconds = 600
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+$primary_site
 [[sites.pools]]
 name = "prod"
 metadata_srs = ["Fast"]
@@ -198,15 +197,13 @@ name = "fresh"
 disks = [{ sr = "Fast" }, { sr = "Slow" }]
 nics = ["net"]
 created_inside_lag = true
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = { target = "10.20.1.50", iqn = "iqn.x:dr" }
+$dr_site
 [[sites.pools]]
 name = "dr"
 hosts = [{ name = "b" }]
 networks = [{ name = "net", bridge = "xenbr0" }]
 """
+)
 
 
 def test_disk_missing_on_a_present_sr_fails_unless_forced(
@@ -228,10 +225,7 @@ def test_disk_missing_on_a_present_sr_fails_unless_forced(
 
 
 TWO_SITES = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+$primary_site
 [[sites.pools]]
 name = "prod"
 product_version = "{prod_version}"
@@ -243,10 +237,7 @@ srs = [{{ name = "Gold", kind = "replicated", replicate_to = "dr", lag_seconds =
 name = "vm"
 disks = [{{ sr = "Gold" }}]
 nics = ["net"]
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = {{ target = "10.20.1.50", iqn = "iqn.x:dr" }}
+$dr_site
 [[sites.pools]]
 name = "dr"
 licensed_dr = {dr_licensed}
@@ -255,7 +246,9 @@ hosts = [{{ name = "b" }}]
 
 
 def _two_sites(prod_version: str = "8.4.0", dr_licensed: bool = True) -> str:
-    return TWO_SITES.format(prod_version=prod_version, dr_licensed=str(dr_licensed).lower())
+    return with_sites(
+        TWO_SITES.format(prod_version=prod_version, dr_licensed=str(dr_licensed).lower())
+    )
 
 
 def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., SimHandle]) -> None:

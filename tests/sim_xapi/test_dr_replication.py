@@ -9,15 +9,20 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.world_support import Ctl, introduce, latest_metadata_vdis, login, raw, value
+from tests.sim_xapi.world_support import (
+    Ctl,
+    introduce,
+    latest_metadata_vdis,
+    login,
+    raw,
+    value,
+    with_sites,
+)
 
 NINE_SRS = """
 [replication]
 lag_seconds = 600
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+$primary_site
 [[sites.pools]]
 name = "prod"
 licensed_dr = {licensed}
@@ -26,10 +31,7 @@ srs = [
 {srs}
   {{ name = "NFS", type = "nfs", kind = "shared" }},
 ]
-[[sites]]
-name = "dr"
-address_prefix = "127.0.2"
-array = {{ target = "10.20.1.50", iqn = "iqn.x:dr" }}
+$dr_site
 [[sites.pools]]
 name = "dr"
 licensed_dr = {licensed}
@@ -43,7 +45,7 @@ def _nine(licensed: bool = True) -> str:
         f"lag_seconds = {0 if i == 1 else 600} }},"
         for i in range(1, 10)
     )
-    return NINE_SRS.format(srs=srs, licensed=str(licensed).lower())
+    return with_sites(NINE_SRS.format(srs=srs, licensed=str(licensed).lower()))
 
 
 def test_enable_creates_the_metadata_vdi_as_xapi_does(mini: SimHandle) -> None:

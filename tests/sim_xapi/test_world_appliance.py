@@ -8,13 +8,11 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.world_support import Ctl, login
+from tests.sim_xapi.world_support import Ctl, login, with_sites
 
-UNLICENSED_VAPP = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+UNLICENSED_VAPP = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 licensed_vapp_start = false
@@ -27,6 +25,7 @@ power = "Halted"
 appliance = "app"
 disks = [{ sr = "NFS" }]
 """
+)
 
 
 def _shop(session: XenAPI.Session) -> tuple[str, dict[str, str]]:

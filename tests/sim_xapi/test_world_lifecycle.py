@@ -8,17 +8,14 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.world_support import Ctl, client, failure, login, raw
+from tests.sim_xapi.world_support import Ctl, client, failure, login, raw, with_sites
 
 SMALL_HOSTS = """
 [scenario]
 xenopsd_workers = 2
 [latency]
 vm_start = 3000
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = {{ target = "10.10.1.50", iqn = "iqn.x:prod" }}
+$primary_site
 [[sites.pools]]
 name = "prod"
 hosts = [{{ name = "a", memory_gb = {memory} }}]
@@ -33,7 +30,7 @@ disks = [{{ sr = "NFS" }}]
 
 
 def _small(memory: float = 64, count: int = 6, vm_memory: float = 2) -> str:
-    return SMALL_HOSTS.format(memory=memory, count=count, vm_memory=vm_memory)
+    return with_sites(SMALL_HOSTS.format(memory=memory, count=count, vm_memory=vm_memory))
 
 
 def _wait_tasks(session: XenAPI.Session, tasks: list[str]) -> dict[str, str]:
@@ -256,11 +253,9 @@ def test_vms_of_a_host_back_from_failure_are_halted(mini: SimHandle, ctl: Ctl) -
     )
 
 
-HA_POOL = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+HA_POOL = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 ha_enabled = true
@@ -276,6 +271,7 @@ name = "unprotected"
 host = "b"
 disks = [{ sr = "NFS" }]
 """
+)
 
 
 def test_ha_restarts_protected_vms_of_a_failed_host(

@@ -17,6 +17,7 @@ from tests.sim_xapi.world_support import (
     login,
     raw,
     value,
+    with_sites,
 )
 
 
@@ -232,11 +233,9 @@ def test_rpo_is_the_age_of_the_oldest_write_in_flight(mini: SimHandle, ctl: Ctl)
     assert synced["pending_writes"] == 0
 
 
-CHAP = """
-[[sites]]
-name = "primary"
-address_prefix = "127.0.1"
-array = { target = "10.10.1.50", iqn = "iqn.x:prod" }
+CHAP = with_sites(
+    """
+$primary_site
 [[sites.pools]]
 name = "prod"
 hosts = [{ name = "a" }]
@@ -249,6 +248,7 @@ array = { target = "10.20.1.50", iqn = "iqn.x:dr", chap_user = "drhost", chap_pa
 name = "dr"
 hosts = [{ name = "b" }]
 """
+)
 
 
 def test_a_chap_protected_target_refuses_a_login_without_the_secret(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import string
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,6 +20,23 @@ from sim.xapi.serve import SimHandle
 
 # Speed factor for tests: a 20 s boot takes 2 ms, a 30 s start_delay 3 ms.
 FAST = 10_000.0
+
+# The site headers most test scenarios share. `with_sites` puts them where a scenario says
+# `$primary_site` / `$dr_site`, so that a scenario shows only what its test is about.
+PRIMARY_SITE = """[[sites]]
+name = "primary"
+address_prefix = "127.0.1"
+array = { target = "10.10.1.50", iqn = "iqn.x:prod" }"""
+DR_SITE = """[[sites]]
+name = "dr"
+address_prefix = "127.0.2"
+array = { target = "10.20.1.50", iqn = "iqn.x:dr" }"""
+
+
+def with_sites(scenario: str) -> str:
+    """`scenario` (TOML) with `$primary_site` and `$dr_site` replaced by the shared headers."""
+    return string.Template(scenario).substitute(primary_site=PRIMARY_SITE, dr_site=DR_SITE)
+
 
 # XAPI's RBAC_PERMISSION_DENIED text for a recovery into a session without the right role.
 DENIED_TEXT = "The supplied session does not have the required permissions for VM recovery."
