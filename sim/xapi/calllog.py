@@ -52,8 +52,7 @@ class CallLog:
     def __init__(self, maxlen: int = 200_000) -> None:
         self._lock = threading.Lock()
         self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
-        self._seq = 0
-        self._by_seq: dict[int, dict[str, Any]] = {}
+        self._seq = 0  # seqs are contiguous: the entries kept are the last len(_entries) ones
 
     def record(
         self,
@@ -76,17 +75,14 @@ class CallLog:
             self._seq += 1
             entry["seq"] = self._seq
             self._entries.append(entry)
-            self._by_seq[self._seq] = entry
-            while len(self._by_seq) > len(self._entries):
-                self._by_seq.pop(next(iter(self._by_seq)))
             return self._seq
 
     def annotate(self, seq: int, **fields: Any) -> None:
         """Add fields to an entry (an Async call's `task` and, later, its `task_outcome`)."""
         with self._lock:
-            entry = self._by_seq.get(seq)
-            if entry is not None:
-                entry.update(fields)
+            first = self._seq - len(self._entries) + 1
+            if first <= seq <= self._seq:  # else it has aged out of the log
+                self._entries[seq - first].update(fields)
 
     def since(self, seq: int = 0) -> list[dict[str, Any]]:
         """Entries with `seq` greater than the given one, oldest first."""
