@@ -9,7 +9,7 @@ cost plus the wire, not the simulator's work sharing one GIL with it. Measured:
   not depend on the pool's size (also measured on a 100-VM estate to show it);
 - warm: both inventories follow `event.from`; assess again from memory: target <= 200 ms, with
   the pool quiet (the per-VM view is memoised per inventory generation) and just after a change
-  (the per-VM view recomputed for all VMs);
+  (a VM renamed: its row recomputed, the others reused, the view rebuilt);
 - freshness: a change made at the pool, seen by the followed inventory (event latency).
 
 Run: `python bench/bench_readiness.py [--vms 10000] [--repeat 5]`. Prints the figures.
@@ -132,7 +132,7 @@ def main() -> int:
             warms.append(time.perf_counter() - t0)
 
         # Freshness and warm-after-change: rename VMs through XAPI, wait for the follower to
-        # see each change, then assess (the per-VM view is recomputed after every change).
+        # see each change, then assess (the per-VM view is rebuilt after every change).
         changed = []
         fresh = []
         seen = True
@@ -181,7 +181,7 @@ def main() -> int:
         "(target <= 200 ms)"
     )
     print(
-        f"  warm, just after a change (per-VM view recomputed): median "
+        f"  warm, just after a change (changed VM's row recomputed): median "
         f"{statistics.median(changed) * 1000:.0f} ms, worst {max(changed) * 1000:.0f} ms"
     )
     print(

@@ -302,6 +302,9 @@ class Inventory:
         # parsing) and `convert` (records to models).
         self.load_seconds: dict[str, float] = {}
         self.generation = 0  # bumps on every applied batch; `wait_for` waits on it
+        # Per table (attribute name): bumps when an event or a reload changes that table, so a
+        # derived view can tell which of its inputs moved (`versions`).
+        self._versions: dict[str, int] = dict.fromkeys(CLASSES.values(), 0)
         self.last_error: XapiError | None = None
         # Records an event brought that could not be converted (ref -> why); they are skipped.
         self.unreadable: dict[str, str] = {}
@@ -345,6 +348,7 @@ class Inventory:
             self._metrics_owner = {m: ref for ref, m in owners.items()}
             for attr, table in tables.items():
                 setattr(self, attr, table)
+                self._versions[attr] += 1
             self.token = token
             self.loaded_at = self.changed_at = self.client.clock.now()
             self.round_trips = self.client.calls - before
@@ -398,6 +402,7 @@ class Inventory:
                     self._apply_metrics(xcls, ref, op, snap)
                     continue
                 table: dict[str, Any] = getattr(self, CLASSES[xcls])
+                self._versions[CLASSES[xcls]] += 1
                 if op == "del" or snap is None:
                     table.pop(ref, None)
                     self._forget_metrics_owner(ref)
@@ -426,6 +431,7 @@ class Inventory:
         table: dict[str, Any] = getattr(self, CLASSES[owner_cls])
         owner = table.get(owner_ref or "")
         if owner is not None:
+            self._versions[CLASSES[owner_cls]] += 1
             table[owner_ref] = owner.model_copy(
                 update=CONVERTERS[owner_cls].from_metrics(metrics.get(ref))
             )
@@ -499,6 +505,22 @@ class Inventory:
                     return False
                 self._changed.wait(remaining)
             return True
+
+    def versions(self, *tables: str) -> tuple[int, ...]:
+        """The change counters of the named tables (`"vbds"`, `"srs"`, ...): equal tuples mean
+        none of them changed in between."""
+        with self._lock:
+            return tuple(self._versions[t] for t in tables)
+
+    def keyed_cache(self, name: str, key: Any) -> dict[Any, Any]:
+        """A dict kept for as long as `key` stays the same (a new, empty one when it changes),
+        for views updated piece by piece, e.g. per VM, across inventory generations."""
+        with self._lock:
+            hit = self._memo.get(name)
+            if hit is None or hit[0] != ("keyed", key):
+                hit = (("keyed", key), {})
+                self._memo[name] = hit
+            return hit[1]
 
     def memo(self, name: str, key: Any, compute: Callable[[], Any]) -> Any:
         """`compute()` once per (`generation`, `key`): derived views that only change when the
