@@ -188,22 +188,15 @@ class Person:
             }
             if message.thread_ts:
                 container["thread_ts"] = message.thread_ts
-            payload = {
-                "type": "block_actions",
-                "user": self.user.brief(ws.team_id),
-                "api_app_id": ws.app.id,
-                "token": ws.app.verification_token,
-                "container": container,
-                "trigger_id": trigger.id,
-                "team": self._team(),
-                "enterprise": None,
-                "is_enterprise_install": False,
-                "channel": {"id": room.id, "name": _channel_name(room)},
-                "message": message.to_api(ws.team_id),
-                "state": {"values": {}},
-                "response_url": response_url,
-                "actions": [self._action(button)],
-            }
+            payload = self._block_actions(
+                container,
+                trigger.id,
+                button,
+                channel={"id": room.id, "name": _channel_name(room)},
+                message=message.to_api(ws.team_id),
+                state={"values": {}},
+                response_url=response_url,
+            )
             if message.ephemeral_to:
                 # Slack keeps no copy of an ephemeral message: the click says only where it
                 # was (container.is_ephemeral); replace it through the response_url
@@ -223,7 +216,6 @@ class Person:
         timeout: float = 10.0,
     ) -> Delivery | None:
         """Click a button in an open modal (default: the top one) or the Home tab."""
-        ws = self.world.workspace
         with self.world.lock:
             view = self._view(view_id)
             button = self._pick("", view.get("blocks"), view["id"], action_id, number, text, value)
@@ -232,20 +224,32 @@ class Person:
             trigger = self.world.handles.issue_trigger(
                 self.id, self.world.now(), view_id=view["id"]
             )
-            payload = {
-                "type": "block_actions",
-                "user": self.user.brief(ws.team_id),
-                "api_app_id": ws.app.id,
-                "token": ws.app.verification_token,
-                "container": {"type": "view", "view_id": view["id"]},
-                "trigger_id": trigger.id,
-                "team": self._team(),
-                "enterprise": None,
-                "is_enterprise_install": False,
-                "view": copy.deepcopy(view),
-                "actions": [self._action(button)],
-            }
+            payload = self._block_actions(
+                {"type": "view", "view_id": view["id"]},
+                trigger.id,
+                button,
+                view=copy.deepcopy(view),
+            )
         return self._deliver_interaction(payload, None, wait, timeout)
+
+    def _block_actions(
+        self, container: dict, trigger_id: str, button: blockkit.Button, **where: Any
+    ) -> dict[str, Any]:
+        """A block_actions payload in Slack's field order: who and where, `where`, the action."""
+        ws = self.world.workspace
+        return {
+            "type": "block_actions",
+            "user": self.user.brief(ws.team_id),
+            "api_app_id": ws.app.id,
+            "token": ws.app.verification_token,
+            "container": container,
+            "trigger_id": trigger_id,
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            **where,
+            "actions": [self._action(button)],
+        }
 
     def _pick(
         self, text: str, blocks: list | None, where: str, action_id, number, label, value
