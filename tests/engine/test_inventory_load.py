@@ -88,3 +88,22 @@ def test_metrics_changes_reach_their_host(core_sim):
         assert inv.wait_for(lambda i: i.hosts[host].memory_free == 12345, timeout=10)
     finally:
         inv.stop()
+
+
+def test_gc_pause_nests_and_restores_the_collector_as_it_was():
+    """The collector is off inside nested pauses and back to its former state after the last."""
+    import gc
+
+    from engine.inventory import gc_paused
+
+    was = gc.isenabled()
+    try:
+        for start in (True, False):
+            (gc.enable if start else gc.disable)()
+            with gc_paused():
+                with gc_paused():
+                    assert not gc.isenabled()
+                assert not gc.isenabled()
+            assert gc.isenabled() is start
+    finally:
+        (gc.enable if was else gc.disable)()
