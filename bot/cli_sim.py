@@ -56,16 +56,27 @@ def serve(
     from sim.slack.server import SlackSim
     from sim.slack.workspace import SeedError
     from sim.xapi import messages
+    from sim.xapi.persist import saved
     from sim.xapi.scenario import ScenarioError
     from sim.xapi.serve import start_sim
 
+    resuming = state_dir is not None and saved(state_dir)
     try:
         handle = start_sim(
             scenario, speed=speed, state_dir=state_dir, tls=tls, endpoints_path=endpoints
         )
-    except (ScenarioError, ValueError) as e:
+    except ScenarioError as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
+    except (ValueError, KeyError, TypeError) as e:
+        # A saved world that no longer loads (truncated, hand-edited, older format).
+        text = messages.STATE_UNREADABLE.format(path=state_dir, error=e) if resuming else str(e)
+        console.print(f"[red]{text}[/red]")
+        raise typer.Exit(2) from None
+    if resuming:
+        console.print(
+            messages.STATE_RESUMED.format(path=state_dir, scenario=handle.world.scenario.name)
+        )
     slack_sim = None
     if slack:
         try:

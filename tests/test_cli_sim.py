@@ -14,6 +14,7 @@ import XenAPI
 from slack_sdk import WebClient
 
 from bot.settings import load_settings
+from sim.xapi.persist import STATE_FILE
 
 
 @pytest.fixture
@@ -91,3 +92,34 @@ def test_serve_stops_cleanly_on_ctrl_c(served) -> None:
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_serve_refuses_an_unreadable_saved_world_with_the_fix(tmp_path: Path) -> None:
+    """A corrupt --state-dir gives exit 2 and says to remove the directory, not a traceback."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / STATE_FILE).write_text("{ not json")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "sim",
+            "serve",
+            "--scenario",
+            "mini",
+            "--state-dir",
+            str(state),
+            "--endpoints",
+            str(tmp_path / "e.json"),
+            "--no-slack",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Remove the directory" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
