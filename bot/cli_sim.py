@@ -60,6 +60,10 @@ def serve(
     from sim.xapi.scenario import ScenarioError
     from sim.xapi.serve import start_sim
 
+    # From the start, so that a Ctrl-C while the sites come up still stops them cleanly.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     resuming = state_dir is not None and saved(state_dir)
     try:
         handle = start_sim(
@@ -103,9 +107,6 @@ def serve(
     console.print(messages.ENDPOINTS_WRITTEN.format(path=endpoints))
     if config is not None:
         console.print(f"drbot configuration written to {config}")
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     done.wait()
     console.print(messages.STOPPING)
     if slack_sim is not None:
