@@ -24,15 +24,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class _XapiObject(_Model):
+    """Any XAPI object: `ref` is the handle calls take (valid in its own pool only), `uuid`
+    the identity that survives recovery into another pool."""
+
+    ref: str
+    uuid: str
+
+
+class _NamedObject(_XapiObject):
+    """An XAPI object people name (XenCenter shows `name_label`)."""
+
+    name_label: str = ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Inventory
 # ---------------------------------------------------------------------------------------------
 
 
-class PoolInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class PoolInfo(_NamedObject):
     master: str | None = None
     ha_enabled: bool = False
     restrictions: dict[str, str] = Field(default_factory=dict)
@@ -40,10 +51,7 @@ class PoolInfo(_Model):
     metadata_vdis: list[str] = Field(default_factory=list)
 
 
-class HostInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class HostInfo(_NamedObject):
     address: str = ""
     enabled: bool = True
     live: bool = True
@@ -59,10 +67,7 @@ class HostInfo(_Model):
         return self.license_params.get("restrict_dr") == "false"
 
 
-class VMInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class VMInfo(_NamedObject):
     power_state: str = "Halted"
     is_a_template: bool = False
     is_a_snapshot: bool = False
@@ -97,18 +102,12 @@ class VMInfo(_Model):
         return max(self.memory_static_max, self.memory_dynamic_max) + self.memory_overhead
 
 
-class ApplianceInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class ApplianceInfo(_NamedObject):
     name_description: str = ""
     vms: list[str] = Field(default_factory=list)
 
 
-class SRInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class SRInfo(_NamedObject):
     type: str = ""
     content_type: str = ""
     shared: bool = False
@@ -126,19 +125,15 @@ class SRInfo(_Model):
         return self.type in ("lvmoiscsi", "lvmohba")
 
 
-class PBDInfo(_Model):
-    ref: str
-    uuid: str = ""
+class PBDInfo(_XapiObject):
+    uuid: str = ""  # drbot reads these by ref; a record without a uuid is still usable
     host: str | None = None
     sr: str | None = None
     device_config: dict[str, str] = Field(default_factory=dict)
     currently_attached: bool = False
 
 
-class VDIInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class VDIInfo(_NamedObject):
     sr: str | None = None
     type: str = "user"
     location: str = ""
@@ -150,9 +145,8 @@ class VDIInfo(_Model):
     sm_config: dict[str, str] = Field(default_factory=dict)
 
 
-class VBDInfo(_Model):
-    ref: str
-    uuid: str = ""
+class VBDInfo(_XapiObject):
+    uuid: str = ""  # drbot reads these by ref; a record without a uuid is still usable
     vm: str | None = None
     vdi: str | None = None
     type: str = "Disk"
@@ -161,26 +155,20 @@ class VBDInfo(_Model):
     currently_attached: bool = False
 
 
-class VIFInfo(_Model):
-    ref: str
-    uuid: str = ""
+class VIFInfo(_XapiObject):
+    uuid: str = ""  # drbot reads these by ref; a record without a uuid is still usable
     vm: str | None = None
     network: str | None = None
     device: str = ""
     mac: str = ""
 
 
-class NetworkInfo(_Model):
-    ref: str
-    uuid: str
-    name_label: str = ""
+class NetworkInfo(_NamedObject):
     bridge: str = ""
     pifs: list[str] = Field(default_factory=list)
 
 
-class DRTaskInfo(_Model):
-    ref: str
-    uuid: str
+class DRTaskInfo(_XapiObject):
     introduced_srs: list[str] = Field(default_factory=list)
 
 

@@ -548,27 +548,36 @@ def plan(
             for code, sr in protection_problems(records, vm, replicated_uuids)
         ]
 
+    def storage_checks(vms: list[VMInfo], named: bool, prefix: str, left_out: str) -> str | None:
+        """Add a check per disk of `vms` that cannot be recovered: a blocker when the user
+        named the target, else a warning saying it is left out (`left_out`). Returns the status
+        given (None: every disk is recoverable)."""
+        problems = recoverable(vms)
+        if not problems:
+            return None
+        status = "blocker" if named else "warning"
+        for vm_name, code, sr in problems:
+            checks.append(
+                check(
+                    f"storage-{code}",
+                    status,
+                    f"{prefix}{vm_name}",
+                    m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
+                    sr=sr,
+                    left_out=left_out if status == "warning" else m.NAMED_BLOCKER,
+                )
+            )
+        return status
+
     for app in sel.appliances:
         members = sorted(
             (records.vms[v] for v in app.vms if v in records.vms and records.vms[v].is_real),
             key=lambda v: (v.order, v.name_label),
         )
-        problems = recoverable(members)
-        if problems:
-            status = "blocker" if app.uuid in sel.explicit else "warning"
-            for vm_name, code, sr in problems:
-                checks.append(
-                    check(
-                        f"storage-{code}",
-                        status,
-                        f"{app.name_label}/{vm_name}",
-                        m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
-                        sr=sr,
-                        left_out=m.LEFT_OUT_APP if status == "warning" else m.NAMED_BLOCKER,
-                    )
-                )
-            if status == "warning":
-                continue
+        named = app.uuid in sel.explicit
+        prefix = f"{app.name_label}/"
+        if storage_checks(members, named, prefix, m.LEFT_OUT_APP) == "warning":
+            continue
         groups: dict[int, list[VMPlan]] = {}
         for vm in members:
             vp, vchecks = vm_plan(vm)
@@ -592,22 +601,8 @@ def plan(
         )
 
     for vm in sel.vms:
-        problems = recoverable([vm])
-        if problems:
-            status = "blocker" if vm.uuid in sel.explicit else "warning"
-            for _, code, sr in problems:
-                checks.append(
-                    check(
-                        f"storage-{code}",
-                        status,
-                        vm.name_label,
-                        m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
-                        sr=sr,
-                        left_out=m.LEFT_OUT_VM if status == "warning" else m.NAMED_BLOCKER,
-                    )
-                )
-            if status == "warning":
-                continue
+        if storage_checks([vm], vm.uuid in sel.explicit, "", m.LEFT_OUT_VM) == "warning":
+            continue
         vp, vchecks = vm_plan(vm)
         checks.extend(vchecks)
         used_srs.update(vp.sr_uuids)

@@ -173,3 +173,18 @@ def sim() -> Iterator[Callable[..., SimWorld]]:
         for c in world.clients:
             c.close()
         world.handle.stop()
+
+
+@pytest.fixture
+def attached(sim):
+    """The demo with a test copy of Gold iSCSI 01 attached at DR; yields (world, dr, vdi ref)."""
+    world = sim("demo")
+    adapter = world.storage()
+    gold = next(lun for lun in adapter.state() if lun.name == "Gold iSCSI 01")
+    copy = adapter.present_test_copy(gold.lun)
+    dr = world.client("dr")
+    task = dr.run("DR_task.create", "lvmoiscsi", copy.test_copy_device_config, [gold.sr_uuid])
+    vdis = dr.get_all_records("VDI")
+    vdi = next(ref for ref, r in vdis.items() if r["type"] == "metadata" and r["metadata_latest"])
+    yield world, dr, vdi
+    dr.call("DR_task.destroy", task)
