@@ -1,0 +1,28 @@
+"""The arguments and options the CLI commands share (typer annotations)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Configuration file (TOML).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+PairOpt = Annotated[
+    str | None,
+    typer.Option("--pool", "-p", help="Protected pool of the pair to act on (default: the first)."),
+]
+KindArg = Annotated[str, typer.Argument(help="test-failover, failover or failback.")]
+TargetArg = Annotated[str, typer.Argument(help="'all', a vApp name, a VM name or uuid, or a,b,c.")]
+PowerOpt = Annotated[
+    str | None,
+    typer.Option("--power", help="After recovery: start, start-paused or leave-off."),
+]
+PlannedOpt = Annotated[
+    bool, typer.Option("--planned", help="Failover with the primary up: shut down there first.")
+]
+HaOpt = Annotated[
+    bool,
+    typer.Option("--disable-ha", help="Test failover: turn HA off on the DR pool, back on after."),
+]
+RunIdArg = Annotated[int, typer.Argument(help="Run id (see `drbot runs`).")]

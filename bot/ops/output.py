@@ -1,0 +1,24 @@
+"""Where the CLI writes: rich consoles for people, plain JSON for scripts, and refusals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a refusal on stderr; returns the `typer.Exit` to raise (exit code 2 by default)."""
+    # Not markup: messages quote config sections such as [engine], which rich would eat.
+    err.print(message, style="red", markup=False)
+    return typer.Exit(code)
+
+
+def dump(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

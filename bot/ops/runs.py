@@ -1,0 +1,106 @@
+"""`drbot runs` and `drbot runs show ID`: the run history and one run in full."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bot.ops.options import ConfigOpt, JsonOpt
+from bot.ops.output import console, dump
+from bot.ops.render import run_summary, runs_table
+from bot.ops.wiring import guard, open_ops
+
+runs_app = typer.Typer(help="List runs, or show one.", no_args_is_help=False)
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 20,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The newest runs first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    ops = open_ops(config)
+
+    def go() -> None:
+        runs = [run_summary(r) for r in ops.store.runs.list(limit=limit)]
+        if as_json:
+            dump(runs)
+        else:
+            runs_table(runs)
+
+    try:
+        guard(go)
+    finally:
+        ops.close()
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id (see `drbot runs`).")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One run: its state history, every step of its journal and each VM's outcome."""
+    ops = open_ops(config)
+
+    def go() -> None:
+        run = ops.store.runs.get(run_id)
+        history = ops.store.runs.history(run_id)
+        steps = ops.store.steps.for_run(run_id)
+        if as_json:
+            dump(
+                {
+                    **run_summary(run),
+                    "outcome": run["outcome"],
+                    "history": history,
+                    "steps": steps,
+                }
+            )
+            return
+        console.print(
+            f"[bold]run {run['id']}[/bold] {run['kind']} of {escape(run['target'])} into "
+            f"{run['pool']}: "
+            f"[bold]{run['state']}[/bold]  (requested by {run['requested_by']}"
+            + (f", reason: {escape(run['reason'])}" if run["reason"] else "")
+            + ")"
+        )
+        hist = Table("at", "from", "to", "reason")
+        for h in history:
+            hist.add_row(
+                h["at"][:19], h["from_state"] or "", h["to_state"], escape(h["reason"] or "")
+            )
+        console.print(hist)
+        st = Table("step", "subject", "status", "attempts", "task", "error")
+        for s in steps:
+            st.add_row(
+                s["name"],
+                s["subject"] or "",
+                s["status"],
+                str(s["attempts"]),
+                (s["task_ref"] or "")[-12:],
+                escape((s["error"] or "")[:80]),
+            )
+        console.print(st)
+        vms = Table("VM", "vApp", "outcome", "error")
+        for uuid, o in sorted(run["outcome"].items()):
+            if uuid.startswith("_"):
+                continue
+            vms.add_row(
+                o.get("name", uuid),
+                o.get("appliance") or "",
+                o.get("status", ""),
+                escape((o.get("error") or "")[:80]),
+            )
+        console.print(vms)
+
+    try:
+        guard(go)
+    finally:
+        ops.close()
