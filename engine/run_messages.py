@@ -88,3 +88,9 @@ REPROTECT_SKIPPED = (
     "LUN {lun} was not re-protected: its SR is still attached at the DR site (not every VM on "
     "it failed back). Detach it there, then reverse replication towards the DR site by hand."
 )
+STILL_RUNNING = (
+    "The {kind} stopped before touching the storage: {items} did not shut down at {pool!r}; "
+    "recovering them would run them twice. Shut them down there, then plan and run the {kind} "
+    "again (what is already shut down stays so)."
+)
+DID_NOT_SHUT_DOWN = "not run: it did not shut down at {pool!r}: {error}"

@@ -42,9 +42,8 @@ def execute(ctx: RunContext) -> Result:
         start = mark(ctx, "rto-start")
         ctx.phase("shutdown at DR site")
         outs = shutdown_in_reverse_order(ctx, dr, plan.source_pool)
-        failed = [k for k, o in outs.items() if o.status != "done"]
-        if failed:
-            return Result("failed", _still_running(ctx, failed))
+        if any(o.status != "done" for o in outs.values()):
+            return Result("failed", _still_running(ctx, outs), notes=ctx.notes)
         if ctx.cancel.is_set():
             return Result("cancelled", "cancelled after the DR site's VMs were shut down")
         ctx.phase("reverse replication")

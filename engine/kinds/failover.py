@@ -38,9 +38,8 @@ def execute(ctx: RunContext) -> Result:
         if plan.planned:
             ctx.phase("shutdown at source")
             outs = shutdown_in_reverse_order(ctx, ctx.source, plan.source_pool)
-            failed = [k for k, o in outs.items() if o.status != "done"]
-            if failed:
-                return Result("failed", _still_running(ctx, failed))
+            if any(o.status != "done" for o in outs.values()):
+                return Result("failed", _still_running(ctx, outs), notes=ctx.notes)
             ctx.phase("replication catch-up")
             # A LUN that cannot catch up is not promoted: what it has not shipped would be lost.
             synced = each_lun(ctx, luns, "sync", lambda lun: storage_step(ctx, "sync", lun))
@@ -78,14 +77,25 @@ def execute(ctx: RunContext) -> Result:
     return Result(state, f"{state}; RTO {rto:.0f} s", rto, notes=ctx.notes)
 
 
-def _still_running(ctx: RunContext, keys: list[str]) -> str:
-    names = {f"shutdown:{ctx.plan.source_pool}:vm:{vm.uuid}": vm.name for vm in ctx.plan.vms}
-    listed = ", ".join(names.get(k, k) for k in keys)
-    return (
-        f"Planned failover stopped before promoting: {listed} did not shut down at "
-        f"{ctx.plan.source_pool!r}; recovering them would run them twice. Shut them down, "
-        f"then `drbot resume {ctx.run_id}`."
+def _still_running(ctx: RunContext, outcomes: dict[str, Any]) -> str:
+    """Why the run stops when VMs did not shut down at the source, and each VM's outcome:
+    those that did not say so, the others that the run stopped before them."""
+    pool = ctx.plan.source_pool
+    stuck = {}
+    for vm in ctx.plan.vms:
+        out = outcomes.get(f"shutdown:{pool}:vm:{vm.uuid}")
+        if out is not None and out.status != "done":
+            stuck[vm.uuid] = vm.name
+            error = out.error or out.status
+            ctx.vm_status(
+                vm.uuid, "not-run", run_messages.DID_NOT_SHUT_DOWN.format(pool=pool, error=error)
+            )
+    kind = "planned failover" if ctx.plan.kind == "failover" else ctx.plan.kind
+    reason = run_messages.STILL_RUNNING.format(
+        kind=kind, items=", ".join(stuck.values()), pool=pool
     )
+    ctx.settle_pending(run_messages.NOT_REACHED.format(error=reason))
+    return reason
 
 
 def rearm_metadata_replication(ctx: RunContext, client: Any) -> None:

@@ -91,3 +91,24 @@ def test_a_test_failover_with_every_lun_failed_gives_each_vm_the_reason(h):
     assert {o["status"] for o in outcome.values()} == {"not-run"}
     assert "prod-gold" in outcome["app-01"]["error"]
     assert "prod-silver" in outcome["halted-vm"]["error"]
+
+
+def test_a_vm_that_will_not_shut_down_stops_a_planned_failover_with_each_vm_told_why(sim, tmp_path):
+    """A stalled shutdown: the run fails before the storage; each VM ends not-run saying why."""
+    h = make_harness(sim("mini"), tmp_path, task_timeout=1.0)
+    try:
+        plan = h.plan("failover", "app-01,halted-vm", planned=True)
+        assert not plan.blockers, plan.blockers
+        h.world.control("POST", "/faults", {"kind": "task_stall", "method": "VM.clean_shutdown"})
+        run = h.run(plan)
+        assert run["state"] == "failed"
+        assert "did not shut down" in run["error"]
+        assert "resume" not in run["error"]
+        outcome = _outcomes(run)
+        assert outcome["app-01"]["status"] == "not-run"
+        assert "did not shut down" in outcome["app-01"]["error"]
+        assert outcome["halted-vm"]["status"] == "not-run"
+        assert outcome["halted-vm"]["error"]
+        assert {lun.name: lun.state for lun in h.world.storage().state()}["Gold"] == "replicating"
+    finally:
+        h.store.close()
