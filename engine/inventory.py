@@ -5,11 +5,15 @@ round trips (14: an event token and 13 classes) whatever the size, over JSON-RPC
 is the cost that grows (reference §1.6: XML-RPC unmarshalling of 10,000 VMs takes seconds). First it
 takes an event token, so `follow()` replays every change made during or after the snapshot;
 replaying a change already seen is harmless because each event carries the whole record.
+Records become models through one `Converter` per class, driven by the model's fields; the
+cyclic garbage collector is paused while a snapshot is parsed and converted (`gc_paused`), which
+halves a cold load of a big pool. `load_seconds` says where the last load's time went.
 
 `follow()` runs `event.from` in a background thread and applies add / mod / del events, so a
-status question is answered from memory. `Inventory` is safe to read while it follows: readers
-get consistent dicts because each batch of events is applied under a lock, and the readiness and
-planner code copy the maps they walk.
+status question is answered from memory; `versions(*tables)` tells a derived view which
+tables changed, so it can recompute only what depends on them. `Inventory` is safe to read
+while it follows: readers get consistent dicts because each batch of events is applied under a
+lock, and the readiness and planner code copy the maps they walk.
 
 Example:
     inv = Inventory.load(client).follow()
