@@ -94,3 +94,4 @@ STILL_RUNNING = (
     "again (what is already shut down stays so)."
 )
 DID_NOT_SHUT_DOWN = "not run: it did not shut down at {pool!r}: {error}"
+CANCELLED_VM = "not run: the run was cancelled before reaching it"

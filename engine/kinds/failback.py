@@ -45,6 +45,7 @@ def execute(ctx: RunContext) -> Result:
         if any(o.status != "done" for o in outs.values()):
             return Result("failed", _still_running(ctx, outs), notes=ctx.notes)
         if ctx.cancel.is_set():
+            ctx.settle_pending(run_messages.CANCELLED_VM)
             return Result("cancelled", "cancelled after the DR site's VMs were shut down")
         ctx.phase("reverse replication")
 

@@ -45,6 +45,7 @@ def execute(ctx: RunContext) -> Result:
             synced = each_lun(ctx, luns, "sync", lambda lun: storage_step(ctx, "sync", lun))
             luns = [lun for lun in luns if lun.lun in synced]
         if ctx.cancel.is_set():
+            ctx.settle_pending(run_messages.CANCELLED_VM)
             return Result("cancelled", "cancelled before the mirrors were promoted")
         ctx.phase("storage")
 
@@ -70,6 +71,7 @@ def execute(ctx: RunContext) -> Result:
         ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
         return Result("failed", str(exc), notes=ctx.notes)
     if ctx.cancel.is_set():
+        ctx.settle_pending(run_messages.CANCELLED_VM)
         return Result("cancelled", "cancelled; VMs recovered so far are kept", notes=ctx.notes)
     wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
     state = verdict(ctx.outcomes, wanted)

@@ -67,6 +67,7 @@ def execute(ctx: RunContext) -> Result:
     ctx.flush_outcomes()
     wanted = {"recovered"} if plan.power_after == "leave-off" else {"started", "started-paused"}
     if ctx.cancel.is_set():
+        ctx.settle_pending(run_messages.CANCELLED_VM)
         state, reason = "cancelled", "cancelled; everything the run created was removed"
     elif failure:
         state, reason = "failed", failure

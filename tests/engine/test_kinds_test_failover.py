@@ -87,7 +87,7 @@ def test_a_vm_that_will_not_start_fails_alone(h):
 
 
 def test_cancel_stops_new_steps_and_still_cleans_up(h):
-    """A cancelled test failover ends cancelled with everything it created removed."""
+    """A cancelled test failover ends cancelled, no VM left pending, nothing it created left."""
     plan = h.plan("test-failover", "all", disable_ha=True)
     dr = plan.dest_pool
     before_srs, before_apps = h.uuids(dr, "SR"), h.uuids(dr, "VM_appliance")
@@ -106,4 +106,6 @@ def test_cancel_stops_new_steps_and_still_cleans_up(h):
     run = h.run(plan)
     assert cancelled
     assert run["state"] == "cancelled"
+    statuses = {o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+    assert "pending" not in statuses
     _nothing_left(h, plan, before_srs, before_apps)
