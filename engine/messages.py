@@ -73,6 +73,14 @@ MANUAL_INSTRUCTIONS: dict[str, str] = {
     "reverse": "Reverse replication of LUN {lun} so the DR site replicates back to the primary.",
     "sync": "Make LUN {lun} replicate its pending writes now, and confirm when the lag is zero.",
 }
+# While a LUN replicates from the DR site back to the primary (during a failback).
+MANUAL_INSTRUCTIONS_BACKWARD: dict[str, str] = {
+    "promote": "Break the mirror of LUN {lun} and make the primary site's copy writable.",
+    "reverse": "Reverse replication of LUN {lun} once more, so the primary site replicates to "
+    "the DR site again (re-protection).",
+    "sync": "Make LUN {lun} replicate its pending writes to the primary site now, and confirm "
+    "when the lag is zero.",
+}
 
 # --- configuration --------------------------------------------------------------------------
 CONFIG_FILE_MISSING = "Configuration file {path} does not exist; create it or pass --config."

@@ -20,7 +20,9 @@ from engine import messages
 from engine.errors import ManualStepRequired, StorageError
 from engine.storage.base import ReplicatedLun
 
-_AFTER: dict[str, str] = {"promote": "promoted", "reverse": "reversed"}
+# Which way a LUN replicates, kept with its state: `reverse` flips it, so the reverse that
+# starts a failback gives `reversed` and the one that re-protects after it `replicating`.
+_FORWARD, _BACKWARD = "primary-to-dr", "dr-to-primary"
 # Doing an action withdraws the confirmations of the actions that undo it: a confirmation is
 # for one occasion, so next month's drill asks the storage team again instead of attaching a
 # test copy nobody presented.
@@ -60,7 +62,9 @@ class ManualStorageAdapter:
 
     def _restore(self, lun: ReplicatedLun) -> ReplicatedLun:
         kept = self._confirmed.get(_STATE_KEY.format(lun=lun.lun))
-        return lun.model_copy(update=kept) if isinstance(kept, dict) else lun
+        if not isinstance(kept, dict):
+            return lun
+        return lun.model_copy(update={k: v for k, v in kept.items() if k != "direction"})
 
     @staticmethod
     def key(lun: str, action: str) -> str:
@@ -88,13 +92,18 @@ class ManualStorageAdapter:
             raise StorageError(
                 messages.MANUAL_UNKNOWN_LUN.format(lun=lun, known=", ".join(self._luns) or "none")
             )
+        backward = self._direction(lun) == _BACKWARD
         if not self.is_confirmed(lun, action):
-            instruction = messages.MANUAL_INSTRUCTIONS[action].format(lun=lun)
+            template = messages.MANUAL_INSTRUCTIONS_BACKWARD.get(action) if backward else None
+            instruction = (template or messages.MANUAL_INSTRUCTIONS[action]).format(lun=lun)
             raise ManualStepRequired(lun, action, instruction)
         current = self._luns[lun]
         update: dict[str, Any] = {}
-        if action in _AFTER:
-            update["state"] = _AFTER[action]
+        if action == "promote":
+            update["state"] = "promoted"
+        if action == "reverse":
+            update["direction"] = _FORWARD if backward else _BACKWARD
+            update["state"] = "replicating" if backward else "reversed"
         if action == "sync":
             update["lag_seconds"] = 0.0
         if action == "remove_test_copy":
@@ -103,7 +112,7 @@ class ManualStorageAdapter:
             update["test_copy_device_config"] = dict(
                 self._test_copy[lun] or current.mirror_device_config
             )
-        new = current.model_copy(update=update)
+        new = current.model_copy(update={k: v for k, v in update.items() if k != "direction"})
         with self._lock:
             self._luns[lun] = new
             key = _STATE_KEY.format(lun=lun)
@@ -112,6 +121,10 @@ class ManualStorageAdapter:
             for undone in _WITHDRAWS[action]:
                 self._confirmed.pop(self.key(lun, undone), None)
         return new
+
+    def _direction(self, lun: str) -> str:
+        kept = self._confirmed.get(_STATE_KEY.format(lun=lun))
+        return kept.get("direction", _FORWARD) if isinstance(kept, dict) else _FORWARD
 
     def present_test_copy(self, lun: str) -> ReplicatedLun:
         return self._step(lun, "present_test_copy")

@@ -63,3 +63,25 @@ def test_adapter_from_config_builds_the_configured_adapter():
     assert isinstance(adapter, StorageAdapter)
     assert adapter.name == "manual"
     assert [lun.lun for lun in adapter.state()] == ["gold-01"]
+
+
+def _confirmed(adapter: ManualStorageAdapter, action: str) -> tuple[str, str]:
+    """Do `action` as the storage team would; returns (the LUN's state, the instruction seen)."""
+    with pytest.raises(ManualStepRequired) as err:
+        getattr(adapter, action)("gold-01")
+    adapter.confirm("gold-01", action)
+    return getattr(adapter, action)("gold-01").state, err.value.instruction
+
+
+def test_failover_then_failback_ends_replicating_towards_the_dr_site_again():
+    """promote, reverse, promote, reverse: the LUN is 'replicating' again, also after a restart."""
+    kept: dict = {}
+    adapter = ManualStorageAdapter([LUN], confirmed=kept)
+    assert _confirmed(adapter, "promote")[0] == "promoted"
+    state, told = _confirmed(adapter, "reverse")
+    assert (state, "back to the primary" in told) == ("reversed", True)
+    state, told = _confirmed(adapter, "promote")
+    assert (state, "primary site's copy" in told) == ("promoted", True)
+    state, told = _confirmed(adapter, "reverse")
+    assert (state, "re-protection" in told) == ("replicating", True)
+    assert ManualStorageAdapter([LUN], confirmed=kept).state()[0].state == "replicating"
