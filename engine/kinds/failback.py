@@ -76,7 +76,7 @@ def execute(ctx: RunContext) -> Result:
     wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
     state = verdict(ctx.outcomes, wanted)
     rto = (end - start).total_seconds()
-    return Result(state, f"{state}; RTO {rto:.0f} s", rto, notes=ctx.notes)
+    return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
 
 def reprotect_all(ctx: RunContext, dr: Any, luns: list[LunPlan]) -> None:

@@ -73,7 +73,7 @@ def execute(ctx: RunContext) -> Result:
         state, reason = "failed", failure
     else:
         state = verdict(ctx.outcomes, wanted)
-        reason = f"{state}; RTO {rto:.0f} s" if rto is not None else state
+        reason = f"RTO {rto:.0f} s" if rto is not None else "no RTO measured (nothing was started)"
     if left:
         state = "failed"
         reason = run_messages.LEFT_BEHIND.format(
