@@ -124,66 +124,20 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         )
         ex.run(actions)
     # 2. VMs, then vApps.
-    for uuid in created["vms"]:
-        name = ctx.outcomes.get(uuid, {}).get("name", uuid)
-        remove_journaled(
-            ctx,
-            f"cleanup:vm:{uuid}",
-            "destroy VM",
-            name,
-            client,
-            "VM",
-            uuid,
-            lambda u=uuid: destroy_vm(client, u),
-        )
-    for uuid in created["apps"]:
-        remove_journaled(
-            ctx,
-            f"cleanup:app:{uuid}",
-            "destroy vApp",
-            uuid,
-            client,
-            "VM_appliance",
-            uuid,
-            lambda u=uuid: destroy_app(client, u),
-        )
+    names = {u: ctx.outcomes.get(u, {}).get("name", u) for u in created["vms"]}
+    _remove_all(ctx, client, "vm", "destroy VM", "VM", names, destroy_vm)
+    apps = {u: u for u in created["apps"]}
+    _remove_all(ctx, client, "app", "destroy vApp", "VM_appliance", apps, destroy_app)
     # Networks recovery made for VIFs whose network the pool lacked (reference §2.6): PIF-less,
     # and without VIFs now that the VMs are gone.
     created_networks = networks_created(ctx, client)
-    for uuid, rec in created_networks.items():
-        remove_journaled(
-            ctx,
-            f"cleanup:network:{uuid}",
-            "destroy network",
-            rec.get("name_label", uuid),
-            client,
-            "network",
-            uuid,
-            lambda u=uuid: _destroy_network(client, u),
-        )
+    nets = {u: rec.get("name_label", u) for u, rec in created_networks.items()}
+    _remove_all(ctx, client, "network", "destroy network", "network", nets, _destroy_network)
     # 3. DR_tasks (forgets the SRs still introduced by them), then SRs recovery kept attached.
-    for uuid in created["dr_tasks"]:
-        remove_journaled(
-            ctx,
-            f"cleanup:drtask:{uuid}",
-            "destroy DR_task",
-            uuid,
-            client,
-            "DR_task",
-            uuid,
-            lambda u=uuid: destroy_dr_task(client, u),
-        )
-    for uuid in created["srs"]:
-        remove_journaled(
-            ctx,
-            f"cleanup:sr:{uuid}",
-            "forget SR",
-            uuid,
-            client,
-            "SR",
-            uuid,
-            lambda u=uuid: forget_sr(client, u),
-        )
+    tasks = {u: u for u in created["dr_tasks"]}
+    _remove_all(ctx, client, "drtask", "destroy DR_task", "DR_task", tasks, destroy_dr_task)
+    srs = {u: u for u in created["srs"]}
+    _remove_all(ctx, client, "sr", "forget SR", "SR", srs, forget_sr)
     # 4. Test copies at the array.
     if remove_test_copies:
         presented = {item.lun for item in ctx.adapter.state() if item.test_copy_device_config}
@@ -253,6 +207,30 @@ def destroy_dr_task(client: Any, uuid: str) -> None:
     ref = ref_by_uuid(client, "DR_task", uuid)
     if ref is not None:
         client.call("DR_task.destroy", ref)
+
+
+def _remove_all(
+    ctx: RunContext,
+    client: Any,
+    kind: str,
+    name: str,
+    cls: str,
+    subjects: dict[str, str],
+    destroy: Callable[[Any, str], None],
+) -> None:
+    """`remove_journaled` for each uuid of `subjects` (uuid -> what to call it), under the
+    journal keys `cleanup:<kind>:<uuid>`."""
+    for uuid, subject in subjects.items():
+        remove_journaled(
+            ctx,
+            f"cleanup:{kind}:{uuid}",
+            name,
+            subject,
+            client,
+            cls,
+            uuid,
+            lambda u=uuid: destroy(client, u),
+        )
 
 
 def remove_journaled(
