@@ -25,7 +25,7 @@ from bot.ops.options import (
 from bot.ops.output import console, dump, err, fail
 from bot.ops.progress import follow
 from bot.ops.render import end, plan_table
-from bot.ops.wiring import Ops, actor, guard, open_ops
+from bot.ops.wiring import Ops, actor, operating
 
 
 def plan_cmd(
@@ -39,9 +39,7 @@ def plan_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show what a run would do (the dry run): VMs, order, storage, checks, RTO, hash."""
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         plan = ops.plan(
             kind, target, pool, power_after=power, planned=planned, disable_ha=disable_ha
         )
@@ -51,11 +49,6 @@ def plan_cmd(
             plan_table(plan)
         if plan.blockers:
             raise typer.Exit(1)
-
-    try:
-        guard(go)
-    finally:
-        ops.close()
 
 
 def run_cmd(
@@ -77,9 +70,7 @@ def run_cmd(
         raise fail(messages.BREAK_GLASS.format(kind=kind))
     if break_glass and not (reason and reason.strip()):
         raise fail(messages.REASON_NEEDED)
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         plan = ops.plan(
             kind, target, pool, power_after=power, planned=planned, disable_ha=disable_ha
         )
@@ -110,11 +101,6 @@ def run_cmd(
             )
         end(with_history(ops, follow(ops, runner, run_id, as_json)), as_json)
 
-    try:
-        guard(go)
-    finally:
-        ops.close()
-
 
 def with_history(ops: Ops, run: dict[str, Any]) -> dict[str, Any]:
     """The run with its state history (the last transition says why it ended)."""
@@ -134,9 +120,7 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Go on with an interrupted or paused run where its journal says it stopped."""
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         runner = ops.runner()
         runner.reap()
         step = runner.paused_step(run_id)
@@ -150,23 +134,11 @@ def resume(
         runner.resume(run_id, actor=actor())
         end(with_history(ops, follow(ops, runner, run_id, as_json)), as_json)
 
-    try:
-        guard(go)
-    finally:
-        ops.close()
-
 
 def abort(run_id: RunIdArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Undo what a run created (VMs, vApps, SRs it attached, DR_tasks, test copies)."""
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         runner = ops.runner()
         runner.reap()
         runner.abort(run_id, actor=actor())
         end(with_history(ops, follow(ops, runner, run_id, as_json)), as_json)
-
-    try:
-        guard(go)
-    finally:
-        ops.close()

@@ -11,7 +11,7 @@ from rich.table import Table
 from bot.ops.options import ConfigOpt, JsonOpt
 from bot.ops.output import console, dump
 from bot.ops.render import run_summary, runs_table
-from bot.ops.wiring import guard, open_ops
+from bot.ops.wiring import operating
 
 runs_app = typer.Typer(help="List runs, or show one.", no_args_is_help=False)
 
@@ -26,19 +26,12 @@ def runs_list(
     """The newest runs first."""
     if ctx.invoked_subcommand is not None:
         return
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         runs = [run_summary(r) for r in ops.store.runs.list(limit=limit)]
         if as_json:
             dump(runs)
         else:
             runs_table(runs)
-
-    try:
-        guard(go)
-    finally:
-        ops.close()
 
 
 @runs_app.command("show")
@@ -48,9 +41,7 @@ def runs_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One run: its state history, every step of its journal and each VM's outcome."""
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         run = ops.store.runs.get(run_id)
         history = ops.store.runs.history(run_id)
         steps = ops.store.steps.for_run(run_id)
@@ -99,8 +90,3 @@ def runs_show(
                 escape((o.get("error") or "")[:80]),
             )
         console.print(vms)
-
-    try:
-        guard(go)
-    finally:
-        ops.close()

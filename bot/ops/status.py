@@ -11,15 +11,13 @@ from bot.ops import messages
 from bot.ops.options import ConfigOpt, JsonOpt
 from bot.ops.output import console, dump
 from bot.ops.render import run_summary, runs_table
-from bot.ops.wiring import Ops, guard, open_ops
+from bot.ops.wiring import Ops, operating
 from engine.errors import DRError
 
 
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Readiness of every protected pool, replication, active runs and the last drill."""
-    ops = open_ops(config)
-
-    def go() -> None:
+    with operating(config) as ops:
         report: dict[str, Any] = {"pairs": [], "active_runs": [], "replication": []}
         try:
             report["replication"] = [lun.model_dump(mode="json") for lun in ops.adapter.state()]
@@ -62,11 +60,6 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             console.print(rep)
         if report["active_runs"]:
             runs_table(report["active_runs"])
-
-    try:
-        guard(go)
-    finally:
-        ops.close()
 
 
 def _last_drill(ops: Ops, pair: Any) -> dict[str, Any] | None:

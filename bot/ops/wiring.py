@@ -4,8 +4,9 @@ planner and runner; and the guard that turns errors a person can cause into exit
 
 from __future__ import annotations
 
+import contextlib
 import getpass
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 from bot.ops import messages
@@ -135,12 +136,17 @@ def open_ops(config: str | None) -> Ops:
         raise fail(str(exc)) from None
 
 
-def guard(fn: Callable[[], None]) -> None:
-    """Turn the errors a person can cause into a clear message and exit code 2."""
+@contextlib.contextmanager
+def operating(config: str | None) -> Iterator[Ops]:
+    """The wiring for one command: opened from `config`, closed at the end, and the errors a
+    person can cause turned into a clear message and exit code 2 (typer.Exit passes through)."""
+    ops = open_ops(config)
     try:
-        fn()
+        yield ops
     except (DRError, StoreError, RunNotFound) as exc:
         raise fail(str(exc)) from None
+    finally:
+        ops.close()
 
 
 def actor() -> str:
