@@ -17,22 +17,9 @@ from tests.engine.runs_support import make_harness
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(
-    ("event", "prefix", "n"),
-    [
-        ("step-finished", "recover:", 2),  # other recoveries in flight, their tasks journaled
-        ("step-started", "recover:", 3),  # journaled as begun, the call not made yet
-        ("step-finished", "start:", 5),  # recovery done, starts in flight
-    ],
-)
-def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path, event, prefix, n):
-    """After a crash and a resume, the call log shows each vApp/VM recovered exactly once."""
-    world = sim("demo")
-    h = make_harness(world, tmp_path)
-    h.plan("failover", "all")
-    world.control("POST", "/sites/primary/fail")
-    plan = h.plan("failover", "all", source_up=False)
-    assert not plan.blockers
+def kill_mid_run(world, tmp_path: Path, plan, event: str, prefix: str, n: int) -> None:
+    """Run `plan` in a child process that dies at the n-th journal `event` of a step whose key
+    starts with `prefix` (tests/engine/crash_child.py), and check that it did die there."""
     (tmp_path / "endpoints.json").write_text(json.dumps(world.handle.endpoints))
     (tmp_path / "plan.json").write_text(plan.model_dump_json())
     child = subprocess.run(
@@ -54,6 +41,25 @@ def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path
         check=False,
     )
     assert child.returncode == CRASH_CODE, child.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("event", "prefix", "n"),
+    [
+        ("step-finished", "recover:", 2),  # other recoveries in flight, their tasks journaled
+        ("step-started", "recover:", 3),  # journaled as begun, the call not made yet
+        ("step-finished", "start:", 5),  # recovery done, starts in flight
+    ],
+)
+def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path, event, prefix, n):
+    """After a crash and a resume, the call log shows each vApp/VM recovered exactly once."""
+    world = sim("demo")
+    h = make_harness(world, tmp_path)
+    h.plan("failover", "all")
+    world.control("POST", "/sites/primary/fail")
+    plan = h.plan("failover", "all", source_up=False)
+    assert not plan.blockers
+    kill_mid_run(world, tmp_path, plan, event, prefix, n)
     (run,) = h.store.runs.list()
     assert run["state"] == "running"
 
@@ -86,27 +92,7 @@ def test_killed_test_failover_is_aborted_and_nothing_is_left(sim, tmp_path):
     plan = h.plan("test-failover", "all", disable_ha=True)
     dr = plan.dest_pool
     before_srs = h.uuids(dr, "SR")
-    (tmp_path / "endpoints.json").write_text(json.dumps(world.handle.endpoints))
-    (tmp_path / "plan.json").write_text(plan.model_dump_json())
-    child = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.engine.crash_child",
-            str(tmp_path / "endpoints.json"),
-            str(tmp_path / "drbot.db"),
-            str(tmp_path / "plan.json"),
-            "step-finished",
-            "start:",
-            "4",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert child.returncode == CRASH_CODE, child.stderr[-3000:]
+    kill_mid_run(world, tmp_path, plan, "step-finished", "start:", 4)
     (run,) = h.store.runs.list()
     h.store.runs.interrupted_at_boot(h.runner.clock.now() + timedelta(seconds=31))
     h.runner.abort(run["id"])
