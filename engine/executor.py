@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.errors import DRError, XapiError, XapiRejected, XapiTransient
+from engine.errors import DRError, ManualStepRequired, XapiError, XapiRejected, XapiTransient
 from engine.journal import Journal
 from store.steps import DONE
 
@@ -42,6 +42,12 @@ def lost_contact(exc: BaseException) -> bool:
     """True when `exc` means a pool stopped answering: the run is interrupted, not failed, so it
     can be resumed once the pool is back (its journal says where it stood)."""
     return isinstance(exc, XapiTransient) and exc.code in LOST_CONTACT_CODES
+
+
+def suspends_run(exc: BaseException) -> bool:
+    """True when `exc` must stop a run without failing it: a manual storage step (the run
+    pauses for a person) or lost contact (the run is interrupted until the pool answers)."""
+    return isinstance(exc, ManualStepRequired) or lost_contact(exc)
 
 
 # After this long without any task ending, check that the tasks in flight still exist (one

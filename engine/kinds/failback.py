@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine import run_messages
-from engine.errors import DRError, ManualStepRequired
-from engine.executor import lost_contact
+from engine.errors import DRError
+from engine.executor import suspends_run
 from engine.kinds.cleanup import (
     cleanup,
     destroy_app,
@@ -66,11 +66,9 @@ def execute(ctx: RunContext) -> Result:
         clean_dr_site(ctx, dr)
         ctx.phase("re-protect")
         reprotect_all(ctx, dr, luns)
-    except ManualStepRequired:
-        raise
     except DRError as exc:
-        if lost_contact(exc):
-            raise  # the runner marks the run interrupted: resume it when the pool answers
+        if suspends_run(exc):
+            raise  # paused for a person, or interrupted until the pool answers
         ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
         return Result("failed", str(exc), notes=ctx.notes)
     wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED

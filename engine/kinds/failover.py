@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine import run_messages
-from engine.errors import DRError, ManualStepRequired, XapiError
-from engine.executor import lost_contact
+from engine.errors import DRError, XapiError
+from engine.executor import suspends_run
 from engine.kinds.cleanup import cleanup, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
@@ -63,11 +63,9 @@ def execute(ctx: RunContext) -> Result:
         ctx.phase("finish")
         destroy_dr_tasks(ctx, dest)
         rearm_metadata_replication(ctx, dest)
-    except ManualStepRequired:
-        raise
     except DRError as exc:
-        if lost_contact(exc):
-            raise  # the runner marks the run interrupted: resume it when the pool answers
+        if suspends_run(exc):
+            raise  # paused for a person, or interrupted until the pool answers
         ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
         return Result("failed", str(exc), notes=ctx.notes)
     if ctx.cancel.is_set():

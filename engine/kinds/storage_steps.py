@@ -93,9 +93,7 @@ def each_lun(
     for lun in luns:
         try:
             done[lun.lun] = do(lun)
-        except ManualStepRequired:
-            raise
-        except StorageError as exc:
+        except StorageError as exc:  # ManualStepRequired is no StorageError: it propagates
             failed[lun.lun] = (lun, str(exc))
     if not failed:
         return done

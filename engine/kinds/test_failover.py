@@ -9,8 +9,8 @@ Replication is never interrupted: the run works on writable snapshots of the mir
 from __future__ import annotations
 
 from engine import run_messages
-from engine.errors import DRError, ManualStepRequired
-from engine.executor import lost_contact
+from engine.errors import DRError
+from engine.executor import lost_contact, suspends_run
 from engine.kinds.cleanup import cleanup
 from engine.kinds.context import RunContext, mark
 from engine.kinds.ha import disable_ha, restore_ha
@@ -46,20 +46,16 @@ def execute(ctx: RunContext) -> Result:
             recover_and_start(ctx, dest, [lun.sr_uuid for lun in luns], plan.power_after)
             end = mark(ctx, "rto-end")
             rto = (end - start).total_seconds()
-    except ManualStepRequired:
-        raise  # the run pauses here; cleanup happens when it goes on
     except DRError as exc:
-        if lost_contact(exc):
-            raise  # the runner marks the run interrupted: resume it when the pool answers
+        if suspends_run(exc):
+            raise  # paused or interrupted; cleanup happens when the run goes on
         failure = str(exc)
         ctx.settle_pending(run_messages.NOT_REACHED.format(error=failure))
     try:
         left = cleanup(ctx, dest, remove_test_copies=True)
-    except ManualStepRequired:
-        raise
     except DRError as exc:
-        if lost_contact(exc):
-            raise  # the runner marks the run interrupted: resume it when the pool answers
+        if suspends_run(exc):
+            raise  # paused for a person, or interrupted until the pool answers
         left = [f"(cleanup stopped: {exc})"]
     failure = _restore_ha(ctx) or failure
     for entry in ctx.outcomes.values():
