@@ -1,0 +1,38 @@
+"""Fixtures for schedules and reports: a real SQLite store in a temp dir on a clock the test
+moves (engine.clock.ManualClock), and a way to open a second connection to the same file (a
+second replica)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from engine.clock import ManualClock
+from store import Store, open_store
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 23, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def open_replica(tmp_path, clock) -> Iterator[Callable[[], Store]]:
+    """Open a connection to the test's store file, as another process would; all closed after."""
+    opened: list[Store] = []
+
+    def open_one() -> Store:
+        s = open_store(tmp_path / "drbot.db", now=clock.now)
+        opened.append(s)
+        return s
+
+    yield open_one
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(open_replica) -> Store:
+    return open_replica()
