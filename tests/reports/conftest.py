@@ -36,3 +36,42 @@ def open_replica(tmp_path, clock) -> Iterator[Callable[[], Store]]:
 @pytest.fixture
 def store(open_replica) -> Store:
     return open_replica()
+
+
+REPORTS = "C0DRREPORT"  # #dr-reports in sim/slack's default seed; the bot is a member
+AUDIT = "G0DRAUDIT1"  # #dr-audit (private); the bot is a member
+
+
+@pytest.fixture
+def slack():
+    """sim/slack's default workspace on loopback (wall clock), stopped after the test."""
+    from sim.slack.server import SlackSim
+
+    sim = SlackSim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def poster(slack):
+    """The reports' poster on a real slack_sdk WebClient pointed at the double."""
+    from slack_sdk import WebClient
+
+    from bot.reports.poster import WebClientPoster
+
+    endpoints = slack.endpoints()
+    return WebClientPoster(WebClient(token=endpoints["bot_token"], base_url=endpoints["api_url"]))
+
+
+@pytest.fixture
+def reports_config():
+    from bot.reports.config import ReportsConfig
+
+    return ReportsConfig(
+        timezone="Europe/Paris",
+        channel=REPORTS,
+        audit_channel=AUDIT,
+        rto_target_seconds=600,
+        rpo_target_seconds=300,
+        metadata_stale_seconds=3600,
+    )
