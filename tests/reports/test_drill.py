@@ -4,6 +4,7 @@ the expected series, and it is posted with its files in the thread."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import numpy as np
@@ -28,8 +29,6 @@ def _expected_rto_running(store, run_id: int) -> dict[str, float]:
         r
         for r in store.db["steps"].rows_where("run_id = ? and key = ?", [run_id, "mark:rto-start"])
     ]
-    import json
-
     start = datetime.fromisoformat(json.loads(mark["result_json"])["at"])
     (run,) = list(store.db["runs"].rows_where("id = ?", [run_id]))
     outcome = json.loads(run["outcome_json"])
