@@ -69,6 +69,7 @@ def rto_figure(report: DrillReport, trend: Sequence[DrillPoint]) -> Figure:
     line.axhline(report.rto_target_seconds, color=TARGET_COLOUR, linestyle="--")
     line.set_title(m.CHART_TREND_TITLE.format(count=len(points)))
     line.set_ylabel("seconds")
+    line.set_ylim(bottom=0)
     line.tick_params(axis="x", labelrotation=30, labelsize=8)
     return fig
 

@@ -9,6 +9,7 @@ the CSV.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.reports import messages as m
 from bot.reports.blocks import Blocks, context, header, listing, section
@@ -74,39 +75,48 @@ def drill_message(report: DrillReport) -> tuple[str, Blocks]:
     return text, blocks
 
 
-def publish_drill(
-    poster: Poster,
-    channel: str,
+@dataclass(frozen=True)
+class ReportFile:
+    """One file of a drill report: what Slack and the local report both get."""
+
+    filename: str
+    content: bytes
+    title: str
+    comment: str = ""
+
+
+def drill_files(
     report: DrillReport,
     trend: Sequence[DrillPoint],
     samples: Sequence[PoolReadiness],
     history_days: int,
     rpo_target_seconds: float,
+) -> list[ReportFile]:
+    """The RTO chart, the RPO chart (PNG) and the per-VM CSV of a drill."""
+    run = report.run_id
+    return [
+        ReportFile(
+            f"drill-{run}-rto.png",
+            png(rto_figure(report, trend)),
+            m.CHART_RTO_TITLE.format(run_id=run),
+            m.CHART_RTO_COMMENT.format(target=duration(report.rto_target_seconds)),
+        ),
+        ReportFile(
+            f"drill-{run}-rpo.png",
+            png(rpo_figure(samples, history_days, rpo_target_seconds)),
+            m.CHART_RPO_TITLE.format(days=history_days),
+            m.CHART_RPO_COMMENT,
+        ),
+        ReportFile(f"drill-{run}-vms.csv", vm_csv(report), m.CSV_COMMENT.format(run_id=run)),
+    ]
+
+
+def publish_drill(
+    poster: Poster, channel: str, report: DrillReport, files: Sequence[ReportFile]
 ) -> str:
-    """Post the summary, then the charts and the CSV in its thread; returns the thread's ts."""
+    """Post the summary, then the files in its thread; returns the thread's ts."""
     text, blocks = drill_message(report)
     ts = poster.post(channel, text, blocks)
-    poster.upload(
-        channel,
-        ts,
-        f"drill-{report.run_id}-rto.png",
-        png(rto_figure(report, trend)),
-        m.CHART_RTO_TITLE.format(run_id=report.run_id),
-        m.CHART_RTO_COMMENT.format(target=duration(report.rto_target_seconds)),
-    )
-    poster.upload(
-        channel,
-        ts,
-        f"drill-{report.run_id}-rpo.png",
-        png(rpo_figure(samples, history_days, rpo_target_seconds)),
-        m.CHART_RPO_TITLE.format(days=history_days),
-        m.CHART_RPO_COMMENT,
-    )
-    poster.upload(
-        channel,
-        ts,
-        f"drill-{report.run_id}-vms.csv",
-        vm_csv(report),
-        m.CSV_COMMENT.format(run_id=report.run_id),
-    )
+    for f in files:
+        poster.upload(channel, ts, f.filename, f.content, f.title, f.comment)
     return ts

@@ -236,3 +236,8 @@ def latest_samples(store: Store) -> list[PoolReadiness]:
         if row is not None:
             out.append(PoolReadiness.model_validate(row["detail"]))
     return out
+
+
+def samples_since(store: Store, since: datetime) -> list[PoolReadiness]:
+    """Every kept sample since `since`, oldest first (the RPO chart)."""
+    return [PoolReadiness.model_validate(r["detail"]) for r in store.history.samples(since=since)]

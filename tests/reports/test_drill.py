@@ -14,7 +14,7 @@ from bot.reports.blocks import check_message
 from bot.reports.charts import png, rto_figure
 from bot.reports.config import DrillConfig
 from bot.reports.drill import run_drill
-from bot.reports.drill_report import drill_message, publish_drill
+from bot.reports.drill_report import drill_files, drill_message, publish_drill
 from bot.reports.export import vm_csv
 from bot.reports.measure import drill_report, drill_trend
 from tests.reports.conftest import REPORTS
@@ -109,7 +109,8 @@ def test_drill_report_is_posted_with_charts_and_csv_in_its_thread(demo_ops, slac
     report = drill_report(store, started.run_id, rto_target_seconds=600)
     text, blocks = drill_message(report)
     check_message(text, blocks)
-    ts = publish_drill(poster, REPORTS, report, drill_trend(store, "dr"), [], 35, 300)
+    files = drill_files(report, drill_trend(store, "dr"), [], 35, 300)
+    ts = publish_drill(poster, REPORTS, report, files)
     (summary,) = slack.record.entries(channel=REPORTS, kind="message")
     assert summary.ts == ts
     assert f"DR drill #{started.run_id}" in summary.text
