@@ -92,3 +92,20 @@ def test_report_drill_refuses_what_it_cannot_do(app, config, tmp_path, clock):
     both = _invoke(app, "report", "drill", "1", "--last", "--config", config)
     assert both.exit_code == 2
     assert "not both" in both.output
+
+
+def test_example_configuration_has_the_reports_section():
+    """deploy/drbot.example.toml's [reports] loads: zone, channels, the weekly drill's time and
+    grace, and a rotating sample."""
+    from pathlib import Path
+
+    from bot.settings import load_settings
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "drbot.example.toml"
+    reports = load_settings(example).reports
+    assert reports.timezone == "Europe/Paris"
+    assert reports.channel == "C0DRREPORT"
+    drill = reports.schedules["drill"]
+    assert (drill.cron, drill.misfire_grace_seconds) == ("0 2 * * 1", 21600)
+    assert reports.schedules["audit-digest"].misfire_grace_seconds == 4 * 3600
+    assert (reports.drill.scope, reports.drill.sample_size) == ("sample", 3)
