@@ -76,4 +76,3 @@ class StorageAdapter(Protocol):
     def sync(self, lun: str) -> ReplicatedLun:
         """Push pending writes now; returns when the lag is zero (planned failover)."""
         ...
-
