@@ -47,9 +47,7 @@ def beside(dump: Path) -> Path:
     return dump.with_suffix(".twin.toml")
 
 
-def load_assumptions(
-    dump: str | Path, path: str | Path | None = None, **flags: Any
-) -> Assumptions:
+def load_assumptions(dump: str | Path, path: str | Path | None = None, **flags: Any) -> Assumptions:
     """Assumptions from `path` (or the file beside `dump`, if any), then flags that are not None.
 
     Raises DumpError (one line) for a file that is not valid TOML or names unknown keys.

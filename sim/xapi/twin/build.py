@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sim.xapi.scenario import Scenario, ScenarioError
 from sim.xapi.twin import messages as m
-from sim.xapi.twin.assumptions import Assumptions
+from sim.xapi.twin.assumptions import Assumptions, beside
 from sim.xapi.twin.dump import NULL_REF, DumpError, DumpSR, DumpVM, PoolDump, RowProblem
 
 GiB = 1024**3
@@ -410,7 +411,7 @@ def build_twin(primary: PoolDump, dr: PoolDump | None = None, *, assumptions: As
     else:
         d = _dr_pool_generated(p, a, notes)
     if not a.source:
-        notes.insert(0, m.A_SOURCE_DEFAULT.format(path=primary.source.rsplit(".", 1)[0] + ".twin.toml"))
+        notes.insert(0, m.A_SOURCE_DEFAULT.format(path=beside(Path(primary.source))))
     else:
         notes.insert(0, m.A_SOURCE_FILE.format(path=a.source))
     data = {
@@ -439,6 +440,6 @@ def build_twin(primary: PoolDump, dr: PoolDump | None = None, *, assumptions: As
     except ScenarioError as exc:
         raise DumpError(str(exc)) from None
     except ValueError as exc:
-        first = str(exc).splitlines()
-        raise DumpError(f"{primary.source}: the twin cannot be built: {' '.join(first[:3])}") from None
+        error = " ".join(str(exc).splitlines()[:3])
+        raise DumpError(m.BUILD_FAILED.format(path=primary.source, error=error)) from None
     return Twin(scenario, primary, dr, a, notes, problems)

@@ -5,13 +5,18 @@ from __future__ import annotations
 REDUMP = "write a fresh one with `xe pool-dump-database file-name=FILE`"
 NO_FILE = "{path}: no such file; give the XML written by `xe pool-dump-database file-name=FILE`"
 NOT_READABLE = "{path}: cannot be read ({error})"
-TRUNCATED = "{path}: the file ends in the middle of the database (line {line}): it is truncated; " + REDUMP
+TRUNCATED = (
+    "{path}: the file ends in the middle of the database (line {line}): it is truncated; " + REDUMP
+)
 MALFORMED = "{path}: not well-formed XML ({error}); " + REDUMP
+HAS_DTD = "{path}: the file declares a DTD or entities, which XAPI never writes; " + REDUMP
 NOT_A_DUMP = (
     "{path}: not an XAPI database dump (the top element is <{tag}>, not <database>); "
     "give the XML written by `xe pool-dump-database`"
 )
-NO_MANIFEST = "{path}: the dump has no <manifest> with the schema version before its tables; " + REDUMP
+NO_MANIFEST = (
+    "{path}: the dump has no <manifest> with the schema version before its tables; " + REDUMP
+)
 BAD_VERSION = "{path}: schema version {major}.{minor} is not a number; " + REDUMP
 UNKNOWN_VERSION = (
     "{path}: unknown XAPI database schema version {major}.{minor}: this loader reads 5.{low} "
@@ -20,6 +25,7 @@ UNKNOWN_VERSION = (
 )
 UNEXPECTED_TAG = "{path}: unexpected <{tag}> inside <{parent}>; " + REDUMP
 NO_POOL = "{path}: the dump has no pool row; " + REDUMP
+BUILD_FAILED = "{path}: the twin cannot be built: {error}"
 NO_HOSTS = "{path}: the dump has no usable host row; " + REDUMP
 
 # Why a row is left out (the row is named; values are never echoed, so no secret can leak).

@@ -107,7 +107,9 @@ def parse_map(text: str) -> dict[str, str]:
         raise SexprError("a map is a list of pairs")
     out: dict[str, str] = {}
     for pair in node:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+        ):
             raise SexprError("a map entry is a pair of strings")
         out[str(pair[0])] = str(pair[1])
     return out
