@@ -159,17 +159,27 @@ class Person:
         text: str | None = None,
         value: str | None = None,
         confirm: bool = True,
+        as_of: int | None = None,
         wait: bool = True,
         timeout: float = 10.0,
     ) -> Delivery | None:
         """Click a button of message `ts` in `channel`, chosen by action_id, number, label or
         value. A button with a confirm dialog needs `confirm=True` (press "confirm") for the
-        app to hear of it; `confirm=False` presses "deny" and returns None."""
+        app to hear of it; `confirm=False` presses "deny" and returns None.
+
+        `as_of` is the record seq of an earlier version of the message (its `message`,
+        `thread_reply` or `edit` entry): the person clicks the message as that version showed
+        it, as on a screen that has not refreshed or on a second device. That is how a second
+        approval, or a click after the buttons were removed, really reaches an app: the
+        payload carries the old blocks, and the action the button had then."""
         ws = self.world.workspace
         with self.world.lock:
             room = self._channel(channel)
             message = self._message(room.id, ts)
-            button = self._pick(message.text, message.blocks, ts, action_id, number, text, value)
+            shown_text, shown_blocks = message.text, message.blocks
+            if as_of is not None:
+                shown_text, shown_blocks = self._version(room.id, ts, as_of)
+            button = self._pick(shown_text, shown_blocks, ts, action_id, number, text, value)
             if not self._confirmed(button, room.id, ts, confirm):
                 return None
             trigger = self.world.handles.issue_trigger(self.id, self.world.now())
@@ -178,7 +188,6 @@ class Person:
                 room.id,
                 message_ts=message.ts,
                 is_ephemeral=bool(message.ephemeral_to),
-                thread_ts=message.thread_ts,
             )
             container: dict[str, Any] = {
                 "type": "message",
@@ -188,12 +197,16 @@ class Person:
             }
             if message.thread_ts:
                 container["thread_ts"] = message.thread_ts
+            shown = message.to_api(ws.team_id)
+            shown["text"] = shown_text
+            if shown_blocks is not None:
+                shown["blocks"] = copy.deepcopy(shown_blocks)
             payload = self._block_actions(
                 container,
                 trigger.id,
                 button,
                 channel={"id": room.id, "name": _channel_name(room)},
-                message=message.to_api(ws.team_id),
+                message=shown,
                 state={"values": {}},
                 response_url=response_url,
             )
@@ -202,6 +215,19 @@ class Person:
                 # was (container.is_ephemeral); replace it through the response_url
                 del payload["message"], payload["state"]
         return self._deliver_interaction(payload, room.id, wait, timeout)
+
+    def _version(self, channel: str, ts: str, seq: int) -> tuple[str, list | None]:
+        """Text and blocks of message `ts` as record entry `seq` showed them to this person."""
+        for entry in self.world.record.entries(channel=channel, since=max(0, seq - 1)):
+            if entry.seq != seq:
+                break
+            if (
+                entry.ts == ts
+                and entry.kind in ("message", "thread_reply", "edit", "ephemeral")
+                and entry.visible_to(self.id)
+            ):
+                return entry.text, copy.deepcopy(entry.blocks)
+        raise ActorError(messages.NO_SUCH_VERSION.format(seq=seq, ts=ts))
 
     def click_in_view(
         self,

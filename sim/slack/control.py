@@ -28,7 +28,8 @@ ROUTES = {
     "GET /control/deliveries": "every payload sent to the app and how it ended",
     "GET /control/calls?method=": "every Web API request the app made, and its answer",
     "POST /control/command": '{"user", "command", "text", "channel"}',
-    "POST /control/click": '{"user", "channel", "ts", "action_id"/"number"/"text", "confirm"}',
+    "POST /control/click": '{"user", "channel", "ts", "action_id"/"number"/"text", "confirm", '
+    '"as_of"}: as_of is the record seq of an earlier version of the message (a stale screen)',
     "POST /control/submit": '{"user", "values"}',
     "POST /control/close_view": '{"user"}',
     "POST /control/home": '{"user"}',
@@ -118,6 +119,7 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
             text=body.get("text"),
             value=body.get("value"),
             confirm=bool(body.get("confirm", True)),
+            as_of=body.get("as_of"),
             wait=wait,
         )
         return delivery.summary() if delivery else {"status": "denied"}

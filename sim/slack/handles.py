@@ -52,7 +52,6 @@ class ResponseUrl:
     issued: float
     message_ts: str | None = None  # the message holding the button, for replace/delete_original
     is_ephemeral: bool = False
-    thread_ts: str | None = None
     command: str | None = None
     uses: int = 0
 

@@ -19,6 +19,10 @@ SEED_UNKNOWN_USER = (
 
 # What the Slack client shows a person (the sim records these as "error" entries).
 COMMAND_FAILED = '{command} failed with the error "{error}"'
+THREAD_TS_OF_REPLY = (
+    "The app used reply {reply} as a thread_ts; Slack threads one level deep: name the thread "
+    "by its parent's ts ({parent})."
+)
 INTERACTION_FAILED = "The app did not respond in time ({error}); the action may not have worked."
 VIEW_SUBMISSION_FAILED = "We had some trouble connecting ({error}). Try again?"
 REQUIRED_FIELD = "Field {block_id}/{action_id} is required: give it a value before submitting."
@@ -30,6 +34,10 @@ UNKNOWN_COMMAND = "Command {command} is not defined by the app; it defines {know
 NOT_A_MEMBER = "{user} is not a member of #{channel}, so cannot do that there."
 MESSAGE_NOT_FOUND = "No message {ts} in {channel}."
 NO_SUCH_BUTTON = "Message {ts} has no button matching {what}; its buttons are: {known}."
+NO_SUCH_VERSION = (
+    "Record entry {seq} is not a version of message {ts}: pass the seq of its message, "
+    "thread_reply or edit entry."
+)
 NO_OPEN_VIEW = "{user} has no modal open to submit."
 
 # Control endpoint.

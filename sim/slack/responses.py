@@ -5,7 +5,8 @@ thread), both with Slack's rules.
 A response_url lives 30 minutes and takes 5 uses (`Deadlines`); a used-up or expired one
 answers HTTP 404 with `used_url` / `expired_url`. A response_url of a command has no
 original to replace; one of a button replaces or deletes the message holding the button,
-ephemeral or not (which chat.update cannot).
+ephemeral or not (which chat.update cannot). A new message is threaded only under the
+`thread_ts` the app gives (never a reply's), not under the clicked message's thread.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ def show(
     channel: str | None,
     body: dict[str, Any],
     original_ts: str | None = None,
-    thread_ts: str | None = None,
     echo_command: str | None = None,
 ) -> dict[str, Any]:
     """Apply one reply; returns what happened, for the caller's record."""
@@ -62,7 +62,9 @@ def show(
             raise ApiError("no_text", status=400)
         if channel is None:
             raise ApiError("channel_not_found", status=404)
-        thread = body.get("thread_ts") or thread_ts
+        # A new message goes into a thread only when the app names one: Slack does not
+        # infer it from where the clicked message was.
+        thread = body.get("thread_ts") or None
         in_channel = body.get("response_type") == "in_channel"
         if in_channel and echo_command:
             world.post(channel, user, echo_command, thread_ts=thread, as_bot=False)
@@ -97,7 +99,6 @@ def use_response_url(world: World, handle_id: str, raw: bytes) -> tuple[int, dic
             channel=url.channel,
             body=body,
             original_ts=url.message_ts,
-            thread_ts=url.thread_ts,
         )
         return 200, {"ok": True}
     except ApiError as refusal:

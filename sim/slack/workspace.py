@@ -32,6 +32,7 @@ class User:
     name: str
     real_name: str
     tz: str = "UTC"
+    display_name: str = ""  # often empty in real workspaces: show real_name then
     title: str = ""
     email: str = ""
     is_admin: bool = False
@@ -68,9 +69,9 @@ class User:
             "profile": {
                 "title": self.title,
                 "real_name": self.real_name,
-                "display_name": self.name,
+                "display_name": self.display_name,
                 "real_name_normalized": self.real_name,
-                "display_name_normalized": self.name,
+                "display_name_normalized": self.display_name,
                 "team": team_id,
             },
         }
@@ -288,6 +289,7 @@ class Workspace:
                 name=raw["name"],
                 real_name=raw.get("real_name", raw["name"].title()),
                 tz=tz,
+                display_name=raw.get("display_name", ""),
                 title=raw.get("title", ""),
                 email=raw.get("email", ""),
                 is_admin=bool(raw.get("is_admin", False)),

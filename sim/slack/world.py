@@ -22,6 +22,7 @@ from sim.slack.clock import Clock
 from sim.slack.conversations import Conversations, Message
 from sim.slack.errors import ApiError
 from sim.slack.handles import Deadlines, Handles
+from sim.slack.messages import THREAD_TS_OF_REPLY
 from sim.slack.ratelimit import RateLimiter
 from sim.slack.record import Record
 from sim.slack.workspace import Workspace
@@ -147,13 +148,18 @@ class World:
         metadata: dict | None = None,
         as_bot: bool = True,
     ) -> Message:
-        """Add a message (or ephemeral) and record what people see. `thread_ts` of a reply is
-        normalised to its root, as Slack threads only one level deep."""
+        """Add a message (or ephemeral) and record what people see.
+
+        A `thread_ts` that is a reply's ts is refused (`invalid_thread_ts`), with an `error`
+        entry in the record naming the reply and its thread's parent. Slack threads one level
+        deep and tells apps to name a thread by its parent's ts; apps that pass a reply's ts
+        see their messages go astray there, so the double makes the mistake loud instead of
+        quietly moving the message to the parent."""
         with self.lock:
             if thread_ts is not None:
                 root = self.conversations.get(channel, thread_ts)
                 if root is not None and root.is_reply:
-                    thread_ts = root.thread_ts
+                    self.refuse_reply_thread_ts(channel, thread_ts, root.thread_ts or "")
             app = self.workspace.app
             message = Message(
                 channel=channel,
@@ -232,6 +238,19 @@ class World:
             return self.conversations.get(channel, ts) or self.conversations.get_ephemeral(
                 channel, ts
             )
+
+    def refuse_reply_thread_ts(self, channel: str, reply_ts: str, parent_ts: str) -> None:
+        """Record and raise the refusal of a reply's ts used as `thread_ts`."""
+        self.record.add(
+            "error",
+            self.now(),
+            channel=channel,
+            ts=reply_ts,
+            thread_ts=parent_ts,
+            text=THREAD_TS_OF_REPLY.format(reply=reply_ts, parent=parent_ts),
+            detail={"error": "invalid_thread_ts", "reply_ts": reply_ts, "parent_ts": parent_ts},
+        )
+        raise ApiError("invalid_thread_ts")
 
     def show_error(self, user: str, channel: str | None, text: str, **detail: Any) -> None:
         """What the Slack client shows a person when the app failed them."""

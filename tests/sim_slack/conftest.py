@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
 
 from sim.slack.clock import ManualClock
 from sim.slack.server import SlackSim
@@ -37,6 +38,21 @@ def manual_sim(clock: ManualClock) -> Iterator[SlackSim]:
     slack = SlackSim.start(clock=clock)
     yield slack
     slack.stop()
+
+
+def bot(slack: SlackSim) -> WebClient:
+    """The app's bot-token WebClient, pointed at the double."""
+    endpoints = slack.endpoints()
+    return WebClient(token=endpoints["bot_token"], base_url=endpoints["api_url"])
+
+
+@pytest.fixture
+def raw_app(sim: SlackSim) -> Iterator[RawSocketApp]:
+    """A bare Socket Mode app that acknowledges every envelope and keeps it."""
+    raw = RawSocketApp(sim)
+    raw.wait_frames(1)
+    yield raw
+    raw.close()
 
 
 def connect_socket_mode(slack: SlackSim, retries: int = 0) -> SocketModeHandler:

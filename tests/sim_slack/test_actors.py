@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from slack_sdk import WebClient
 
 from sim.slack.actors import ActorError
-from tests.sim_slack.conftest import OPS, RawSocketApp
+from tests.sim_slack.conftest import OPS, RawSocketApp, bot
 
 HOME = {
     "type": "home",
@@ -35,15 +34,8 @@ MODAL = {
 
 
 @pytest.fixture
-def app(sim):
-    raw = RawSocketApp(sim)
-    raw.wait_frames(1)
-    yield raw
-    raw.close()
-
-
-def bot(sim) -> WebClient:
-    return WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
+def app(raw_app: RawSocketApp) -> RawSocketApp:
+    return raw_app
 
 
 def test_button_on_the_home_tab_sends_a_view_container(sim, app):

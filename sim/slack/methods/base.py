@@ -119,6 +119,18 @@ def resolve_channel(
     return channel
 
 
+def check_thread_ts(call: Call, channel: str, thread_ts: str | None) -> None:
+    """A `thread_ts` must be a message of `channel` that is not itself a reply: Slack says to
+    name a thread by its parent's ts, and the double refuses a reply's (recorded)."""
+    if thread_ts is None:
+        return
+    found = call.world.conversations.get(channel, thread_ts)
+    if found is None:
+        raise ApiError("invalid_thread_ts")
+    if found.is_reply:
+        call.world.refuse_reply_thread_ts(channel, thread_ts, found.thread_ts or "")
+
+
 def message_content(call: Call) -> tuple[str | None, list | None, list | None]:
     """text, blocks and attachments of chat.* calls, checked against Slack's limits."""
     text = call.text("text")

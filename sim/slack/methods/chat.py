@@ -1,12 +1,19 @@
 """chat.postMessage (threads, reply_broadcast, the per-channel rate), chat.update,
 chat.postEphemeral, chat.delete: only the app's own, non-ephemeral messages can be edited or
-deleted.
+deleted; a thread is named by its parent's ts, never a reply's.
 """
 
 from __future__ import annotations
 
 from sim.slack.errors import ApiError
-from sim.slack.methods.base import Call, message_content, metadata, method, resolve_channel
+from sim.slack.methods.base import (
+    Call,
+    check_thread_ts,
+    message_content,
+    metadata,
+    method,
+    resolve_channel,
+)
 
 
 @method("chat.postMessage", tier="special", scopes=("chat:write",))
@@ -17,8 +24,7 @@ def chat_post_message(call: Call) -> dict:
     if not text and not blocks and not attachments:
         raise ApiError("no_text")
     thread_ts = call.text("thread_ts") or None
-    if thread_ts is not None and world.conversations.get(channel.id, thread_ts) is None:
-        raise ApiError("invalid_thread_ts")
+    check_thread_ts(call, channel.id, thread_ts)
     world.limiter.check_channel(channel.id)
     message = world.post(
         channel.id,
@@ -71,12 +77,14 @@ def chat_post_ephemeral(call: Call) -> dict:
     text, blocks, attachments = message_content(call)
     if not text and not blocks and not attachments:
         raise ApiError("no_text")
+    thread_ts = call.text("thread_ts") or None
+    check_thread_ts(call, channel.id, thread_ts)
     message = world.post(
         channel.id,
         world.workspace.app.bot_user_id,
         text or "",
         blocks,
-        thread_ts=call.text("thread_ts") or None,
+        thread_ts=thread_ts,
         ephemeral_to=user.id,
         attachments=attachments,
     )

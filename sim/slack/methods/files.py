@@ -5,7 +5,7 @@ files.completeUploadExternal, which shares into channels only where the bot is a
 from __future__ import annotations
 
 from sim.slack.errors import ApiError
-from sim.slack.methods.base import Call, method, resolve_channel
+from sim.slack.methods.base import Call, check_thread_ts, method, resolve_channel
 from sim.slack.world import StoredFile, World
 
 
@@ -57,8 +57,8 @@ def files_complete_upload_external(call: Call) -> dict:
             raise ApiError("not_in_channel")  # chat:write.public does not help uploads
         channels.append(channel)
     thread_ts = call.text("thread_ts") or None
-    if thread_ts and channels and world.conversations.get(channels[0].id, thread_ts) is None:
-        raise ApiError("invalid_thread_ts")
+    for channel in channels:
+        check_thread_ts(call, channel.id, thread_ts)
     for found, item in zip(stored, items, strict=True):
         found.completed = True
         found.title = str(item.get("title") or found.name)
