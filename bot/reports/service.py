@@ -39,7 +39,7 @@ class ReportJobs:
     """The jobs the schedules run, each taking its due time and returning a one-line outcome.
 
     Args:
-        engine: the wiring (store, plan, runner; `bot.ops.wiring.Ops` today).
+        engine: the engine's wiring (`commands.wiring.Wiring`: store, plan, runner).
         poster: where the messages go.
         config: the `[reports]` section.
         probe: readiness per pool; by default the engine's, through `engine`.
