@@ -30,7 +30,7 @@ from bot.reports.drill_report import drill_files, publish_drill
 from bot.reports.measure import drill_report, drill_trend
 from bot.reports.poster import Poster
 from bot.reports.probe import engine_probe
-from bot.reports.readiness import ReadinessProbe, ReadinessReports, samples_since
+from bot.reports.readiness import ReadinessProbe, ReadinessReports, rpo_series
 from bot.schedules import Job, Schedule, Scheduler, ScheduleStatus
 from engine.clock import Clock, SystemClock
 
@@ -74,7 +74,7 @@ class ReportJobs:
         files = drill_files(
             report,
             drill_trend(self.store, report.dest_pool, c.trend_drills),
-            samples_since(self.store, now - timedelta(days=c.history_days)),
+            rpo_series(self.store, now - timedelta(days=c.history_days)),
             c.history_days,
             c.rpo_target_seconds,
         )
