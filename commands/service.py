@@ -118,6 +118,8 @@ class Service:
             result = self._dispatch(request, actor)
         except (DRError, StoreError) as exc:
             result = Refused(code=_code(exc), reason=str(exc))
+        finally:
+            self.wiring.release_thread()
         if isinstance(result, Refused):
             self._audit_refusal(request, actor, result)
         return result

@@ -162,6 +162,14 @@ class Wiring:
                 )
             return self._runner
 
+    def release_thread(self) -> None:
+        """Drop the calling thread's connections to the pools (each client keeps one set per
+        thread): a front end's worker threads come and go, and their sockets must not stay."""
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
+            client.release_thread()
+
     def close(self) -> None:
         """Close every client and the store."""
         with self._lock:

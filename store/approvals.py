@@ -148,9 +148,7 @@ class Approvals:
             ]
         return [self.get(i) for i in ids]
 
-    def vote(
-        self, approval_id: int, voter_id: str, voter: dict[str, Any], now: datetime
-    ) -> Vote:
+    def vote(self, approval_id: int, voter_id: str, voter: dict[str, Any], now: datetime) -> Vote:
         """Count one approval by `voter_id`, atomically (see the module docstring)."""
         at = iso(now)
         with self._c.write() as db:
@@ -182,9 +180,7 @@ class Approvals:
                     outcome = VoteOutcome.QUORUM
         return Vote(outcome, self.get(approval_id))
 
-    def reject(
-        self, approval_id: int, by: dict[str, Any], reason: str, now: datetime
-    ) -> Vote:
+    def reject(self, approval_id: int, by: dict[str, Any], reason: str, now: datetime) -> Vote:
         """Reject a pending approval (once); `NOT_PENDING` or `EXPIRED` otherwise."""
         at = iso(now)
         with self._c.write() as db:

@@ -71,9 +71,7 @@ def service(world, tmp_path) -> Iterator[Callable[..., Service]]:
         members: Callable[[str], list[str]] | None = None,
     ) -> Service:
         wiring = Wiring(world.config, store or tmp_path / "drbot.db", clock=clock)
-        svc = Service(
-            wiring, config or policy(), members=members or (lambda g: GROUPS.get(g, []))
-        )
+        svc = Service(wiring, config or policy(), members=members or (lambda g: GROUPS.get(g, [])))
         made.append(svc)
         return svc
 
