@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.reports.config import ReportsConfig
 from commands.config import PolicyConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
     policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py: [policy]
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @field_validator("engine", mode="before")
     @classmethod
