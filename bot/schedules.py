@@ -188,6 +188,28 @@ def cron_trigger(expr: str) -> CronTrigger:
     )
 
 
+def statuses(store: Store, schedules: Iterable[Schedule], now: datetime) -> list[ScheduleStatus]:
+    """The last recorded and the next run of each of `schedules` (no scheduler needed: a
+    process that does not run the schedules, such as the CLI, reads them from the store)."""
+    out = []
+    for s in schedules:
+        last = store.history.last_run(s.name)
+        out.append(
+            ScheduleStatus(
+                name=s.name,
+                cron=s.cron,
+                timezone=s.timezone,
+                enabled=s.enabled,
+                last_due_at=last["due_at"] if last else None,
+                last_status=last["status"] if last else None,
+                last_finished_at=last["finished_at"] if last else None,
+                last_detail=last["detail"] if last else None,
+                next_run_at=s.next_after(now) if s.enabled else None,
+            )
+        )
+    return out
+
+
 def _holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -292,24 +314,7 @@ class Scheduler:
 
     def status(self, now: datetime | None = None) -> list[ScheduleStatus]:
         """The last recorded and the next run of every schedule."""
-        now = now or self.clock.now()
-        out = []
-        for s in self.schedules:
-            last = self.store.history.last_run(s.name)
-            out.append(
-                ScheduleStatus(
-                    name=s.name,
-                    cron=s.cron,
-                    timezone=s.timezone,
-                    enabled=s.enabled,
-                    last_due_at=last["due_at"] if last else None,
-                    last_status=last["status"] if last else None,
-                    last_finished_at=last["finished_at"] if last else None,
-                    last_detail=last["detail"] if last else None,
-                    next_run_at=s.next_after(now) if s.enabled else None,
-                )
-            )
-        return out
+        return statuses(self.store, self.schedules, now or self.clock.now())
 
     # -- running in production ---------------------------------------------------------------------
 
