@@ -52,11 +52,12 @@ log = logging.getLogger(__name__)
 LEASE = "scheduler"
 CHECKED = "schedules.checked-through"  # store.kv namespace: schedule -> time evaluated through
 ONE_MICROSECOND = timedelta(microseconds=1)
+INTERRUPTED_DETAIL = "interrupted: the scheduler running it stopped before it ended"
 
 # A job gets the time it was due (not the time it runs) and returns a one-line outcome.
 Job = Callable[[datetime], str | None]
 Submit = Callable[[Callable[[], None]], None]
-RunStatus = Literal["succeeded", "failed", "running", "missed"]
+RunStatus = Literal["succeeded", "failed", "running", "missed", "interrupted"]
 
 
 class Schedule(BaseModel):
@@ -264,6 +265,8 @@ class Scheduler:
         until = now + timedelta(seconds=self.lease_seconds)
         if not self.store.history.take_lease(LEASE, self.holder, until, now):
             return []
+        # Taken over from a scheduler that stopped: its unfinished runs will not finish.
+        self.store.history.interrupt_others(self.holder, now, INTERRUPTED_DETAIL)
         checked = self.store.kv(CHECKED)
         decided: list[Fired] = []
         for schedule in self.schedules:
