@@ -141,34 +141,41 @@ class Runner:
         if plan.compute_hash() != plan.hash:
             # What runs must be exactly what was approved: an edited plan is refused.
             raise PlanChanged(run_messages.PLAN_EDITED.format(hash=plan.hash[:12]))
-        run_id = self.store.runs.create(
-            plan.kind,
-            plan.target,
-            plan.dest_pool,
-            plan.hash,
-            plan.model_dump_json(),
-            requested_by,
-            reason,
-        )
-        try:
-            self._lease(run_id, plan)
-        except RunConflict:
-            self.store.runs.transition(run_id, RunState.FAILED, "pool busy", error="pool busy")
-            raise
-        self.store.audit.append(
-            "RunRequested",
-            requested_by,
-            {
-                "run_id": run_id,
-                "kind": plan.kind,
-                "target": plan.target,
-                "plan_hash": plan.hash,
-                "dest_pool": plan.dest_pool,
-                "source_pool": plan.source_pool,
-                "reason": reason,
-            },
-        )
-        self._transition(run_id, RunState.RUNNING, "started", actor=requested_by)
+        conflict: RunConflict | None = None
+        # One transaction from the run's creation to its start: a store that fails half-way
+        # (a full disk) leaves no run `queued` holding a lease, only the error.
+        with self.store.conn.write():
+            run_id = self.store.runs.create(
+                plan.kind,
+                plan.target,
+                plan.dest_pool,
+                plan.hash,
+                plan.model_dump_json(),
+                requested_by,
+                reason,
+            )
+            try:
+                self._lease(run_id, plan)
+            except RunConflict as exc:
+                self.store.runs.transition(run_id, RunState.FAILED, "pool busy", error="pool busy")
+                conflict = exc
+            else:
+                self.store.audit.append(
+                    "RunRequested",
+                    requested_by,
+                    {
+                        "run_id": run_id,
+                        "kind": plan.kind,
+                        "target": plan.target,
+                        "plan_hash": plan.hash,
+                        "dest_pool": plan.dest_pool,
+                        "source_pool": plan.source_pool,
+                        "reason": reason,
+                    },
+                )
+                self._transition(run_id, RunState.RUNNING, "started", actor=requested_by)
+        if conflict is not None:
+            raise conflict
         self._spawn(run_id, plan, "execute")
         return run_id
 
