@@ -23,6 +23,7 @@ from store.audit import Audit
 from store.db import StoreConnection, _utcnow, migrate
 from store.drills import Drills
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound, StepAlreadyDone, StoreError
+from store.history import History
 from store.kv import KeyValues
 from store.outcomes import Kind, RunOutcome, VMOutcome, VMStatus
 from store.records import (
@@ -75,6 +76,7 @@ class Store:
         self.steps = Steps(conn)
         self.audit = Audit(conn)
         self.drills = Drills(conn)
+        self.history = History(conn)
 
     def kv(self, namespace: str) -> KeyValues:
         """A durable mapping of JSON values under `namespace`."""
