@@ -170,7 +170,52 @@ def m005_readiness_history_and_schedules(db: Database) -> None:
 
 
 @migrations()
-def m006_run_state_details(db: Database) -> None:
+def m006_approvals(db: Database) -> None:
+    db["approvals"].create(
+        {
+            "id": int,
+            "action": str,
+            "request_json": str,
+            "requester_id": str,
+            "requester_json": str,
+            "reason": str,
+            "run_id": int,
+            "plan_hash": str,
+            "quorum": int,
+            "state": str,
+            "created_at": str,
+            "expires_at": str,
+            "decided_at": str,
+            "decided_by_json": str,
+            "rejection": str,
+            "supersedes": int,
+            "superseded_by": int,
+            "refs_json": str,
+        },
+        pk="id",
+        not_null={
+            "action",
+            "request_json",
+            "requester_id",
+            "requester_json",
+            "plan_hash",
+            "quorum",
+            "state",
+            "created_at",
+            "expires_at",
+        },
+    )
+    db["approvals"].create_index(["state", "expires_at"])
+    db["approval_votes"].create(
+        {"approval_id": int, "voter_id": str, "voter_json": str, "at": str},
+        pk=("approval_id", "voter_id"),
+        foreign_keys=[("approval_id", "approvals", "id")],
+        not_null={"voter_json", "at"},
+    )
+
+
+@migrations()
+def m007_run_state_details(db: Database) -> None:
     # What the run's current state waits on (a paused run: the manual storage step), kept with
     # the state so every transition replaces it and nothing must remember to clear it.
     db["runs"].add_column("state_details_json", str)
