@@ -49,5 +49,5 @@ def test_a_lun_name_with_colons_stays_whole():
 @pytest.mark.parametrize("text", ["bogus:x", "recover:vm", "attach:", "storage:promote"])
 def test_text_of_no_key_is_refused(text):
     """Text that is no journal key raises ValueError instead of parsing to a wrong key."""
-    with pytest.raises(ValueError, match="bogus|not a journal key"):
+    with pytest.raises(ValueError, match=r"bogus|not a journal key"):
         StepKey.parse(text)
