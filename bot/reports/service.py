@@ -127,17 +127,40 @@ def build_scheduler(
     )
 
 
+class RunningReports:
+    """The scheduled reports of a running bot: its scheduler and its jobs (e.g. to post the
+    report of a drill run from chat at once), stopped with the bot."""
+
+    def __init__(self, scheduler: Scheduler, jobs: ReportJobs, config: ReportsConfig) -> None:
+        self.scheduler = scheduler
+        self.jobs = jobs
+        self.config = config
+
+    def next_drill(self) -> datetime | None:
+        """When the scheduled drill runs next (App Home shows it)."""
+        return next_run(self.jobs.store, self.config, DRILL, self.scheduler.clock.now())
+
+    def status_lines(self) -> list[str]:
+        """Last and next run of each schedule, for `/dr status`."""
+        return status_lines(self.scheduler.status(), self.config)
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown()
+
+
 def start_reports(
     engine: DrillEngine, client: WebClient, config: ReportsConfig, clock: Clock | None = None
-) -> Scheduler | None:
+) -> RunningReports | None:
     """Start the scheduled reports for `drbot serve`, posting with the bot's own WebClient;
     None (nothing scheduled) when `[reports] channel` is not set."""
     if not config.channel:
         log.warning("[reports] channel is not set: no summaries, alerts or drills are scheduled")
         return None
-    scheduler = build_scheduler(engine, WebClientPoster(client), config, clock)
+    clock = clock or SystemClock()
+    jobs = ReportJobs(engine, WebClientPoster(client), config)
+    scheduler = Scheduler(engine.store, schedules(config), jobs.jobs(), clock)
     scheduler.start()
-    return scheduler
+    return RunningReports(scheduler, jobs, config)
 
 
 def next_run(store: Store, config: ReportsConfig, name: str, now: datetime) -> datetime | None:

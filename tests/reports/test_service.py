@@ -66,12 +66,14 @@ def test_start_reports_needs_a_channel_and_gives_the_next_drill(store, clock, sl
         )
         assert config.channel == REPORTS
         assert config.drill.disable_ha
-        scheduler = start_reports(wiring, client, config, clock)
-        assert scheduler is not None
-        scheduler.shutdown()
+        running = start_reports(wiring, client, config, clock)
+        assert running is not None
         # clock: Monday 23 March 2026 12:00 UTC; the next Monday 02:00 CEST is 30 March 00:00 UTC
-        assert next_run(store, config, "drill", clock.now()) == datetime(
-            2026, 3, 30, 0, 0, tzinfo=UTC
-        )
+        monday = datetime(2026, 3, 30, 0, 0, tzinfo=UTC)
+        assert running.next_drill() == monday
+        assert next_run(store, config, "drill", clock.now()) == monday
+        assert "drill: next Mon 30 Mar 02:00 CEST; not run yet" in running.status_lines()
+        running.shutdown()
+        assert store.history.lease("scheduler") is None
     finally:
         wiring.close()
