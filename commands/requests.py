@@ -91,6 +91,7 @@ class TestFailoverRequest(_Request):
 
     command: Literal["test-failover"] = "test-failover"
     target: Target
+    reason: Reason | None = None  # optional for a test: recorded with the run when given
     pool: PoolName | None = None
     power: PowerAfter | None = None
     disable_ha: bool = False

@@ -68,6 +68,8 @@ class RunSummary(_Result):
     updated_at: str
     last_step: str | None = None
     error: str | None = None
+    vm_count: int = 0
+    """How many VMs its plan recovers (for progress bars)."""
 
 
 class Transition(_Result):

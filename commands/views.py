@@ -27,9 +27,21 @@ def plain(row: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
 
 
 def run_summary(row: Mapping[str, Any] | BaseModel) -> RunSummary:
-    """A run without its plan and outcome."""
+    """A run without its plan and outcome (but how many VMs the plan has)."""
     data = plain(row)
-    return RunSummary.model_validate({k: data.get(k) for k in RunSummary.model_fields})
+    fields = {k: data.get(k) for k in RunSummary.model_fields if k in data}
+    return RunSummary.model_validate({**fields, "vm_count": vm_count(data.get("plan"))})
+
+
+def vm_count(plan: Mapping[str, Any] | None) -> int:
+    """The VMs a plan (as stored: JSON) recovers: standalone ones and every vApp's."""
+    if not plan:
+        return 0
+    return len(plan.get("standalone_vms") or []) + sum(
+        len(group)
+        for app in plan.get("appliances") or []
+        for group in app.get("order_groups") or []
+    )
 
 
 def run_view(
