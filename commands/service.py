@@ -133,7 +133,7 @@ class Service:
         with self._lock:
             self._listeners.append(fn)
             if self._forwarding is None:
-                self._forwarding = self.wiring.runner().subscribe(self._publish)
+                self._forwarding = self.wiring.runner.subscribe(self._publish)
 
         def unsubscribe() -> None:
             with self._lock:
@@ -145,7 +145,7 @@ class Service:
     def interrupted_at_start(self) -> list[RunSummary]:
         """Once at start: mark runs whose process died `interrupted` and return them (the
         service never resumes them: a person does, by the rules of `resume`)."""
-        return [run_summary(r) for r in self.wiring.runner().reap()]
+        return [run_summary(r) for r in self.wiring.runner.reap()]
 
     def expire_approvals(self) -> list[ApprovalView]:
         """Mark pending approvals past their expiry `expired`; returns them."""
@@ -176,7 +176,7 @@ class Service:
 
     def wait(self, run_id: int, timeout: float | None = None) -> RunSummary:
         """Wait (bounded) for this process's worker of a run to end; returns the run."""
-        return run_summary(self.wiring.runner().wait(run_id, timeout=timeout))
+        return run_summary(self.wiring.runner.wait(run_id, timeout=timeout))
 
     def close(self) -> None:
         """Close clients and the store."""
@@ -308,13 +308,13 @@ class Service:
                         "plan_hash": plan.hash,
                     },
                 )
-            run_id = self.wiring.runner().start(plan, requested_by=actor.label, reason=reason)
+            run_id = self.wiring.runner.start(plan, requested_by=actor.label, reason=reason)
             return RunStarted(run=self._summary(run_id), plan=plan)
         approval = self.desk.open(request.command, request, actor, plan.hash, reason=reason)
         return ApprovalOpened(approval=approval, plan=plan)
 
     def _show(self, run_id: int) -> RunView:
-        runs, runner = self.wiring.store.runs, self.wiring.runner()
+        runs, runner = self.wiring.store.runs, self.wiring.runner
         return run_view(
             runs.get(run_id),
             runs.history(run_id),
@@ -332,11 +332,11 @@ class Service:
         if run["state"] == RunState.PAUSED.value:
             # Cancelling a paused run undoes what it made: the rules of abort apply.
             return self._abort(AbortRequest(run_id=request.run_id), actor)
-        self.wiring.runner().cancel(request.run_id, actor=actor.label)
+        self.wiring.runner.cancel(request.run_id, actor=actor.label)
         return RunUpdated(action="cancelling", run=self._summary(request.run_id))
 
     def _resume(self, request: ResumeRequest, actor: Actor) -> Result:
-        self.wiring.runner().reap()
+        self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if run["state"] not in RESUMABLE:
             return Refused(
@@ -344,7 +344,7 @@ class Service:
                 reason=m.CANNOT_RESUME.format(run_id=request.run_id, state=run["state"]),
                 hint=m.SHOW_RUN.format(run_id=request.run_id),
             )
-        step = self.wiring.runner().paused_step(request.run_id)
+        step = self.wiring.runner.paused_step(request.run_id)
         if step is not None and not request.storage_done:
             return Refused(
                 code="storage-pending",
@@ -362,7 +362,7 @@ class Service:
         return self._do_resume(request.run_id, request.storage_done, actor)
 
     def _do_resume(self, run_id: int, storage_done: bool, actor: Actor) -> Result:
-        step = self.wiring.runner().paused_step(run_id) if storage_done else None
+        step = self.wiring.runner.paused_step(run_id) if storage_done else None
         if step is not None:
             adapter = self.wiring.adapter
             if isinstance(adapter, ManualSteps):
@@ -370,11 +370,11 @@ class Service:
             self.wiring.store.audit.append(
                 "StorageStepConfirmed", actor.label, {"run_id": run_id, **step}
             )
-        self.wiring.runner().resume(run_id, actor=actor.label)
+        self.wiring.runner.resume(run_id, actor=actor.label)
         return RunUpdated(action="resumed", run=self._summary(run_id), storage_step=storage(step))
 
     def _abort(self, request: AbortRequest, actor: Actor) -> Result:
-        self.wiring.runner().reap()
+        self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if actor.via != "cli" and run["state"] in LIVE:
             return Refused(
@@ -384,7 +384,7 @@ class Service:
             )
         if actor.via == "slack" and run["kind"] in DESTRUCTIVE_KINDS:
             return self._ask_run_action("abort", request, actor, run)
-        self.wiring.runner().abort(request.run_id, actor=actor.label)
+        self.wiring.runner.abort(request.run_id, actor=actor.label)
         return RunUpdated(action="aborting", run=self._summary(request.run_id))
 
     def _ask_run_action(
@@ -409,7 +409,7 @@ class Service:
         """The storage team's Done: record the confirmation and let the run go on. The run was
         approved when it started; going on past a manual step it asked for is part of it."""
         run = self.wiring.store.runs.get(run_id)
-        step = self.wiring.runner().paused_step(run_id)
+        step = self.wiring.runner.paused_step(run_id)
         if run["state"] != RunState.PAUSED.value or step is None:
             return Refused(
                 code="run-state",
@@ -436,7 +436,7 @@ class Service:
             if isinstance(request, ResumeRequest):
                 result = self._do_resume(request.run_id, request.storage_done, requester)
             elif isinstance(request, AbortRequest):
-                self.wiring.runner().abort(request.run_id, actor=requester.label)
+                self.wiring.runner.abort(request.run_id, actor=requester.label)
                 result = RunUpdated(action="aborting", run=self._summary(request.run_id))
             elif isinstance(request, TestFailoverRequest | FailoverRequest | FailbackRequest):
                 return self._start_approved(approval, request, voter)
@@ -468,7 +468,7 @@ class Service:
             )
             return ApprovalOpened(approval=new, plan=plan)
         try:
-            run_id = self.wiring.runner().start(
+            run_id = self.wiring.runner.start(
                 plan, requested_by=approval.requester.label, reason=approval.reason
             )
         except DRError as exc:

@@ -147,6 +147,7 @@ class Wiring:
             clock=self.clock,
         )
 
+    @property
     def runner(self) -> Runner:
         """The process's one runner (its worker threads drive the runs)."""
         with self._lock:
