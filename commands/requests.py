@@ -20,7 +20,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from commands import messages
-from engine.models import Kind, PowerAfter
+from engine.models import PowerAfter
+from store import Kind
 
 MAX_TARGET = 2000
 MAX_REASON = 1000

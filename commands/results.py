@@ -247,6 +247,7 @@ class RunView(_Result):
     history: list[Transition]
     steps: list[StepView]
     vms: list[VMOutcomeView]
+    notes: list[str] = Field(default_factory=list)
     storage_step: StorageStep | None = None
 
 

@@ -257,7 +257,10 @@ def run_json(view: RunView) -> dict[str, Any]:
     """A run as `--json` prints it: summary, each VM's outcome by uuid, history and steps."""
     return {
         **run_row(view.run),
-        "outcome": {vm.uuid: vm.model_dump(mode="json") for vm in view.vms},
+        "outcome": {
+            "vms": {vm.uuid: vm.model_dump(mode="json", exclude={"uuid"}) for vm in view.vms},
+            "notes": view.notes,
+        },
         "history": [h.model_dump(mode="json") for h in view.history],
         "steps": [s.model_dump(mode="json") for s in view.steps],
     }

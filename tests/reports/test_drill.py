@@ -8,6 +8,8 @@ import json
 from datetime import datetime
 
 import numpy as np
+import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.reports import messages as m
 from bot.reports.blocks import check_message
@@ -33,9 +35,9 @@ def _expected_rto_running(store, run_id: int) -> dict[str, float]:
     (run,) = list(store.db["runs"].rows_where("id = ?", [run_id]))
     outcome = json.loads(run["outcome_json"])
     return {
-        o["name"]: (datetime.fromisoformat(o["start_at"]) - start).total_seconds()
-        for key, o in outcome.items()
-        if not key.startswith("_") and o.get("start_at")
+        o["name"]: (datetime.fromisoformat(o["started_at"]) - start).total_seconds()
+        for o in outcome["vms"].values()
+        if o.get("started_at")
     }
 
 
@@ -48,11 +50,11 @@ def test_drill_is_preapproved_audited_and_measured_from_the_store(demo_ops):
     assert started.run_id is not None
     store = demo_ops.store
     run = store.runs.get(started.run_id)
-    assert run["requested_by"] == m.DRILL_ACTOR
+    assert run.requested_by == m.DRILL_ACTOR
     approvals = [e for e in store.audit.entries() if e["event_type"] == "DrillPreApproved"]
     assert len(approvals) == 1
     assert approvals[0]["actor"] == m.DRILL_ACTOR
-    assert approvals[0]["payload"]["plan_hash"] == run["plan_hash"]
+    assert approvals[0]["payload"]["plan_hash"] == run.plan_hash
     assert store.audit.verify()
 
     report = drill_report(store, started.run_id, rto_target_seconds=600)
@@ -66,7 +68,7 @@ def test_drill_is_preapproved_audited_and_measured_from_the_store(demo_ops):
         times = [expected[n] for n in members if n in expected]
         assert app.rto_seconds == (max(times) if times else None)
     assert report.cleanup_verified
-    assert report.state == run["state"]
+    assert report.state == run.state
     statuses = {v.status for v in report.vms}
     assert "started-paused" in statuses
     # The demo estate has traps: whatever did not start is listed with its status.
@@ -148,3 +150,16 @@ def test_sample_scope_rotates_through_every_vapp(demo_ops):
     apps = ["crm", "directory", "erp", "monitoring", "payments", "web-shop"]
     assert first.target.split(",") == apps[:4]
     assert second.target.split(",") == apps[4:] + apps[:2]
+
+
+def test_upload_where_the_bot_is_not_a_member_fails_loudly(slack, poster):
+    """In #general (public, the bot not a member) the summary posts (chat:write.public) but
+    the chart upload is refused with not_in_channel, and the poster raises it (so the job is
+    recorded failed rather than reporting half a report as posted)."""
+
+    general = slack.endpoints()["channels"]["general"]
+    ts = poster.post(
+        general, "drill", [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}]
+    )
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        poster.upload(general, ts, "rto.png", b"\x89PNG\r\n\x1a\n", "RTO")
