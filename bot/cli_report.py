@@ -14,8 +14,7 @@ from bot.ops.options import ConfigOpt
 from bot.ops.output import console, fail
 from bot.ops.wiring import operating
 from bot.reports import messages as m
-from bot.reports.drill_report import drill_files
-from bot.reports.export import html_page
+from bot.reports.drill_report import drill_files, write_report
 from bot.reports.measure import drill_report, drill_trend, last_drill_id
 from bot.reports.readiness import rpo_series
 from store import RunNotFound
@@ -56,12 +55,7 @@ def drill(
             reports.history_days,
             reports.rpo_target_seconds,
         )
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for f in files:
-        path = out / f.filename
-        path.write_bytes(f.content)
-        paths.append(path)
-    page = out / f"drill-{run_id}.html"
-    page.write_text(html_page(report, files[0].content, files[1].content), encoding="utf-8")
-    console.print(m.WROTE.format(png=paths[0], rpo=paths[1], csv=paths[2], html=page), markup=False)
+    paths = write_report(report, files, out)
+    console.print(
+        m.WROTE.format(png=paths[0], rpo=paths[1], csv=paths[2], html=paths[3]), markup=False
+    )

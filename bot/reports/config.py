@@ -3,8 +3,8 @@
 ```toml
 [reports]
 timezone = "Europe/Paris"          # cron expressions are read in this zone (DST included)
-channel = "C0DRREPORT"             # readiness summaries, alerts and drill reports
-audit_channel = "G0DRAUDIT1"       # the daily audit digest and chain alerts
+channel = "C0DRREPORT"             # summaries, alerts, drill reports (default: [slack] channels)
+audit_channel = "G0DRAUDIT1"       # the daily audit digest and chain alerts (likewise)
 rto_target_seconds = 1800          # a drill passes when every vApp runs within this
 rpo_target_seconds = 300           # replication lag above this is called out
 metadata_stale_seconds = 3600      # metadata older than this is called out
@@ -148,6 +148,16 @@ class ReportsConfig(_Section):
     @property
     def alerts_to(self) -> str:
         return self.alerts_channel or self.channel
+
+    def with_channels(self, reports: str | None, audit: str | None) -> ReportsConfig:
+        """This section with the channels it leaves empty taken from the bot's (`[slack]
+        channels`), so a channel is named once."""
+        return self.model_copy(
+            update={
+                "channel": self.channel or reports or "",
+                "audit_channel": self.audit_channel or audit or "",
+            }
+        )
 
 
 def for_simulators(channels: dict[str, str]) -> dict[str, object]:

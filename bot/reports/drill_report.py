@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.reports import messages as m
 from bot.reports.blocks import Blocks, context, header, listing, section
 from bot.reports.charts import png, rpo_figure, rto_figure
-from bot.reports.export import vm_csv
+from bot.reports.export import html_page, vm_csv
 from bot.reports.models import DrillPoint, DrillReport, PoolReadiness
 from bot.reports.poster import Poster
 from bot.reports.units import duration
@@ -120,3 +121,17 @@ def publish_drill(
     for f in files:
         poster.upload(channel, ts, f.filename, f.content, f.title, f.comment)
     return ts
+
+
+def write_report(report: DrillReport, files: Sequence[ReportFile], out: Path) -> list[Path]:
+    """Write the files of a drill report and its HTML page into `out` (made if needed);
+    returns their paths, the page last."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for f in files:
+        path = out / f.filename
+        path.write_bytes(f.content)
+        paths.append(path)
+    page = out / f"drill-{report.run_id}.html"
+    page.write_text(html_page(report, files[0].content, files[1].content), encoding="utf-8")
+    return [*paths, page]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
@@ -29,8 +30,9 @@ from bot.reports.config import (
     ReportsConfig,
 )
 from bot.reports.drill import DrillEngine, run_drill
-from bot.reports.drill_report import drill_files, publish_drill
+from bot.reports.drill_report import ReportFile, drill_files, publish_drill, write_report
 from bot.reports.measure import drill_report, drill_trend
+from bot.reports.models import DrillReport
 from bot.reports.poster import Poster, WebClientPoster
 from bot.reports.probe import engine_probe
 from bot.reports.readiness import ReadinessProbe, ReadinessReports, rpo_series
@@ -75,6 +77,12 @@ class ReportJobs:
 
     def post_drill(self, run_id: int, now: datetime) -> str:
         """Post the report of the drill `run_id` with its charts and CSV in the thread."""
+        report, _files, _ts = self.publish(run_id, now)
+        verdict = m.DRILL_PASS if report.passed else m.DRILL_FAIL
+        return f"drill run {run_id} {verdict}"
+
+    def publish(self, run_id: int, now: datetime) -> tuple[DrillReport, list[ReportFile], str]:
+        """Post the report of the drill `run_id`; returns it, its files and its thread's ts."""
         c = self.config
         report = drill_report(self.store, run_id, c.rto_target_seconds)
         files = drill_files(
@@ -84,9 +92,8 @@ class ReportJobs:
             c.history_days,
             c.rpo_target_seconds,
         )
-        publish_drill(self.poster, c.channel, report, files)
-        verdict = m.DRILL_PASS if report.passed else m.DRILL_FAIL
-        return f"drill run {run_id} {verdict}"
+        ts = publish_drill(self.poster, c.channel, report, files)
+        return report, files, ts
 
     def jobs(self) -> dict[str, Job]:
         return {
@@ -143,6 +150,12 @@ class RunningReports:
     def status_lines(self) -> list[str]:
         """Last and next run of each schedule, for `/dr status`."""
         return status_lines(self.scheduler.status(), self.config)
+
+    def post_drill_report(self, run_id: int, out: Path | None = None) -> tuple[str, list[Path]]:
+        """Post the report of the drill `run_id` now, as the scheduled drill does, and with
+        `out` write its files and HTML page there too; returns the thread's ts and the paths."""
+        report, files, ts = self.jobs.publish(run_id, self.scheduler.clock.now())
+        return ts, write_report(report, files, out) if out is not None else []
 
     def shutdown(self) -> None:
         self.scheduler.shutdown()
