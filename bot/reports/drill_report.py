@@ -42,8 +42,8 @@ def drill_message(report: DrillReport) -> tuple[str, Blocks]:
                 apps=sum(1 for a in report.appliances),
                 rto=rto,
                 target_rto=target,
-                rpo=duration(report.rpo_seconds),
-                age=duration(report.metadata_age_seconds),
+                rpo=_measured(report.rpo_seconds),
+                age=_measured(report.metadata_age_seconds),
                 cleanup=m.CLEANUP_VERIFIED if report.cleanup_verified else m.CLEANUP_NOT,
             )
         ),
@@ -56,8 +56,9 @@ def drill_message(report: DrillReport) -> tuple[str, Blocks]:
             )
         ),
     ]
-    if not report.passed and report.reason:
-        blocks.append(section(m.DRILL_WHY.format(reason=report.reason)))
+    why = _why(report)
+    if why:
+        blocks.append(section(m.DRILL_WHY.format(reason=why)))
     slow = [a for a in report.appliances if not a.within_target]
     if slow:
         names = [f"{a.name} ({duration(a.rto_seconds)})" for a in slow]
@@ -74,6 +75,20 @@ def drill_message(report: DrillReport) -> tuple[str, Blocks]:
         blocks.append(section(m.DRILL_FAILED_VMS + "\n" + listing(lines, LIST_CHARS)))
     blocks.append(context(m.DRILL_DETAIL))
     return text, blocks
+
+
+def _measured(seconds: float | None) -> str:
+    return duration(seconds) if seconds is not None else m.NOT_MEASURED
+
+
+def _why(report: DrillReport) -> str:
+    """Why the drill failed, when the run says more than its VMs and vApps do: the run failed
+    or was cancelled, or its cleanup left something behind."""
+    if report.state not in ("succeeded", "partially-succeeded"):
+        return report.reason or report.state
+    if not report.cleanup_verified:
+        return report.left_behind or m.CLEANUP_UNPROVEN
+    return ""
 
 
 @dataclass(frozen=True)

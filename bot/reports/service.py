@@ -151,6 +151,10 @@ class RunningReports:
         """Last and next run of each schedule, for `/dr status`."""
         return status_lines(self.scheduler.status(), self.config)
 
+    def check_readiness(self) -> str:
+        """Check readiness now (samples kept, alerts posted), as the schedule does."""
+        return self.jobs.readiness.check(self.scheduler.clock.now())
+
     def post_drill_report(self, run_id: int, out: Path | None = None) -> tuple[str, list[Path]]:
         """Post the report of the drill `run_id` now, as the scheduled drill does, and with
         `out` write its files and HTML page there too; returns the thread's ts and the paths."""
