@@ -60,3 +60,25 @@ def test_rpo_chart_plots_lag_and_metadata_age_per_pool(store, clock):
     assert np.allclose(lines["age:erp"].get_ydata(), [200.0 + i for i in range(30)])
     assert sorted(k for k in lines if k) == ["age:erp", "age:prod", "lag:erp", "lag:prod"]
     assert any(list(line.get_ydata()) == [300, 300] for line in lag_ax.get_lines())
+
+
+def test_a_partly_failed_drill_names_its_vms_not_the_runs_end_line(store, clock):
+    """A drill that ended partially-succeeded lists what failed; it adds no 'Why' line (the
+    run's end reason, 'RTO ...', says nothing the VMs do not), and a figure it lacks (no
+    readiness check before it: metadata age) reads 'not measured'."""
+    written = record_drill(store, clock, vms=20, apps=2, failures=2)
+    _text, blocks = drill_message(drill_report(store, written.run_id, 600))
+    body = str(blocks)
+    assert "*Why:*" not in body
+    assert "What failed" in body
+    assert "metadata age not measured" in body
+
+
+def test_reports_channels_default_to_the_bots():
+    """[reports] without channels takes the bot's [slack] channels; named ones are kept."""
+    from bot.reports.config import ReportsConfig
+
+    assert ReportsConfig().with_channels("C1", "G1").channel == "C1"
+    assert ReportsConfig().with_channels("C1", "G1").audit_channel == "G1"
+    named = ReportsConfig(channel="C9", audit_channel="G9").with_channels("C1", "G1")
+    assert (named.channel, named.audit_channel) == ("C9", "G9")
