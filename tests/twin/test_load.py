@@ -86,7 +86,7 @@ def test_vm_memory_order_delays_and_names_survive_to_the_served_twin(
     dump_vms = {
         r["name__label"]: r
         for r in rows(path, "VM")
-        if r["is_a_template"] == "false" and r["is_control_domain"] == "false"
+        if "true" not in (r["is_a_template"], r["is_control_domain"], r["is_a_snapshot"])
     }
     with _login(serve_twin("replicated_pool.xml")) as x:
         _check_details(x, path, dump_vms)
@@ -96,7 +96,7 @@ def _check_details(x: Any, path: Path, dump_vms: dict[str, dict[str, str]]) -> N
     served = {
         r["name_label"]: r
         for r in x.VM.get_all_records().values()
-        if not (r["is_a_template"] or r["is_control_domain"])
+        if not (r["is_a_template"] or r["is_control_domain"] or r["is_a_snapshot"])
     }
     apps = {ref: r["name_label"] for ref, r in x.VM_appliance.get_all_records().items()}
     dump_apps = {r["ref"]: r["name__label"] for r in rows(path, "VM_appliance")}
@@ -234,3 +234,41 @@ def test_a_missing_file_is_refused_in_one_line(tmp_path: Path) -> None:
     """A path that is not a file says so and what to give instead."""
     with pytest.raises(DumpError, match="no such file"):
         load_dump(tmp_path / "nope.xml")
+
+
+def test_uuids_snapshots_and_the_mirror_keep_what_the_dump_says(
+    serve_twin: Callable[..., SimHandle],
+) -> None:
+    """Guest VMs and shared SRs keep their uuids, a snapshot is served as a snapshot of its
+    VM, and the mirror of the replicated SR carries the SR's uuid."""
+    path = DATA / "replicated_pool.xml"
+    vm_rows = rows(path, "VM")
+    guests = {
+        r["uuid"]
+        for r in vm_rows
+        if "true" not in (r["is_a_template"], r["is_control_domain"], r["is_a_snapshot"])
+    }
+    snaps = [r for r in vm_rows if r["is_a_snapshot"] == "true"]
+    of = {r["ref"]: r["uuid"] for r in vm_rows}
+    gold = next(r["uuid"] for r in rows(path, "SR") if r["type"] == "lvmoiscsi")
+    handle = serve_twin("replicated_pool.xml")
+    with _login(handle) as x:
+        records = x.VM.get_all_records()
+        served = {
+            r["uuid"]
+            for r in records.values()
+            if not (r["is_a_template"] or r["is_control_domain"] or r["is_a_snapshot"])
+        }
+        served_snaps = [r for r in records.values() if r["is_a_snapshot"]]
+        srs = {r["uuid"] for r in x.SR.get_all_records().values()}
+    assert served == guests
+    assert len(served_snaps) == len(snaps) == 1
+    assert records[served_snaps[0]["snapshot_of"]]["uuid"] == of[snaps[0]["snapshot_of"]]
+    assert gold in srs
+    from urllib.request import urlopen
+
+    with urlopen(handle.control_url + "/replication", timeout=30) as resp:
+        import json
+
+        luns = json.load(resp)
+    assert [lun["sr_uuid"] for lun in luns] == [gold]

@@ -141,6 +141,7 @@ class _PoolBuilder:
         self.net_names: dict[str, str] = {}
         self.sr_names: dict[str, str] = {}
         self.app_names: dict[str, str] = {}
+        self.snapshots: dict[str, list[str]] = {}
 
     def hosts(self) -> list[dict[str, Any]]:
         names = _Names("host", self.notes)
@@ -217,6 +218,8 @@ class _PoolBuilder:
                 "size_gb": _gib(sr.size, GiB),
                 "description": sr.description,
             }
+            if sr.uuid:
+                entry["uuid"] = sr.uuid  # a mirror keeps it, as array replication does
             if sr.ref in replicated:
                 entry.update(
                     kind="replicated", replicate_to=DR_SITE, lag_seconds=replicated[sr.ref]
@@ -242,6 +245,9 @@ class _PoolBuilder:
                 disks.setdefault(vbd.vm, []).append(vbd)
         for vif in dump.vifs:
             nics.setdefault(vif.vm, []).append(vif)
+        for snap in dump.snapshots:
+            if snap.snapshot_of in dump.vms:
+                self.snapshots.setdefault(snap.snapshot_of, []).append(snap.name)
         names = _Names("VM", self.notes)
         out = []
         for vm in dump.guests:
@@ -280,7 +286,10 @@ class _PoolBuilder:
                 for v in sorted(vifs, key=lambda v: _device_order(v.device))
             ],
             "description": vm.description,
+            "snapshots": self.snapshots.get(vm.ref, []),
         }
+        if vm.uuid:
+            entry["uuid"] = vm.uuid
         if host:
             entry["host"] = host
         if vm.appliance != NULL_REF:
