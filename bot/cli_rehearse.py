@@ -46,6 +46,14 @@ CapacityOpt = Annotated[
     typer.Option("--dr-capacity", help="generated DR pool: memory and CPUs vs the primary's"),
 ]
 LagOpt = Annotated[float | None, typer.Option("--lag", help="replication lag in seconds")]
+ReplicatedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--replicated", help="an SR (name or uuid) the array replicates; repeatable"),
+]
+NotReplicatedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--not-replicated", help="an SR the array does not replicate; repeatable"),
+]
 AssumeOpt = Annotated[
     Path | None,
     typer.Option("--assumptions", help="assumptions TOML (default: DUMP.twin.toml if present)"),
@@ -112,6 +120,8 @@ def twin_scenario(
     lag: float | None = None,
     assumptions: Path | None = None,
     *,
+    replicated: list[str] | None = None,
+    not_replicated: list[str] | None = None,
     quiet: bool = False,
 ) -> Any:
     """Load the dumps and build the twin (sim.xapi.twin.Twin); print what it assumes.
@@ -124,7 +134,14 @@ def twin_scenario(
         err.print(MSG["no_both"], style="red", markup=False)
         raise typer.Exit(2)
     try:
-        a = load_assumptions(dump_path, assumptions, dr_capacity=dr_capacity, lag_seconds=lag)
+        a = load_assumptions(
+            dump_path,
+            assumptions,
+            dr_capacity=dr_capacity,
+            lag_seconds=lag,
+            replicated=replicated or None,
+            not_replicated=not_replicated or None,
+        )
         primary = load_dump(dump_path)
         dr = load_dump(dr_db) if dr_db is not None else None
         twin = build_twin(primary, dr, assumptions=a)
@@ -204,6 +221,8 @@ def rehearse(
     ] = "test-failover",
     dr_capacity: CapacityOpt = None,
     lag: LagOpt = None,
+    replicated: ReplicatedOpt = None,
+    not_replicated: NotReplicatedOpt = None,
     assumptions: AssumeOpt = None,
     speed: Annotated[
         float, typer.Option(help="how much faster than real hosts the twin runs", min=1)
@@ -211,7 +230,16 @@ def rehearse(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
 ) -> None:
     """Rehearse DR on a twin of your own pool: readiness, plan, run, what fails and why."""
-    twin = twin_scenario(dump_path, dr_db, dr_capacity, lag, assumptions, quiet=as_json)
+    twin = twin_scenario(
+        dump_path,
+        dr_db,
+        dr_capacity,
+        lag,
+        assumptions,
+        replicated=replicated,
+        not_replicated=not_replicated,
+        quiet=as_json,
+    )
     report = run_rehearsal(twin, kind, speed=speed, show=not as_json)
     if as_json:
         dump(report)

@@ -11,7 +11,8 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
 [[sites.pools]]       # name, licensed_dr, ha_enabled, metadata_srs, users, hosts, networks, ...
 [[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
 [[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
-                      # nics, host, count (expands "{n}" in the name), created_inside_lag
+                      # nics, host, count (expands "{n}" in the name), created_inside_lag,
+                      # snapshots (names), uuid (a real VM's, kept: twins)
 [[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
 ```
 
