@@ -392,7 +392,7 @@ def _dr_pool_generated(primary: dict[str, Any], a: Assumptions, notes: list[str]
         )
     )
     return {
-        "name": "dr",
+        "name": "dr" if primary["name"] != "dr" else "dr (generated)",
         "description": "DR pool generated to match the primary",
         "licensed_dr": True,
         "product_version": primary["product_version"],
