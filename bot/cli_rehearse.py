@@ -259,6 +259,7 @@ def run_rehearsal(twin: Any, kind: RehearsalKind, *, speed: float, show: bool) -
     from commands.status import pair_status
     from commands.wiring import Wiring
     from engine.errors import DRError
+    from engine.models import Kind
     from sim.xapi.serve import start_sim
 
     report: dict[str, Any] = {"twin": _summary(twin), "kind": kind, "speed": speed}
@@ -280,7 +281,7 @@ def run_rehearsal(twin: Any, kind: RehearsalKind, *, speed: float, show: bool) -
                 if show:
                     console.print(MSG["disaster"])
                 _control(sim.control_url, "POST", "/sites/primary/fail")
-            plan = wiring.plan(kind, "all", None, disable_ha=kind == "test-failover")
+            plan = wiring.plan(Kind(kind), "all", None, disable_ha=kind == "test-failover")
             report["plan"] = plan.model_dump(mode="json")
             report["estimated_rto_seconds"] = plan.estimated_rto_seconds
             if show:
@@ -324,15 +325,15 @@ def _run(wiring: Any, plan: Any, kind: str) -> dict[str, Any]:
     run_id = runner.start(plan, requested_by="drbot rehearse", reason="rehearsal on a twin")
     while True:
         run = runner.wait(run_id, timeout=1.0)
-        if run["state"] not in ("running", "queued", "aborting"):
+        if run.state not in ("running", "queued", "aborting"):
             break
     history = wiring.store.runs.history(run_id)
     drills = wiring.store.drills.recent(plan.dest_pool, limit=1, kind=kind)
-    vms = {k: v for k, v in (run.get("outcome") or {}).items() if not k.startswith("_")}
+    vms = run.outcome.model_dump(mode="json")["vms"]
     return {
         "id": run_id,
-        "state": run["state"],
-        "reason": (history[-1]["reason"] if history else "") or run.get("error") or "",
+        "state": run.state.value,
+        "reason": (history[-1].reason if history else "") or run.error or "",
         "rto_seconds": drills[0]["rto_seconds"] if drills else None,
         "vms": vms,
     }

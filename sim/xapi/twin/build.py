@@ -8,10 +8,11 @@ and every VM that is not a template, snapshot or control domain, with its memory
 (`memory__static_max`, kept to the byte), vCPUs, power state, vApp, start order and delays,
 HA restart priority, disks (size, SR), NICs (network) and snapshots, pinned to the host
 whose local storage holds its disks; VMs and shared SRs keep their uuids, so what the twin
-reports can be looked up in the real pool. What the dump cannot say comes from `Assumptions`: which shared
-SRs the array replicates (a mirror at the DR site keeps the SR's uuid, as array
-replication does), the lag, and metadata replication, turned on for the replicated SRs that
-can hold it (`SR_METADATA`: lvmoiscsi, lvmohba) when the pool is licensed for DR.
+reports can be looked up in the real pool. What the dump cannot say comes from
+`Assumptions`: which shared SRs the array replicates (a mirror at the DR site keeps the SR's
+uuid, as array replication does), the lag, and metadata replication, turned on for the
+replicated SRs that can hold it (`SR_METADATA`: lvmoiscsi, lvmohba) when the pool is
+licensed for DR.
 
 The scenario format needs unique names where a real pool allows duplicates: a later
 duplicate is renamed `name (uuid prefix)`, and `Twin.notes` says so.
