@@ -32,8 +32,7 @@ def test_the_file_beside_the_dump_is_read_and_named() -> None:
 def test_without_a_file_every_shared_sr_with_a_vm_disk_is_replicated(
     dump_copy: Callable[[str], Path],
 ) -> None:
-    """The default: each shared SR that carries a VM disk is replicated, ISO SRs never; the
-    notes say the defaults were used."""
+    """Without a file, each shared SR holding a VM disk is replicated, and the notes say so."""
     dump = dump_copy("replicated_pool.xml")  # no .twin.toml beside the copy
     twin = build_twin(load_dump(dump), assumptions=load_assumptions(dump))
     assert _replicated(twin) == {"Gold iSCSI", "Scratch NFS"}

@@ -54,8 +54,7 @@ def test_each_sample_loads_every_row_the_twin_models(name: str) -> None:
 def test_served_twin_counts_match_the_dump_through_xenapi(
     name: str, serve_twin: Callable[..., SimHandle]
 ) -> None:
-    """VMs (no templates, snapshots or dom0), vApps, SRs, networks and hosts read through the
-    real XenAPI client from the served twin are the dump's rows."""
+    """Guest VMs, vApps, SRs, networks and hosts read through XenAPI are the dump's rows."""
     want = expected_counts(DATA / name)
     with _login(serve_twin(name)) as x:
         got = _counts(x)
@@ -80,8 +79,7 @@ def _counts(x: Any) -> dict[str, int]:
 def test_vm_memory_order_delays_and_names_survive_to_the_served_twin(
     serve_twin: Callable[..., SimHandle],
 ) -> None:
-    """Memory to the byte, vCPUs, power, vApp, start order and delay, disk sizes and
-    %-protected names are served as the dump has them."""
+    """Memory to the byte, vCPUs, power, vApp order and delay, disks and names serve as dumped."""
     path = DATA / "replicated_pool.xml"
     dump_vms = {
         r["name__label"]: r
@@ -136,8 +134,7 @@ def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
 def test_unusable_rows_are_reported_with_the_reason_and_the_rest_loads(
     dump_copy: Callable[[str], Path],
 ) -> None:
-    """A VM with a bad number, one with an unknown power state, a row without ref and a VBD
-    of a missing VM are left out, each with its reason; every other row loads."""
+    """Unusable rows are left out, each with its reason and no value; every other row loads."""
     path = dump_copy("xapidb_app.xml")
     tree = ET.parse(path)  # noqa: S314 - our own fixture
     tables = {t.get("name"): t for t in tree.getroot().findall("table")}
@@ -198,8 +195,7 @@ ERRORS = {
 
 @pytest.mark.parametrize("kind", sorted(ERRORS))
 def test_a_bad_file_gets_one_clear_line(kind: str, dump_copy: Callable[[str], Path]) -> None:
-    """Malformed XML, a truncated file, an unknown schema version and other bad files each
-    raise DumpError with one line naming the file, the problem and what to do."""
+    """Each kind of bad file raises DumpError with one line naming the file, problem and fix."""
     path = dump_copy("small_vms.xml")
     _damaged(kind, path)
     with pytest.raises(DumpError) as exc:
@@ -239,8 +235,7 @@ def test_a_missing_file_is_refused_in_one_line(tmp_path: Path) -> None:
 def test_uuids_snapshots_and_the_mirror_keep_what_the_dump_says(
     serve_twin: Callable[..., SimHandle],
 ) -> None:
-    """Guest VMs and shared SRs keep their uuids, a snapshot is served as a snapshot of its
-    VM, and the mirror of the replicated SR carries the SR's uuid."""
+    """VM and SR uuids, the snapshot and the mirror's SR uuid are served as the dump has them."""
     path = DATA / "replicated_pool.xml"
     vm_rows = rows(path, "VM")
     guests = {
