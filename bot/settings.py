@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.slack.config import SlackConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
 
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
+    slack: SlackConfig | None = None  # bot/slack/config.py; `drbot serve` needs it
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from store.db import StoreConnection, _utcnow, migrate
 from store.drills import Drills
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound, StepAlreadyDone, StoreError
 from store.kv import KeyValues
+from store.outbox import Outbox
 from store.runs import Runs
 from store.states import ACTIVE, ALLOWED, HOLDS_POOL, TERMINAL, RunState, can_transition
 from store.steps import Steps
@@ -53,6 +54,7 @@ class Store:
         self.steps = Steps(conn)
         self.audit = Audit(conn)
         self.drills = Drills(conn)
+        self.outbox = Outbox(conn)  # what the Slack bot must still post
 
     def kv(self, namespace: str) -> KeyValues:
         """A durable mapping of JSON values under `namespace`."""
