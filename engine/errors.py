@@ -7,7 +7,7 @@ exception.
 ```
 DRError                          anything the engine refuses or fails to do
 ├── XapiError(code, args, method)    a XAPI call failed; `code` is ErrorDescription[0]
-│   ├── XapiTransient                may work if retried: connection refused, timeout,
+│   ├── XapiTransient                may work if retried: connection refused or lost, timeout,
 │   │                                HOST_OFFLINE, TOO_BUSY, HOST_IS_SLAVE with no reachable
 │   │                                coordinator ...
 │   ├── XapiRejected                 the server said no (HANDLE_INVALID, VM_REQUIRES_SR, ...)
@@ -28,6 +28,15 @@ from collections.abc import Sequence
 
 from engine import messages
 
+# Codes of ours for transport failures (XAPI's own codes are its ErrorDescription[0]).
+# `engine/xapi.py` picks one from the exception's type, never from its message.
+CONNECTION_REFUSED = "CONNECTION_REFUSED"  # nothing listened: the call never reached a server
+CONNECTION_LOST = "CONNECTION_LOST"  # the connection dropped mid-call: the server may have acted
+CONNECTION_FAILED = "CONNECTION_FAILED"  # no route, no such name ...: no server was reached
+TIMEOUT = "TIMEOUT"  # no answer in time: the server may have acted
+PROTOCOL_ERROR = "PROTOCOL_ERROR"  # an answer came, but not XAPI's
+TLS_VERIFY_FAILED = "TLS_VERIFY_FAILED"  # the certificate did not verify
+
 # Codes that describe the moment rather than the request: retrying later (or elsewhere) may work.
 TRANSIENT_CODES = frozenset(
     {
@@ -37,11 +46,20 @@ TRANSIENT_CODES = frozenset(
         "TOO_BUSY",
         "TOO_MANY_PENDING_TASKS",
         "OTHER_OPERATION_IN_PROGRESS",
-        "CONNECTION_FAILED",
-        "TIMEOUT",
-        "PROTOCOL_ERROR",
+        CONNECTION_REFUSED,
+        CONNECTION_LOST,
+        CONNECTION_FAILED,
+        TIMEOUT,
+        PROTOCOL_ERROR,
     }
 )
+
+# The pool stopped answering: nothing came back, or the connection died under the call.
+LOST_CONTACT_CODES = frozenset({CONNECTION_REFUSED, CONNECTION_LOST, CONNECTION_FAILED, TIMEOUT})
+
+# Failures that prove the server did nothing with the call, so it may be sent again elsewhere:
+# a member redirecting to its coordinator, or a host where nothing listens.
+NEVER_REACHED_CODES = frozenset({"HOST_IS_SLAVE", CONNECTION_REFUSED})
 
 
 class DRError(Exception):
@@ -53,7 +71,8 @@ class XapiError(DRError):
 
     Attributes:
         code: XAPI's error code (`ErrorDescription[0]`), or one of ours for transport failures:
-            `CONNECTION_FAILED`, `TIMEOUT`, `PROTOCOL_ERROR`.
+            `CONNECTION_REFUSED`, `CONNECTION_LOST`, `CONNECTION_FAILED`, `TIMEOUT`,
+            `PROTOCOL_ERROR`, `TLS_VERIFY_FAILED`.
         args: the remaining ErrorDescription strings (XAPI sends every argument as a string).
         method: the wire name of the call that failed, e.g. `VM.recover`.
         host: the URL the call went to, when known.
@@ -134,3 +153,16 @@ def from_failure(details: Sequence[str], method: str = "", host: str = "") -> Xa
         return SessionLost(code, args, method, host)
     cls = XapiTransient if code in TRANSIENT_CODES else XapiRejected
     return cls(code, args, method, host)
+
+
+def lost_contact(exc: BaseException) -> bool:
+    """True when `exc` means a pool stopped answering (refused, unreachable, dropped mid-call or
+    silent): a run is interrupted, not failed, so it can be resumed once the pool is back (its
+    journal says where it stood), and the split-brain guard may count the pool as gone."""
+    return isinstance(exc, XapiTransient) and exc.code in LOST_CONTACT_CODES
+
+
+def never_reached(exc: BaseException) -> bool:
+    """True when `exc` proves the call never reached a server that could act on it, so sending
+    it again (to the coordinator, or another host) cannot do anything twice."""
+    return isinstance(exc, XapiError) and exc.code in NEVER_REACHED_CODES

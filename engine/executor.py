@@ -29,19 +29,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.errors import DRError, ManualStepRequired, XapiError, XapiRejected, XapiTransient
+from engine.errors import (
+    DRError,
+    ManualStepRequired,
+    XapiError,
+    XapiRejected,
+    lost_contact,
+)
 from engine.journal import Journal
 from store.steps import DONE
 
 Status = Literal["done", "failed", "skipped", "not-run"]
-
-LOST_CONTACT_CODES = frozenset({"CONNECTION_FAILED", "TIMEOUT"})
-
-
-def lost_contact(exc: BaseException) -> bool:
-    """True when `exc` means a pool stopped answering: the run is interrupted, not failed, so it
-    can be resumed once the pool is back (its journal says where it stood)."""
-    return isinstance(exc, XapiTransient) and exc.code in LOST_CONTACT_CODES
 
 
 def suspends_run(exc: BaseException) -> bool:

@@ -33,6 +33,10 @@ XAPI_HINTS: dict[str, str] = {
     "same or a newer XenServer version than production.",
     "TOO_BUSY": "The pool is busy; try again in a moment.",
     "TOO_MANY_PENDING_TASKS": "The pool has too many pending tasks; try again in a moment.",
+    "CONNECTION_REFUSED": "Nothing answers at this address; check that XAPI runs on the host "
+    "and its URL in the config.",
+    "CONNECTION_LOST": "The host dropped the connection mid-call; check the pool's health (the "
+    "call may or may not have been done).",
     "CONNECTION_FAILED": "Check that the host is up and reachable, and its URL in the config.",
     "TIMEOUT": "The call timed out; check the pool's health or raise timeouts.call_seconds.",
     "PROTOCOL_ERROR": "The server's answer was not XAPI's; check the URL points at a XAPI host.",

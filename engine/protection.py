@@ -19,15 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.errors import DRError, XapiError
+from engine.errors import DRError, XapiError, lost_contact
 from engine.inventory import Inventory, convert_all
 from engine.models import MetadataSource, NetworkMapping, RecordSource, VMInfo
 from engine.storage.base import ReplicatedLun, StorageAdapter
 from engine.xapi import XapiClient
-
-# Failures that prove a pool did not answer. Anything else (a refused login, a certificate that
-# does not verify, a bad configuration) leaves open whether its VMs still run.
-NO_ANSWER_CODES = frozenset({"CONNECTION_FAILED", "TIMEOUT"})
 
 
 @dataclass
@@ -72,7 +68,9 @@ class Site:
         """drbot could not use the pool, but nothing proves it is down (it may still run VMs)."""
         if self.error is None:
             return False
-        return not (isinstance(self.error, XapiError) and self.error.code in NO_ANSWER_CODES)
+        # Only lost contact proves a pool did not answer. Anything else (a refused login, a
+        # certificate that does not verify) leaves open whether its VMs still run.
+        return not lost_contact(self.error)
 
     def is_reachable(self) -> bool:
         """Whether the pool answers now. A follower whose last `event.from` succeeded counts as

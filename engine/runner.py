@@ -32,9 +32,15 @@ from typing import Any
 
 from engine import run_messages
 from engine.clock import Clock, SystemClock
-from engine.errors import DRError, ManualStepRequired, PlanChanged, RunConflict, RunStateError
+from engine.errors import (
+    DRError,
+    ManualStepRequired,
+    PlanChanged,
+    RunConflict,
+    RunStateError,
+    lost_contact,
+)
 from engine.events import EventBus, RunEvent, Subscriber
-from engine.executor import lost_contact
 from engine.journal import Journal
 from engine.kinds import KINDS
 from engine.kinds.context import Limits, RunContext

@@ -46,11 +46,18 @@ from engine import messages
 from engine.clock import Clock, SystemClock
 from engine.config import PoolEndpoint
 from engine.errors import (
+    CONNECTION_FAILED,
+    CONNECTION_LOST,
+    CONNECTION_REFUSED,
+    PROTOCOL_ERROR,
+    TIMEOUT,
+    TLS_VERIFY_FAILED,
     SessionLost,
     XapiError,
     XapiRejected,
     XapiTransient,
     from_failure,
+    never_reached,
 )
 
 API_VERSION = "1.0"
@@ -194,6 +201,39 @@ class _JsonRpc:
             self._conn = None
 
 
+# What a transport exception means, most specific first: an exception takes the code of the first
+# row whose type it is an instance of. Order matters where Python's hierarchy crosses ours:
+# `RemoteDisconnected` is both a `BadStatusLine` (a protocol error) and a `ConnectionResetError`,
+# and means the server closed the connection without answering, so it must be a lost
+# connection (the call may have been done) before `HTTPException` makes it a protocol error; the
+# TLS errors are `OSError`s, and the timeout an `OSError` too.
+_TRANSPORT_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (_FingerprintMismatch, TLS_VERIFY_FAILED),
+    (ssl.SSLEOFError, CONNECTION_LOST),  # the peer vanished mid-stream without closing TLS
+    (ssl.SSLError, TLS_VERIFY_FAILED),
+    (TimeoutError, TIMEOUT),
+    (ConnectionRefusedError, CONNECTION_REFUSED),
+    (http.client.RemoteDisconnected, CONNECTION_LOST),
+    (http.client.IncompleteRead, CONNECTION_LOST),  # the answer was cut short
+    (ConnectionError, CONNECTION_LOST),  # reset, aborted, broken pipe
+    (http.client.HTTPException, PROTOCOL_ERROR),  # a bad status line, headers too long ...
+    (OSError, CONNECTION_FAILED),  # no route to the host, a name that does not resolve ...
+    (xmlrpc.client.ProtocolError, PROTOCOL_ERROR),  # an HTTP status other than 200
+    (xmlrpc.client.ResponseError, PROTOCOL_ERROR),
+    (xmlrpc.client.Fault, PROTOCOL_ERROR),
+    (ExpatError, PROTOCOL_ERROR),
+    (ValueError, PROTOCOL_ERROR),  # a body that is not JSON, a value that does not decode
+)
+
+
+def _transport_code(exc: BaseException) -> str | None:
+    """Our code for a transport exception (see `_TRANSPORT_CODES`), None for anything else."""
+    for cls, code in _TRANSPORT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return None
+
+
 def _envelope_from_json(answer: dict[str, Any]) -> dict[str, Any]:
     """JSON-RPC answer (v2.0 or v1.0 error forms) as XAPI's XML-RPC envelope."""
     error = answer.get("error")
@@ -263,14 +303,16 @@ class XapiClient:
 
     Guarantees:
         - every call has a socket timeout (`timeout`, or the event timeout plus a margin);
-        - a call answered `HOST_IS_SLAVE` or refused at connect time is retried once on the
-          coordinator found by trying every known host; nothing is retried after the server may
-          have acted (a timeout mid-call raises `XapiTransient("TIMEOUT")`);
+        - a call answered `HOST_IS_SLAVE` or refused at connect time (`never_reached`) is
+          retried once on the coordinator found by trying every known host; nothing is retried
+          after the server may have acted (a timeout mid-call raises `TIMEOUT`, a connection
+          dropped mid-call `CONNECTION_LOST`);
         - `SESSION_INVALID` triggers one fresh login and one retry; if that fails too,
           `SessionLost`;
         - XAPI failures raise `XapiRejected` / `XapiTransient` / `SessionLost` with the code and
-          arguments; transport failures raise `XapiTransient` with `CONNECTION_FAILED`,
-          `TIMEOUT`, `PROTOCOL_ERROR` or `TLS_VERIFY_FAILED`.
+          arguments; transport failures raise `XapiTransient` with a code chosen by the
+          exception's type (`_TRANSPORT_CODES`): `CONNECTION_REFUSED`, `CONNECTION_LOST`,
+          `CONNECTION_FAILED`, `TIMEOUT`, `PROTOCOL_ERROR` or `TLS_VERIFY_FAILED`.
     """
 
     def __init__(
@@ -424,7 +466,7 @@ class XapiClient:
                         url,
                     )
             raise XapiTransient(
-                last.code if last else "CONNECTION_FAILED",
+                last.code if last else CONNECTION_FAILED,
                 [
                     messages.ALL_HOSTS_UNREACHABLE.format(
                         pool=self.endpoint.name, tried=", ".join(dict.fromkeys(tried))
@@ -472,42 +514,29 @@ class XapiClient:
         started = time.monotonic()
         try:
             envelope = thunk()
-        except _FingerprintMismatch as exc:
+        except Exception as exc:
+            code = _transport_code(exc)
+            if code is None:
+                raise
             self._drop_local()
-            raise XapiTransient("TLS_VERIFY_FAILED", [str(exc)], method, url) from exc
-        except ssl.SSLError as exc:
-            self._drop_local()
-            raise XapiTransient("TLS_VERIFY_FAILED", [str(exc)], method, url) from exc
-        except TimeoutError as exc:
-            self._drop_local()
-            raise XapiTransient("TIMEOUT", [str(exc)], method, url) from exc
-        except (ConnectionError, OSError, http.client.HTTPException) as exc:
-            self._drop_local()
-            code = "CONNECTION_FAILED"
-            if isinstance(exc, http.client.RemoteDisconnected | http.client.BadStatusLine):
-                code = "PROTOCOL_ERROR" if isinstance(exc, http.client.BadStatusLine) else code
-            raise XapiTransient(code, [str(exc)], method, url) from exc
-        except xmlrpc.client.ProtocolError as exc:
-            self._drop_local()
-            raise XapiTransient(
-                "PROTOCOL_ERROR", [str(exc.errcode), exc.errmsg], method, url
-            ) from exc
-        except (xmlrpc.client.ResponseError, xmlrpc.client.Fault, ValueError, ExpatError) as exc:
-            self._drop_local()
-            raise XapiTransient("PROTOCOL_ERROR", [str(exc)], method, url) from exc
+            if isinstance(exc, xmlrpc.client.ProtocolError):
+                detail = [str(exc.errcode), exc.errmsg]
+            else:
+                detail = [str(exc) or type(exc).__name__]
+            raise XapiTransient(code, detail, method, url) from exc
         # Round-trip time of short calls (the latency the RTO model uses); slow answers such as
         # a blocking event.from or a big get_all_records say nothing about the link.
         rtt = time.monotonic() - started
         if rtt < 1.0 and not method.startswith("event."):
             self.latency = rtt if self.latency is None else 0.8 * self.latency + 0.2 * rtt
         if not isinstance(envelope, dict) or "Status" not in envelope:
-            raise XapiTransient("PROTOCOL_ERROR", [f"no Status in {envelope!r:.200}"], method, url)
+            raise XapiTransient(PROTOCOL_ERROR, [f"no Status in {envelope!r:.200}"], method, url)
         return envelope
 
     def _unwrap(self, envelope: dict[str, Any], method: str, url: str) -> Any:
         if envelope["Status"] == "Success":
             if "Value" not in envelope:
-                raise XapiTransient("PROTOCOL_ERROR", ["no Value in the answer"], method, url)
+                raise XapiTransient(PROTOCOL_ERROR, ["no Value in the answer"], method, url)
             return envelope["Value"]
         raise from_failure(
             list(envelope.get("ErrorDescription") or ["INTERNAL_ERROR"]), method, url
@@ -548,10 +577,7 @@ class XapiClient:
                 relogin()
             except XapiError as exc:
                 # Only failures that prove the server did nothing are retried elsewhere.
-                moved = exc.code == "HOST_IS_SLAVE" or (
-                    exc.code == "CONNECTION_FAILED" and "refused" in str(exc).lower()
-                )
-                if not moved or redirected:
+                if not never_reached(exc) or redirected:
                     raise
                 redirected = True
                 with self._lock:
@@ -572,7 +598,7 @@ class XapiClient:
                     method,
                 )
             except XapiTransient as exc:
-                if exc.code == "PROTOCOL_ERROR" and exc.args_[:1] == ("404",):
+                if exc.code == PROTOCOL_ERROR and exc.args_[:1] == ("404",):
                     self._jsonrpc_ok = False  # no /jsonrpc on this server: XML-RPC from now on
                 else:
                     raise
@@ -731,7 +757,7 @@ class XapiClient:
         outcome = self.wait([task], timeout=timeout)[task]
         if outcome.status == "pending":
             raise XapiTransient(
-                "TIMEOUT",
+                TIMEOUT,
                 [messages.TASK_DEADLINE.format(task=task, method=method)],
                 method,
                 self._url or "",

@@ -6,8 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from engine import run_messages
-from engine.errors import DRError, ManualStepRequired, StorageError, XapiError, XapiRejected
-from engine.executor import Action, lost_contact
+from engine.errors import (
+    DRError,
+    ManualStepRequired,
+    StorageError,
+    XapiError,
+    XapiRejected,
+    lost_contact,
+)
+from engine.executor import Action
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
 from engine.models import NULL_REF, LunPlan

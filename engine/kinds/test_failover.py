@@ -9,8 +9,8 @@ Replication is never interrupted: the run works on writable snapshots of the mir
 from __future__ import annotations
 
 from engine import run_messages
-from engine.errors import DRError
-from engine.executor import lost_contact, suspends_run
+from engine.errors import DRError, lost_contact
+from engine.executor import suspends_run
 from engine.kinds.cleanup import cleanup
 from engine.kinds.context import RunContext, mark
 from engine.kinds.ha import disable_ha, restore_ha

@@ -4,6 +4,7 @@ read what the simulator saw (its call log and state)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from engine.inventory import Inventory
 from engine.models import Plan
 from engine.planner import PlanOptions, Site, plan
 from engine.runner import Runner
+from engine.xapi import XapiClient
 from store import Store, open_store
 
 RECOVER_CALLS = (
@@ -33,6 +35,7 @@ class Harness:
     runner: Runner
     events: list[RunEvent] = field(default_factory=list)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _connect: Callable[[str], Any] | None = None
     _inventories: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -40,6 +43,8 @@ class Harness:
         return self.world.config.pairs[0]
 
     def client(self, pool: str) -> Any:
+        if self._connect is not None:
+            return self._connect(pool)
         if pool not in self._clients:
             self._clients[pool] = self.world.client(pool)
         return self._clients[pool]
@@ -95,17 +100,25 @@ class Harness:
         )
 
 
-def make_harness(world: Any, tmp_path: Path, **runner_kw: Any) -> Harness:
+def make_harness(
+    world: Any, tmp_path: Path, *, urls: dict[str, list[str]] | None = None, **runner_kw: Any
+) -> Harness:
+    """`urls` sends a pool's calls elsewhere (e.g. through a proxy) instead of to the simulator."""
     clock = SystemClock()
     store = open_store(tmp_path / "drbot.db", now=clock.now)
     clients: dict[str, Any] = {}
 
     def client(pool: str) -> Any:
         if pool not in clients:
-            clients[pool] = world.client(pool)
+            if urls and pool in urls:
+                endpoint = world.config.pool(pool).model_copy(update={"urls": urls[pool]})
+                clients[pool] = XapiClient.connect(endpoint)
+                world.clients.append(clients[pool])
+            else:
+                clients[pool] = world.client(pool)
         return clients[pool]
 
     runner = Runner(store, client, world.storage(), clock, **runner_kw)
-    h = Harness(world, store, runner, _clients=clients)
+    h = Harness(world, store, runner, _clients=clients, _connect=client)
     runner.subscribe(h.events.append)
     return h

@@ -69,7 +69,7 @@ def test_unreachable_pool_names_every_host_tried(core_sim):
     sims.servers.refresh()
     with pytest.raises(XapiTransient) as err:
         XapiClient.connect(endpoint, connect_timeout=2)
-    assert err.value.code == "CONNECTION_FAILED"
+    assert err.value.code == "CONNECTION_REFUSED"
     for url in endpoint.urls:
         assert url in str(err.value)
 

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from engine.config import PoolEndpoint
-from engine.errors import XapiTransient
+from engine.errors import XapiTransient, lost_contact, never_reached
 from engine.xapi import XapiClient
 
 # sim/xapi makes its self-signed certificates with `cryptography` or the openssl command.
@@ -30,6 +30,16 @@ def test_get_all_records_over_jsonrpc_matches_xmlrpc(core_sim):
     ref = sims["site-a"].refs["vms"][0]
     assert int(fast[ref]["memory_static_max"]) == int(slow[ref]["memory_static_max"])
     assert fast[ref]["name_label"] == "vm-00000"
+
+
+def _login_failure(port: int, connect_timeout: float = 5) -> XapiTransient:
+    """The error a login to a loopback port ends in (it must fail)."""
+    endpoint = PoolEndpoint(
+        name="odd", urls=[f"http://127.0.0.1:{port}"], username="root", password="pw"
+    )
+    with pytest.raises(XapiTransient) as err:
+        XapiClient.connect(endpoint, connect_timeout=connect_timeout)
+    return err.value
 
 
 def test_a_server_that_never_answers_times_out():
@@ -52,19 +62,68 @@ def test_a_server_that_never_answers_times_out():
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     try:
-        port = listener.getsockname()[1]
-        endpoint = PoolEndpoint(
-            name="mute", urls=[f"http://127.0.0.1:{port}"], username="root", password="pw"
-        )
-        with pytest.raises(XapiTransient) as err:
-            XapiClient.connect(endpoint, connect_timeout=0.3)
-        assert err.value.code == "TIMEOUT"
+        assert _login_failure(listener.getsockname()[1], connect_timeout=0.3).code == "TIMEOUT"
     finally:
         stop.set()
         t.join()
         for c in held:
             c.close()
         listener.close()
+
+
+def _answering_with(reply: bytes, stop: threading.Event) -> tuple[socket.socket, threading.Thread]:
+    """A loopback server that reads each request, sends `reply` (maybe nothing), and closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return listener, t
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "lost"),
+    [
+        (b"", "CONNECTION_LOST", True),  # http.client.RemoteDisconnected, a BadStatusLine
+        (b"SSH-2.0-OpenSSH_9.6\r\n", "PROTOCOL_ERROR", False),  # a bad status line
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot xml!!", "PROTOCOL_ERROR", False),
+    ],
+)
+def test_transport_failures_are_coded_by_their_type(reply, code, lost):
+    """A host that drops the connection mid-call is lost contact (the run is interrupted, not
+    failed); an answer that is not XAPI's is a protocol error."""
+    stop = threading.Event()
+    listener, t = _answering_with(reply, stop)
+    try:
+        err = _login_failure(listener.getsockname()[1])
+        assert err.code == code
+        assert lost_contact(err) is lost
+        assert never_reached(err) is False  # the server had the call: never sent again
+    finally:
+        stop.set()
+        t.join()
+        listener.close()
+
+
+def test_a_refused_connection_never_reached_a_server():
+    """A port where nothing listens is CONNECTION_REFUSED: lost contact, and safe to retry."""
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    err = _login_failure(port)
+    assert err.code == "CONNECTION_REFUSED"
+    assert lost_contact(err)
+    assert never_reached(err)
 
 
 @needs_tls

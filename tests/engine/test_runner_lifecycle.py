@@ -7,6 +7,7 @@ import pytest
 from engine.errors import PlanChanged, RunConflict, RunStateError
 from engine.runner import PlanBlocked
 from engine.storage.manual import ManualStorageAdapter
+from tests.engine.dropping_proxy import DroppingProxy
 from tests.engine.runs_support import make_harness
 
 
@@ -216,6 +217,37 @@ def test_losing_the_dr_pool_mid_run_interrupts_and_resume_finishes(h):
     done = h.runner.wait(run["id"], 60)
     assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 only
     assert set(h.recover_counts().values()) == {1}
+
+
+def test_a_pool_that_drops_the_connection_mid_call_interrupts_and_resume_finishes(sim, tmp_path):
+    """A DR host that reads a call and closes without answering (RemoteDisconnected) is lost
+    contact: the run is interrupted, not failed, and a resume finishes it."""
+    world = sim("demo")
+    dr = world.config.pairs[0].dr
+    proxy = DroppingProxy(world.config.pool(dr).urls[0])
+    h = make_harness(world, tmp_path, urls={dr: [proxy.url]})
+    try:
+        plan = h.plan("test-failover", "payments", disable_ha=True)
+
+        def cut(ev):
+            if ev.type == "step-finished" and (ev.step_key or "").startswith("recover:"):
+                proxy.dropping.set()
+
+        unsubscribe = h.runner.subscribe(cut)
+        run = h.run(plan)
+        unsubscribe()
+        assert proxy.dropped > 0
+        assert run["state"] == "interrupted", run["error"]
+        assert "CONNECTION_LOST" in h.store.runs.history(run["id"])[-1]["reason"]
+        proxy.dropping.clear()
+        h.runner.resume(run["id"])
+        done = h.runner.wait(run["id"], 60)
+        assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 never starts
+        assert set(h.recover_counts().values()) == {1}
+        assert _left_in_dr(h, plan) == NOTHING
+    finally:
+        h.store.close()
+        proxy.close()
 
 
 def test_stop_on_failure_stops_starting_after_the_first_failed_vm(h):

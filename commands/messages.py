@@ -1,0 +1,93 @@
+"""Every sentence of the commands layer a person reads, in one place.
+
+Front ends add their own framing (Slack blocks, CLI colours) but never reword these, so the
+Slack bot and the CLI say the same thing about the same decision.
+"""
+
+from __future__ import annotations
+
+PREFIX = "/dr"
+
+# -- the commands: usage line and one-line summary ----------------------------------------------
+
+USAGE: dict[str, str] = {
+    "help": "help [COMMAND]",
+    "status": "status [POOL]",
+    "plan": "plan KIND TARGET [--pool POOL] [--power MODE] [--planned] [--disable-ha]",
+    "test-failover": "test-failover TARGET [--pool POOL] [--power MODE] [--disable-ha]",
+    "failover": "failover TARGET [--planned] [--pool POOL] [--power MODE] --reason TEXT",
+    "failback": "failback TARGET [--pool POOL] [--power MODE] --reason TEXT",
+    "runs": "runs [N]",
+    "show": "show RUN",
+    "cancel": "cancel RUN",
+    "resume": "resume RUN [--storage-done]",
+    "abort": "abort RUN",
+    "drill": "drill [--pool POOL]",
+    "audit": "audit [N]",
+    "approve": "approve APPROVAL",
+    "reject": "reject APPROVAL --reason TEXT",
+    "confirm-storage": "confirm-storage RUN",
+}
+SUMMARY: dict[str, str] = {
+    "help": "What you may ask of drbot.",
+    "status": "Readiness of each protected pool, replication lag, active runs, last drill.",
+    "plan": "The dry run: what a test-failover, failover or failback would do, with its checks.",
+    "test-failover": "Recover copies in the DR pool to prove they work, then clean up.",
+    "failover": "Move production to the DR pool (needs approval and a reason).",
+    "failback": "Bring production back from the DR pool (needs approval and a reason).",
+    "runs": "The newest runs.",
+    "show": "One run: its history, steps and each VM's outcome.",
+    "cancel": "Stop a running run; a test failover cleans up after itself.",
+    "resume": "Go on with an interrupted or paused run where it stopped.",
+    "abort": "Undo what a run created.",
+    "drill": "Run the weekly DR drill (a test failover) now.",
+    "audit": "The last entries of the audit trail, and whether it verifies.",
+    "approve": "Approve a run waiting for approval.",
+    "reject": "Reject a run waiting for approval, saying why.",
+    "confirm-storage": "Confirm that the manual storage step a run waits for was done.",
+}
+TARGET_HELP = "TARGET is all, a vApp, a VM name or uuid, or a comma list (app:NAME, vm:NAME)."
+
+# -- parsing ------------------------------------------------------------------------------------
+
+UNKNOWN_COMMAND = "`{command}` is not a drbot command."
+DID_YOU_MEAN = "Did you mean `{suggestion}`?"
+SEE_HELP = f"Type `{PREFIX} help` for the commands you may use."
+UNCLOSED_QUOTE = "A quote is not closed; close it or remove it."
+TOO_LONG = "The command is {length} characters long; at most {limit} are accepted."
+UNKNOWN_OPTION = "`{command}` has no option `{option}`."
+NO_OPTIONS = "`{command}` takes no options."
+OPTION_NEEDS_VALUE = "`{option}` needs a value."
+OPTION_NO_VALUE = "`{option}` takes no value."
+OPTION_TWICE = "`{option}` is given twice."
+BREAK_GLASS_CLI_ONLY = (
+    "--break-glass exists only in the CLI (`drbot run ... --break-glass`), for when chat is down."
+)
+MISSING_ARGUMENT = "`{command}` needs {what}."
+EXTRA_ARGUMENTS = "`{command}` does not take `{extra}`."
+NOT_A_NUMBER = "{what} must be a whole number from 1 up, not `{value}`."
+UNKNOWN_KIND = "`{kind}` is not a kind of run; use test-failover, failover or failback."
+BAD_POWER = "--power is start, start-paused or leave-off, not `{value}`."
+ARG_NAMES = {
+    "target": "a TARGET",
+    "kind": "a KIND (test-failover, failover or failback)",
+    "run": "a RUN id",
+    "approval": "an APPROVAL id",
+}
+
+# -- request validation (requests.py) -----------------------------------------------------------
+
+TARGET_EMPTY = "Say what to recover: all, a vApp name, a VM name or uuid, or a comma list."
+TARGET_CONTROL = "A target contains a control character; type the names as plain text."
+REASON_EMPTY = "The reason is empty; say why in a few words."
+
+# -- wiring -------------------------------------------------------------------------------------
+
+NO_PAIR = (
+    "No pool pair in the configuration{what}; add a [[engine.pairs]] entry "
+    "(protected = ..., dr = ...)."
+)
+SIM_STORAGE_URL = (
+    'The storage adapter "sim" needs control_url in [engine.storage] (the simulator\'s '
+    "control address)."
+)

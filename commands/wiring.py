@@ -1,0 +1,163 @@
+"""The composition root of the engine: store, XAPI clients, storage adapter, planner and runner,
+built once from the configuration and shared by every request of a front end.
+
+Clients connect lazily, on first use: a lost site must not stop `status` or a failover away
+from it. The storage adapter is chosen here, not in the adapters' interface module: `manual`
+keeps its confirmations in the store, so the bot and the CLI (another process) share them.
+One `Runner` serves the process, so its event subscribers see every run this process drives.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from commands import messages
+from engine import planner
+from engine.clock import Clock, SystemClock
+from engine.config import EngineConfig, PoolPair
+from engine.errors import DRError
+from engine.models import Kind, Plan
+from engine.protection import Site
+from engine.runner import Runner
+from engine.storage.base import ReplicatedLun, StorageAdapter
+from engine.xapi import XapiClient
+from store import Store, open_store
+
+STORAGE_CONFIRMATIONS = "storage-confirmations"  # store.kv namespace of the manual adapter
+DRILL_HISTORY = 10  # past runs the planner's RTO estimate draws on
+
+
+class Wiring:
+    """What the service needs, built from the engine's configuration and the store's path."""
+
+    def __init__(
+        self, config: EngineConfig, store_path: str | Path, *, clock: Clock | None = None
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = open_store(store_path, now=self.clock.now)
+        self._clients: dict[str, XapiClient] = {}
+        self._adapter: StorageAdapter | None = None
+        self._runner: Runner | None = None
+        self._lock = threading.RLock()
+
+    def client(self, pool: str) -> XapiClient:
+        """The connected client of `pool` (connected on first use, then kept)."""
+        with self._lock:
+            if pool not in self._clients:
+                t = self.config.timeouts
+                self._clients[pool] = XapiClient.connect(
+                    self.config.pool(pool),
+                    originator=self.config.originator,
+                    clock=self.clock,
+                    timeout=t.call_seconds,
+                    connect_timeout=t.connect_seconds,
+                )
+            return self._clients[pool]
+
+    @property
+    def adapter(self) -> StorageAdapter:
+        """The storage replication adapter the configuration names."""
+        with self._lock:
+            if self._adapter is None:
+                self._adapter = self._build_adapter()
+            return self._adapter
+
+    def _build_adapter(self) -> StorageAdapter:
+        storage = self.config.storage
+        if storage.adapter == "sim":
+            from engine.storage.sim import SimStorageAdapter
+
+            if storage.control_url is None:
+                raise DRError(messages.SIM_STORAGE_URL)
+            return SimStorageAdapter(storage.control_url)
+        from engine.storage.manual import ManualStorageAdapter
+
+        # Confirmations live in the store: the bot and the CLI share them.
+        return ManualStorageAdapter(
+            [ReplicatedLun.model_validate(lun.model_dump()) for lun in storage.luns],
+            confirmed=self.store.kv(STORAGE_CONFIRMATIONS),
+        )
+
+    def pair(self, pool: str | None) -> PoolPair:
+        """The pair `pool` belongs to (either side), else the first pair."""
+        if not self.config.pairs:
+            raise DRError(messages.NO_PAIR.format(what=""))
+        if pool is None:
+            return self.config.pairs[0]
+        for pair in self.config.pairs:
+            if pool in (pair.protected, pair.dr):
+                return pair
+        raise DRError(messages.NO_PAIR.format(what=f" for pool {pool!r}"))
+
+    def site(self, name: str) -> Site:
+        """The pool as the planner and readiness see it; if drbot cannot use it, the Site
+        remembers why (a refused login is not a lost site: the split-brain guard tells them
+        apart)."""
+        endpoint = self.config.pool(name)
+        return Site.open(name, lambda: self.client(name), site=endpoint.site)
+
+    def plan(
+        self,
+        kind: Kind,
+        target: str,
+        pool: str | None,
+        *,
+        power_after: str | None = None,
+        planned: bool = False,
+        disable_ha: bool = False,
+    ) -> Plan:
+        """Plan a run of `kind`: from the protected pool into the DR pool, or back for a
+        failback (the VMs run at the DR pool then)."""
+        pair = self.pair(pool)
+        source, dest = (
+            (pair.dr, pair.protected) if kind == "failback" else (pair.protected, pair.dr)
+        )
+        options = planner.PlanOptions.model_validate(
+            {
+                "network_map": dict(pair.network_map),
+                "max_lag_seconds": self.config.storage.max_lag_seconds,
+                "planned": planned,
+                "disable_ha": disable_ha,
+                **({"power_after": power_after} if power_after is not None else {}),
+            }
+        )
+
+        def history(k: str, _src: str, dst: str) -> list[float]:
+            rows = self.store.drills.recent(dst, limit=DRILL_HISTORY, kind=k)
+            return [float(r["rto_seconds"]) for r in reversed(rows) if r["rto_seconds"]]
+
+        return planner.plan(
+            kind,
+            target,
+            source=self.site(source),
+            dest=self.site(dest),
+            options=options,
+            storage=self.adapter,
+            history=history,
+            clock=self.clock,
+        )
+
+    @property
+    def runner(self) -> Runner:
+        """The process's one runner (its worker threads drive the runs)."""
+        with self._lock:
+            if self._runner is None:
+                self._runner = Runner(
+                    self.store,
+                    self.client,
+                    self.adapter,
+                    self.clock,
+                    self.config.concurrency,
+                    task_timeout=self.config.timeouts.task_seconds,
+                )
+            return self._runner
+
+    def close(self) -> None:
+        """Close every client and the store."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+            self.store.close()
