@@ -103,7 +103,12 @@ class DemoWorld:
         bot = self.bot_user
 
         def match(entry: Seen) -> bool:
-            if entry.user != bot or entry.kind not in ("message", "thread_reply", "edit", "ephemeral"):
+            if entry.user != bot or entry.kind not in (
+                "message",
+                "thread_reply",
+                "edit",
+                "ephemeral",
+            ):
                 return False
             return predicate(entry) if predicate else True
 
@@ -113,10 +118,11 @@ class DemoWorld:
         return self.slack.person(who).click(channel, ts, action_id=action_id)
 
     def control(self, path: str) -> Any:
-        request = urllib.request.Request(
+        # The control URL is the http:// loopback one the simulator just printed.
+        request = urllib.request.Request(  # noqa: S310
             self.xapi.control_url + path, data=b"", method="POST"
         )
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
             raw = resp.read()
         return json.loads(raw) if raw else None
 
@@ -250,7 +256,8 @@ class Story:
         """Wait until the approval's run started; its id."""
         ts = approval.ts or ""
         entry = self.world.wait_bot(
-            0, lambda e: e.kind == "edit" and e.ts == ts and "run " in e.text and "started" in e.text
+            0,
+            lambda e: e.kind == "edit" and e.ts == ts and "run " in e.text and "started" in e.text,
         )
         run_id = int(entry.text.split("run ")[1].split()[0])
         self.runs.append(run_id)
@@ -261,8 +268,11 @@ class Story:
         where = self.world.serving.bot.threads
         self.world.wait_bot(
             0,
-            lambda e: e.kind == "thread_reply" and f"run {run_id}:" in e.text.lower()
-            and (where.get(run_id) or None) is not None,
+            lambda e: (
+                e.kind == "thread_reply"
+                and f"run {run_id}:" in e.text.lower()
+                and (where.get(run_id) or None) is not None
+            ),
             timeout=60,
         )
         return run

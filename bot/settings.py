@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from bot.slack.config import SlackConfig
+from commands.config import PolicyConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
 
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py
     slack: SlackConfig | None = None  # bot/slack/config.py; `drbot serve` needs it
 
     @field_validator("engine", mode="before")

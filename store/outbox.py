@@ -61,7 +61,9 @@ class Outbox:
         with self._c.write() as db:
             at = self._c.stamp()
             for item_id in ids:
-                db.execute("UPDATE outbox SET posted_at = ?, error = NULL WHERE id = ?", [at, item_id])
+                db.execute(
+                    "UPDATE outbox SET posted_at = ?, error = NULL WHERE id = ?", [at, item_id]
+                )
 
     def mark_failed(self, ids: list[int], error: str) -> None:
         with self._c.write() as db:

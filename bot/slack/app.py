@@ -66,8 +66,8 @@ from engine.models import Plan
 log = logging.getLogger(__name__)
 
 EXPIRY_EVERY = 30.0  # seconds between sweeps for expired approvals
-HOME_USERS = 200
-PLANS_KV = "slack-approval-plans"  # approval id -> the plan it was opened with  # people whose App Home is refreshed when a run changes state
+HOME_USERS = 200  # people whose App Home is refreshed when a run changes state
+PLANS_KV = "slack-approval-plans"  # approval id -> the plan it was opened with
 
 
 def make_client(config: SlackConfig) -> WebClient:
@@ -182,7 +182,9 @@ class SlackBot:
     # ---- who asks ----------------------------------------------------------------------------
 
     def actor(self, user_id: str, channel: str | None, fallback_name: str = "") -> Actor:
-        return Actor(id=user_id, name=self.name_of(user_id, fallback_name), via="slack", channel=channel)
+        return Actor(
+            id=user_id, name=self.name_of(user_id, fallback_name), via="slack", channel=channel
+        )
 
     def name_of(self, user_id: str, fallback: str = "") -> str:
         """A person's name as Slack shows it: display name, else real name (many people never
@@ -217,7 +219,9 @@ class SlackBot:
     def render(self, result: Result, actor: Actor, reply: Reply) -> None:
         """Show a result where it belongs."""
         if isinstance(result, Invalid):
-            reply.private(self.poster, blocks.error_reply(result.message, result.usage, result.suggestion))
+            reply.private(
+                self.poster, blocks.error_reply(result.message, result.usage, result.suggestion)
+            )
         elif isinstance(result, Refused):
             reply.private(self.poster, blocks.refused(result.reason, result.hint))
             if result.plan is not None and result.code == "blocked":
@@ -264,7 +268,9 @@ class SlackBot:
                 self.poster.post(
                     channel,
                     blocks.note(
-                        m.SUPERSEDED_NOTE.format(old=old.plan_hash[:12], new=approval.plan_hash[:12])
+                        m.SUPERSEDED_NOTE.format(
+                            old=old.plan_hash[:12], new=approval.plan_hash[:12]
+                        )
                     ),
                     thread_ts=thread_ts,
                 )
@@ -276,9 +282,7 @@ class SlackBot:
             channel, thread_ts = reply.channel, reply.thread_ts
         message = blocks.approval_message(approval, plan)
         ts = self.poster.post(channel, message, thread_ts=thread_ts)
-        self.service.bind(
-            approval.id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts}
-        )
+        self.service.bind(approval.id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts})
         self._plans[str(approval.id)] = plan.model_dump(mode="json")
 
     def refresh_approval(self, approval: ApprovalView) -> None:
@@ -312,11 +316,7 @@ class SlackBot:
             result.run.id,
             result.run.kind,
             result.run.target,
-            {
-                vm.name: app.name
-                for app in result.plan.appliances
-                for vm in app.vms
-            }
+            {vm.name: app.name for app in result.plan.appliances for vm in app.vms}
             | {vm.name: "" for vm in result.plan.standalone_vms},
         )
 
@@ -392,18 +392,25 @@ class SlackBot:
         for run in runs:
             where = self.threads.get(run.id) or RunThread(
                 channel=self.config.channels.requests,
-                thread_ts=self.poster.post(self.config.channels.requests, blocks.note(
-                    m.PROGRESS_HEADER.format(
-                        title=m.ACTION_TITLE.get(run.kind, run.kind), run_id=run.id, state=run.state
-                    )
-                )),
+                thread_ts=self.poster.post(
+                    self.config.channels.requests,
+                    blocks.note(
+                        m.PROGRESS_HEADER.format(
+                            title=m.ACTION_TITLE.get(run.kind, run.kind),
+                            run_id=run.id,
+                            state=run.state,
+                        )
+                    ),
+                ),
             )
             self.threads.put(run.id, where)
             view = self.service.dispatch(ShowRequest(run_id=run.id), self._system())
             done = "-"
             if isinstance(view, RunView):
                 finished = [s for s in view.steps if s.status == "done"]
-                done = f"{len(finished)} of {len(view.steps)} steps" if view.steps else "nothing yet"
+                done = (
+                    f"{len(finished)} of {len(view.steps)} steps" if view.steps else "nothing yet"
+                )
             self.poster.post(
                 where.channel, blocks.interrupted_message(run, done), thread_ts=where.thread_ts
             )

@@ -232,7 +232,9 @@ def status_reply(result: StatusResult) -> Message:
             )
             for lun in result.replication
         ]
-        blocks.append(section(m.STATUS_REPLICATION.format(lines=bounded_lines(luns, m.APPROVAL_MORE))))
+        blocks.append(
+            section(m.STATUS_REPLICATION.format(lines=bounded_lines(luns, m.APPROVAL_MORE)))
+        )
     if result.replication_error:
         blocks.append(context(result.replication_error))
     if result.active_runs:
@@ -625,7 +627,9 @@ def progress_message(p: ProgressState) -> Message:
                     failed=m.PROGRESS_APP_FAILED.format(failed=bad) if bad else "",
                 )
             )
-        blocks.append(section(m.PROGRESS_APPS.format(lines=bounded_lines(lines, m.PROGRESS_MORE_APPS))))
+        blocks.append(
+            section(m.PROGRESS_APPS.format(lines=bounded_lines(lines, m.PROGRESS_MORE_APPS)))
+        )
     if p.paused:
         blocks.append(section(m.PROGRESS_PAUSED.format(message=p.paused)))
     text = m.PROGRESS_FALLBACK.format(
@@ -673,7 +677,9 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
     ]
     cut = len(app_lines) > LIST_LINES or len(failed) > LIST_LINES
     if app_lines:
-        blocks.append(section(m.SUMMARY_APPS.format(lines=bounded_lines(app_lines, m.PROGRESS_MORE_APPS))))
+        blocks.append(
+            section(m.SUMMARY_APPS.format(lines=bounded_lines(app_lines, m.PROGRESS_MORE_APPS)))
+        )
     if failed:
         lines = [
             m.SUMMARY_FAILED_LINE.format(
@@ -707,12 +713,17 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
             f"{v.appliance or 'standalone'}\t{v.name}\t{v.uuid}\t{v.status}\t{v.error or ''}"
             for v in view.vms
         ]
-        detail = (f"run-{run.id}-outcome.tsv", "vApp\tVM\tuuid\tstatus\terror\n" + "\n".join(rows) + "\n")
+        detail = (
+            f"run-{run.id}-outcome.tsv",
+            "vApp\tVM\tuuid\tstatus\terror\n" + "\n".join(rows) + "\n",
+        )
     return Message(text, blocks, detail).checked()
 
 
 def storage_message(run_id: int, step: StorageStep) -> Message:
-    text = m.STORAGE_STEP.format(run_id=run_id, instruction=step.instruction or f"{step.action} {step.lun}")
+    text = m.STORAGE_STEP.format(
+        run_id=run_id, instruction=step.instruction or f"{step.action} {step.lun}"
+    )
     blocks = [
         section(text),
         {
@@ -726,7 +737,9 @@ def storage_message(run_id: int, step: StorageStep) -> Message:
                     style="primary",
                     confirm=confirm(
                         m.STORAGE_CONFIRM_TITLE,
-                        m.STORAGE_CONFIRM_TEXT.format(action=step.action, lun=step.lun, run_id=run_id),
+                        m.STORAGE_CONFIRM_TEXT.format(
+                            action=step.action, lun=step.lun, run_id=run_id
+                        ),
                         m.STORAGE_DONE,
                     ),
                 )
@@ -852,9 +865,12 @@ def audit_batch(entries: list[dict[str, Any]]) -> Message:
         )
     text = m.AUDIT_POST_FALLBACK.format(first=entries[0]["seq"], last=entries[-1]["seq"])
     body = "\n".join(lines)
-    return Message(text, [section(body)] if len(body) <= limits.SECTION_TEXT else [
-        section(chunk) for chunk in _chunks(lines, 2_900)
-    ][:limits.MESSAGE_BLOCKS]).checked()
+    return Message(
+        text,
+        [section(body)]
+        if len(body) <= limits.SECTION_TEXT
+        else [section(chunk) for chunk in _chunks(lines, 2_900)][: limits.MESSAGE_BLOCKS],
+    ).checked()
 
 
 def _chunks(lines: list[str], budget: int) -> list[str]:

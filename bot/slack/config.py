@@ -16,13 +16,16 @@ reports = "C0DRREPORT"          # readiness summaries and drill reports
 ```
 
 Channels are IDs, never names: names change, and Slack's file uploads refuse names.
+
+Loading is lenient (the operator CLI reads the same file and must work when chat is down or
+half configured); `drbot serve` calls `ready()`, which says what is missing for the mode.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.slack import messages
 
@@ -34,7 +37,7 @@ class SlackChannels(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    requests: str = Field(min_length=1, description="channel of /dr requests and their threads")
+    requests: str | None = Field(default=None, description="channel of requests and run threads")
     audit: str | None = Field(default=None, description="channel every audit entry is posted to")
     reports: str | None = Field(default=None, description="channel of summaries and reports")
 
@@ -61,7 +64,7 @@ class SlackConfig(BaseModel):
     api_url: str | None = Field(
         default=None, description="Web API base URL; only for a Slack double (sim/slack)"
     )
-    channels: SlackChannels
+    channels: SlackChannels = Field(default_factory=SlackChannels)
     http: HttpListen = Field(default_factory=HttpListen)
     storage_role: Role = "operator"
     workers: int = Field(default=8, ge=1, le=64, description="threads that do listeners' work")
@@ -69,10 +72,13 @@ class SlackConfig(BaseModel):
     audit_batch_seconds: float = Field(default=5.0, ge=0.0)
     audit_batch_size: int = Field(default=20, ge=1, le=40)
 
-    @model_validator(mode="after")
-    def _tokens_for_mode(self) -> Self:
+    def ready(self) -> list[str]:
+        """What `drbot serve` still needs in this section (empty: ready)."""
+        missing = []
         if self.mode == "socket" and self.app_token is None:
-            raise ValueError(messages.CONFIG_NEEDS_APP_TOKEN)
+            missing.append(messages.NEEDS_APP_LEVEL_KEY)
         if self.mode == "http" and self.signing_secret is None:
-            raise ValueError(messages.CONFIG_NEEDS_SIGNING_SECRET)
-        return self
+            missing.append(messages.NEEDS_SIGNING_KEY)
+        if not self.channels.requests:
+            missing.append(messages.NEEDS_REQUESTS_CHANNEL)
+        return missing

@@ -208,9 +208,7 @@ def _ask_reason(
     view = blocks.reason_modal(
         blocks.REASON_VIEW,
         m.REASON_TITLE,
-        m.REASON_PROMPT.format(
-            command=request.command, target=getattr(request, "target", "")
-        ),
+        m.REASON_PROMPT.format(command=request.command, target=getattr(request, "target", "")),
         m.REASON_SUBMIT,
         metadata,
     )

@@ -6,13 +6,17 @@ Slack mrkdwn: `*bold*`, `_italic_`, `<@U123>` mentions a person.
 """
 
 # ---- configuration (bot/slack/config.py) --------------------------------------------------------
-CONFIG_NEEDS_APP_TOKEN = (
+NEEDS_APP_LEVEL_KEY = (
     "slack.mode is 'socket' but slack.app_token is not set: create an app-level token with "
     "connections:write in the app's settings and set it (or DRBOT_SLACK__APP_TOKEN)."
 )
-CONFIG_NEEDS_SIGNING_SECRET = (
+NEEDS_SIGNING_KEY = (
     "slack.mode is 'http' but slack.signing_secret is not set: copy it from the app's Basic "
     "Information page (or set DRBOT_SLACK__SIGNING_SECRET)."
+)
+NEEDS_REQUESTS_CHANNEL = (
+    "slack.channels.requests is not set: give the ID of the channel where /dr requests and "
+    "their threads go (e.g. C0DROPS001)."
 )
 NO_SLACK_SECTION = (
     "The configuration {path} has no [slack] section: add one (see deploy/drbot.example.toml) "
@@ -41,7 +45,9 @@ WORKING = "Working on `/dr {text}`..."
 REASON_TITLE = "Reason needed"
 REASON_SUBMIT = "Ask for approval"
 REASON_CLOSE = "Cancel"
-REASON_PROMPT = "*{command} {target}* needs a reason: it is shown to the approvers and kept in the audit trail."
+REASON_PROMPT = (
+    "*{command} {target}* needs a reason: it is shown to the approvers and kept in the audit trail."
+)
 REASON_LABEL = "Why?"
 REASON_PLACEHOLDER = "e.g. DC1 lost power at 02:10, INC-4711"
 REASON_EMPTY = "Give a reason: the approvers read it and the audit trail keeps it."

@@ -143,6 +143,9 @@ def serve(
         raise fail(str(exc)) from None
     if settings.slack is None:
         raise fail(m.NO_SLACK_SECTION.format(path=config_path(config)))
+    missing = settings.slack.ready()
+    if missing:
+        raise fail(" ".join(missing))
     clock = SystemClock()
     try:
         client = make_client(settings.slack)
