@@ -76,19 +76,17 @@ MSG = {
 
 
 @dataclass
-class DemoWorld:
-    """Both simulators and the bot, running; people act through `slack`."""
+class Simulators:
+    """sim/xapi and sim/slack on loopback, and a drbot configuration pointing at them."""
 
     slack: SlackSim
     xapi: Any
-    service: Service
-    serving: Serving
     config_path: Path
     endpoints_path: Path
-    bot_user: str = ""
-    threads: list[str] = field(default_factory=list)
 
-    # ---- acting ------------------------------------------------------------------------------
+    @property
+    def bot_user(self) -> str:
+        return self.slack.workspace.app.bot_user_id
 
     def command(self, who: str, text: str, channel: str = CHANNEL) -> int:
         """`who` types `/dr text`; returns the record position before it."""
@@ -101,40 +99,117 @@ class DemoWorld:
     ) -> Seen:
         """The first thing the bot showed after `since` that matches `predicate`."""
         bot = self.bot_user
+        shown = ("message", "thread_reply", "edit", "ephemeral")
 
         def match(entry: Seen) -> bool:
-            if entry.user != bot or entry.kind not in (
-                "message",
-                "thread_reply",
-                "edit",
-                "ephemeral",
-            ):
+            if entry.user != bot or entry.kind not in shown:
                 return False
             return predicate(entry) if predicate else True
 
         return self.slack.record.wait_for(match, timeout=timeout, since=since)
 
-    def click(self, who: str, ts: str, action_id: str, channel: str = CHANNEL) -> Any:
-        return self.slack.person(who).click(channel, ts, action_id=action_id)
-
-    def control(self, path: str) -> Any:
+    def control(self, path: str, method: str = "POST") -> Any:
+        """One request to sim/xapi's control API (fail or restore a site, faults ...)."""
         # The control URL is the http:// loopback one the simulator just printed.
         request = urllib.request.Request(  # noqa: S310
-            self.xapi.control_url + path, data=b"", method="POST"
+            self.xapi.control_url + path, data=b"" if method != "GET" else None, method=method
         )
         with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
             raw = resp.read()
         return json.loads(raw) if raw else None
 
+    def stop(self) -> None:
+        self.slack.stop()
+        self.xapi.stop()
+
+
+@dataclass
+class DemoWorld(Simulators):
+    """Both simulators and the bot, running; people act through `slack`."""
+
+    service: Service = None  # type: ignore[assignment]  # always given by demo_world
+    serving: Serving = None  # type: ignore[assignment]  # always given by demo_world
+    threads: list[str] = field(default_factory=list)
+
     def wait_run_end(self, run_id: int, timeout: float = 300) -> dict[str, Any]:
         self.service.wait(run_id, timeout)
         return self.service.wiring.store.runs.get(run_id)
 
-    def stop(self) -> None:
-        self.serving.stop()
-        self.service.close()
-        self.slack.stop()
-        self.xapi.stop()
+
+@contextmanager
+def simulators(
+    state_dir: Path,
+    *,
+    scenario: str = "demo",
+    speed: float = 20.0,
+    mode: str = "socket",
+    slack_clock: Any = None,
+    policy: dict[str, Any] | None = None,
+) -> Iterator[Simulators]:
+    """Start sim/xapi (`scenario`) and sim/slack on loopback and write a drbot configuration
+    for them in `state_dir` (the bot in `mode`: socket or http); stop them afterwards."""
+    import tomllib
+
+    import tomli_w
+
+    from sim.slack.server import SlackSim
+    from sim.xapi.serve import start_sim
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    endpoints_path = state_dir / "endpoints.json"
+    config_path = state_dir / "drbot.toml"
+    xapi = start_sim(scenario, speed=speed)
+    try:
+        slack = SlackSim.start(clock=slack_clock)
+    except BaseException:
+        xapi.stop()
+        raise
+    sims = Simulators(slack, xapi, config_path, endpoints_path)
+    try:
+        endpoints = {**xapi.endpoints, "slack": slack.endpoints()}
+        endpoints_path.write_text(json.dumps(endpoints, indent=2))
+        write_config(endpoints, config_path, Path("drbot.db"))
+        if policy or mode != "socket":
+            data = tomllib.loads(config_path.read_text())
+            data["policy"] = {**data.get("policy", {}), **(policy or {})}
+            data["slack"] = {**data["slack"], "mode": mode}
+            if mode == "http":
+                data["slack"]["http"] = {"host": "127.0.0.1", "port": 0}
+            config_path.write_text(tomli_w.dumps(data))
+        yield sims
+    finally:
+        sims.stop()
+
+
+def start_stack(sims: Simulators, *, clock: Any = None) -> tuple[Service, Serving]:
+    """The commands service and the bot for `sims`' configuration, running (the Slack
+    double delivers to it: Socket Mode, or HTTP mode at the bot's URL)."""
+    from bot.settings import load_settings
+    from bot.slack.app import make_client, slack_members
+    from bot.slack.serve import start_bot
+    from commands.service import Service
+    from commands.wiring import Wiring
+    from engine.clock import SystemClock
+
+    settings = load_settings(sims.config_path)
+    assert settings.slack is not None
+    clock = clock or SystemClock()
+    service = Service(
+        Wiring(settings.engine, settings.store_path, clock=clock),
+        settings.policy,
+        members=slack_members(make_client(settings.slack)),
+    )
+    try:
+        serving = start_bot(settings.slack, service, clock=clock)
+    except BaseException:
+        service.close()
+        raise
+    if settings.slack.mode == "http":
+        assert serving.url is not None
+        sims.slack.configure_delivery(socket_mode=False, request_url=serving.url)
+    else:
+        _wait_connected(sims.slack)
+    return service, serving
 
 
 @contextmanager
@@ -145,72 +220,34 @@ def demo_world(
     speed: float = 20.0,
     mode: str = "socket",
     slack_clock: Any = None,
+    clock: Any = None,
     policy: dict[str, Any] | None = None,
-    slack_overrides: dict[str, Any] | None = None,
 ) -> Iterator[DemoWorld]:
-    """Start sim/xapi (`scenario`), sim/slack and the bot (`mode`: socket or http) on
-    loopback, with a configuration in `state_dir`; stop everything afterwards."""
-    import tomllib
-
-    import tomli_w
-
-    from bot.settings import load_settings
-    from bot.slack.app import make_client, slack_members
-    from bot.slack.serve import start_bot
-    from commands.service import Service
-    from commands.wiring import Wiring
-    from engine.clock import SystemClock
-    from sim.slack.server import SlackSim
-    from sim.xapi.serve import start_sim
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    endpoints_path = state_dir / "endpoints.json"
-    config_path = state_dir / "drbot.toml"
-    xapi = start_sim(scenario, speed=speed)
-    slack = SlackSim.start(clock=slack_clock)
-    try:
-        endpoints = {**xapi.endpoints, "slack": slack.endpoints()}
-        endpoints_path.write_text(json.dumps(endpoints, indent=2))
-        write_config(endpoints, config_path, Path("drbot.db"))
-        if policy or slack_overrides or mode != "socket":
-            data = tomllib.loads(config_path.read_text())
-            data["policy"] = {**data.get("policy", {}), **(policy or {})}
-            data["slack"] = {**data["slack"], **(slack_overrides or {}), "mode": mode}
-            if mode == "http":
-                data["slack"]["http"] = {"host": "127.0.0.1", "port": 0}
-            config_path.write_text(tomli_w.dumps(data))
-        settings = load_settings(config_path)
-        assert settings.slack is not None
-        clock = SystemClock()
-        client = make_client(settings.slack)
-        service = Service(
-            Wiring(settings.engine, settings.store_path, clock=clock),
-            settings.policy,
-            members=slack_members(client),
+    """Both simulators and the bot (`mode`: socket or http) on loopback, with a configuration
+    in `state_dir`; everything stopped afterwards. `clock` is the service's and the bot's (a
+    test's ManualClock for approval expiry)."""
+    with simulators(
+        state_dir,
+        scenario=scenario,
+        speed=speed,
+        mode=mode,
+        slack_clock=slack_clock,
+        policy=policy,
+    ) as sims:
+        service, serving = start_stack(sims, clock=clock)
+        world = DemoWorld(
+            sims.slack,
+            sims.xapi,
+            sims.config_path,
+            sims.endpoints_path,
+            service=service,
+            serving=serving,
         )
-        serving = start_bot(settings.slack, service, clock=clock)
-        if mode == "http":
-            assert serving.url is not None
-            slack.configure_delivery(socket_mode=False, request_url=serving.url)
-        else:
-            _wait_connected(slack)
-    except BaseException:
-        slack.stop()
-        xapi.stop()
-        raise
-    world = DemoWorld(
-        slack,
-        xapi,
-        service,
-        serving,
-        config_path,
-        endpoints_path,
-        bot_user=slack.workspace.app.bot_user_id,
-    )
-    try:
-        yield world
-    finally:
-        world.stop()
+        try:
+            yield world
+        finally:
+            serving.stop()
+            service.close()
 
 
 def _wait_connected(slack: SlackSim, timeout: float = 10.0) -> None:
@@ -249,7 +286,7 @@ class Story:
     def approve(self, who: str, approval: Seen) -> None:
         self.say(who, "clicks Approve (and confirms)")
         since = self.world.slack.record.last_seq()
-        self.world.click(who, approval.ts or "", "dr_approve")
+        self.world.slack.person(who).click(CHANNEL, approval.ts or "", action_id="dr_approve")
         self.world.wait_bot(since, timeout=60)
 
     def run_of(self, approval: Seen) -> int:

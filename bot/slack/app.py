@@ -243,7 +243,7 @@ class SlackBot:
         elif isinstance(result, ApprovalOpened):
             self.open_approval(result.approval, result.plan, reply)
         elif isinstance(result, ApprovalUpdated):
-            self.refresh_approval(result.approval)
+            pass  # the service's ApprovalEvent edits the message (one edit per change)
         elif isinstance(result, RunStarted):
             self.run_started(result, reply)
         elif isinstance(result, RunUpdated):

@@ -1,0 +1,116 @@
+"""End-to-end fixtures: sim/xapi (the `mini` scenario, fast), sim/slack and the real bot
+(Bolt, in Socket Mode or HTTP mode) on loopback, with the real commands service over a real
+store file. People act through the Slack double; the tests wait (bounded) for what the bot
+shows them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.demo import DemoWorld, demo_world
+from sim.slack.record import Seen
+
+OPS = "C0DROPS001"
+SPEED = 1000.0
+
+
+@pytest.fixture(params=["socket", "http"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def world(tmp_path: Path, mode: str) -> Iterator[DemoWorld]:
+    """The whole product in one mode (both modes run each test that uses it)."""
+    with demo_world(tmp_path / "world", scenario="mini", speed=SPEED, mode=mode) as w:
+        yield w
+
+
+@pytest.fixture
+def socket_world(tmp_path: Path) -> Iterator[DemoWorld]:
+    """The whole product in Socket Mode only (for tests about one mode's transport)."""
+    with demo_world(tmp_path / "world", scenario="mini", speed=SPEED) as w:
+        yield w
+
+
+def bot_said(
+    world: DemoWorld,
+    since: int,
+    *,
+    kind: Any = None,
+    text: str = "",
+    to: str | None = None,
+    thread_ts: str | None = None,
+    timeout: float = 30.0,
+) -> Seen:
+    """The first thing the bot showed after `since` matching every given condition."""
+    kinds = (kind,) if isinstance(kind, str) else kind
+
+    def match(e: Seen) -> bool:
+        return (
+            e.user == world.bot_user
+            and (kinds is None or e.kind in kinds)
+            and text.lower() in (e.text + str(e.blocks or "")).lower()
+            and (to is None or e.to_user == to)
+            and (thread_ts is None or e.thread_ts == thread_ts)
+        )
+
+    return world.slack.record.wait_for(match, timeout=timeout, since=since)
+
+
+def ask(world: DemoWorld, who: str, text: str) -> Seen:
+    """`who` asks for a run; the approval message the bot posted for it."""
+    since = world.command(who, text)
+    return bot_said(world, since, kind=("message", "thread_reply"), text="approval needed")
+
+
+def click(world: DemoWorld, who: str, ts: str, action_id: str, **kw: Any) -> int:
+    """`who` clicks a button of message `ts` in #dr-ops; the record position before it."""
+    since = world.slack.record.last_seq()
+    world.slack.person(who).click(OPS, ts, action_id=action_id, **kw)
+    return since
+
+
+def wait_until(condition: Any, timeout: float = 30.0) -> Any:
+    """Wait, with a bound, for something the bot does in its own threads; its value."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not reached within {timeout}s")
+        pause.wait(0.01)
+
+
+def started_run(world: DemoWorld, approval: Seen, timeout: float = 30.0) -> int:
+    """The run the approval started, once it started."""
+    approval_id = approval_id_of(approval)
+    return int(wait_until(lambda: world.service.approval(approval_id).run_id, timeout))
+
+
+def finished(world: DemoWorld, run_id: int, timeout: float = 120.0) -> dict[str, Any]:
+    """The run once it ended, and its summary was posted in its thread."""
+    world.service.wait(run_id, timeout)
+    where = wait_until(
+        lambda: (t := world.serving.bot.threads.get(run_id)) and t.summary_posted and t
+    )
+    run = world.service.wiring.store.runs.get(run_id)
+    run["thread_ts"] = where.thread_ts
+    return run
+
+
+def approval_id_of(message: Seen) -> int:
+    """The approval id the message's Approve button carries."""
+    for block in message.blocks or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == "dr_approve":
+                return int(element["value"])
+    raise AssertionError(f"no Approve button in {message.text!r}")

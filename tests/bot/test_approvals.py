@@ -1,0 +1,191 @@
+"""Every approval rule, as people meet it in the thread: the requester and non-approvers are
+refused, a double click and a click on a stale screen count once, Slack's retry of a
+delivery is handled once, an expired approval loses its buttons, a plan that changed between
+approval and run asks again, and two bot processes on one store start one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.demo import demo_world
+from tests.bot.conftest import (
+    OPS,
+    SPEED,
+    approval_id_of,
+    ask,
+    bot_said,
+    click,
+    finished,
+    started_run,
+    wait_until,
+)
+
+OLIVIA, ALEX, PRIYA, VICTOR = "U0ONCALL01", "U0APPROV01", "U0APPROV02", "U0VIEWER01"
+FAILOVER = "failover all --reason the primary site is lost"
+
+
+def test_the_requester_cannot_approve_their_own_request(world):
+    """olivia's click on her own failover is refused, privately, in the thread; no vote."""
+    approval = ask(world, "olivia", FAILOVER)
+    since = click(world, "olivia", approval.ts, "dr_approve")
+    refusal = bot_said(world, since, kind="ephemeral", to=OLIVIA)
+    assert refusal.thread_ts == approval.ts
+    assert world.service.approval(approval_id_of(approval)).votes == []
+
+
+def test_a_non_approver_cannot_approve(world):
+    """victor (a viewer) is refused; the approval still needs two."""
+    approval = ask(world, "olivia", FAILOVER)
+    since = click(world, "victor", approval.ts, "dr_approve")
+    bot_said(world, since, kind="ephemeral", to=VICTOR)
+    assert world.service.approval(approval_id_of(approval)).missing == 2
+
+
+def test_two_approvers_start_the_failover_and_the_message_follows(world):
+    """After alex the message names him and says one more is needed; after priya the run
+    starts, the buttons go, and progress and summary follow in the thread."""
+    approval = ask(world, "olivia", FAILOVER)
+    since = click(world, "alex", approval.ts, "dr_approve")
+    edit = bot_said(world, since, kind="edit", text="1 more approval(s) needed")
+    assert edit.ts == approval.ts and f"<@{ALEX}>" in str(edit.blocks)
+    click(world, "priya", approval.ts, "dr_approve")
+    run = finished(world, started_run(world, approval))
+    assert run["thread_ts"] == approval.ts
+    assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
+
+
+def test_a_double_click_counts_once(world):
+    """alex clicking Approve twice is one vote; the second click says he already voted."""
+    approval = ask(world, "olivia", FAILOVER)
+    click(world, "alex", approval.ts, "dr_approve")
+    wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+    since = click(world, "alex", approval.ts, "dr_approve")
+    bot_said(world, since, kind="ephemeral", to=ALEX)
+    assert len(world.service.approval(approval_id_of(approval)).votes) == 1
+
+
+def test_a_click_on_a_stale_screen_after_the_run_started_starts_nothing(world):
+    """priya clicks the buttons as her screen still shows them after the test failover
+    started: refused, still one run."""
+    approval = ask(world, "olivia", "test-failover all --disable-ha")
+    click(world, "alex", approval.ts, "dr_approve")
+    run_id = started_run(world, approval)
+    since = click(world, "priya", approval.ts, "dr_approve", as_of=approval.seq)
+    bot_said(world, since, kind="ephemeral", to=PRIYA)
+    finished(world, run_id)
+    assert len(world.service.wiring.store.runs.list(limit=50)) == 1
+
+
+def test_an_expired_approval_loses_its_buttons_and_refuses_late_clicks(tmp_path: Path):
+    """30 minutes on, the approval is expired: its message says so without buttons, and a
+    click from a screen that still shows them is refused."""
+    from engine.clock import ManualClock
+
+    clock = ManualClock()
+    with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, clock=clock) as world:
+        approval = ask(world, "olivia", FAILOVER)
+        clock.advance(31 * 60)
+        since = world.slack.record.last_seq()
+        world.service.expire_approvals()
+        edit = bot_said(world, since, kind="edit", text="expired")
+        assert edit.ts == approval.ts
+        assert world.slack.person("alex").buttons(OPS, approval.ts) == []
+        since = click(world, "alex", approval.ts, "dr_approve", as_of=approval.seq)
+        bot_said(world, since, kind="ephemeral", to=ALEX)
+        assert world.service.wiring.store.runs.list(limit=10) == []
+
+
+def test_reject_asks_why_and_ends_the_approval(world):
+    """Reject opens a modal; the reason shows in the message, and the buttons go."""
+    approval = ask(world, "olivia", FAILOVER)
+    since = click(world, "alex", approval.ts, "dr_reject")
+    world.slack.record.wait_for(lambda e: e.kind == "view_opened", since=since, timeout=10)
+    world.slack.person("alex").submit({"reason": {"text": "wait for the network team"}})
+    edit = bot_said(world, since, kind="edit", text="wait for the network team")
+    assert edit.ts == approval.ts
+    assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
+
+
+def test_a_plan_that_changed_before_the_run_is_approved_again(socket_world):
+    """Replication catches up between the first and second approval (the VM created inside
+    the lag is now in the replicated metadata): the old approval is superseded, a new plan
+    with its own hash is posted in the same thread for approval."""
+    world = socket_world
+    approval = ask(world, "olivia", FAILOVER)
+    click(world, "alex", approval.ts, "dr_approve")
+    wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+    for lun in world.serving.bot.service.wiring.adapter.state():
+        world.control(f"/replication/{lun.lun}/sync")
+    since = click(world, "priya", approval.ts, "dr_approve")
+    new = bot_said(world, since, kind="thread_reply", text="approval needed")
+    assert new.thread_ts == approval.ts
+    old = world.service.approval(approval_id_of(approval))
+    assert old.state == "superseded"
+    assert world.service.approval(approval_id_of(new)).plan_hash != old.plan_hash
+    assert world.service.wiring.store.runs.list(limit=10) == []
+
+
+def test_slack_redelivering_a_mention_is_answered_once(socket_world):
+    """The same app_mention delivered again (a Slack retry, same event_id) gets one answer."""
+    world = socket_world
+    since = world.slack.record.last_seq()
+    world.slack.person("olivia").say("dr-ops", f"<@{world.bot_user}> help")
+    first = world.slack.dispatcher.log[-1]
+    bot_said(world, since, kind="ephemeral", to=OLIVIA)
+    again = world.slack.dispatcher.deliver("events_api", first.payload)
+    again.wait(10)
+    world.serving.bot.worker.wait_idle()
+    answers = [
+        e
+        for e in world.slack.record.entries(since=since, kind="ephemeral")
+        if e.user == world.bot_user
+    ]
+    assert len(answers) == 1
+
+
+@pytest.mark.slow
+def test_two_bot_processes_on_one_store_start_one_run(tmp_path: Path):
+    """Two bots share one store and one Slack app (each click reaches one of them); two
+    approvers click at once on a test failover needing one: one run starts."""
+    with demo_world(tmp_path / "a", scenario="mini", speed=SPEED) as first:
+        second_dir = tmp_path / "a"
+        from bot.settings import load_settings
+        from bot.slack.app import make_client, slack_members
+        from bot.slack.serve import start_bot
+        from commands.service import Service
+        from commands.wiring import Wiring
+        from engine.clock import SystemClock
+
+        settings = load_settings(second_dir / "drbot.toml")
+        assert settings.slack is not None
+        clock = SystemClock()
+        service = Service(
+            Wiring(settings.engine, settings.store_path, clock=clock),
+            settings.policy,
+            members=slack_members(make_client(settings.slack)),
+        )
+        other = start_bot(settings.slack, service, clock=clock)
+        try:
+            wait_until(lambda: len(first.slack.socket.links()) >= 2)
+            approval = ask(first, "olivia", "test-failover all --disable-ha")
+            alex = first.slack.person("alex").click(
+                OPS, approval.ts, action_id="dr_approve", wait=False
+            )
+            priya = first.slack.person("priya").click(
+                OPS, approval.ts, action_id="dr_approve", wait=False
+            )
+            alex.wait(10)
+            priya.wait(10)
+            run_id = started_run(first, approval)
+            wait_until(lambda: first.service.wiring.store.runs.get(run_id)["state"] != "queued")
+            first.serving.bot.worker.wait_idle()
+            other.bot.worker.wait_idle()
+            runs = first.service.wiring.store.runs.list(limit=10)
+            assert [r["id"] for r in runs] == [run_id]
+            service.wait(run_id, 120)
+            first.service.wait(run_id, 120)
+        finally:
+            other.stop()
+            service.close()
