@@ -49,7 +49,8 @@ def test_two_approvers_start_the_failover_and_the_message_follows(world):
     approval = ask(world, "olivia", FAILOVER)
     since = click(world, "alex", approval.ts, "dr_approve")
     edit = bot_said(world, since, kind="edit", text="1 more approval(s) needed")
-    assert edit.ts == approval.ts and f"<@{ALEX}>" in str(edit.blocks)
+    assert edit.ts == approval.ts
+    assert f"<@{ALEX}>" in str(edit.blocks)
     click(world, "priya", approval.ts, "dr_approve")
     run = finished(world, started_run(world, approval))
     assert run["thread_ts"] == approval.ts

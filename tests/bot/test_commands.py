@@ -22,7 +22,8 @@ def test_help_lists_only_what_the_caller_may_do(world):
     viewer = bot_said(world, since, kind="ephemeral", to=VICTOR)
     since = world.command("olivia", "help")
     operator = bot_said(world, since, kind="ephemeral", to=OLIVIA)
-    assert "status" in str(viewer.blocks) and "test-failover" not in str(viewer.blocks)
+    assert "status" in str(viewer.blocks)
+    assert "test-failover" not in str(viewer.blocks)
     assert "test-failover" in str(operator.blocks)
 
 
@@ -45,7 +46,8 @@ def test_test_failover_approved_by_one_runs_with_progress_and_summary(world):
     """A test failover: plan with buttons, one approval, progress edited in the thread, a
     summary with cleanup verified; `runs` and `show` then list it."""
     approval = ask(world, "olivia", "test-failover all --disable-ha")
-    assert approval.kind == "message" and approval.thread_ts is None
+    assert approval.kind == "message"
+    assert approval.thread_ts is None
     click(world, "alex", approval.ts, "dr_approve")
     run_id = started_run(world, approval)
     run = finished(world, run_id)
