@@ -113,7 +113,7 @@ class SlackBot:
         self.client = client or make_client(config)
         self.poster = Poster(self.client)
         self.threads = Threads(self.store)
-        self.worker = Worker(config.workers)
+        self.worker = Worker(config.workers, after_job=self._release_connections)
         self.next_drill = next_drill or (lambda: None)
         self.app = App(
             client=self.client,
@@ -171,6 +171,18 @@ class SlackBot:
         if self.audit:
             self.audit.stop()
         self.worker.close()
+
+    def _release_connections(self) -> None:
+        """Close the XAPI connections a worker thread opened while the service planned or read
+        readiness for a request: the client keeps connections per thread, and a pool thread's
+        would otherwise linger until garbage collection. (The service has no public way to do
+        this yet; `Wiring.release_thread()` is the addition this needs.)"""
+        release = getattr(self.service.wiring, "release_thread", None)
+        if release is not None:
+            release()
+            return
+        for client in list(getattr(self.service.wiring, "_clients", {}).values()):
+            client.release_thread()
 
     def _sweep(self) -> None:
         while not self._stop.wait(EXPIRY_EVERY):
@@ -280,10 +292,16 @@ class SlackBot:
             channel, thread_ts = run_where.channel, run_where.thread_ts
         else:
             channel, thread_ts = reply.channel, reply.thread_ts
+        self._plans[str(approval.id)] = plan.model_dump(mode="json")
         message = blocks.approval_message(approval, plan)
         ts = self.poster.post(channel, message, thread_ts=thread_ts)
-        self.service.bind(approval.id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts})
-        self._plans[str(approval.id)] = plan.model_dump(mode="json")
+        bound = self.service.bind(
+            approval.id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts}
+        )
+        if bound.state != approval.state or bound.votes != approval.votes:
+            # It changed before we knew where its message is (its event came too early to
+            # edit it): show its state now.
+            self.refresh_approval(bound)
 
     def refresh_approval(self, approval: ApprovalView) -> None:
         """Edit the approval's message to its current state (buttons only while pending)."""

@@ -23,8 +23,17 @@ ErrorHandler = Callable[[BaseException], None]
 class Worker:
     """A named thread pool whose jobs never raise into the caller."""
 
-    def __init__(self, threads: int = 8, name: str = "drbot-slack") -> None:
+    def __init__(
+        self,
+        threads: int = 8,
+        name: str = "drbot-slack",
+        *,
+        after_job: Callable[[], None] | None = None,
+    ) -> None:
+        """`after_job` runs on the worker thread after each job (the bot closes the XAPI
+        connections the job opened there: the client keeps them per thread)."""
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._after_job = after_job
         self._pending = 0
         self._idle = threading.Condition()
 
@@ -45,6 +54,11 @@ class Worker:
                     except Exception:
                         log.exception("reporting a failure failed too")
             finally:
+                if self._after_job is not None:
+                    try:
+                        self._after_job()
+                    except Exception:
+                        log.exception("cleaning up after a job failed")
                 with self._idle:
                     self._pending -= 1
                     self._idle.notify_all()

@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.demo import DemoWorld, demo_world
+from engine.clock import SystemClock
 from sim.slack.record import Seen
 
 OPS = "C0DROPS001"
@@ -37,6 +39,21 @@ def socket_world(tmp_path: Path) -> Iterator[DemoWorld]:
     """The whole product in Socket Mode only (for tests about one mode's transport)."""
     with demo_world(tmp_path / "world", scenario="mini", speed=SPEED) as w:
         yield w
+
+
+class ShiftedClock(SystemClock):
+    """The machine's clock, shifted forward by `shift()`: the service sees 30 minutes pass
+    (approval expiry) or a dead process's lease run out, while sim/xapi and the engine keep
+    running in real time (a ManualClock would stop the engine's waits)."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = timedelta(seconds=offset)
+
+    def shift(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+    def now(self) -> datetime:
+        return super().now() + self.offset
 
 
 def bot_said(

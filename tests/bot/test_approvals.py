@@ -5,14 +5,16 @@ approval and run asks again, and two bot processes on one store start one run.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.demo import demo_world
+from bot.demo import DemoWorld, demo_world
 from tests.bot.conftest import (
     OPS,
     SPEED,
+    ShiftedClock,
     approval_id_of,
     ask,
     bot_said,
@@ -24,11 +26,27 @@ from tests.bot.conftest import (
 
 OLIVIA, ALEX, PRIYA, VICTOR = "U0ONCALL01", "U0APPROV01", "U0APPROV02", "U0VIEWER01"
 FAILOVER = "failover all --reason the primary site is lost"
+# A test failover needing two approvals: every rule of a failover's approval, without a
+# disaster to stage first (a failover with the primary up is blocked by its pre-checks).
+TWO = {"quorum": {"test-failover": 2}}
+DRILL = "test-failover all --disable-ha"
+
+
+@pytest.fixture
+def world(tmp_path: Path, mode: str) -> Iterator[DemoWorld]:
+    with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, mode=mode, policy=TWO) as w:
+        yield w
+
+
+@pytest.fixture
+def socket_world(tmp_path: Path) -> Iterator[DemoWorld]:
+    with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, policy=TWO) as w:
+        yield w
 
 
 def test_the_requester_cannot_approve_their_own_request(world):
     """olivia's click on her own failover is refused, privately, in the thread; no vote."""
-    approval = ask(world, "olivia", FAILOVER)
+    approval = ask(world, "olivia", DRILL)
     since = click(world, "olivia", approval.ts, "dr_approve")
     refusal = bot_said(world, since, kind="ephemeral", to=OLIVIA)
     assert refusal.thread_ts == approval.ts
@@ -37,15 +55,17 @@ def test_the_requester_cannot_approve_their_own_request(world):
 
 def test_a_non_approver_cannot_approve(world):
     """victor (a viewer) is refused; the approval still needs two."""
-    approval = ask(world, "olivia", FAILOVER)
+    approval = ask(world, "olivia", DRILL)
     since = click(world, "victor", approval.ts, "dr_approve")
     bot_said(world, since, kind="ephemeral", to=VICTOR)
     assert world.service.approval(approval_id_of(approval)).missing == 2
 
 
 def test_two_approvers_start_the_failover_and_the_message_follows(world):
-    """After alex the message names him and says one more is needed; after priya the run
-    starts, the buttons go, and progress and summary follow in the thread."""
+    """The primary is lost. After alex the message names him and says one more is needed;
+    after priya the failover starts, the buttons go, progress and summary follow in the
+    thread."""
+    world.control("/sites/primary/fail")
     approval = ask(world, "olivia", FAILOVER)
     since = click(world, "alex", approval.ts, "dr_approve")
     edit = bot_said(world, since, kind="edit", text="1 more approval(s) needed")
@@ -59,7 +79,7 @@ def test_two_approvers_start_the_failover_and_the_message_follows(world):
 
 def test_a_double_click_counts_once(world):
     """alex clicking Approve twice is one vote; the second click says he already voted."""
-    approval = ask(world, "olivia", FAILOVER)
+    approval = ask(world, "olivia", DRILL)
     click(world, "alex", approval.ts, "dr_approve")
     wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
     since = click(world, "alex", approval.ts, "dr_approve")
@@ -68,13 +88,15 @@ def test_a_double_click_counts_once(world):
 
 
 def test_a_click_on_a_stale_screen_after_the_run_started_starts_nothing(world):
-    """priya clicks the buttons as her screen still shows them after the test failover
-    started: refused, still one run."""
-    approval = ask(world, "olivia", "test-failover all --disable-ha")
+    """ada's screen still shows the buttons after alex and priya started the run: her
+    click is refused, and there is still one run."""
+    approval = ask(world, "olivia", DRILL)
     click(world, "alex", approval.ts, "dr_approve")
+    wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+    click(world, "priya", approval.ts, "dr_approve")
     run_id = started_run(world, approval)
-    since = click(world, "priya", approval.ts, "dr_approve", as_of=approval.seq)
-    bot_said(world, since, kind="ephemeral", to=PRIYA)
+    since = click(world, "ada", approval.ts, "dr_approve", as_of=approval.seq)
+    bot_said(world, since, kind="ephemeral", to="U0ADMIN001")
     finished(world, run_id)
     assert len(world.service.wiring.store.runs.list(limit=50)) == 1
 
@@ -82,12 +104,10 @@ def test_a_click_on_a_stale_screen_after_the_run_started_starts_nothing(world):
 def test_an_expired_approval_loses_its_buttons_and_refuses_late_clicks(tmp_path: Path):
     """30 minutes on, the approval is expired: its message says so without buttons, and a
     click from a screen that still shows them is refused."""
-    from engine.clock import ManualClock
-
-    clock = ManualClock()
+    clock = ShiftedClock()
     with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, clock=clock) as world:
-        approval = ask(world, "olivia", FAILOVER)
-        clock.advance(31 * 60)
+        approval = ask(world, "olivia", DRILL)
+        clock.shift(31 * 60)
         since = world.slack.record.last_seq()
         world.service.expire_approvals()
         edit = bot_said(world, since, kind="edit", text="expired")
@@ -100,7 +120,7 @@ def test_an_expired_approval_loses_its_buttons_and_refuses_late_clicks(tmp_path:
 
 def test_reject_asks_why_and_ends_the_approval(world):
     """Reject opens a modal; the reason shows in the message, and the buttons go."""
-    approval = ask(world, "olivia", FAILOVER)
+    approval = ask(world, "olivia", DRILL)
     since = click(world, "alex", approval.ts, "dr_reject")
     world.slack.record.wait_for(lambda e: e.kind == "view_opened", since=since, timeout=10)
     world.slack.person("alex").submit({"reason": {"text": "wait for the network team"}})
@@ -110,18 +130,22 @@ def test_reject_asks_why_and_ends_the_approval(world):
 
 
 def test_a_plan_that_changed_before_the_run_is_approved_again(socket_world):
-    """Replication catches up between the first and second approval (the VM created inside
-    the lag is now in the replicated metadata): the old approval is superseded, a new plan
-    with its own hash is posted in the same thread for approval."""
+    """A VM is renamed at the primary and replicated between the first and the second
+    approval: the re-plan's hash differs, so the old approval is superseded and the new plan
+    is posted in the same thread for approval again; nothing runs."""
     world = socket_world
-    approval = ask(world, "olivia", FAILOVER)
+    approval = ask(world, "olivia", DRILL)
     click(world, "alex", approval.ts, "dr_approve")
     wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
-    for lun in world.serving.bot.service.wiring.adapter.state():
-        world.control(f"/replication/{lun.lun}/sync")
+    prod = world.service.wiring.client("prod")
+    ref = next(r for r, vm in prod.get_all_records("VM").items() if vm["name_label"] == "halted-vm")
+    prod.call("VM.set_name_label", ref, "halted-vm-renamed")
+    for lun in world.control("/replication", method="GET"):
+        world.control(f"/replication/{lun['lun']}/sync")
     since = click(world, "priya", approval.ts, "dr_approve")
     new = bot_said(world, since, kind="thread_reply", text="approval needed")
     assert new.thread_ts == approval.ts
+    assert "halted-vm-renamed" in str(new.blocks)
     old = world.service.approval(approval_id_of(approval))
     assert old.state == "superseded"
     assert world.service.approval(approval_id_of(new)).plan_hash != old.plan_hash

@@ -22,9 +22,9 @@ def test_help_lists_only_what_the_caller_may_do(world):
     viewer = bot_said(world, since, kind="ephemeral", to=VICTOR)
     since = world.command("olivia", "help")
     operator = bot_said(world, since, kind="ephemeral", to=OLIVIA)
-    assert "status" in str(viewer.blocks)
-    assert "test-failover" not in str(viewer.blocks)
-    assert "test-failover" in str(operator.blocks)
+    assert "`/dr status" in str(viewer.blocks)
+    assert "`/dr test-failover" not in str(viewer.blocks)
+    assert "`/dr test-failover" in str(operator.blocks)
 
 
 def test_status_is_answered_in_the_channel(world):
@@ -70,8 +70,9 @@ def test_test_failover_approved_by_one_runs_with_progress_and_summary(world):
 
 
 def test_failover_without_reason_opens_a_modal_then_asks_for_approval(world):
-    """`/dr failover all` without --reason opens a modal; the reason given there reaches the
-    approval message."""
+    """The primary is lost; `/dr failover all` without --reason opens a modal; the reason
+    given there reaches the approval message."""
+    world.control("/sites/primary/fail")
     since = world.command("olivia", "failover all")
     opened = world.slack.record.wait_for(
         lambda e: e.kind == "view_opened" and e.to_user == OLIVIA, since=since, timeout=10
