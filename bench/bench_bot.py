@@ -84,7 +84,7 @@ def web_api_calls(vms: int, speed: float) -> None:
             failed = [c for c in calls if c.status not in (200, 429)]
             print(
                 f"failover of {vms} VMs (approval {approval_id_of(approval)}, run {run_id}: "
-                f"{run['state']}, {took:.0f} s wall):"
+                f"{run.state}, {took:.0f} s wall):"
             )
             print(f"  Slack Web API calls from request to summary: {len(calls)} (target <= 100)")
             for method, count in by_method.most_common():

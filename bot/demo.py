@@ -24,6 +24,7 @@ import shutil
 import signal
 import textwrap
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from commands.service import Service
     from sim.slack.record import Seen
     from sim.slack.server import SlackSim
+    from store.records import RunRecord
 
 console = Console(width=80)
 
@@ -131,8 +133,16 @@ class DemoWorld(Simulators):
     serving: Serving = None  # type: ignore[assignment]  # always given by demo_world
     threads: list[str] = field(default_factory=list)
 
-    def wait_run_end(self, run_id: int, timeout: float = 300) -> dict[str, Any]:
+    def started_run(self, approval: Seen, timeout: float = 60) -> int:
+        """The run an approval message's approval started, once it started."""
+        approval_id = approval_id_of(approval)
+        return int(wait_until(lambda: self.service.approval(approval_id).run_id, timeout))
+
+    def finished(self, run_id: int, timeout: float = 300) -> RunRecord:
+        """The run once it ended and its summary was posted in its thread."""
         self.service.wait(run_id, timeout)
+        threads = self.serving.bot.threads
+        wait_until(lambda: (t := threads.get(run_id)) is not None and t.summary_posted, timeout)
         return self.service.wiring.store.runs.get(run_id)
 
 
@@ -251,13 +261,27 @@ def demo_world(
 
 
 def _wait_connected(slack: SlackSim, timeout: float = 10.0) -> None:
-    done = threading.Event()
-    waited = 0.0
-    while not slack.socket.links():
-        if waited > timeout:
-            raise TimeoutError("the bot did not open a Socket Mode connection")
-        done.wait(0.01)
-        waited += 0.01
+    wait_until(slack.socket.links, timeout)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float) -> Any:
+    """Wait (bounded, in real time) for something the bot does in its own threads."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing happened within {timeout:g} s")
+        pause.wait(0.01)
+    return value
+
+
+def approval_id_of(message: Seen) -> int:
+    """The approval id an approval message's Approve button carries."""
+    for block in message.blocks or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == "dr_approve":
+                return int(element["value"])
+    raise ValueError(f"no Approve button in {message.text!r}")
 
 
 # ---- the story ---------------------------------------------------------------------------------
@@ -284,35 +308,19 @@ class Story:
         return approval
 
     def approve(self, who: str, approval: Seen) -> None:
+        """`who` clicks Approve (and confirms); waits for the bot's answer to the click."""
         self.say(who, "clicks Approve (and confirms)")
         since = self.world.slack.record.last_seq()
         self.world.slack.person(who).click(CHANNEL, approval.ts or "", action_id="dr_approve")
         self.world.wait_bot(since, timeout=60)
 
     def run_of(self, approval: Seen) -> int:
-        """Wait until the approval's run started; its id."""
-        ts = approval.ts or ""
-        entry = self.world.wait_bot(
-            0,
-            lambda e: e.kind == "edit" and e.ts == ts and "run " in e.text and "started" in e.text,
-        )
-        run_id = int(entry.text.split("run ")[1].split()[0])
+        run_id = self.world.started_run(approval)
         self.runs.append(run_id)
         return run_id
 
-    def finish(self, run_id: int) -> dict[str, Any]:
-        run = self.world.wait_run_end(run_id)
-        where = self.world.serving.bot.threads
-        self.world.wait_bot(
-            0,
-            lambda e: (
-                e.kind == "thread_reply"
-                and f"run {run_id}:" in e.text.lower()
-                and (where.get(run_id) or None) is not None
-            ),
-            timeout=60,
-        )
-        return run
+    def finish(self, run_id: int) -> RunRecord:
+        return self.world.finished(run_id)
 
     def play(self) -> bool:
         w = self.world
@@ -348,7 +356,7 @@ class Story:
         self.approve("priya", approval)
         failback = self.finish(self.run_of(approval))
         return all(
-            r["state"] in ("succeeded", "partially-succeeded") for r in (drill, failover, failback)
+            r.state in ("succeeded", "partially-succeeded") for r in (drill, failover, failback)
         )
 
 
@@ -369,10 +377,10 @@ def show_summaries(world: DemoWorld, runs: list[int]) -> None:
         console.print(
             MSG["summary_line"].format(
                 id=run_id,
-                kind=run["kind"],
-                target=run["target"],
-                state=run["state"],
-                error=f" ({run['error']})" if run.get("error") else "",
+                kind=run.kind,
+                target=run.target,
+                state=run.state,
+                error=f" ({run.error})" if run.error else "",
             ),
             markup=False,
         )

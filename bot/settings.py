@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.reports.config import ReportsConfig
 from bot.slack.config import SlackConfig
 from commands.config import PolicyConfig
 from engine import config as engine_config
@@ -60,7 +61,8 @@ class Settings(BaseSettings):
 
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py: [policy]
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
     slack: SlackConfig | None = None  # bot/slack/config.py; `drbot serve` needs it
 
     @field_validator("engine", mode="before")

@@ -42,3 +42,58 @@ class StepAlreadyDone(StoreError):
             f"Step {key!r} of run {run_id} is already done; a step is never done twice."
         )
         self.run_id, self.key = run_id, key
+
+
+class StoreUnusable(StoreError):
+    """The store's file cannot be used as it is: not SQLite, damaged, a directory, read-only,
+    or on a full disk. The message names the file, what is wrong and what to do."""
+
+    def __init__(self, path: object, problem: str, fix: str) -> None:
+        super().__init__(f"The store {path} {problem}; {fix}")
+        self.path, self.problem, self.fix = path, problem, fix
+
+
+# What is wrong with the store's file, and what to do about it (StoreUnusable's two halves).
+NOT_A_STORE = (
+    "is not a SQLite database ({error})",
+    "point store_path at drbot's store, or move this file aside to start a new, empty store.",
+)
+DAMAGED = (
+    "is damaged ({error})",
+    "restore it from a backup, or move it aside to start a new, empty store "
+    "(the runs and audit trail in it are then no longer used).",
+)
+TRUNCATED = (
+    "is truncated: {size} bytes where its header says {expected}",
+    "restore it from a backup, or move it aside to start a new, empty store "
+    "(the runs and audit trail in it are then no longer used).",
+)
+IS_A_DIRECTORY = (
+    "is a directory, not a file",
+    "set store_path to a file, for example {path}/drbot.db.",
+)
+READ_ONLY = (
+    "cannot be written ({error})",
+    "give drbot's user write access to the file and its directory (SQLite writes "
+    "-wal and -shm files beside it), or set store_path to a writable place.",
+)
+DISK_FULL = (
+    "cannot grow: the disk is full ({error})",
+    "free space on its file system, then try again; nothing was half-written.",
+)
+CANNOT_OPEN = (
+    "cannot be opened ({error})",
+    "check that its directory exists and drbot's user may read and write there.",
+)
+BUSY = (
+    "is locked by another process ({error})",
+    "wait for the other drbot command to finish, then try again.",
+)
+IO_ERROR = (
+    "could not be read or written ({error})",
+    "check the disk and its file system (dmesg), then try again.",
+)
+UNEXPECTED = (
+    "failed ({error})",
+    "check the file and the disk; if it persists, restore the store from a backup.",
+)

@@ -125,6 +125,111 @@ def m004_key_values(db: Database) -> None:
 
 
 @migrations()
+def m005_readiness_history_and_schedules(db: Database) -> None:
+    """Readiness samples per pool (kept 30+ days for summaries, alerts and the RPO chart), the
+    runs of scheduled jobs (one row per schedule and due time: the claim that makes a job run
+    once across replicas) and the scheduler's lease (one active scheduler per store)."""
+    db["readiness_samples"].create(
+        {
+            "id": int,
+            "pool": str,
+            "dr_pool": str,
+            "at": str,
+            "verdict": str,
+            "lag_seconds": float,
+            "metadata_age_seconds": float,
+            "capacity_needed_bytes": int,
+            "capacity_free_bytes": int,
+            "unprotected_count": int,
+            "detail_json": str,
+        },
+        pk="id",
+        not_null={"pool", "at", "verdict", "detail_json"},
+    )
+    db["readiness_samples"].create_index(["pool", "at"])
+    db["schedule_runs"].create(
+        {
+            "id": int,
+            "schedule": str,
+            "due_at": str,
+            "status": str,
+            "holder": str,
+            "started_at": str,
+            "finished_at": str,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"schedule", "due_at", "status"},
+    )
+    db["schedule_runs"].create_index(["schedule", "due_at"], unique=True)
+    db["scheduler_lease"].create(
+        {"name": str, "holder": str, "until": str},
+        pk="name",
+        not_null={"holder", "until"},
+    )
+
+
+@migrations()
+def m006_approvals(db: Database) -> None:
+    db["approvals"].create(
+        {
+            "id": int,
+            "action": str,
+            "request_json": str,
+            "requester_id": str,
+            "requester_json": str,
+            "reason": str,
+            "run_id": int,
+            "plan_hash": str,
+            "quorum": int,
+            "state": str,
+            "created_at": str,
+            "expires_at": str,
+            "decided_at": str,
+            "decided_by_json": str,
+            "rejection": str,
+            "supersedes": int,
+            "superseded_by": int,
+            "refs_json": str,
+        },
+        pk="id",
+        not_null={
+            "action",
+            "request_json",
+            "requester_id",
+            "requester_json",
+            "plan_hash",
+            "quorum",
+            "state",
+            "created_at",
+            "expires_at",
+        },
+    )
+    db["approvals"].create_index(["state", "expires_at"])
+    db["approval_votes"].create(
+        {"approval_id": int, "voter_id": str, "voter_json": str, "at": str},
+        pk=("approval_id", "voter_id"),
+        foreign_keys=[("approval_id", "approvals", "id")],
+        not_null={"voter_json", "at"},
+    )
+
+
+@migrations()
+def m007_run_state_details(db: Database) -> None:
+    # What the run's current state waits on (a paused run: the manual storage step), kept with
+    # the state so every transition replaces it and nothing must remember to clear it.
+    db["runs"].add_column("state_details_json", str)
+    # Paused runs recorded before kept their step in the kv table's "paused-runs" namespace.
+    if "kv" in db.table_names():
+        for row in list(db["kv"].rows_where("namespace = ?", ["paused-runs"])):
+            db.execute(
+                "UPDATE runs SET state_details_json = ? WHERE id = ? AND state = 'paused'",
+                [row["value_json"], int(row["key"])],
+            )
+        db.execute("DELETE FROM kv WHERE namespace = ?", ["paused-runs"])
+
+
+@migrations()
 def m_slack_outbox(db: Database) -> None:
     """What the Slack bot must post, kept until Slack took it (store/outbox.py)."""
     db["outbox"].create(

@@ -15,12 +15,9 @@ An implementation must guarantee:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from engine.config import StorageSettings
 
 LunState = Literal["replicating", "promoted", "reversed", "failed", "unknown"]
 Action = Literal["present_test_copy", "remove_test_copy", "promote", "reverse", "sync"]
@@ -79,17 +76,3 @@ class StorageAdapter(Protocol):
     def sync(self, lun: str) -> ReplicatedLun:
         """Push pending writes now; returns when the lag is zero (planned failover)."""
         ...
-
-
-def adapter_from_config(settings: StorageSettings) -> StorageAdapter:
-    """The adapter the configuration names."""
-    if settings.adapter == "sim":
-        from engine.storage.sim import SimStorageAdapter
-
-        assert settings.control_url is not None
-        return SimStorageAdapter(settings.control_url)
-    from engine.storage.manual import ManualStorageAdapter
-
-    return ManualStorageAdapter(
-        [ReplicatedLun.model_validate(lun.model_dump()) for lun in settings.luns]
-    )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from sim.xapi.errors import (
     FAULT,
     HOST_IS_SLAVE,
     INVALID_VALUE,
@@ -39,10 +39,10 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .calllog import CallLog
-    from .db import Database
-    from .sessions import Session, Sessions
-    from .tasks import TaskHandle, Tasks
+    from sim.xapi.calllog import CallLog
+    from sim.xapi.db import Database
+    from sim.xapi.sessions import Session, Sessions
+    from sim.xapi.tasks import TaskHandle, Tasks
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,8 @@
-"""vApps (`VM_appliance`, reference §3 and §2.9).
+"""vApps (`VM_appliance`, reference §3 and §2.9); wire methods in `methods/appliance.py`.
 
-- Allowed operations: none without members (`OPERATION_NOT_ALLOWED ["Appliance has no
-  VMs."]`); `start` if any member is Halted; `clean_shutdown` if any is Running;
-  `hard_shutdown` / `shutdown` if any is not Halted. One operation at a time
-  (`OTHER_OPERATION_IN_PROGRESS ["VM_appliance", ref, op, task]`).
+- Allowed operations (`allowed.py`): none without members (`OPERATION_NOT_ALLOWED
+  ["Appliance has no VMs."]`). One operation at a time (`OTHER_OPERATION_IN_PROGRESS
+  ["VM_appliance", ref, op, task]`).
 - `start(paused)`: members not yet in the target state, grouped by `order`, ascending;
   each group started in parallel, the next group after the slowest VM of this one (its
   `start_delay` is slept inside `VM.start`). Shutdowns run the groups descending. Member
@@ -21,11 +20,11 @@ import contextlib
 import threading
 import uuid as uuidlib
 from itertools import groupby
-from typing import Any
 
 from sim.xapi import lifecycle, recovery
-from sim.xapi.api import Call, method
-from sim.xapi.dr import target_of
+from sim.xapi.allowed import appliance_operations, refresh_appliance_ops
+from sim.xapi.api import Call
+from sim.xapi.db import Database
 from sim.xapi.errors import XapiError
 from sim.xapi.schema import NULL_REF
 from sim.xapi.world import Pool
@@ -36,36 +35,6 @@ _NOT_ALLOWED = {
     "hard_shutdown": "There are no running, paused or suspended VMs in this appliance.",
     "shutdown": "There are no running, paused or suspended VMs in this appliance.",
 }
-
-
-def _check(call: Call, ref: Any) -> str:
-    return call.db.handle("VM_appliance", ref)
-
-
-def allowed_operations(pool: Pool, appliance: str) -> list[str]:
-    db = pool.db
-    states = [
-        db.get_field("VM", vm, "power_state")
-        for vm in db.get_field("VM_appliance", appliance, "VMs")
-    ]
-    ops = []
-    if any(s == "Halted" for s in states):
-        ops.append("start")
-    if any(s == "Running" for s in states):
-        ops.append("clean_shutdown")
-    if any(s != "Halted" for s in states):
-        ops += ["hard_shutdown", "shutdown"]
-    return ops
-
-
-def refresh_allowed_operations(pool: Pool, appliance: str) -> None:
-    db = pool.db
-    with db.lock:
-        if not db.exists("VM_appliance", appliance):
-            return
-        ops = allowed_operations(pool, appliance)
-        if db.get_field("VM_appliance", appliance, "allowed_operations") != ops:
-            db.set("VM_appliance", appliance, allowed_operations=ops)
 
 
 def _begin(pool: Pool, appliance: str, op: str, call: Call) -> str:
@@ -81,7 +50,7 @@ def _begin(pool: Pool, appliance: str, op: str, call: Call) -> str:
             raise XapiError(
                 "OTHER_OPERATION_IN_PROGRESS", "VM_appliance", appliance, other_op, other_task
             )
-        if op not in allowed_operations(pool, appliance):
+        if op not in appliance_operations(pool, appliance):
             raise XapiError("OPERATION_NOT_ALLOWED", _NOT_ALLOWED[op])
         db.set("VM_appliance", appliance, current_operations={task: op})
     return task
@@ -90,7 +59,7 @@ def _begin(pool: Pool, appliance: str, op: str, call: Call) -> str:
 def _end(pool: Pool, appliance: str) -> None:
     with contextlib.suppress(XapiError):
         pool.db.set("VM_appliance", appliance, current_operations={})
-    refresh_allowed_operations(pool, appliance)
+    refresh_appliance_ops(pool, appliance)
 
 
 def _run_groups(pool: Pool, vms: list[str], descending: bool, action) -> None:
@@ -150,123 +119,56 @@ def shutdown(pool: Pool, appliance: str, mode: str, call: Call) -> None:
         raise XapiError("OPERATION_PARTIALLY_FAILED", f"VM_appliance.{op}", *failed)
 
 
-@method("VM_appliance.create", ["args"], async_ok=True)
-def appliance_create(call: Call, args: dict) -> str:
-    if not isinstance(args, dict):
-        raise XapiError("FIELD_TYPE_ERROR", "args")
-    return call.db.create(
+def create(pool: Pool, name_label: str, name_description: str) -> str:
+    """VM_appliance.create: an empty vApp."""
+    return pool.db.create(
         "VM_appliance",
-        {
-            "name_label": str(args.get("name_label", "")),
-            "name_description": str(args.get("name_description", "")),
-            "allowed_operations": [],
-        },
+        {"name_label": name_label, "name_description": name_description, "allowed_operations": []},
     )
 
 
-@method("VM_appliance.destroy", ["self"], async_ok=True)
-def appliance_destroy(call: Call, self: str) -> str:
-    call.db.delete("VM_appliance", _check(call, self))
-    return ""
-
-
-@method("VM_appliance.start", ["self", "paused"], async_ok=True)
-def appliance_start(call: Call, self: str, paused: bool) -> str:
-    _check(call, self)
-    call.pool.world.stall(call)
-    start(call.pool, _check(call, self), bool(paused), call)
-    return ""
-
-
-@method("VM_appliance.clean_shutdown", ["self"], async_ok=True)
-def appliance_clean_shutdown(call: Call, self: str) -> str:
-    shutdown(call.pool, _check(call, self), "clean", call)
-    return ""
-
-
-@method("VM_appliance.hard_shutdown", ["self"], async_ok=True)
-def appliance_hard_shutdown(call: Call, self: str) -> str:
-    shutdown(call.pool, _check(call, self), "hard", call)
-    return ""
-
-
-@method("VM_appliance.shutdown", ["self"], async_ok=True)
-def appliance_shutdown(call: Call, self: str) -> str:
-    shutdown(call.pool, _check(call, self), "auto", call)
-    return ""
-
-
-@method("VM.set_appliance", ["self", "value"], async_ok=True, role="pool-operator")
-def vm_set_appliance(call: Call, self: str, value: str) -> str:
+def set_appliance(pool: Pool, vm: str, appliance: str) -> None:
     """Move a VM into (or out of) a vApp; both vApps' allowed operations follow."""
-    db = call.db
-    db.handle("VM", self)
-    rec = db.get("VM", self)
+    db = pool.db
+    rec = db.get("VM", vm)
     if rec["is_control_domain"] or rec["is_a_template"] or rec["is_a_snapshot"]:
         raise XapiError(
             "OPERATION_NOT_ALLOWED",
             "Control domains, templates and snapshots cannot be assigned to appliances.",
         )
-    if value != NULL_REF:
-        db.handle("VM_appliance", value)
+    if appliance != NULL_REF:
+        db.handle("VM_appliance", appliance)
     with db.lock:
-        old = db.get_field("VM", self, "appliance")
-        db.set("VM", self, appliance=value)
-    for app in {old, value} - {NULL_REF}:
-        refresh_allowed_operations(call.pool, app)
-    return ""
+        old = db.get_field("VM", vm, "appliance")
+        db.set("VM", vm, appliance=appliance)
+    for app in {old, appliance} - {NULL_REF}:
+        refresh_appliance_ops(pool, app)
 
 
-# --------------------------------------------------------------------------- recovery
+def recover(foreign: Database, appliance: str, pool: Pool, *, force: bool) -> str:
+    """VM_appliance.recover: every member (`recovery.py`), then the vApp with its old uuid.
 
-
-def _target_pool(call: Call, session_to: Any) -> Pool:
-    target = call.sessions.find(session_to)
-    if target is None:
-        raise XapiError("SESSION_INVALID", session_to)
-    return target.pool
-
-
-@method("VM_appliance.assert_can_be_recovered", ["self", "session_to"], async_ok=True, read=True)
-def appliance_assert(call: Call, self: str, session_to: str) -> str:
-    members = call.db.get_field("VM_appliance", _check(call, self), "VMs")
-    recovery.assert_can_be_recovered(call.db, members, _target_pool(call, session_to))
-    return ""
-
-
-@method(
-    "VM_appliance.get_SRs_required_for_recovery", ["self", "session_to"], async_ok=True, read=True
-)
-def appliance_srs_required(call: Call, self: str, session_to: str) -> list[str]:
-    members = call.db.get_field("VM_appliance", _check(call, self), "VMs")
-    return recovery.missing_srs(call.db, members, _target_pool(call, session_to))
-
-
-@method("VM_appliance.recover", ["self", "session_to", ("force", False)], async_ok=True)
-def appliance_recover(call: Call, self: str, session_to: str, force: bool) -> str:
-    """Recover every member, then rebuild the appliance with its old uuid."""
-    _check(call, self)
-    target = target_of(call, session_to, "VM_appliance.recover")
-    call.pool.world.stall(call)
-    foreign = call.db
-    src = foreign.get("VM_appliance", self)
-    recovery.assert_can_be_recovered(foreign, src["VMs"], target.pool)
-    recovered = recovery.recover_vms(foreign, src["VMs"], target.pool, force=bool(force))
-    db = target.pool.db
+    A vApp that already has that uuid in `pool` is refreshed: its current members leave it
+    first. -> the vApp's ref in `pool`.
+    """
+    src = foreign.get("VM_appliance", appliance)
+    recovery.assert_can_be_recovered(foreign, src["VMs"], pool)
+    recovered = recovery.recover_vms(foreign, src["VMs"], pool, force=force)
+    db = pool.db
     with db.lock:
         existing = db.where("VM_appliance", uuid=src["uuid"])
         if existing:
-            appliance = existing[0]
-            for vm in db.get_field("VM_appliance", appliance, "VMs"):
+            ref = existing[0]
+            for vm in db.get_field("VM_appliance", ref, "VMs"):
                 db.set("VM", vm, appliance=NULL_REF)
             db.set(
                 "VM_appliance",
-                appliance,
+                ref,
                 name_label=src["name_label"],
                 name_description=src["name_description"],
             )
         else:
-            appliance = db.create(
+            ref = db.create(
                 "VM_appliance",
                 {
                     "uuid": src["uuid"],
@@ -276,6 +178,6 @@ def appliance_recover(call: Call, self: str, session_to: str, force: bool) -> st
             )
         for vm in recovered:
             if vm is not None and not db.get_field("VM", vm, "is_a_template"):
-                db.set("VM", vm, appliance=appliance)
-    refresh_allowed_operations(target.pool, appliance)
-    return ""
+                db.set("VM", vm, appliance=ref)
+    refresh_appliance_ops(pool, ref)
+    return ref

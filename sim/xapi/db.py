@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import schema
-from .errors import handle_invalid, uuid_invalid
-from .schema import NULL_REF
+from sim.xapi import schema
+from sim.xapi.errors import handle_invalid, uuid_invalid
+from sim.xapi.schema import NULL_REF
 
 # How many deletions to remember for event.from; older tokens simply miss older deletions.
 _DELETED_KEPT = 100_000

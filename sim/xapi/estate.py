@@ -1,5 +1,9 @@
 """Build the world a scenario describes: arrays, volumes, replication links and pool databases.
 
+The top of the world's layers: `build_world(scenario, speed=...)` is the one entry point
+that turns a scenario into a `World` (model in `world.py`, operations such as
+`metadata.enable_replication` used to set it up, reactions to host failures installed).
+
 Objects carry the fields and values a real host writes (see reference/xapi-db-samples):
 dom0 per host, default templates, SM drivers with their capabilities (`SR_METADATA` only on
 `lvmoiscsi` / `lvmohba`), PIFs per host on physical networks, one local SR per host, PBDs
@@ -18,12 +22,17 @@ import re
 import uuid as uuidlib
 import zlib
 from datetime import datetime, timedelta
-from typing import Any
 
+from sim.xapi import reactions
 from sim.xapi import scenario as sc
-from sim.xapi.arrays import ReplicationLink, StorageArray, VdiOnDisk, Volume, VolumeContent
+from sim.xapi.allowed import SR_OPS_ATTACHED, refresh_appliance_ops
+from sim.xapi.arrays import ReplicationLink, StorageArray, Volume, VolumeContent
 from sim.xapi.arrays import new_scsi_id as _scsi
+from sim.xapi.clock import SimClock
 from sim.xapi.db import Database
+from sim.xapi.ha import make_statefile
+from sim.xapi.memory import DOM0_MEMORY, HOST_OVERHEAD, GiB, MiB, refresh_all_memory
+from sim.xapi.metadata import enable_replication
 from sim.xapi.schema import (
     EPOCH,
     NULL_REF,
@@ -31,128 +40,8 @@ from sim.xapi.schema import (
     RESTRICTIONS_UNLICENSED,
     SOFTWARE_VERSION,
 )
+from sim.xapi.sm import SM_DRIVERS, create_vdi
 from sim.xapi.world import Host, Pool, Site, World
-
-GiB = 1024**3
-MiB = 1024**2
-DOM0_MEMORY = 4 * GiB
-HOST_OVERHEAD = 194228224
-
-SM_DRIVERS: list[dict[str, Any]] = [
-    {
-        "type": "lvmoiscsi",
-        "name_label": "LVHD over iSCSI",
-        "name_description": "SR plugin which represents disks as Logical Volumes within a "
-        "Volume Group created on an iSCSI LUN",
-        "capabilities": [
-            "SR_PROBE",
-            "SR_UPDATE",
-            "SR_METADATA",
-            "SR_TRIM",
-            "VDI_CREATE",
-            "VDI_DELETE",
-            "VDI_ATTACH",
-            "VDI_DETACH",
-            "VDI_GENERATE_CONFIG",
-            "VDI_CLONE",
-            "VDI_SNAPSHOT",
-            "VDI_RESIZE",
-            "VDI_RESET_ON_BOOT/2",
-            "VDI_UPDATE",
-            "VDI_ACTIVATE",
-            "VDI_DEACTIVATE",
-        ],
-        "configuration": {
-            "SCSIid": "The scsi_id of the destination LUN",
-            "target": "IP address or hostname of the iSCSI target",
-            "targetIQN": "The IQN of the target LUN group to be attached",
-            "port": "The network port number on which to query the target",
-        },
-        "driver_filename": "/opt/xensource/sm/LVMoISCSISR",
-    },
-    {
-        "type": "lvmohba",
-        "name_label": "LVHD over FC",
-        "name_description": "SR plugin which represents disks as VHDs on Logical Volumes "
-        "within a Volume Group created on an HBA LUN",
-        "capabilities": [
-            "SR_PROBE",
-            "SR_UPDATE",
-            "SR_METADATA",
-            "SR_TRIM",
-            "VDI_CREATE",
-            "VDI_DELETE",
-            "VDI_ATTACH",
-            "VDI_DETACH",
-            "VDI_GENERATE_CONFIG",
-            "VDI_SNAPSHOT",
-            "VDI_CLONE",
-            "VDI_RESIZE",
-            "VDI_RESET_ON_BOOT/2",
-            "VDI_UPDATE",
-            "VDI_ACTIVATE",
-            "VDI_DEACTIVATE",
-        ],
-        "configuration": {"SCSIid": "The scsi_id of the destination LUN"},
-        "driver_filename": "/opt/xensource/sm/LVMoHBASR",
-    },
-    {
-        "type": "nfs",
-        "name_label": "NFS VHD",
-        "name_description": "SR plugin which stores disks as VHD files on a remote NFS filesystem",
-        "capabilities": [
-            "SR_PROBE",
-            "SR_UPDATE",
-            "SR_CACHING",
-            "VDI_CREATE",
-            "VDI_DELETE",
-            "VDI_ATTACH",
-            "VDI_DETACH",
-            "VDI_UPDATE",
-            "VDI_CLONE",
-            "VDI_SNAPSHOT",
-            "VDI_RESIZE",
-            "VDI_GENERATE_CONFIG",
-            "VDI_RESET_ON_BOOT/2",
-        ],
-        "configuration": {
-            "server": "hostname or IP address",
-            "serverpath": "path on remote server",
-        },
-        "driver_filename": "/opt/xensource/sm/NFSSR",
-    },
-    {
-        "type": "lvm",
-        "name_label": "Local LVHD",
-        "name_description": "SR plugin which represents disks as VHD disks on Logical "
-        "Volumes within a locally-attached Volume Group",
-        "capabilities": [
-            "SR_PROBE",
-            "SR_UPDATE",
-            "SR_TRIM",
-            "VDI_CREATE",
-            "VDI_DELETE",
-            "VDI_ATTACH",
-            "VDI_DETACH",
-            "VDI_CLONE",
-            "VDI_SNAPSHOT",
-            "VDI_RESIZE",
-            "VDI_GENERATE_CONFIG",
-            "VDI_RESET_ON_BOOT/2",
-        ],
-        "configuration": {"device": "local device path (required) (e.g. /dev/sda3)"},
-        "driver_filename": "/opt/xensource/sm/LVMSR",
-    },
-    {
-        "type": "iso",
-        "name_label": "ISO",
-        "name_description": "Handles CD images stored as files in iso format",
-        "capabilities": ["VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH"],
-        "configuration": {"location": "path to mount (required) (e.g. server:/path)"},
-        "driver_filename": "/opt/xensource/sm/ISOSR",
-    },
-]
-METADATA_CAPABLE = {d["type"] for d in SM_DRIVERS if "SR_METADATA" in d["capabilities"]}
 
 DEFAULT_TEMPLATES = [
     "Other install media",
@@ -171,10 +60,19 @@ def new_mac(rng: random.Random) -> str:
     return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
 
 
-def build(world: World) -> None:
-    """Fill `world` from `world.scenario` (see the module docstring)."""
-    from sim.xapi import dr
+def build_world(scenario: sc.Scenario, *, speed: float = 1.0) -> World:
+    """The world `scenario` describes, with its reactions to host failures installed.
 
+    `speed` scales every simulated duration (2.0 runs twice as fast as a real pool).
+    """
+    world = World(scenario, SimClock(speed=speed, latency=scenario.latency.model()))
+    reactions.install(world)
+    build(world)
+    return world
+
+
+def build(world: World) -> None:
+    """Fill an empty `world` from `world.scenario` (see the module docstring)."""
     scenario = world.scenario
     rng = random.Random(scenario.name)
     for s in scenario.sites:
@@ -196,21 +94,19 @@ def build(world: World) -> None:
             site.pools.append(pool)
             world.pools[p.name] = pool
             late.extend((pool, p, vm) for vm in p.vms if vm.created_inside_lag)
-    from sim.xapi.appliance import refresh_allowed_operations
-
     for pool in world.pools.values():
         for app in pool.db.refs("VM_appliance"):
-            refresh_allowed_operations(pool, app)
+            refresh_appliance_ops(pool, app)
         p = _scenario_pool(scenario, pool.name)
         for sr_name in p.metadata_srs:
             sr_ref = pool.db.where("SR", name_label=sr_name)[0]
-            dr.enable_replication(pool, sr_ref)
+            enable_replication(pool, sr_ref)
     for link_id in world.storage.links:
         world.storage.sync(link_id)
     for pool, p, vm in late:
         _create_vm(world, pool, p, vm, rng)
     for pool in world.pools.values():
-        _refresh_memory(pool)
+        refresh_all_memory(pool)
         pool.__dict__.pop("_build_free", None)
     _initial_faults(world)
 
@@ -316,8 +212,6 @@ def _build_pool(
         },
     )
     if p.ha_enabled and default_sr != NULL_REF:
-        from sim.xapi.ha import make_statefile
-
         db.set("pool", db.refs("pool")[0], ha_statefiles=[make_statefile(pool, default_sr)])
     for name in DEFAULT_TEMPLATES:
         db.create(
@@ -486,8 +380,7 @@ def _srs(world: World, pool: Pool, s: sc.Site, p: sc.Pool) -> str:
 
 
 def _sr_record(db: Database, content: VolumeContent, *, shared: bool, name: str) -> str:
-    from sim.xapi.storage import SR_OPS_ATTACHED  # SRs of a scenario start attached
-
+    # SRs of a scenario start attached.
     return db.create(
         "SR",
         {
@@ -531,33 +424,6 @@ def _place(pool: Pool, vm: sc.VM, need: int, running: bool) -> Host:
     if running:
         tally[host.name] -= need
     return host
-
-
-def memory_in_use(pool: Pool) -> dict[str, int]:
-    """host ref -> memory given out (host overhead, dom0, VMs running or being started there)."""
-    db = pool.db
-    used = {h.ref: HOST_OVERHEAD for h in pool.hosts}
-    with db.lock:
-        for rec in db._tables["VM"].values():
-            on = rec["resident_on"] if rec["power_state"] != "Halted" else NULL_REF
-            need = rec["memory_static_max"] + rec["memory_overhead"]
-            if on in used:
-                used[on] += need
-            scheduled = rec["scheduled_to_be_resident_on"]
-            if scheduled in used and scheduled != on:
-                used[scheduled] += need
-    return used
-
-
-def used_memory(pool: Pool, host: Host) -> int:
-    """Memory the host has given out: its own overhead, dom0, and every VM on it."""
-    return memory_in_use(pool)[host.ref]
-
-
-def _refresh_memory(pool: Pool) -> None:
-    for host in pool.hosts:
-        free = max(0, host.memory_total - used_memory(pool, host))
-        pool.db.set("host_metrics", host.metrics_ref, memory_free=free)
 
 
 def _install_time(vm: sc.VM, now: datetime) -> datetime:
@@ -715,76 +581,6 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
 
 def _is_local(p: sc.Pool, sr_name: str) -> bool:
     return any(s.name == sr_name and s.kind == "local" for s in p.srs)
-
-
-def volume_of_sr(world: World, pool: Pool, sr_ref: str) -> Volume | None:
-    """The volume behind an SR: through its PBDs' device_config, the first that resolves."""
-    from sim.xapi.arrays import StorageFault
-
-    db = pool.db
-    sr_type = db.get_field("SR", sr_ref, "type")
-    for pbd in db.get_field("SR", sr_ref, "PBDs"):
-        rec = db.get("PBD", pbd)
-        host = pool.host_by_ref(rec["host"])
-        try:
-            return world.storage.resolve(
-                sr_type, rec["device_config"], host.address if host else ""
-            )
-        except StorageFault:
-            continue
-    return None
-
-
-def create_vdi(
-    world: World,
-    pool: Pool,
-    sr_ref: str,
-    name: str,
-    size: int,
-    *,
-    vdi_type: str = "user",
-    extra: dict[str, Any] | None = None,
-    on_disk: dict[str, str] | None = None,
-) -> str:
-    """A VDI record and its volume entry (what VDI.create on an LVM SR does)."""
-    db = pool.db
-    vdi_uuid = str(uuidlib.uuid4())
-    sr_type = db.get_field("SR", sr_ref, "type")
-    sm_config = {"vdi_type": "vhd"} if sr_type in {"lvmoiscsi", "lvmohba", "lvm", "nfs"} else {}
-    if vdi_type == "metadata":
-        sm_config = {"type": "raw"}
-    fields = {
-        "uuid": vdi_uuid,
-        "name_label": name,
-        "SR": sr_ref,
-        "virtual_size": size,
-        "physical_utilisation": size if sr_type.startswith("lvm") else size // 4,
-        "type": vdi_type,
-        "location": vdi_uuid,
-        "sm_config": sm_config,
-        "allowed_operations": ["clone", "destroy", "resize", "update", "snapshot", "copy"],
-        **(extra or {}),
-    }
-    ref = db.create("VDI", fields)
-    vol = volume_of_sr(world, pool, sr_ref)
-    if vol is not None:
-        world.storage.write(
-            vol,
-            (
-                "vdi_add",
-                VdiOnDisk(
-                    vdi_uuid,
-                    name,
-                    fields.get("name_description", ""),
-                    size,
-                    vdi_type,
-                    vdi_uuid,
-                    dict(sm_config),
-                    **(on_disk or {}),
-                ),
-            ),
-        )
-    return ref
 
 
 def _initial_faults(world: World) -> None:

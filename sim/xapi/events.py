@@ -16,17 +16,17 @@ import re
 import time
 from typing import Any
 
-from . import schema
-from .api import Call, method
-from .db import copy_record
-from .errors import (
+from sim.xapi import schema
+from sim.xapi.api import Call, method
+from sim.xapi.db import copy_record
+from sim.xapi.errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
     EVENT_SUBSCRIPTION_PARSE_FAILURE,
     XapiError,
     handle_invalid,
     session_invalid,
 )
-from .wire import I4, Record
+from sim.xapi.wire import I4, Record
 
 COALESCE_SECONDS = 0.05
 MAX_TIMEOUT = 24 * 3600.0

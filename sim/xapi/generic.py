@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from . import schema
-from .api import Call, method
-from .errors import FIELD_TYPE_ERROR, MAP_DUPLICATE_KEY, XapiError, handle_invalid
-from .query import compile_filter
-from .schema import NULL_REF, ClassSpec, Field
-from .wire import Record, RecordMap, parse_datetime
+from sim.xapi import schema
+from sim.xapi.api import Call, method
+from sim.xapi.errors import FIELD_TYPE_ERROR, MAP_DUPLICATE_KEY, XapiError, handle_invalid
+from sim.xapi.query import compile_filter
+from sim.xapi.schema import NULL_REF, ClassSpec, Field
+from sim.xapi.wire import Record, RecordMap, parse_datetime
 
 
 def _db(call: Call, cls: str) -> Any:

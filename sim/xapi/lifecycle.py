@@ -20,10 +20,12 @@ import contextlib
 import random
 from typing import Any
 
-from sim.xapi.api import Call, method
+from sim.xapi.allowed import refresh_appliance_ops
+from sim.xapi.api import Call
 from sim.xapi.db import new_ref
 from sim.xapi.errors import XapiError
-from sim.xapi.estate import GiB, memory_in_use, used_memory
+from sim.xapi.memory import memory_in_use, refresh_host_memory
+from sim.xapi.recovery import destroy_vm
 from sim.xapi.schema import NULL_REF
 from sim.xapi.world import Host, Pool
 
@@ -44,19 +46,6 @@ def _check_vm(pool: Pool, vm: Any) -> dict[str, Any]:
 
 def _bad_power(vm: str, expected: str, actual: str) -> XapiError:
     return XapiError("VM_BAD_POWER_STATE", vm, expected, actual.lower())
-
-
-def free_memory(pool: Pool, host: Host) -> int:
-    return host.memory_total - used_memory(pool, host)
-
-
-def refresh_host_memory(pool: Pool, host_ref: str) -> None:
-    host = pool.host_by_ref(host_ref)
-    if host is not None:
-        with contextlib.suppress(XapiError):
-            pool.db.set(
-                "host_metrics", host.metrics_ref, memory_free=max(0, free_memory(pool, host))
-            )
 
 
 def _storage_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
@@ -299,18 +288,6 @@ def ha_restart(pool: Pool, host: Host) -> list[str]:
     return restarted
 
 
-@method("VM.power_state_reset", ["vm"], async_ok=True)
-def vm_power_state_reset(call: Call, vm: str) -> str:
-    """Mark a VM of a dead host Halted (refused while its host is alive)."""
-    rec = _check_vm(call.pool, vm)
-    host = call.pool.host_by_ref(rec["resident_on"])
-    if rec["power_state"] != "Halted" and host is not None and host.up and call.pool.site.up:
-        raise XapiError("VM_BAD_POWER_STATE", vm, "halted", rec["power_state"].lower())
-    _halted(call.pool, vm)
-    _appliance_changed(call.pool, vm)
-    return ""
-
-
 def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
     """`clean`, `hard` or `auto` (VM.shutdown: clean when running, else hard)."""
     _check_vm(pool, vm)
@@ -341,8 +318,6 @@ def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
 
 def destroy(pool: Pool, vm: str) -> None:
     """VM.destroy: Halted (or Suspended) only; VBDs, VIFs and metrics go, disks stay."""
-    from sim.xapi.recovery import destroy_vm
-
     rec = (
         _check_vm(pool, vm)
         if not pool.db.get_field("VM", vm, "is_a_snapshot")
@@ -354,154 +329,53 @@ def destroy(pool: Pool, vm: str) -> None:
     pool.clock.work("vm_destroy")
     destroy_vm(pool, vm)
     if appliance != NULL_REF:
-        from sim.xapi.appliance import refresh_allowed_operations
-
-        refresh_allowed_operations(pool, appliance)
+        refresh_appliance_ops(pool, appliance)
 
 
 def _appliance_changed(pool: Pool, vm: str) -> None:
-    from sim.xapi.appliance import refresh_allowed_operations
-
     with contextlib.suppress(XapiError):
         appliance = pool.db.get_field("VM", vm, "appliance")
         if appliance != NULL_REF:
-            refresh_allowed_operations(pool, appliance)
+            refresh_appliance_ops(pool, appliance)
 
 
-# --------------------------------------------------------------------------- wire methods
+def power_state_reset(pool: Pool, vm: str) -> None:
+    """VM.power_state_reset: mark a VM of a dead host Halted (refused while its host lives)."""
+    rec = _check_vm(pool, vm)
+    host = pool.host_by_ref(rec["resident_on"])
+    if rec["power_state"] != "Halted" and host is not None and host.up and pool.site.up:
+        raise XapiError("VM_BAD_POWER_STATE", vm, "halted", rec["power_state"].lower())
+    _halted(pool, vm)
+    _appliance_changed(pool, vm)
 
 
-@method("VM.start", ["vm", "start_paused", "force"], async_ok=True)
-def vm_start(call: Call, vm: str, start_paused: bool, force: bool) -> str:
-    start(call.pool, vm, bool(start_paused), call=call)
-    return ""
-
-
-@method("VM.start_on", ["vm", "host", "start_paused", "force"], async_ok=True)
-def vm_start_on(call: Call, vm: str, host: str, start_paused: bool, force: bool) -> str:
-    target = call.pool.host_by_ref(host) if isinstance(host, str) else None
-    if target is None:
-        raise XapiError("HANDLE_INVALID", "host", host)
-    start(call.pool, vm, bool(start_paused), on=target, call=call)
-    return ""
-
-
-@method("VM.clean_shutdown", ["vm"], async_ok=True)
-def vm_clean_shutdown(call: Call, vm: str) -> str:
-    shutdown(call.pool, vm, "clean", call)
-    return ""
-
-
-@method("VM.hard_shutdown", ["vm"], async_ok=True)
-def vm_hard_shutdown(call: Call, vm: str) -> str:
-    shutdown(call.pool, vm, "hard", call)
-    return ""
-
-
-@method("VM.shutdown", ["vm"], async_ok=True)
-def vm_shutdown(call: Call, vm: str) -> str:
-    shutdown(call.pool, vm, "auto", call)
-    return ""
-
-
-def _flip_pause(call: Call, vm: str, source: str, target: str, ops: list[str]) -> str:
-    """Move a VM from power state `source` to `target` at once (pause and unpause take no time)."""
-    rec = _check_vm(call.pool, vm)
+def set_paused(pool: Pool, vm: str, paused: bool) -> None:
+    """VM.pause / VM.unpause: Running <-> Paused at once (they take no time)."""
+    source, target, ops = (
+        ("Running", "Paused", PAUSED_OPS) if paused else ("Paused", "Running", RUNNING_OPS)
+    )
+    rec = _check_vm(pool, vm)
     if rec["power_state"] != source:
         raise _bad_power(vm, source.lower(), rec["power_state"])
-    call.db.set("VM", vm, power_state=target, allowed_operations=ops)
-    return ""
+    pool.db.set("VM", vm, power_state=target, allowed_operations=ops)
 
 
-@method("VM.pause", ["vm"], async_ok=True)
-def vm_pause(call: Call, vm: str) -> str:
-    return _flip_pause(call, vm, "Running", "Paused", PAUSED_OPS)
-
-
-@method("VM.unpause", ["vm"], async_ok=True)
-def vm_unpause(call: Call, vm: str) -> str:
-    return _flip_pause(call, vm, "Paused", "Running", RUNNING_OPS)
-
-
-@method("VM.destroy", ["self"], async_ok=True)
-def vm_destroy(call: Call, self: str) -> str:
-    call.db.handle("VM", self)
-    if call.db.get_field("VM", self, "is_control_domain"):
-        raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0")
-    destroy(call.pool, self)
-    return ""
-
-
-def _set_int(call: Call, vm: str, field: str, value: Any) -> str:
-    call.db.handle("VM", vm)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise XapiError("FIELD_TYPE_ERROR", field) from None
-    if number < 0:
-        raise XapiError("INVALID_VALUE", field, value)
-    call.db.set("VM", vm, **{field: number})
-    return ""
-
-
-@method("VM.set_order", ["self", "value"], async_ok=True)
-def vm_set_order(call: Call, self: str, value: Any) -> str:
-    return _set_int(call, self, "order", value)
-
-
-@method("VM.set_start_delay", ["self", "value"], async_ok=True)
-def vm_set_start_delay(call: Call, self: str, value: Any) -> str:
-    return _set_int(call, self, "start_delay", value)
-
-
-@method("VM.set_shutdown_delay", ["self", "value"], async_ok=True)
-def vm_set_shutdown_delay(call: Call, self: str, value: Any) -> str:
-    return _set_int(call, self, "shutdown_delay", value)
-
-
-def _device(call: Call, cls: str, ref: Any) -> dict[str, Any]:
-    return call.db.get(cls, call.db.handle(cls, ref))
-
-
-def _vm_running(call: Call, vm: str) -> bool:
-    rec = call.db.live("VM", vm)
+def _vm_running(pool: Pool, vm: str) -> bool:
+    rec = pool.db.live("VM", vm)
     return rec is not None and rec["power_state"] != "Halted"
 
 
-@method("VBD.unplug", ["self"], async_ok=True)
-def vbd_unplug(call: Call, self: str) -> str:
-    rec = _device(call, "VBD", self)
-    if not rec["currently_attached"] or not _vm_running(call, rec["VM"]):
-        raise XapiError("DEVICE_ALREADY_DETACHED", self)
-    call.db.set("VBD", self, currently_attached=False)
-    return ""
+def unplug_device(pool: Pool, cls: str, ref: str) -> None:
+    """VBD.unplug / VIF.unplug: only from a VM that runs (`DEVICE_ALREADY_DETACHED`)."""
+    rec = pool.db.get(cls, ref)
+    if not rec["currently_attached"] or not _vm_running(pool, rec["VM"]):
+        raise XapiError("DEVICE_ALREADY_DETACHED", ref)
+    pool.db.set(cls, ref, currently_attached=False)
 
 
-@method("VIF.unplug", ["self"], async_ok=True)
-def vif_unplug(call: Call, self: str) -> str:
-    rec = _device(call, "VIF", self)
-    if not rec["currently_attached"] or not _vm_running(call, rec["VM"]):
-        raise XapiError("DEVICE_ALREADY_DETACHED", self)
-    call.db.set("VIF", self, currently_attached=False)
-    return ""
-
-
-@method("VBD.destroy", ["self"], async_ok=True)
-def vbd_destroy(call: Call, self: str) -> str:
-    rec = _device(call, "VBD", self)
-    if rec["currently_attached"] and _vm_running(call, rec["VM"]):
-        raise XapiError("OPERATION_NOT_ALLOWED", "VBD is currently attached")
-    call.db.delete("VBD", self)
-    return ""
-
-
-@method("VIF.destroy", ["self"], async_ok=True)
-def vif_destroy(call: Call, self: str) -> str:
-    rec = _device(call, "VIF", self)
-    if rec["currently_attached"] and _vm_running(call, rec["VM"]):
-        raise XapiError("OPERATION_NOT_ALLOWED", "VIF is currently attached")
-    call.db.delete("VIF", self)
-    return ""
-
-
-__all__ = ["GiB", "choose_host", "destroy", "shutdown", "start"]
+def destroy_device(pool: Pool, cls: str, ref: str) -> None:
+    """VBD.destroy / VIF.destroy: not while plugged into a running VM."""
+    rec = pool.db.get(cls, ref)
+    if rec["currently_attached"] and _vm_running(pool, rec["VM"]):
+        raise XapiError("OPERATION_NOT_ALLOWED", f"{cls} is currently attached")
+    pool.db.delete(cls, ref)

@@ -1,47 +1,51 @@
-"""`network.create` / `network.destroy`: what a test failover's cleanup needs to remove the
-private networks recovery created for NICs whose network the DR pool lacked (reference
-§2.6). A network with PIFs or VIFs cannot be destroyed (`NETWORK_CONTAINS_PIF` /
-`NETWORK_CONTAINS_VIF`), as in XAPI.
+"""Networks: create one (with the next free `xapiN` bridge, as xapi names private
+networks) and destroy one that nothing uses (`NETWORK_CONTAINS_PIF` /
+`NETWORK_CONTAINS_VIF`, as in XAPI). Recovery creates the networks a pool lacks through
+`create_network` too (reference §2.6). Wire methods: `methods/network.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sim.xapi.api import Call, method
+from sim.xapi.db import Database
 from sim.xapi.errors import XapiError
 
 
-@method("network.create", ["args"], async_ok=True)
-def network_create(call: Call, args: dict) -> str:
-    if not isinstance(args, dict):
-        raise XapiError("FIELD_TYPE_ERROR", "args")
-    db = call.db
+def free_bridge(db: Database) -> str:
+    """The first `xapiN` bridge name no network of `db` uses."""
     used = {n["bridge"] for n in db.all("network").values()}
-    bridge = str(args.get("bridge") or "")
-    if not bridge:
-        n = 0
-        while f"xapi{n}" in used:
-            n += 1
-        bridge = f"xapi{n}"
+    n = 0
+    while f"xapi{n}" in used:
+        n += 1
+    return f"xapi{n}"
+
+
+def create_network(
+    db: Database,
+    name_label: str,
+    name_description: str = "",
+    *,
+    mtu: int = 1500,
+    bridge: str = "",
+    other_config: dict[str, str] | None = None,
+) -> str:
+    """A network without PIFs (private to the pool's hosts); -> its ref."""
     fields: dict[str, Any] = {
-        "name_label": str(args.get("name_label", "")),
-        "name_description": str(args.get("name_description", "")),
-        "MTU": int(args.get("MTU", 1500) or 1500),
-        "other_config": dict(args.get("other_config") or {}),
-        "bridge": bridge,
+        "name_label": name_label,
+        "name_description": name_description,
+        "MTU": mtu,
+        "other_config": dict(other_config or {}),
+        "bridge": bridge or free_bridge(db),
     }
     return db.create("network", fields)
 
 
-@method("network.destroy", ["self"], async_ok=True)
-def network_destroy(call: Call, self: str) -> str:
-    db = call.db
-    db.handle("network", self)
-    rec = db.get("network", self)
+def destroy_network(db: Database, ref: str) -> None:
+    """network.destroy: only a network no PIF or VIF uses."""
+    rec = db.get("network", ref)
     if rec["PIFs"]:
         raise XapiError("NETWORK_CONTAINS_PIF", *rec["PIFs"])
     if rec["VIFs"]:
         raise XapiError("NETWORK_CONTAINS_VIF", *rec["VIFs"])
-    db.delete("network", self)
-    return ""
+    db.delete("network", ref)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sim.xapi import reactions
 from sim.xapi.arrays import (
     RedoLog,
     ReplicationLink,
@@ -190,6 +191,7 @@ def load(data: dict[str, Any], *, speed: float | None = None) -> World:
     scenario = Scenario.model_validate(data["scenario"])
     clock = SimClock(speed=speed or data["speed"], latency=scenario.latency.model())
     world = World(scenario, clock)
+    reactions.install(world)
     storage = world.storage
     for name, up in data["sites"].items():
         world.sites[name] = Site(name, up)

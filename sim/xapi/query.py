@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import schema
-from .errors import INVALID_VALUE, XapiError
+from sim.xapi import schema
+from sim.xapi.errors import INVALID_VALUE, XapiError
 
 Predicate = Callable[[dict[str, Any]], bool]
 

@@ -26,6 +26,7 @@ from typing import Any
 from sim.xapi import schema
 from sim.xapi.db import Database
 from sim.xapi.errors import XapiError
+from sim.xapi.networks import create_network
 from sim.xapi.schema import NULL_REF
 from sim.xapi.world import Pool
 
@@ -136,20 +137,9 @@ class _Import:
         by_bridge = self.db.where("network", bridge=rec["bridge"]) if rec["bridge"] else []
         if by_bridge:
             return by_bridge[0]
-        used = {n["bridge"] for n in self.db.all("network").values()}
-        n = 0
-        while f"xapi{n}" in used:
-            n += 1
-        return self._create(
-            "network",
-            {
-                "name_label": rec["name_label"],
-                "name_description": rec["name_description"],
-                "bridge": f"xapi{n}",
-                "MTU": rec["MTU"],
-                "other_config": {},
-            },
-        )
+        ref = create_network(self.db, rec["name_label"], rec["name_description"], mtu=rec["MTU"])
+        self.created.append(("network", ref))
+        return ref
 
     def _vdi(self, foreign_vdi: str) -> str | None:
         """The target VDI for a foreign one; None when force drops it."""

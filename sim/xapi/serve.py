@@ -21,23 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Importing registers the world's XAPI methods with the core's dispatcher.
-from sim.xapi import (  # noqa: F401
-    appliance,
-    dr,
-    ha,
-    lifecycle,
-    networks,
-    persist,
-    server,
-    storage,
-)
+from sim.xapi import methods, persist, server
 from sim.xapi.arrays import Volume
 from sim.xapi.control import ControlServer
+from sim.xapi.estate import build_world
 from sim.xapi.scenario import Scenario, load_scenario
 from sim.xapi.world import World
 
 log = logging.getLogger(__name__)
+# The world's XAPI methods register with the core's dispatcher when their package is imported.
+WORLD_METHODS = methods
 AUTOSAVE_SECONDS = 5.0
 
 
@@ -162,7 +155,7 @@ def start_sim(
         world = persist.restore(state, speed=speed)
     else:
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        world = World.from_scenario(sc, speed=speed)
+        world = build_world(sc, speed=speed)
     world.start()
     delay = 5.0 / speed if auth_failure_delay is None else auth_failure_delay
     servers = server.start_servers(world, tls=tls, auth_failure_delay=delay)

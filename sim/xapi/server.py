@@ -17,23 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import logging
+import shutil
 import socket
 import ssl
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import events, generic, sessions, tasks  # noqa: F401 - register their wire methods
-from .api import Dispatcher
-from .calllog import CallLog
-from .errors import XapiError
-from .sessions import Sessions
-from .tasks import Tasks
-from .wire import (
+from sim.xapi import events, generic, sessions, tasks  # noqa: F401 - register their wire methods
+from sim.xapi.api import Dispatcher
+from sim.xapi.calllog import CallLog
+from sim.xapi.errors import XapiError
+from sim.xapi.sessions import Sessions
+from sim.xapi.tasks import Tasks
+from sim.xapi.wire import (
     MalformedRequest,
     decode_json_request,
     decode_xml_request,
@@ -255,9 +259,7 @@ def _self_signed(addresses: list[str], directory: Path) -> tuple[Path, Path, str
 
 
 def _self_signed_cryptography(addresses: list[str]) -> tuple[bytes, bytes]:
-    import ipaddress
-    from datetime import UTC, datetime, timedelta
-
+    # Imported here: without the package, _self_signed_openssl is the fallback.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -291,9 +293,6 @@ def _self_signed_cryptography(addresses: list[str]) -> tuple[bytes, bytes]:
 
 
 def _self_signed_openssl(addresses: list[str], cert_path: Path, key_path: Path) -> None:
-    import shutil
-    import subprocess
-
     openssl = shutil.which("openssl")
     if openssl is None:
         raise RuntimeError(

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .api import Call, method
-from .db import new_ref, new_uuid
-from .errors import SESSION_AUTHENTICATION_FAILED, XapiError, session_invalid
-from .schema import NULL_REF
+from sim.xapi import schema
+from sim.xapi.api import REGISTRY, Call, RealClock, method, role_allows, role_for
+from sim.xapi.db import new_ref, new_uuid
+from sim.xapi.errors import SESSION_AUTHENTICATION_FAILED, XapiError, session_invalid
+from sim.xapi.schema import NULL_REF
 
 if TYPE_CHECKING:
-    from .db import Database
+    from sim.xapi.db import Database
 
 AUTH_FAILURE_MESSAGE = "Authentication failure"
 # XAPI's session housekeeping (xapi_globs.ml): idle sessions go after 24 h; root without an
@@ -66,8 +67,6 @@ class Sessions:
     """Every live session of a simulator, keyed by ref."""
 
     def __init__(self, clock: Any = None) -> None:
-        from .api import RealClock
-
         self.clock = clock or RealClock()
         self._lock = threading.Lock()
         self._by_ref: dict[str, Session] = {}
@@ -119,8 +118,6 @@ class Sessions:
 
     def has_perm(self, ref_or_role: str, perm: str) -> bool:
         """Whether a session (by ref) or a role holds permission `perm`."""
-        from .api import REGISTRY, role_allows, role_for
-
         s = self.find(ref_or_role)
         role = s.role if s is not None else ref_or_role
         spec = next((m for m in REGISTRY.values() if m.perm == perm.lower()), None)
@@ -295,8 +292,6 @@ def session_get_by_uuid(call: Call, uuid: str) -> str:
 
 
 def _register_session_getters() -> None:
-    from . import schema
-
     for fname in schema.spec("session").fields:
 
         def getter(call: Call, ref: str, _f: str = fname) -> Any:

@@ -1,5 +1,6 @@
-"""SR and PBD behaviour (reference §4.2, §2.1 maintenance, §7.5): probe, introduce, forget,
-scan, and PBD create / plug / unplug / destroy, against the volumes of `arrays.py`.
+"""SR and PBD operations (reference §4.2, §2.1 maintenance, §7.5): probe, introduce, forget,
+scan, and PBD create / plug / unplug / destroy, against the volumes of `arrays.py`. (Their
+wire methods are in `methods/storage.py`.)
 
 What a plug does, as XAPI does it: the SM driver attaches the volume named by the PBD's
 `device_config` (a failed LUN, an unreachable array or a mirror that replication still
@@ -13,114 +14,29 @@ redo log of own metadata VDIs, and drops foreign ones from the cache.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
-from xml.sax.saxutils import escape
 
-from sim.xapi.api import Call, method
+from sim.xapi.allowed import SR_OPS_DETACHED, refresh_sr_ops
 from sim.xapi.arrays import StorageFault, Volume
 from sim.xapi.errors import XapiError
-from sim.xapi.schema import NULL_REF
-from sim.xapi.world import Pool
-
-METADATA_CAPABLE = {"lvmoiscsi", "lvmohba"}
-
-
-# SR operations XAPI allows with a PBD attached, and without one (`forget` / `destroy` need
-# every PBD unplugged: SR_HAS_PBD).
-SR_OPS_ATTACHED = [
-    "vdi_create",
-    "vdi_snapshot",
-    "vdi_clone",
-    "vdi_resize",
-    "vdi_destroy",
-    "scan",
-    "update",
-    "plug",
-    "unplug",
-    "pbd_create",
-    "pbd_destroy",
-]
-SR_OPS_DETACHED = ["forget", "destroy", "plug", "update", "pbd_create", "pbd_destroy"]
+from sim.xapi.metadata import (
+    forget_metadata_of,
+    handle_metadata_vdis,
+    recompute_metadata_latest,
+    stop_redo_log,
+)
+from sim.xapi.sm import backend_failure, host_of_ref, probe_xml, resolve
+from sim.xapi.world import Host, Pool
 
 
-def refresh_sr_ops(pool: Pool, sr: str) -> None:
-    """Recompute an SR's `allowed_operations` from whether any PBD is attached."""
-    db = pool.db
-    with db.lock:
-        if not db.exists("SR", sr):
-            return
-        attached = any(
-            db.get_field("PBD", p, "currently_attached") for p in db.get_field("SR", sr, "PBDs")
-        )
-        ops = SR_OPS_ATTACHED if attached else SR_OPS_DETACHED
-        if db.get_field("SR", sr, "allowed_operations") != ops:
-            db.set("SR", sr, allowed_operations=list(ops))
-
-
-def backend_failure(fault: StorageFault) -> XapiError:
-    """`SR_BACKEND_FAILURE_<n> ["", reason, stderr]` as sm_exec reports SM faults."""
-    return XapiError(f"SR_BACKEND_FAILURE_{fault.number}", "", fault.reason, fault.stderr)
-
-
-def host_of_ref(pool: Pool, ref: str):
-    host = pool.host_by_ref(ref)
-    if host is None:
-        raise XapiError("HANDLE_INVALID", "host", ref)
-    return host
-
-
-def resolve(pool: Pool, sr_type: str, device_config: dict[str, str], address: str) -> Volume:
-    """The volume a device_config names, attachable from `address`, or the SM's failure."""
-    storage = pool.world.storage
-    try:
-        vol = storage.resolve(sr_type, device_config, address)
-        storage.check_attachable(vol)
-    except StorageFault as fault:
-        raise backend_failure(fault) from None
-    return vol
-
-
-# --------------------------------------------------------------------------- probe
-
-
-def probe_xml(vols: list[Volume], *, metadata: bool) -> str:
-    """The `<SRlist>` an LVM probe prints (sm lvutil.srlist_toxml), pretty-printed."""
-    rows = []
-    for vol in vols:
-        c = vol.content
-        detected = any(v.type == "metadata" for v in c.vdis.values())
-        parts = [
-            f"\t\t<UUID>{escape(c.sr_uuid)}</UUID>",
-            f"\t\t<Devlist>/dev/disk/by-id/scsi-{escape(vol.scsi_id or vol.id)}</Devlist>",
-            f"\t\t<size>{c.size}</size>",
-        ]
-        if metadata:
-            parts += [
-                f"\t\t<name_label>{escape(c.sr_name)}</name_label>",
-                f"\t\t<name_description>{escape(c.sr_description)}</name_description>",
-                f"\t\t<pool_metadata_detected>{str(detected).lower()}</pool_metadata_detected>",
-            ]
-        rows.append("\t<SR>\n" + "\n".join(parts) + "\n\t</SR>\n")
-    return '<?xml version="1.0" ?>\n<SRlist>\n' + "".join(rows) + "</SRlist>\n"
-
-
-def probe(pool: Pool, host_address: str, device_config: dict, sr_type: str, sm_config: dict):
+def probe(
+    pool: Pool, host_address: str, device_config: dict, sr_type: str, sm_config: dict
+) -> tuple[str, list[Volume]]:
     """Probe for SRs; -> (xml, volumes found). Sleeps the probe latency."""
     pool.clock.work("sr_probe")
     vol = resolve(pool, sr_type, device_config, host_address)
     metadata = str(sm_config.get("metadata", "")).lower() == "true"
     return probe_xml([vol], metadata=metadata), [vol]
-
-
-@method("SR.probe", ["host", "device_config", "type", "sm_config"], async_ok=True)
-def sr_probe(call: Call, host: str, device_config: dict, type: str, sm_config: dict) -> str:
-    h = host_of_ref(call.pool, call.db.handle("host", host))
-    if not (h.up and call.pool.site.up):
-        raise XapiError("HOST_OFFLINE", host)
-    call.pool.world.stall(call)
-    xml, _ = probe(call.pool, h.address, dict(device_config or {}), type, dict(sm_config or {}))
-    return xml
 
 
 # --------------------------------------------------------------------------- introduce/forget
@@ -158,34 +74,6 @@ def introduce(
         )
 
 
-@method(
-    "SR.introduce",
-    [
-        "uuid",
-        "name_label",
-        "name_description",
-        "type",
-        "content_type",
-        ("shared", False),
-        ("sm_config", {}),
-    ],
-    async_ok=True,
-)
-def sr_introduce(
-    call: Call,
-    uuid: str,
-    name_label: str,
-    name_description: str,
-    type: str,
-    content_type: str,
-    shared: bool,
-    sm_config: dict,
-) -> str:
-    return introduce(
-        call.pool, uuid, name_label, name_description, type, content_type, shared, sm_config
-    )
-
-
 def forget(pool: Pool, sr_ref: str) -> None:
     """SR.forget: needs every PBD unplugged (`SR_HAS_PBD`); drops PBDs and VDI records."""
     db = pool.db
@@ -200,12 +88,6 @@ def forget(pool: Pool, sr_ref: str) -> None:
             db.delete("PBD", pbd)
         db.delete("SR", sr_ref)
     recompute_metadata_latest(pool)
-
-
-@method("SR.forget", ["sr"], async_ok=True)
-def sr_forget(call: Call, sr: str) -> str:
-    forget(call.pool, call.db.handle("SR", sr))
-    return ""
 
 
 # --------------------------------------------------------------------------- scan
@@ -254,6 +136,22 @@ def scan(pool: Pool, sr_ref: str, vol: Volume) -> None:
         )
 
 
+def scan_attached(pool: Pool, sr: str) -> None:
+    """SR.scan: read the volume through the SR's first attached PBD (`SR_NO_PBDS` if none)."""
+    db = pool.db
+    attached = [
+        p for p in db.get_field("SR", sr, "PBDs") if db.get_field("PBD", p, "currently_attached")
+    ]
+    if not attached:
+        raise XapiError("SR_NO_PBDS", sr)
+    pool.clock.work("sr_scan")
+    rec = db.get("PBD", attached[0])
+    host = host_of_ref(pool, rec["host"])
+    scan(
+        pool, sr, resolve(pool, db.get_field("SR", sr, "type"), rec["device_config"], host.address)
+    )
+
+
 def _vdi_known(db, vdi_uuid: str) -> bool:
     try:
         db.by_uuid("VDI", vdi_uuid)
@@ -262,71 +160,14 @@ def _vdi_known(db, vdi_uuid: str) -> bool:
     return True
 
 
-def handle_metadata_vdis(pool: Pool, sr_ref: str, vol: Volume) -> None:
-    """After the coordinator's plug: re-arm own redo logs, cache foreign databases."""
-    from sim.xapi import dr
-
-    db = pool.db
-    for vdi in db.get_field("SR", sr_ref, "VDIs"):
-        rec = db.get("VDI", vdi)
-        if rec["type"] != "metadata":
-            continue
-        if rec["metadata_of_pool"] == pool.ref:
-            with contextlib.suppress(XapiError):
-                dr.enable_replication(pool, sr_ref, check=False)
-            continue
-        on_disk = vol.content.vdis.get(rec["uuid"])
-        log = vol.content.redo_logs.get(rec["uuid"])
-        if on_disk is not None and log is not None:
-            pool.foreign_metadata[vdi] = (on_disk.metadata_pool_uuid, log.generation)
-    recompute_metadata_latest(pool)
-
-
-def recompute_metadata_latest(pool: Pool) -> None:
-    """Foreign metadata VDIs: `metadata_latest` where the generation is the pool's highest."""
-    db = pool.db
-    best: dict[str, int] = {}
-    for pool_uuid, gen in pool.foreign_metadata.values():
-        best[pool_uuid] = max(best.get(pool_uuid, -1), gen)
-    for vdi, (pool_uuid, gen) in list(pool.foreign_metadata.items()):
-        if not db.exists("VDI", vdi):
-            pool.foreign_metadata.pop(vdi, None)
-            continue
-        latest = gen == best[pool_uuid]
-        if db.get_field("VDI", vdi, "metadata_latest") != latest:
-            db.set("VDI", vdi, metadata_latest=latest)
-
-
-@method("SR.scan", ["sr"], async_ok=True)
-def sr_scan(call: Call, sr: str) -> str:
-    pool = call.pool
-    call.db.handle("SR", sr)
-    attached = [
-        p
-        for p in call.db.get_field("SR", sr, "PBDs")
-        if call.db.get_field("PBD", p, "currently_attached")
-    ]
-    if not attached:
-        raise XapiError("SR_NO_PBDS", sr)
-    pool.clock.work("sr_scan")
-    rec = call.db.get("PBD", attached[0])
-    host = host_of_ref(pool, rec["host"])
-    vol = resolve(pool, call.db.get_field("SR", sr, "type"), rec["device_config"], host.address)
-    scan(pool, sr, vol)
-    return ""
-
-
 # --------------------------------------------------------------------------- PBDs
 
 
-@method("PBD.create", ["args"], async_ok=True)
-def pbd_create(call: Call, args: dict) -> str:
-    """PBD.create({host, SR, device_config, other_config})."""
-    if not isinstance(args, dict):
-        raise XapiError("FIELD_TYPE_ERROR", "args")
-    host = call.db.handle("host", args.get("host", NULL_REF))
-    sr = call.db.handle("SR", args.get("SR", NULL_REF))
-    db = call.db
+def create_pbd(
+    pool: Pool, host: str, sr: str, device_config: dict[str, str], other_config: dict[str, str]
+) -> str:
+    """PBD.create: one PBD per host and SR (`PBD_EXISTS`), created unplugged."""
+    db = pool.db
     with db.lock:
         for pbd in db.where("PBD", SR=sr, host=host):
             raise XapiError("PBD_EXISTS", sr, host, pbd)
@@ -335,13 +176,18 @@ def pbd_create(call: Call, args: dict) -> str:
             {
                 "host": host,
                 "SR": sr,
-                "device_config": {
-                    str(k): str(v) for k, v in (args.get("device_config") or {}).items()
-                },
-                "other_config": dict(args.get("other_config") or {}),
+                "device_config": dict(device_config),
+                "other_config": dict(other_config),
                 "currently_attached": False,
             },
         )
+
+
+def destroy_pbd(pool: Pool, pbd: str) -> None:
+    """PBD.destroy: only an unplugged PBD."""
+    if pool.db.get_field("PBD", pbd, "currently_attached"):
+        raise XapiError("OPERATION_NOT_ALLOWED", "PBD is currently attached")
+    pool.db.delete("PBD", pbd)
 
 
 def plug(pool: Pool, pbd: str) -> None:
@@ -376,14 +222,6 @@ def _any_attached(pool: Pool, sr: str, but: str) -> bool:
     )
 
 
-@method("PBD.plug", ["self"], async_ok=True)
-def pbd_plug(call: Call, self: str) -> str:
-    call.db.handle("PBD", self)
-    call.pool.world.stall(call)
-    plug(call.pool, call.db.handle("PBD", self))
-    return ""
-
-
 def vdis_in_use(pool: Pool, sr: str, host_ref: str) -> list[str]:
     """Non-metadata VDIs of the SR attached to a VM resident on `host_ref`."""
     db = pool.db
@@ -405,8 +243,6 @@ def vdis_in_use(pool: Pool, sr: str, host_ref: str) -> list[str]:
 
 def unplug(pool: Pool, pbd: str) -> None:
     """Detach a PBD (see the module docstring); no-op when detached already."""
-    from sim.xapi import dr
-
     db = pool.db
     rec = db.get("PBD", pbd)
     if not rec["currently_attached"]:
@@ -416,33 +252,9 @@ def unplug(pool: Pool, pbd: str) -> None:
         raise XapiError("VDI_IN_USE", *in_use)
     pool.clock.work("pbd_unplug")
     if not _any_attached(pool, rec["SR"], but=pbd):
-        for vdi in db.get_field("SR", rec["SR"], "VDIs"):
-            vdi_rec = db.get("VDI", vdi)
-            if vdi_rec["type"] != "metadata":
-                continue
-            if vdi_rec["metadata_of_pool"] == pool.ref:
-                dr.stop_redo_log(pool, vdi)
-            else:
-                pool.foreign_metadata.pop(vdi, None)
-                db.set("VDI", vdi, metadata_latest=False)
-        recompute_metadata_latest(pool)
+        forget_metadata_of(pool, rec["SR"])
     db.set("PBD", pbd, currently_attached=False)
     refresh_sr_ops(pool, rec["SR"])
-
-
-@method("PBD.unplug", ["self"], async_ok=True)
-def pbd_unplug(call: Call, self: str) -> str:
-    unplug(call.pool, call.db.handle("PBD", self))
-    return ""
-
-
-@method("PBD.destroy", ["self"], async_ok=True)
-def pbd_destroy(call: Call, self: str) -> str:
-    call.db.handle("PBD", self)
-    if call.db.get_field("PBD", self, "currently_attached"):
-        raise XapiError("OPERATION_NOT_ALLOWED", "PBD is currently attached")
-    call.db.delete("PBD", self)
-    return ""
 
 
 def unplug_all(pool: Pool, sr: str) -> None:
@@ -455,7 +267,7 @@ def unplug_all(pool: Pool, sr: str) -> None:
         unplug(pool, p)
 
 
-def replug_after_boot(pool: Pool, host) -> None:
+def replug_after_boot(pool: Pool, host: Host) -> None:
     """A host that booted again re-attaches its PBDs; those whose volume refuses stay detached.
 
     This is how a site that comes back while its LUNs are replication targets (after a
@@ -481,9 +293,7 @@ def replug_after_boot(pool: Pool, host) -> None:
                     and db.get_field("VDI", vdi, "metadata_of_pool") == pool.ref
                     and not _any_attached(pool, rec["SR"], but=pbd)
                 ):
-                    from sim.xapi import dr
-
-                    dr.stop_redo_log(pool, vdi)
+                    stop_redo_log(pool, vdi)
             continue
         if host is pool.coordinator:
             scan(pool, rec["SR"], vol)

@@ -20,14 +20,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .api import Call, MethodSpec, method, role_allows
-from .errors import RBAC_PERMISSION_DENIED, TASK_CANCELLED, TOO_MANY_PENDING_TASKS, XapiError
-from .errors import handle_invalid as _handle_invalid
-from .schema import NULL_REF
-from .wire import task_result
+from sim.xapi.api import Call, MethodSpec, method, role_allows
+from sim.xapi.errors import (
+    RBAC_PERMISSION_DENIED,
+    TASK_CANCELLED,
+    TOO_MANY_PENDING_TASKS,
+    XapiError,
+)
+from sim.xapi.errors import handle_invalid as _handle_invalid
+from sim.xapi.schema import NULL_REF
+from sim.xapi.wire import task_result
 
 if TYPE_CHECKING:
-    from .db import Database
+    from sim.xapi.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
-from .db import copy_record
+from sim.xapi.db import copy_record
 
 if TYPE_CHECKING:
-    from .db import Database
+    from sim.xapi.db import Database
 
 DT_FORMAT = "%Y%m%dT%H:%M:%SZ"
 

@@ -1,8 +1,13 @@
 """The simulated estate: sites -> pools -> hosts, the storage arrays, and the faults.
 
-`World.from_scenario(scenario, speed=...)` builds every pool's database and every volume
-(`estate.py`), enables the metadata replication the scenario asks for, and creates the
-"inside the lag" VMs last, so their writes are still in flight to the DR site.
+This is the bottom of the world: the model the operations (`storage.py`, `lifecycle.py`,
+...) act on, importing none of them. `estate.build_world(scenario, speed=...)` fills it from
+a scenario; `persist.load` from a saved state.
+
+What the world does by itself when a host fails or comes back (HA restarts the protected
+VMs elsewhere; a rebooted host halts its guests and re-plugs its PBDs) belongs to the
+operations above, so it reaches the world as hooks (`World.reactions`, a `Reactions`),
+installed by whoever builds the world (`reactions.install`).
 
 The protocol core asks a `Pool` for `.db`, `.coordinator_address`, `.host_addresses`,
 `.is_up(address)`, `.users` (name -> (password, role)), `.licensed(feature)` and `.clock`.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +31,7 @@ from sim.xapi import schema
 from sim.xapi.arrays import Storage, Volume
 from sim.xapi.clock import SimClock
 from sim.xapi.db import Database, copy_record
+from sim.xapi.errors import XapiError
 from sim.xapi.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -237,6 +244,11 @@ class Pool:
         pool_ref = self.db.refs("pool")[0]
         return self.db.get_field("pool", pool_ref, "restrictions").get(key, "false") == "false"
 
+    def assert_licensed(self, feature: str) -> None:
+        """`LICENCE_RESTRICTION [feature]` unless the licence allows `feature`."""
+        if not self.licensed(feature):
+            raise XapiError("LICENCE_RESTRICTION", feature)
+
     @property
     def ref(self) -> str:
         return self.db.refs("pool")[0]
@@ -284,6 +296,23 @@ class Faults:
             }
 
 
+HostReaction = Callable[[Pool, Host], None]
+
+
+@dataclass
+class Reactions:
+    """What happens in a pool, beyond the host itself, when a host fails or comes back.
+
+    `host_failed(pool, host)` runs after a host went down while its site stays up (with HA
+    on, the protected VMs restart elsewhere); `host_rebooted(pool, host)` after a host or
+    its whole site came back (its guests are Halted, its PBDs re-plug). Empty by default: a
+    bare world only marks hosts up or down.
+    """
+
+    host_failed: list[HostReaction] = field(default_factory=list)
+    host_rebooted: list[HostReaction] = field(default_factory=list)
+
+
 class World:
     """Everything the simulator serves (see the module docstring)."""
 
@@ -294,19 +323,9 @@ class World:
         self.pools: dict[str, Pool] = {}
         self.storage = Storage(clock.wall, self.site_up)
         self.faults = Faults()
+        self.reactions = Reactions()
         self.sessions: Any = None  # the core's session store, set by serve.py
         self.lock = threading.RLock()
-
-    # ------------------------------------------------------------------ building
-
-    @classmethod
-    def from_scenario(cls, scenario: Scenario, *, speed: float = 1.0) -> World:
-        from sim.xapi import estate
-
-        clock = SimClock(speed=speed, latency=scenario.latency.model())
-        world = cls(scenario, clock)
-        estate.build(world)
-        return world
 
     def start(self) -> None:
         """Nothing runs in the background: the world acts inside the calls made to it."""
@@ -355,23 +374,14 @@ class World:
         if came_back:
             self._reboot(pool, [host])
         if went_down:
-            self._ha_restart(pool, host)
-
-    def _ha_restart(self, pool: Pool, host: Host) -> None:
-        """With HA on, the protected VMs of a failed host restart elsewhere (as xhad does)."""
-        from sim.xapi.lifecycle import ha_restart
-
-        if pool.db.get_field("pool", pool.ref, "ha_enabled"):
-            ha_restart(pool, host)
+            for react in self.reactions.host_failed:
+                react(pool, host)
 
     def _reboot(self, pool: Pool, hosts: list[Host]) -> None:
-        """A host back from a failure has booted afresh: the VMs it was running are Halted."""
-        from sim.xapi.lifecycle import halt_resident
-        from sim.xapi.storage import replug_after_boot
-
+        """Hosts back from a failure have booted afresh (see `Reactions.host_rebooted`)."""
         for host in hosts:
-            halt_resident(pool, host)
-            replug_after_boot(pool, host)
+            for react in self.reactions.host_rebooted:
+                react(pool, host)
 
     def _mark_live(self, pool: Pool) -> None:
         """Keep `host_metrics.live` in step with reachability (as the coordinator sees it)."""

@@ -5,8 +5,6 @@ shows them."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from bot.demo import DemoWorld, demo_world
 from engine.clock import SystemClock
 from sim.slack.record import Seen
+from store.records import RunRecord
 
 OPS = "C0DROPS001"
 SPEED = 1000.0
@@ -94,40 +93,11 @@ def click(world: DemoWorld, who: str, ts: str, action_id: str, **kw: Any) -> int
     return since
 
 
-def wait_until(condition: Any, timeout: float = 30.0) -> Any:
-    """Wait, with a bound, for something the bot does in its own threads; its value."""
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not reached within {timeout}s")
-        pause.wait(0.01)
-
-
 def started_run(world: DemoWorld, approval: Seen, timeout: float = 30.0) -> int:
     """The run the approval started, once it started."""
-    approval_id = approval_id_of(approval)
-    return int(wait_until(lambda: world.service.approval(approval_id).run_id, timeout))
+    return world.started_run(approval, timeout)
 
 
-def finished(world: DemoWorld, run_id: int, timeout: float = 120.0) -> dict[str, Any]:
-    """The run once it ended, and its summary was posted in its thread."""
-    world.service.wait(run_id, timeout)
-    where = wait_until(
-        lambda: (t := world.serving.bot.threads.get(run_id)) and t.summary_posted and t
-    )
-    run = world.service.wiring.store.runs.get(run_id)
-    run["thread_ts"] = where.thread_ts
-    return run
-
-
-def approval_id_of(message: Seen) -> int:
-    """The approval id the message's Approve button carries."""
-    for block in message.blocks or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == "dr_approve":
-                return int(element["value"])
-    raise AssertionError(f"no Approve button in {message.text!r}")
+def finished(world: DemoWorld, run_id: int, timeout: float = 120.0) -> RunRecord:
+    """The run once it ended and its summary was posted in its thread."""
+    return world.finished(run_id, timeout)

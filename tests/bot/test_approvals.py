@@ -72,8 +72,11 @@ def test_two_approvers_start_the_failover_and_the_message_follows(world):
     assert edit.ts == approval.ts
     assert f"<@{ALEX}>" in str(edit.blocks)
     click(world, "priya", approval.ts, "dr_approve")
-    run = finished(world, started_run(world, approval))
-    assert run["thread_ts"] == approval.ts
+    run_id = started_run(world, approval)
+    finished(world, run_id)
+    thread = world.serving.bot.threads.get(run_id)
+    assert thread is not None
+    assert thread.thread_ts == approval.ts
     assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
 
 
@@ -204,11 +207,11 @@ def test_two_bot_processes_on_one_store_start_one_run(tmp_path: Path):
             alex.wait(10)
             priya.wait(10)
             run_id = started_run(first, approval)
-            wait_until(lambda: first.service.wiring.store.runs.get(run_id)["state"] != "queued")
+            wait_until(lambda: first.service.wiring.store.runs.get(run_id).state != "queued")
             first.serving.bot.worker.wait_idle()
             other.bot.worker.wait_idle()
             runs = first.service.wiring.store.runs.list(limit=10)
-            assert [r["id"] for r in runs] == [run_id]
+            assert [r.id for r in runs] == [run_id]
             service.wait(run_id, 120)
             first.service.wait(run_id, 120)
         finally:

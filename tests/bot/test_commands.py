@@ -50,8 +50,10 @@ def test_test_failover_approved_by_one_runs_with_progress_and_summary(world):
     assert approval.thread_ts is None
     click(world, "alex", approval.ts, "dr_approve")
     run_id = started_run(world, approval)
-    run = finished(world, run_id)
-    assert run["thread_ts"] == approval.ts
+    finished(world, run_id)
+    thread_of_run = world.serving.bot.threads.get(run_id)
+    assert thread_of_run is not None
+    assert thread_of_run.thread_ts == approval.ts
     thread = world.slack.person("olivia").screen("dr-ops", thread_ts=approval.ts)
     assert f"run {run_id}" in thread.lower()
     assert "Cleanup verified" in thread

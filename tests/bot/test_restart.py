@@ -73,13 +73,13 @@ def test_killed_mid_run_then_restarted_shows_the_run_and_resumes_by_button(tmp_p
             assert shown.thread_ts == approval.ts
             since = sims.slack.record.last_seq()
             sims.slack.person("olivia").click(OPS, shown.ts, action_id="dr_resume")
-            run_id = int(service.wiring.store.runs.list(limit=1)[0]["id"])
+            run_id = service.wiring.store.runs.list(limit=1)[0].id
             ended = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted"}
             run = wait_until(
-                lambda: (r := service.wiring.store.runs.get(run_id))["state"] in ended and r,
+                lambda: (r := service.wiring.store.runs.get(run_id)).state in ended and r,
                 timeout=120,
             )
-            assert run["state"] in ("succeeded", "partially-succeeded"), run
+            assert run.state in ("succeeded", "partially-succeeded"), run
             recovered = recover_calls(sims)
             assert recovered, "the resumed run recovered VMs"
             assert max(recovered.values()) == 1
@@ -115,5 +115,4 @@ def test_socket_mode_drop_mid_run_reconnects_and_the_run_is_still_followed(socke
     wait_until(lambda: world.slack.socket.links(), timeout=30)
     since = world.command("victor", "status")
     bot_said(world, since, kind="message", text="DR readiness")
-    run = finished(world, run_id)
-    assert run["state"] in ("succeeded", "partially-succeeded")
+    assert finished(world, run_id).state in ("succeeded", "partially-succeeded")
