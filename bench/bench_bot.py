@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.demo import demo_world
-from tests.bot.conftest import approval_id_of, ask, finished, started_run
+from bot.demo import approval_id_of, demo_world
+from tests.bot.conftest import ask, finished, started_run
 
 PEOPLE = ["olivia", "alex", "priya", "victor", "ada"]
 

@@ -61,7 +61,10 @@ MSG = {
     "step_disaster": "3. Disaster: the primary site is lost",
     "step_failover": "4. Failover: two approvers, never the requester",
     "step_restore": "5. The primary site is back",
+    "pending": "What alex sees before he decides (buttons numbered)",
     "step_failback": "6. Failback",
+    "rearm": "turns on metadata replication at the DR pool for the failback (XenCenter: "
+    "Pool > Disaster Recovery > Configure)",
     "conversation": "The conversation in #{channel}, as olivia sees it",
     "thread": "Thread of {ts}",
     "summaries": "Run summaries",
@@ -264,7 +267,7 @@ def _wait_connected(slack: SlackSim, timeout: float = 10.0) -> None:
     wait_until(slack.socket.links, timeout)
 
 
-def wait_until(condition: Callable[[], Any], timeout: float) -> Any:
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
     """Wait (bounded, in real time) for something the bot does in its own threads."""
     pause = threading.Event()
     deadline = time.monotonic() + timeout
@@ -322,6 +325,17 @@ class Story:
     def finish(self, run_id: int) -> RunRecord:
         return self.world.finished(run_id)
 
+    def rearm_dr_metadata(self) -> None:
+        """What the failback's pre-check asks a person to do when the failover could not
+        (the primary was never seen, so drbot did not know which SRs carried metadata): turn
+        on metadata replication on the DR pool's replicated SRs."""
+        wiring = self.world.service.wiring
+        pair = wiring.pair(None)
+        client = wiring.client(pair.dr)
+        for ref, sr in client.get_all_records("SR").items():
+            if sr.get("type") == "lvmoiscsi" and sr.get("shared"):
+                client.call("SR.enable_database_replication", ref)
+
     def play(self) -> bool:
         w = self.world
         console.print(Rule(MSG["step_status"]))
@@ -340,6 +354,8 @@ class Story:
 
         console.print(Rule(MSG["step_failover"]))
         approval = self.ask_for_approval("olivia", "failover all --reason primary site lost power")
+        console.print(Rule(MSG["pending"]))
+        _print_wrapped(w.slack.person("alex").screen(CHANNEL, thread_ts=approval.ts))
         self.approve("olivia", approval)  # refused: the requester
         self.approve("victor", approval)  # refused: a viewer
         self.approve("alex", approval)
@@ -349,6 +365,9 @@ class Story:
         console.print(Rule(MSG["step_restore"]))
         self.say("the primary site", "is powered on again (sim/xapi control API)")
         w.control("/sites/primary/restore")
+
+        self.say("the storage admin", MSG["rearm"])
+        self.rearm_dr_metadata()
 
         console.print(Rule(MSG["step_failback"]))
         approval = self.ask_for_approval("olivia", "failback all --reason primary site restored")

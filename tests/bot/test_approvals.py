@@ -10,19 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import DemoWorld, demo_world
-from tests.bot.conftest import (
-    OPS,
-    SPEED,
-    ShiftedClock,
-    approval_id_of,
-    ask,
-    bot_said,
-    click,
-    finished,
-    started_run,
-    wait_until,
-)
+from bot.demo import DemoWorld, approval_id_of, demo_world, wait_until
+from tests.bot.conftest import OPS, SPEED, ShiftedClock, ask, bot_said, click, finished, started_run
 
 OLIVIA, ALEX, PRIYA, VICTOR = "U0ONCALL01", "U0APPROV01", "U0APPROV02", "U0VIEWER01"
 FAILOVER = "failover all --reason the primary site is lost"

@@ -3,7 +3,8 @@ sim/slack and sim/xapi: what each person sees, where, and that nothing goes unan
 
 from __future__ import annotations
 
-from tests.bot.conftest import OPS, approval_id_of, ask, bot_said, click, finished, started_run
+from bot.demo import approval_id_of
+from tests.bot.conftest import OPS, ask, bot_said, click, finished, started_run
 
 OLIVIA, ALEX, VICTOR = "U0ONCALL01", "U0APPROV01", "U0VIEWER01"
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.bot.conftest import wait_until
+from bot.demo import wait_until
 
 VICTOR = "U0VIEWER01"
 WORDS = [

@@ -11,17 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import simulators, start_stack
-from tests.bot.conftest import (
-    OPS,
-    SPEED,
-    ShiftedClock,
-    ask,
-    bot_said,
-    finished,
-    started_run,
-    wait_until,
-)
+from bot.demo import simulators, start_stack, wait_until
+from tests.bot.conftest import OPS, SPEED, ShiftedClock, ask, bot_said, finished, started_run
 
 
 def recover_calls(sims) -> Counter[str]:
