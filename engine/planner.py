@@ -793,13 +793,14 @@ def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> li
 def _attached_metadata(
     dst: Inventory, src: Inventory, replicated: set[str]
 ) -> tuple[Records | None, list[MetadataSource]]:
-    """Read the source's metadata from a latest metadata VDI already attached at `dst`."""
+    """Read the source's metadata from a metadata VDI already attached at `dst`: one marked
+    metadata_latest first; then any (today's xapi marks none on an SR it attached without a
+    plug that read it, docs/xapi-behaviours.md), the database read telling whose it is."""
     candidates = []
     for vdi in dst.vdis.values():
         sr = dst.srs.get(vdi.sr or "")
         if (
             vdi.type != "metadata"
-            or not vdi.metadata_latest
             or sr is None
             or sr.uuid not in replicated
             or not dst.sr_attached(sr)
@@ -807,7 +808,8 @@ def _attached_metadata(
         ):
             continue
         candidates.append((sr, vdi))
-    for sr, vdi in sorted(candidates, key=lambda c: (c[0].name_label, c[1].uuid)):
+    order = sorted(candidates, key=lambda c: (not c[1].metadata_latest, c[0].name_label, c[1].uuid))
+    for sr, vdi in order:
         try:
             records = read_foreign(dst.client, vdi.ref, vdi.uuid)
         except XapiError:

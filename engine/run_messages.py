@@ -35,7 +35,7 @@ NOT_RUNNING_HERE = (
 UNKNOWN_POOL_CLIENT = "No connection to pool {pool!r}; add it to [pools] in the configuration."
 NO_METADATA = (
     "No metadata VDI holding {what} was found on the attached SRs; check that the replicated "
-    "SRs holding the pool's metadata were attached (metadata_latest) and plan again."
+    "SRs holding the pool's metadata were attached and scanned, and plan again."
 )
 ATTACH_NO_CONFIG = (
     "LUN {lun} has no device_config to attach it with at the destination; check the storage "
@@ -95,3 +95,8 @@ STILL_RUNNING = (
 )
 DID_NOT_SHUT_DOWN = "not run: it did not shut down at {pool!r}: {error}"
 CANCELLED_VM = "not run: the run was cancelled before reaching it"
+SCAN_NO_SR = "SR {sr} is not in the pool after attaching it; attach it again."
+SCAN_FAILED = (
+    "SR.scan failed ({error}): without a scan today's xapi has no VDI records (metadata, "
+    "disks) for an SR it did not know; check the SR and scan it by hand."
+)

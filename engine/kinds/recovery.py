@@ -42,22 +42,26 @@ class Databases:
         wanted = [m.vdi_uuid for m in self.plan.metadata_vdis if m.latest]
         if wanted:
             return wanted
-        # No metadata named by the plan: every latest metadata VDI on the attached SRs.
-        # The pool's own metadata (its live redo log) is never a source to recover from.
+        # No metadata named by the plan: the foreign metadata VDIs on the attached SRs, per
+        # foreign pool those marked metadata_latest if any are. Today's xapi marks none on an
+        # SR it just attached (its plug no longer scans, so no plug compared their
+        # generations): then every copy is a candidate, and the newest record per VM wins
+        # by XAPI's version counter. The pool's own metadata (its live redo log) never is.
         own = set(self.client.call("pool.get_all"))
-        found = []
+        by_pool: dict[str, list[tuple[bool, str]]] = {}
         for sr_uuid in self.sr_uuids:
             sr = ref_by_uuid(self.client, "SR", sr_uuid)
             if sr is None:
                 continue
             for vdi in self.client.call("SR.get_VDIs", sr):
                 rec = self.client.call("VDI.get_record", vdi)
-                if (
-                    rec.get("type") == "metadata"
-                    and rec.get("metadata_latest")
-                    and rec.get("metadata_of_pool") not in own
-                ):
-                    found.append(rec["uuid"])
+                if rec.get("type") == "metadata" and rec.get("metadata_of_pool") not in own:
+                    copies = by_pool.setdefault(str(rec.get("metadata_of_pool")), [])
+                    copies.append((bool(rec.get("metadata_latest")), rec["uuid"]))
+        found = []
+        for copies in by_pool.values():
+            latest = [uuid for is_latest, uuid in copies if is_latest]
+            found += latest or [uuid for _, uuid in copies]
         return found
 
     def open(self, vdi_uuid: str) -> Any:

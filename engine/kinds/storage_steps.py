@@ -273,6 +273,8 @@ def attach_all(
             for a in actions
             if outcomes[a.key].status == "failed"
         ]
+    bad = {lun.lun for lun, _ in failed}
+    failed += scan_attached(client, [lun for lun in luns if lun.lun not in bad])
     if not failed:
         return list(luns)
     items = "; ".join(f"{lun.sr_name or lun.lun}: {error}" for lun, error in failed)
@@ -327,12 +329,24 @@ def plug_all(client: Any, sr_ref: str) -> list[str]:
     return plugged
 
 
-def scan_srs(client: Any, sr_uuids: list[str]) -> None:
-    """Rescan SRs so newly replicated VDIs (metadata) are visible (best effort)."""
-    for uuid in sr_uuids:
-        ref = ref_by_uuid(client, "SR", uuid)
-        if ref is not None:
-            try:
-                client.call("SR.scan", ref)
-            except XapiError:
-                pass
+def scan_attached(client: Any, luns: list[LunPlan]) -> list[tuple[LunPlan, str]]:
+    """`SR.scan` every attached SR; -> the LUNs whose scan failed, with the error.
+
+    Since xen-api v23.22.0 (CA-379112) the coordinator's first plug no longer scans, and
+    `SR.introduce` marks nothing for the periodic scanner: an SR the pool did not know has no
+    VDI records (no metadata VDI, no disk) until someone scans it. On older releases the plug
+    scanned already and this scan finds nothing new. See docs/xapi-behaviours.md.
+    """
+    failed = []
+    for lun in luns:
+        ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+        if ref is None:
+            failed.append((lun, run_messages.SCAN_NO_SR.format(sr=lun.sr_uuid)))
+            continue
+        try:
+            client.call("SR.scan", ref)
+        except XapiError as exc:
+            if lost_contact(exc):
+                raise
+            failed.append((lun, run_messages.SCAN_FAILED.format(error=exc)))
+    return failed

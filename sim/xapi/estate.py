@@ -33,6 +33,7 @@ from sim.xapi.db import Database
 from sim.xapi.ha import make_statefile
 from sim.xapi.memory import DOM0_MEMORY, HOST_OVERHEAD, GiB, MiB, refresh_all_memory
 from sim.xapi.metadata import enable_replication
+from sim.xapi.releases import Release
 from sim.xapi.schema import (
     EPOCH,
     NULL_REF,
@@ -119,7 +120,7 @@ def _build_pool(
     world: World, site: Site, s: sc.Site, index: int, p: sc.Pool, rng: random.Random
 ) -> Pool:
     db = Database(p.name)
-    pool = Pool(world, site, p.name, db)
+    pool = Pool(world, site, p.name, db, Release(p.xapi_version))
     pool.users = {pair[0]: (pair[1], role) for role, pair in p.users.items()}
     now = world.clock.now()
     workers = world.scenario.scenario.xenopsd_workers

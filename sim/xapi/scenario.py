@@ -8,7 +8,7 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
 [latency]             # seconds per operation before the speed factor (clock.LatencyModel)
 [replication]         # lag_seconds: default lag of every replicated LUN
 [[sites]]             # name, address_prefix ("127.0.1" -> hosts 127.0.1.1, .2, ...), array
-[[sites.pools]]       # name, licensed_dr, ha_enabled, metadata_srs, users, hosts, networks, ...
+[[sites.pools]]       # name, xapi_version, licensed_dr, ha_enabled, metadata_srs, users, hosts, ...
 [[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
 [[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
                       # nics, host, count (expands "{n}" in the name), created_inside_lag
@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from sim.xapi.clock import LatencyModel
+from sim.xapi.releases import NEWEST
 
 GiB = 1024**3
 
@@ -175,6 +176,11 @@ class Pool(_Strict):
     licensed_vapp_start: bool = True
     product_version: str = Field(
         "8.4.0", pattern=r"^\d+(\.\d+)*$", description="XenServer version of the hosts"
+    )
+    xapi_version: str = Field(
+        NEWEST,
+        pattern=r"^\d+(\.\d+)*$",
+        description="xapi (toolstack) release: behaviour that changed follows it (releases.py)",
     )
     ha_enabled: bool = False
     metadata_srs: list[str] = Field(

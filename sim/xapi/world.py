@@ -32,6 +32,7 @@ from sim.xapi.arrays import Storage, Volume
 from sim.xapi.clock import SimClock
 from sim.xapi.db import Database, copy_record
 from sim.xapi.errors import XapiError
+from sim.xapi.releases import Release
 from sim.xapi.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -195,11 +196,14 @@ class RedoWriter:
 class Pool:
     """One pool: its database, hosts, users, licences, and the state XAPI keeps in memory."""
 
-    def __init__(self, world: World, site: Site, name: str, db: Database) -> None:
+    def __init__(
+        self, world: World, site: Site, name: str, db: Database, release: Release | None = None
+    ) -> None:
         self.world = world
         self.site = site
         self.name = name
         self.db = db
+        self.release = release or Release()  # the xapi release the pool's hosts run
         self.hosts: list[Host] = []
         self.users: dict[str, tuple[str, str]] = {}
         self.redo = RedoWriter(self)
