@@ -51,6 +51,13 @@ def serve(
         Path | None,
         typer.Option(help="also write a drbot configuration for these simulators here"),
     ] = None,
+    from_db: Annotated[
+        Path | None, typer.Option(help="serve a twin of this pool database dump instead")
+    ] = None,
+    dr_db: Annotated[Path | None, typer.Option(help="--from-db: dump of the DR pool")] = None,
+    dr_capacity: Annotated[
+        float | None, typer.Option(help="--from-db: generated DR pool's capacity factor")
+    ] = None,
 ) -> None:
     """Run the XenServer sites of a scenario (and a Slack workspace) on loopback until Ctrl-C."""
     from sim.slack.server import SlackSim
@@ -65,9 +72,14 @@ def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     resuming = state_dir is not None and saved(state_dir)
+    chosen: Any = scenario
+    if from_db is not None:
+        from bot.cli_rehearse import twin_scenario
+
+        chosen = twin_scenario(from_db, dr_db, dr_capacity).scenario
     try:
         handle = start_sim(
-            scenario, speed=speed, state_dir=state_dir, tls=tls, endpoints_path=endpoints
+            chosen, speed=speed, state_dir=state_dir, tls=tls, endpoints_path=endpoints
         )
     except ScenarioError as e:
         console.print(f"[red]{e}[/red]")

@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.reports.config import ReportsConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
 
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ BANNED = {
 }
 
 # The product may reach into sim/ only where the CLI starts or steers the simulators.
-SIM_IMPORTERS = {"bot/cli_sim.py", "bot/demo.py"}
+SIM_IMPORTERS = {"bot/cli_sim.py", "bot/demo.py", "bot/cli_rehearse.py"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

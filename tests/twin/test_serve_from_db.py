@@ -1,0 +1,101 @@
+"""`drbot sim serve --from-db`: the twin is served like any scenario, with the control API,
+faults and `--config`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import XenAPI
+
+from bot.settings import load_settings
+from tests.twin.support import DATA, expected_counts
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    """`drbot sim serve --from-db` of the replicated pool, stopped with Ctrl-C at the end."""
+    endpoints, config = tmp_path / "endpoints.json", tmp_path / "drbot.toml"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "sim",
+            "serve",
+            "--from-db",
+            str(DATA / "replicated_pool.xml"),
+            "--dr-capacity",
+            "0.5",
+            "--no-slack",
+            "--speed",
+            "1000",
+            "--endpoints",
+            str(endpoints),
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # the server says when the files are written
+        lines.append(line)
+        if line.startswith("drbot configuration written"):
+            break
+    else:
+        pytest.fail("".join(lines))
+    yield "".join(lines), json.loads(endpoints.read_text()), config
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+
+
+def test_serve_from_db_prints_assumptions_and_serves_the_dumps_estate(served) -> None:
+    """The assumptions are printed; the primary site serves the dump's VMs and hosts; the
+    generated DR pool has the primary's host count; the configuration pairs them."""
+    output, endpoints, config = served
+    assert "replicated SR (mirror at the DR site, same uuid): Gold iSCSI" in output
+    assert "0.5 x the memory" in output
+    want = expected_counts(DATA / "replicated_pool.xml")
+    primary = XenAPI.Session(endpoints["sites"]["primary"]["coordinator"])
+    primary.xenapi.login_with_password(*endpoints["sites"]["primary"]["users"]["read-only"])
+    try:
+        vms = [
+            r
+            for r in primary.xenapi.VM.get_all_records().values()
+            if not (r["is_a_template"] or r["is_control_domain"])
+        ]
+        assert len(vms) == want["VM"]
+        assert len(primary.xenapi.host.get_all()) == want["host"]
+    finally:
+        primary.xenapi.session.logout()
+        primary("close")()
+    assert len(endpoints["sites"]["dr"]["members"]) + 1 == want["host"]
+    settings = load_settings(config)
+    assert [(p.protected, p.dr) for p in settings.engine.pairs] == [("Boston Production", "dr")]
+
+
+def test_serve_from_db_takes_faults_on_the_control_api(served) -> None:
+    """A VM of the dump can be given a start fault through the control API, as in any scenario."""
+    _, endpoints, _ = served
+    body = json.dumps({"kind": "vm_start", "vm": "payments-db", "error": ["VM_CRASHED"]})
+    req = urllib.request.Request(
+        endpoints["control"] + "/faults",
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30):
+        pass
+    with urllib.request.urlopen(endpoints["control"] + "/faults", timeout=30) as resp:
+        faults = json.load(resp)
+    assert "payments-db" in json.dumps(faults)
