@@ -247,9 +247,10 @@ METADATA_NOT_REPLICATED = (
     "replication on a replicated SR."
 )
 NETWORK_MISSING = (
-    "No network named {network!r} or on its bridge in pool {dest!r}, and none mapped: recovery "
-    "would create an isolated private network. Add it to {dest!r}, or map it to one of its "
-    "networks in the network_map of the configuration's pair with protected = {protected!r}."
+    "No network named {network!r} or on its bridge in pool {dest!r}, and none mapped: the run "
+    "makes an isolated private network of that name before recovery. Add it to {dest!r}, or "
+    "map it to one of its networks in the network_map of the configuration's pair with "
+    "protected = {protected!r}."
 )
 NETWORK_BY_BRIDGE = "Lands on {dest!r} (same bridge {bridge})."
 NETWORK_BY_MAP = (

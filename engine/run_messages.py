@@ -100,3 +100,6 @@ SCAN_FAILED = (
     "SR.scan failed ({error}): without a scan today's xapi has no VDI records (metadata, "
     "disks) for an SR it did not know; check the SR and scan it by hand."
 )
+NETWORK_MADE = (
+    "Made by drbot run {run_id} for VMs whose network the pool lacked (private: no PIFs)."
+)

@@ -237,7 +237,10 @@ def recover_and_start_actions(
             ref = refs.get(vm.uuid) or ref_by_uuid(client, "VM", vm.uuid)
             if ref is None:
                 raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
-            host = placement.choose(key, vm.memory_bytes) if placement else None
+            # VM.start_on sleeps the VM's start_delay twice (xapi_vm.ml's start, then
+            # message_forwarding's start_on again); VM.start once, as the vApp was planned.
+            spread = placement is not None and not vm.start_delay
+            host = placement.choose(key, vm.memory_bytes) if spread and placement else None
             if host is not None:
                 return client.start_async("VM.start_on", ref, host, paused, False)
             return client.start_async("VM.start", ref, paused, False)
@@ -353,10 +356,51 @@ def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
     dbs.plan = ctx.plan
 
 
+def ensure_networks(ctx: RunContext, client: Any) -> None:
+    """Make, once and before any recovery, each network of the plan the destination lacks.
+
+    XAPI's import looks a network up by name, then by bridge, and otherwise creates it with
+    the source's bridge on the caller's session: refused for the usual `xenbrN` / `xapiN`
+    bridges, and racy between parallel recoveries (the second is refused
+    `BRIDGE_NAME_EXISTS`; docs/xapi-behaviours.md §4). A network of the source's name, made
+    here without a bridge (XAPI picks a free `xapiN`) and without PIFs, is what every import
+    then finds by name. Journaled under `network:<name>`; a test failover's cleanup removes
+    it with the other networks the run made.
+    """
+    for nm in ctx.plan.network_map:
+        if nm.matched_by != "none":
+            continue
+
+        def find(name: str = nm.source_name) -> dict[str, Any] | None:
+            found = client.call("network.get_by_name_label", name)
+            return {"uuid": client.call("network.get_uuid", found[0])} if found else None
+
+        def act(_step: int, name: str = nm.source_name) -> dict[str, Any]:
+            existing = find(name)
+            if existing is not None:
+                return existing
+            ref = client.call(
+                "network.create",
+                {
+                    "name_label": name,
+                    "name_description": run_messages.NETWORK_MADE.format(run_id=ctx.run_id),
+                    "MTU": 1500,
+                    "other_config": {},
+                    "tags": [],
+                },
+            )
+            return {"uuid": client.call("network.get_uuid", ref), "created": True}
+
+        ctx.journal.effect(
+            f"network:{nm.source_name}", "create network", nm.source_name, act, reconcile=find
+        )
+
+
 def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     note_networks(ctx, client)
+    ensure_networks(ctx, client)
     with Databases(client, ctx.plan, sr_uuids) as dbs:
         if not ctx.plan.appliances and not ctx.plan.standalone_vms:
             expand_from_metadata(ctx, client, dbs)

@@ -19,6 +19,12 @@ from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
 from engine.models import NULL_REF, LunPlan
 
+# DR_task.create calls in flight at once. XenCenter creates one DR_task at a time and stops at
+# the first failure; sm runs every iscsiadm of a host under one lock, so parallel creates
+# gain little on the iSCSI part while their discovery, login and logout sequences interleave
+# on one initiator, which no upstream client does (docs/xapi-behaviours.md §9).
+ATTACH_AT_ONCE = 1
+
 
 def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
     """Ask the storage adapter for `action` on `lun`, journaled; returns the LUN's state.
@@ -258,7 +264,9 @@ def attach_all(
             continue
         actions.append(_attach_action(client, lun, config))
     if actions:
-        outcomes = ctx.executor(client).run(actions)
+        executor = ctx.executor(client)
+        executor.limits = {**executor.limits, "attach": ATTACH_AT_ONCE}
+        outcomes = executor.run(actions)
         if any(outcomes[a.key].status not in ("done", "failed") for a in actions):
             # Cancelled or skipped: nothing is to be recovered from a half-attached set.
             items = "; ".join(

@@ -481,6 +481,8 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             "start_delay": vm.start_delay,
             "shutdown_delay": vm.shutdown_delay,
             "ha_restart_priority": vm.ha_restart_priority,
+            # xapi sets it when it starts a VM whose priority is `restart`.
+            "ha_always_run": running and vm.ha_restart_priority == "restart",
             "metrics": metrics,
             "generation_id": f"{rng.randrange(1 << 31)}:{rng.randrange(1 << 31)}",
             "other_config": {
@@ -519,15 +521,15 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
         )
         db.set("VM", ref, guest_metrics=gm)
     first_sr: str | None = None
+    disks: list[tuple[str, str, int, int]] = []  # (SR ref, name, size, position)
     for i, disk in enumerate(vm.disks):
         if disk.sr == "local" or _is_local(p, disk.sr):
             sr_ref = _local_sr_of(pool, host)
         else:
             sr_ref = db.where("SR", name_label=disk.sr)[0]
         first_sr = first_sr or sr_ref
-        vdi = create_vdi(
-            world, pool, sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB)
-        )
+        disks.append((sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB), i))
+        vdi = create_vdi(world, pool, sr_ref, disks[-1][1], disks[-1][2])
         db.create(
             "VBD",
             {
@@ -544,12 +546,15 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
                 "other_config": {"owner": ""},
             },
         )
-    if vm.power == "Suspended" and first_sr is not None:
-        # The memory image a suspended VM resumes from lives next to its first disk.
+    suspend_sr = _sr_named(pool, p, host, vm.suspend_sr) if vm.suspend_sr else first_sr
+    if vm.power == "Suspended" and suspend_sr is not None:
+        # The memory image a suspended VM resumes from (next to its first disk by default).
         suspend = create_vdi(
-            world, pool, first_sr, f"Suspend image for {vm.name}", memory, vdi_type="suspend"
+            world, pool, suspend_sr, f"Suspend image for {vm.name}", memory, vdi_type="suspend"
         )
         db.set("VM", ref, suspend_VDI=suspend)
+    for snapshot in vm.snapshots:
+        _snapshot(world, pool, ref, snapshot, disks, _sr_named(pool, p, host, vm.snapshot_sr))
     db.create(
         "VBD",
         {
@@ -578,6 +583,66 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             },
         )
     return ref
+
+
+def _sr_named(pool: Pool, p: sc.Pool, host: Host, name: str | None) -> str | None:
+    """The ref of the SR a scenario names (`local`: the host's local SR); None for None."""
+    if name is None:
+        return None
+    if name == "local" or _is_local(p, name):
+        return _local_sr_of(pool, host)
+    return pool.db.where("SR", name_label=name)[0]
+
+
+def _snapshot(
+    world: World,
+    pool: Pool,
+    vm: str,
+    name: str,
+    disks: list[tuple[str, str, int, int]],
+    sr: str | None,
+) -> str:
+    """A snapshot of `vm` named `name`: a halted copy of its record whose disks are copies
+    of the VM's (on `sr`, else next to each disk), as VM.snapshot makes."""
+    db = pool.db
+    rec = db.get("VM", vm)
+    snap = db.create(
+        "VM",
+        {
+            "name_label": name,
+            "name_description": rec["name_description"],
+            "is_a_snapshot": True,
+            "snapshot_of": vm,
+            "snapshot_time": world.clock.now(),
+            "power_state": "Halted",
+            "memory_static_max": rec["memory_static_max"],
+            "memory_dynamic_max": rec["memory_dynamic_max"],
+            "memory_dynamic_min": rec["memory_dynamic_min"],
+            "memory_target": rec["memory_target"],
+            "memory_static_min": rec["memory_static_min"],
+            "VCPUs_max": rec["VCPUs_max"],
+            "VCPUs_at_startup": rec["VCPUs_at_startup"],
+            "domain_type": rec["domain_type"],
+            "allowed_operations": ["revert", "destroy", "export", "clone", "copy"],
+        },
+    )
+    for disk_sr, disk_name, size, position in disks:
+        vdi = create_vdi(
+            world, pool, sr or disk_sr, f"{disk_name} ({name})", size, extra={"is_a_snapshot": True}
+        )
+        db.create(
+            "VBD",
+            {
+                "VM": snap,
+                "VDI": vdi,
+                "device": f"xvd{'abcefghijklmnopqrstuvwxyz'[position]}",
+                "userdevice": str(position if position < 3 else position + 1),
+                "mode": "RW",
+                "type": "Disk",
+                "currently_attached": False,
+            },
+        )
+    return snap
 
 
 def _is_local(p: sc.Pool, sr_name: str) -> bool:

@@ -10,7 +10,8 @@ in what is free (memory of VMs being started counts, through
 Each host runs at most `xenopsd_workers` VM operations at once (a semaphore; the rest queue,
 as xenopsd's worker pool does). A boot takes the latency model's `vm_start` (scaled by the
 speed factor); then `VM.start` sleeps the VM's `start_delay` before returning, and the
-shutdowns sleep `shutdown_delay`: that is where a vApp's delays come from. Injected faults
+shutdowns sleep `shutdown_delay`: that is where a vApp's delays come from (`VM.start_on`
+sleeps the delay a second time, as xapi's message forwarding does). Injected faults
 (`vm_start` errors, `task_stall`) are honoured here.
 """
 
@@ -20,6 +21,7 @@ import contextlib
 import random
 from typing import Any
 
+from sim.xapi import ha
 from sim.xapi.allowed import refresh_appliance_ops
 from sim.xapi.api import Call
 from sim.xapi.db import new_ref
@@ -157,6 +159,7 @@ def start(
             if rec["power_state"] != "Halted":
                 raise _bad_power(vm, "halted", rec["power_state"])
             host = choose_host(pool, vm, rec, on)
+            ha.assert_start_keeps_plan(pool, vm, rec, host)
             db.set("VM", vm, scheduled_to_be_resident_on=host.ref)
         _stall(pool, call, "VM.start")
         error = pool.world.faults.vm_start_error(rec["uuid"], rec["name_label"])
@@ -175,7 +178,7 @@ def start(
         if host is not None:
             refresh_host_memory(pool, host.ref)
         _appliance_changed(pool, vm)
-    pool.clock.sleep(rec["start_delay"])
+    pool.clock.sleep(rec["start_delay"], "start_delay")
 
 
 def _running(pool: Pool, vm: str, rec: dict[str, Any], host: Host, paused: bool) -> None:
@@ -190,6 +193,8 @@ def _running(pool: Pool, vm: str, rec: dict[str, Any], host: Host, paused: bool)
             domid=_rng.randrange(1, 4000),
             allowed_operations=PAUSED_OPS if paused else RUNNING_OPS,
         )
+        if rec["ha_restart_priority"] == "restart":
+            db.set("VM", vm, ha_always_run=True)  # xapi_vm.ml, start: HA now protects it
         if rec["metrics"] != NULL_REF and db.exists("VM_metrics", rec["metrics"]):
             db.set(
                 "VM_metrics",
@@ -309,6 +314,9 @@ def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
         else:
             pool.clock.work(latency)
         _halted(pool, vm)
+        db = pool.db
+        with contextlib.suppress(XapiError):
+            db.set("VM", vm, ha_always_run=False)  # shut down on purpose: HA leaves it off
     finally:
         _end(pool, vm)
         _appliance_changed(pool, vm)

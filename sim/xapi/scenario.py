@@ -11,7 +11,8 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
 [[sites.pools]]       # name, xapi_version, licensed_dr, ha_enabled, metadata_srs, users, hosts, ...
 [[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
 [[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
-                      # nics, host, count (expands "{n}" in the name), created_inside_lag
+                      # nics, host, count (expands "{n}" in the name), created_inside_lag,
+                      # snapshots, snapshot_sr, suspend_sr, ha_restart_priority
 [[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
 ```
 
@@ -143,6 +144,15 @@ class VM(_Strict):
     created_inside_lag: bool = Field(
         False, description="created after the last replicated write: missing at the DR site"
     )
+    snapshots: list[str] = Field(
+        default_factory=list, description="names of snapshots of the VM (each copies its disks)"
+    )
+    snapshot_sr: str | None = Field(
+        None, description="SR of the snapshots' disks (default: each disk's own SR)"
+    )
+    suspend_sr: str | None = Field(
+        None, description="SR of a suspended VM's memory image (default: its first disk's SR)"
+    )
     description: str = ""
 
     def expand(self) -> list[VM]:
@@ -227,6 +237,9 @@ class Pool(_Strict):
             for disk in vm.disks:
                 if disk.sr != "local" and disk.sr not in srs:
                     raise ValueError(f"VM {vm.name!r}: disk on unknown SR {disk.sr!r}")
+            for sr_name in (vm.snapshot_sr, vm.suspend_sr):
+                if sr_name is not None and sr_name != "local" and sr_name not in srs:
+                    raise ValueError(f"VM {vm.name!r}: unknown SR {sr_name!r}")
             for nic in vm.nics:
                 if nic not in nets:
                     raise ValueError(f"VM {vm.name!r}: NIC on unknown network {nic!r}")

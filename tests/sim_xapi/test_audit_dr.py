@@ -760,8 +760,12 @@ def test_vapp_shutdown_partial_failure_names_the_operation(mini: SimHandle, ctl:
 
 
 def test_a_recovered_vm_on_a_new_private_network_starts(opened: Opened) -> None:
-    """§7.12: the PIF-less network recovery created does not stop the VM from starting."""
+    """§7.12: a PIF-less network made for a NIC whose network DR lacks does not stop the
+    recovered VM from starting."""
     dr = opened.dr
+    dr.xenapi.network.create(
+        {"name_label": "Backup", "name_description": "", "MTU": "1500", "other_config": {}}
+    )
     value(opened.recover("backup-proxy"))
     vm = dr.xenapi.VM.get_by_name_label("backup-proxy")[0]
     dr.xenapi.VM.start(vm, False, False)

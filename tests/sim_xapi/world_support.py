@@ -111,6 +111,12 @@ class Ctl:
             self("POST", f"/replication/{row['lun']}/sync")
         return self.disaster(site)
 
+    def wait_stalled(self, count: int) -> list[str]:
+        """Block (in the simulator) until `count` calls are held by a task_stall fault."""
+        stalled = self("GET", f"/stalled?count={count}&timeout=20")["stalled"]
+        assert len(stalled) >= count, stalled
+        return stalled
+
 
 # Clients opened by `login` / `client`; `close_clients()` closes their connections.
 OPEN: list[XenAPI.Session] = []
