@@ -214,6 +214,16 @@ NOT_REPLICATED = (
     "A disk is on SR {sr!r}, which is not replicated to the DR site; recovery would drop it. "
     "{left_out}"
 )
+SNAPSHOT_NOT_REPLICATED = (
+    "Snapshot {whose!r} has a disk on SR {sr!r}, which is not replicated to the DR site: "
+    "VM.recover imports snapshots too and fails without it. Delete the snapshot or move its "
+    "disk to a replicated SR. {left_out}"
+)
+SUSPEND_NOT_REPLICATED = (
+    "The VM is suspended and its memory image is on SR {sr!r}, which is not replicated to the "
+    "DR site: VM.recover fails without it. Resume or shut the VM down, or make a replicated SR "
+    "the pool's suspend SR. {left_out}"
+)
 LEFT_OUT_VM = "This VM is left out of the plan."
 LEFT_OUT_APP = "This vApp is left out of the plan."
 NAMED_BLOCKER = "Move the disk to replicated storage, or leave it out of the target."
@@ -312,6 +322,8 @@ R_METADATA_LIMIT = "{n} metadata targets: XAPI allows at most 8 per pool."
 R_METADATA_SINGLE = "Metadata is replicated to one SR only; a second target survives its loss."
 R_LOCAL = "disk on local storage {sr!r}: never recoverable"
 R_NOT_REPLICATED = "disk on {sr!r}, which is not replicated"
+R_SNAPSHOT_NOT_REPLICATED = "snapshot {whose!r} has a disk on {sr!r}, which is not replicated"
+R_SUSPEND_NOT_REPLICATED = "suspend image on {sr!r}, which is not replicated"
 R_INSIDE_LAG = "not in the replicated metadata yet (created after {since})"
 R_NO_DISKS = "no disk on any SR: nothing to recover"
 R_UNPROTECTED = "{n} of {total} VMs are not protected: {names}."

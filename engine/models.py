@@ -86,6 +86,7 @@ class VMInfo(_NamedObject):
     vbds: list[str] = Field(default_factory=list)
     vifs: list[str] = Field(default_factory=list)
     suspend_vdi: str | None = None
+    snapshots: list[str] = Field(default_factory=list)  # VM refs of its snapshots
     tags: list[str] = Field(default_factory=list)
     other_config: dict[str, str] = Field(default_factory=dict)
     # VM_metrics.install_time: when the VM was created (compared with the mirror's as-of time).

@@ -140,6 +140,15 @@ History = Callable[[str, str, str], Sequence[float]]
 # ---------------------------------------------------------------------------------------------
 
 
+# The plan's message for each reason `protection_problems` gives.
+STORAGE_PROBLEMS = {
+    "local-storage": m.LOCAL_STORAGE,
+    "not-replicated": m.NOT_REPLICATED,
+    "snapshot-not-replicated": m.SNAPSHOT_NOT_REPLICATED,
+    "suspend-not-replicated": m.SUSPEND_NOT_REPLICATED,
+}
+
+
 def parse_target(target: str | Sequence[str]) -> list[str]:
     """Split a target ("all", "app:payments, vm:jump-01", a list) into its items."""
     items = [target] if isinstance(target, str) else list(target)
@@ -541,11 +550,11 @@ def plan(
             )
         return vp, vchecks
 
-    def recoverable(vms: list[VMInfo]) -> list[tuple[str, str, str]]:
+    def recoverable(vms: list[VMInfo]) -> list[tuple[str, str, str, str]]:
         return [
-            (vm.name_label, code, sr)
+            (vm.name_label, code, sr, whose)
             for vm in vms
-            for code, sr in protection_problems(records, vm, replicated_uuids)
+            for code, sr, whose in protection_problems(records, vm, replicated_uuids)
         ]
 
     def storage_checks(vms: list[VMInfo], named: bool, prefix: str, left_out: str) -> str | None:
@@ -556,14 +565,15 @@ def plan(
         if not problems:
             return None
         status = "blocker" if named else "warning"
-        for vm_name, code, sr in problems:
+        for vm_name, code, sr, whose in problems:
             checks.append(
                 check(
                     f"storage-{code}",
                     status,
                     f"{prefix}{vm_name}",
-                    m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
+                    STORAGE_PROBLEMS[code],
                     sr=sr,
+                    whose=whose,
                     left_out=left_out if status == "warning" else m.NAMED_BLOCKER,
                 )
             )

@@ -103,3 +103,15 @@ SCAN_FAILED = (
 NETWORK_MADE = (
     "Made by drbot run {run_id} for VMs whose network the pool lacked (private: no PIFs)."
 )
+ATTACH_NOTHING = (
+    "DR_task.create attached nothing for LUN {lun}: SR {sr} is not among the SRs a probe of "
+    "its device_config finds ({found}). Check the LUN's SCSIid and target, and the SR uuid, in "
+    "the storage configuration; the empty DR_task was destroyed."
+)
+PROBE_EMPTY = "none"
+PROBE_FAILED = "the probe failed: {error}"
+REARM_FAILED = (
+    "Metadata replication could not be turned on at pool {pool!r} for {items}: the VMs run, "
+    "but the DR pool's metadata does not reach the primary, so a failback would find none. "
+    "Attach the SR and enable it by hand (xe sr-enable-database-replication uuid=...)."
+)

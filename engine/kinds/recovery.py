@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -122,13 +123,17 @@ class Placement:
     starts land decides how many run in parallel. Each start goes to the live host with the
     fewest of this run's starts in flight among those with room for the VM's memory
     (`VM.start_on`); with one live host, or none with room, it is left to XAPI (`VM.start`).
+    A start left to XAPI (`left_to_xapi`) may land on any host: while it is in flight its
+    memory is kept free on every host, and once done it is counted where it landed.
     """
 
     def __init__(self, client: Any) -> None:
         self._lock = threading.Lock()
+        self._client = client
         self._free: dict[str, int] = {}
         self._busy: dict[str, int] = {}
         self._placed: dict[str, tuple[str, int]] = {}  # action key -> host, bytes
+        self._unplaced: dict[str, tuple[str, int]] = {}  # action key -> VM ref, bytes
         try:
             hosts = client.get_all_records("host")
             metrics = client.get_all_records("host_metrics")
@@ -144,7 +149,8 @@ class Placement:
         with self._lock:
             if len(self._free) < 2:
                 return None
-            fits = [h for h, free in self._free.items() if free >= memory]
+            pending = sum(m for _ref, m in self._unplaced.values())
+            fits = [h for h, free in self._free.items() if free - pending >= memory]
             if not fits:
                 return None
             host = min(fits, key=lambda h: (self._busy[h], -self._free[h]))
@@ -153,7 +159,20 @@ class Placement:
             self._placed[key] = (host, memory)
             return host
 
+    def left_to_xapi(self, key: str, vm_ref: str, memory: int) -> None:
+        """A start made with `VM.start`: XAPI chooses the host."""
+        with self._lock:
+            self._unplaced[key] = (vm_ref, memory)
+
     def release(self, key: str, started: bool) -> None:
+        with self._lock:
+            unplaced = self._unplaced.pop(key, None)
+        if unplaced is not None and started:
+            with contextlib.suppress(XapiError):
+                host = self._client.call("VM.get_resident_on", unplaced[0])
+                with self._lock:
+                    if host in self._free:
+                        self._free[host] -= unplaced[1]
         with self._lock:
             placed = self._placed.pop(key, None)
             if placed is None:
@@ -243,6 +262,8 @@ def recover_and_start_actions(
             host = placement.choose(key, vm.memory_bytes) if spread and placement else None
             if host is not None:
                 return client.start_async("VM.start_on", ref, host, paused, False)
+            if placement is not None:
+                placement.left_to_xapi(key, ref, vm.memory_bytes)
             return client.start_async("VM.start", ref, paused, False)
 
         key = f"start:vm:{vm.uuid}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from defusedxml.ElementTree import ParseError, fromstring
+
 from engine import run_messages
 from engine.errors import (
     DRError,
@@ -246,6 +248,7 @@ def attach_all(
     """
     actions = []
     failed: list[tuple[LunPlan, str]] = []
+    before = set(client.get_all_records("DR_task"))
     for lun in luns:
         key = f"attach:{lun.sr_uuid}"
         if ctx.journal.is_done(key):
@@ -281,6 +284,25 @@ def attach_all(
             for a in actions
             if outcomes[a.key].status == "failed"
         ]
+        for a in actions:
+            lun = by_key[a.key]
+            result = outcomes[a.key].result or {}
+            if outcomes[a.key].status == "done" and not _attached(client, lun, result):
+                found = probed_srs(client, lun, configs.get(lun.lun) or lun.device_config)
+                _destroy_dr_task(ctx, client, str(result.get("dr_task_uuid")), lun)
+                failed.append(
+                    (
+                        lun,
+                        run_messages.ATTACH_NOTHING.format(
+                            lun=lun.lun, sr=lun.sr_uuid, found=found
+                        ),
+                    )
+                )
+        ours = {str((o.result or {}).get("dr_task_uuid")) for o in outcomes.values()}
+        for ref, rec in client.get_all_records("DR_task").items():
+            if ref not in before and rec["uuid"] not in ours:
+                # Left by a DR_task.create that failed: xapi makes the task before it plugs.
+                _destroy_dr_task(ctx, client, rec["uuid"], None)
     bad = {lun.lun for lun, _ in failed}
     failed += scan_attached(client, [lun for lun in luns if lun.lun not in bad])
     if not failed:
@@ -325,6 +347,49 @@ def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
         lane="attach",
         method="DR_task.create",
     )
+
+
+def _attached(client: Any, lun: LunPlan, result: dict[str, Any]) -> bool:
+    """Whether a DR_task.create that succeeded attached the LUN's SR (xapi succeeds with an
+    empty DR_task when the probe found no SR of that uuid, docs/xapi-behaviours.md §2)."""
+    if lun.sr_uuid in (result.get("introduced_srs") or []):
+        return True
+    ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+    return ref is not None and any(
+        client.call("PBD.get_currently_attached", pbd) for pbd in client.call("SR.get_PBDs", ref)
+    )
+
+
+def probed_srs(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
+    """What a metadata probe of the LUN's device_config finds on the coordinator, for a
+    message: the SR uuids, or why the probe failed."""
+    try:
+        pool = client.call("pool.get_all")[0]
+        master = client.call("pool.get_master", pool)
+        xml = client.call("SR.probe", master, config, lun.sr_type, {"metadata": "true"})
+        uuids = [e.text.strip() for e in fromstring(xml).iter("UUID") if e.text]
+    except (XapiError, ParseError, IndexError) as exc:
+        if isinstance(exc, XapiError) and lost_contact(exc):
+            raise
+        return run_messages.PROBE_FAILED.format(error=exc)
+    return ", ".join(uuids) if uuids else run_messages.PROBE_EMPTY
+
+
+def _destroy_dr_task(ctx: RunContext, client: Any, uuid: str, lun: LunPlan | None) -> None:
+    """Destroy a DR_task the run does not keep (empty, or left by a failed create),
+    journaled under `attach:drop:<uuid>`."""
+
+    def gone() -> dict[str, Any] | None:
+        return {"gone": True} if ref_by_uuid(client, "DR_task", uuid) is None else None
+
+    def act(_step: int) -> dict[str, Any]:
+        ref = ref_by_uuid(client, "DR_task", uuid)
+        if ref is not None:
+            client.call("DR_task.destroy", ref)
+        return {"gone": True}
+
+    subject = (lun.sr_name or lun.lun) if lun else uuid
+    ctx.journal.effect(f"attach:drop:{uuid}", "destroy DR_task", subject, act, reconcile=gone)
 
 
 def plug_all(client: Any, sr_ref: str) -> list[str]:
