@@ -279,6 +279,13 @@ HA_ON = (
     "test, or plan with disable_ha to let the run turn it off and back on."
 )
 HA_WILL_DISABLE = "HA is on in the DR pool; the run turns it off for the test and back on after."
+HA_CAPACITY = (
+    "HA is on in pool {pool!r} and must tolerate {n} host failure(s): with these VMs started "
+    "({need}), the HA-protected VMs of its busiest host ({protected}) would not fit in what "
+    "the other hosts have left, and XAPI refuses such starts "
+    "(HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN). Turn HA off for the run, lower "
+    "ha_host_failures_to_tolerate, or recover less."
+)
 NO_LIVE_HOSTS = "No live, enabled host in the pool."
 CAPACITY_SHORT = (
     "The VMs need {need} and pool {pool!r} has {free} free; free memory or recover less."

@@ -48,6 +48,8 @@ class _NamedObject(_XapiObject):
 class PoolInfo(_NamedObject):
     master: str | None = None
     ha_enabled: bool = False
+    ha_host_failures_to_tolerate: int = 0
+    ha_allow_overcommit: bool = False
     restrictions: dict[str, str] = Field(default_factory=dict)
     other_config: dict[str, str] = Field(default_factory=dict)
     metadata_vdis: list[str] = Field(default_factory=list)

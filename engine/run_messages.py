@@ -115,3 +115,8 @@ REARM_FAILED = (
     "but the DR pool's metadata does not reach the primary, so a failback would find none. "
     "Attach the SR and enable it by hand (xe sr-enable-database-replication uuid=...)."
 )
+HA_REFUSED = (
+    "XAPI refused to start it: HA in pool {pool!r} could then no longer restart its protected "
+    "VMs after the host failures it must tolerate ({error}). Start it once HA is off or "
+    "ha_host_failures_to_tolerate is lower, or free memory in the pool."
+)

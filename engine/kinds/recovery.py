@@ -15,6 +15,10 @@ from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
 from store import VMStatus
 
+# XAPI's refusal of a start that would leave HA unable to restart its protected VMs
+# (message_forwarding.ml, check_vm_preserves_ha_plan; docs/xapi-behaviours.md §5).
+HA_REFUSED_CODE = "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN"
+
 
 class NotInMetadata(DRError):
     """No attached metadata database holds the VM or vApp: it never reached the mirror (it
@@ -461,12 +465,19 @@ def _record(
                 paused = (outcome.result or {}).get("power_state") == "Paused"
                 status = VMStatus.STARTED_PAUSED if paused else VMStatus.STARTED
                 ctx.vm_status(uuid, status, started_at=now)
+        elif outcome.status == "failed" and outcome.code == HA_REFUSED_CODE:
+            why = run_messages.HA_REFUSED.format(pool=ctx.plan.dest_pool, error=outcome.error)
+            ctx.vm_status(uuid, VMStatus.HA_REFUSED, why)
         elif outcome.status == "failed":
             failed = VMStatus.RECOVER_FAILED if recovering else VMStatus.START_FAILED
             ctx.vm_status(uuid, failed, outcome.error)
         elif outcome.status == "skipped":
             # Keep the reason it was skipped for (its recovery failed) rather than "skipped".
-            if current not in (VMStatus.RECOVER_FAILED, VMStatus.START_FAILED):
+            if current not in (
+                VMStatus.RECOVER_FAILED,
+                VMStatus.START_FAILED,
+                VMStatus.HA_REFUSED,
+            ):
                 ctx.vm_status(uuid, VMStatus.SKIPPED, outcome.error)
         else:
             ctx.vm_status(uuid, VMStatus.NOT_RUN, outcome.error)

@@ -84,8 +84,9 @@ def _network_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
 def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = None) -> Host:
     """Where the VM can run (see the module docstring); reserves nothing.
 
-    As xapi's `choose_host_for_vm`: hosts that pass every check, memory included, first (the
-    affinity host before the others); if none has room, placement is retried ignoring memory
+    As xapi's `choose_host_for_vm`: among hosts that pass every check, memory included, the
+    affinity host, else a random one other than the coordinator when there is one (xapi's
+    bias); if none has room, placement is retried ignoring memory
     and the boot fails on the host chosen with `HOST_NOT_ENOUGH_FREE_MEMORY [needed, free]`;
     if no host passes the other checks, `NO_HOSTS_AVAILABLE`. With `VM.start_on` the named
     host's own failure is reported (`VM_REQUIRES_SR`, `VM_REQUIRES_NETWORK`, memory).
@@ -111,9 +112,14 @@ def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = No
     if not candidates:
         raise XapiError("NO_HOSTS_AVAILABLE")
     used = memory_in_use(pool)
-    for host in candidates:
-        if host.memory_total - used[host.ref] >= needed:
-            return host
+    fitting = [h for h in candidates if h.memory_total - used[h.ref] >= needed]
+    if fitting:
+        # xapi_vm_placement.select_host: the affinity host if it can, else a random host,
+        # biased away from the coordinator.
+        if only is not None or fitting[0].ref == rec["affinity"]:
+            return fitting[0]
+        members = [h for h in fitting if h is not pool.coordinator]
+        return _rng.choice(members or fitting)
     chosen = max(candidates, key=lambda h: h.memory_total - used[h.ref])
     raise XapiError(
         "HOST_NOT_ENOUGH_FREE_MEMORY", needed, max(0, chosen.memory_total - used[chosen.ref])

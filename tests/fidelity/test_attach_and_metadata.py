@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sim.xapi.scenario import parse_scenario
+from store import VMOutcome
+from store.records import RunRecord
 from tests.engine.runs_support import Harness
 from tests.sim_xapi.world_support import with_sites
 
 
-def _outcomes(run: dict) -> dict[str, dict]:
-    return {o["name"]: o for u, o in run["outcome"].items() if not u.startswith("_")}
+def _outcomes(run: RunRecord) -> dict[str, VMOutcome]:
+    return {o.name: o for o in run.outcome.vms.values()}
 
 
 TWO_LUNS = with_sites(
@@ -57,9 +59,9 @@ def test_a_dr_task_that_attached_nothing_fails_its_lun_and_is_destroyed(
     mirror.content.sr_uuid = "5f1e0d3c-0000-4000-8000-000000000042"
     run = h.run(plan)
     outcomes = _outcomes(run)
-    assert outcomes["on-gold"]["status"] == "started-paused", run["error"]
-    assert outcomes["on-silver"]["status"] == "not-run"
-    why = outcomes["on-silver"]["error"]
+    assert outcomes["on-gold"].status == "started-paused", run.error
+    assert outcomes["on-silver"].status == "not-run"
+    why = str(outcomes["on-silver"].error)
     assert silver.lun in why
     assert silver.sr_uuid in why
     assert "5f1e0d3c-0000-4000-8000-000000000042" in why
@@ -73,7 +75,7 @@ def test_a_dr_task_left_by_a_failed_create_is_destroyed(runs: Callable[..., Harn
     plan = h.plan("test-failover", "all")
     h.world.control("POST", f"/hosts/{h.world.handle.world.pools['dr'].hosts[1].address}/fail")
     run = h.run(plan)
-    assert run["state"] == "failed"
+    assert run.state == "failed"
     calls = h.world.calls()
     creates = [c for c in calls if c["method"] == "Async.DR_task.create"]
     assert creates
@@ -119,7 +121,7 @@ def test_a_metadata_only_lun_is_kept_and_re_armed_after_a_failover(
     plan = h.plan("failover", "all", source_up=False)
     assert {lun.sr_name for lun in plan.luns if lun.holds_metadata} == {"Meta"}
     run = h.run(plan)
-    assert run["state"] == "succeeded", run["error"]
+    assert run.state == "succeeded", run.error
     dr = h.client("dr")
     (meta,) = dr.call("SR.get_by_name_label", "Meta")
     assert all(dr.call("PBD.get_currently_attached", p) for p in dr.call("SR.get_PBDs", meta))

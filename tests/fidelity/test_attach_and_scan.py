@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
+from store.records import RunRecord
 from tests.engine.runs_support import Harness
 from tests.sim_xapi.world_support import RELEASES, at_release
 
 
-def _outcomes(run: dict) -> dict[str, str]:
-    return {o["name"]: o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+def _outcomes(run: RunRecord) -> dict[str, str]:
+    return {o.name: o.status for o in run.outcome.vms.values()}
 
 
 @pytest.mark.parametrize("release", RELEASES)
@@ -25,7 +26,7 @@ def test_a_test_failover_finds_the_vms_on_either_release(
     assert not plan.blockers, plan.blockers
     run = h.run(plan)
     statuses = _outcomes(run)
-    assert statuses["app-01"] == "started-paused", run["error"]
+    assert statuses["app-01"] == "started-paused", run.error
     assert statuses["shop-db"] == "started-paused"
     calls = h.world.calls()
     attached = [c for c in calls if c["method"].endswith("DR_task.create")]

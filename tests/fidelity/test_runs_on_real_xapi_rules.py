@@ -9,12 +9,13 @@ from typing import Any
 
 from engine.xapi import XapiClient
 from sim.xapi.scenario import parse_scenario
+from store.records import RunRecord
 from tests.engine.runs_support import Harness
 from tests.sim_xapi.world_support import with_sites
 
 
-def _outcomes(run: dict) -> dict[str, str]:
-    return {o["name"]: o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+def _outcomes(run: RunRecord) -> dict[str, str]:
+    return {o.name: o.status for o in run.outcome.vms.values()}
 
 
 def test_a_network_the_dr_pool_lacks_is_made_once_before_recovery(
@@ -28,7 +29,7 @@ def test_a_network_the_dr_pool_lacks_is_made_once_before_recovery(
     assert [nm.source_name for nm in plan.network_map if nm.matched_by == "none"] == ["Backup"]
     before = h.uuids("dr", "network")
     run = h.run(plan)
-    assert _outcomes(run)["backup-proxy"] == "started-paused", run["error"]
+    assert _outcomes(run)["backup-proxy"] == "started-paused", run.error
     calls = h.world.calls()
     made = [c for c in calls if c["method"] == "network.create"]
     assert [c["args"][0]["name_label"] for c in made] == ["Backup"]
@@ -51,7 +52,7 @@ def test_a_vm_with_a_start_delay_is_started_with_vm_start(runs: Callable[..., Ha
     sleeps = h.world.handle.world.clock.named_sleeps
     sleeps.clear()
     run = h.run(plan)
-    assert set(_outcomes(run).values()) == {"started"}, run["error"]
+    assert set(_outcomes(run).values()) == {"started"}, run.error
     dr = h.client("dr")
     refs = {rec["name_label"]: ref for ref, rec in dr.get_all_records("VM").items()}
     starts = {
@@ -109,9 +110,9 @@ def test_replicated_srs_are_attached_one_at_a_time(runs: Callable[..., Harness])
     assert len(plan.luns) >= 3
     run = h.run(plan)
     steps = sorted(
-        (s["started_at"], s["finished_at"])
-        for s in h.store.steps.for_run(run["id"])
-        if s["key"].startswith("attach:")
+        (s.started_at, s.finished_at)
+        for s in h.store.steps.for_run(run.id)
+        if s.key.startswith("attach:")
     )
     assert len(steps) == len(plan.luns)
     for (_, finished), (started, _) in itertools.pairwise(steps):
