@@ -8,6 +8,7 @@ from typing import Any
 from defusedxml.ElementTree import ParseError, fromstring
 
 from engine import run_messages
+from engine import stepkeys as keys
 from engine.errors import (
     DRError,
     ManualStepRequired,
@@ -35,7 +36,7 @@ def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
     `ManualStepRequired` propagates (the run pauses; the step stays `failed` in the journal and
     is retried on resume, after a person confirmed it).
     """
-    key = f"storage:{action}:{lun.lun}"
+    key = keys.storage(action, lun.lun)
 
     def act(_step: int) -> dict[str, Any]:
         state = getattr(ctx.adapter, action)(lun.lun)
@@ -82,7 +83,7 @@ def reprotect(ctx: RunContext, lun: LunPlan) -> dict[str, Any]:
         return None
 
     return ctx.journal.effect(
-        f"storage:reprotect:{lun.lun}",
+        keys.reprotect(lun.lun),
         "storage re-protect",
         lun.sr_name or lun.lun,
         act,
@@ -182,7 +183,7 @@ def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[st
     If the pool already knows it (a trap of reference §7.7: DR_task.create would silently skip
     it), its unplugged PBDs are plugged instead and nothing is recorded as created.
     """
-    key = f"attach:{lun.sr_uuid}"
+    key = keys.attach(lun.sr_uuid)
 
     def existing() -> dict[str, Any] | None:
         ref = ref_by_uuid(client, "SR", lun.sr_uuid)
@@ -251,7 +252,7 @@ def attach_all(
     failed: list[tuple[LunPlan, str]] = []
     before = set(client.get_all_records("DR_task"))
     for lun in luns:
-        key = f"attach:{lun.sr_uuid}"
+        key = keys.attach(lun.sr_uuid)
         if ctx.journal.is_done(key):
             continue
         if ctx.journal.row(key) is None and ref_by_uuid(client, "SR", lun.sr_uuid) is not None:
@@ -279,7 +280,7 @@ def attach_all(
                 if outcomes[a.key].status != "done"
             )
             raise DRError(run_messages.ATTACH_FAILED.format(items=items))
-        by_key = {f"attach:{lun.sr_uuid}": lun for lun in luns}
+        by_key = {keys.attach(lun.sr_uuid): lun for lun in luns}
         failed += [
             (by_key[a.key], str(outcomes[a.key].error))
             for a in actions
@@ -339,14 +340,14 @@ def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
         return {"dr_task_uuid": dr_uuid, "introduced": True, "introduced_srs": [lun.sr_uuid]}
 
     return Action(
-        key=f"attach:{lun.sr_uuid}",
+        key=keys.attach(lun.sr_uuid),
         name="attach SR",
         subject=lun.sr_name or lun.sr_uuid,
         launch=launch,
         reconcile=reconcile,
         interpret=interpret,
         lane="attach",
-        method="DR_task.create",
+        methods=("DR_task.create",),
     )
 
 
@@ -378,7 +379,7 @@ def probed_srs(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
 
 def _destroy_dr_task(ctx: RunContext, client: Any, uuid: str, lun: LunPlan | None) -> None:
     """Destroy a DR_task the run does not keep (empty, or left by a failed create),
-    journaled under `attach:drop:<uuid>`."""
+    journaled under `finish:drtask:<uuid>`."""
 
     def gone() -> dict[str, Any] | None:
         return {"gone": True} if ref_by_uuid(client, "DR_task", uuid) is None else None
@@ -390,7 +391,7 @@ def _destroy_dr_task(ctx: RunContext, client: Any, uuid: str, lun: LunPlan | Non
         return {"gone": True}
 
     subject = (lun.sr_name or lun.lun) if lun else uuid
-    ctx.journal.effect(f"attach:drop:{uuid}", "destroy DR_task", subject, act, reconcile=gone)
+    ctx.journal.effect(keys.finish_dr_task(uuid), "destroy DR_task", subject, act, reconcile=gone)
 
 
 def plug_all(client: Any, sr_ref: str) -> list[str]:
