@@ -335,7 +335,11 @@ def _srs(world: World, pool: Pool, s: sc.Site, p: sc.Pool) -> str:
                 )
             continue
         content = VolumeContent(
-            str(uuidlib.uuid4()), sr.name, sr.description, sr.type, int(sr.size_gb * GiB)
+            sr.uuid or str(uuidlib.uuid4()),
+            sr.name,
+            sr.description,
+            sr.type,
+            int(sr.size_gb * GiB),
         )
         vol_id = f"{slug(p.name)}-{slug(sr.name)}"
         if sr.type == "nfs":
@@ -496,6 +500,7 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             else ["start", "start_on", "destroy", "export", "clone", "copy"],
             "domain_type": "hvm",
             "hardware_platform_version": 2,
+            **({"uuid": vm.uuid} if vm.uuid else {}),
         },
     )
     if running:
@@ -521,15 +526,17 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
         )
         db.set("VM", ref, guest_metrics=gm)
     first_sr: str | None = None
-    disks: list[tuple[str, str, int, int]] = []  # (SR ref, name, size, position)
+    disks: list[tuple[str, str, int]] = []
     for i, disk in enumerate(vm.disks):
         if disk.sr == "local" or _is_local(p, disk.sr):
             sr_ref = _local_sr_of(pool, host)
         else:
             sr_ref = db.where("SR", name_label=disk.sr)[0]
         first_sr = first_sr or sr_ref
-        disks.append((sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB), i))
-        vdi = create_vdi(world, pool, sr_ref, disks[-1][1], disks[-1][2])
+        vdi = create_vdi(
+            world, pool, sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB)
+        )
+        disks.append((vdi, sr_ref, int(disk.size_gb * GiB)))
         db.create(
             "VBD",
             {
@@ -553,8 +560,6 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             world, pool, suspend_sr, f"Suspend image for {vm.name}", memory, vdi_type="suspend"
         )
         db.set("VM", ref, suspend_VDI=suspend)
-    for snapshot in vm.snapshots:
-        _snapshot(world, pool, ref, snapshot, disks, _sr_named(pool, p, host, vm.snapshot_sr))
     db.create(
         "VBD",
         {
@@ -569,6 +574,9 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             "currently_attached": running,
         },
     )
+    if vm.snapshots:
+        snapshot_sr = _sr_named(pool, p, host, vm.snapshot_sr)
+        _create_snapshots(world, pool, vm, ref, disks, snapshot_sr)
     for i, nic in enumerate(vm.nics):
         net = db.where("network", name_label=nic)[0]
         db.create(
@@ -594,55 +602,61 @@ def _sr_named(pool: Pool, p: sc.Pool, host: Host, name: str | None) -> str | Non
     return pool.db.where("SR", name_label=name)[0]
 
 
-def _snapshot(
+# What a snapshot copies of its VM's record (xapi's VM.snapshot clones the record).
+SNAPSHOT_COPIES = (
+    "name_description", "memory_static_max", "memory_dynamic_max", "memory_dynamic_min",
+    "memory_target", "memory_static_min", "VCPUs_max", "VCPUs_at_startup", "domain_type",
+    "HVM_boot_params", "hardware_platform_version",
+)  # fmt: skip
+
+
+def _create_snapshots(
     world: World,
     pool: Pool,
-    vm: str,
-    name: str,
-    disks: list[tuple[str, str, int, int]],
-    sr: str | None,
-) -> str:
-    """A snapshot of `vm` named `name`: a halted copy of its record whose disks are copies
-    of the VM's (on `sr`, else next to each disk), as VM.snapshot makes."""
+    vm: sc.VM,
+    of: str,
+    disks: list[tuple[str, str, int]],
+    sr: str | None = None,
+) -> None:
+    """The VM's snapshots, a day apart up to now: each a halted copy of its record whose
+    disks are snapshots of the VM's disks, on the same SRs (on `sr` when given)."""
     db = pool.db
-    rec = db.get("VM", vm)
-    snap = db.create(
-        "VM",
-        {
-            "name_label": name,
-            "name_description": rec["name_description"],
-            "is_a_snapshot": True,
-            "snapshot_of": vm,
-            "snapshot_time": world.clock.now(),
-            "power_state": "Halted",
-            "memory_static_max": rec["memory_static_max"],
-            "memory_dynamic_max": rec["memory_dynamic_max"],
-            "memory_dynamic_min": rec["memory_dynamic_min"],
-            "memory_target": rec["memory_target"],
-            "memory_static_min": rec["memory_static_min"],
-            "VCPUs_max": rec["VCPUs_max"],
-            "VCPUs_at_startup": rec["VCPUs_at_startup"],
-            "domain_type": rec["domain_type"],
-            "allowed_operations": ["revert", "destroy", "export", "clone", "copy"],
-        },
-    )
-    for disk_sr, disk_name, size, position in disks:
-        vdi = create_vdi(
-            world, pool, sr or disk_sr, f"{disk_name} ({name})", size, extra={"is_a_snapshot": True}
-        )
-        db.create(
-            "VBD",
+    base = db.get("VM", of)
+    now = world.clock.now()
+    for n, name in enumerate(vm.snapshots):
+        taken = now - timedelta(days=len(vm.snapshots) - n)
+        snap = db.create(
+            "VM",
             {
-                "VM": snap,
-                "VDI": vdi,
-                "device": f"xvd{'abcefghijklmnopqrstuvwxyz'[position]}",
-                "userdevice": str(position if position < 3 else position + 1),
-                "mode": "RW",
-                "type": "Disk",
-                "currently_attached": False,
+                **{k: base[k] for k in SNAPSHOT_COPIES},
+                "name_label": name,
+                "power_state": "Halted",
+                "is_a_snapshot": True,
+                "snapshot_of": of,
+                "snapshot_time": taken,
+                "allowed_operations": ["revert", "destroy", "export", "clone", "copy"],
             },
         )
-    return snap
+        for i, (vdi, sr_ref, size) in enumerate(disks):
+            copy = create_vdi(
+                world,
+                pool,
+                sr or sr_ref,
+                f"{name} disk {i}",
+                size,
+                extra={"is_a_snapshot": True, "snapshot_of": vdi, "snapshot_time": taken},
+            )
+            db.create(
+                "VBD",
+                {
+                    "VM": snap,
+                    "VDI": copy,
+                    "userdevice": str(i if i < 3 else i + 1),
+                    "bootable": i == 0,
+                    "mode": "RW",
+                    "type": "Disk",
+                },
+            )
 
 
 def _is_local(p: sc.Pool, sr_name: str) -> bool:
