@@ -263,12 +263,15 @@ def recover_and_start_actions(
             ref = refs.get(vm.uuid) or ref_by_uuid(client, "VM", vm.uuid)
             if ref is None:
                 raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
-            # VM.start_on sleeps the VM's start_delay twice (xapi_vm.ml's start, then
-            # message_forwarding's start_on again); VM.start once, as the vApp was planned.
-            spread = placement is not None and not vm.start_delay
-            host = placement.choose(key, vm.memory_bytes) if spread and placement else None
-            if host is not None:
+            host = placement.choose(key, vm.memory_bytes) if placement else None
+            if host is not None and not vm.start_delay:
                 return client.start_async("VM.start_on", ref, host, paused, False)
+            if host is not None:
+                # VM.start_on sleeps the start_delay twice (xapi_vm.ml's start, then
+                # message_forwarding's start_on again); VM.start once, as the vApp was
+                # planned, and starts on the VM's affinity host when it can: point it there.
+                client.call("VM.set_affinity", ref, host)
+                return client.start_async("VM.start", ref, paused, False)
             if placement is not None:
                 placement.left_to_xapi(key, ref, vm.memory_bytes)
             return client.start_async("VM.start", ref, paused, False)
