@@ -76,6 +76,8 @@ MSG = {
     "  drbot status --config {config}\n  drbot runs --config {config}\n"
     "  drbot sim ctl --endpoints {endpoints} state\nCtrl-C stops it.",
     "stopped": "Simulators and bot stopped.",
+    "report": "The drill report in #dr-reports (posted as the Monday drill posts it)",
+    "report_files": "The drill report for people outside Slack: {page} (charts: {png})",
     "failed": "The demo did not finish: {what}",
 }
 
@@ -213,7 +215,7 @@ def start_stack(sims: Simulators, *, clock: Any = None) -> tuple[Service, Servin
         members=slack_members(make_client(settings.slack)),
     )
     try:
-        serving = start_bot(settings.slack, service, clock=clock)
+        serving = start_bot(settings.slack, service, clock=clock, reports=settings.reports)
     except BaseException:
         service.close()
         raise
@@ -405,6 +407,22 @@ def show_summaries(world: DemoWorld, runs: list[int]) -> None:
         )
 
 
+def show_drill_report(world: DemoWorld, run_id: int, out: Path, who: str = "olivia") -> None:
+    """Check readiness and post the report of the drill `run_id` to #dr-reports (charts and CSV
+    in its thread), as the schedules do; print that channel and thread as `who` sees them,
+    and write the report's files to `out`."""
+    if world.serving.reports is None:
+        return
+    world.serving.reports.check_readiness()  # a readiness sample for the RPO chart (and alerts)
+    ts, paths = world.serving.reports.post_drill_report(run_id, out)
+    person = world.slack.person(who)
+    console.print(Rule(MSG["report"]))
+    _print_wrapped(person.screen("dr-reports"))
+    console.print(Rule(MSG["thread"].format(ts=ts)))
+    _print_wrapped(person.screen("dr-reports", thread_ts=ts))
+    console.print(MSG["report_files"].format(page=paths[-1], png=paths[0]), markup=False)
+
+
 def _print_wrapped(text: str) -> None:
     for line in text.splitlines():
         indent = len(line) - len(line.lstrip())
@@ -493,6 +511,8 @@ def demo(
                 ok = False
             show_conversation(world)
             show_summaries(world, story.runs)
+            if story.runs:
+                show_drill_report(world, story.runs[0], state_dir)
         if keep_running:
             console.print(
                 MSG["try"].format(config=world.config_path, endpoints=world.endpoints_path),

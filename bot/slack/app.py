@@ -115,6 +115,8 @@ class SlackBot:
         self.threads = Threads(self.store)
         self.worker = Worker(config.workers, after_job=self._release_connections)
         self.next_drill = next_drill or (lambda: None)
+        # Last and next run of each scheduled report, for `/dr status` (set by start_bot).
+        self.schedule_lines: Callable[[], list[str]] = list
         self.app = App(
             client=self.client,
             signing_secret=(
@@ -243,7 +245,7 @@ class SlackBot:
         elif isinstance(result, HelpResult):
             reply.private(self.poster, blocks.help_reply(result))
         elif isinstance(result, StatusResult):
-            reply.public(self.poster, blocks.status_reply(result))
+            reply.public(self.poster, blocks.status_reply(result, self.schedule_lines()))
         elif isinstance(result, PlanResult):
             reply.public(self.poster, blocks.plan_reply(result.plan))
         elif isinstance(result, RunsList):

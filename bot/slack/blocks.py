@@ -13,6 +13,7 @@ service from the store, by the clicker's Slack user id.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -202,7 +203,7 @@ def help_reply(result: HelpResult) -> Message:
 VERDICT_ICON = {"ready": ":large_green_circle:", "degraded": ":large_yellow_circle:"}
 
 
-def status_reply(result: StatusResult) -> Message:
+def status_reply(result: StatusResult, schedules: Sequence[str] = ()) -> Message:
     blocks: list[Block] = [header(m.STATUS_HEADER)]
     for pair in result.pairs[:20]:
         line = m.STATUS_PAIR.format(
@@ -240,6 +241,8 @@ def status_reply(result: StatusResult) -> Message:
     if result.active_runs:
         runs = [run_line(r) for r in result.active_runs]
         blocks.append(section(m.STATUS_RUNS.format(lines=bounded_lines(runs, m.APPROVAL_MORE))))
+    if schedules:
+        blocks.append(context(bounded_lines(list(schedules), m.APPROVAL_MORE)))
     verdicts = ", ".join(f"{p.protected}: {p.verdict}" for p in result.pairs)
     return Message(m.STATUS_FALLBACK.format(verdicts=verdicts), blocks).checked()
 

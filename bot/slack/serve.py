@@ -24,6 +24,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import typer
 
+from bot.reports.config import ReportsConfig
+from bot.reports.service import RunningReports, start_reports
 from bot.slack import messages as m
 from bot.slack.app import SlackBot, make_client, slack_members
 from bot.slack.config import SlackConfig
@@ -51,19 +53,34 @@ class Serving:
         self.bot = bot
         self._stop = stop
         self.url: str | None = None  # HTTP mode: the request URL
+        self.reports: RunningReports | None = None  # the scheduled reports (bot/reports)
 
     def stop(self) -> None:
+        if self.reports is not None:
+            self.reports.shutdown()
         self._stop()
 
 
-def start_bot(config: SlackConfig, service: Service, *, clock: Clock) -> Serving:
-    """Start the bot over `service` in the configured mode; returns at once."""
+def start_bot(
+    config: SlackConfig,
+    service: Service,
+    *,
+    clock: Clock,
+    reports: ReportsConfig | None = None,
+) -> Serving:
+    """Start the bot over `service` in the configured mode, and the scheduled `reports`
+    (summaries, alerts, drills, digests: bot/reports) when given; returns at once."""
     bot = SlackBot(config, service, clock=clock)
     bot.start()
     bot.announce_interrupted(bot.service.interrupted_at_start())
-    if config.mode == "http":
-        return _serve_http(bot, config)
-    return _serve_socket(bot, config)
+    serving = _serve_http(bot, config) if config.mode == "http" else _serve_socket(bot, config)
+    if reports is not None:
+        reports = reports.with_channels(config.channels.reports, config.channels.audit)
+        serving.reports = start_reports(service.wiring, bot.client, reports, clock)
+        if serving.reports is not None:
+            bot.next_drill = serving.reports.next_drill
+            bot.schedule_lines = serving.reports.status_lines
+    return serving
 
 
 def _serve_socket(bot: SlackBot, config: SlackConfig) -> Serving:
@@ -157,7 +174,7 @@ def serve(
     except (DRError, StoreError) as exc:
         raise fail(str(exc)) from None
     service = Service(wiring, settings.policy, members=slack_members(client))
-    serving = start_bot(settings.slack, service, clock=clock)
+    serving = start_bot(settings.slack, service, clock=clock, reports=settings.reports)
     if settings.slack.mode == "http":
         console.print(
             m.SERVING_HTTP.format(
