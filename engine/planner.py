@@ -85,6 +85,7 @@ from engine.prechecks import (
 from engine.protection import (
     Records,
     Site,
+    created_inside_lag,
     lun_state,
     luns_between,
     map_networks,
@@ -532,8 +533,7 @@ def plan(
         if (
             records.source == "source-pool"
             and lag_cut is not None
-            and vm.install_time is not None
-            and vm.install_time > lag_cut
+            and created_inside_lag(vm.install_time, lag_cut)
         ):
             planned_sync = options.planned and kind == "failover"
             vchecks.append(
