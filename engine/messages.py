@@ -95,11 +95,6 @@ CONFIG_ENDPOINTS_INVALID = (
     "The simulator endpoints file has no {what}; start the simulator with `drbot sim serve` "
     "and point at the endpoints file it writes."
 )
-TLS_CHOICE = (
-    "Pool {name!r} uses https but neither ca_file nor fingerprint is set, and insecure is false: "
-    "set one (fingerprint = sha256 of the certificate) so the connection can be verified."
-)
-NO_URLS = "Pool {name!r} has no urls; list the coordinator's URL first, then the members'."
 
 # --- client ---------------------------------------------------------------------------------
 ALL_HOSTS_UNREACHABLE = (

@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 9 through the operator CLI: bad targets and bad configuration get a
+"""Through the operator CLI: bad targets and bad configuration get a
 message saying what to do, never a traceback; a wrong password is not a lost site."""
 
 from __future__ import annotations

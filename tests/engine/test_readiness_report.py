@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 3 on sim/xapi's small scenario: every readiness element is reported, and
+"""On sim/xapi's small scenario, every readiness element is reported, and
 the verdict carries every reason, in words that say what to do."""
 
 from __future__ import annotations
