@@ -78,7 +78,7 @@ from commands.wiring import ManualSteps, Wiring
 from engine.errors import DRError, PlanChanged, RunConflict, RunStateError
 from engine.models import Plan
 from engine.runner import PlanBlocked
-from store import IllegalTransition, RunNotFound, RunRecord, RunState, StoreError
+from store import IllegalTransition, Kind, RunNotFound, RunRecord, RunState, StoreError
 from store.approvals import ApprovalNotFound, VoteOutcome
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class Service:
         if isinstance(request, PlanRequest):
             kind, planned, disable_ha = request.kind, request.planned, request.disable_ha
         else:
-            kind = request.command
+            kind = Kind(request.command)
             planned = isinstance(request, FailoverRequest) and request.planned
             disable_ha = isinstance(request, TestFailoverRequest) and request.disable_ha
         return self.wiring.plan(

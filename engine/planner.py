@@ -65,6 +65,7 @@ from engine.inventory import Inventory
 from engine.models import (
     AppliancePlan,
     Check,
+    CheckStatus,
     ExistingInDest,
     Kind,
     LunAction,
@@ -494,7 +495,7 @@ def plan(
         # and Suspended as "is running on pool" (reference §5.2.6 b): a suspended VM resumed
         # later is as much a second copy as a running one.
         if kind == "failover" and source_up and vm.power_state in LIVE_AT_SOURCE:
-            state = vm.power_state.lower()
+            live_state = vm.power_state.lower()
             if options.planned:
                 vchecks.append(
                     check(
@@ -502,7 +503,7 @@ def plan(
                         "ok",
                         vm.name_label,
                         m.SOURCE_RUNNING_PLANNED,
-                        state=state.capitalize(),
+                        state=live_state.capitalize(),
                     )
                 )
             else:
@@ -513,7 +514,7 @@ def plan(
                         vm.name_label,
                         m.SPLIT_BRAIN,
                         pool=source.name,
-                        state=state.capitalize(),
+                        state=live_state.capitalize(),
                     )
                 )
         if dest_names.get(vm.name_label, set()) - {vm.uuid}:
@@ -561,7 +562,7 @@ def plan(
         problems = recoverable(vms)
         if not problems:
             return None
-        status = "blocker" if named else "warning"
+        status: CheckStatus = "blocker" if named else "warning"
         for vm_name, code, sr in problems:
             checks.append(
                 check(
@@ -724,7 +725,7 @@ def _dedupe(checks: list[Check]) -> list[Check]:
 
 
 def _lun_plan(
-    lun: ReplicatedLun, kind: str, meta_srs: set[str], sr_types: dict[str, str] | None = None
+    lun: ReplicatedLun, kind: Kind, meta_srs: set[str], sr_types: dict[str, str] | None = None
 ) -> LunPlan:
     """What the run does with one LUN. `device_config` is the mirror's; a test failover attaches
     the test copy with the device config `present_test_copy` returns instead."""
@@ -745,7 +746,7 @@ def _lun_plan(
     )
 
 
-def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
+def _lun_checks(kind: Kind, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
     checks = []
     if not lun_plans:
         checks.append(check("luns", "blocker", "storage", m.NO_LUNS))

@@ -211,9 +211,9 @@ def luns_between(
 def lun_state(storage: StorageAdapter | Iterable[ReplicatedLun] | None) -> list[ReplicatedLun]:
     if storage is None:
         return []
-    if hasattr(storage, "state"):
-        return list(storage.state())  # type: ignore[union-attr]
-    return list(storage)  # type: ignore[arg-type]
+    if isinstance(storage, StorageAdapter):
+        return list(storage.state())
+    return list(storage)
 
 
 def metadata_sources(src: Inventory, kind: str, dst: Inventory | None) -> list[MetadataSource]:

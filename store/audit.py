@@ -49,7 +49,7 @@ class Audit:
                 "prev_hash": prev,
                 "hash": entry_hash(prev, seq, at, event_type, actor, payload_json),
             }
-            db["audit"].insert(row)
+            db.table("audit").insert(row)
         return {**row, "payload": payload}
 
     def entries(self, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:

@@ -167,7 +167,9 @@ def drop_vms_of_failed_luns(
     ctx.flush_outcomes()
 
 
-def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[str, str]) -> dict:
+def attach_sr(
+    ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[str, str]
+) -> dict[str, Any]:
     """Make the SR of `lun` attached in `client`'s pool, journaled under `attach:<sr uuid>`.
 
     If the pool does not know the SR, `DR_task.create` introduces and plugs it (the result names
