@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from store.db import StoreConnection, iso, parse_iso
 
@@ -80,7 +80,7 @@ class History:
                     "detail_json": json.dumps(detail or {}, sort_keys=True, default=str),
                 }
             )
-            return cast(int, table.last_pk)
+            return int(table.last_pk or 0)
 
     def samples(
         self, pool: str | None = None, since: datetime | None = None, until: datetime | None = None
