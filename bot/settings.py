@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,7 @@ from pydantic_settings import (
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
+from store.audit import DEFAULT_ANCHOR_EVERY, AuditFiles, register_audit_files
 
 DEFAULT_CONFIG = "drbot.toml"
 
@@ -45,6 +46,30 @@ MISSING_FILE = (
 )
 BAD_TOML = "Configuration file {path} is not valid TOML ({error}); fix the syntax."
 INVALID = "Configuration {path} is invalid: {errors}. Fix these settings."
+
+
+class AuditSettings(BaseModel):
+    """Where the audit trail's key and anchors live (see store/audit.py).
+
+    Both default to files beside the store (`<store>.audit-key`, `<store>.anchors`). Keep the
+    key where those who can write the store cannot read it; keep a copy of it with the backups
+    of the store (a trail cannot be checked without the key it was written with).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: Path | None = None
+    anchor_file: Path | None = None
+    # The head is anchored every this many entries, and whenever drbot closes the store.
+    anchor_every: int = Field(default=DEFAULT_ANCHOR_EVERY, ge=1, le=100_000)
+
+    def files(self, store_path: Path) -> AuditFiles:
+        beside = AuditFiles.beside(store_path)
+        return AuditFiles(
+            key_file=self.key_file or beside.key_file,
+            anchor_file=self.anchor_file or beside.anchor_file,
+            anchor_every=self.anchor_every,
+        )
 
 
 class Settings(BaseSettings):
@@ -58,6 +83,7 @@ class Settings(BaseSettings):
 
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("engine", mode="before")
     @classmethod
@@ -118,6 +144,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
             f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(INVALID.format(path=file, errors=errors)) from exc
+    base = file.parent
     if not settings.store_path.is_absolute():
-        settings.store_path = (file.parent / settings.store_path).resolve()
+        settings.store_path = (base / settings.store_path).resolve()
+    for name in ("key_file", "anchor_file"):
+        value = getattr(settings.audit, name)
+        if value is not None and not value.is_absolute():
+            setattr(settings.audit, name, (base / value).resolve())
+    register_audit_files(settings.store_path, settings.audit.files(settings.store_path))
     return settings
