@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.reports.config import ReportsConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from store.audit import Audit
 from store.db import StoreConnection, _utcnow, migrate
 from store.drills import Drills
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound, StepAlreadyDone, StoreError
+from store.history import History
 from store.kv import KeyValues
 from store.runs import Runs
 from store.states import ACTIVE, ALLOWED, HOLDS_POOL, TERMINAL, RunState, can_transition
@@ -53,6 +54,7 @@ class Store:
         self.steps = Steps(conn)
         self.audit = Audit(conn)
         self.drills = Drills(conn)
+        self.history = History(conn)
 
     def kv(self, namespace: str) -> KeyValues:
         """A durable mapping of JSON values under `namespace`."""

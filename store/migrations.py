@@ -122,3 +122,48 @@ def m004_key_values(db: Database) -> None:
         pk=("namespace", "key"),
         not_null={"value_json", "updated_at"},
     )
+
+
+@migrations()
+def m005_readiness_history_and_schedules(db: Database) -> None:
+    """Readiness samples per pool (kept 30+ days for summaries, alerts and the RPO chart), the
+    runs of scheduled jobs (one row per schedule and due time: the claim that makes a job run
+    once across replicas) and the scheduler's lease (one active scheduler per store)."""
+    db["readiness_samples"].create(
+        {
+            "id": int,
+            "pool": str,
+            "dr_pool": str,
+            "at": str,
+            "verdict": str,
+            "lag_seconds": float,
+            "metadata_age_seconds": float,
+            "capacity_needed_bytes": int,
+            "capacity_free_bytes": int,
+            "unprotected_count": int,
+            "detail_json": str,
+        },
+        pk="id",
+        not_null={"pool", "at", "verdict", "detail_json"},
+    )
+    db["readiness_samples"].create_index(["pool", "at"])
+    db["schedule_runs"].create(
+        {
+            "id": int,
+            "schedule": str,
+            "due_at": str,
+            "status": str,
+            "holder": str,
+            "started_at": str,
+            "finished_at": str,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"schedule", "due_at", "status"},
+    )
+    db["schedule_runs"].create_index(["schedule", "due_at"], unique=True)
+    db["scheduler_lease"].create(
+        {"name": str, "holder": str, "until": str},
+        pk="name",
+        not_null={"holder", "until"},
+    )
