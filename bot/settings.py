@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from bot.reports.config import ReportsConfig
+from commands.config import PolicyConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py: [policy]
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     @field_validator("engine", mode="before")

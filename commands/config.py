@@ -65,4 +65,6 @@ class PolicyConfig(BaseModel):
     approval_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     group_cache_seconds: float = Field(default=300.0, ge=0, le=3600)
     storage_role: Role = "operator"
+    group_prefix: str = Field(default="S", min_length=1)
+    """Holders starting with this are groups (Slack user-group ids start with S)."""
     drill: Drill = Field(default_factory=Drill)

@@ -91,3 +91,48 @@ SIM_STORAGE_URL = (
     'The storage adapter "sim" needs control_url in [engine.storage] (the simulator\'s '
     "control address)."
 )
+
+# -- policy -------------------------------------------------------------------------------------
+
+NO_ROLE = "no role"
+ANYONE = "anyone"
+NOT_ALLOWED = "{who} may not use `{command}`: it needs the {needed} role, and they hold {role}."
+ASK_ADMIN_FOR_ROLE = (
+    "Ask a drbot admin for the {needed} role ([policy.roles] in the configuration)."
+)
+WRONG_CHANNEL = "`{command}` changes production and is accepted only in the DR channels."
+USE_CHANNELS = "Ask in one of these channels: {channels}."
+CONFIGURE_CHANNELS = "No DR channel is configured; an admin adds its id to `channels` in [policy]."
+ALLOWED = "allowed: {role} holds the {needed} role's rights"
+
+# -- approvals ----------------------------------------------------------------------------------
+
+SELF_APPROVAL = "{who} asked for approval {id} and cannot approve it too; another approver must."
+SELF_APPROVAL_HINT = "Ask an approver who is not you to approve it."
+ALREADY_VOTED = "{who} already approved {id}; one approval per person counts."
+WAIT_FOR_OTHERS = "It needs {missing} more approval(s) from other approvers."
+APPROVAL_ALREADY_APPROVED = "Approval {id} has already reached its quorum."
+APPROVAL_ALREADY_STARTED = "Approval {id} was approved and its run has started."
+APPROVAL_ALREADY_REJECTED = "Approval {id} was rejected."
+APPROVAL_EXPIRED = "Approval {id} expired before it was approved."
+APPROVAL_SUPERSEDED = "Approval {id} is void: the plan changed and a new approval was opened."
+APPROVAL_FAILED = "Approval {id} was approved but its run could not start."
+ASK_AGAIN = "Ask for the run again to open a new approval."
+
+# -- runs ---------------------------------------------------------------------------------------
+
+BREAK_GLASS = (
+    "A {kind} from the CLI bypasses chat approvals: add --break-glass and --reason TEXT "
+    "(both are recorded in the audit trail), or ask for it in Slack."
+)
+BREAK_GLASS_HINT = "drbot run {kind} TARGET --break-glass --reason TEXT"
+BLOCKED = "The plan has {count} blocker(s): {items}."
+BLOCKED_HINT = "Fix the blockers and ask again; a run never starts past a blocker."
+CANNOT_RESUME = "Run {run_id} is {state}; only an interrupted or paused run can be resumed."
+SHOW_RUN = "See where it is with `show {run_id}`."
+STORAGE_PENDING = "Run {run_id} waits for a storage step done by hand: {instruction}"
+STORAGE_DONE_HINT = "When it is done, confirm it: `resume {run_id} --storage-done`."
+NO_STORAGE_STEP = "Run {run_id} is {state} and waits for no storage step."
+ABORT_LIVE = "Run {run_id} is {state}; a live run is cancelled first, then aborted."
+CANCEL_FIRST = "Cancel it with `cancel {run_id}`, then abort it once it has stopped."
+PLAN_CHANGED_WHY = "the plan changed between approval and run; approve the new plan"

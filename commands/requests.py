@@ -15,7 +15,7 @@ A failover or failback needs a reason; `reason` is None only while a front end a
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -238,3 +238,5 @@ Command = Literal[
     "reject",
     "confirm-storage",
 ]
+COMMANDS: tuple[Command, ...] = get_args(Command)
+"""Every command, in the order help lists them."""

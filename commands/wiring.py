@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from commands import messages
 from engine import planner
@@ -26,6 +27,13 @@ from store import Store, open_store
 
 STORAGE_CONFIRMATIONS = "storage-confirmations"  # store.kv namespace of the manual adapter
 DRILL_HISTORY = 10  # past runs the planner's RTO estimate draws on
+
+
+@runtime_checkable
+class ManualSteps(Protocol):
+    """An adapter whose storage steps a person does by hand, then confirms (`manual`)."""
+
+    def confirm(self, lun: str, action: str) -> None: ...
 
 
 class Wiring:
@@ -153,6 +161,14 @@ class Wiring:
                     task_timeout=self.config.timeouts.task_seconds,
                 )
             return self._runner
+
+    def release_thread(self) -> None:
+        """Drop the calling thread's connections to the pools (each client keeps one set per
+        thread): a front end's worker threads come and go, and their sockets must not stay."""
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
+            client.release_thread()
 
     def close(self) -> None:
         """Close every client and the store."""

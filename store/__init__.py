@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from store.approvals import Approvals
 from store.audit import Audit
 from store.db import StoreConnection, _utcnow, migrate
 from store.drills import Drills
@@ -54,6 +55,7 @@ class Store:
         self.steps = Steps(conn)
         self.audit = Audit(conn)
         self.drills = Drills(conn)
+        self.approvals = Approvals(conn)
         self.history = History(conn)
 
     def kv(self, namespace: str) -> KeyValues:

@@ -167,3 +167,48 @@ def m005_readiness_history_and_schedules(db: Database) -> None:
         pk="name",
         not_null={"holder", "until"},
     )
+
+
+@migrations()
+def m006_approvals(db: Database) -> None:
+    db["approvals"].create(
+        {
+            "id": int,
+            "action": str,
+            "request_json": str,
+            "requester_id": str,
+            "requester_json": str,
+            "reason": str,
+            "run_id": int,
+            "plan_hash": str,
+            "quorum": int,
+            "state": str,
+            "created_at": str,
+            "expires_at": str,
+            "decided_at": str,
+            "decided_by_json": str,
+            "rejection": str,
+            "supersedes": int,
+            "superseded_by": int,
+            "refs_json": str,
+        },
+        pk="id",
+        not_null={
+            "action",
+            "request_json",
+            "requester_id",
+            "requester_json",
+            "plan_hash",
+            "quorum",
+            "state",
+            "created_at",
+            "expires_at",
+        },
+    )
+    db["approvals"].create_index(["state", "expires_at"])
+    db["approval_votes"].create(
+        {"approval_id": int, "voter_id": str, "voter_json": str, "at": str},
+        pk=("approval_id", "voter_id"),
+        foreign_keys=[("approval_id", "approvals", "id")],
+        not_null={"voter_json", "at"},
+    )
