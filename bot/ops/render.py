@@ -10,12 +10,13 @@ from rich.table import Table
 
 from bot.ops import messages
 from bot.ops.output import console, dump
+from engine.messages import shown
 
 
 def plan_table(plan: Any) -> None:
     """A plan for people: its header, VMs in vApp order, LUNs and every check."""
     console.print(
-        f"[bold]{plan.kind}[/bold] of [bold]{escape(plan.target)}[/bold]: "
+        f"[bold]{plan.kind}[/bold] of [bold]{escape(shown(plan.target))}[/bold]: "
         f"{plan.source_pool} -> {plan.dest_pool}, power after: {plan.power_after}, "
         f"estimated RTO {plan.estimated_rto_seconds:.0f} s, hash {plan.hash[:12]}"
     )

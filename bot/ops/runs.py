@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.ops.options import ConfigOpt, JsonOpt
+from bot.ops.options import ConfigOpt, JsonOpt, RunIdArg
 from bot.ops.output import console, dump
 from bot.ops.render import run_summary, runs_table
 from bot.ops.wiring import operating
@@ -19,7 +19,9 @@ runs_app = typer.Typer(help="List runs, or show one.", no_args_is_help=False)
 @runs_app.callback(invoke_without_command=True)
 def runs_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="How many runs.", min=1, max=10_000)
+    ] = 20,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -36,7 +38,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[int, typer.Argument(help="Run id (see `drbot runs`).")],
+    run_id: RunIdArg,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
