@@ -241,7 +241,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not file.is_file():
         raise ConfigError(MISSING_FILE.format(path=file))
     try:
-        tomllib.loads(file.read_text(encoding="utf-8"))
+        # Read as pydantic-settings reads it (bytes: a lone \r is not a newline in TOML).
+        with file.open("rb") as f:
+            tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(BAD_TOML.format(path=file, error=exc)) from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -253,7 +253,10 @@ def _validate(data: dict[str, Any], where: str) -> EngineConfig:
     pools = data.get("pools")
     if isinstance(pools, dict):
         # The table key is the pool's name; let a file omit the repetition.
-        data = {**data, "pools": {k: {"name": k, **v} for k, v in pools.items()}}
+        data = {
+            **data,
+            "pools": {k: {"name": k, **v} if isinstance(v, dict) else v for k, v in pools.items()},
+        }
     try:
         return EngineConfig.model_validate(data)
     except ValidationError as exc:
