@@ -17,7 +17,7 @@ from bot.reports import messages as m
 from bot.reports.drill_report import drill_files
 from bot.reports.export import html_page
 from bot.reports.measure import drill_report, drill_trend, last_drill_id
-from bot.reports.readiness import samples_since
+from bot.reports.readiness import rpo_series
 from store import RunNotFound
 
 app = typer.Typer(help="Write reports locally (PNG, CSV and a self-contained HTML page).")
@@ -52,7 +52,7 @@ def drill(
         files = drill_files(
             report,
             trend,
-            samples_since(store, since),
+            rpo_series(store, since),
             reports.history_days,
             reports.rpo_target_seconds,
         )

@@ -336,13 +336,3 @@ class Scheduler:
             self._aps = None
         self._submit = _inline
         self.store.history.release_lease(LEASE, self.holder)
-
-
-def schedules_from(crons: Mapping[str, tuple[str, float, bool]], timezone: str) -> list[Schedule]:
-    """Schedules from (cron, misfire grace in seconds, enabled) per name, in one time zone."""
-    return [
-        Schedule(
-            name=name, cron=cron, timezone=timezone, misfire_grace_seconds=grace, enabled=enabled
-        )
-        for name, (cron, grace, enabled) in crons.items()
-    ]

@@ -104,6 +104,21 @@ class History:
             )
         return [_sample(r) for r in rows]
 
+    def hourly_worst(self, since: datetime) -> list[dict[str, Any]]:
+        """Per pool and hour since `since`, the worst replication lag and metadata age (what
+        a chart of weeks needs, without reading every sample), oldest first. `hour` is the
+        hour's start in UTC."""
+        with self._c.lock:
+            rows = list(
+                self._c.db.query(
+                    "SELECT pool, substr(at, 1, 13) AS hour, max(lag_seconds) AS lag_seconds, "
+                    "max(metadata_age_seconds) AS metadata_age_seconds, count(*) AS samples "
+                    "FROM readiness_samples WHERE at >= ? GROUP BY pool, hour ORDER BY hour, pool",
+                    [iso(since)],
+                )
+            )
+        return [{**r, "hour": parse_iso(r["hour"] + ":00:00+00:00")} for r in rows]
+
     def latest(self, pool: str, at_or_before: datetime | None = None) -> dict[str, Any] | None:
         """The newest sample of `pool` (taken at or before `at_or_before` when given)."""
         where, args = "pool = ?", [pool]

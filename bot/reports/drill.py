@@ -19,22 +19,25 @@ from typing import Any, Protocol
 from bot.reports import messages as m
 from bot.reports.config import DrillConfig
 from engine.errors import DRError
+from engine.models import Plan
+from engine.runner import Runner
 from store import Store
 
 ROTATION = "reports.drill-rotation"  # kv: "next" -> the index of the next vApp to drill
 
 
 class DrillEngine(Protocol):
-    """What a drill needs of the wiring (today `bot.ops.wiring.Ops`)."""
+    """What a drill needs of the engine's wiring (`commands.wiring.Wiring`)."""
 
     store: Store
 
-    def plan(self, kind: str, target: str, protected: str | None, **options: Any) -> Any:
+    def plan(self, kind: Any, target: str, pool: str | None, **options: Any) -> Plan:
         """The plan of `kind` for `target` (raises `DRError` with what to fix)."""
         ...
 
-    def runner(self) -> Any:
-        """The engine's runner (start, wait)."""
+    @property
+    def runner(self) -> Runner:
+        """The process's runner (start, wait)."""
         ...
 
 
@@ -92,7 +95,7 @@ def run_drill(engine: DrillEngine, config: DrillConfig, schedule: str = "drill")
                 "approved_by": "configuration [reports.drill]",
             },
         )
-        runner = engine.runner()
+        runner = engine.runner
         run_id = runner.start(plan, requested_by=m.DRILL_ACTOR, reason=m.DRILL_REASON)
     except DRError as exc:
         store.audit.append(

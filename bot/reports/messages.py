@@ -67,6 +67,8 @@ AUDIT_DIGEST_TITLE = "Audit digest, {when}"
 AUDIT_DIGEST_TEXT = "Audit digest: {count} events since {since}"
 AUDIT_DIGEST_NONE = "No audit events since {since}."
 AUDIT_DIGEST_LINE = "`{type}`: {count}"
+AUDIT_DIGEST_RANGE = "entries {first} to {last}"
+AUDIT_SINCE_START = "the start"
 AUDIT_DIGEST_ACTORS = "*By:* {actors}"
 AUDIT_CHAIN_OK = ":lock: Audit chain verified: {count} entries."
 AUDIT_CHAIN_BROKEN = (
@@ -83,3 +85,10 @@ NOT_A_DRILL = "Run {run_id} is a {kind}, not a test failover; pick a drill (`drb
 NO_SUCH_RUN = "There is no run {run_id}; list them with `drbot runs`."
 RUN_OR_LAST = "Give a run id or --last, not both."
 WROTE = "Wrote {png}, {rpo}, {csv} and {html}."
+
+# -- schedules (for /dr status and App Home) ------------------------------------------------------
+SCHEDULE_LINE = "{name}: next {next}; {last}"
+SCHEDULE_LAST = "last {when} ({status})"
+SCHEDULE_NEVER_RAN = "not run yet"
+SCHEDULE_OFF = "{name}: off"
+NEVER = "never"

@@ -46,7 +46,7 @@ def sample(result: Readiness, at: datetime) -> PoolReadiness:
 
 
 def engine_probe(ops: Any) -> ReadinessProbe:
-    """A probe over the wiring `ops` (`bot.ops.wiring.Ops`): every configured pair, assessed
+    """A probe over the engine's wiring `ops` (`commands.wiring.Wiring`): every pair, assessed
     as `drbot status` assesses it; a pair that cannot be assessed is `unknown`, with why."""
     from engine import readiness
 

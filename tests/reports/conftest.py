@@ -79,20 +79,14 @@ def reports_config():
 
 @pytest.fixture
 def demo_ops(tmp_path):
-    """The wiring (`bot.ops.wiring.Ops`) over a fresh demo simulator (both sites, fast hosts)
-    and a store in the test's directory; everything stopped after the test."""
-    from pathlib import Path
-
-    from bot.ops.wiring import Ops
-    from bot.settings import load_settings
-    from bot.simconfig import write_config
+    """The engine's wiring (`commands.wiring.Wiring`) over a fresh demo simulator (both sites,
+    fast hosts) and a store in the test's directory; everything stopped after the test."""
+    from commands.wiring import Wiring
+    from engine.config import from_sim_endpoints
     from sim.xapi.serve import start_sim
 
     handle = start_sim("demo", speed=1000.0)
-    config = tmp_path / "drbot.toml"
-    write_config(handle.endpoints, config, Path("drbot.db"))
-    ops = Ops(load_settings(config))
-    ops.config_path = config
-    yield ops
-    ops.close()
+    wiring = Wiring(from_sim_endpoints(handle.endpoints), tmp_path / "drbot.db")
+    yield wiring
+    wiring.close()
     handle.stop()

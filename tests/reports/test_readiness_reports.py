@@ -156,3 +156,31 @@ def test_summary_of_many_pools_fits_slack(reports_config):
     assert shown, "the worst pools are shown"
     assert all("not-ready" in b["text"]["text"] for b in shown)
     assert f"{300 - len(shown)} more pools" in str(blocks[-1])
+
+
+def test_rpo_series_keeps_the_worst_lag_and_age_of_each_hour(store, clock):
+    """Twelve checks an hour for three hours: the series has one point per pool and hour, at
+    the hour's start, with that hour's highest lag and metadata age."""
+    from bot.reports.readiness import record, rpo_series
+
+    start = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+    lags = {h: [10.0 * h + i for i in range(12)] for h in range(3)}
+    for h in range(3):
+        for i in range(12):
+            at = start + timedelta(hours=h, minutes=5 * i)
+            record(
+                store,
+                [
+                    PoolReadiness(
+                        pool="prod",
+                        verdict="ready",
+                        at=at,
+                        lag_seconds=lags[h][(i * 5) % 12],
+                        metadata_age_seconds=100.0 - i,
+                    )
+                ],
+            )
+    series = rpo_series(store, start)
+    assert [(p.at, p.lag_seconds, p.metadata_age_seconds) for p in series] == [
+        (start + timedelta(hours=h), max(lags[h]), 100.0) for h in range(3)
+    ]

@@ -215,3 +215,22 @@ def test_bad_cron_is_refused_with_the_fix(cron):
 
     with pytest.raises(ValidationError, match="minute hour day-of-month month day-of-week"):
         ScheduleConfig(cron=cron)
+
+
+def test_start_takes_the_lease_at_once_and_shutdown_gives_it_up(store, clock):
+    """start() ticks at once (the lease is taken before the first interval) and shutdown()
+    releases the lease so a standby replica takes over without waiting for it to lapse."""
+    s = Scheduler(
+        store,
+        [Schedule(name="x", cron="0 8 * * *")],
+        {"x": Recorder()},
+        clock,
+        holder="replica-a",
+        tick_seconds=3600,
+    )
+    s.start()
+    try:
+        assert store.history.lease("scheduler")["holder"] == "replica-a"
+    finally:
+        s.shutdown()
+    assert store.history.lease("scheduler") is None

@@ -1,0 +1,143 @@
+"""The scheduled reports put together: the jobs (readiness check and summary, drill and its
+report, audit digest and chain check) over the wiring, a poster and the `[reports]` section,
+and the scheduler that runs them.
+
+Example (what `drbot serve` does once the bot is up):
+    scheduler = build_scheduler(ops, poster, settings.reports)
+    scheduler.start()
+    ...
+    scheduler.shutdown()
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.reports import messages as m
+from bot.reports.audit_digest import AuditReports
+from bot.reports.blocks import section
+from bot.reports.config import (
+    AUDIT_DIGEST,
+    AUDIT_VERIFY,
+    DRILL,
+    READINESS_CHECK,
+    READINESS_SUMMARY,
+    ReportsConfig,
+)
+from bot.reports.drill import DrillEngine, run_drill
+from bot.reports.drill_report import drill_files, publish_drill
+from bot.reports.measure import drill_report, drill_trend
+from bot.reports.poster import Poster
+from bot.reports.probe import engine_probe
+from bot.reports.readiness import ReadinessProbe, ReadinessReports, rpo_series
+from bot.schedules import Job, Schedule, Scheduler, ScheduleStatus
+from engine.clock import Clock, SystemClock
+
+
+class ReportJobs:
+    """The jobs the schedules run, each taking its due time and returning a one-line outcome.
+
+    Args:
+        engine: the engine's wiring (`commands.wiring.Wiring`: store, plan, runner).
+        poster: where the messages go.
+        config: the `[reports]` section.
+        probe: readiness per pool; by default the engine's, through `engine`.
+    """
+
+    def __init__(
+        self,
+        engine: DrillEngine,
+        poster: Poster,
+        config: ReportsConfig,
+        probe: ReadinessProbe | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.poster = poster
+        self.config = config
+        self.readiness = ReadinessReports(self.store, probe or engine_probe(engine), poster, config)
+        self.audit = AuditReports(self.store, poster, config)
+
+    def drill(self, due: datetime) -> str:
+        """Run the drill and post its report (or why it could not run)."""
+        started = run_drill(self.engine, self.config.drill)
+        if started.run_id is None:
+            self.poster.post(self.config.channel, started.blocked, [section(started.blocked)])
+            return started.blocked
+        return self.post_drill(started.run_id, due)
+
+    def post_drill(self, run_id: int, now: datetime) -> str:
+        """Post the report of the drill `run_id` with its charts and CSV in the thread."""
+        c = self.config
+        report = drill_report(self.store, run_id, c.rto_target_seconds)
+        files = drill_files(
+            report,
+            drill_trend(self.store, report.dest_pool, c.trend_drills),
+            rpo_series(self.store, now - timedelta(days=c.history_days)),
+            c.history_days,
+            c.rpo_target_seconds,
+        )
+        publish_drill(self.poster, c.channel, report, files)
+        verdict = m.DRILL_PASS if report.passed else m.DRILL_FAIL
+        return f"drill run {run_id} {verdict}"
+
+    def jobs(self) -> dict[str, Job]:
+        return {
+            READINESS_CHECK: self.readiness.check,
+            READINESS_SUMMARY: self.readiness.summary,
+            DRILL: self.drill,
+            AUDIT_DIGEST: self.audit.digest,
+            AUDIT_VERIFY: self.audit.verify,
+        }
+
+
+def schedules(config: ReportsConfig) -> list[Schedule]:
+    """The configured schedules, in the section's time zone."""
+    return [
+        Schedule(
+            name=name,
+            cron=s.cron,
+            timezone=config.timezone,
+            misfire_grace_seconds=s.misfire_grace_seconds,
+            enabled=s.enabled,
+        )
+        for name, s in config.schedules.items()
+    ]
+
+
+def build_scheduler(
+    engine: DrillEngine,
+    poster: Poster,
+    config: ReportsConfig,
+    clock: Clock | None = None,
+    probe: ReadinessProbe | None = None,
+    **options: Any,
+) -> Scheduler:
+    """The scheduler of every report job (not started: call `start()`)."""
+    jobs = ReportJobs(engine, poster, config, probe)
+    return Scheduler(
+        engine.store, schedules(config), jobs.jobs(), clock or SystemClock(), **options
+    )
+
+
+def status_lines(statuses: list[ScheduleStatus], config: ReportsConfig) -> list[str]:
+    """One line per schedule for `/dr status` and App Home: next run and last outcome, in the
+    configured time zone."""
+    zone = config.zone
+
+    def local(t: datetime | None) -> str:
+        return t.astimezone(zone).strftime("%a %d %b %H:%M %Z") if t else m.NEVER
+
+    lines = []
+    for s in statuses:
+        if not s.enabled:
+            lines.append(m.SCHEDULE_OFF.format(name=s.name))
+            continue
+        last = (
+            m.SCHEDULE_LAST.format(when=local(s.last_due_at), status=s.last_status)
+            if s.last_due_at
+            else m.SCHEDULE_NEVER_RAN
+        )
+        lines.append(m.SCHEDULE_LINE.format(name=s.name, next=local(s.next_run_at), last=last))
+    return lines
