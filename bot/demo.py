@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from bot import cli_ops
-from bot.simconfig import write_config
+from bot.simconfig import write_config, write_endpoints
 
 console = Console()
 
@@ -91,11 +91,11 @@ def demo(
     config_path = state_dir / "drbot.toml"
 
     console.print(MSG["starting"].format(scenario="demo", speed=speed))
-    xapi = start_sim("demo", speed=speed, endpoints_path=endpoints_path)
+    xapi = start_sim("demo", speed=speed)
     slack = SlackSim.start()
     try:
         endpoints = {**xapi.endpoints, "slack": slack.endpoints()}
-        endpoints_path.write_text(json.dumps(endpoints, indent=2))
+        write_endpoints(endpoints, endpoints_path)
         write_config(endpoints, config_path, Path("drbot.db"))
         for site, info in endpoints["sites"].items():
             console.print(

@@ -211,7 +211,9 @@ class Audit:
 
     def on_anchor(self, fn: Callable[[Anchor], None]) -> Callable[[], None]:
         """Call `fn` with every anchor written (after it is in the anchor file); returns the
-        function that stops it. A failing `fn` is logged and never stops the trail."""
+        function that stops it. This is how the bot posts anchors to the audit channel: `fn`
+        runs in the writer's thread, so it should hand the anchor on (an outbox), not post.
+        A failing `fn` is logged and never stops the trail."""
         self._listeners.append(fn)
         return lambda: self._listeners.remove(fn)
 

@@ -203,8 +203,10 @@ class StoreConnection:
                         pass  # the original error says more than the failed rollback
                 raise
             done, self._after_commit = self._after_commit, []
-            for fn in done:
-                fn()
+        # Outside the lock: what runs after a commit (an anchor handed to the bot) must not
+        # hold up the other threads of this process.
+        for fn in done:
+            fn()
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run `fn` once the write transaction in progress is committed (at once if none is);
