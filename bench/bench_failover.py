@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -226,27 +227,19 @@ def _plan_failover(sim: Sim) -> Any:
 
 def _rto(store: Any, run_id: int) -> float:
     """Real seconds from the run's first side effect to the last VM started (its RTO marks)."""
-    from datetime import datetime
-
-    marks = {
-        s["key"]: s["result"]["at"]
-        for s in store.steps.for_run(run_id)
-        if s["key"].startswith("mark:")
-    }
+    steps = store.steps.for_run(run_id)
+    marks = {s.key: s.result["at"] for s in steps if s.key.startswith("mark:")}
     start, end = (datetime.fromisoformat(marks[f"mark:rto-{k}"]) for k in ("start", "end"))
     return (end - start).total_seconds()
 
 
-def _phases(store: Any, run_id: int, t0_wall: str, speed: float) -> dict[str, str]:
+def _phases(store: Any, run_id: int, t0: datetime, speed: float) -> dict[str, str]:
     """When each kind of step ran, in simulated seconds from the run's creation."""
-    from datetime import datetime
-
-    t0 = datetime.fromisoformat(t0_wall)
     spans: dict[str, list[float]] = {}
     for step in store.steps.for_run(run_id):
-        kind = step["key"].split(":", 1)[0]
-        start = (datetime.fromisoformat(step["started_at"]) - t0).total_seconds() * speed
-        end = datetime.fromisoformat(step["finished_at"] or step["started_at"]) - t0
+        kind = step.key.split(":", 1)[0]
+        start = (step.started_at - t0).total_seconds() * speed
+        end = (step.finished_at or step.started_at) - t0
         span = spans.setdefault(kind, [start, start])
         span[0] = min(span[0], start)
         span[1] = max(span[1], end.total_seconds() * speed)
@@ -274,14 +267,12 @@ def engine_failover(toml: str, speed: float, starts: int, recover: int) -> dict[
             run = runner.wait(run_id, timeout=3600)
             real = time.monotonic() - t0
             calls = sim.calls_since(seq)
-            phases = _phases(store, run_id, t0_wall=run["created_at"], speed=speed)
+            phases = _phases(store, run_id, t0=run.created_at, speed=speed)
             rto = _rto(store, run_id) * speed
-            outcome = Counter(
-                o["status"] for u, o in run["outcome"].items() if not u.startswith("_")
-            )
+            outcome = Counter(o.status for o in run.outcome.vms.values())
             store.close()
         return {
-            "state": run["state"],
+            "state": run.state,
             "vms": len(p.vms),
             "outcomes": dict(outcome),
             "makespan": rto,

@@ -299,15 +299,15 @@ def _run(ops: Any, plan: Any, kind: str) -> dict[str, Any]:
     run_id = runner.start(plan, requested_by="drbot rehearse", reason="rehearsal on a twin")
     while True:
         run = runner.wait(run_id, timeout=1.0)
-        if run["state"] not in ("running", "queued", "aborting"):
+        if run.state not in ("running", "queued", "aborting"):
             break
     history = ops.store.runs.history(run_id)
     drills = ops.store.drills.recent(plan.dest_pool, limit=1, kind=kind)
-    vms = {k: v for k, v in (run.get("outcome") or {}).items() if not k.startswith("_")}
+    vms = run.outcome.model_dump(mode="json")["vms"]
     return {
         "id": run_id,
-        "state": run["state"],
-        "reason": (history[-1]["reason"] if history else "") or run.get("error") or "",
+        "state": run.state.value,
+        "reason": (history[-1].reason if history else "") or run.error or "",
         "rto_seconds": drills[0]["rto_seconds"] if drills else None,
         "vms": vms,
     }

@@ -44,8 +44,8 @@ def drill(
             row = store.runs.get(run_id)
         except RunNotFound:
             raise fail(m.NO_SUCH_RUN.format(run_id=run_id)) from None
-        if row["kind"] != "test-failover":
-            raise fail(m.NOT_A_DRILL.format(run_id=run_id, kind=row["kind"]))
+        if row.kind != "test-failover":
+            raise fail(m.NOT_A_DRILL.format(run_id=run_id, kind=row.kind))
         report = drill_report(store, run_id, reports.rto_target_seconds)
         trend = drill_trend(store, report.dest_pool, reports.trend_drills)
         since = (report.ended_at or ops.clock.now()) - timedelta(days=reports.history_days)

@@ -164,31 +164,27 @@ def _report(config_path: Path, *, clean: bool) -> bool:
     settings = load_settings(config_path)
     with open_store(settings.store_path) as store:
         run = store.runs.list(limit=1)[0]
-        vms = {k: v for k, v in (run.get("outcome") or {}).items() if not k.startswith("_")}
-        started = [v for v in vms.values() if v.get("status", "").startswith("started")]
-        drills = store.drills.recent(run["pool"], limit=1)
-    finished = run["state"] in ("succeeded", "partially-succeeded") and clean
+        vms = run.outcome.vms
+        started = [v for v in vms.values() if v.status.succeeded("start")]
+        drills = store.drills.recent(run.pool, limit=1)
+    finished = run.state in ("succeeded", "partially-succeeded") and clean
     if not finished:
-        console.print(
-            MSG["failed"].format(state=run["state"], run_id=run["id"], config=config_path)
-        )
+        console.print(MSG["failed"].format(state=run.state, run_id=run.id, config=config_path))
         return False
     rto = drills[0]["rto_seconds"] if drills else None
     console.print(
         MSG["outcome"].format(
-            run_id=run["id"],
-            state=run["state"],
+            run_id=run.id,
+            state=run.state,
             done=len(started),
             vms=len(vms),
             rto=f"{rto:.0f} s" if rto is not None else "not measured",
             clean="yes" if clean else "NO: VMs remain at the DR site",
         )
     )
-    for vm in sorted(vms.values(), key=lambda v: v.get("name", "")):
+    for vm in sorted(vms.values(), key=lambda v: v.name):
         if vm not in started:
             console.print(
-                MSG["not_started"].format(
-                    name=vm.get("name"), status=vm.get("status"), error=vm.get("error") or ""
-                )
+                MSG["not_started"].format(name=vm.name, status=vm.status, error=vm.error or "")
             )
     return True

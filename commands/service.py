@@ -78,13 +78,13 @@ from commands.wiring import ManualSteps, Wiring
 from engine.errors import DRError, PlanChanged, RunConflict, RunStateError
 from engine.models import Plan
 from engine.runner import PlanBlocked
-from store import IllegalTransition, RunNotFound, RunState, StoreError
+from store import IllegalTransition, RunNotFound, RunRecord, RunState, StoreError
 from store.approvals import ApprovalNotFound, VoteOutcome
 
 log = logging.getLogger(__name__)
 
-RESUMABLE = frozenset({RunState.INTERRUPTED.value, RunState.PAUSED.value})
-LIVE = frozenset({RunState.QUEUED.value, RunState.RUNNING.value})
+RESUMABLE = frozenset({RunState.INTERRUPTED, RunState.PAUSED})
+LIVE = frozenset({RunState.QUEUED, RunState.RUNNING})
 
 __all__ = ["Members", "Service"]
 
@@ -238,7 +238,7 @@ class Service:
         if isinstance(request, FailoverRequest | FailbackRequest):
             return True
         if isinstance(request, ResumeRequest | AbortRequest | CancelRequest):
-            return str(self.wiring.store.runs.get(request.run_id)["kind"]) in DESTRUCTIVE_KINDS
+            return self.wiring.store.runs.get(request.run_id).kind in DESTRUCTIVE_KINDS
         return False
 
     def _help(self, request: HelpRequest, actor: Actor) -> Result:
@@ -330,7 +330,7 @@ class Service:
 
     def _cancel(self, request: CancelRequest, actor: Actor) -> Result:
         run = self.wiring.store.runs.get(request.run_id)
-        if run["state"] == RunState.PAUSED.value:
+        if run.state is RunState.PAUSED:
             # Cancelling a paused run undoes what it made: the rules of abort apply.
             return self._abort(AbortRequest(run_id=request.run_id), actor)
         self.wiring.runner.cancel(request.run_id, actor=actor.label)
@@ -339,10 +339,10 @@ class Service:
     def _resume(self, request: ResumeRequest, actor: Actor) -> Result:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
-        if run["state"] not in RESUMABLE:
+        if run.state not in RESUMABLE:
             return Refused(
                 code="run-state",
-                reason=m.CANNOT_RESUME.format(run_id=request.run_id, state=run["state"]),
+                reason=m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
                 hint=m.SHOW_RUN.format(run_id=request.run_id),
             )
         step = self.wiring.runner.paused_step(request.run_id)
@@ -350,7 +350,7 @@ class Service:
             return Refused(
                 code="storage-pending",
                 reason=m.STORAGE_PENDING.format(
-                    run_id=request.run_id, instruction=step.get("instruction", "")
+                    run_id=request.run_id, instruction=step.instruction
                 ),
                 hint=m.STORAGE_DONE_HINT.format(run_id=request.run_id),
             )
@@ -358,7 +358,7 @@ class Service:
             decision = self.policy.decide("confirm-storage", actor)
             if not decision.allowed:
                 return Refused(code="not-allowed", reason=decision.reason, hint=decision.hint)
-        if actor.via == "slack" and run["kind"] in DESTRUCTIVE_KINDS:
+        if actor.via == "slack" and run.kind in DESTRUCTIVE_KINDS:
             return self._ask_run_action("resume", request, actor, run)
         return self._do_resume(request.run_id, request.storage_done, actor)
 
@@ -367,9 +367,9 @@ class Service:
         if step is not None:
             adapter = self.wiring.adapter
             if isinstance(adapter, ManualSteps):
-                adapter.confirm(step["lun"], step["action"])
+                adapter.confirm(step.lun, step.action)
             self.wiring.store.audit.append(
-                "StorageStepConfirmed", actor.label, {"run_id": run_id, **step}
+                "StorageStepConfirmed", actor.label, {"run_id": run_id, **step.model_dump()}
             )
         self.wiring.runner.resume(run_id, actor=actor.label)
         return RunUpdated(action="resumed", run=self._summary(run_id), storage_step=storage(step))
@@ -377,13 +377,13 @@ class Service:
     def _abort(self, request: AbortRequest, actor: Actor) -> Result:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
-        if actor.via != "cli" and run["state"] in LIVE:
+        if actor.via != "cli" and run.state in LIVE:
             return Refused(
                 code="run-state",
-                reason=m.ABORT_LIVE.format(run_id=request.run_id, state=run["state"]),
+                reason=m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
                 hint=m.CANCEL_FIRST.format(run_id=request.run_id),
             )
-        if actor.via == "slack" and run["kind"] in DESTRUCTIVE_KINDS:
+        if actor.via == "slack" and run.kind in DESTRUCTIVE_KINDS:
             return self._ask_run_action("abort", request, actor, run)
         self.wiring.runner.abort(request.run_id, actor=actor.label)
         return RunUpdated(action="aborting", run=self._summary(request.run_id))
@@ -393,15 +393,15 @@ class Service:
         action: str,
         request: ResumeRequest | AbortRequest,
         actor: Actor,
-        run: dict[str, object],
+        run: RunRecord,
     ) -> Result:
         """Resume or abort of a failover or failback from chat: a second person agrees."""
-        plan = Plan.model_validate_json(str(run["plan_json"]))
+        plan = Plan.model_validate_json(run.plan_json or "{}")
         approval = self.desk.open(
             "resume" if action == "resume" else "abort",
             request,
             actor,
-            str(run["plan_hash"] or plan.hash),
+            run.plan_hash or plan.hash,
             run_id=request.run_id,
         )
         return ApprovalOpened(approval=approval, plan=plan)
@@ -411,10 +411,10 @@ class Service:
         approved when it started; going on past a manual step it asked for is part of it."""
         run = self.wiring.store.runs.get(run_id)
         step = self.wiring.runner.paused_step(run_id)
-        if run["state"] != RunState.PAUSED.value or step is None:
+        if run.state is not RunState.PAUSED or step is None:
             return Refused(
                 code="run-state",
-                reason=m.NO_STORAGE_STEP.format(run_id=run_id, state=run["state"]),
+                reason=m.NO_STORAGE_STEP.format(run_id=run_id, state=run.state),
                 hint=m.SHOW_RUN.format(run_id=run_id),
             )
         return self._do_resume(run_id, True, actor)

@@ -31,7 +31,7 @@ def status(wiring: Wiring, pool: str | None) -> StatusResult:
     except DRError as exc:
         replication_error = str(exc)
     pairs = [wiring.pair(pool)] if pool is not None else list(wiring.config.pairs)
-    active = wiring.store.runs.list(limit=ACTIVE_SHOWN, states={s.value for s in NOT_ENDED})
+    active = wiring.store.runs.list(limit=ACTIVE_SHOWN, states=set(NOT_ENDED))
     return StatusResult(
         pairs=[pair_status(wiring, pair) for pair in pairs],
         replication=replication,

@@ -17,6 +17,7 @@ from commands.results import (
     Transition,
     VMOutcomeView,
 )
+from store import PausedStep
 
 
 def plain(row: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def run_view(
     row: Mapping[str, Any] | BaseModel,
     history: list[Any],
     steps: list[Any],
-    storage_step: Mapping[str, Any] | None,
+    storage_step: PausedStep | None,
 ) -> RunView:
     """A run in full: state history, the journal's steps, each VM's outcome."""
     data = plain(row)
@@ -72,15 +73,11 @@ def vm_outcomes(outcome: Mapping[str, Any]) -> list[VMOutcomeView]:
     return sorted(views, key=lambda v: (v.appliance or "", v.name))
 
 
-def storage(step: Mapping[str, Any] | None) -> StorageStep | None:
+def storage(step: PausedStep | None) -> StorageStep | None:
     """The manual storage step a paused run waits for, if any."""
-    if not step:
+    if step is None:
         return None
-    return StorageStep(
-        lun=str(step.get("lun", "")),
-        action=str(step.get("action", "")),
-        instruction=str(step.get("instruction", "")),
-    )
+    return StorageStep(lun=step.lun, action=step.action, instruction=step.instruction)
 
 
 def approval_view(row: Mapping[str, Any]) -> ApprovalView:

@@ -37,7 +37,6 @@ from engine.errors import (
     lost_contact,
 )
 from engine.journal import Journal
-from store.steps import DONE
 
 Status = Literal["done", "failed", "skipped", "not-run"]
 
@@ -231,8 +230,8 @@ class Executor:
         # Steps done in an earlier life of the run count as done now, without acting.
         for a in actions:
             row = self.journal.row(a.key)
-            if row is not None and row["status"] == DONE:
-                self._set(st, a.key, Outcome("done", row["result"]))
+            if row is not None and row.done:
+                self._set(st, a.key, Outcome("done", row.result))
         for key in list(st.outcomes):
             for d in dependents[key]:
                 deps[d].discard(key)
@@ -272,12 +271,12 @@ class Executor:
         row = self.journal.row(a.key)
         if row is not None:
             # Begun in an earlier life of this run: find out what became of it first.
-            ref = row.get("task_ref")
+            ref = row.task_ref
             if ref:
                 out = self.client.task_outcome(ref)
                 if out.status == "pending":
                     self._waiter.add(ref)
-                    st.inflight[ref] = (a.key, row["id"], self.clock.monotonic())
+                    st.inflight[ref] = (a.key, row.id, self.clock.monotonic())
                     st.lanes[a.lane] = st.lanes.get(a.lane, 0) + 1
                     return False
                 if out.status != "vanished":

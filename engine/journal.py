@@ -14,8 +14,7 @@ from typing import Any
 
 from engine.clock import Clock
 from engine.events import EventBus, RunEvent
-from store import Store
-from store.steps import DONE
+from store import StepRecord, Store
 
 
 class Journal:
@@ -30,18 +29,18 @@ class Journal:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def row(self, key: str) -> dict[str, Any] | None:
+    def row(self, key: str) -> StepRecord | None:
         return self.store.steps.get(self.run_id, key)
 
     def is_done(self, key: str) -> bool:
         row = self.row(key)
-        return row is not None and row["status"] == DONE
+        return row is not None and row.done
 
     def result(self, key: str) -> Any:
         row = self.row(key)
-        return row["result"] if row and row["status"] == DONE else None
+        return row.result if row is not None and row.done else None
 
-    def steps(self) -> list[dict[str, Any]]:
+    def steps(self) -> list[StepRecord]:
         return self.store.steps.for_run(self.run_id)
 
     # -- writing -----------------------------------------------------------------------------
@@ -87,8 +86,8 @@ class Journal:
                 if the world shows the effect already happened, or None to do it (again).
         """
         row = self.row(key)
-        if row is not None and row["status"] == DONE:
-            return row["result"]
+        if row is not None and row.done:
+            return row.result
         if row is not None and reconcile is not None:
             found = reconcile()
             if found is not None:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from store.outcomes import Kind
+
 NULL_REF = "OpaqueRef:NULL"
 
 
@@ -176,8 +178,9 @@ class DRTaskInfo(_XapiObject):
 # Plan
 # ---------------------------------------------------------------------------------------------
 
-Kind = Literal["test-failover", "failover", "failback"]
 PowerAfter = Literal["start", "start-paused", "leave-off"]
+LunAction = Literal["present_test_copy", "promote", "reverse", "none"]
+ExistingInDest = Literal["none", "older", "newer-or-equal"]
 CheckStatus = Literal["ok", "warning", "blocker"]
 # Where the VM record a plan recovers from was read (see engine.planner's docstring).
 RecordSource = Literal["metadata-vdi", "source-pool", "dest-pool", "replicated-metadata-unread"]
@@ -220,7 +223,7 @@ class LunPlan(_Model):
     state: str = ""
     lag_seconds: float | None = None
     # present_test_copy (test failover), promote (failover), reverse (failback), none.
-    action: Literal["present_test_copy", "promote", "reverse", "none"] = "none"
+    action: LunAction = "none"
     device_config: dict[str, str] = Field(default_factory=dict)
     holds_metadata: bool = False
 
@@ -243,7 +246,7 @@ class VMPlan(_Model):
     sr_uuids: list[str] = Field(default_factory=list)
     networks: list[str] = Field(default_factory=list)
     # What exists in the destination pool with this uuid: none, older (replaced), newer-or-equal.
-    existing_in_dest: Literal["none", "older", "newer-or-equal"] = "none"
+    existing_in_dest: ExistingInDest = "none"
     existing_power_state: str | None = None
     power_after: PowerAfter = "start"
 

@@ -65,7 +65,9 @@ from engine.inventory import Inventory
 from engine.models import (
     AppliancePlan,
     Check,
+    ExistingInDest,
     Kind,
+    LunAction,
     LunPlan,
     MetadataSource,
     Plan,
@@ -93,11 +95,10 @@ from engine.protection import (
 )
 from engine.storage.base import ReplicatedLun, StorageAdapter
 
-KINDS: tuple[Kind, ...] = ("test-failover", "failover", "failback")
-DEFAULT_POWER: dict[str, PowerAfter] = {
-    "test-failover": "start-paused",
-    "failover": "start",
-    "failback": "start",
+DEFAULT_POWER: dict[Kind, PowerAfter] = {
+    Kind.TEST_FAILOVER: "start-paused",
+    Kind.FAILOVER: "start",
+    Kind.FAILBACK: "start",
 }
 
 # Seconds per operation when no drill history exists (XAPI defaults seen on real pools; the
@@ -227,16 +228,20 @@ def _did_you_mean(name: str, known: list[str]) -> str:
 # Power states XenCenter's source pre-check counts as a live copy (reference §5.2.6 b).
 LIVE_AT_SOURCE = ("Running", "Paused", "Suspended")
 
-_LUN_ACTION = {"test-failover": "present_test_copy", "failover": "promote", "failback": "reverse"}
-_LUN_OK_STATES = {
-    "test-failover": {"replicating"},
-    "failover": {"replicating", "promoted"},
-    "failback": {"promoted", "reversed"},
+_LUN_ACTION: dict[Kind, LunAction] = {
+    Kind.TEST_FAILOVER: "present_test_copy",
+    Kind.FAILOVER: "promote",
+    Kind.FAILBACK: "reverse",
+}
+_LUN_OK_STATES: dict[Kind, set[str]] = {
+    Kind.TEST_FAILOVER: {"replicating"},
+    Kind.FAILOVER: {"replicating", "promoted"},
+    Kind.FAILBACK: {"promoted", "reversed"},
 }
 
 
 def plan(
-    kind: str,
+    kind: Kind | str,
     target: str | Sequence[str],
     *,
     source: Site,
@@ -262,8 +267,9 @@ def plan(
     """
     options = options or PlanOptions()
     clock = clock or SystemClock()
-    if kind not in KINDS:
+    if kind not in tuple(Kind):
         raise TargetNotFound(m.KIND_UNKNOWN.format(kind=m.shown(kind)))
+    kind = Kind(kind)
     items = parse_target(target)
     checks: list[Check] = []
     power_after: PowerAfter = options.power_after or DEFAULT_POWER[kind]
@@ -354,7 +360,7 @@ def plan(
         lun_plans = [_lun_plan(lun, kind, set()) for lun in luns]
         return _finish(
             Plan(
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 target=",".join(items),
                 source_pool=source.name,
                 dest_pool=dest.name,
@@ -423,7 +429,7 @@ def plan(
             options.mirror_power_state and vm.power_state == "Halted"
         ):
             vm_power = "leave-off"
-        state: str = "none"
+        state: ExistingInDest = "none"
         if existing is not None:
             state = "newer-or-equal" if existing.version >= incoming_version else "older"
         vp = VMPlan(
@@ -444,7 +450,7 @@ def plan(
             or (metadata[0].vdi_uuid if metadata else None),
             sr_uuids=sorted(sr.uuid for sr in srs),
             networks=sorted(n.name_label for n in nets),
-            existing_in_dest=state,  # type: ignore[arg-type]
+            existing_in_dest=state,
             existing_power_state=existing.power_state if existing else None,
             power_after=vm_power,
         )
@@ -652,7 +658,7 @@ def plan(
         )
 
     result = Plan(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         target=",".join(items),
         source_pool=source.name,
         dest_pool=dest.name,
@@ -729,7 +735,7 @@ def _lun_plan(
         sr_type=(sr_types or {}).get(lun.sr_uuid, "lvmoiscsi"),
         state=lun.state,
         lag_seconds=lun.lag_seconds if lun.pending_writes != 0 else 0.0,
-        action=_LUN_ACTION[kind],  # type: ignore[arg-type]
+        action=_LUN_ACTION[kind],
         device_config=dict(
             (lun.test_copy_device_config or lun.mirror_device_config)
             if kind == "test-failover"

@@ -46,12 +46,18 @@ from engine.kinds import KINDS
 from engine.kinds.context import Limits, RunContext
 from engine.kinds.result import Result
 from engine.models import Plan
-from store import IllegalTransition, LeaseHeld, RunState, Store
+from store import (
+    IllegalTransition,
+    Kind,
+    LeaseHeld,
+    PausedStep,
+    RunOutcome,
+    RunRecord,
+    RunState,
+    Store,
+)
 
 log = logging.getLogger(__name__)
-
-TERMINAL = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted"}
-PAUSED_KV = "paused-runs"  # store.kv namespace: run id -> the manual step a paused run awaits
 
 
 class PlanBlocked(DRError):
@@ -176,29 +182,25 @@ class Runner:
     def resume(self, run_id: int, actor: str = "operator") -> None:
         """Go on with an interrupted or paused run where its journal says it stopped."""
         run = self.store.runs.get(run_id)
-        if run["state"] not in (RunState.INTERRUPTED.value, RunState.PAUSED.value):
-            raise RunStateError(
-                run_messages.CANNOT_RESUME.format(run_id=run_id, state=run["state"])
-            )
-        plan = Plan.model_validate_json(run["plan_json"])
+        if run.state not in (RunState.INTERRUPTED, RunState.PAUSED):
+            raise RunStateError(run_messages.CANNOT_RESUME.format(run_id=run_id, state=run.state))
+        plan = _plan_of(run)
         self._lease(run_id, plan)
-        self.store.kv(PAUSED_KV).pop(str(run_id), None)
         self._transition(run_id, RunState.RUNNING, "resumed", actor=actor)
         self._spawn(run_id, plan, "execute")
 
     def abort(self, run_id: int, actor: str = "operator") -> None:
         """Undo what a run created (newest first); a live run is cancelled first."""
         run = self.store.runs.get(run_id)
-        if run["state"] in (RunState.RUNNING.value, RunState.QUEUED.value):
+        if run.state in (RunState.RUNNING, RunState.QUEUED):
             self.cancel(run_id, actor)
             self.wait(run_id, timeout=self.task_timeout)
             run = self.store.runs.get(run_id)
-        allowed = {"paused", "interrupted", "failed", "cancelled"}
-        if run["state"] not in allowed:
-            raise RunStateError(run_messages.CANNOT_ABORT.format(run_id=run_id, state=run["state"]))
-        plan = Plan.model_validate_json(run["plan_json"])
+        allowed = {RunState.PAUSED, RunState.INTERRUPTED, RunState.FAILED, RunState.CANCELLED}
+        if run.state not in allowed:
+            raise RunStateError(run_messages.CANNOT_ABORT.format(run_id=run_id, state=run.state))
+        plan = _plan_of(run)
         self._lease(run_id, plan)
-        self.store.kv(PAUSED_KV).pop(str(run_id), None)
         self._transition(run_id, RunState.ABORTING, "abort requested", actor=actor)
         self._spawn(run_id, plan, "abort")
 
@@ -207,14 +209,12 @@ class Runner:
         and the kind cleans up where it says so (a test failover always does). A paused run
         is aborted (it has nothing in flight to finish)."""
         run = self.store.runs.get(run_id)
-        if run["state"] == RunState.PAUSED.value:
+        if run.state is RunState.PAUSED:
             # Nothing is in flight, but what the run made so far must not stay: undo it.
             self.abort(run_id, actor)
             return
-        if run["state"] not in (RunState.QUEUED.value, RunState.RUNNING.value):
-            raise RunStateError(
-                run_messages.CANNOT_CANCEL.format(run_id=run_id, state=run["state"])
-            )
+        if run.state not in (RunState.QUEUED, RunState.RUNNING):
+            raise RunStateError(run_messages.CANNOT_CANCEL.format(run_id=run_id, state=run.state))
         with self._lock:
             event = self._cancels.get(run_id)
         if event is None:
@@ -222,7 +222,7 @@ class Runner:
         self.store.audit.append("RunCancelRequested", actor, {"run_id": run_id})
         event.set()
 
-    def wait(self, run_id: int, timeout: float | None = None) -> dict[str, Any]:
+    def wait(self, run_id: int, timeout: float | None = None) -> RunRecord:
         """Wait (bounded) for this process's worker of a run to end; returns the run."""
         with self._lock:
             worker = self._workers.get(run_id)
@@ -230,25 +230,25 @@ class Runner:
             worker.join(timeout)
         return self.store.runs.get(run_id)
 
-    def paused_step(self, run_id: int) -> dict[str, str] | None:
-        """The manual storage step a paused run waits for (`lun`, `action`, `instruction`)."""
-        return self.store.kv(PAUSED_KV).get(str(run_id))
+    def paused_step(self, run_id: int) -> PausedStep | None:
+        """The manual storage step a paused run waits for (None unless the run is paused)."""
+        return self.store.runs.get(run_id).paused_step
 
-    def reap(self) -> list[dict[str, Any]]:
+    def reap(self) -> list[RunRecord]:
         """At startup: mark runs whose process died `interrupted` (never resumes them)."""
         reaped = self.store.runs.interrupted_at_boot(self.clock.now())
         for run in reaped:
             self.store.audit.append(
-                "RunInterrupted", "drbot", {"run_id": run["id"], "last_step": run["last_step"]}
+                "RunInterrupted", "drbot", {"run_id": run.id, "last_step": run.last_step}
             )
-            self._emit(run["id"], "state", state="interrupted", message=run["last_step"] or "")
+            self._emit(run.id, "state", state=run.state, message=run.last_step or "")
         return reaped
 
     # -- internals -------------------------------------------------------------------------------
 
     def _pools(self, plan: Plan) -> list[str]:
         pools = [plan.dest_pool]
-        if plan.kind == "failback" or (plan.kind == "failover" and plan.planned):
+        if plan.kind is Kind.FAILBACK or (plan.kind is Kind.FAILOVER and plan.planned):
             pools.append(plan.source_pool)
         return pools
 
@@ -279,16 +279,26 @@ class Runner:
             self.store.runs.release_lease(pool, run_id)
 
     def _transition(
-        self, run_id: int, to: RunState, reason: str, *, actor: str = "drbot", **kw: Any
+        self,
+        run_id: int,
+        to: RunState,
+        reason: str,
+        *,
+        actor: str = "drbot",
+        error: str | None = None,
+        outcome: RunOutcome | None = None,
+        paused_step: PausedStep | None = None,
     ) -> None:
         try:
-            run = self.store.runs.transition(run_id, to, reason, **kw)
+            run = self.store.runs.transition(
+                run_id, to, reason, error=error, outcome=outcome, paused_step=paused_step
+            )
         except IllegalTransition as exc:
             raise RunStateError(str(exc)) from exc
         self.store.audit.append(
             "RunTransitioned", actor, {"run_id": run_id, "to": to.value, "reason": reason}
         )
-        self._emit(run_id, "state", state=run["state"], message=reason)
+        self._emit(run_id, "state", state=run.state, message=reason)
 
     def _emit(self, run_id: int, type_: str, **fields: Any) -> None:
         self.bus.emit(RunEvent(run_id=run_id, type=type_, at=self.clock.now(), **fields))
@@ -308,7 +318,7 @@ class Runner:
 
     def _context(self, run_id: int, plan: Plan, cancel: threading.Event) -> RunContext:
         journal = Journal(self.store, run_id, self.bus, self.clock)
-        previous = self.store.runs.get(run_id).get("outcome") or {}
+        previous = self.store.runs.get(run_id).outcome
         return RunContext(
             run_id=run_id,
             plan=plan,
@@ -320,7 +330,7 @@ class Runner:
             cancel=cancel,
             task_timeout=self.task_timeout,
             engine_waits_start_delay=self.engine_waits_start_delay,
-            outcomes={k: dict(v) for k, v in previous.items()},
+            outcomes=dict(previous.vms),
             save_outcomes=lambda o: self.store.runs.set_outcome(run_id, o),
         )
 
@@ -353,19 +363,15 @@ class Runner:
                     plan,
                     ctx,
                     Result(
-                        "failed",
+                        RunState.FAILED,
                         run_messages.ABORT_NEEDS_MANUAL.format(step=str(exc), run_id=run_id),
                     ),
                     what,
                 )
                 return
             # What the person must do, for whoever shows the "Done" button (bot or CLI).
-            self.store.kv(PAUSED_KV)[str(run_id)] = {
-                "lun": exc.lun,
-                "action": exc.action,
-                "instruction": exc.instruction,
-            }
-            self._transition(run_id, RunState.PAUSED, str(exc))
+            step = PausedStep(lun=exc.lun, action=exc.action, instruction=exc.instruction)
+            self._transition(run_id, RunState.PAUSED, str(exc), paused_step=step)
             self._emit(
                 run_id,
                 "paused",
@@ -388,7 +394,7 @@ class Runner:
             return
         except Exception as exc:  # the run must end recorded, whatever broke
             log.exception("run %s: %s crashed", run_id, what)
-            result = Result("failed", f"{type(exc).__name__}: {exc}")
+            result = Result(RunState.FAILED, f"{type(exc).__name__}: {exc}")
         finally:
             stop_renewing.set()
             self._release_thread(used)
@@ -415,21 +421,28 @@ class Runner:
             self._renew(run_id, plan)
 
     def _finish(self, run_id: int, plan: Plan, ctx: RunContext, result: Result, what: str) -> None:
-        outcome = dict(ctx.outcomes)
-        if result.notes:
-            outcome["_notes"] = {"notes": result.notes}
-        state = RunState(result.state)
+        outcome = RunOutcome(vms=dict(ctx.outcomes), notes=result.notes)
         self._transition(
             run_id,
-            state,
+            result.state,
             result.reason,
-            error=result.reason if state in (RunState.FAILED,) else None,
+            error=result.reason if result.state is RunState.FAILED else None,
             outcome=outcome,
         )
         if what == "execute":
             self.store.drills.record(
-                run_id, plan.kind, plan.dest_pool, result.rto_seconds, result.state, ctx.outcomes
+                run_id,
+                plan.kind,
+                plan.dest_pool,
+                result.rto_seconds,
+                result.state,
+                outcome.model_dump(mode="json")["vms"],
             )
         self._release(run_id, plan)
         with self._lock:
             self._cancels.pop(run_id, None)
+
+
+def _plan_of(run: RunRecord) -> Plan:
+    """The plan a run was started with, as frozen in the store."""
+    return Plan.model_validate_json(run.plan_json or "{}")

@@ -5,7 +5,10 @@ Usage:
     run_id = store.runs.create("test-failover", "app:payments", "dr", plan.hash, plan_json, "U1")
     store.runs.transition(run_id, RunState.RUNNING, "started")
 
-The store imports neither the engine nor XenAPI: it keeps plain values and JSON.
+The store imports neither the engine nor XenAPI. It returns its rows as models
+(`store.records`: `RunRecord`, `StepRecord`, `TransitionRecord`, `LeaseRecord`) and keeps a
+run's words in `store.outcomes` (`Kind`, `VMStatus`, `VMOutcome`, `RunOutcome`), which the
+engine writes and the front ends read.
 """
 
 from __future__ import annotations
@@ -23,6 +26,15 @@ from store.drills import Drills
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound, StepAlreadyDone, StoreError
 from store.history import History
 from store.kv import KeyValues
+from store.outcomes import Kind, RunOutcome, VMOutcome, VMStatus
+from store.records import (
+    LeaseRecord,
+    PausedStep,
+    RunRecord,
+    StepRecord,
+    StepStatus,
+    TransitionRecord,
+)
 from store.runs import Runs
 from store.states import ACTIVE, ALLOWED, HOLDS_POOL, TERMINAL, RunState, can_transition
 from store.steps import Steps
@@ -34,12 +46,22 @@ __all__ = [
     "TERMINAL",
     "IllegalTransition",
     "KeyValues",
+    "Kind",
     "LeaseHeld",
+    "LeaseRecord",
+    "PausedStep",
     "RunNotFound",
+    "RunOutcome",
+    "RunRecord",
     "RunState",
     "StepAlreadyDone",
+    "StepRecord",
+    "StepStatus",
     "Store",
     "StoreError",
+    "TransitionRecord",
+    "VMOutcome",
+    "VMStatus",
     "can_transition",
     "open_store",
 ]

@@ -212,3 +212,18 @@ def m006_approvals(db: Database) -> None:
         foreign_keys=[("approval_id", "approvals", "id")],
         not_null={"voter_json", "at"},
     )
+
+
+@migrations()
+def m007_run_state_details(db: Database) -> None:
+    # What the run's current state waits on (a paused run: the manual storage step), kept with
+    # the state so every transition replaces it and nothing must remember to clear it.
+    db["runs"].add_column("state_details_json", str)
+    # Paused runs recorded before kept their step in the kv table's "paused-runs" namespace.
+    if "kv" in db.table_names():
+        for row in list(db["kv"].rows_where("namespace = ?", ["paused-runs"])):
+            db.execute(
+                "UPDATE runs SET state_details_json = ? WHERE id = ? AND state = 'paused'",
+                [row["value_json"], int(row["key"])],
+            )
+        db.execute("DELETE FROM kv WHERE namespace = ?", ["paused-runs"])

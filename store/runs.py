@@ -8,14 +8,9 @@ from typing import Any
 
 from store.db import StoreConnection, iso, parse_iso
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound
+from store.outcomes import Kind, RunOutcome
+from store.records import LeaseRecord, PausedStep, RunRecord, TransitionRecord
 from store.states import ALLOWED, HOLDS_POOL, RunState
-
-
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["plan"] = json.loads(row["plan_json"]) if row.get("plan_json") else None
-    out["outcome"] = json.loads(row["outcome_json"]) if row.get("outcome_json") else {}
-    return out
 
 
 class Runs:
@@ -30,7 +25,7 @@ class Runs:
 
     def create(
         self,
-        kind: str,
+        kind: Kind,
         target: str,
         pool: str,
         plan_hash: str,
@@ -46,7 +41,7 @@ class Runs:
             table = db["runs"]
             table.insert(
                 {
-                    "kind": kind,
+                    "kind": Kind(kind).value,
                     "target": target,
                     "pool": pool,
                     "state": RunState.QUEUED.value,
@@ -59,6 +54,7 @@ class Runs:
                     "last_step": None,
                     "outcome_json": None,
                     "error": None,
+                    "state_details_json": None,
                 }
             )
             run_id = int(table.last_pk)
@@ -73,58 +69,68 @@ class Runs:
             )
         return run_id
 
-    def get(self, run_id: int) -> dict[str, Any]:
-        """The run as a dict (with `plan` and `outcome` decoded); raises `RunNotFound`."""
+    def get(self, run_id: int) -> RunRecord:
+        """The run; raises `RunNotFound`."""
         with self._c.lock:
             rows = list(self._c.db["runs"].rows_where("id = ?", [run_id]))
         if not rows:
             raise RunNotFound(run_id)
-        return _row(rows[0])
+        return RunRecord.from_row(rows[0])
 
-    def list(self, limit: int = 20, states: set[str] | None = None) -> list[dict[str, Any]]:
+    def list(self, limit: int = 20, states: set[RunState] | None = None) -> list[RunRecord]:
         """The newest runs first (optionally only those in `states`)."""
         where, args = None, []
         if states:
             where = "state in ({})".format(", ".join("?" for _ in states))
-            args = sorted(states)
+            args = sorted(RunState(s).value for s in states)
         with self._c.lock:
             rows = list(self._c.db["runs"].rows_where(where, args, order_by="id desc", limit=limit))
-        return [_row(r) for r in rows]
+        return [RunRecord.from_row(r) for r in rows]
 
-    def history(self, run_id: int) -> list[dict[str, Any]]:
+    def history(self, run_id: int) -> list[TransitionRecord]:
         """The journal of state transitions of a run, oldest first."""
         with self._c.lock:
-            return list(
+            rows = list(
                 self._c.db["run_transitions"].rows_where("run_id = ?", [run_id], order_by="id")
             )
+        return [TransitionRecord.model_validate(r) for r in rows]
 
     def transition(
         self,
         run_id: int,
-        to_state: RunState | str,
+        to_state: RunState,
         reason: str | None = None,
         *,
         error: str | None = None,
-        outcome: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+        outcome: RunOutcome | None = None,
+        paused_step: PausedStep | None = None,
+    ) -> RunRecord:
         """Move a run to `to_state` if the table allows it; journal it in the same transaction.
 
-        Raises `IllegalTransition` (naming the states it may go to) otherwise.
+        `paused_step` (only with `paused`) is what the paused run waits for; every transition
+        replaces it, so it never outlives the pause. Raises `IllegalTransition` (naming the
+        states it may go to) otherwise.
         """
         dst = RunState(to_state)
+        if paused_step is not None and dst is not RunState.PAUSED:
+            raise ValueError("only a paused run waits for a step")
         with self._c.write() as db:
             run = self.get(run_id)
-            src = RunState(run["state"])
+            src = run.state
             if dst not in ALLOWED[src]:
                 raise IllegalTransition(
                     run_id, src.value, dst.value, sorted(s.value for s in ALLOWED[src])
                 )
             at = self._c.stamp()
-            update: dict[str, Any] = {"state": dst.value, "updated_at": at}
+            update: dict[str, Any] = {
+                "state": dst.value,
+                "updated_at": at,
+                "state_details_json": paused_step.model_dump_json() if paused_step else None,
+            }
             if error is not None:
                 update["error"] = error
             if outcome is not None:
-                update["outcome_json"] = json.dumps(outcome, sort_keys=True, default=str)
+                update["outcome_json"] = _outcome_json(outcome)
             db["runs"].update(run_id, update)
             db["run_transitions"].insert(
                 {
@@ -137,28 +143,24 @@ class Runs:
             )
         return self.get(run_id)
 
-    def set_outcome(self, run_id: int, outcome: dict[str, Any]) -> None:
+    def set_outcome(self, run_id: int, outcome: RunOutcome) -> None:
         """Record the per-VM outcome so far (kept current while the run goes)."""
         with self._c.write() as db:
             db["runs"].update(
                 run_id,
                 {
-                    "outcome_json": json.dumps(outcome, sort_keys=True, default=str),
+                    "outcome_json": _outcome_json(outcome),
                     "updated_at": self._c.stamp(),
                 },
             )
 
-    def set_last_step(self, run_id: int, description: str) -> None:
-        with self._c.write() as db:
-            db["runs"].update(run_id, {"last_step": description, "updated_at": self._c.stamp()})
-
     # -- leases --------------------------------------------------------------------------
 
-    def lease(self, pool: str) -> dict[str, Any] | None:
+    def lease(self, pool: str) -> LeaseRecord | None:
         """The lease on `pool`, or None."""
         with self._c.lock:
             rows = list(self._c.db["leases"].rows_where("pool = ?", [pool]))
-        return rows[0] if rows else None
+        return LeaseRecord.model_validate(rows[0]) if rows else None
 
     def acquire_lease(self, pool: str, run_id: int, holder: str, until: datetime) -> None:
         """Take the one lease on `pool` for `run_id` until `until`.
@@ -169,13 +171,13 @@ class Runs:
         """
         with self._c.write() as db:
             current = self.lease(pool)
-            if current and current["run_id"] != run_id:
-                other = list(db["runs"].rows_where("id = ?", [current["run_id"]]))
+            if current and current.run_id != run_id:
+                other = list(db["runs"].rows_where("id = ?", [current.run_id]))
                 # An interrupted run still claims its pool: it left work half done that must be
                 # resumed or aborted before anything else touches that pool. An expired lease
                 # of a run still marked running means its process died; it is reaped at boot.
                 if other and RunState(other[0]["state"]) in HOLDS_POOL:
-                    raise LeaseHeld(pool, current["run_id"], current["holder"], current["until"])
+                    raise LeaseHeld(pool, current.run_id, current.holder, iso(current.until))
             db["leases"].upsert(
                 {"pool": pool, "run_id": run_id, "holder": holder, "until": iso(until)},
                 pk="pool",
@@ -185,8 +187,8 @@ class Runs:
         """Extend a lease this holder has; raises `LeaseHeld` if someone else holds it."""
         with self._c.write() as db:
             current = self.lease(pool)
-            if current is not None and (current["run_id"] != run_id or current["holder"] != holder):
-                raise LeaseHeld(pool, current["run_id"], current["holder"], current["until"])
+            if current is not None and (current.run_id != run_id or current.holder != holder):
+                raise LeaseHeld(pool, current.run_id, current.holder, iso(current.until))
             db["leases"].upsert(
                 {"pool": pool, "run_id": run_id, "holder": holder, "until": iso(until)},
                 pk="pool",
@@ -197,7 +199,7 @@ class Runs:
         with self._c.write() as db:
             db.execute("DELETE FROM leases WHERE pool = ? AND run_id = ?", [pool, run_id])
 
-    def interrupted_at_boot(self, now: datetime | None = None) -> list[dict[str, Any]]:
+    def interrupted_at_boot(self, now: datetime | None = None) -> list[RunRecord]:
         """Reap runs whose driver died: mark them `interrupted` and return them.
 
         A run is reaped when it is in an active state (`queued`, `running`, `aborting`; a
@@ -225,3 +227,7 @@ class Runs:
                     )
                 )
         return reaped
+
+
+def _outcome_json(outcome: RunOutcome) -> str:
+    return json.dumps(outcome.model_dump(mode="json"), sort_keys=True)

@@ -15,14 +15,9 @@ from typing import Any
 
 from store.db import StoreConnection
 from store.errors import StepAlreadyDone
+from store.records import StepRecord, StepStatus
 
-STARTED, DONE, FAILED = "started", "done", "failed"
-
-
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["result"] = json.loads(row["result_json"]) if row.get("result_json") else None
-    return out
+STARTED, DONE, FAILED = StepStatus.STARTED, StepStatus.DONE, StepStatus.FAILED
 
 
 class Steps:
@@ -42,19 +37,19 @@ class Steps:
             at = self._c.stamp()
             existing = self.get(run_id, key)
             if existing is not None:
-                if existing["status"] == DONE:
+                if existing.done:
                     raise StepAlreadyDone(run_id, key)
                 db["steps"].update(
-                    existing["id"],
+                    existing.id,
                     {
-                        "status": STARTED,
-                        "attempts": existing["attempts"] + 1,
+                        "status": STARTED.value,
+                        "attempts": existing.attempts + 1,
                         "error": None,
                         "started_at": at,
                         "finished_at": None,
                     },
                 )
-                step_id = existing["id"]
+                step_id = existing.id
             else:
                 table = db["steps"]
                 table.insert(
@@ -63,7 +58,7 @@ class Steps:
                         "key": key,
                         "name": name,
                         "subject": subject,
-                        "status": STARTED,
+                        "status": STARTED.value,
                         "task_ref": None,
                         "result_json": None,
                         "error": None,
@@ -89,7 +84,7 @@ class Steps:
             db["steps"].update(
                 step_id,
                 {
-                    "status": DONE,
+                    "status": DONE.value,
                     "result_json": json.dumps(result, sort_keys=True, default=str),
                     "error": None,
                     "finished_at": self._c.stamp(),
@@ -100,17 +95,17 @@ class Steps:
         """Journal that the side effect did not happen (or not completely), and why."""
         with self._c.write() as db:
             db["steps"].update(
-                step_id, {"status": FAILED, "error": error, "finished_at": self._c.stamp()}
+                step_id, {"status": FAILED.value, "error": error, "finished_at": self._c.stamp()}
             )
 
-    def get(self, run_id: int, key: str) -> dict[str, Any] | None:
+    def get(self, run_id: int, key: str) -> StepRecord | None:
         """The step of `run_id` with this key, or None."""
         with self._c.lock:
             rows = list(self._c.db["steps"].rows_where("run_id = ? and key = ?", [run_id, key]))
-        return _row(rows[0]) if rows else None
+        return StepRecord.from_row(rows[0]) if rows else None
 
-    def for_run(self, run_id: int) -> list[dict[str, Any]]:
+    def for_run(self, run_id: int) -> list[StepRecord]:
         """Every step of a run, in the order they were first begun."""
         with self._c.lock:
             rows = list(self._c.db["steps"].rows_where("run_id = ?", [run_id], order_by="id"))
-        return [_row(r) for r in rows]
+        return [StepRecord.from_row(r) for r in rows]

@@ -96,7 +96,7 @@ def test_test_failover_then_runs_and_runs_show(app, config):
     )
     assert shown["history"][-1]["to_state"] == "succeeded"
     assert any(s["key"].startswith("recover:app:") for s in shown["steps"])
-    assert {o["status"] for o in shown["outcome"].values()} == {"started-paused"}
+    assert {o["status"] for o in shown["outcome"]["vms"].values()} == {"started-paused"}
     table = _invoke(app, "runs", "show", ended["id"], "--config", config)
     assert table.exit_code == 0
     assert "shop-db" in table.output
@@ -207,14 +207,14 @@ def test_manual_storage_steps_pause_until_confirmed_from_the_cli(app, config, tm
 
     store = open_store(tmp_path / "drbot.db")
     for _ in range(12):  # one pause per storage step and LUN
-        step = store.kv("paused-runs").get(str(run["id"]))
+        step = store.runs.get(run["id"]).paused_step
         if step is None:
             break
-        getattr(array, step["action"])(step["lun"])  # the storage team does it
+        getattr(array, step.action)(step.lun)  # the storage team does it
         resumed = _invoke(app, "resume", run["id"], "--storage-done", "--json", "--config", manual)
         assert resumed.exit_code == 0, resumed.output
     final = store.runs.get(run["id"])
-    assert final["state"] == "succeeded", final["error"]
+    assert final.state == "succeeded", final.error
     confirmed = [e for e in store.audit.entries() if e["event_type"] == "StorageStepConfirmed"]
     assert {e["payload"]["action"] for e in confirmed} == {"sync", "promote"}
     store.close()

@@ -6,7 +6,7 @@ A failover or failback from the CLI bypasses chat approvals, so it needs `--brea
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,6 +26,7 @@ from bot.ops.output import console, dump, err, fail
 from bot.ops.progress import follow
 from bot.ops.render import end, plan_table
 from bot.ops.wiring import Ops, actor, operating
+from store import RunRecord
 
 
 def plan_cmd(
@@ -83,9 +84,7 @@ def run_cmd(
             raise typer.Exit(2)
         runner = ops.runner()
         for run in runner.reap():
-            err.print(
-                messages.INTERRUPTED.format(run_id=run["id"], step=run["last_step"]), markup=False
-            )
+            err.print(messages.INTERRUPTED.format(run_id=run.id, step=run.last_step), markup=False)
         if break_glass:
             ops.store.audit.append(
                 "BreakGlass",
@@ -99,12 +98,12 @@ def run_cmd(
                     run_id=run_id, kind=kind, target=plan.target, pool=plan.dest_pool
                 )
             )
-        end(with_history(ops, follow(ops, runner, run_id, as_json)), as_json)
+        finish(ops, follow(ops, runner, run_id, as_json), as_json)
 
 
-def with_history(ops: Ops, run: dict[str, Any]) -> dict[str, Any]:
-    """The run with its state history (the last transition says why it ended)."""
-    return {**run, "_history": ops.store.runs.history(run["id"])}
+def finish(ops: Ops, run: RunRecord, as_json: bool) -> None:
+    """Report how the run ended, with its state history (the last transition says why)."""
+    end(run, ops.store.runs.history(run.id), as_json)
 
 
 def resume(
@@ -125,14 +124,16 @@ def resume(
         runner.reap()
         step = runner.paused_step(run_id)
         if step is not None and not storage_done:
-            raise fail(messages.STORAGE_PENDING.format(run_id=run_id, **step))
+            raise fail(messages.STORAGE_PENDING.format(run_id=run_id, instruction=step.instruction))
         if step is not None:
             confirm = getattr(ops.adapter, "confirm", None)
             if confirm is not None:
-                confirm(step["lun"], step["action"])
-            ops.store.audit.append("StorageStepConfirmed", actor(), {"run_id": run_id, **step})
+                confirm(step.lun, step.action)
+            ops.store.audit.append(
+                "StorageStepConfirmed", actor(), {"run_id": run_id, **step.model_dump()}
+            )
         runner.resume(run_id, actor=actor())
-        end(with_history(ops, follow(ops, runner, run_id, as_json)), as_json)
+        finish(ops, follow(ops, runner, run_id, as_json), as_json)
 
 
 def abort(run_id: RunIdArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
@@ -141,4 +142,4 @@ def abort(run_id: RunIdArg, config: ConfigOpt = None, as_json: JsonOpt = False) 
         runner = ops.runner()
         runner.reap()
         runner.abort(run_id, actor=actor())
-        end(with_history(ops, follow(ops, runner, run_id, as_json)), as_json)
+        finish(ops, follow(ops, runner, run_id, as_json), as_json)

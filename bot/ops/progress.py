@@ -10,25 +10,18 @@ from bot.ops import messages
 from bot.ops.output import console, err
 from bot.ops.wiring import Ops, actor
 from engine.events import RunEvent
+from store import RunRecord, VMStatus
 
 # VM statuses after which the bar counts the VM as done.
-DONE_STATUSES = {
-    "started",
-    "started-paused",
-    "recovered",
-    "recover-failed",
-    "start-failed",
-    "skipped",
-    "not-run",
-}
+DONE_STATUSES = {s for s in VMStatus if s is not VMStatus.PENDING}
 
 
-def follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> dict[str, Any]:
+def follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> RunRecord:
     """Wait for the run, with a progress bar of VMs; Ctrl-C cancels it."""
     run = ops.store.runs.get(run_id)
-    total = len(run["plan"].get("standalone_vms", [])) + sum(
+    total = len(run.plan.get("standalone_vms", [])) + sum(
         len(vm_group)
-        for app in run["plan"].get("appliances", [])
+        for app in run.plan.get("appliances", [])
         for vm_group in app.get("order_groups", [])
     )
     progress = Progress(
@@ -63,7 +56,7 @@ def follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> dict[str, Any]:
                     err.print(messages.CANCELLING.format(run_id=run_id))
                     runner.cancel(run_id, actor=actor())
                     continue
-                if run["state"] not in ("running", "queued", "aborting"):
+                if run.state not in ("running", "queued", "aborting"):
                     break
     finally:
         unsubscribe()

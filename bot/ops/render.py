@@ -11,6 +11,7 @@ from rich.table import Table
 from bot.ops import messages
 from bot.ops.output import console, dump
 from engine.messages import shown
+from store import RunRecord, TransitionRecord
 
 
 def plan_table(plan: Any) -> None:
@@ -53,43 +54,40 @@ def plan_table(plan: Any) -> None:
         console.print(checks)
 
 
-def run_summary(run: dict[str, Any]) -> dict[str, Any]:
-    """A run row without its bulky JSON columns (plan, outcome)."""
-    return {k: v for k, v in run.items() if k not in ("plan_json", "outcome_json", "plan")}
+def run_summary(run: RunRecord) -> dict[str, Any]:
+    """A run as JSON without its bulky parts (plan, outcome)."""
+    return run.model_dump(mode="json", exclude={"plan_json", "outcome"})
 
 
-def runs_table(runs: list[dict[str, Any]]) -> None:
-    """Run summaries as one table, newest first as given."""
+def runs_table(runs: list[RunRecord]) -> None:
+    """Runs as one table, newest first as given."""
     table = Table("id", "kind", "target", "pool", "state", "requested by", "created", "last step")
     for r in runs:
         table.add_row(
-            str(r["id"]),
-            r["kind"],
-            r["target"],
-            r["pool"],
-            r["state"],
-            r["requested_by"] or "",
-            r["created_at"][:19],
-            r["last_step"] or "",
+            str(r.id),
+            r.kind,
+            r.target,
+            r.pool,
+            r.state,
+            r.requested_by or "",
+            r.created_at.isoformat()[:19],
+            r.last_step or "",
         )
     console.print(table)
 
 
-def end(run: dict[str, Any], as_json: bool) -> None:
-    """Report how a run ended; exits 1 unless it succeeded, was aborted or waits (paused)."""
+def end(run: RunRecord, history: list[TransitionRecord], as_json: bool) -> None:
+    """Report how a run ended (the last transition says why); exits 1 unless it succeeded,
+    was aborted or waits (paused)."""
     if as_json:
-        dump({**run_summary(run), "outcome": run.get("outcome")})
+        dump({**run_summary(run), "outcome": run.outcome.model_dump(mode="json")})
     else:
-        state = run["state"]
-        colour = "green" if state in ("succeeded", "aborted") else "red"
-        reason = run["error"] or (run.get("history_reason") or "")
-        history = run.get("_history") or []
-        if history:
-            reason = history[-1]["reason"] or reason
+        colour = "green" if run.state in ("succeeded", "aborted") else "red"
+        reason = (history[-1].reason if history else None) or run.error or ""
         console.print(
-            messages.ENDED.format(run_id=run["id"], state=state, reason=reason),
+            messages.ENDED.format(run_id=run.id, state=run.state, reason=reason),
             style=colour,
             markup=False,
         )
-    if run["state"] not in ("succeeded", "aborted", "paused"):
+    if run.state not in ("succeeded", "aborted", "paused"):
         raise typer.Exit(1)

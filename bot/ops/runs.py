@@ -29,9 +29,9 @@ def runs_list(
     if ctx.invoked_subcommand is not None:
         return
     with operating(config) as ops:
-        runs = [run_summary(r) for r in ops.store.runs.list(limit=limit)]
+        runs = ops.store.runs.list(limit=limit)
         if as_json:
-            dump(runs)
+            dump([run_summary(r) for r in runs])
         else:
             runs_table(runs)
 
@@ -51,44 +51,37 @@ def runs_show(
             dump(
                 {
                     **run_summary(run),
-                    "outcome": run["outcome"],
-                    "history": history,
-                    "steps": steps,
+                    "outcome": run.outcome.model_dump(mode="json"),
+                    "history": [h.model_dump(mode="json") for h in history],
+                    "steps": [s.model_dump(mode="json") for s in steps],
                 }
             )
             return
         console.print(
-            f"[bold]run {run['id']}[/bold] {run['kind']} of {escape(run['target'])} into "
-            f"{run['pool']}: "
-            f"[bold]{run['state']}[/bold]  (requested by {run['requested_by']}"
-            + (f", reason: {escape(run['reason'])}" if run["reason"] else "")
+            f"[bold]run {run.id}[/bold] {run.kind} of {escape(run.target)} into "
+            f"{run.pool}: "
+            f"[bold]{run.state}[/bold]  (requested by {run.requested_by}"
+            + (f", reason: {escape(run.reason)}" if run.reason else "")
             + ")"
         )
         hist = Table("at", "from", "to", "reason")
         for h in history:
             hist.add_row(
-                h["at"][:19], h["from_state"] or "", h["to_state"], escape(h["reason"] or "")
+                h.at.isoformat()[:19], h.from_state or "", h.to_state, escape(h.reason or "")
             )
         console.print(hist)
         st = Table("step", "subject", "status", "attempts", "task", "error")
         for s in steps:
             st.add_row(
-                s["name"],
-                s["subject"] or "",
-                s["status"],
-                str(s["attempts"]),
-                (s["task_ref"] or "")[-12:],
-                escape((s["error"] or "")[:80]),
+                s.name,
+                s.subject or "",
+                s.status,
+                str(s.attempts),
+                (s.task_ref or "")[-12:],
+                escape((s.error or "")[:80]),
             )
         console.print(st)
         vms = Table("VM", "vApp", "outcome", "error")
-        for uuid, o in sorted(run["outcome"].items()):
-            if uuid.startswith("_"):
-                continue
-            vms.add_row(
-                o.get("name", uuid),
-                o.get("appliance") or "",
-                o.get("status", ""),
-                escape((o.get("error") or "")[:80]),
-            )
+        for _uuid, o in sorted(run.outcome.vms.items()):
+            vms.add_row(o.name, o.appliance or "", o.status, escape((o.error or "")[:80]))
         console.print(vms)

@@ -13,6 +13,7 @@ from bot.ops.output import console, dump
 from bot.ops.render import run_summary, runs_table
 from bot.ops.wiring import Ops, operating
 from engine.errors import DRError
+from store import HOLDS_POOL
 
 
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
@@ -31,12 +32,8 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 entry["readiness"] = {"verdict": "unknown", "reasons": [str(exc)]}
             entry["last_drill"] = _last_drill(ops, pair)
             report["pairs"].append(entry)
-        report["active_runs"] = [
-            run_summary(r)
-            for r in ops.store.runs.list(
-                limit=50, states={"queued", "running", "paused", "interrupted", "aborting"}
-            )
-        ]
+        active = ops.store.runs.list(limit=50, states=set(HOLDS_POOL))
+        report["active_runs"] = [run_summary(r) for r in active]
         if as_json:
             dump(report)
             return
@@ -58,8 +55,8 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 lag = "" if lun["lag_seconds"] is None else f"{lun['lag_seconds']:.0f}"
                 rep.add_row(lun["lun"], lun["name"], lun["state"], lag)
             console.print(rep)
-        if report["active_runs"]:
-            runs_table(report["active_runs"])
+        if active:
+            runs_table(active)
 
 
 def _last_drill(ops: Ops, pair: Any) -> dict[str, Any] | None:

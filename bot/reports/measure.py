@@ -40,12 +40,12 @@ def _since(start: datetime | None, value: Any) -> float | None:
 def drill_report(store: Store, run_id: int, rto_target_seconds: float) -> DrillReport:
     """The figures of the test failover `run_id` (raises `RunNotFound` for an unknown run)."""
     run = store.runs.get(run_id)
-    plan: dict[str, Any] = run.get("plan") or {}
+    plan: dict[str, Any] = run.plan
     history = store.runs.history(run_id)
-    reason = history[-1]["reason"] if history else ""
-    steps = {s["key"]: s for s in store.steps.for_run(run_id)}
+    reason = (history[-1].reason if history else "") or ""
+    steps = {s.key: s for s in store.steps.for_run(run_id)}
     mark = steps.get(RTO_START)
-    rto_start = _at((mark.get("result") or {}).get("at")) if mark else None
+    rto_start = _at((mark.result or {}).get("at")) if mark else None
     drill_rows = list(store.db["drills"].rows_where("run_id = ?", [run_id], limit=1))
     rto = drill_rows[0]["rto_seconds"] if drill_rows else None
 
@@ -58,29 +58,24 @@ def drill_report(store: Store, run_id: int, rto_target_seconds: float) -> DrillR
     for vm in plan.get("standalone_vms", []):
         srs_by_vm[vm["uuid"]] = vm.get("sr_uuids", [])
     leave_off = plan.get("power_after") == "leave-off"
-    wanted = {"recovered"} if leave_off else STARTED
 
     vms: list[VMResult] = []
-    for uuid, o in sorted(
-        (run.get("outcome") or {}).items(), key=lambda kv: str(kv[1].get("name", ""))
-    ):
-        if uuid.startswith("_"):
-            continue  # the run's notes, not a VM
+    for uuid, o in sorted(run.outcome.vms.items(), key=lambda kv: kv[1].name):
         lags = [lag_by_sr[sr] for sr in srs_by_vm.get(uuid, []) if lag_by_sr.get(sr) is not None]
         vms.append(
             VMResult(
                 uuid=uuid,
-                name=str(o.get("name") or uuid),
-                appliance=o.get("appliance"),
-                status=str(o.get("status")),
-                error=o.get("error"),
-                ok=o.get("status") in wanted,
-                recovered=o.get("status") in RECOVERED,
-                started=o.get("status") in STARTED,
-                rto_recovered_seconds=_since(rto_start, o.get("recover_at")),
-                rto_running_seconds=_since(rto_start, o.get("start_at")),
+                name=o.name or uuid,
+                appliance=o.appliance,
+                status=o.status.value,
+                error=o.error,
+                ok=o.status.succeeded(plan.get("power_after") or "start"),
+                recovered=o.status in RECOVERED,
+                started=o.status in STARTED,
+                rto_recovered_seconds=_since(rto_start, o.recovered_at),
+                rto_running_seconds=_since(rto_start, o.started_at),
                 lag_seconds=max(lags) if lags else None,
-                cleaned_up=bool(o.get("cleaned_up")),
+                cleaned_up=o.cleaned_up,
             )
         )
 
@@ -104,19 +99,19 @@ def drill_report(store: Store, run_id: int, rto_target_seconds: float) -> DrillR
 
     lags = [lun.get("lag_seconds") for lun in plan.get("luns", [])]
     known_lags = [lag for lag in lags if lag is not None]
-    started_at = _at(run["created_at"])
+    started_at = run.created_at
     sample = store.history.latest(plan.get("source_pool", ""), at_or_before=started_at)
     left = reason if reason.startswith(_LEFT_BEHIND_PREFIX) else ""
     return DrillReport(
         run_id=run_id,
-        state=run["state"],
+        state=run.state.value,
         reason=reason,
-        target=run["target"],
+        target=run.target,
         source_pool=plan.get("source_pool", ""),
-        dest_pool=plan.get("dest_pool", run["pool"]),
-        requested_by=run.get("requested_by") or "",
+        dest_pool=plan.get("dest_pool", run.pool),
+        requested_by=run.requested_by or "",
         started_at=started_at,
-        ended_at=_at(history[-1]["at"]) if history else None,
+        ended_at=history[-1].at if history else None,
         rto_seconds=rto,
         rto_target_seconds=rto_target_seconds,
         rpo_seconds=max(known_lags) if known_lags else None,

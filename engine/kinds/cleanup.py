@@ -18,18 +18,18 @@ def created_by_run(ctx: RunContext) -> dict[str, list[str]]:
     vms, apps, dr_tasks, srs = [], [], [], []
     plan_vms = {vm.uuid: vm for vm in ctx.plan.vms}
     for step in ctx.journal.steps():
-        key, result = step["key"], step.get("result") or {}
+        key, result = step.key, step.result or {}
         if key.startswith("recover:app:"):
             apps.append(key.removeprefix("recover:app:"))
             app = next((a for a in ctx.plan.appliances if a.uuid == apps[-1]), None)
             vms += [vm.uuid for vm in app.vms] if app else []
         elif key.startswith("recover:vm:"):
             vms.append(key.removeprefix("recover:vm:"))
-        elif key.startswith("attach:") and step["status"] in ("done", "started", "failed"):
+        elif key.startswith("attach:"):
             if result.get("dr_task_uuid") and result.get("introduced", True):
                 dr_tasks.append(result["dr_task_uuid"])
             srs += result.get("introduced_srs") or []
-            if step["status"] != "done":
+            if not step.done:
                 # Begun but not finished: the SR may have been introduced; look for it.
                 srs.append(key.removeprefix("attach:"))
     vms = [u for u in dict.fromkeys(vms) if u in plan_vms]
@@ -105,7 +105,7 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         rec = vm_record(client, uuid)
         if rec is None or rec.get("power_state") not in LIVE_STATES:
             continue
-        name = ctx.outcomes.get(uuid, {}).get("name", uuid)
+        name = _name(ctx, uuid)
         actions.append(
             Action(
                 key=f"cleanup:stop:vm:{uuid}",
@@ -124,7 +124,7 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         )
         ex.run(actions)
     # 2. VMs, then vApps.
-    names = {u: ctx.outcomes.get(u, {}).get("name", u) for u in created["vms"]}
+    names = {u: _name(ctx, u) for u in created["vms"]}
     _remove_all(ctx, client, "vm", "destroy VM", "VM", names, destroy_vm)
     apps = {u: u for u in created["apps"]}
     _remove_all(ctx, client, "app", "destroy vApp", "VM_appliance", apps, destroy_app)
@@ -144,7 +144,7 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         for lun in ctx.plan.luns:
             row = ctx.journal.row(f"storage:present_test_copy:{lun.lun}")
             # Ours to remove: presented by this run (done, or begun and visible at the array).
-            if row is not None and (row["status"] == "done" or lun.lun in presented):
+            if row is not None and (row.done or lun.lun in presented):
                 storage_step(ctx, "remove_test_copy", lun)
     # 5. Verify.
     left = []
@@ -273,3 +273,9 @@ def destroy_dr_tasks(ctx: RunContext, client: Any) -> None:
             uuid,
             lambda u=uuid: destroy_dr_task(client, u),
         )
+
+
+def _name(ctx: RunContext, vm_uuid: str) -> str:
+    """The VM's name as the run knows it (its uuid if the run does not)."""
+    outcome = ctx.outcomes.get(vm_uuid)
+    return outcome.name if outcome is not None else vm_uuid

@@ -12,19 +12,7 @@ from engine.clock import Clock
 from engine.executor import Executor
 from engine.journal import Journal
 from engine.models import AppliancePlan, Plan, VMPlan
-
-# VM statuses after which nothing more happens to the VM in this run (progress counts them).
-SETTLED = frozenset(
-    {
-        "started",
-        "started-paused",
-        "not-in-metadata",
-        "recover-failed",
-        "start-failed",
-        "skipped",
-        "not-run",
-    }
-)
+from store import RunOutcome, VMOutcome, VMStatus
 
 
 @dataclass
@@ -55,9 +43,9 @@ class RunContext:
     # Whether the engine waits a VM's start_delay itself. XAPI's VM.start already sleeps it
     # before returning (reference §3.3), so by default the engine only chains the groups.
     engine_waits_start_delay: bool = False
-    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcomes: dict[str, VMOutcome] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    save_outcomes: Callable[[dict[str, dict[str, Any]]], None] | None = None
+    save_outcomes: Callable[[RunOutcome], None] | None = None
 
     @property
     def dest(self) -> Any:
@@ -102,19 +90,24 @@ class RunContext:
         for vm in self.plan.standalone_vms:
             self.outcomes.setdefault(vm.uuid, _vm_outcome(vm, None))
 
-    def vm_status(self, uuid: str, status: str, error: str | None = None, **more: Any) -> None:
+    def outcome(self) -> RunOutcome:
+        """The run's outcome so far: each VM's, and the notes."""
+        return RunOutcome(vms=dict(self.outcomes), notes=list(self.notes))
+
+    def vm_status(self, uuid: str, status: VMStatus, error: str | None = None, **more: Any) -> None:
+        """Set a VM's status (and why, and when: `recovered_at`, `started_at`), and say so."""
         entry = self.outcomes.get(uuid)
         if entry is None:
             return
-        entry["status"] = status
+        update: dict[str, Any] = {"status": status, **more}
         if error is not None:
-            entry["error"] = error
-        entry.update(more)
-        settled = SETTLED | ({"recovered"} if self.plan.power_after == "leave-off" else set())
-        done = sum(1 for o in self.outcomes.values() if o.get("status") in settled)
+            update["error"] = error
+        entry = self.outcomes[uuid] = entry.model_copy(update=update)
+        power_after = self.plan.power_after
+        done = sum(1 for o in self.outcomes.values() if o.status.settled_for(power_after))
         self.journal.emit(
             "vm",
-            subject=entry["name"],
+            subject=entry.name,
             vm_uuid=uuid,
             vm_status=status,
             message=error or "",
@@ -124,19 +117,19 @@ class RunContext:
 
     def settle_pending(self, reason: str) -> None:
         """Give every VM the run never reached the outcome `not-run` and why (a run that stops
-        early must not leave VMs `pending` with no word: issue 4 item 9)."""
-        for uuid, entry in self.outcomes.items():
-            if entry.get("status") == "pending":
-                self.vm_status(uuid, "not-run", reason)
+        early must not leave VMs `pending` with no word)."""
+        for uuid, entry in list(self.outcomes.items()):
+            if entry.status is VMStatus.PENDING:
+                self.vm_status(uuid, VMStatus.NOT_RUN, reason)
         self.flush_outcomes()
 
     def flush_outcomes(self) -> None:
         if self.save_outcomes is not None:
-            self.save_outcomes(self.outcomes)
+            self.save_outcomes(self.outcome())
 
 
-def _vm_outcome(vm: VMPlan, app: str | None) -> dict[str, Any]:
-    return {"name": vm.name, "appliance": app, "status": "pending", "error": None}
+def _vm_outcome(vm: VMPlan, app: str | None) -> VMOutcome:
+    return VMOutcome(name=vm.name, appliance=app)
 
 
 def mark(ctx: RunContext, name: str) -> datetime:

@@ -31,8 +31,7 @@ from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, reprotect, scan_srs, storage_step
 from engine.models import LunPlan
-
-WANTED = {"started", "started-paused"}
+from store import RunState, VMStatus
 
 
 def execute(ctx: RunContext) -> Result:
@@ -43,10 +42,10 @@ def execute(ctx: RunContext) -> Result:
         ctx.phase("shutdown at DR site")
         outs = shutdown_in_reverse_order(ctx, dr, plan.source_pool)
         if any(o.status != "done" for o in outs.values()):
-            return Result("failed", _still_running(ctx, outs), notes=ctx.notes)
+            return Result(RunState.FAILED, _still_running(ctx, outs), notes=ctx.notes)
         if ctx.cancel.is_set():
             ctx.settle_pending(run_messages.CANCELLED_VM)
-            return Result("cancelled", "cancelled after the DR site's VMs were shut down")
+            return Result(RunState.CANCELLED, "cancelled after the DR site's VMs were shut down")
         ctx.phase("reverse replication")
 
         def back(lun: LunPlan) -> dict[str, Any]:
@@ -70,9 +69,8 @@ def execute(ctx: RunContext) -> Result:
         if suspends_run(exc):
             raise  # paused for a person, or interrupted until the pool answers
         ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
-        return Result("failed", str(exc), notes=ctx.notes)
-    wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
-    state = verdict(ctx.outcomes, wanted)
+        return Result(RunState.FAILED, str(exc), notes=ctx.notes)
+    state = verdict(ctx.outcomes.values(), plan.power_after)
     rto = (end - start).total_seconds()
     return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
@@ -91,7 +89,12 @@ def reprotect_all(ctx: RunContext, dr: Any, luns: list[LunPlan]) -> None:
 def clean_dr_site(ctx: RunContext, dr: Any) -> None:
     """Remove the failed-back VMs' and vApps' records from the DR pool (disks stay on the
     array) and detach the SRs there, for the VMs the primary now runs."""
-    ok = {u for u, o in ctx.outcomes.items() if o.get("status") in WANTED | {"recovered"}}
+    # Recovered on the primary, started or not: the DR site's copy is no longer needed.
+    ok = {
+        u
+        for u, o in ctx.outcomes.items()
+        if o.status in (VMStatus.RECOVERED, VMStatus.STARTED, VMStatus.STARTED_PAUSED)
+    }
     for vm in ctx.plan.vms:
         if vm.uuid in ok:
             remove_journaled(
@@ -135,5 +138,9 @@ def abort(ctx: RunContext) -> Result:
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
     notes = ["The VMs shut down at the DR site were not restarted; start them there if needed."]
     if left:
-        return Result("failed", f"left behind: {', '.join(left)}", left_behind=left, notes=notes)
-    return Result("aborted", "what the failback recovered on the primary was removed", notes=notes)
+        return Result(
+            RunState.FAILED, f"left behind: {', '.join(left)}", left_behind=left, notes=notes
+        )
+    return Result(
+        RunState.ABORTED, "what the failback recovered on the primary was removed", notes=notes
+    )

@@ -25,8 +25,7 @@ from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.models import LunPlan
-
-WANTED = {"started", "started-paused"}
+from store import RunState, VMStatus
 
 
 def execute(ctx: RunContext) -> Result:
@@ -39,14 +38,14 @@ def execute(ctx: RunContext) -> Result:
             ctx.phase("shutdown at source")
             outs = shutdown_in_reverse_order(ctx, ctx.source, plan.source_pool)
             if any(o.status != "done" for o in outs.values()):
-                return Result("failed", _still_running(ctx, outs), notes=ctx.notes)
+                return Result(RunState.FAILED, _still_running(ctx, outs), notes=ctx.notes)
             ctx.phase("replication catch-up")
             # A LUN that cannot catch up is not promoted: what it has not shipped would be lost.
             synced = each_lun(ctx, luns, "sync", lambda lun: storage_step(ctx, "sync", lun))
             luns = [lun for lun in luns if lun.lun in synced]
         if ctx.cancel.is_set():
             ctx.settle_pending(run_messages.CANCELLED_VM)
-            return Result("cancelled", "cancelled before the mirrors were promoted")
+            return Result(RunState.CANCELLED, "cancelled before the mirrors were promoted")
         ctx.phase("storage")
 
         def promote(lun: LunPlan) -> dict[str, str]:
@@ -67,12 +66,13 @@ def execute(ctx: RunContext) -> Result:
         if suspends_run(exc):
             raise  # paused for a person, or interrupted until the pool answers
         ctx.settle_pending(run_messages.NOT_REACHED.format(error=exc))
-        return Result("failed", str(exc), notes=ctx.notes)
+        return Result(RunState.FAILED, str(exc), notes=ctx.notes)
     if ctx.cancel.is_set():
         ctx.settle_pending(run_messages.CANCELLED_VM)
-        return Result("cancelled", "cancelled; VMs recovered so far are kept", notes=ctx.notes)
-    wanted = {"recovered"} if plan.power_after == "leave-off" else WANTED
-    state = verdict(ctx.outcomes, wanted)
+        return Result(
+            RunState.CANCELLED, "cancelled; VMs recovered so far are kept", notes=ctx.notes
+        )
+    state = verdict(ctx.outcomes.values(), plan.power_after)
     rto = (end - start).total_seconds()
     return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
@@ -88,7 +88,9 @@ def _still_running(ctx: RunContext, outcomes: dict[str, Any]) -> str:
             stuck[vm.uuid] = vm.name
             error = out.error or out.status
             ctx.vm_status(
-                vm.uuid, "not-run", run_messages.DID_NOT_SHUT_DOWN.format(pool=pool, error=error)
+                vm.uuid,
+                VMStatus.NOT_RUN,
+                run_messages.DID_NOT_SHUT_DOWN.format(pool=pool, error=error),
             )
     kind = "planned failover" if ctx.plan.kind == "failover" else ctx.plan.kind
     reason = run_messages.STILL_RUNNING.format(
@@ -128,11 +130,13 @@ def abort(ctx: RunContext) -> Result:
         )
     if left:
         return Result(
-            "failed",
+            RunState.FAILED,
             run_messages.LEFT_BEHIND.format(
                 items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
             ),
             left_behind=left,
             notes=notes,
         )
-    return Result("aborted", "recovered VMs, vApps and attached SRs were removed", notes=notes)
+    return Result(
+        RunState.ABORTED, "recovered VMs, vApps and attached SRs were removed", notes=notes
+    )

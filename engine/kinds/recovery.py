@@ -12,6 +12,7 @@ from engine.kinds.cleanup import note_networks
 from engine.kinds.context import RunContext, apply_expansion
 from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
+from store import VMStatus
 
 
 class NotInMetadata(DRError):
@@ -376,21 +377,27 @@ def _record(
     missing = set((outcome.result or {}).get("missing", [])) if outcome.status == "done" else set()
     if outcome.status == "failed" and outcome.code == NotInMetadata.code:
         missing = set(vms_of.get(action.key, []))
+    recovering = kind == "recover"
     for uuid in vms_of.get(action.key, []):
+        current = ctx.outcomes[uuid].status if uuid in ctx.outcomes else None
         if uuid in missing:
-            ctx.vm_status(uuid, "not-in-metadata", run_messages.NOT_IN_METADATA)
-        elif ctx.outcomes.get(uuid, {}).get("status") == "not-in-metadata":
+            ctx.vm_status(uuid, VMStatus.NOT_IN_METADATA, run_messages.NOT_IN_METADATA)
+        elif current is VMStatus.NOT_IN_METADATA:
             continue
         elif outcome.status == "done":
-            status = {"recover": "recovered", "start": "started"}.get(kind, "done")
-            if kind == "start" and (outcome.result or {}).get("power_state") == "Paused":
-                status = "started-paused"
-            ctx.vm_status(uuid, status, **{f"{kind}_at": ctx.clock.now().isoformat()})
+            now = ctx.clock.now().isoformat()
+            if recovering:
+                ctx.vm_status(uuid, VMStatus.RECOVERED, recovered_at=now)
+            else:
+                paused = (outcome.result or {}).get("power_state") == "Paused"
+                status = VMStatus.STARTED_PAUSED if paused else VMStatus.STARTED
+                ctx.vm_status(uuid, status, started_at=now)
         elif outcome.status == "failed":
-            ctx.vm_status(uuid, f"{kind}-failed", outcome.error)
+            failed = VMStatus.RECOVER_FAILED if recovering else VMStatus.START_FAILED
+            ctx.vm_status(uuid, failed, outcome.error)
         elif outcome.status == "skipped":
             # Keep the reason it was skipped for (its recovery failed) rather than "skipped".
-            if not str(ctx.outcomes.get(uuid, {}).get("status", "")).endswith("-failed"):
-                ctx.vm_status(uuid, "skipped", outcome.error)
+            if current not in (VMStatus.RECOVER_FAILED, VMStatus.START_FAILED):
+                ctx.vm_status(uuid, VMStatus.SKIPPED, outcome.error)
         else:
-            ctx.vm_status(uuid, "not-run", outcome.error)
+            ctx.vm_status(uuid, VMStatus.NOT_RUN, outcome.error)

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-OK_STATUSES = frozenset({"started", "started-paused", "recovered", "stopped", "halted"})
+from store import RunState, VMOutcome
 
 
 @dataclass
 class Result:
     """The overall state the run ends in, why, and its measured RTO (None if not measured)."""
 
-    state: str
+    state: RunState
     reason: str = ""
     rto_seconds: float | None = None
     left_behind: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
-def verdict(outcomes: dict[str, dict], wanted: set[str]) -> str:
-    """`succeeded` when every VM reached a wanted status, `failed` when none did, else
-    `partially-succeeded`."""
-    if not outcomes:
-        return "succeeded"
-    good = sum(1 for o in outcomes.values() if o.get("status") in wanted)
-    if good == len(outcomes):
-        return "succeeded"
-    return "failed" if good == 0 else "partially-succeeded"
+def verdict(outcomes: Iterable[VMOutcome], power_after: str) -> RunState:
+    """`succeeded` when every VM reached what the plan's power setting wants (or there was no
+    VM), `failed` when none did, else `partially-succeeded`."""
+    reached = [o.status.succeeded(power_after) for o in outcomes]
+    if all(reached):
+        return RunState.SUCCEEDED
+    return RunState.FAILED if not any(reached) else RunState.PARTIALLY_SUCCEEDED

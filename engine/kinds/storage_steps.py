@@ -18,6 +18,7 @@ from engine.executor import Action
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
 from engine.models import NULL_REF, LunPlan
+from store import VMStatus
 
 
 def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def drop_vms_of_failed_luns(
     standalone = [vm for vm in plan.standalone_vms if vm.uuid not in why]
     ctx.plan = plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
     for uuid, reason in why.items():
-        ctx.vm_status(uuid, "not-run", reason)
+        ctx.vm_status(uuid, VMStatus.NOT_RUN, reason)
     for lun, error in failed:
         ctx.notes.append(
             run_messages.LUN_STEP_FAILED_NOTE.format(action=action, lun=lun.lun, error=error)
@@ -210,11 +211,11 @@ def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[st
 
     def reconcile() -> dict[str, Any] | None:
         row = ctx.journal.row(key)
-        if row and row.get("task_ref"):
+        if row is not None and row.task_ref:
             try:
-                rec = client.call("task.get_record", row["task_ref"])
+                rec = client.call("task.get_record", row.task_ref)
                 if rec.get("status") == "pending":
-                    client.wait([row["task_ref"]], timeout=ctx.task_timeout)
+                    client.wait([row.task_ref], timeout=ctx.task_timeout)
             except XapiRejected:
                 pass
         found = existing()

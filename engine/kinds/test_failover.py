@@ -18,6 +18,7 @@ from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.models import LunPlan
+from store import RunState
 
 
 def execute(ctx: RunContext) -> Result:
@@ -26,7 +27,7 @@ def execute(ctx: RunContext) -> Result:
     failure: str | None = None
     rto = None
     try:
-        if getattr(plan, "disable_ha", False):
+        if plan.disable_ha:
             ctx.phase("HA")
             disable_ha(ctx, dest)
         start = mark(ctx, "rto-start")
@@ -58,20 +59,19 @@ def execute(ctx: RunContext) -> Result:
             raise  # paused for a person, or interrupted until the pool answers
         left = [f"(cleanup stopped: {exc})"]
     failure = _restore_ha(ctx) or failure
-    for entry in ctx.outcomes.values():
-        entry["cleaned_up"] = True
+    for uuid, entry in ctx.outcomes.items():
+        ctx.outcomes[uuid] = entry.model_copy(update={"cleaned_up": True})
     ctx.flush_outcomes()
-    wanted = {"recovered"} if plan.power_after == "leave-off" else {"started", "started-paused"}
     if ctx.cancel.is_set():
         ctx.settle_pending(run_messages.CANCELLED_VM)
-        state, reason = "cancelled", "cancelled; everything the run created was removed"
+        state, reason = RunState.CANCELLED, "cancelled; everything the run created was removed"
     elif failure:
-        state, reason = "failed", failure
+        state, reason = RunState.FAILED, failure
     else:
-        state = verdict(ctx.outcomes, wanted)
+        state = verdict(ctx.outcomes.values(), plan.power_after)
         reason = f"RTO {rto:.0f} s" if rto is not None else "no RTO measured (nothing was started)"
     if left:
-        state = "failed"
+        state = RunState.FAILED
         reason = run_messages.LEFT_BEHIND.format(
             items=", ".join(left), pool=plan.dest_pool, run_id=ctx.run_id
         )
@@ -94,10 +94,10 @@ def abort(ctx: RunContext) -> Result:
     _restore_ha(ctx)
     if left:
         return Result(
-            "failed",
+            RunState.FAILED,
             run_messages.LEFT_BEHIND.format(
                 items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
             ),
             left_behind=left,
         )
-    return Result("aborted", "everything the run created was removed")
+    return Result(RunState.ABORTED, "everything the run created was removed")

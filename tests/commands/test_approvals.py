@@ -237,7 +237,7 @@ def test_resume_of_an_interrupted_failover_from_chat_needs_a_second_person(servi
     assert asked.approval.action == "resume"
     assert asked.approval.run_id == run_id
     assert asked.approval.quorum == 1
-    assert wiring.store.runs.get(run_id)["state"] == "interrupted"
+    assert wiring.store.runs.get(run_id).state == "interrupted"
     assert isinstance(_approve(svc, asked.approval.id, ALEX), Refused)
     resumed = _approve(svc, asked.approval.id, PRIYA)
     assert isinstance(resumed, RunUpdated), resumed

@@ -18,7 +18,7 @@ def h(sim, tmp_path):
 
 
 def _statuses(run):
-    return {o["name"]: o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+    return run.outcome.statuses()
 
 
 def test_a_standalone_vm_missing_from_the_metadata_fails_alone(h):
@@ -29,7 +29,7 @@ def test_a_standalone_vm_missing_from_the_metadata_fails_alone(h):
     statuses = _statuses(run)
     assert statuses.pop("late-vm") == "not-in-metadata"
     assert set(statuses.values()) <= {"started-paused", "recovered"}
-    assert run["state"] == "partially-succeeded"
+    assert run.state == "partially-succeeded"
 
 
 def test_test_failover_of_the_mini_vapp_starts_it_paused_and_cleans_up(h):
@@ -37,7 +37,7 @@ def test_test_failover_of_the_mini_vapp_starts_it_paused_and_cleans_up(h):
     plan = h.plan("test-failover", "shop", disable_ha=True)
     before = h.uuids("dr", "SR")
     run = h.run(plan)
-    assert run["state"] == "succeeded", run
+    assert run.state == "succeeded", run
     assert set(_statuses(run).values()) == {"started-paused"}
     assert h.uuids("dr", "SR") == before
     assert not set(h.vms("dr")) & {vm.uuid for vm in plan.vms}
@@ -52,7 +52,7 @@ def test_a_coordinator_moved_before_the_run_is_followed(h):
     h.world.handle.servers.refresh()
     assert pool.coordinator_address != old
     run = h.run(plan)
-    assert run["state"] == "succeeded", run
+    assert run.state == "succeeded", run
     assert _statuses(run) == {"app-01": "started-paused"}
     assert h.client("dr").url == h.world.handle.url(pool.coordinator_address)
 
@@ -67,7 +67,7 @@ def test_failover_after_site_loss_recovers_all_but_the_vm_missing_from_metadata(
     statuses = _statuses(run)
     assert statuses.pop("late-vm") == "not-in-metadata"
     assert set(statuses.values()) == {"started"}
-    assert run["state"] == "partially-succeeded"
+    assert run.state == "partially-succeeded"
 
 
 def test_a_test_failover_leaves_no_network_it_created(h):
@@ -76,7 +76,7 @@ def test_a_test_failover_leaves_no_network_it_created(h):
     assert "network-missing" in {c.name for c in plan.warnings}
     before = h.uuids("dr", "network")
     run = h.run(plan)
-    assert run["state"] == "succeeded", run
+    assert run.state == "succeeded", run
     assert h.uuids("dr", "network") == before
 
 
@@ -88,15 +88,15 @@ def test_a_planned_failover_shuts_down_a_paused_vm_too(h):
     assert not plan.blockers, plan.blockers
     run = h.run(plan)
     assert _statuses(run) == {"app-01": "started"}
-    assert run["state"] == "succeeded"
+    assert run.state == "succeeded"
 
 
 def test_after_a_failover_and_failback_the_pool_is_protected_again(h):
     """A planned failover then a failback leave replication towards DR, so drills work again."""
     over = h.run(h.plan("failover", "app-01", planned=True))
-    assert over["state"] == "succeeded", over
+    assert over.state == "succeeded", over
     back = h.run(h.plan("failback", "app-01"))
-    assert back["state"] == "succeeded", back
+    assert back.state == "succeeded", back
     states = {lun.name: lun.state for lun in h.world.storage().state()}
     assert states["Gold"] == "replicating"
     drill = h.plan("test-failover", "app-01", disable_ha=True)
@@ -120,11 +120,11 @@ def test_a_failed_lun_gives_each_vm_a_clear_outcome(h):
     plan = h.plan("test-failover", "app-01,halted-vm", disable_ha=True)
     h.world.control("POST", "/faults", {"kind": "lun", "lun": "prod-silver", "side": "mirror"})
     run = h.run(plan)
-    outcome = {o["name"]: o for u, o in run["outcome"].items() if not u.startswith("_")}
-    assert outcome["halted-vm"]["status"] == "not-run"
-    assert "prod-silver" in (outcome["halted-vm"]["error"] or "")
-    assert outcome["app-01"]["status"] == "started-paused" or (
-        outcome["app-01"]["status"] == "not-run" and outcome["app-01"]["error"]
+    outcome = {o.name: o for o in run.outcome.vms.values()}
+    assert outcome["halted-vm"].status == "not-run"
+    assert "prod-silver" in (outcome["halted-vm"].error or "")
+    assert outcome["app-01"].status == "started-paused" or (
+        outcome["app-01"].status == "not-run" and outcome["app-01"].error
     )
 
 
@@ -133,7 +133,7 @@ def test_readiness_flags_a_vm_running_at_both_sites(h):
     from engine.readiness import assess
 
     run = h.run(h.plan("failover", "app-01", planned=True))
-    assert run["state"] == "succeeded", run
+    assert run.state == "succeeded", run
     prod = h.client("prod")
     prod.call("VM.start", prod.call("VM.get_by_name_label", "app-01")[0], False, False)
     r = assess(h.pair, protected=h.site("prod"), dr=h.site("dr"), storage=h.world.storage())

@@ -17,7 +17,7 @@ def h(sim, tmp_path):
 
 
 def _outcomes(run):
-    return {o["name"]: o for u, o in run["outcome"].items() if not u.startswith("_")}
+    return {o.name: o for o in run.outcome.vms.values()}
 
 
 def _lun_states(h):
@@ -30,14 +30,14 @@ def _as_the_storage_team(h, manual, run):
     array = h.world.storage()
     shown = []
     for _ in range(20):  # bounded: a run of two LUNs has far fewer storage steps
-        if run["state"] != "paused":
+        if run.state != "paused":
             return run, shown
-        step = h.runner.paused_step(run["id"])
-        shown.append(step["instruction"])
-        getattr(array, step["action"])(step["lun"])
-        manual.confirm(step["lun"], step["action"])
-        h.runner.resume(run["id"], "U-storage")
-        run = h.runner.wait(run["id"], 60)
+        step = h.runner.paused_step(run.id)
+        shown.append(step.instruction)
+        getattr(array, step.action)(step.lun)
+        manual.confirm(step.lun, step.action)
+        h.runner.resume(run.id, "U-storage")
+        run = h.runner.wait(run.id, 60)
     raise AssertionError(f"run {run['id']} kept pausing")
 
 
@@ -46,12 +46,12 @@ def test_a_failback_with_the_manual_adapter_pauses_to_re_protect_then_replicates
     manual = ManualStorageAdapter(h.world.storage().state())
     h.runner.adapter = manual
     over, _ = _as_the_storage_team(h, manual, h.run(h.plan("failover", "app-01", planned=True)))
-    assert over["state"] == "succeeded", over
+    assert over.state == "succeeded", over
     back, shown = _as_the_storage_team(h, manual, h.run(h.plan("failback", "app-01")))
-    assert back["state"] == "succeeded", back
+    assert back.state == "succeeded", back
     assert "Re-protect" in shown[-1]
     assert _lun_states(h)["Gold"] == "replicating"
-    steps = {s["key"]: s["status"] for s in h.store.steps.for_run(back["id"])}
+    steps = {s.key: s.status for s in h.store.steps.for_run(back.id)}
     reprotects = {k: v for k, v in steps.items() if k.startswith("storage:reprotect:")}
     assert reprotects
     assert set(reprotects.values()) == {"done"}
@@ -59,11 +59,11 @@ def test_a_failback_with_the_manual_adapter_pauses_to_re_protect_then_replicates
 
 def test_a_drill_after_a_failover_and_failback_succeeds(h):
     """Failover, failback, then a test failover of the same VM: the drill runs and succeeds."""
-    assert h.run(h.plan("failover", "app-01", planned=True))["state"] == "succeeded"
-    assert h.run(h.plan("failback", "app-01"))["state"] == "succeeded"
+    assert h.run(h.plan("failover", "app-01", planned=True)).state == "succeeded"
+    assert h.run(h.plan("failback", "app-01")).state == "succeeded"
     drill = h.run(h.plan("test-failover", "app-01", disable_ha=True))
-    assert drill["state"] == "succeeded", drill
-    assert _outcomes(drill)["app-01"]["status"] == "started-paused"
+    assert drill.state == "succeeded", drill
+    assert _outcomes(drill)["app-01"].status == "started-paused"
 
 
 def test_a_failover_with_a_failed_mirror_recovers_the_vms_on_the_healthy_lun(h):
@@ -73,11 +73,11 @@ def test_a_failover_with_a_failed_mirror_recovers_the_vms_on_the_healthy_lun(h):
     h.world.control("POST", "/faults", {"kind": "lun", "lun": "prod-silver", "side": "mirror"})
     run = h.run(plan)
     outcome = _outcomes(run)
-    assert outcome["app-01"]["status"] == "started"
-    assert outcome["halted-vm"]["status"] == "not-run"
-    assert "prod-silver" in outcome["halted-vm"]["error"]
-    assert run["state"] == "partially-succeeded"
-    assert "prod-silver" in str(run["outcome"]["_notes"])
+    assert outcome["app-01"].status == "started"
+    assert outcome["halted-vm"].status == "not-run"
+    assert "prod-silver" in outcome["halted-vm"].error
+    assert run.state == "partially-succeeded"
+    assert "prod-silver" in " ".join(run.outcome.notes)
 
 
 def test_a_test_failover_with_every_lun_failed_gives_each_vm_the_reason(h):
@@ -86,11 +86,11 @@ def test_a_test_failover_with_every_lun_failed_gives_each_vm_the_reason(h):
     for lun in ("prod-gold", "prod-silver"):
         h.world.control("POST", "/faults", {"kind": "lun", "lun": lun, "side": "mirror"})
     run = h.run(plan)
-    assert run["state"] == "failed"
+    assert run.state == "failed"
     outcome = _outcomes(run)
-    assert {o["status"] for o in outcome.values()} == {"not-run"}
-    assert "prod-gold" in outcome["app-01"]["error"]
-    assert "prod-silver" in outcome["halted-vm"]["error"]
+    assert {o.status for o in outcome.values()} == {"not-run"}
+    assert "prod-gold" in outcome["app-01"].error
+    assert "prod-silver" in outcome["halted-vm"].error
 
 
 def test_a_vm_that_will_not_shut_down_stops_a_planned_failover_with_each_vm_told_why(sim, tmp_path):
@@ -101,14 +101,14 @@ def test_a_vm_that_will_not_shut_down_stops_a_planned_failover_with_each_vm_told
         assert not plan.blockers, plan.blockers
         h.world.control("POST", "/faults", {"kind": "task_stall", "method": "VM.clean_shutdown"})
         run = h.run(plan)
-        assert run["state"] == "failed"
-        assert "did not shut down" in run["error"]
-        assert "resume" not in run["error"]
+        assert run.state == "failed"
+        assert "did not shut down" in run.error
+        assert "resume" not in run.error
         outcome = _outcomes(run)
-        assert outcome["app-01"]["status"] == "not-run"
-        assert "did not shut down" in outcome["app-01"]["error"]
-        assert outcome["halted-vm"]["status"] == "not-run"
-        assert outcome["halted-vm"]["error"]
+        assert outcome["app-01"].status == "not-run"
+        assert "did not shut down" in outcome["app-01"].error
+        assert outcome["halted-vm"].status == "not-run"
+        assert outcome["halted-vm"].error
         assert {lun.name: lun.state for lun in h.world.storage().state()}["Gold"] == "replicating"
     finally:
         h.store.close()

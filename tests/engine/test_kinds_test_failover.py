@@ -31,19 +31,19 @@ def test_test_failover_of_the_demo_recovers_starts_paused_and_leaves_nothing(h):
     dr = plan.dest_pool
     before_srs, before_apps = h.uuids(dr, "SR"), h.uuids(dr, "VM_appliance")
     run = h.run(plan)
-    outcome = {u: o for u, o in run["outcome"].items() if not u.startswith("_")}
+    outcome = run.outcome.vms
     assert set(outcome) == {vm.uuid for vm in plan.vms}
-    statuses = {o["name"]: o["status"] for o in outcome.values()}
+    statuses = {o.name: o.status for o in outcome.values()}
     late = [vm.name for vm in plan.vms if vm.name == "pay-app-04"]
     for name, status in statuses.items():
         expected = "not-in-metadata" if name in late else "started-paused"
         assert status == expected, (name, status)
-    assert run["state"] == ("partially-succeeded" if late else "succeeded")
+    assert run.state == ("partially-succeeded" if late else "succeeded")
     _nothing_left(h, plan, before_srs, before_apps)
     pool = h.client(dr).get_all_records("pool")
     assert next(iter(pool.values()))["ha_enabled"] is True
     drill = h.store.drills.recent(dr)[0]
-    assert drill["run_id"] == run["id"]
+    assert drill["run_id"] == run.id
     assert drill["rto_seconds"] is not None
 
 
@@ -55,7 +55,7 @@ def test_leave_off_recovers_without_starting_and_cleans_up(h):
     since = h.world.calls()[-1]["seq"]
     run = h.run(plan)
     assert not [c for c in h.world.calls(since) if "VM.start" in c["method"]]
-    assert {o["status"] for u, o in run["outcome"].items() if not u.startswith("_")} <= {
+    assert {o.status for o in run.outcome.vms.values()} <= {
         "recovered",
         "not-in-metadata",
     }
@@ -77,12 +77,12 @@ def test_a_vm_that_will_not_start_fails_alone(h):
     dr = plan.dest_pool
     before_srs, before_apps = h.uuids(dr, "SR"), h.uuids(dr, "VM_appliance")
     run = h.run(plan)
-    by_name = {o["name"]: o for u, o in run["outcome"].items() if not u.startswith("_")}
-    assert by_name["shop-cache-01"]["status"] == "start-failed"
-    assert "HOST_NOT_ENOUGH_FREE_MEMORY" in by_name["shop-cache-01"]["error"]
-    assert by_name["shop-db"]["status"] == "started-paused"
-    assert by_name["shop-web-01"]["status"] == "started-paused"
-    assert run["state"] == "partially-succeeded"
+    by_name = {o.name: o for o in run.outcome.vms.values()}
+    assert by_name["shop-cache-01"].status == "start-failed"
+    assert "HOST_NOT_ENOUGH_FREE_MEMORY" in by_name["shop-cache-01"].error
+    assert by_name["shop-db"].status == "started-paused"
+    assert by_name["shop-web-01"].status == "started-paused"
+    assert run.state == "partially-succeeded"
     _nothing_left(h, plan, before_srs, before_apps)
 
 
@@ -105,7 +105,7 @@ def test_cancel_stops_new_steps_and_still_cleans_up(h):
     h.runner.subscribe(cancel_on_first_recover)
     run = h.run(plan)
     assert cancelled
-    assert run["state"] == "cancelled"
-    statuses = {o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+    assert run.state == "cancelled"
+    statuses = {o.status for o in run.outcome.vms.values()}
     assert "pending" not in statuses
     _nothing_left(h, plan, before_srs, before_apps)

@@ -61,17 +61,17 @@ def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path
     assert not plan.blockers
     kill_mid_run(world, tmp_path, plan, event, prefix, n)
     (run,) = h.store.runs.list()
-    assert run["state"] == "running"
+    assert run.state == "running"
 
     # The bot starts again after the dead process's lease ran out.
     later = h.runner.clock.now() + timedelta(seconds=31)
     (reaped,) = h.store.runs.interrupted_at_boot(later)
-    assert reaped["state"] == "interrupted"
-    assert reaped["last_step"]
-    h.runner.resume(run["id"])
-    done = h.runner.wait(run["id"], timeout=60)
+    assert reaped.state == "interrupted"
+    assert reaped.last_step
+    h.runner.resume(run.id)
+    done = h.runner.wait(run.id, timeout=60)
 
-    assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 is not replicated
+    assert done.state == "partially-succeeded", done.error  # pay-app-04 is not replicated
     counts = h.recover_counts()
     assert set(counts.values()) == {1}
     assert len(counts) == len(plan.appliances) + len(plan.standalone_vms)
@@ -81,7 +81,7 @@ def test_killed_failover_resumes_and_recovers_each_vm_exactly_once(sim, tmp_path
         if c["method"] in ("Async.VM.start", "Async.VM.start_on") and c["outcome"] == "Success"
     )
     assert set(starts.values()) == {1}
-    outcomes = {o["name"]: o["status"] for u, o in done["outcome"].items() if not u.startswith("_")}
+    outcomes = done.outcome.statuses()
     assert {s for name, s in outcomes.items() if name != "pay-app-04"} == {"started"}
 
 
@@ -95,9 +95,9 @@ def test_killed_test_failover_is_aborted_and_nothing_is_left(sim, tmp_path):
     kill_mid_run(world, tmp_path, plan, "step-finished", "start:", 4)
     (run,) = h.store.runs.list()
     h.store.runs.interrupted_at_boot(h.runner.clock.now() + timedelta(seconds=31))
-    h.runner.abort(run["id"])
-    done = h.runner.wait(run["id"], timeout=60)
-    assert done["state"] == "aborted", done["error"]
+    h.runner.abort(run.id)
+    done = h.runner.wait(run.id, timeout=60)
+    assert done.state == "aborted", done.error
     assert not set(h.vms(dr)) & {vm.uuid for vm in plan.vms}
     assert h.uuids(dr, "SR") == before_srs
     assert h.uuids(dr, "DR_task") == set()

@@ -64,10 +64,10 @@ def test_one_run_per_pool_at_a_time(h):
     with pytest.raises(RunConflict, match=f"busy with run {first}"):
         h.runner.start(plan, requested_by="U2")
     h.world.control("DELETE", "/faults")
-    assert h.runner.wait(first, 60)["state"] in ("succeeded", "partially-succeeded")
+    assert h.runner.wait(first, 60).state in ("succeeded", "partially-succeeded")
     second = h.runner.start(h.plan("test-failover", "web-shop", disable_ha=True), "U2")
-    assert h.runner.wait(second, 60)["state"] == "succeeded"
-    states = [r["state"] for r in h.store.runs.list()]
+    assert h.runner.wait(second, 60).state == "succeeded"
+    states = [r.state for r in h.store.runs.list()]
     assert states.count("failed") == 1  # the refused one is recorded, never run
     assert h.store.audit.verify()
 
@@ -80,8 +80,8 @@ def test_subscribers_see_the_run_and_a_broken_one_harms_nothing(h):
 
     h.runner.subscribe(broken)
     run = h.run(h.plan("test-failover", "web-shop", disable_ha=True))
-    assert run["state"] == "succeeded"
-    mine = [e for e in h.events if e.run_id == run["id"]]
+    assert run.state == "succeeded"
+    mine = [e for e in h.events if e.run_id == run.id]
     states = [e.state for e in mine if e.type == "state"]
     assert states[0] == "running"
     assert states[-1] == "succeeded"
@@ -95,9 +95,9 @@ def test_resume_and_abort_refuse_a_finished_run(h):
     """A finished run cannot be resumed or aborted; the message says what is possible."""
     run = h.run(h.plan("test-failover", "web-shop", disable_ha=True))
     with pytest.raises(RunStateError, match="interrupted or paused"):
-        h.runner.resume(run["id"])
+        h.runner.resume(run.id)
     with pytest.raises(RunStateError, match="can be aborted"):
-        h.runner.abort(run["id"])
+        h.runner.abort(run.id)
 
 
 def test_cancelled_failover_keeps_its_vms_until_aborted(h):
@@ -108,7 +108,7 @@ def test_cancelled_failover_keeps_its_vms_until_aborted(h):
 
     def cancel_once(ev):
         started = ev.type == "step-finished" and (ev.step_key or "").startswith("start:vm:")
-        if started and h.store.runs.get(ev.run_id)["state"] == "running":
+        if started and h.store.runs.get(ev.run_id).state == "running":
             try:
                 h.runner.cancel(ev.run_id)
             except RunStateError:
@@ -116,13 +116,13 @@ def test_cancelled_failover_keeps_its_vms_until_aborted(h):
 
     h.runner.subscribe(cancel_once)
     run = h.run(plan)
-    assert run["state"] == "cancelled"
+    assert run.state == "cancelled"
     assert _left_in_dr(h, plan)["vms"]
-    h.runner.abort(run["id"])
-    aborted = h.runner.wait(run["id"], 60)
-    assert aborted["state"] == "aborted", aborted["error"]
+    h.runner.abort(run.id)
+    aborted = h.runner.wait(run.id, 60)
+    assert aborted.state == "aborted", aborted.error
     assert _left_in_dr(h, plan) == NOTHING
-    assert "promoted" in str(aborted["outcome"].get("_notes"))
+    assert "promoted" in " ".join(aborted.outcome.notes)
 
 
 def test_manual_storage_step_pauses_the_run_and_abort_restores_the_pool(h, tmp_path):
@@ -131,15 +131,15 @@ def test_manual_storage_step_pauses_the_run_and_abort_restores_the_pool(h, tmp_p
     h.runner.adapter = manual
     plan = h.plan("test-failover", "payments", disable_ha=True)
     run = h.run(plan)
-    assert run["state"] == "paused"
+    assert run.state == "paused"
     (paused,) = [e for e in h.events if e.type == "paused"]
     assert "test copy" in paused.message
     dr_pool = next(iter(h.client(plan.dest_pool).get_all_records("pool").values()))
     assert dr_pool["ha_enabled"] is False
     with pytest.raises(RunConflict):
         h.runner.start(plan, requested_by="U2")
-    h.runner.cancel(run["id"])  # a paused run has nothing in flight: cancelling aborts it
-    assert h.runner.wait(run["id"], 60)["state"] == "aborted"
+    h.runner.cancel(run.id)  # a paused run has nothing in flight: cancelling aborts it
+    assert h.runner.wait(run.id, 60).state == "aborted"
     dr_pool = next(iter(h.client(plan.dest_pool).get_all_records("pool").values()))
     assert dr_pool["ha_enabled"] is True
     assert _left_in_dr(h, plan) == NOTHING
@@ -162,7 +162,7 @@ def test_sessions_expiring_mid_run_do_not_stop_it(h):
     run = h.run(plan)
     assert expired
     assert expired[0]["expired"] > 0
-    assert run["state"] == "partially-succeeded"  # pay-app-04 alone: not replicated yet
+    assert run.state == "partially-succeeded"  # pay-app-04 alone: not replicated yet
     assert _left_in_dr(h, plan) == NOTHING
 
 
@@ -172,8 +172,8 @@ def test_a_failed_mirror_fails_the_run_with_the_reason_and_leaves_nothing(h):
     lun = next(lun.lun for lun in plan.luns if lun.sr_name == "Gold iSCSI 01")
     h.world.control("POST", "/faults", {"kind": "lun", "lun": lun, "side": "mirror"})
     run = h.run(plan)
-    assert run["state"] == "failed"
-    assert "fail" in run["error"].lower()
+    assert run.state == "failed"
+    assert "fail" in run.error.lower()
     assert _left_in_dr(h, plan) == NOTHING
 
 
@@ -189,9 +189,9 @@ def test_a_stalled_task_times_out_for_its_vm_only(sim, tmp_path):
 
     h.runner.subscribe(release)
     run = h.run(plan)
-    statuses = {o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+    statuses = {o.status for o in run.outcome.vms.values()}
     assert "start-failed" in statuses
-    assert "did not finish within" in str(run["outcome"])
+    assert "did not finish within" in str(run.outcome)
     h.store.close()
 
 
@@ -210,12 +210,12 @@ def test_losing_the_dr_pool_mid_run_interrupts_and_resume_finishes(h):
     run = h.run(plan)
     unsubscribe()
     assert lost
-    assert run["state"] == "interrupted"
-    assert "resume" in h.store.runs.history(run["id"])[-1]["reason"]
+    assert run.state == "interrupted"
+    assert "resume" in h.store.runs.history(run.id)[-1].reason
     h.world.control("POST", "/sites/dr/restore")
-    h.runner.resume(run["id"])
-    done = h.runner.wait(run["id"], 60)
-    assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 only
+    h.runner.resume(run.id)
+    done = h.runner.wait(run.id, 60)
+    assert done.state == "partially-succeeded", done.error  # pay-app-04 only
     assert set(h.recover_counts().values()) == {1}
 
 
@@ -237,12 +237,12 @@ def test_a_pool_that_drops_the_connection_mid_call_interrupts_and_resume_finishe
         run = h.run(plan)
         unsubscribe()
         assert proxy.dropped > 0
-        assert run["state"] == "interrupted", run["error"]
-        assert "CONNECTION_LOST" in h.store.runs.history(run["id"])[-1]["reason"]
+        assert run.state == "interrupted", run.error
+        assert "CONNECTION_LOST" in h.store.runs.history(run.id)[-1].reason
         proxy.dropping.clear()
-        h.runner.resume(run["id"])
-        done = h.runner.wait(run["id"], 60)
-        assert done["state"] == "partially-succeeded", done["error"]  # pay-app-04 never starts
+        h.runner.resume(run.id)
+        done = h.runner.wait(run.id, 60)
+        assert done.state == "partially-succeeded", done.error  # pay-app-04 never starts
         assert set(h.recover_counts().values()) == {1}
         assert _left_in_dr(h, plan) == NOTHING
     finally:
@@ -258,7 +258,7 @@ def test_stop_on_failure_stops_starting_after_the_first_failed_vm(h):
         "POST", "/faults", {"kind": "vm_start", "vm": "pay-db-01", "error": ["VM_CRASHED", "x"]}
     )
     run = h.run(plan)
-    statuses = {o["name"]: o["status"] for u, o in run["outcome"].items() if not u.startswith("_")}
+    statuses = run.outcome.statuses()
     assert statuses["pay-db-01"] == "start-failed"
     assert statuses["pay-web-01"] in ("not-run", "skipped")
     assert "started-paused" not in {statuses[n] for n in ("pay-web-01", "pay-web-02")}

@@ -46,7 +46,7 @@ def test_a_disk_that_fills_while_a_run_starts_leaves_no_queued_run_holding_a_lea
         assert failures > 3  # the sweep went through the start, not only past it
         _limit(h.store, UNLIMITED)
         h.runner.wait(run_id, 60)
-        assert [r["id"] for r in h.store.runs.list()] == [run_id]
-        assert [t["to_state"] for t in h.store.runs.history(run_id)][:2] == ["queued", "running"]
+        assert [r.id for r in h.store.runs.list()] == [run_id]
+        assert [t.to_state for t in h.store.runs.history(run_id)][:2] == ["queued", "running"]
     finally:
         h.store.close()

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from engine.clock import ManualClock
 from engine.models import AppliancePlan, LunPlan, Plan, VMPlan
-from store import RunState, Store
+from store import RunOutcome, RunState, Store, VMOutcome
 
 
 @dataclass
@@ -79,7 +79,7 @@ def record_drill(
         entry = {
             "name": vm.name,
             "appliance": next(a.name for a in appliances if a.uuid == vm.appliance_uuid),
-            "recover_at": recovered.isoformat(),
+            "recovered_at": recovered.isoformat(),
             "cleaned_up": True,
         }
         if vm.uuid in failing:
@@ -87,12 +87,13 @@ def record_drill(
             failed[vm.name] = entry["error"]
         else:
             started = recovered + timedelta(seconds=rng.uniform(5, 900))
-            entry.update(status="started", error=None, start_at=started.isoformat())
+            entry.update(status="started", error=None, started_at=started.isoformat())
             start_at[vm.name] = started
         outcome[vm.uuid] = entry
     rto = max(start_at.values()) - rto_start
     clock.advance(rto.total_seconds() + 60)
     state = RunState.PARTIALLY_SUCCEEDED if failures else RunState.SUCCEEDED
-    store.runs.transition(run_id, state, f"RTO {rto.total_seconds():.0f} s", outcome=outcome)
+    ended = RunOutcome(vms={u: VMOutcome.model_validate(e) for u, e in outcome.items()})
+    store.runs.transition(run_id, state, f"RTO {rto.total_seconds():.0f} s", outcome=ended)
     store.drills.record(run_id, "test-failover", "dr", rto.total_seconds(), state.value, outcome)
     return Written(run_id, rto_start, start_at, failed)

@@ -33,9 +33,9 @@ def _expected_rto_running(store, run_id: int) -> dict[str, float]:
     (run,) = list(store.db["runs"].rows_where("id = ?", [run_id]))
     outcome = json.loads(run["outcome_json"])
     return {
-        o["name"]: (datetime.fromisoformat(o["start_at"]) - start).total_seconds()
-        for key, o in outcome.items()
-        if not key.startswith("_") and o.get("start_at")
+        o["name"]: (datetime.fromisoformat(o["started_at"]) - start).total_seconds()
+        for o in outcome["vms"].values()
+        if o.get("started_at")
     }
 
 
@@ -48,11 +48,11 @@ def test_drill_is_preapproved_audited_and_measured_from_the_store(demo_ops):
     assert started.run_id is not None
     store = demo_ops.store
     run = store.runs.get(started.run_id)
-    assert run["requested_by"] == m.DRILL_ACTOR
+    assert run.requested_by == m.DRILL_ACTOR
     approvals = [e for e in store.audit.entries() if e["event_type"] == "DrillPreApproved"]
     assert len(approvals) == 1
     assert approvals[0]["actor"] == m.DRILL_ACTOR
-    assert approvals[0]["payload"]["plan_hash"] == run["plan_hash"]
+    assert approvals[0]["payload"]["plan_hash"] == run.plan_hash
     assert store.audit.verify()
 
     report = drill_report(store, started.run_id, rto_target_seconds=600)
@@ -66,7 +66,7 @@ def test_drill_is_preapproved_audited_and_measured_from_the_store(demo_ops):
         times = [expected[n] for n in members if n in expected]
         assert app.rto_seconds == (max(times) if times else None)
     assert report.cleanup_verified
-    assert report.state == run["state"]
+    assert report.state == run.state
     statuses = {v.status for v in report.vms}
     assert "started-paused" in statuses
     # The demo estate has traps: whatever did not start is listed with its status.

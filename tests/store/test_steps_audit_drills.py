@@ -15,12 +15,12 @@ def test_step_is_journaled_before_and_after_with_its_task(store):
     """A step goes started -> done with its task ref and result, and names the run's last step."""
     run_id = _run(store)
     step = store.steps.begin(run_id, "recover:vm:u1", "recover VM", "web-1")
-    assert store.steps.get(run_id, "recover:vm:u1")["status"] == "started"
-    assert store.runs.get(run_id)["last_step"] == "recover VM web-1"
+    assert store.steps.get(run_id, "recover:vm:u1").status == "started"
+    assert store.runs.get(run_id).last_step == "recover VM web-1"
     store.steps.attach_task(step, "OpaqueRef:task-1")
     store.steps.finish(step, {"vm": "OpaqueRef:vm-1"})
     row = store.steps.get(run_id, "recover:vm:u1")
-    assert (row["status"], row["task_ref"], row["result"]) == (
+    assert (row.status, row.task_ref, row.result) == (
         "done",
         "OpaqueRef:task-1",
         {"vm": "OpaqueRef:vm-1"},
@@ -43,10 +43,10 @@ def test_a_failed_or_started_step_is_reopened_with_its_task_ref(store):
     again = store.steps.begin(run_id, "k", "n")
     assert again == step
     row = store.steps.get(run_id, "k")
-    assert (row["attempts"], row["task_ref"], row["status"]) == (2, "OpaqueRef:t", "started")
+    assert (row.attempts, row.task_ref, row.status) == (2, "OpaqueRef:t", "started")
     store.steps.fail(step, "VM_REQUIRES_SR")
     store.steps.begin(run_id, "k", "n")
-    assert store.steps.get(run_id, "k")["attempts"] == 3
+    assert store.steps.get(run_id, "k").attempts == 3
 
 
 def test_steps_are_listed_in_order(store):
@@ -54,7 +54,7 @@ def test_steps_are_listed_in_order(store):
     run_id = _run(store)
     for key in ("a", "b", "c"):
         store.steps.begin(run_id, key, key)
-    assert [s["key"] for s in store.steps.for_run(run_id)] == ["a", "b", "c"]
+    assert [s.key for s in store.steps.for_run(run_id)] == ["a", "b", "c"]
 
 
 def test_audit_chain_verifies_and_detects_tampering(store):
