@@ -262,7 +262,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         },
     )
     try:
-        settings = bound()
+        settings: Settings = bound()
     except ValidationError as exc:
         errors = "; ".join(engine_config.describe(e, Settings) for e in exc.errors())
         names = _overriding(os.environ)

@@ -236,7 +236,7 @@ class Audit:
                 last = self._insert(db, key, last, SEAL, "drbot", seal)
             row = self._insert(db, key, last, event_type, actor, payload)
             if row["seq"] % self.anchor_every == 0:
-                self._c.after_commit(lambda: self._write_anchor(row["seq"], row["hash"]))
+                self._c.after_commit(lambda: self._anchor_quietly(row["seq"], row["hash"]))
         return {**row, "payload": payload}
 
     def _insert(
@@ -315,16 +315,22 @@ class Audit:
                 log.exception("an audit anchor listener failed")
         return anchor
 
+    def _anchor_quietly(self, seq: int, head: str) -> None:
+        """Anchor after a commit: the entry is written whatever happens to its anchor, so a
+        failure is reported (and `check()` will miss the anchor), never raised into the
+        writer."""
+        try:
+            self._write_anchor(seq, head)
+        except StoreError as exc:
+            log.warning(str(exc))
+
     def _anchor_on_close(self) -> None:
         if self._key is None:
             return  # nothing was appended or checked by this process
         with self._c.lock:
             head = self._head(self._c.db)
         if head is not None and head["seq"] > self._anchored:
-            try:
-                self._write_anchor(head["seq"], head["hash"])
-            except StoreError as exc:
-                log.warning(str(exc))
+            self._anchor_quietly(head["seq"], head["hash"])
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -371,7 +377,7 @@ class Audit:
 
     def _link_problem(
         self,
-        key: bytes,
+        key: bytes | None,
         r: dict[str, Any],
         prev: str,
         expected: int,
