@@ -356,3 +356,20 @@ def test_audit_export_refuses_an_unknown_format(trail, configure, drbot):
     result = drbot("audit", "export", "--format", "xml", "--config", configure(trail))
     assert result.exit_code == 2
     assert "'jsonl', 'csv'" in result.output
+
+
+def test_an_anchor_that_cannot_be_written_never_fails_the_entry(tmp_path, caplog):
+    """With the anchor file unwritable (a directory in its place), appending still succeeds and
+    the failure is reported on the drbot.store logger."""
+    import logging
+
+    blocked = tmp_path / "anchors"
+    blocked.mkdir()
+    store = _write(tmp_path / "drbot.db", 0, anchor_every=1, anchor_file=blocked)
+    with caplog.at_level(logging.WARNING, logger="drbot.store"):
+        entry = store.audit.append("Kept", "U1", {})
+    store.close()
+    assert entry["seq"] == 1
+    assert f"The audit anchor file {blocked} cannot be appended to" in caplog.text
+    with open_store(tmp_path / "drbot.db") as again:
+        assert [e["event_type"] for e in again.audit.entries()] == ["Kept"]
