@@ -52,11 +52,12 @@ log = logging.getLogger(__name__)
 LEASE = "scheduler"
 CHECKED = "schedules.checked-through"  # store.kv namespace: schedule -> time evaluated through
 ONE_MICROSECOND = timedelta(microseconds=1)
+INTERRUPTED_DETAIL = "interrupted: the scheduler running it stopped before it ended"
 
 # A job gets the time it was due (not the time it runs) and returns a one-line outcome.
 Job = Callable[[datetime], str | None]
 Submit = Callable[[Callable[[], None]], None]
-RunStatus = Literal["succeeded", "failed", "running", "missed"]
+RunStatus = Literal["succeeded", "failed", "running", "missed", "interrupted"]
 
 
 class Schedule(BaseModel):
@@ -188,6 +189,28 @@ def cron_trigger(expr: str) -> CronTrigger:
     )
 
 
+def statuses(store: Store, schedules: Iterable[Schedule], now: datetime) -> list[ScheduleStatus]:
+    """The last recorded and the next run of each of `schedules` (no scheduler needed: a
+    process that does not run the schedules, such as the CLI, reads them from the store)."""
+    out = []
+    for s in schedules:
+        last = store.history.last_run(s.name)
+        out.append(
+            ScheduleStatus(
+                name=s.name,
+                cron=s.cron,
+                timezone=s.timezone,
+                enabled=s.enabled,
+                last_due_at=last["due_at"] if last else None,
+                last_status=last["status"] if last else None,
+                last_finished_at=last["finished_at"] if last else None,
+                last_detail=last["detail"] if last else None,
+                next_run_at=s.next_after(now) if s.enabled else None,
+            )
+        )
+    return out
+
+
 def _holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -242,6 +265,8 @@ class Scheduler:
         until = now + timedelta(seconds=self.lease_seconds)
         if not self.store.history.take_lease(LEASE, self.holder, until, now):
             return []
+        # Taken over from a scheduler that stopped: its unfinished runs will not finish.
+        self.store.history.interrupt_others(self.holder, now, INTERRUPTED_DETAIL)
         checked = self.store.kv(CHECKED)
         decided: list[Fired] = []
         for schedule in self.schedules:
@@ -292,24 +317,7 @@ class Scheduler:
 
     def status(self, now: datetime | None = None) -> list[ScheduleStatus]:
         """The last recorded and the next run of every schedule."""
-        now = now or self.clock.now()
-        out = []
-        for s in self.schedules:
-            last = self.store.history.last_run(s.name)
-            out.append(
-                ScheduleStatus(
-                    name=s.name,
-                    cron=s.cron,
-                    timezone=s.timezone,
-                    enabled=s.enabled,
-                    last_due_at=last["due_at"] if last else None,
-                    last_status=last["status"] if last else None,
-                    last_finished_at=last["finished_at"] if last else None,
-                    last_detail=last["detail"] if last else None,
-                    next_run_at=s.next_after(now) if s.enabled else None,
-                )
-            )
-        return out
+        return statuses(self.store, self.schedules, now or self.clock.now())
 
     # -- running in production ---------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from engine.errors import (
     lost_contact,
 )
 from engine.journal import Journal
+from engine.stepkeys import StepKey
 
 Status = Literal["done", "failed", "skipped", "not-run"]
 
@@ -69,22 +70,21 @@ class Action:
         delay_after: seconds to wait after this action is done before its dependents start.
         lane: concurrency lane (`recover`, `start`, `shutdown`, ...).
         cost: estimated seconds, for the critical-path priority.
-        method: the XAPI method `launch` calls (finds orphaned tasks after a crash); several
-            separated by `|` when `launch` chooses one.
+        methods: the XAPI methods `launch` may call (finds orphaned tasks after a crash).
     """
 
-    key: str
+    key: StepKey
     name: str
     subject: str
     launch: Callable[[], str]
     reconcile: Callable[[], Any] | None = None
     interpret: Callable[[Any], Any] | None = None
-    after: tuple[str, ...] = ()
-    after_any: tuple[str, ...] = ()
+    after: tuple[StepKey, ...] = ()
+    after_any: tuple[StepKey, ...] = ()
     delay_after: float = 0.0
     lane: str = "default"
     cost: float = 1.0
-    method: str = ""
+    methods: tuple[str, ...] = ()
 
 
 @dataclass
@@ -97,14 +97,15 @@ class Outcome:
 
 @dataclass
 class _State:
-    actions: dict[str, Action]
-    deps_left: dict[str, set[str]]
-    dependents: dict[str, list[str]]
-    priority: dict[str, float]
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    ready: dict[str, list[tuple[float, int, str]]] = field(default_factory=dict)  # per lane
-    timed: list[tuple[float, str]] = field(default_factory=list)
-    inflight: dict[str, tuple[str, int, float]] = field(
+    actions: dict[StepKey, Action]
+    deps_left: dict[StepKey, set[StepKey]]
+    dependents: dict[StepKey, list[StepKey]]
+    priority: dict[StepKey, float]
+    outcomes: dict[StepKey, Outcome] = field(default_factory=dict)
+    # per lane
+    ready: dict[str, list[tuple[float, int, StepKey]]] = field(default_factory=dict)
+    timed: list[tuple[float, StepKey]] = field(default_factory=list)
+    inflight: dict[str, tuple[StepKey, int, float]] = field(
         default_factory=dict
     )  # ref -> key, step, t0
     lanes: dict[str, int] = field(default_factory=dict)
@@ -133,11 +134,11 @@ class Executor:
         self.task_timeout = task_timeout
         self.on_outcome = on_outcome
         self._seq = 0
-        self._settled: set[str] = set()
+        self._settled: set[tuple[str, ...]] = set()
 
     # -- public --------------------------------------------------------------------------------
 
-    def run(self, actions: Iterable[Action]) -> dict[str, Outcome]:
+    def run(self, actions: Iterable[Action]) -> dict[StepKey, Outcome]:
         """Run the actions to the end (or to cancel / first failure when asked); every action
         gets an Outcome: done, failed, skipped (a dependency failed) or not-run (stopped)."""
         st = self._prepare(list(actions))
@@ -201,14 +202,14 @@ class Executor:
     def _prepare(self, actions: list[Action]) -> _State:
         by_key = {a.key: a for a in actions}
         deps = {a.key: {d for d in (*a.after, *a.after_any) if d in by_key} for a in actions}
-        dependents: dict[str, list[str]] = {a.key: [] for a in actions}
+        dependents: dict[StepKey, list[StepKey]] = {a.key: [] for a in actions}
         for key, ds in deps.items():
             for d in ds:
                 dependents[d].append(key)
         self._hard = {a.key: set(a.after) for a in actions}
         priority: dict[str, float] = {}
 
-        def prio(key: str) -> float:
+        def prio(key: StepKey) -> float:
             # Iterative longest-path-to-end, memoised (chains can be long).
             stack = [key]
             while stack:
@@ -240,7 +241,7 @@ class Executor:
                 self._push(st, a.key)
         return st
 
-    def _push(self, st: _State, key: str) -> None:
+    def _push(self, st: _State, key: StepKey) -> None:
         self._seq += 1
         lane = st.ready.setdefault(st.actions[key].lane, [])
         heapq.heappush(lane, (-st.priority[key], self._seq, key))
@@ -288,7 +289,7 @@ class Executor:
                     self._done(st, a.key, step_id, out.result, from_task=True)
                     return False
             else:
-                self._settle(a.method)
+                self._settle(a.methods)
             found = self._reconcile(a)
             if found is not None:
                 step_id = self.journal.begin(a.key, a.name, a.subject)
@@ -339,14 +340,13 @@ class Executor:
                     self.client.call("task.destroy", ref)
         return ended
 
-    def _settle(self, method: str) -> None:
-        """Wait for orphaned pending tasks of `method` (a crash between call and journal);
-        `method` may name several, separated by `|` (an action that picks one at launch)."""
-        if not method or method in self._settled:
+    def _settle(self, methods: tuple[str, ...]) -> None:
+        """Wait for orphaned pending tasks of `methods` (a crash between call and journal;
+        several when the action picks one at launch)."""
+        if not methods or methods in self._settled:
             return
-        self._settled.add(method)
-        names = method.split("|")
-        wanted = set(names) | {f"Async.{m}" for m in names}
+        self._settled.add(methods)
+        wanted = set(methods) | {f"Async.{m}" for m in methods}
         try:
             tasks = self.client.call("task.get_all_records")
         except XapiError:
@@ -369,12 +369,12 @@ class Executor:
 
     # -- completion ------------------------------------------------------------------------------
 
-    def _set(self, st: _State, key: str, outcome: Outcome) -> None:
+    def _set(self, st: _State, key: StepKey, outcome: Outcome) -> None:
         st.outcomes[key] = outcome
         if self.on_outcome is not None:
             self.on_outcome(st.actions[key], outcome)
 
-    def _done(self, st: _State, key: str, step_id: int, raw: Any, *, from_task: bool) -> None:
+    def _done(self, st: _State, key: StepKey, step_id: int, raw: Any, *, from_task: bool) -> None:
         a = st.actions[key]
         result = a.interpret(raw) if (from_task and a.interpret) else raw
         if result is None:
@@ -390,7 +390,7 @@ class Executor:
                 else:
                     self._push(st, d)
 
-    def _failed(self, st: _State, key: str, step_id: int, error: str, code: str | None) -> None:
+    def _failed(self, st: _State, key: StepKey, step_id: int, error: str, code: str | None) -> None:
         a = st.actions[key]
         self.journal.fail(step_id, key, a.subject, error)
         self._set(st, key, Outcome("failed", error=error, code=code))

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.clock import Clock
 from engine.events import EventBus, RunEvent
+from engine.stepkeys import StepKey
 from store import StepRecord, Store
 
 
@@ -29,14 +30,14 @@ class Journal:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def row(self, key: str) -> StepRecord | None:
-        return self.store.steps.get(self.run_id, key)
+    def row(self, key: StepKey) -> StepRecord | None:
+        return self.store.steps.get(self.run_id, str(key))
 
-    def is_done(self, key: str) -> bool:
+    def is_done(self, key: StepKey) -> bool:
         row = self.row(key)
         return row is not None and row.done
 
-    def result(self, key: str) -> Any:
+    def result(self, key: StepKey) -> Any:
         row = self.row(key)
         return row.result if row is not None and row.done else None
 
@@ -52,25 +53,25 @@ class Journal:
             )
         )
 
-    def begin(self, key: str, name: str, subject: str = "") -> int:
-        step_id = self.store.steps.begin(self.run_id, key, name, subject)
-        self.emit("step-started", step_key=key, subject=subject, message=name)
+    def begin(self, key: StepKey, name: str, subject: str = "") -> int:
+        step_id = self.store.steps.begin(self.run_id, str(key), name, subject)
+        self.emit("step-started", step_key=str(key), subject=subject, message=name)
         return step_id
 
     def attach(self, step_id: int, task_ref: str) -> None:
         self.store.steps.attach_task(step_id, task_ref)
 
-    def finish(self, step_id: int, key: str, subject: str, result: Any = None) -> None:
+    def finish(self, step_id: int, key: StepKey, subject: str, result: Any = None) -> None:
         self.store.steps.finish(step_id, result)
-        self.emit("step-finished", step_key=key, subject=subject)
+        self.emit("step-finished", step_key=str(key), subject=subject)
 
-    def fail(self, step_id: int, key: str, subject: str, error: str) -> None:
+    def fail(self, step_id: int, key: StepKey, subject: str, error: str) -> None:
         self.store.steps.fail(step_id, error)
-        self.emit("step-failed", step_key=key, subject=subject, message=error)
+        self.emit("step-failed", step_key=str(key), subject=subject, message=error)
 
     def effect(
         self,
-        key: str,
+        key: StepKey,
         name: str,
         subject: str,
         act: Callable[[int], Any],

@@ -17,7 +17,6 @@ restart or a second replica reads the same history.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from store.db import StoreConnection, iso, parse_iso
 
 RUNNING = "running"
 MISSED = "missed"
+INTERRUPTED = "interrupted"
 
 
 def _sample(row: dict[str, Any]) -> dict[str, Any]:
@@ -150,22 +150,15 @@ class History:
     def claim(self, schedule: str, due_at: datetime, holder: str, now: datetime) -> bool:
         """Claim the run of `schedule` due at `due_at`; False when it was already claimed (by
         this or another process) or recorded as missed."""
-        try:
-            with self._c.write() as db:
-                db["schedule_runs"].insert(
-                    {
-                        "schedule": schedule,
-                        "due_at": iso(due_at),
-                        "status": RUNNING,
-                        "holder": holder,
-                        "started_at": iso(now),
-                        "finished_at": None,
-                        "detail": None,
-                    }
-                )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        # The (schedule, due_at) index is unique: a second claim inserts nothing.
+        with self._c.write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO schedule_runs "
+                "(schedule, due_at, status, holder, started_at, finished_at, detail) "
+                "VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+                [schedule, iso(due_at), RUNNING, holder, iso(now)],
+            )
+            return cursor.rowcount == 1
 
     def finish(
         self, schedule: str, due_at: datetime, status: str, now: datetime, detail: str = ""
@@ -188,6 +181,18 @@ class History:
                 "VALUES (?, ?, ?, NULL, NULL, ?, ?)",
                 [schedule, iso(due_at), MISSED, iso(now), detail],
             )
+
+    def interrupt_others(self, holder: str, now: datetime, detail: str) -> int:
+        """Mark `interrupted` the runs still `running` under another holder: called by the
+        lease holder, for whom another holder's run can only be one whose process stopped
+        (it lost the lease). Returns how many."""
+        with self._c.write() as db:
+            cursor = db.execute(
+                "UPDATE schedule_runs SET status = ?, finished_at = ?, detail = ? "
+                "WHERE status = ? AND holder != ?",
+                [INTERRUPTED, iso(now), detail, RUNNING, holder],
+            )
+            return cursor.rowcount
 
     def last_run(self, schedule: str, *, include_missed: bool = True) -> dict[str, Any] | None:
         """The newest (by due time) recorded run of `schedule`."""

@@ -148,3 +148,14 @@ class ReportsConfig(_Section):
     @property
     def alerts_to(self) -> str:
         return self.alerts_channel or self.channel
+
+
+def for_simulators(channels: dict[str, str]) -> dict[str, object]:
+    """The `[reports]` section for the Slack double's default workspace (`drbot sim serve
+    --config`, the demo): its #dr-reports and #dr-audit, and a drill that turns HA off at the
+    DR pool for the test (the demo's DR pool has HA on, which blocks a test failover)."""
+    return {
+        "channel": channels.get("dr-reports", ""),
+        "audit_channel": channels.get("dr-audit", ""),
+        "drill": {"disable_ha": True},
+    }

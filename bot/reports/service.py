@@ -11,8 +11,11 @@ Example (what `drbot serve` does once the bot is up):
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
+
+from slack_sdk import WebClient
 
 from bot.reports import messages as m
 from bot.reports.audit_digest import AuditReports
@@ -28,11 +31,14 @@ from bot.reports.config import (
 from bot.reports.drill import DrillEngine, run_drill
 from bot.reports.drill_report import drill_files, publish_drill
 from bot.reports.measure import drill_report, drill_trend
-from bot.reports.poster import Poster
+from bot.reports.poster import Poster, WebClientPoster
 from bot.reports.probe import engine_probe
 from bot.reports.readiness import ReadinessProbe, ReadinessReports, rpo_series
-from bot.schedules import Job, Schedule, Scheduler, ScheduleStatus
+from bot.schedules import Job, Schedule, Scheduler, ScheduleStatus, statuses
 from engine.clock import Clock, SystemClock
+from store import Store
+
+log = logging.getLogger(__name__)
 
 
 class ReportJobs:
@@ -121,7 +127,26 @@ def build_scheduler(
     )
 
 
-def status_lines(statuses: list[ScheduleStatus], config: ReportsConfig) -> list[str]:
+def start_reports(
+    engine: DrillEngine, client: WebClient, config: ReportsConfig, clock: Clock | None = None
+) -> Scheduler | None:
+    """Start the scheduled reports for `drbot serve`, posting with the bot's own WebClient;
+    None (nothing scheduled) when `[reports] channel` is not set."""
+    if not config.channel:
+        log.warning("[reports] channel is not set: no summaries, alerts or drills are scheduled")
+        return None
+    scheduler = build_scheduler(engine, WebClientPoster(client), config, clock)
+    scheduler.start()
+    return scheduler
+
+
+def next_run(store: Store, config: ReportsConfig, name: str, now: datetime) -> datetime | None:
+    """When the schedule `name` runs next (e.g. the drill, for App Home)."""
+    found = [s for s in statuses(store, schedules(config), now) if s.name == name]
+    return found[0].next_run_at if found else None
+
+
+def status_lines(found: list[ScheduleStatus], config: ReportsConfig) -> list[str]:
     """One line per schedule for `/dr status` and App Home: next run and last outcome, in the
     configured time zone."""
     zone = config.zone
@@ -130,7 +155,7 @@ def status_lines(statuses: list[ScheduleStatus], config: ReportsConfig) -> list[
         return t.astimezone(zone).strftime("%a %d %b %H:%M %Z") if t else m.NEVER
 
     lines = []
-    for s in statuses:
+    for s in found:
         if not s.enabled:
             lines.append(m.SCHEDULE_OFF.format(name=s.name))
             continue

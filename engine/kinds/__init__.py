@@ -7,19 +7,9 @@ over the run's journal, so the runner resumes a run by calling `execute` again. 
 (reverse order), `cleanup` (remove what the run created, verify), `ha` (HA off and back on).
 
 Every side effect goes through the run's journal (synchronous ones through `Journal.effect`,
-Async ones through `engine.executor`), keyed so that a resumed run skips what is done and checks
-the world for what was begun:
-
-    storage:<action>:<lun>      present_test_copy / promote / reverse / sync / remove_test_copy
-    attach:<sr uuid>            DR_task.create for a LUN (result: dr_task uuid, introduced SRs)
-    expand:metadata             a blind plan's list of vApps and VMs, read from the metadata
-    recover:app:<uuid>          Async.VM_appliance.recover
-    recover:vm:<uuid>           Async.VM.recover (standalone VMs)
-    start:vm:<uuid>             Async.VM.start_on / VM.start
-    shutdown:<pool>:vm:<uuid>   Async.VM.clean_shutdown (planned failover, failback)
-    ha:disable, ha:restore      HA off for a test failover, and back on
-    mark:rto-start, mark:rto-end
-    cleanup:..., finish:drtask:..., rearm:..., dr-clean:...   undo and housekeeping
+Async ones through `engine.executor`), keyed by `engine.stepkeys` (one constructor per kind of
+step, `StepKey.parse` to read a key back), so that a resumed run skips what is done and checks
+the world for what was begun.
 """
 
 from __future__ import annotations

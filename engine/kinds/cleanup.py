@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from engine import stepkeys as keys
 from engine.errors import XapiError, XapiRejected
 from engine.executor import Action, Executor
 from engine.kinds.context import RunContext
@@ -18,20 +19,20 @@ def created_by_run(ctx: RunContext) -> dict[str, list[str]]:
     vms, apps, dr_tasks, srs = [], [], [], []
     plan_vms = {vm.uuid: vm for vm in ctx.plan.vms}
     for step in ctx.journal.steps():
-        key, result = step.key, step.result or {}
-        if key.startswith("recover:app:"):
-            apps.append(key.removeprefix("recover:app:"))
-            app = next((a for a in ctx.plan.appliances if a.uuid == apps[-1]), None)
+        key, result = keys.StepKey.parse(step.key), step.result or {}
+        if key == keys.recover_app(key.subject):
+            apps.append(key.subject)
+            app = next((a for a in ctx.plan.appliances if a.uuid == key.subject), None)
             vms += [vm.uuid for vm in app.vms] if app else []
-        elif key.startswith("recover:vm:"):
-            vms.append(key.removeprefix("recover:vm:"))
-        elif key.startswith("attach:"):
+        elif key == keys.recover_vm(key.subject):
+            vms.append(key.subject)
+        elif key.verb is keys.Verb.ATTACH:
             if result.get("dr_task_uuid") and result.get("introduced", True):
                 dr_tasks.append(result["dr_task_uuid"])
             srs += result.get("introduced_srs") or []
             if not step.done:
                 # Begun but not finished: the SR may have been introduced; look for it.
-                srs.append(key.removeprefix("attach:"))
+                srs.append(key.subject)
     vms = [u for u in dict.fromkeys(vms) if u in plan_vms]
     return {
         "vms": vms,
@@ -108,13 +109,13 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
         name = _name(ctx, uuid)
         actions.append(
             Action(
-                key=f"cleanup:stop:vm:{uuid}",
+                key=keys.cleanup_stop_vm(uuid),
                 name="stop VM",
                 subject=name,
                 launch=lambda ref=rec["ref"]: client.start_async("VM.hard_shutdown", ref),
                 reconcile=lambda u=uuid: _halted(client, u),
                 lane="shutdown",
-                method="VM.hard_shutdown",
+                methods=("VM.hard_shutdown",),
             )
         )
     if actions:
@@ -142,7 +143,7 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
     if remove_test_copies:
         presented = {item.lun for item in ctx.adapter.state() if item.test_copy_device_config}
         for lun in ctx.plan.luns:
-            row = ctx.journal.row(f"storage:present_test_copy:{lun.lun}")
+            row = ctx.journal.row(keys.storage("present_test_copy", lun.lun))
             # Ours to remove: presented by this run (done, or begun and visible at the array).
             if row is not None and (row.done or lun.lun in presented):
                 storage_step(ctx, "remove_test_copy", lun)
@@ -159,14 +160,13 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
     return left
 
 
-NETWORKS_BEFORE = "snapshot:networks"
 
 
 def note_networks(ctx: RunContext, client: Any) -> None:
     """Journal the destination's networks before recovery, so cleanup can tell the ones
     recovery created (journaled once: a resumed run keeps the list from before it began)."""
     ctx.journal.effect(
-        NETWORKS_BEFORE,
+        keys.NETWORKS_BEFORE,
         "note networks",
         ctx.plan.dest_pool,
         lambda _s: {"uuids": sorted(r["uuid"] for r in client.get_all_records("network").values())},
@@ -175,7 +175,7 @@ def note_networks(ctx: RunContext, client: Any) -> None:
 
 def networks_created(ctx: RunContext, client: Any) -> dict[str, dict[str, Any]]:
     """Networks that appeared since `note_networks` and are unused: no PIF, no VIF."""
-    before = ctx.journal.result(NETWORKS_BEFORE)
+    before = ctx.journal.result(keys.NETWORKS_BEFORE)
     if not before:
         return {}
     known = set(before["uuids"])
@@ -223,7 +223,7 @@ def _remove_all(
     for uuid, subject in subjects.items():
         remove_journaled(
             ctx,
-            f"cleanup:{kind}:{uuid}",
+            keys.cleanup(kind, uuid),
             name,
             subject,
             client,
@@ -235,7 +235,7 @@ def _remove_all(
 
 def remove_journaled(
     ctx: RunContext,
-    key: str,
+    key: keys.StepKey,
     name: str,
     subject: str,
     client: Any,
@@ -265,7 +265,7 @@ def destroy_dr_tasks(ctx: RunContext, client: Any) -> None:
     for uuid in created_by_run(ctx)["dr_tasks"]:
         remove_journaled(
             ctx,
-            f"finish:drtask:{uuid}",
+            keys.finish_dr_task(uuid),
             "destroy DR_task",
             uuid,
             client,

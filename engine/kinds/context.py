@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine import stepkeys as keys
 from engine.clock import Clock
 from engine.executor import Executor
 from engine.journal import Journal
@@ -78,7 +79,7 @@ class RunContext:
     def init_outcomes(self) -> None:
         if not self.plan.appliances and not self.plan.standalone_vms:
             # A blind plan that an earlier life of the run already read from the metadata.
-            found = self.journal.result("expand:metadata")
+            found = self.journal.result(keys.EXPAND_METADATA)
             if found:
                 apply_expansion(self, found)
         self.fill_outcomes()
@@ -135,7 +136,7 @@ def _vm_outcome(vm: VMPlan, app: str | None) -> VMOutcome:
 def mark(ctx: RunContext, name: str) -> datetime:
     """A journaled point in time (the RTO's start and end survive a resume)."""
     result = ctx.journal.effect(
-        f"mark:{name}", "mark", name, lambda _s: {"at": ctx.clock.now().isoformat()}
+        keys.mark(name), "mark", name, lambda _s: {"at": ctx.clock.now().isoformat()}
     )
     return datetime.fromisoformat(result["at"])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine import run_messages
+from engine import stepkeys as keys
 from engine.errors import DRError
 from engine.executor import suspends_run
 from engine.kinds.cleanup import (
@@ -99,7 +100,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
         if vm.uuid in ok:
             remove_journaled(
                 ctx,
-                f"dr-clean:vm:{vm.uuid}",
+                keys.dr_clean("vm", vm.uuid),
                 "remove VM at DR site",
                 vm.name,
                 dr,
@@ -111,7 +112,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
         if all(vm.uuid in ok for vm in app.vms):
             remove_journaled(
                 ctx,
-                f"dr-clean:app:{app.uuid}",
+                keys.dr_clean("app", app.uuid),
                 "remove vApp at DR site",
                 app.name,
                 dr,
@@ -123,7 +124,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
         for lun in ctx.plan.luns:
             remove_journaled(
                 ctx,
-                f"dr-clean:sr:{lun.sr_uuid}",
+                keys.dr_clean("sr", lun.sr_uuid),
                 "detach SR at DR site",
                 lun.sr_name,
                 dr,

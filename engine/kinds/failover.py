@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from engine import run_messages
+from engine import stepkeys as keys
 from engine.errors import DRError, XapiError
-from engine.executor import suspends_run
+from engine.executor import Outcome, suspends_run
 from engine.kinds.cleanup import cleanup, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
@@ -77,13 +78,13 @@ def execute(ctx: RunContext) -> Result:
     return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
 
-def _still_running(ctx: RunContext, outcomes: dict[str, Any]) -> str:
+def _still_running(ctx: RunContext, outcomes: dict[keys.StepKey, Outcome]) -> str:
     """Why the run stops when VMs did not shut down at the source, and each VM's outcome:
     those that did not say so, the others that the run stopped before them."""
     pool = ctx.plan.source_pool
     stuck = {}
     for vm in ctx.plan.vms:
-        out = outcomes.get(f"shutdown:{pool}:vm:{vm.uuid}")
+        out = outcomes.get(keys.shutdown_vm(pool, vm.uuid))
         if out is not None and out.status != "done":
             stuck[vm.uuid] = vm.name
             error = out.error or out.status
@@ -114,7 +115,7 @@ def rearm_metadata_replication(ctx: RunContext, client: Any) -> None:
             return {"sr": sr_uuid}
 
         try:
-            ctx.journal.effect(f"rearm:{lun.sr_uuid}", "replicate metadata", lun.sr_name, act)
+            ctx.journal.effect(keys.rearm(lun.sr_uuid), "replicate metadata", lun.sr_name, act)
         except XapiError as exc:
             ctx.notes.append(f"metadata replication not enabled on {lun.sr_name}: {exc}")
 
@@ -123,7 +124,9 @@ def abort(ctx: RunContext) -> Result:
     ctx.init_outcomes()
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
     notes = []
-    promoted = [lun.lun for lun in ctx.plan.luns if ctx.journal.row(f"storage:promote:{lun.lun}")]
+    promoted = [
+        lun.lun for lun in ctx.plan.luns if ctx.journal.row(keys.storage("promote", lun.lun))
+    ]
     if promoted:
         notes.append(
             run_messages.ABORT_IRREVERSIBLE.format(items="promoted " + ", ".join(promoted))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import stepkeys as keys
 from engine.errors import XapiError, XapiRejected
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
@@ -34,12 +35,12 @@ def disable_ha(ctx: RunContext, client: Any) -> None:
             "failures_to_tolerate": str(rec.get("ha_host_failures_to_tolerate", "0")),
         }
 
-    ctx.journal.effect("ha:disable", "disable HA", ctx.plan.dest_pool, act)
+    ctx.journal.effect(keys.HA_DISABLE, "disable HA", ctx.plan.dest_pool, act)
 
 
 def restore_ha(ctx: RunContext, client: Any) -> None:
     """Turn HA back on as it was, if this run turned it off."""
-    before = ctx.journal.result("ha:disable")
+    before = ctx.journal.result(keys.HA_DISABLE)
     if not before or not before.get("was_enabled"):
         return
 
@@ -55,4 +56,4 @@ def restore_ha(ctx: RunContext, client: Any) -> None:
             ctx.notes.append(f"HA is back on, but failures to tolerate not restored: {exc}")
         return {"enabled": True}
 
-    ctx.journal.effect("ha:restore", "re-enable HA", ctx.plan.dest_pool, act)
+    ctx.journal.effect(keys.HA_RESTORE, "re-enable HA", ctx.plan.dest_pool, act)

@@ -6,12 +6,14 @@ import threading
 from typing import Any
 
 from engine import run_messages
+from engine import stepkeys as keys
 from engine.errors import DRError, XapiError, XapiRejected
 from engine.executor import Action, Outcome
 from engine.kinds.cleanup import note_networks
 from engine.kinds.context import RunContext, apply_expansion
 from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
+from engine.stepkeys import StepKey
 from store import VMStatus
 
 
@@ -150,7 +152,7 @@ class Placement:
             self._placed[key] = (host, memory)
             return host
 
-    def release(self, key: str, started: bool) -> None:
+    def release(self, key: StepKey, started: bool) -> None:
         with self._lock:
             placed = self._placed.pop(key, None)
             if placed is None:
@@ -172,7 +174,7 @@ def recover_and_start_actions(
     """
     plan = ctx.plan
     actions: list[Action] = []
-    vms_of: dict[str, list[str]] = {}
+    vms_of: dict[StepKey, list[str]] = {}
     paused = power_after == "start-paused"
     start = power_after in ("start", "start-paused")
     refs: dict[str, str | None] = {}  # VM uuid -> ref at the destination, learnt on recovery
@@ -198,7 +200,7 @@ def recover_and_start_actions(
             return {"vms": found, "missing": [vm.uuid for vm in app.vms if vm.uuid not in found]}
 
         return Action(
-            key=f"recover:app:{app.uuid}",
+            key=keys.recover_app(app.uuid),
             name=run_messages.RECOVER_APP,
             subject=app.name,
             launch=launch,
@@ -206,7 +208,7 @@ def recover_and_start_actions(
             interpret=interpret,
             lane="recover",
             cost=2.0,
-            method="VM_appliance.recover",
+            methods=("VM_appliance.recover",),
         )
 
     def recover_vm(vm: VMPlan) -> Action:
@@ -218,7 +220,7 @@ def recover_and_start_actions(
             return {"vms": [vm.uuid]} if recovered(client, vm) else None
 
         return Action(
-            key=f"recover:vm:{vm.uuid}",
+            key=keys.recover_vm(vm.uuid),
             name=run_messages.RECOVER_VM,
             subject=vm.name,
             launch=launch,
@@ -226,10 +228,10 @@ def recover_and_start_actions(
             interpret=lambda _r: {"vms": [vm.uuid]},
             lane="recover",
             cost=2.0,
-            method="VM.recover",
+            methods=("VM.recover",),
         )
 
-    def start_vm(vm: VMPlan, after: tuple[str, ...]) -> Action:
+    def start_vm(vm: VMPlan, after: tuple[StepKey, ...]) -> Action:
         def launch() -> str:
             ref = refs.get(vm.uuid) or ref_by_uuid(client, "VM", vm.uuid)
             if ref is None:
@@ -239,7 +241,7 @@ def recover_and_start_actions(
                 return client.start_async("VM.start_on", ref, host, paused, False)
             return client.start_async("VM.start", ref, paused, False)
 
-        key = f"start:vm:{vm.uuid}"
+        key = keys.start_vm(vm.uuid)
 
         def reconcile() -> dict[str, Any] | None:
             rec = vm_record(client, vm.uuid)
@@ -259,7 +261,7 @@ def recover_and_start_actions(
             delay_after=float(vm.start_delay) if ctx.engine_waits_start_delay else 0.0,
             lane="start",
             cost=20.0 + (vm.start_delay or 0),
-            method="VM.start_on|VM.start",
+            methods=("VM.start_on", "VM.start"),
         )
 
     for app in plan.appliances:
@@ -268,18 +270,18 @@ def recover_and_start_actions(
         vms_of[rec.key] = [vm.uuid for vm in app.vms]
         if not start:
             continue
-        previous: tuple[str, ...] = (rec.key,)
+        previous: tuple[StepKey, ...] = (rec.key,)
         for group in app.order_groups:
-            keys = []
+            group_keys: list[StepKey] = []
             for vm in group:
                 if vm.power_after == "leave-off":
                     continue
                 a = start_vm(vm, previous)
                 actions.append(a)
                 vms_of[a.key] = [vm.uuid]
-                keys.append(a.key)
-            if keys:
-                previous = (rec.key, *keys)
+                group_keys.append(a.key)
+            if group_keys:
+                previous = (rec.key, *group_keys)
     for vm in plan.standalone_vms:
         rec = recover_vm(vm)
         actions.append(rec)
@@ -345,7 +347,7 @@ def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
             )
         return {"apps": apps, "vms": out_vms}
 
-    found = ctx.journal.effect("expand:metadata", "read metadata", ctx.plan.dest_pool, act)
+    found = ctx.journal.effect(keys.EXPAND_METADATA, "read metadata", ctx.plan.dest_pool, act)
     apply_expansion(ctx, found)
     dbs.plan = ctx.plan
 
@@ -361,7 +363,7 @@ def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_a
         ex = ctx.executor(client)
 
         def on_outcome(action: Action, outcome: Outcome) -> None:
-            if placement is not None and action.key.startswith("start:"):
+            if placement is not None and action.key.verb is keys.Verb.START:
                 placement.release(action.key, outcome.status == "done")
             _record(ctx, action, outcome, vms_of)
 
@@ -371,13 +373,12 @@ def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_a
 
 
 def _record(
-    ctx: RunContext, action: Action, outcome: Outcome, vms_of: dict[str, list[str]]
+    ctx: RunContext, action: Action, outcome: Outcome, vms_of: dict[StepKey, list[str]]
 ) -> None:
-    kind = action.key.split(":", 1)[0]
     missing = set((outcome.result or {}).get("missing", [])) if outcome.status == "done" else set()
     if outcome.status == "failed" and outcome.code == NotInMetadata.code:
         missing = set(vms_of.get(action.key, []))
-    recovering = kind == "recover"
+    recovering = action.key.verb is keys.Verb.RECOVER
     for uuid in vms_of.get(action.key, []):
         current = ctx.outcomes[uuid].status if uuid in ctx.outcomes else None
         if uuid in missing:

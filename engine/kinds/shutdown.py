@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from engine import run_messages
+from engine import stepkeys as keys
 from engine.errors import XapiRejected
 from engine.executor import Action, Outcome
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, vm_record
 from engine.models import VMPlan
+from engine.stepkeys import StepKey
 
 
-def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[str, Outcome]:
+def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[StepKey, Outcome]:
     """Cleanly shut down the plan's VMs that are running in `pool`: vApp groups in descending
     order (each group after the later one), standalone VMs in parallel."""
     actions: list[Action] = []
 
-    def shut(vm: VMPlan, after: tuple[str, ...]) -> Action:
+    def shut(vm: VMPlan, after: tuple[StepKey, ...]) -> Action:
         def launch() -> str:
             rec = vm_record(client, vm.uuid)
             if rec is None:
@@ -38,7 +40,7 @@ def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[s
             return None
 
         return Action(
-            key=f"shutdown:{pool}:vm:{vm.uuid}",
+            key=keys.shutdown_vm(pool, vm.uuid),
             name=run_messages.SHUTDOWN_VM,
             subject=vm.name,
             launch=launch,
@@ -46,25 +48,25 @@ def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[s
             after=after,
             lane="shutdown",
             cost=15.0 + (vm.shutdown_delay or 0),
-            method="VM.clean_shutdown|VM.hard_shutdown",
+            methods=("VM.clean_shutdown", "VM.hard_shutdown"),
         )
 
     def live(vm: VMPlan) -> bool:
         rec = vm_record(client, vm.uuid)
-        done = ctx.journal.is_done(f"shutdown:{pool}:vm:{vm.uuid}")
+        done = ctx.journal.is_done(keys.shutdown_vm(pool, vm.uuid))
         return done or (rec is not None and rec.get("power_state") in LIVE_STATES)
 
     for app in ctx.plan.appliances:
-        previous: tuple[str, ...] = ()
+        previous: tuple[StepKey, ...] = ()
         for group in reversed(app.order_groups):
-            keys = []
+            group_keys: list[StepKey] = []
             for vm in group:
                 if live(vm):
                     a = shut(vm, previous)
                     actions.append(a)
-                    keys.append(a.key)
-            if keys:
-                previous = tuple(keys)
+                    group_keys.append(a.key)
+            if group_keys:
+                previous = tuple(group_keys)
     for vm in ctx.plan.standalone_vms:
         if live(vm):
             actions.append(shut(vm, ()))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine import run_messages
+from engine import stepkeys as keys
 from engine.errors import (
     DRError,
     ManualStepRequired,
@@ -27,7 +28,7 @@ def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
     `ManualStepRequired` propagates (the run pauses; the step stays `failed` in the journal and
     is retried on resume, after a person confirmed it).
     """
-    key = f"storage:{action}:{lun.lun}"
+    key = keys.storage(action, lun.lun)
 
     def act(_step: int) -> dict[str, Any]:
         state = getattr(ctx.adapter, action)(lun.lun)
@@ -74,7 +75,7 @@ def reprotect(ctx: RunContext, lun: LunPlan) -> dict[str, Any]:
         return None
 
     return ctx.journal.effect(
-        f"storage:reprotect:{lun.lun}",
+        keys.reprotect(lun.lun),
         "storage re-protect",
         lun.sr_name or lun.lun,
         act,
@@ -174,7 +175,7 @@ def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[st
     If the pool already knows it (a trap of reference §7.7: DR_task.create would silently skip
     it), its unplugged PBDs are plugged instead and nothing is recorded as created.
     """
-    key = f"attach:{lun.sr_uuid}"
+    key = keys.attach(lun.sr_uuid)
 
     def existing() -> dict[str, Any] | None:
         ref = ref_by_uuid(client, "SR", lun.sr_uuid)
@@ -242,7 +243,7 @@ def attach_all(
     actions = []
     failed: list[tuple[LunPlan, str]] = []
     for lun in luns:
-        key = f"attach:{lun.sr_uuid}"
+        key = keys.attach(lun.sr_uuid)
         if ctx.journal.is_done(key):
             continue
         if ctx.journal.row(key) is None and ref_by_uuid(client, "SR", lun.sr_uuid) is not None:
@@ -268,7 +269,7 @@ def attach_all(
                 if outcomes[a.key].status != "done"
             )
             raise DRError(run_messages.ATTACH_FAILED.format(items=items))
-        by_key = {f"attach:{lun.sr_uuid}": lun for lun in luns}
+        by_key = {keys.attach(lun.sr_uuid): lun for lun in luns}
         failed += [
             (by_key[a.key], str(outcomes[a.key].error))
             for a in actions
@@ -307,14 +308,14 @@ def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
         return {"dr_task_uuid": dr_uuid, "introduced": True, "introduced_srs": [lun.sr_uuid]}
 
     return Action(
-        key=f"attach:{lun.sr_uuid}",
+        key=keys.attach(lun.sr_uuid),
         name="attach SR",
         subject=lun.sr_name or lun.sr_uuid,
         launch=launch,
         reconcile=reconcile,
         interpret=interpret,
         lane="attach",
-        method="DR_task.create",
+        methods=("DR_task.create",),
     )
 
 

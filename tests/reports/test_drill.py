@@ -8,6 +8,8 @@ import json
 from datetime import datetime
 
 import numpy as np
+import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.reports import messages as m
 from bot.reports.blocks import check_message
@@ -148,3 +150,16 @@ def test_sample_scope_rotates_through_every_vapp(demo_ops):
     apps = ["crm", "directory", "erp", "monitoring", "payments", "web-shop"]
     assert first.target.split(",") == apps[:4]
     assert second.target.split(",") == apps[4:] + apps[:2]
+
+
+def test_upload_where_the_bot_is_not_a_member_fails_loudly(slack, poster):
+    """In #general (public, the bot not a member) the summary posts (chat:write.public) but
+    the chart upload is refused with not_in_channel, and the poster raises it (so the job is
+    recorded failed rather than reporting half a report as posted)."""
+
+    general = slack.endpoints()["channels"]["general"]
+    ts = poster.post(
+        general, "drill", [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}]
+    )
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        poster.upload(general, ts, "rto.png", b"\x89PNG\r\n\x1a\n", "RTO")

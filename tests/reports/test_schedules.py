@@ -234,3 +234,24 @@ def test_start_takes_the_lease_at_once_and_shutdown_gives_it_up(store, clock):
     finally:
         s.shutdown()
     assert store.history.lease("scheduler") is None
+
+
+def test_a_run_left_running_by_a_stopped_scheduler_is_marked_interrupted(open_replica):
+    """Replica a dies in the middle of the drill; when b takes the lease over, a's run is
+    recorded interrupted (not running forever) and b runs the next one."""
+    clock = ManualClock(utc(2026, 6, 1, 9, 58))
+    schedule = [Schedule(name="check", cron="*/5 * * * *", misfire_grace_seconds=600)]
+    a_store, b_store = open_replica(), open_replica()
+    a = Scheduler(a_store, schedule, {"check": Recorder()}, clock, holder="a", lease_seconds=90)
+    a.tick()
+    clock.advance(120)
+    assert a_store.history.claim("check", utc(2026, 6, 1, 10, 0), "a", clock.now())  # a runs...
+    # ...and dies before finishing: its lease lapses.
+    b_job = Recorder()
+    b = Scheduler(b_store, schedule, {"check": b_job}, clock, holder="b", lease_seconds=90)
+    b.tick()
+    clock.advance(300)
+    b.tick()
+    runs = {r["due_at"]: r["status"] for r in b_store.history.runs("check")}
+    assert runs == {utc(2026, 6, 1, 10, 0): "interrupted", utc(2026, 6, 1, 10, 5): "succeeded"}
+    assert b_job.due == [utc(2026, 6, 1, 10, 5)]

@@ -44,3 +44,34 @@ def test_monday_drill_and_readiness_checks_post_to_slack(demo_ops, slack, poster
     lines = status_lines(scheduler.status(), config)
     (drill_line,) = [line for line in lines if line.startswith("drill:")]
     assert drill_line.startswith("drill: next Mon 09 Mar 02:00 CET; last Mon 02 Mar 02:00 CET")
+
+
+def test_start_reports_needs_a_channel_and_gives_the_next_drill(store, clock, slack):
+    """Without [reports] channel nothing is scheduled; with the double's channels (the section
+    written for the simulators) the scheduler runs and the next drill is Monday 02:00 local."""
+    from slack_sdk import WebClient
+
+    from bot.reports.config import for_simulators
+    from bot.reports.service import next_run, start_reports
+    from commands.wiring import Wiring
+    from engine.config import EngineConfig
+
+    endpoints = slack.endpoints()
+    client = WebClient(token=endpoints["bot_token"], base_url=endpoints["api_url"])
+    wiring = Wiring(EngineConfig(pools={}), store.path, clock=clock)
+    try:
+        assert start_reports(wiring, client, ReportsConfig(), clock) is None
+        config = ReportsConfig.model_validate(
+            {**for_simulators(endpoints["channels"]), "timezone": "Europe/Paris"}
+        )
+        assert config.channel == REPORTS
+        assert config.drill.disable_ha
+        scheduler = start_reports(wiring, client, config, clock)
+        assert scheduler is not None
+        scheduler.shutdown()
+        # clock: Monday 23 March 2026 12:00 UTC; the next Monday 02:00 CEST is 30 March 00:00 UTC
+        assert next_run(store, config, "drill", clock.now()) == datetime(
+            2026, 3, 30, 0, 0, tzinfo=UTC
+        )
+    finally:
+        wiring.close()
