@@ -39,9 +39,9 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # APScheduler 3 ships no type information
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]  # as above
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]  # as above
 from pydantic import BaseModel, ConfigDict
 
 from engine.clock import Clock
@@ -56,7 +56,7 @@ INTERRUPTED_DETAIL = "interrupted: the scheduler running it stopped before it en
 
 # A job gets the time it was due (not the time it runs) and returns a one-line outcome.
 Job = Callable[[datetime], str | None]
-Submit = Callable[[Callable[[], None]], None]
+Submit = Callable[[Callable[[], object]], None]
 RunStatus = Literal["succeeded", "failed", "running", "missed", "interrupted"]
 
 
@@ -215,7 +215,7 @@ def _holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _inline(fn: Callable[[], None]) -> None:
+def _inline(fn: Callable[[], object]) -> None:
     fn()
 
 

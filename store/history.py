@@ -65,7 +65,7 @@ class History:
     ) -> int:
         """Keep one readiness sample of `pool` taken at `at`; returns its id."""
         with self._c.write() as db:
-            table = db["readiness_samples"]
+            table = db.table("readiness_samples")
             table.insert(
                 {
                     "pool": pool,
@@ -80,7 +80,7 @@ class History:
                     "detail_json": json.dumps(detail or {}, sort_keys=True, default=str),
                 }
             )
-            return int(table.last_pk)
+            return int(table.last_pk or 0)
 
     def samples(
         self, pool: str | None = None, since: datetime | None = None, until: datetime | None = None
@@ -227,7 +227,7 @@ class History:
             )
             if rows and rows[0]["holder"] != holder and parse_iso(rows[0]["until"]) > now:
                 return False
-            db["scheduler_lease"].upsert(
+            db.table("scheduler_lease").upsert(
                 {"name": name, "holder": holder, "until": iso(until)}, pk="name"
             )
         return True

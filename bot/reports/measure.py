@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.reports.models import ApplianceResult, DrillPoint, DrillReport, VMResult
+from engine import stepkeys
 from engine.run_messages import LEFT_BEHIND
 from store import Store
 
-RTO_START = "mark:rto-start"
+RTO_START = str(stepkeys.mark("rto-start"))  # the key the kinds journal it under
 STANDALONE = "(standalone VMs)"
 RECOVERED = {"recovered", "started", "started-paused"}
 STARTED = {"started", "started-paused"}

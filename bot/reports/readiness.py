@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,36 +49,51 @@ def record(store: Store, samples: Sequence[PoolReadiness]) -> None:
         )
 
 
-def alerts(store: Store, samples: Sequence[PoolReadiness]) -> list[tuple[str, Blocks]]:
-    """The alerts and recovery notices `samples` call for, as (text, blocks), and the
-    announced state updated: a pool worse than last announced is alerted once; back to ready
-    after an alert, a recovery notice once; anything in between stays quiet."""
+@dataclass(frozen=True)
+class Announcement:
+    """A message about one pool's readiness, and what is announced for it once posted."""
+
+    pool: str
+    text: str
+    blocks: Blocks
+    state: dict[str, str]
+
+
+def alerts(store: Store, samples: Sequence[PoolReadiness]) -> list[Announcement]:
+    """The alerts and recovery notices `samples` call for: a pool worse than last announced is
+    alerted once; back to ready after an alert, a recovery notice once; anything in between
+    stays quiet (and is remembered, so a fall back down is news again). The announced state
+    changes only through `announced`, once the message is posted."""
     announced = store.kv(ANNOUNCED)
-    out: list[tuple[str, Blocks]] = []
+    out: list[Announcement] = []
     for s in samples:
         before = announced.get(s.pool) or {"verdict": "ready", "since": s.at.isoformat()}
         was = before["verdict"]
+        now = {"verdict": s.verdict, "since": s.at.isoformat()}
         if RANK[s.verdict] > RANK[was]:
-            text = m.ALERT_TEXT.format(pool=s.pool, verdict=s.verdict)
             line = m.ALERT.format(
                 icon=m.VERDICT_ICON[s.verdict], pool=s.pool, verdict=s.verdict, before=was
             )
             blocks = [section(line)]
             if s.reasons:
                 blocks.append(section(listing(s.reasons, 2900)))
-            out.append((text, blocks))
-            announced[s.pool] = {"verdict": s.verdict, "since": s.at.isoformat()}
+            text = m.ALERT_TEXT.format(pool=s.pool, verdict=s.verdict)
+            out.append(Announcement(s.pool, text, blocks, now))
         elif s.verdict == "ready" and was != "ready":
             since = datetime.fromisoformat(before["since"])
             line = m.RECOVERED.format(
                 pool=s.pool, before=was, since=since.strftime("%Y-%m-%d %H:%M UTC")
             )
-            out.append((m.RECOVERED_TEXT.format(pool=s.pool), [section(line)]))
-            announced[s.pool] = {"verdict": "ready", "since": s.at.isoformat()}
+            text = m.RECOVERED_TEXT.format(pool=s.pool)
+            out.append(Announcement(s.pool, text, [section(line)], now))
         elif RANK[s.verdict] < RANK[was]:
-            # Better but not ready: remember it, so a fall back down is news again.
             announced[s.pool] = {"verdict": s.verdict, "since": before["since"]}
     return out
+
+
+def announced(store: Store, announcement: Announcement) -> None:
+    """Remember that `announcement` was posted."""
+    store.kv(ANNOUNCED)[announcement.pool] = announcement.state
 
 
 def _names(names: Sequence[str]) -> str:
@@ -210,8 +226,10 @@ class ReadinessReports:
         samples = self.probe()
         record(self.store, samples)
         posted = alerts(self.store, samples)
-        for text, blocks in posted:
-            self.poster.post(self.config.alerts_to, text, blocks)
+        for a in posted:
+            # Posted first, remembered after: if Slack refuses, the next check says it again.
+            self.poster.post(self.config.alerts_to, a.text, a.blocks)
+            announced(self.store, a)
         self.store.history.prune(due - timedelta(days=self.config.history_days))
         return f"{len(samples)} pools checked ({_counts(samples)}); {len(posted)} posted"
 

@@ -160,8 +160,6 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
     return left
 
 
-
-
 def note_networks(ctx: RunContext, client: Any) -> None:
     """Journal the destination's networks before recovery, so cleanup can tell the ones
     recovery created (journaled once: a resumed run keeps the list from before it began)."""

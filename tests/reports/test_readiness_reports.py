@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from slack_sdk.errors import SlackApiError
+
 from bot.reports.blocks import check_message
 from bot.reports.models import PoolReadiness
 from bot.reports.readiness import ReadinessReports, latest_samples, summary_message
@@ -184,3 +187,22 @@ def test_rpo_series_keeps_the_worst_lag_and_age_of_each_hour(store, clock):
     assert [(p.at, p.lag_seconds, p.metadata_age_seconds) for p in series] == [
         (start + timedelta(hours=h), max(lags[h]), 100.0) for h in range(3)
     ]
+
+
+def test_an_alert_slack_refused_is_posted_at_the_next_check(
+    store, clock, slack, poster, reports_config
+):
+    """Slack answers a 429 (the poster not retrying) at one check: the alert is not
+    remembered as posted, so the next check posts it, once."""
+    estate = Estate(clock)
+    estate.set("prod", "not-ready")
+    jobs = ReadinessReports(store, estate, poster, reports_config)
+    poster.client.retry_handlers.clear()  # no waiting out the 429 in this test
+    slack.world.limiter.force("chat.postMessage", count=1)
+    with pytest.raises(SlackApiError):
+        jobs.check(clock.now())
+    clock.advance(300)
+    jobs.check(clock.now())
+    clock.advance(300)
+    jobs.check(clock.now())
+    assert [e.text for e in _bot_messages(slack)] == ["prod readiness dropped to not-ready"]
