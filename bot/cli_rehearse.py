@@ -295,7 +295,7 @@ def _print_readiness(rd: dict[str, Any]) -> None:
 
 
 def _run(ops: Any, plan: Any, kind: str) -> dict[str, Any]:
-    runner = ops.runner()
+    runner = ops.runner
     run_id = runner.start(plan, requested_by="drbot rehearse", reason="rehearsal on a twin")
     while True:
         run = runner.wait(run_id, timeout=1.0)

@@ -14,7 +14,9 @@ USAGE: dict[str, str] = {
     "help": "help [COMMAND]",
     "status": "status [POOL]",
     "plan": "plan KIND TARGET [--pool POOL] [--power MODE] [--planned] [--disable-ha]",
-    "test-failover": "test-failover TARGET [--pool POOL] [--power MODE] [--disable-ha]",
+    "test-failover": (
+        "test-failover TARGET [--pool POOL] [--power MODE] [--disable-ha] [--reason TEXT]"
+    ),
     "failover": "failover TARGET [--planned] [--pool POOL] [--power MODE] --reason TEXT",
     "failback": "failback TARGET [--pool POOL] [--power MODE] --reason TEXT",
     "runs": "runs [N]",

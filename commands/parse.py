@@ -81,7 +81,8 @@ GRAMMAR: dict[str, _Grammar] = {
         },
     ),
     "test-failover": _Grammar(
-        rest="target", options={**_POOL, **_POWER, "--disable-ha": ("disable_ha", False)}
+        rest="target",
+        options={**_POOL, **_POWER, **_REASON, "--disable-ha": ("disable_ha", False)},
     ),
     "failover": _Grammar(
         rest="target", options={**_POOL, **_POWER, **_REASON, "--planned": ("planned", False)}
@@ -100,6 +101,7 @@ GRAMMAR: dict[str, _Grammar] = {
     "reject": _Grammar(positionals=("approval_id",), options=dict(_REASON)),
     "confirm-storage": _Grammar(positionals=("run_id",)),
 }
+REASON_REQUIRED = frozenset({"failover", "failback", "reject"})
 ALIASES = {"?": "help", "test": "test-failover", "testfailover": "test-failover"}
 _NUMBERS = {"run_id": "RUN", "approval_id": "APPROVAL", "limit": "N"}
 
@@ -179,9 +181,9 @@ def _build(command: str, words: list[str]) -> ParseOutcome:
             m.BAD_POWER.format(value=shorten(str(values["power"]))),
             nearest(str(values["power"]), POWERS),
         )
-    needs_reason = "--reason" in grammar.options and not str(values.get("reason") or "").strip()
-    if needs_reason:
+    if not str(values.get("reason") or "").strip():
         values.pop("reason", None)
+    needs_reason = command in REASON_REQUIRED and "reason" not in values
     try:
         request = REQUEST.validate_python(values)
     except ValidationError as exc:

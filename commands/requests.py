@@ -20,7 +20,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from commands import messages
-from engine.models import Kind, PowerAfter
+from engine.models import PowerAfter
+from store import Kind
 
 MAX_TARGET = 2000
 MAX_REASON = 1000
@@ -91,6 +92,7 @@ class TestFailoverRequest(_Request):
 
     command: Literal["test-failover"] = "test-failover"
     target: Target
+    reason: Reason | None = None  # optional for a test: recorded with the run when given
     pool: PoolName | None = None
     power: PowerAfter | None = None
     disable_ha: bool = False

@@ -68,6 +68,8 @@ class RunSummary(_Result):
     updated_at: str
     last_step: str | None = None
     error: str | None = None
+    vm_count: int = 0
+    """How many VMs its plan recovers (for progress bars)."""
 
 
 class Transition(_Result):
@@ -245,6 +247,7 @@ class RunView(_Result):
     history: list[Transition]
     steps: list[StepView]
     vms: list[VMOutcomeView]
+    notes: list[str] = Field(default_factory=list)
     storage_step: StorageStep | None = None
 
 

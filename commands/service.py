@@ -78,7 +78,7 @@ from commands.wiring import ManualSteps, Wiring
 from engine.errors import DRError, PlanChanged, RunConflict, RunStateError
 from engine.models import Plan
 from engine.runner import PlanBlocked
-from store import IllegalTransition, RunNotFound, RunRecord, RunState, StoreError
+from store import IllegalTransition, Kind, RunNotFound, RunRecord, RunState, StoreError
 from store.approvals import ApprovalNotFound, VoteOutcome
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class Service:
         if isinstance(request, PlanRequest):
             kind, planned, disable_ha = request.kind, request.planned, request.disable_ha
         else:
-            kind = request.command
+            kind = Kind(request.command)
             planned = isinstance(request, FailoverRequest) and request.planned
             disable_ha = isinstance(request, TestFailoverRequest) and request.disable_ha
         return self.wiring.plan(
@@ -280,7 +280,7 @@ class Service:
 
     def _ask_run(self, request: RunRequest, actor: Actor) -> Result:
         """Plan a run and start it (CLI, scheduler, quorum 0) or open its approval (chat)."""
-        reason: str | None = None
+        reason = request.reason
         if isinstance(request, FailoverRequest | FailbackRequest):
             if actor.via == "cli" and not request.break_glass:
                 return Refused(
@@ -292,13 +292,12 @@ class Service:
                 return Refused(code="break-glass", reason=m.BREAK_GLASS_CLI_ONLY)
             if request.reason is None:
                 return ReasonNeeded(request=request)
-            reason = request.reason
         plan = self._plan(request)
         if plan.blockers:
             return _blocked(plan)
         quorum = self.desk.quorum(request.command)
         if actor.via != "slack" or quorum == 0:
-            if reason is not None and actor.via == "cli":
+            if isinstance(request, FailoverRequest | FailbackRequest) and actor.via == "cli":
                 self.wiring.store.audit.append(
                     "BreakGlass",
                     actor.label,
@@ -315,12 +314,9 @@ class Service:
         return ApprovalOpened(approval=approval, plan=plan)
 
     def _show(self, run_id: int) -> RunView:
-        runs, runner = self.wiring.store.runs, self.wiring.runner
+        runs = self.wiring.store.runs
         return run_view(
-            runs.get(run_id),
-            runs.history(run_id),
-            self.wiring.store.steps.for_run(run_id),
-            runner.paused_step(run_id),
+            runs.get(run_id), runs.history(run_id), self.wiring.store.steps.for_run(run_id)
         )
 
     def _audit(self, limit: int) -> AuditList:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
-
 from commands.results import (
     ApprovalView,
     AuditEntry,
@@ -17,60 +15,71 @@ from commands.results import (
     Transition,
     VMOutcomeView,
 )
-from store import PausedStep
+from store import PausedStep, RunRecord, StepRecord, TransitionRecord
 
 
-def plain(row: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    """A store row as a dict, whether the store returns dicts or models."""
-    if isinstance(row, BaseModel):
-        return row.model_dump(mode="json")
-    return dict(row)
-
-
-def run_summary(row: Mapping[str, Any] | BaseModel) -> RunSummary:
-    """A run without its plan and outcome."""
-    data = plain(row)
-    return RunSummary.model_validate({k: data.get(k) for k in RunSummary.model_fields})
-
-
-def run_view(
-    row: Mapping[str, Any] | BaseModel,
-    history: list[Any],
-    steps: list[Any],
-    storage_step: PausedStep | None,
-) -> RunView:
-    """A run in full: state history, the journal's steps, each VM's outcome."""
-    data = plain(row)
-    return RunView(
-        run=run_summary(data),
-        history=[
-            Transition.model_validate({k: plain(h).get(k) for k in Transition.model_fields})
-            for h in history
-        ],
-        steps=[
-            StepView.model_validate({k: plain(s).get(k) for k in StepView.model_fields})
-            for s in steps
-        ],
-        vms=vm_outcomes(data.get("outcome") or {}),
-        storage_step=storage(storage_step),
+def run_summary(run: RunRecord) -> RunSummary:
+    """A run without its plan and outcome (but how many VMs the plan recovers)."""
+    return RunSummary(
+        id=run.id,
+        kind=run.kind,
+        target=run.target,
+        pool=run.pool,
+        state=run.state,
+        requested_by=run.requested_by,
+        reason=run.reason,
+        plan_hash=run.plan_hash,
+        created_at=run.created_at.isoformat(),
+        updated_at=run.updated_at.isoformat(),
+        last_step=run.last_step,
+        error=run.error,
+        vm_count=vm_count(run.plan),
     )
 
 
-def vm_outcomes(outcome: Mapping[str, Any]) -> list[VMOutcomeView]:
-    """Each VM's outcome, by name; entries that are not VMs (notes) are left out."""
-    vms = outcome.get("vms", outcome) if isinstance(outcome.get("vms"), Mapping) else outcome
-    views = [
-        VMOutcomeView(
-            uuid=uuid,
-            name=str(o.get("name") or uuid),
-            appliance=o.get("appliance"),
-            status=str(o.get("status") or ""),
-            error=o.get("error"),
-        )
-        for uuid, o in vms.items()
-        if not uuid.startswith("_") and isinstance(o, Mapping)
-    ]
-    return sorted(views, key=lambda v: (v.appliance or "", v.name))
+def vm_count(plan: Mapping[str, Any]) -> int:
+    """The VMs a plan (as stored: JSON) recovers: standalone ones and every vApp's."""
+    return len(plan.get("standalone_vms") or []) + sum(
+        len(group)
+        for app in plan.get("appliances") or []
+        for group in app.get("order_groups") or []
+    )
+
+
+def run_view(run: RunRecord, history: list[TransitionRecord], steps: list[StepRecord]) -> RunView:
+    """A run in full: state history, the journal's steps, each VM's outcome, its notes."""
+    return RunView(
+        run=run_summary(run),
+        history=[
+            Transition(
+                at=h.at.isoformat(), from_state=h.from_state, to_state=h.to_state, reason=h.reason
+            )
+            for h in history
+        ],
+        steps=[
+            StepView(
+                key=s.key,
+                name=s.name,
+                subject=s.subject,
+                status=s.status,
+                attempts=s.attempts,
+                task_ref=s.task_ref,
+                error=s.error,
+            )
+            for s in steps
+        ],
+        vms=sorted(
+            (
+                VMOutcomeView(
+                    uuid=uuid, name=o.name, appliance=o.appliance, status=o.status, error=o.error
+                )
+                for uuid, o in run.outcome.vms.items()
+            ),
+            key=lambda v: (v.appliance or "", v.name),
+        ),
+        notes=list(run.outcome.notes),
+        storage_step=storage(run.paused_step),
+    )
 
 
 def storage(step: PausedStep | None) -> StorageStep | None:

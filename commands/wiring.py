@@ -18,12 +18,12 @@ from engine import planner
 from engine.clock import Clock, SystemClock
 from engine.config import EngineConfig, PoolPair
 from engine.errors import DRError
-from engine.models import Kind, Plan
+from engine.models import Plan
 from engine.protection import Site
 from engine.runner import Runner
 from engine.storage.base import ReplicatedLun, StorageAdapter
 from engine.xapi import XapiClient
-from store import Store, open_store
+from store import Kind, Store, open_store
 
 STORAGE_CONFIRMATIONS = "storage-confirmations"  # store.kv namespace of the manual adapter
 DRILL_HISTORY = 10  # past runs the planner's RTO estimate draws on

@@ -218,3 +218,56 @@ def test_manual_storage_steps_pause_until_confirmed_from_the_cli(app, config, tm
     confirmed = [e for e in store.audit.entries() if e["event_type"] == "StorageStepConfirmed"]
     assert {e["payload"]["action"] for e in confirmed} == {"sync", "promote"}
     store.close()
+
+
+def _lines(output: str) -> list[str]:
+    return [line.rstrip() for line in output.splitlines()]
+
+
+def test_status_and_plan_are_readable_at_80_columns(app, config):
+    """At 80 columns no line is wider, no text is cut, and each reason reads as a sentence."""
+    from bot.ops.output import terminal_width
+
+    with terminal_width(80):
+        status = _invoke(app, "status", "--config", config)
+        plan = _invoke(app, "plan", "test-failover", "web-shop", "--config", config)
+    assert status.exit_code == 0, status.output
+    assert plan.exit_code == 1, plan.output  # the HA blocker
+    for output in (status.output, plan.output):
+        assert max(len(line) for line in _lines(output)) <= 80
+        assert "\u2026" not in output  # folded, never cut with an ellipsis
+    assert any(
+        "degraded Gold iSCSI 01: Replication is 900 s behind" in ln for ln in _lines(status.output)
+    )
+    assert any("prod-silver-iscsi-03" in line for line in _lines(status.output))
+    plan_lines = _lines(plan.output)
+    assert any(line.startswith("blocker ha dr: HA is on in the DR pool") for line in plan_lines)
+    assert any("shop-cache-01" in line and "source-pool" in line for line in plan_lines)
+    assert any("present_test_copy" in line for line in plan_lines)
+
+
+def test_status_and_plan_use_the_width_of_a_wide_terminal(app, config):
+    """At 160 columns status shows reasons beside the verdict and plan shows more VM columns."""
+    from bot.ops.output import terminal_width
+
+    with terminal_width(160):
+        status = _invoke(app, "status", "--config", config)
+        plan = _invoke(app, "plan", "test-failover", "web-shop", "--config", config)
+    for output in (status.output, plan.output):
+        assert max(len(line) for line in _lines(output)) <= 160
+        assert "\u2026" not in output
+    status_lines = _lines(status.output)
+    assert max(len(line) for line in status_lines) > 120
+    header = next(line for line in status_lines if "verdict" in line)
+    assert "reasons" in header
+    assert any(
+        "degraded" in ln and "Replication is 900 s behind (limit 300 s)" in ln
+        for ln in status_lines
+    )
+    plan_lines = _lines(plan.output)
+    assert any("power at source" in line and "vCPUs" in line for line in plan_lines)
+    assert any(
+        "shop-db" in line and "Running" in line and "16.0 GiB" in line for line in plan_lines
+    )
+    message = "HA is on in the DR pool: it could restart test copies on the network."
+    assert any("blocker" in line and message in line for line in plan_lines)

@@ -1,7 +1,8 @@
-"""`drbot plan`, `drbot run`, `drbot resume` and `drbot abort`: planning and driving runs.
+"""`drbot plan`, `drbot run`, `drbot resume` and `drbot abort`: typer options in, the service's
+answers rendered out.
 
-A failover or failback from the CLI bypasses chat approvals, so it needs `--break-glass` and a
-`--reason`, both recorded in the audit trail.
+A failover or failback from the CLI bypasses chat approvals, so the service asks for
+`--break-glass` and a `--reason`, both recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 
 from bot.ops import messages
+from bot.ops.answer import ask, refusal, request
 from bot.ops.options import (
     ConfigOpt,
     HaOpt,
@@ -25,8 +27,18 @@ from bot.ops.options import (
 from bot.ops.output import console, dump, err, fail
 from bot.ops.progress import follow
 from bot.ops.render import end, plan_table
-from bot.ops.wiring import Ops, actor, operating
-from store import RunRecord
+from bot.ops.wiring import actor, serving
+from commands.messages import UNKNOWN_KIND
+from commands.parse import KINDS
+from commands.requests import ShowRequest
+from commands.results import PlanResult, Refused, RunStarted, RunUpdated, RunView
+from commands.service import Service
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise fail(UNKNOWN_KIND.format(kind=kind).replace("`", "'"))
+    return kind
 
 
 def plan_cmd(
@@ -40,10 +52,17 @@ def plan_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show what a run would do (the dry run): VMs, order, storage, checks, RTO, hash."""
-    with operating(config) as ops:
-        plan = ops.plan(
-            kind, target, pool, power_after=power, planned=planned, disable_ha=disable_ha
-        )
+    req = request(
+        "plan",
+        kind=_kind(kind),
+        target=target,
+        pool=pool,
+        power=power,
+        planned=planned,
+        disable_ha=disable_ha,
+    )
+    with serving(config) as service:
+        plan = ask(service, req, PlanResult).plan
         if as_json:
             dump(plan.model_dump(mode="json"))
         else:
@@ -67,43 +86,42 @@ def run_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Plan and run a test-failover, failover or failback, following its progress."""
-    if kind in ("failover", "failback") and not break_glass:
-        raise fail(messages.BREAK_GLASS.format(kind=kind))
+    fields: dict[str, object] = {"target": target, "pool": pool, "power": power}
+    if _kind(kind) == "test-failover":
+        fields["disable_ha"] = disable_ha
+    else:
+        fields["break_glass"] = break_glass
+    if kind == "failover":
+        fields["planned"] = planned
     if break_glass and not (reason and reason.strip()):
         raise fail(messages.REASON_NEEDED)
-    with operating(config) as ops:
-        plan = ops.plan(
-            kind, target, pool, power_after=power, planned=planned, disable_ha=disable_ha
-        )
-        if plan.blockers:
+    if reason and reason.strip():
+        fields["reason"] = reason
+    req = request(kind, **fields)
+    with serving(config) as service:
+        for run in service.interrupted_at_start():
+            err.print(messages.INTERRUPTED.format(run_id=run.id, step=run.last_step), markup=False)
+        result = service.dispatch(req, actor())
+        if isinstance(result, Refused) and result.code == "blocked" and result.plan:
             if not as_json:
-                plan_table(plan)
+                plan_table(result.plan)
             err.print(messages.BLOCKED)
-            for c in plan.blockers:
+            for c in result.plan.blockers:
                 err.print(f"  - {c.name} {c.subject}: {c.message}", markup=False)
             raise typer.Exit(2)
-        runner = ops.runner()
-        for run in runner.reap():
-            err.print(messages.INTERRUPTED.format(run_id=run.id, step=run.last_step), markup=False)
-        if break_glass:
-            ops.store.audit.append(
-                "BreakGlass",
-                actor(),
-                {"kind": kind, "target": target, "reason": reason, "plan_hash": plan.hash},
-            )
-        run_id = runner.start(plan, requested_by=actor(), reason=reason)
+        if not isinstance(result, RunStarted):
+            raise refusal(result)
         if not as_json:
             console.print(
                 messages.STARTED.format(
-                    run_id=run_id, kind=kind, target=plan.target, pool=plan.dest_pool
-                )
+                    run_id=result.run.id,
+                    kind=kind,
+                    target=result.plan.target,
+                    pool=result.plan.dest_pool,
+                ),
+                markup=False,
             )
-        finish(ops, follow(ops, runner, run_id, as_json), as_json)
-
-
-def finish(ops: Ops, run: RunRecord, as_json: bool) -> None:
-    """Report how the run ended, with its state history (the last transition says why)."""
-    end(run, ops.store.runs.history(run.id), as_json)
+        _follow_to_end(service, result.run.id, as_json)
 
 
 def resume(
@@ -119,27 +137,21 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Go on with an interrupted or paused run where its journal says it stopped."""
-    with operating(config) as ops:
-        runner = ops.runner()
-        runner.reap()
-        step = runner.paused_step(run_id)
-        if step is not None and not storage_done:
-            raise fail(messages.STORAGE_PENDING.format(run_id=run_id, instruction=step.instruction))
-        if step is not None:
-            confirm = getattr(ops.adapter, "confirm", None)
-            if confirm is not None:
-                confirm(step.lun, step.action)
-            ops.store.audit.append(
-                "StorageStepConfirmed", actor(), {"run_id": run_id, **step.model_dump()}
-            )
-        runner.resume(run_id, actor=actor())
-        finish(ops, follow(ops, runner, run_id, as_json), as_json)
+    req = request("resume", run_id=run_id, storage_done=storage_done)
+    with serving(config) as service:
+        ask(service, req, RunUpdated)
+        _follow_to_end(service, run_id, as_json)
 
 
 def abort(run_id: RunIdArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Undo what a run created (VMs, vApps, SRs it attached, DR_tasks, test copies)."""
-    with operating(config) as ops:
-        runner = ops.runner()
-        runner.reap()
-        runner.abort(run_id, actor=actor())
-        finish(ops, follow(ops, runner, run_id, as_json), as_json)
+    req = request("abort", run_id=run_id)
+    with serving(config) as service:
+        ask(service, req, RunUpdated)
+        _follow_to_end(service, run_id, as_json)
+
+
+def _follow_to_end(service: Service, run_id: int, as_json: bool) -> None:
+    """Follow the run with a progress bar, then say how it ended (exit 1 unless it did well)."""
+    follow(service, run_id, as_json)
+    end(ask(service, ShowRequest(run_id=run_id), RunView), as_json)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -22,3 +24,14 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def dump(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def terminal_width(columns: int) -> Iterator[None]:
+    """Print as if the terminal were `columns` wide (tests; scripts that capture the output)."""
+    saved = console._width, err._width  # rich keeps None for "ask the terminal"
+    console.width = err.width = columns
+    try:
+        yield
+    finally:
+        console._width, err._width = saved

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.ops import messages
 from bot.ops.output import console, err
-from bot.ops.wiring import Ops, actor
+from bot.ops.wiring import actor
+from commands.events import ServiceEvent
+from commands.requests import CancelRequest
+from commands.results import RunSummary
+from commands.service import Service
 from engine.events import RunEvent
-from store import RunRecord, VMStatus
 
 # VM statuses after which the bar counts the VM as done.
-DONE_STATUSES = {s for s in VMStatus if s is not VMStatus.PENDING}
+DONE_STATUSES = {
+    "started",
+    "started-paused",
+    "recovered",
+    "recover-failed",
+    "start-failed",
+    "skipped",
+    "not-run",
+}
+LIVE = ("running", "queued", "aborting")
+POLL_SECONDS = 1.0
 
 
-def follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> RunRecord:
-    """Wait for the run, with a progress bar of VMs; Ctrl-C cancels it."""
-    run = ops.store.runs.get(run_id)
-    total = len(run.plan.get("standalone_vms", [])) + sum(
-        len(vm_group)
-        for app in run.plan.get("appliances", [])
-        for vm_group in app.get("order_groups", [])
-    )
+def follow(service: Service, run_id: int, as_json: bool) -> RunSummary:
+    """Wait for the run, with a progress bar of VMs; Ctrl-C asks the service to cancel it."""
+    run = service.wait(run_id, timeout=0)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -32,11 +38,11 @@ def follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> RunRecord:
         console=console,
         disable=as_json,
     )
-    bar = progress.add_task(f"run {run_id}", total=total or 1)
+    bar = progress.add_task(f"run {run_id}", total=run.vm_count or 1)
     finished: set[str] = set()
 
-    def on_event(ev: RunEvent) -> None:
-        if ev.run_id != run_id:
+    def on_event(ev: ServiceEvent) -> None:
+        if not isinstance(ev, RunEvent) or ev.run_id != run_id:
             return
         if ev.type == "vm" and ev.vm_uuid and ev.vm_status in DONE_STATUSES:
             finished.add(ev.vm_uuid)
@@ -46,18 +52,15 @@ def follow(ops: Ops, runner: Any, run_id: int, as_json: bool) -> RunRecord:
         elif ev.type == "paused":
             err.print(messages.PAUSED.format(message=ev.message), style="yellow", markup=False)
 
-    unsubscribe = runner.subscribe(on_event)
+    unsubscribe = service.subscribe(on_event)
     try:
         with progress:
-            while True:
+            while run.state in LIVE:
                 try:
-                    run = runner.wait(run_id, timeout=1.0)
+                    run = service.wait(run_id, timeout=POLL_SECONDS)
                 except KeyboardInterrupt:
                     err.print(messages.CANCELLING.format(run_id=run_id))
-                    runner.cancel(run_id, actor=actor())
-                    continue
-                if run.state not in ("running", "queued", "aborting"):
-                    break
+                    service.dispatch(CancelRequest(run_id=run_id), actor())
     finally:
         unsubscribe()
     return run

@@ -1,89 +1,280 @@
-"""How plans, runs and their ends are shown: rich tables for people, JSON for scripts."""
+"""How plans, runs, status and their ends are shown: rich tables for people, JSON for scripts.
+
+Tables follow the terminal's width: at 80 columns they keep the columns a person needs and
+print long texts (check messages, readiness reasons) as an indented list under them, folded
+at word boundaries; from `WIDE` columns on they show every column side by side.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from bot.ops import messages
 from bot.ops.output import console, dump
+from commands.results import RunSummary, RunView, StatusResult
 from engine.messages import shown
-from store import RunRecord, TransitionRecord
+from engine.models import Plan, VMPlan
+
+WIDE = 120  # columns from which tables show every column side by side
+COLOUR = {"ok": "green", "info": "cyan", "warning": "yellow", "degraded": "yellow"}
+COLOUR |= {"blocker": "red", "not-ready": "red", "ready": "green", "unknown": "red"}
+CHECK_ORDER = {"blocker": 0, "warning": 1, "ok": 2}
 
 
-def plan_table(plan: Any) -> None:
+def wide() -> bool:
+    """True when the terminal has room for every column."""
+    return console.width >= WIDE
+
+
+def _table(*columns: str, fold: bool = True) -> Table:
+    """A table in the house style: light borders when narrow, so the text keeps the room;
+    cells fold rather than lose their end."""
+    roomy = wide()
+    table = Table(*columns, box=box.HEAVY_HEAD if roomy else box.SIMPLE_HEAD, pad_edge=roomy)
+    if fold:
+        for column in table.columns:
+            column.overflow = "fold"
+    return table
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size else ""
+
+
+def _coloured(word: str) -> str:
+    colour = COLOUR.get(word)
+    return f"[{colour}]{escape(word)}[/]" if colour else escape(word)
+
+
+def _notes(rows: list[tuple[str, str]]) -> None:
+    """Label + text lines, the text folded under itself (a hanging indent). Labels are markup
+    of ours; texts are escaped."""
+    grid = Table.grid(padding=(0, 1), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    for label, text in rows:
+        grid.add_row(label, text)
+    console.print(grid)
+
+
+# -- plans ---------------------------------------------------------------------------------------
+
+
+def plan_table(plan: Plan) -> None:
     """A plan for people: its header, VMs in vApp order, LUNs and every check."""
     console.print(
         f"[bold]{plan.kind}[/bold] of [bold]{escape(shown(plan.target))}[/bold]: "
-        f"{plan.source_pool} -> {plan.dest_pool}, power after: {plan.power_after}, "
-        f"estimated RTO {plan.estimated_rto_seconds:.0f} s, hash {plan.hash[:12]}"
+        f"{plan.source_pool} -> {plan.dest_pool}"
     )
-    table = Table("vApp / VM", "order", "delay", "record from", "in destination")
+    console.print(
+        f"power after: {plan.power_after}  estimated RTO: {plan.estimated_rto_seconds:.0f} s  "
+        f"hash: {plan.hash[:12]}"
+    )
+    more = ["power at source", "vCPUs", "memory", "power after"] if wide() else []
+    vms = _table("vApp / VM", "order", "delay", "record from", "in destination", *more)
+
+    def cells(vm: VMPlan) -> list[str]:
+        extra = [vm.power_state_at_source, str(vm.vcpus), _gib(vm.memory_bytes), vm.power_after]
+        return [vm.record_source, vm.existing_in_dest, *(extra if more else [])]
+
     for app in plan.appliances:
-        table.add_row(f"[bold]{app.name}[/bold]", "", "", "", "")
+        vms.add_row(f"[bold]{escape(app.name)}[/bold]")
         for vm in app.vms:
-            table.add_row(
-                f"  {vm.name}",
-                str(vm.order),
-                str(vm.start_delay),
-                vm.record_source,
-                vm.existing_in_dest,
-            )
+            vms.add_row(f"  {escape(vm.name)}", str(vm.order), str(vm.start_delay), *cells(vm))
     for vm in plan.standalone_vms:
-        table.add_row(vm.name, "-", "-", vm.record_source, vm.existing_in_dest)
-    console.print(table)
+        vms.add_row(escape(vm.name), "-", "-", *cells(vm))
+    console.print(vms)
     if plan.luns:
-        luns = Table("LUN", "SR", "state", "lag (s)", "action")
+        luns = _table("LUN", "SR", "state", "lag (s)", "action")
         for lun in plan.luns:
             lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
-            luns.add_row(lun.lun, lun.sr_name, lun.state, lag, lun.action)
+            luns.add_row(lun.lun, escape(lun.sr_name), lun.state, lag, lun.action)
         console.print(luns)
-    if plan.checks:
-        checks = Table("check", "status", "subject", "message")
-        colour = {"ok": "green", "warning": "yellow", "blocker": "red"}
-        for c in plan.checks:
-            checks.add_row(
-                escape(c.name),
-                f"[{colour[c.status]}]{c.status}[/]",
-                escape(c.subject),
-                escape(c.message),
+    checks = sorted(plan.checks, key=lambda c: CHECK_ORDER.get(c.status, 3))
+    if not checks:
+        return
+    if wide():
+        table = _table("check", "status", "subject", "message")
+        table.columns[3].ratio = 1
+        for c in checks:
+            table.add_row(escape(c.name), _coloured(c.status), escape(c.subject), escape(c.message))
+        console.print(table)
+        return
+    console.print("[bold]checks[/bold]")
+    _notes(
+        [
+            (
+                _coloured(c.status),
+                f"[bold]{escape(c.name)}[/bold] {escape(c.subject)}: {escape(c.message)}",
             )
-        console.print(checks)
+            for c in checks
+        ]
+    )
 
 
-def run_summary(run: RunRecord) -> dict[str, Any]:
-    """A run as JSON without its bulky parts (plan, outcome)."""
-    return run.model_dump(mode="json", exclude={"plan_json", "outcome"})
+# -- status --------------------------------------------------------------------------------------
 
 
-def runs_table(runs: list[RunRecord]) -> None:
-    """Runs as one table, newest first as given."""
-    table = Table("id", "kind", "target", "pool", "state", "requested by", "created", "last step")
-    for r in runs:
-        table.add_row(
-            str(r.id),
-            r.kind,
-            r.target,
-            r.pool,
-            r.state,
-            r.requested_by or "",
-            r.created_at.isoformat()[:19],
-            r.last_step or "",
+def status_report(result: StatusResult) -> dict[str, Any]:
+    """The status as `drbot status --json` has always printed it."""
+    pairs = []
+    for pair in result.pairs:
+        readiness: dict[str, Any] = {"verdict": pair.verdict, "reasons": pair.reasons}
+        if pair.vms is not None:
+            readiness |= {
+                "protected_vms": pair.protected_vms,
+                "vms": pair.vms,
+                "rpo_seconds": pair.rpo_seconds,
+            }
+        pairs.append(
+            {
+                "protected": pair.protected,
+                "dr": pair.dr,
+                "readiness": readiness,
+                "last_drill": pair.last_drill.model_dump(mode="json") if pair.last_drill else None,
+            }
         )
+    report: dict[str, Any] = {
+        "pairs": pairs,
+        "replication": [lun.model_dump(mode="json") for lun in result.replication],
+        "active_runs": [run_row(r) for r in result.active_runs],
+    }
+    if result.replication_error:
+        report["replication_error"] = result.replication_error
+    return report
+
+
+def status_tables(result: StatusResult) -> None:
+    """Readiness of each pair, replication and the runs not yet ended, for people."""
+    columns = ["protected", "DR pool", "verdict", "VMs protected", "RPO", "last drill"]
+    pairs = _table(*columns, *(["reasons"] if wide() else []))
+    if wide():
+        pairs.columns[-1].ratio = 1
+    for pair in result.pairs:
+        last = pair.last_drill
+        cells = [
+            escape(pair.protected),
+            escape(pair.dr),
+            _coloured(pair.verdict),
+            "" if pair.vms is None else f"{pair.protected_vms}/{pair.vms}",
+            "" if pair.rpo_seconds is None else f"{pair.rpo_seconds:.0f} s",
+            f"{last.outcome} ({last.rto_seconds or 0:.0f} s)" if last else messages.NEVER,
+        ]
+        if wide():
+            cells.append(escape("\n".join(pair.reasons)))
+        pairs.add_row(*cells)
+    console.print(pairs)
+    if not wide():
+        for pair in result.pairs:
+            if pair.reasons:
+                console.print(f"[bold]{escape(pair.protected)} -> {escape(pair.dr)}[/bold]")
+                _notes([_reason(r) for r in pair.reasons])
+    if result.replication_error:
+        console.print(result.replication_error, style="red", markup=False)
+    if result.replication:
+        rep = _table("LUN", "SR", "state", "lag (s)")
+        for lun in result.replication:
+            lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
+            rep.add_row(lun.lun, escape(lun.name), lun.state, lag)
+        console.print(rep)
+    if result.active_runs:
+        runs_table(result.active_runs)
+
+
+def _reason(text: str) -> tuple[str, str]:
+    """'degraded: subject: message' -> (coloured 'degraded', 'subject: message')."""
+    severity, sep, rest = text.partition(": ")
+    if sep and severity in COLOUR:
+        return _coloured(severity), escape(rest)
+    return "-", escape(text)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def run_row(run: RunSummary) -> dict[str, Any]:
+    """A run summary as the CLI's JSON has always printed it."""
+    return run.model_dump(mode="json", exclude={"vm_count"})
+
+
+def runs_table(runs: list[RunSummary]) -> None:
+    """Run summaries as one table, newest first as given."""
+    if wide():
+        table = _table(
+            "id", "kind", "target", "pool", "state", "requested by", "created", "last step"
+        )
+    else:
+        table = _table("id", "kind", "target", "state", "created", "last step")
+    for r in runs:
+        cells = [str(r.id), r.kind, escape(r.target)]
+        if wide():
+            cells += [r.pool, _coloured(r.state), escape(r.requested_by or "")]
+            cells += [r.created_at[:19], escape(r.last_step or "")]
+        else:
+            cells += [_coloured(r.state), r.created_at[:16].replace("T", " ")]
+            cells += [escape(r.last_step or "")]
+        table.add_row(*cells)
     console.print(table)
 
 
-def end(run: RunRecord, history: list[TransitionRecord], as_json: bool) -> None:
-    """Report how a run ended (the last transition says why); exits 1 unless it succeeded,
-    was aborted or waits (paused)."""
+def run_tables(view: RunView) -> None:
+    """One run: its header, state history, journal steps and each VM's outcome."""
+    run = view.run
+    console.print(
+        f"[bold]run {run.id}[/bold] {run.kind} of {escape(run.target)} into {run.pool}: "
+        f"[bold]{run.state}[/bold]  (requested by {escape(run.requested_by or '')}"
+        + (f", reason: {escape(run.reason)}" if run.reason else "")
+        + ")"
+    )
+    hist = _table("at", "from", "to", "reason")
+    for h in view.history:
+        hist.add_row(h.at[:19], h.from_state or "", h.to_state, escape(h.reason or ""))
+    console.print(hist)
+    steps = _table("step", "subject", "status", "attempts", "task", "error")
+    for s in view.steps:
+        steps.add_row(
+            escape(s.name),
+            escape(s.subject or ""),
+            s.status,
+            str(s.attempts),
+            (s.task_ref or "")[-12:],
+            escape((s.error or "")[:80]),
+        )
+    console.print(steps)
+    vms = _table("VM", "vApp", "outcome", "error")
+    for vm in view.vms:
+        vms.add_row(
+            escape(vm.name), escape(vm.appliance or ""), vm.status, escape((vm.error or "")[:80])
+        )
+    console.print(vms)
+
+
+def run_json(view: RunView) -> dict[str, Any]:
+    """A run as `--json` prints it: summary, each VM's outcome by uuid, history and steps."""
+    return {
+        **run_row(view.run),
+        "outcome": {
+            "vms": {vm.uuid: vm.model_dump(mode="json", exclude={"uuid"}) for vm in view.vms},
+            "notes": view.notes,
+        },
+        "history": [h.model_dump(mode="json") for h in view.history],
+        "steps": [s.model_dump(mode="json") for s in view.steps],
+    }
+
+
+def end(view: RunView, as_json: bool) -> None:
+    """Report how a run ended; exits 1 unless it succeeded, was aborted or waits (paused)."""
+    run = view.run
     if as_json:
-        dump({**run_summary(run), "outcome": run.outcome.model_dump(mode="json")})
+        dump(run_json(view))
     else:
         colour = "green" if run.state in ("succeeded", "aborted") else "red"
-        reason = (history[-1].reason if history else None) or run.error or ""
+        reason = (view.history[-1].reason if view.history else None) or run.error or ""
         console.print(
             messages.ENDED.format(run_id=run.id, state=run.state, reason=reason),
             style=colour,

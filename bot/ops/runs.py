@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
+from bot.ops.answer import ask, request
 from bot.ops.options import ConfigOpt, JsonOpt, RunIdArg
-from bot.ops.output import console, dump
-from bot.ops.render import run_summary, runs_table
-from bot.ops.wiring import operating
+from bot.ops.output import dump
+from bot.ops.render import run_json, run_row, run_tables, runs_table
+from bot.ops.wiring import serving
+from commands.results import RunsList, RunView
 
 runs_app = typer.Typer(help="List runs, or show one.", no_args_is_help=False)
 
@@ -28,10 +28,11 @@ def runs_list(
     """The newest runs first."""
     if ctx.invoked_subcommand is not None:
         return
-    with operating(config) as ops:
-        runs = ops.store.runs.list(limit=limit)
+    req = request("runs", limit=limit)
+    with serving(config) as service:
+        runs = ask(service, req, RunsList).runs
         if as_json:
-            dump([run_summary(r) for r in runs])
+            dump([run_row(r) for r in runs])
         else:
             runs_table(runs)
 
@@ -43,45 +44,10 @@ def runs_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One run: its state history, every step of its journal and each VM's outcome."""
-    with operating(config) as ops:
-        run = ops.store.runs.get(run_id)
-        history = ops.store.runs.history(run_id)
-        steps = ops.store.steps.for_run(run_id)
+    req = request("show", run_id=run_id)
+    with serving(config) as service:
+        view = ask(service, req, RunView)
         if as_json:
-            dump(
-                {
-                    **run_summary(run),
-                    "outcome": run.outcome.model_dump(mode="json"),
-                    "history": [h.model_dump(mode="json") for h in history],
-                    "steps": [s.model_dump(mode="json") for s in steps],
-                }
-            )
-            return
-        console.print(
-            f"[bold]run {run.id}[/bold] {run.kind} of {escape(run.target)} into "
-            f"{run.pool}: "
-            f"[bold]{run.state}[/bold]  (requested by {run.requested_by}"
-            + (f", reason: {escape(run.reason)}" if run.reason else "")
-            + ")"
-        )
-        hist = Table("at", "from", "to", "reason")
-        for h in history:
-            hist.add_row(
-                h.at.isoformat()[:19], h.from_state or "", h.to_state, escape(h.reason or "")
-            )
-        console.print(hist)
-        st = Table("step", "subject", "status", "attempts", "task", "error")
-        for s in steps:
-            st.add_row(
-                s.name,
-                s.subject or "",
-                s.status,
-                str(s.attempts),
-                (s.task_ref or "")[-12:],
-                escape((s.error or "")[:80]),
-            )
-        console.print(st)
-        vms = Table("VM", "vApp", "outcome", "error")
-        for _uuid, o in sorted(run.outcome.vms.items()):
-            vms.add_row(o.name, o.appliance or "", o.status, escape((o.error or "")[:80]))
-        console.print(vms)
+            dump(run_json(view))
+        else:
+            run_tables(view)
