@@ -116,8 +116,8 @@ def test_a_run_id_sqlite_cannot_hold_is_refused(tmp_path, configure, drbot, run_
 
 
 def test_a_pasted_long_target_is_echoed_shortened(sim, tmp_path, drbot):
-    """A 10,000-character target is refused (not protected) with its start and length, never
-    the whole paste."""
+    """A pasted 1,500- or 10,000-character target (or kind) is refused with its start and its
+    length, or its length alone, never the whole paste."""
     world = sim("mini")
     lines = [f'store_path = "{tmp_path / "drbot.db"}"']
     for name, pool in world.config.pools.items():
@@ -129,11 +129,14 @@ def test_a_pasted_long_target_is_echoed_shortened(sim, tmp_path, drbot):
     config = tmp_path / "drbot.toml"
     config.write_text("\n".join(lines) + "\n")
     config.chmod(0o600)
-    target = "x" * 10_000
-    result = drbot("plan", "test-failover", target, "--config", config)
-    line = refused(result)
-    assert "(10000 characters)" in line
-    assert len(result.output) < 600
+    for length in (1_500, 10_000):
+        result = drbot("plan", "test-failover", "x" * length, "--config", config)
+        line = refused(result)
+        assert "x" * 100 not in line
+        assert len(result.output) < 600
+    assert "(1500 characters)" in refused(
+        drbot("plan", "test-failover", "x" * 1_500, "--config", config)
+    )
     kind = drbot("plan", "k" * 10_000, "all", "--config", config)
-    assert "(10000 characters)" in refused(kind)
+    assert "k" * 100 not in refused(kind)
     assert len(kind.output) < 600
