@@ -35,6 +35,7 @@ from rich.table import Table
 from bot.ops.output import dump, err
 
 console = Console()
+RehearsalKind = Literal["test-failover", "failover"]
 
 DumpArg = Annotated[Path, typer.Argument(help="pool database dump (xe pool-dump-database)")]
 DrDbOpt = Annotated[
@@ -45,6 +46,14 @@ CapacityOpt = Annotated[
     typer.Option("--dr-capacity", help="generated DR pool: memory and CPUs vs the primary's"),
 ]
 LagOpt = Annotated[float | None, typer.Option("--lag", help="replication lag in seconds")]
+ReplicatedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--replicated", help="an SR (name or uuid) the array replicates; repeatable"),
+]
+NotReplicatedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--not-replicated", help="an SR the array does not replicate; repeatable"),
+]
 AssumeOpt = Annotated[
     Path | None,
     typer.Option("--assumptions", help="assumptions TOML (default: DUMP.twin.toml if present)"),
@@ -65,12 +74,13 @@ MSG = {
     "left_out_status": "left out",
     "left_out_why": "not in the plan",
     "v_blocked": "not ready: the plan has blockers",
+    "v_error": "not ready: the engine could not rehearse (see above)",
     "v_left_out": "not ready: {n} VM(s) of the estate would not come up",
     "v_run": "not ready: the {kind} ended {state}",
     "verdict": "Verdict: {verdict}",
     "disaster": "Failing the primary site first (a failover rehearses a disaster).",
     "no_both": "give --dr-db or --dr-capacity, not both: a DR dump has its own capacity",
-    "timeout": "the rehearsal did not finish within {minutes:g} minutes of simulated time",
+    "engine_error": "The rehearsal stopped: {error}",
 }
 SHOWN = 12  # rows of a list shown before "... and N more"
 OK_STATUSES = {"started", "started-paused", "recovered"}
@@ -110,6 +120,8 @@ def twin_scenario(
     lag: float | None = None,
     assumptions: Path | None = None,
     *,
+    replicated: list[str] | None = None,
+    not_replicated: list[str] | None = None,
     quiet: bool = False,
 ) -> Any:
     """Load the dumps and build the twin (sim.xapi.twin.Twin); print what it assumes.
@@ -122,7 +134,14 @@ def twin_scenario(
         err.print(MSG["no_both"], style="red", markup=False)
         raise typer.Exit(2)
     try:
-        a = load_assumptions(dump_path, assumptions, dr_capacity=dr_capacity, lag_seconds=lag)
+        a = load_assumptions(
+            dump_path,
+            assumptions,
+            dr_capacity=dr_capacity,
+            lag_seconds=lag,
+            replicated=replicated or None,
+            not_replicated=not_replicated or None,
+        )
         primary = load_dump(dump_path)
         dr = load_dump(dr_db) if dr_db is not None else None
         twin = build_twin(primary, dr, assumptions=a)
@@ -197,11 +216,13 @@ def rehearse(
     dump_path: DumpArg,
     dr_db: DrDbOpt = None,
     kind: Annotated[
-        Literal["test-failover", "failover"],
+        RehearsalKind,
         typer.Option("--kind", help="test-failover (nothing left behind) or failover"),
     ] = "test-failover",
     dr_capacity: CapacityOpt = None,
     lag: LagOpt = None,
+    replicated: ReplicatedOpt = None,
+    not_replicated: NotReplicatedOpt = None,
     assumptions: AssumeOpt = None,
     speed: Annotated[
         float, typer.Option(help="how much faster than real hosts the twin runs", min=1)
@@ -209,7 +230,16 @@ def rehearse(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
 ) -> None:
     """Rehearse DR on a twin of your own pool: readiness, plan, run, what fails and why."""
-    twin = twin_scenario(dump_path, dr_db, dr_capacity, lag, assumptions, quiet=as_json)
+    twin = twin_scenario(
+        dump_path,
+        dr_db,
+        dr_capacity,
+        lag,
+        assumptions,
+        replicated=replicated,
+        not_replicated=not_replicated,
+        quiet=as_json,
+    )
     report = run_rehearsal(twin, kind, speed=speed, show=not as_json)
     if as_json:
         dump(report)
@@ -217,14 +247,19 @@ def rehearse(
         raise typer.Exit(1)
 
 
-def run_rehearsal(twin: Any, kind: str, *, speed: float, show: bool) -> dict[str, Any]:
-    """Serve the twin in-process, then readiness, plan and run through the engine's wiring.
+def run_rehearsal(twin: Any, kind: RehearsalKind, *, speed: float, show: bool) -> dict[str, Any]:
+    """Serve the twin in-process, then readiness, plan and run through the commands layer's
+    wiring (the same store, clients, adapter, planner and runner the bot and CLI use).
 
     Returns the report (`--json`); with `show`, prints it for people as it goes.
     """
     from bot.ops.render import plan_table
-    from bot.ops.wiring import operating
+    from bot.settings import load_settings
     from bot.simconfig import write_config
+    from commands.status import pair_status
+    from commands.wiring import Wiring
+    from engine.errors import DRError
+    from engine.models import Kind
     from sim.xapi.serve import start_sim
 
     report: dict[str, Any] = {"twin": _summary(twin), "kind": kind, "speed": speed}
@@ -234,26 +269,38 @@ def run_rehearsal(twin: Any, kind: str, *, speed: float, show: bool) -> dict[str
     ):
         config = Path(tmp) / "drbot.toml"
         write_config(sim.endpoints, config, Path("drbot.db"))
-        with operating(str(config)) as ops:
-            ops.clock = ScaledClock(speed)
-            pair = ops.pair(None)
-            report["readiness"] = _readiness(ops, pair)
+        settings = load_settings(config)
+        wiring = Wiring(settings.engine, settings.store_path, clock=ScaledClock(speed))
+        try:
+            pair = wiring.pair(None)
+            status = pair_status(wiring, pair)
+            report["readiness"] = {"verdict": status.verdict, "reasons": list(status.reasons)}
             if show:
                 _print_readiness(report["readiness"])
             if kind == "failover":
                 if show:
                     console.print(MSG["disaster"])
                 _control(sim.control_url, "POST", "/sites/primary/fail")
-            plan = ops.plan(kind, "all", None, disable_ha=kind == "test-failover")
+            plan = wiring.plan(Kind(kind), "all", None, disable_ha=kind == "test-failover")
             report["plan"] = plan.model_dump(mode="json")
             report["estimated_rto_seconds"] = plan.estimated_rto_seconds
             if show:
                 plan_table(plan)
-            run = None if plan.blockers else _run(ops, plan, kind)
+            run = None if plan.blockers else _run(wiring, plan, kind)
             report["run"] = run
             report["findings"] = _findings(twin, plan, run, report["readiness"])
             if show:
                 _print_outcome(report, speed)
+        except DRError as exc:
+            # The engine refused (a pool it cannot use, a plan it cannot make): that is the
+            # rehearsal's finding, not a crash.
+            report.setdefault("run", None)
+            report["findings"] = [{"subject": "rehearsal", "status": "error", "why": str(exc)}]
+            report["error"] = str(exc)
+            if show:
+                console.print(MSG["engine_error"].format(error=exc), markup=False)
+        finally:
+            wiring.close()
     report["verdict"] = _verdict(report)
     if show:
         console.print(MSG["verdict"].format(verdict=report["verdict"]), markup=False)
@@ -268,41 +315,20 @@ def _control(url: str, verb: str, path: str) -> Any:
         return json.load(resp)
 
 
-def _readiness(ops: Any, pair: Any) -> dict[str, Any]:
-    from engine import readiness
-
-    result = readiness.assess(
-        pair,
-        protected=ops.site(pair.protected),
-        dr=ops.site(pair.dr),
-        storage=ops.adapter,
-        last_drill=ops.store.drills.recent,
-        max_lag_seconds=ops.config.storage.max_lag_seconds,
-        clock=ops.clock,
-    )
-    return {
-        "verdict": result.verdict,
-        "reasons": [
-            {"severity": r.severity, "subject": r.subject, "message": r.message}
-            for r in result.reasons
-        ],
-    }
-
-
 def _print_readiness(rd: dict[str, Any]) -> None:
     console.print(MSG["readiness"].format(verdict=rd["verdict"]), markup=False)
-    _bullets([f"{r['severity']}: {r['subject']}: {r['message']}" for r in rd["reasons"]])
+    _bullets(rd["reasons"])
 
 
-def _run(ops: Any, plan: Any, kind: str) -> dict[str, Any]:
-    runner = ops.runner
+def _run(wiring: Any, plan: Any, kind: str) -> dict[str, Any]:
+    runner = wiring.runner
     run_id = runner.start(plan, requested_by="drbot rehearse", reason="rehearsal on a twin")
     while True:
         run = runner.wait(run_id, timeout=1.0)
         if run.state not in ("running", "queued", "aborting"):
             break
-    history = ops.store.runs.history(run_id)
-    drills = ops.store.drills.recent(plan.dest_pool, limit=1, kind=kind)
+    history = wiring.store.runs.history(run_id)
+    drills = wiring.store.drills.recent(plan.dest_pool, limit=1, kind=kind)
     vms = run.outcome.model_dump(mode="json")["vms"]
     return {
         "id": run_id,
@@ -339,7 +365,7 @@ def _findings(
             (c.message for c in problems if {vm.name, vm.appliance} & set(c.subject.split("/"))),
             None,
         ) or next(
-            (r["message"] for r in readiness["reasons"] if vm.name in r["message"]),
+            (r for r in readiness["reasons"] if vm.name in r),
             MSG["left_out_why"],
         )
         out.append({"subject": vm.name, "status": MSG["left_out_status"], "why": why})
@@ -382,6 +408,8 @@ def _print_outcome(report: dict[str, Any], speed: float) -> None:
 def _verdict(report: dict[str, Any]) -> str:
     """ready: the run succeeded and every VM of the estate came up; else not ready, and why."""
     run = report["run"]
+    if report.get("error"):
+        return MSG["v_error"]
     if run is None:
         return MSG["v_blocked"]
     if run["state"] == "succeeded" and not report["findings"]:

@@ -334,7 +334,11 @@ def _srs(world: World, pool: Pool, s: sc.Site, p: sc.Pool) -> str:
                 )
             continue
         content = VolumeContent(
-            str(uuidlib.uuid4()), sr.name, sr.description, sr.type, int(sr.size_gb * GiB)
+            sr.uuid or str(uuidlib.uuid4()),
+            sr.name,
+            sr.description,
+            sr.type,
+            int(sr.size_gb * GiB),
         )
         vol_id = f"{slug(p.name)}-{slug(sr.name)}"
         if sr.type == "nfs":
@@ -493,6 +497,7 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             else ["start", "start_on", "destroy", "export", "clone", "copy"],
             "domain_type": "hvm",
             "hardware_platform_version": 2,
+            **({"uuid": vm.uuid} if vm.uuid else {}),
         },
     )
     if running:
@@ -518,6 +523,7 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
         )
         db.set("VM", ref, guest_metrics=gm)
     first_sr: str | None = None
+    disks: list[tuple[str, str, int]] = []
     for i, disk in enumerate(vm.disks):
         if disk.sr == "local" or _is_local(p, disk.sr):
             sr_ref = _local_sr_of(pool, host)
@@ -527,6 +533,7 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
         vdi = create_vdi(
             world, pool, sr_ref, disk.name or f"{vm.name} disk {i}", int(disk.size_gb * GiB)
         )
+        disks.append((vdi, sr_ref, int(disk.size_gb * GiB)))
         db.create(
             "VBD",
             {
@@ -563,6 +570,8 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             "currently_attached": running,
         },
     )
+    if vm.snapshots:
+        _create_snapshots(world, pool, vm, ref, disks)
     for i, nic in enumerate(vm.nics):
         net = db.where("network", name_label=nic)[0]
         db.create(
@@ -577,6 +586,58 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             },
         )
     return ref
+
+
+# What a snapshot copies of its VM's record (xapi's VM.snapshot clones the record).
+SNAPSHOT_COPIES = (
+    "name_description", "memory_static_max", "memory_dynamic_max", "memory_dynamic_min",
+    "memory_target", "memory_static_min", "VCPUs_max", "VCPUs_at_startup", "domain_type",
+    "HVM_boot_params", "hardware_platform_version",
+)  # fmt: skip
+
+
+def _create_snapshots(
+    world: World, pool: Pool, vm: sc.VM, of: str, disks: list[tuple[str, str, int]]
+) -> None:
+    """The VM's snapshots, a day apart up to now: each a halted copy of its record whose
+    disks are snapshots of the VM's disks, on the same SRs."""
+    db = pool.db
+    base = db.get("VM", of)
+    now = world.clock.now()
+    for n, name in enumerate(vm.snapshots):
+        taken = now - timedelta(days=len(vm.snapshots) - n)
+        snap = db.create(
+            "VM",
+            {
+                **{k: base[k] for k in SNAPSHOT_COPIES},
+                "name_label": name,
+                "power_state": "Halted",
+                "is_a_snapshot": True,
+                "snapshot_of": of,
+                "snapshot_time": taken,
+                "allowed_operations": ["revert", "destroy", "export", "clone", "copy"],
+            },
+        )
+        for i, (vdi, sr_ref, size) in enumerate(disks):
+            copy = create_vdi(
+                world,
+                pool,
+                sr_ref,
+                f"{name} disk {i}",
+                size,
+                extra={"is_a_snapshot": True, "snapshot_of": vdi, "snapshot_time": taken},
+            )
+            db.create(
+                "VBD",
+                {
+                    "VM": snap,
+                    "VDI": copy,
+                    "userdevice": str(i if i < 3 else i + 1),
+                    "bootable": i == 0,
+                    "mode": "RW",
+                    "type": "Disk",
+                },
+            )
 
 
 def _is_local(p: sc.Pool, sr_name: str) -> bool:

@@ -11,7 +11,8 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
 [[sites.pools]]       # name, licensed_dr, ha_enabled, metadata_srs, users, hosts, networks, ...
 [[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
 [[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
-                      # nics, host, count (expands "{n}" in the name), created_inside_lag
+                      # nics, host, count (expands "{n}" in the name), created_inside_lag,
+                      # snapshots (names), uuid (a real VM's, kept: twins)
 [[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
 ```
 
@@ -104,6 +105,7 @@ class SR(_Strict):
     size_gb: float = Field(2048, gt=0)
     lag_seconds: float | None = Field(None, ge=0)
     description: str = ""
+    uuid: str | None = Field(None, description="a real SR's uuid to keep (twins); not local")
 
     @model_validator(mode="after")
     def _kinds(self) -> SR:
@@ -143,6 +145,16 @@ class VM(_Strict):
         False, description="created after the last replicated write: missing at the DR site"
     )
     description: str = ""
+    uuid: str | None = Field(None, description="a real VM's uuid to keep (twins; count = 1)")
+    snapshots: list[str] = Field(
+        default_factory=list, description="names of its snapshots, oldest first"
+    )
+
+    @model_validator(mode="after")
+    def _one_uuid(self) -> VM:
+        if self.uuid and self.count > 1:
+            raise ValueError(f"VM {self.name!r}: a uuid names one VM; drop it or count")
+        return self
 
     def expand(self) -> list[VM]:
         """This entry as `count` VMs (names get `{n}` replaced, or `-NN` appended)."""

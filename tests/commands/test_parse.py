@@ -43,6 +43,10 @@ VALID = [
         ),
     ),
     ("test-failover web-shop", TestFailoverRequest(target="web-shop")),
+    (
+        "test-failover web-shop --reason quarterly drill",
+        TestFailoverRequest(target="web-shop", reason="quarterly drill"),
+    ),
     ("test-failover web-shop, crm", TestFailoverRequest(target="web-shop,crm")),
     ("test-failover web-shop crm", TestFailoverRequest(target="web-shop,crm")),
     ('test-failover "web shop"', TestFailoverRequest(target="web shop")),

@@ -54,8 +54,7 @@ def test_each_sample_loads_every_row_the_twin_models(name: str) -> None:
 def test_served_twin_counts_match_the_dump_through_xenapi(
     name: str, serve_twin: Callable[..., SimHandle]
 ) -> None:
-    """VMs (no templates, snapshots or dom0), vApps, SRs, networks and hosts read through the
-    real XenAPI client from the served twin are the dump's rows."""
+    """Guest VMs, vApps, SRs, networks and hosts read through XenAPI are the dump's rows."""
     want = expected_counts(DATA / name)
     with _login(serve_twin(name)) as x:
         got = _counts(x)
@@ -80,13 +79,12 @@ def _counts(x: Any) -> dict[str, int]:
 def test_vm_memory_order_delays_and_names_survive_to_the_served_twin(
     serve_twin: Callable[..., SimHandle],
 ) -> None:
-    """Memory to the byte, vCPUs, power, vApp, start order and delay, disk sizes and
-    %-protected names are served as the dump has them."""
+    """Memory to the byte, vCPUs, power, vApp order and delay, disks and names serve as dumped."""
     path = DATA / "replicated_pool.xml"
     dump_vms = {
         r["name__label"]: r
         for r in rows(path, "VM")
-        if r["is_a_template"] == "false" and r["is_control_domain"] == "false"
+        if "true" not in (r["is_a_template"], r["is_control_domain"], r["is_a_snapshot"])
     }
     with _login(serve_twin("replicated_pool.xml")) as x:
         _check_details(x, path, dump_vms)
@@ -96,7 +94,7 @@ def _check_details(x: Any, path: Path, dump_vms: dict[str, dict[str, str]]) -> N
     served = {
         r["name_label"]: r
         for r in x.VM.get_all_records().values()
-        if not (r["is_a_template"] or r["is_control_domain"])
+        if not (r["is_a_template"] or r["is_control_domain"] or r["is_a_snapshot"])
     }
     apps = {ref: r["name_label"] for ref, r in x.VM_appliance.get_all_records().items()}
     dump_apps = {r["ref"]: r["name__label"] for r in rows(path, "VM_appliance")}
@@ -136,8 +134,7 @@ def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
 def test_unusable_rows_are_reported_with_the_reason_and_the_rest_loads(
     dump_copy: Callable[[str], Path],
 ) -> None:
-    """A VM with a bad number, one with an unknown power state, a row without ref and a VBD
-    of a missing VM are left out, each with its reason; every other row loads."""
+    """Unusable rows are left out, each with its reason and no value; every other row loads."""
     path = dump_copy("xapidb_app.xml")
     tree = ET.parse(path)  # noqa: S314 - our own fixture
     tables = {t.get("name"): t for t in tree.getroot().findall("table")}
@@ -198,8 +195,7 @@ ERRORS = {
 
 @pytest.mark.parametrize("kind", sorted(ERRORS))
 def test_a_bad_file_gets_one_clear_line(kind: str, dump_copy: Callable[[str], Path]) -> None:
-    """Malformed XML, a truncated file, an unknown schema version and other bad files each
-    raise DumpError with one line naming the file, the problem and what to do."""
+    """Each kind of bad file raises DumpError with one line naming the file, problem and fix."""
     path = dump_copy("small_vms.xml")
     _damaged(kind, path)
     with pytest.raises(DumpError) as exc:
@@ -234,3 +230,40 @@ def test_a_missing_file_is_refused_in_one_line(tmp_path: Path) -> None:
     """A path that is not a file says so and what to give instead."""
     with pytest.raises(DumpError, match="no such file"):
         load_dump(tmp_path / "nope.xml")
+
+
+def test_uuids_snapshots_and_the_mirror_keep_what_the_dump_says(
+    serve_twin: Callable[..., SimHandle],
+) -> None:
+    """VM and SR uuids, the snapshot and the mirror's SR uuid are served as the dump has them."""
+    path = DATA / "replicated_pool.xml"
+    vm_rows = rows(path, "VM")
+    guests = {
+        r["uuid"]
+        for r in vm_rows
+        if "true" not in (r["is_a_template"], r["is_control_domain"], r["is_a_snapshot"])
+    }
+    snaps = [r for r in vm_rows if r["is_a_snapshot"] == "true"]
+    of = {r["ref"]: r["uuid"] for r in vm_rows}
+    gold = next(r["uuid"] for r in rows(path, "SR") if r["type"] == "lvmoiscsi")
+    handle = serve_twin("replicated_pool.xml")
+    with _login(handle) as x:
+        records = x.VM.get_all_records()
+        served = {
+            r["uuid"]
+            for r in records.values()
+            if not (r["is_a_template"] or r["is_control_domain"] or r["is_a_snapshot"])
+        }
+        served_snaps = [r for r in records.values() if r["is_a_snapshot"]]
+        srs = {r["uuid"] for r in x.SR.get_all_records().values()}
+    assert served == guests
+    assert len(served_snaps) == len(snaps) == 1
+    assert records[served_snaps[0]["snapshot_of"]]["uuid"] == of[snaps[0]["snapshot_of"]]
+    assert gold in srs
+    from urllib.request import urlopen
+
+    with urlopen(handle.control_url + "/replication", timeout=30) as resp:
+        import json
+
+        luns = json.load(resp)
+    assert [lun["sr_uuid"] for lun in luns] == [gold]

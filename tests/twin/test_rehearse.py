@@ -28,8 +28,7 @@ def _guest_names(name: str) -> set[str]:
 
 @pytest.mark.parametrize("name", ["small_vms.xml", "xapidb_app.xml"])
 def test_each_sample_rehearses_to_a_verdict_naming_every_vm_that_would_fail(name: str) -> None:
-    """The samples (DR unlicensed, every disk on local storage) end not ready, with a reason
-    for each of their VMs, in lines no wider than 80 columns; exit code 1."""
+    """Each sample ends not ready, with a reason per VM, in lines of at most 80 columns."""
     result = _rehearse(str(DATA / name))
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
@@ -43,8 +42,7 @@ def test_each_sample_rehearses_to_a_verdict_naming_every_vm_that_would_fail(name
 
 
 def test_a_replicated_pool_drill_runs_and_names_the_vapp_a_scratch_disk_keeps_out() -> None:
-    """The edited pool's test failover runs and succeeds; the vApp with a disk on the
-    unreplicated scratch SR is reported with that reason; both RTOs are given."""
+    """The drill succeeds and names the vApp its unreplicated scratch disk keeps out, with RTOs."""
     report = json.loads(_rehearse(str(DATA / "replicated_pool.xml"), "--json").output)
     assert report["run"]["state"] == "succeeded"
     assert report["estimated_rto_seconds"] > 0
@@ -59,8 +57,7 @@ def test_a_replicated_pool_drill_runs_and_names_the_vapp_a_scratch_disk_keeps_ou
 
 
 def test_a_failover_rehearsal_fails_the_primary_and_reports_recovery_errors() -> None:
-    """A failover rehearsal fails the primary site first; the vApp whose disk is on an SR the
-    DR site never sees fails to recover there, with XAPI's error."""
+    """A failover fails the primary first and reports XAPI's recovery error for the scratch vApp."""
     report = json.loads(
         _rehearse(str(DATA / "replicated_pool.xml"), "--kind", "failover", "--json").output
     )

@@ -67,8 +67,7 @@ def _served_text(handle: SimHandle) -> str:
 def test_nothing_the_twin_serves_or_writes_holds_a_secret(
     serve_twin: Callable[..., SimHandle], tmp_path: Path
 ) -> None:
-    """XenAPI records of every class on both sites, the control API, the saved state, the
-    endpoints file and a drbot configuration written for the twin hold no secret."""
+    """No secret in XenAPI records of both sites, the control API, saved state or written files."""
     state, endpoints = tmp_path / "state", tmp_path / "endpoints.json"
     handle = serve_twin(
         make_twin("replicated_pool.xml", dr="small_vms.xml"),

@@ -64,7 +64,12 @@ def load_assumptions(dump: str | Path, path: str | Path | None = None, **flags: 
         except tomllib.TOMLDecodeError as exc:
             raise DumpError(f"{file}: not valid TOML ({exc}); fix the syntax") from None
         source = str(file)
-    data.update({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    # A flag wins over the file, also where the file says the opposite about an SR.
+    for key, other in (("replicated", "not_replicated"), ("not_replicated", "replicated")):
+        if key in given and isinstance(data.get(other), list):
+            data[other] = [n for n in data[other] if n not in given[key]]
+    data.update(given)
     try:
         out = Assumptions.model_validate(data)
     except ValidationError as exc:

@@ -6,11 +6,13 @@ match) becomes site `dr`. What carries over from the dump: hosts (memory from
 local SR once per host, as a real install has one per host; shared SRs shared), vApps,
 and every VM that is not a template, snapshot or control domain, with its memory
 (`memory__static_max`, kept to the byte), vCPUs, power state, vApp, start order and delays,
-HA restart priority, disks (size, SR) and NICs (network), pinned to the host whose local
-storage holds its disks. What the dump cannot say comes from `Assumptions`: which shared
-SRs the array replicates (a mirror at the DR site keeps the SR's uuid, as array
-replication does), the lag, and metadata replication, turned on for the replicated SRs that
-can hold it (`SR_METADATA`: lvmoiscsi, lvmohba) when the pool is licensed for DR.
+HA restart priority, disks (size, SR), NICs (network) and snapshots, pinned to the host
+whose local storage holds its disks; VMs and shared SRs keep their uuids, so what the twin
+reports can be looked up in the real pool. What the dump cannot say comes from
+`Assumptions`: which shared SRs the array replicates (a mirror at the DR site keeps the SR's
+uuid, as array replication does), the lag, and metadata replication, turned on for the
+replicated SRs that can hold it (`SR_METADATA`: lvmoiscsi, lvmohba) when the pool is
+licensed for DR.
 
 The scenario format needs unique names where a real pool allows duplicates: a later
 duplicate is renamed `name (uuid prefix)`, and `Twin.notes` says so.
@@ -141,6 +143,7 @@ class _PoolBuilder:
         self.net_names: dict[str, str] = {}
         self.sr_names: dict[str, str] = {}
         self.app_names: dict[str, str] = {}
+        self.snapshots: dict[str, list[str]] = {}
 
     def hosts(self) -> list[dict[str, Any]]:
         names = _Names("host", self.notes)
@@ -217,6 +220,8 @@ class _PoolBuilder:
                 "size_gb": _gib(sr.size, GiB),
                 "description": sr.description,
             }
+            if sr.uuid:
+                entry["uuid"] = sr.uuid  # a mirror keeps it, as array replication does
             if sr.ref in replicated:
                 entry.update(
                     kind="replicated", replicate_to=DR_SITE, lag_seconds=replicated[sr.ref]
@@ -242,6 +247,9 @@ class _PoolBuilder:
                 disks.setdefault(vbd.vm, []).append(vbd)
         for vif in dump.vifs:
             nics.setdefault(vif.vm, []).append(vif)
+        for snap in dump.snapshots:
+            if snap.snapshot_of in dump.vms:
+                self.snapshots.setdefault(snap.snapshot_of, []).append(snap.name)
         names = _Names("VM", self.notes)
         out = []
         for vm in dump.guests:
@@ -280,7 +288,10 @@ class _PoolBuilder:
                 for v in sorted(vifs, key=lambda v: _device_order(v.device))
             ],
             "description": vm.description,
+            "snapshots": self.snapshots.get(vm.ref, []),
         }
+        if vm.uuid:
+            entry["uuid"] = vm.uuid
         if host:
             entry["host"] = host
         if vm.appliance != NULL_REF:
@@ -382,7 +393,7 @@ def _dr_pool_generated(primary: dict[str, Any], a: Assumptions, notes: list[str]
         )
     )
     return {
-        "name": "dr",
+        "name": "dr" if primary["name"] != "dr" else "dr (generated)",
         "description": "DR pool generated to match the primary",
         "licensed_dr": True,
         "product_version": primary["product_version"],

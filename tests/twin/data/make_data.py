@@ -154,6 +154,7 @@ def _replicated(root: ET.Element) -> None:
     db_vm.set("name__label", "payments-db")
     db_vm.set("start_delay", "30")
     db_vm.set("other_config", f"(('vm_password' '{SECRETS['other_config']}'))")
+    _snapshot(t, db_vm, "payments-db before upgrade")
     data = _row(
         t["VDI"],
         name__label="report%.data",
@@ -164,6 +165,33 @@ def _replicated(root: ET.Element) -> None:
         VBDs="()",
     )
     _row(t["VBD"], VM=db_vm.get("ref", ""), VDI=data, type="Disk", userdevice="1", mode="RW")
+
+
+def _snapshot(t: dict[str, ET.Element], vm: ET.Element, name: str) -> None:
+    """A snapshot of `vm` as VM.snapshot leaves it: a halted copy of the record, outside any
+    vApp, whose disks are snapshots of the VM's disks on the same SR."""
+    snap = _row(
+        t["VM"],
+        **{k: v for k, v in vm.attrib.items() if k not in ("ref", "_ref", "uuid")},
+    )
+    row = t["VM"].findall("row")[-1]
+    row.attrib.update(
+        name__label=name.replace(" ", "%."),
+        is_a_snapshot="true",
+        snapshot_of=vm.get("ref", ""),
+        power_state="Halted",
+        appliance="OpaqueRef:NULL",
+        resident_on="OpaqueRef:NULL",
+        snapshot_time="20260101T00:00:00Z",
+    )
+    vdis = {r.get("ref"): r for r in t["VDI"].findall("row")}
+    for vbd in list(t["VBD"].findall("row")):
+        if vbd.get("VM") == vm.get("ref") and vbd.get("type") == "Disk":
+            disk = vdis[vbd.get("VDI")]
+            fields = {k: v for k, v in disk.attrib.items() if k not in ("ref", "_ref", "uuid")}
+            fields.update(is_a_snapshot="true", snapshot_of=disk.get("ref", ""), VBDs="()")
+            copy = _row(t["VDI"], **fields)
+            _row(t["VBD"], VM=snap, VDI=copy, type="Disk", userdevice=vbd.get("userdevice", "0"))
 
 
 def main(samples: Path) -> None:
