@@ -79,6 +79,7 @@ MSG = {
     "v_run": "not ready: the {kind} ended {state}",
     "verdict": "Verdict: {verdict}",
     "disaster": "Failing the primary site first (a failover rehearses a disaster).",
+    "running": "Running the {kind} on the twin ({speed:g}x faster than real hosts)...",
     "no_both": "give --dr-db or --dr-capacity, not both: a DR dump has its own capacity",
     "engine_error": "The rehearsal stopped: {error}",
 }
@@ -286,6 +287,8 @@ def run_rehearsal(twin: Any, kind: RehearsalKind, *, speed: float, show: bool) -
             report["estimated_rto_seconds"] = plan.estimated_rto_seconds
             if show:
                 plan_table(plan)
+            if show and not plan.blockers:
+                console.print(MSG["running"].format(kind=kind, speed=speed), markup=False)
             run = None if plan.blockers else _run(wiring, plan, kind)
             report["run"] = run
             report["findings"] = _findings(twin, plan, run, report["readiness"])
