@@ -56,6 +56,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from bot.reports.config import ReportsConfig
+from bot.slack.config import SlackConfig
 from commands.config import PolicyConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
@@ -175,6 +176,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py: [policy]
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    slack: SlackConfig | None = None  # bot/slack/config.py; `drbot serve` needs it
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -299,6 +299,7 @@ class Inventory:
         self._metrics_owner: dict[str, str] = {}
         self._owner_metrics: dict[str, str] = {}
         self.token = ""
+        self._token_url: str | None = None  # the coordinator the token was taken from
         self.loaded_at: datetime | None = None
         self.changed_at: datetime | None = None
         self.round_trips = 0
@@ -354,6 +355,7 @@ class Inventory:
                 setattr(self, attr, table)
                 self._versions[attr] += 1
             self.token = token
+            self._token_url = self.client.url
             self.loaded_at = self.changed_at = self.client.clock.now()
             self.round_trips = self.client.calls - before
             self.load_seconds = {"fetch": fetched - started, "convert": converted - fetched}
@@ -480,6 +482,14 @@ class Inventory:
                 self.last_error = None
                 if self._stop.is_set():
                     break
+                if self.client.url != self._token_url:
+                    # Another coordinator answered (HOST_IS_SLAVE, a new one elected): its
+                    # tokens need not mean what the old one's did. Snapshot afresh.
+                    try:
+                        self.reload()
+                    except XapiError as exc:
+                        self.last_error = exc
+                    continue
                 self.apply(events)
                 with self._lock:
                     self.token = token

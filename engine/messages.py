@@ -239,6 +239,16 @@ NOT_REPLICATED = (
     "A disk is on SR {sr!r}, which is not replicated to the DR site; recovery would drop it. "
     "{left_out}"
 )
+SNAPSHOT_NOT_REPLICATED = (
+    "Snapshot {whose!r} has a disk on SR {sr!r}, which is not replicated to the DR site: "
+    "VM.recover imports snapshots too and fails without it. Delete the snapshot or move its "
+    "disk to a replicated SR. {left_out}"
+)
+SUSPEND_NOT_REPLICATED = (
+    "The VM is suspended and its memory image is on SR {sr!r}, which is not replicated to the "
+    "DR site: VM.recover fails without it. Resume or shut the VM down, or make a replicated SR "
+    "the pool's suspend SR. {left_out}"
+)
 LEFT_OUT_VM = "This VM is left out of the plan."
 LEFT_OUT_APP = "This vApp is left out of the plan."
 NAMED_BLOCKER = "Move the disk to replicated storage, or leave it out of the target."
@@ -272,9 +282,10 @@ METADATA_NOT_REPLICATED = (
     "replication on a replicated SR."
 )
 NETWORK_MISSING = (
-    "No network named {network!r} or on its bridge in pool {dest!r}, and none mapped: recovery "
-    "would create an isolated private network. Add it to {dest!r}, or map it to one of its "
-    "networks in the network_map of the configuration's pair with protected = {protected!r}."
+    "No network named {network!r} or on its bridge in pool {dest!r}, and none mapped: the run "
+    "makes an isolated private network of that name before recovery. Add it to {dest!r}, or "
+    "map it to one of its networks in the network_map of the configuration's pair with "
+    "protected = {protected!r}."
 )
 NETWORK_BY_BRIDGE = "Lands on {dest!r} (same bridge {bridge})."
 NETWORK_BY_MAP = (
@@ -293,6 +304,13 @@ HA_ON = (
     "test, or plan with disable_ha to let the run turn it off and back on."
 )
 HA_WILL_DISABLE = "HA is on in the DR pool; the run turns it off for the test and back on after."
+HA_CAPACITY = (
+    "HA is on in pool {pool!r} and must tolerate {n} host failure(s): with these VMs started "
+    "({need}), the HA-protected VMs of its busiest host ({protected}) would not fit in what "
+    "the other hosts have left, and XAPI refuses such starts "
+    "(HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN). Turn HA off for the run, lower "
+    "ha_host_failures_to_tolerate, or recover less."
+)
 NO_LIVE_HOSTS = "No live, enabled host in the pool."
 CAPACITY_SHORT = (
     "The VMs need {need} and pool {pool!r} has {free} free; free memory or recover less."
@@ -336,6 +354,8 @@ R_METADATA_LIMIT = "{n} metadata targets: XAPI allows at most 8 per pool."
 R_METADATA_SINGLE = "Metadata is replicated to one SR only; a second target survives its loss."
 R_LOCAL = "disk on local storage {sr!r}: never recoverable"
 R_NOT_REPLICATED = "disk on {sr!r}, which is not replicated"
+R_SNAPSHOT_NOT_REPLICATED = "snapshot {whose!r} has a disk on {sr!r}, which is not replicated"
+R_SUSPEND_NOT_REPLICATED = "suspend image on {sr!r}, which is not replicated"
 R_INSIDE_LAG = "not in the replicated metadata yet (created after {since})"
 R_NO_DISKS = "no disk on any SR: nothing to recover"
 R_UNPROTECTED = "{n} of {total} VMs are not protected: {names}."

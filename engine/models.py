@@ -48,6 +48,8 @@ class _NamedObject(_XapiObject):
 class PoolInfo(_NamedObject):
     master: str | None = None
     ha_enabled: bool = False
+    ha_host_failures_to_tolerate: int = 0
+    ha_allow_overcommit: bool = False
     restrictions: dict[str, str] = Field(default_factory=dict)
     other_config: dict[str, str] = Field(default_factory=dict)
     metadata_vdis: list[str] = Field(default_factory=list)
@@ -88,6 +90,7 @@ class VMInfo(_NamedObject):
     vbds: list[str] = Field(default_factory=list)
     vifs: list[str] = Field(default_factory=list)
     suspend_vdi: str | None = None
+    snapshots: list[str] = Field(default_factory=list)  # VM refs of its snapshots
     tags: list[str] = Field(default_factory=list)
     other_config: dict[str, str] = Field(default_factory=dict)
     # VM_metrics.install_time: when the VM was created (compared with the mirror's as-of time).

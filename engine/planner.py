@@ -141,6 +141,15 @@ History = Callable[[str, str, str], Sequence[float]]
 # ---------------------------------------------------------------------------------------------
 
 
+# The plan's message for each reason `protection_problems` gives.
+STORAGE_PROBLEMS = {
+    "local-storage": m.LOCAL_STORAGE,
+    "not-replicated": m.NOT_REPLICATED,
+    "snapshot-not-replicated": m.SNAPSHOT_NOT_REPLICATED,
+    "suspend-not-replicated": m.SUSPEND_NOT_REPLICATED,
+}
+
+
 def parse_target(target: str | Sequence[str]) -> list[str]:
     """Split a target ("all", "app:payments, vm:jump-01", a list) into its items."""
     items = [target] if isinstance(target, str) else list(target)
@@ -547,11 +556,11 @@ def plan(
             )
         return vp, vchecks
 
-    def recoverable(vms: list[VMInfo]) -> list[tuple[str, str, str]]:
+    def recoverable(vms: list[VMInfo]) -> list[tuple[str, str, str, str]]:
         return [
-            (vm.name_label, code, sr)
+            (vm.name_label, code, sr, whose)
             for vm in vms
-            for code, sr in protection_problems(records, vm, replicated_uuids)
+            for code, sr, whose in protection_problems(records, vm, replicated_uuids)
         ]
 
     def storage_checks(vms: list[VMInfo], named: bool, prefix: str, left_out: str) -> str | None:
@@ -562,14 +571,15 @@ def plan(
         if not problems:
             return None
         status = "blocker" if named else "warning"
-        for vm_name, code, sr in problems:
+        for vm_name, code, sr, whose in problems:
             checks.append(
                 check(
                     f"storage-{code}",
                     status,
                     f"{prefix}{vm_name}",
-                    m.LOCAL_STORAGE if code == "local-storage" else m.NOT_REPLICATED,
+                    STORAGE_PROBLEMS[code],
                     sr=sr,
+                    whose=whose,
                     left_out=left_out if status == "warning" else m.NAMED_BLOCKER,
                 )
             )
@@ -799,13 +809,14 @@ def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> li
 def _attached_metadata(
     dst: Inventory, src: Inventory, replicated: set[str]
 ) -> tuple[Records | None, list[MetadataSource]]:
-    """Read the source's metadata from a latest metadata VDI already attached at `dst`."""
+    """Read the source's metadata from a metadata VDI already attached at `dst`: one marked
+    metadata_latest first; then any (today's xapi marks none on an SR it attached without a
+    plug that read it, docs/xapi-behaviours.md), the database read telling whose it is."""
     candidates = []
     for vdi in dst.vdis.values():
         sr = dst.srs.get(vdi.sr or "")
         if (
             vdi.type != "metadata"
-            or not vdi.metadata_latest
             or sr is None
             or sr.uuid not in replicated
             or not dst.sr_attached(sr)
@@ -813,7 +824,8 @@ def _attached_metadata(
         ):
             continue
         candidates.append((sr, vdi))
-    for sr, vdi in sorted(candidates, key=lambda c: (c[0].name_label, c[1].uuid)):
+    order = sorted(candidates, key=lambda c: (not c[1].metadata_latest, c[0].name_label, c[1].uuid))
+    for sr, vdi in order:
         try:
             records = read_foreign(dst.client, vdi.ref, vdi.uuid)
         except XapiError:

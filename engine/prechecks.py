@@ -148,6 +148,9 @@ def dest_checks(
             checks.append(check("ha", "blocker", dst.name, m.HA_ON))
     # Hosts and capacity.
     live = [h for h in hosts if h.live and h.enabled]
+    ha_off = kind == "test-failover" and disable_ha
+    if power_after != "leave-off" and vms and not ha_off:
+        checks += ha_capacity_checks(dst, live, vms)
     if not live:
         checks.append(check("hosts", "blocker", dst.name, m.NO_LIVE_HOSTS))
     if power_after != "leave-off" and vms:
@@ -174,6 +177,43 @@ def dest_checks(
                 )
             )
     return checks
+
+
+def ha_capacity_checks(dst: Inventory, live: list[Any], vms: list[VMPlan]) -> list[Check]:
+    """With HA on at the destination, would starting `vms` leave its protected VMs without a
+    plan? XAPI refuses each start that would (docs/xapi-behaviours.md §5); this estimates it
+    as XAPI plans, per host failure: the HA-protected VMs running on the failed host must fit
+    in the memory the other live hosts have left once `vms` run (summed, so an estimate)."""
+    if not dst.pools:
+        return []
+    pool = dst.pool
+    n = pool.ha_host_failures_to_tolerate
+    if not pool.ha_enabled or pool.ha_allow_overcommit or n < 1 or len(live) <= n:
+        return []
+    need = sum(v.memory_bytes for v in vms)
+    free = sum(h.memory_free for h in live)
+    protected = {h.ref: 0 for h in live}
+    for vm in dst.vms.values():
+        running = vm.power_state in ("Running", "Paused")
+        if running and vm.ha_restart_priority == "restart" and vm.resident_on in protected:
+            protected[vm.resident_on] += vm.memory_needed
+    busiest = sorted(live, key=lambda h: protected[h.ref], reverse=True)[:n]
+    lost = sum(protected[h.ref] + h.memory_free for h in busiest)
+    homeless = sum(protected[h.ref] for h in busiest)
+    if homeless and free - need - lost < homeless:
+        return [
+            check(
+                "ha-capacity",
+                "warning",
+                dst.name,
+                m.HA_CAPACITY,
+                pool=dst.name,
+                n=n,
+                need=_gib(need),
+                protected=_gib(homeless),
+            )
+        ]
+    return []
 
 
 def _gib(n: int) -> str:

@@ -92,6 +92,10 @@ class Site:
         return self.reachable
 
 
+# `whose` of a suspended VM's memory image in `Records.import_disks`.
+SUSPEND_IMAGE = "suspend image"
+
+
 @dataclass
 class Records:
     """VM-side records from one source (an inventory or a foreign database), with lookups."""
@@ -124,8 +128,9 @@ class Records:
     def real_vms(self) -> list[VMInfo]:
         return [vm for vm in self.vms.values() if vm.is_real]
 
-    def disk_srs(self, vm: VMInfo) -> list[Any]:
-        """The SRs of the VM's non-CD disks, ISO SRs excluded (what recovery needs, §2.7)."""
+    def own_disk_srs(self, vm: VMInfo) -> list[Any]:
+        """The SRs of the VM's own non-CD disks, ISO SRs excluded (what
+        `VM.assert_can_be_recovered` checks)."""
         found: dict[str, Any] = {}
         vbds, vdis, srs = self.vbds, self.vdis, self.srs
         for vbd_ref in vm.vbds:
@@ -139,6 +144,34 @@ class Records:
             sr = srs.get(sr_ref)
             if sr is not None and sr.content_type != "iso":
                 found[sr_ref] = sr
+        return list(found.values())
+
+    def import_disks(self, vm: VMInfo) -> list[tuple[Any, str]]:
+        """(SR, whose) for every disk `VM.recover` imports: the VM's own disks (whose ""), its
+        snapshots' (the snapshot's name) and a suspended VM's memory image (SUSPEND_IMAGE).
+
+        `VM.recover` exports the VM with its snapshots and suspend image (xapi_dr.ml,
+        `create_import_objects`) and, without force, fails on any of their disks it cannot
+        find, although `VM.assert_can_be_recovered` looks only at the VM's own disks
+        (docs/xapi-behaviours.md §7).
+        """
+        out = [(sr, "") for sr in self.own_disk_srs(vm)]
+        for ref in vm.snapshots:
+            snapshot = self.vms.get(ref)
+            if snapshot is not None:
+                out += [(sr, snapshot.name_label) for sr in self.own_disk_srs(snapshot)]
+        vdi = self.vdis.get(vm.suspend_vdi or "") if vm.power_state == "Suspended" else None
+        sr = self.srs.get(vdi.sr or "") if vdi is not None else None
+        if sr is not None:
+            out.append((sr, SUSPEND_IMAGE))
+        return out
+
+    def disk_srs(self, vm: VMInfo) -> list[Any]:
+        """Every SR a recovery of the VM needs: its own disks', its snapshots' and its suspend
+        image's (`import_disks`), once each."""
+        found: dict[str, Any] = {}
+        for sr, _whose in self.import_disks(vm):
+            found.setdefault(sr.ref, sr)
         return list(found.values())
 
     def networks_of(self, vm: VMInfo) -> list[Any]:
@@ -175,19 +208,29 @@ def read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> Records:
 
 
 def protection_problems(
-    records: Records, vm: VMInfo, replicated_sr_uuids: set[str], srs: list[Any] | None = None
-) -> list[tuple[str, str]]:
-    """Why `vm` cannot be recovered at the DR site, as (reason code, SR name) pairs.
+    records: Records, vm: VMInfo, replicated_sr_uuids: set[str]
+) -> list[tuple[str, str, str]]:
+    """Why `vm` cannot be recovered at the DR site, as (reason code, SR name, whose) triples.
 
     Reason codes: `local-storage` (a disk on an SR that is not shared: never recoverable,
     XenCenter's "Uses local storage"), `not-replicated` (a disk on a shared SR whose LUN is not
-    replicated to the DR site: force would silently drop it).
+    replicated to the DR site: force would silently drop it), `snapshot-not-replicated` (a
+    disk of snapshot `whose` on such an SR) and `suspend-not-replicated` (the suspend image):
+    VM.recover imports those too and fails without them.
     """
     problems = []
-    for sr in records.disk_srs(vm) if srs is None else srs:
-        if sr.uuid in replicated_sr_uuids:
+    seen: set[tuple[str, str]] = set()
+    for sr, whose in records.import_disks(vm):
+        if sr.uuid in replicated_sr_uuids or (sr.uuid, whose) in seen:
             continue
-        problems.append(("local-storage" if not sr.shared else "not-replicated", sr.name_label))
+        seen.add((sr.uuid, whose))
+        if whose == SUSPEND_IMAGE:
+            code = "suspend-not-replicated"
+        elif whose:
+            code = "snapshot-not-replicated"
+        else:
+            code = "local-storage" if not sr.shared else "not-replicated"
+        problems.append((code, sr.name_label, whose))
     return problems
 
 

@@ -492,14 +492,23 @@ def _protection(
     return vm_rows, apps, used_networks
 
 
+# A protection row's reason for each code `protection_problems` gives.
+REASONS = {
+    "local-storage": m.R_LOCAL,
+    "not-replicated": m.R_NOT_REPLICATED,
+    "snapshot-not-replicated": m.R_SNAPSHOT_NOT_REPLICATED,
+    "suspend-not-replicated": m.R_SUSPEND_NOT_REPLICATED,
+}
+
+
 def _vm_row(
     records: Records, vm: Any, replicated: set[str], lag_cut: datetime | None
 ) -> tuple[VMProtection, list[Any]]:
     """One VM's protection row, and the networks it needs at the DR site (none if unprotected)."""
     why = []
     srs = records.disk_srs(vm)
-    for code, sr in protection_problems(records, vm, replicated, srs):
-        why.append((m.R_LOCAL if code == "local-storage" else m.R_NOT_REPLICATED).format(sr=sr))
+    for code, sr, whose in protection_problems(records, vm, replicated):
+        why.append(REASONS[code].format(sr=sr, whose=whose))
     if lag_cut is not None and vm.install_time is not None and vm.install_time > lag_cut:
         why.append(m.R_INSIDE_LAG.format(since=lag_cut.isoformat(timespec="seconds")))
     if not srs:

@@ -35,7 +35,7 @@ NOT_RUNNING_HERE = (
 UNKNOWN_POOL_CLIENT = "No connection to pool {pool!r}; add it to [pools] in the configuration."
 NO_METADATA = (
     "No metadata VDI holding {what} was found on the attached SRs; check that the replicated "
-    "SRs holding the pool's metadata were attached (metadata_latest) and plan again."
+    "SRs holding the pool's metadata were attached and scanned, and plan again."
 )
 ATTACH_NO_CONFIG = (
     "LUN {lun} has no device_config to attach it with at the destination; check the storage "
@@ -95,3 +95,28 @@ STILL_RUNNING = (
 )
 DID_NOT_SHUT_DOWN = "not run: it did not shut down at {pool!r}: {error}"
 CANCELLED_VM = "not run: the run was cancelled before reaching it"
+SCAN_NO_SR = "SR {sr} is not in the pool after attaching it; attach it again."
+SCAN_FAILED = (
+    "SR.scan failed ({error}): without a scan today's xapi has no VDI records (metadata, "
+    "disks) for an SR it did not know; check the SR and scan it by hand."
+)
+NETWORK_MADE = (
+    "Made by drbot run {run_id} for VMs whose network the pool lacked (private: no PIFs)."
+)
+ATTACH_NOTHING = (
+    "DR_task.create attached nothing for LUN {lun}: SR {sr} is not among the SRs a probe of "
+    "its device_config finds ({found}). Check the LUN's SCSIid and target, and the SR uuid, in "
+    "the storage configuration; the empty DR_task was destroyed."
+)
+PROBE_EMPTY = "none"
+PROBE_FAILED = "the probe failed: {error}"
+REARM_FAILED = (
+    "Metadata replication could not be turned on at pool {pool!r} for {items}: the VMs run, "
+    "but the DR pool's metadata does not reach the primary, so a failback would find none. "
+    "Attach the SR and enable it by hand (xe sr-enable-database-replication uuid=...)."
+)
+HA_REFUSED = (
+    "XAPI refused to start it: HA in pool {pool!r} could then no longer restart its protected "
+    "VMs after the host failures it must tolerate ({error}). Start it once HA is off or "
+    "ha_host_failures_to_tolerate is lower, or free memory in the pool."
+)

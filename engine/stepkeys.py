@@ -16,7 +16,9 @@ keeps (`str(key)`); this module is the only place that knows its shape:
     mark:<name>                 a journaled moment (rto-start, rto-end)
     cleanup:stop:vm:<uuid>      stop a VM the run recovered
     cleanup:<what>:<uuid>       remove a VM, vApp, network, DR_task or SR the run created
-    finish:drtask:<uuid>        destroy a DR_task once recovery is done
+    finish:drtask:<uuid>        destroy a DR_task once recovery is done (or one that attached
+                                nothing, or that a failed DR_task.create left)
+    network:<name>              make a network the destination lacks, before recovery
     rearm:<sr uuid>             turn metadata replication on at the destination
     dr-clean:<what>:<uuid>      a failback removes the DR site's copy (vm, app, sr)
     snapshot:networks           the destination's networks before recovery (to tell the ones
@@ -47,6 +49,7 @@ class Verb(StrEnum):
     REARM = "rearm"
     DR_CLEAN = "dr-clean"
     SNAPSHOT = "snapshot"
+    NETWORK = "network"
 
 
 # How many parts follow the verb; the last one takes whatever remains (it may hold ':').
@@ -63,6 +66,7 @@ _ARITY = {
     Verb.REARM: 1,
     Verb.DR_CLEAN: 2,
     Verb.SNAPSHOT: 1,
+    Verb.NETWORK: 1,
 }
 
 
@@ -142,6 +146,10 @@ def cleanup(what: str, uuid: str) -> StepKey:
 
 def finish_dr_task(uuid: str) -> StepKey:
     return StepKey(Verb.FINISH, ("drtask", uuid))
+
+
+def network(name: str) -> StepKey:
+    return StepKey(Verb.NETWORK, (name,))
 
 
 def rearm(sr_uuid: str) -> StepKey:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import ipaddress
 import itertools
 import json
 import ssl
@@ -298,6 +299,16 @@ class _Local(threading.local):
     jsonrpc: _JsonRpc | None = None
 
 
+def _url_host(address: str) -> str:
+    """The host part of a URL for an address XAPI gives (`HOST_IS_SLAVE`, `host.address`):
+    an IPv6 address goes in brackets (RFC 3986); a name or an IPv4 address as it is."""
+    bare = address.strip("[]")
+    try:
+        return f"[{bare}]" if ipaddress.ip_address(bare).version == 6 else bare
+    except ValueError:
+        return address
+
+
 class XapiClient:
     """A logged-in connection to one pool's coordinator.
 
@@ -336,6 +347,7 @@ class XapiClient:
         self._lock = threading.RLock()
         self._local = _Local()
         self._jsonrpc_ok = True
+        self._pool_ref: str | None = None
         self.calls = 0  # round trips made; benchmarks and tests read it
         self.latency: float | None = None  # moving average of short calls' round trips, s
 
@@ -427,10 +439,8 @@ class XapiClient:
             if address in (parts.hostname, parts.netloc):
                 return url
         parts = urlsplit(like)
-        if ":" in address and not address.startswith("["):
-            return f"{parts.scheme}://{address}"
         port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{address}{port}"
+        return f"{parts.scheme}://{_url_host(address)}{port}"
 
     def _login(self) -> None:
         """Log in on the coordinator, trying every known host and following HOST_IS_SLAVE."""
@@ -651,11 +661,15 @@ class XapiClient:
     def current_token(self) -> str:
         """A token for "now", to follow changes from after a snapshot was taken.
 
-        Asks for the events of the pool object from the beginning: one tiny answer whose token is
-        XAPI's current generation, valid for every class.
+        `event.inject` on the pool object: XAPI touches it and returns the token just before
+        that touch (xapi_event.ml, `inject`). A token from `event.from` is no substitute: it
+        is the newest generation among the objects that call matched, so one taken from the
+        pool object alone is as old as the pool's last change, and a follower starting from
+        it replays history (docs/xapi-behaviours.md §8). The pool's ref is asked once.
         """
-        _, token = self.events(["pool"], "", 0.0)
-        return token
+        if self._pool_ref is None:
+            self._pool_ref = str(self.call("pool.get_all")[0])
+        return str(self.call("event.inject", "pool", self._pool_ref))
 
     def start_async(self, method: str, *args: Any, session: str | None = None) -> str:
         """Start `Async.<method>` and return its task ref at once.

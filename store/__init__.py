@@ -26,6 +26,7 @@ from store.drills import Drills
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound, StepAlreadyDone, StoreError
 from store.history import History
 from store.kv import KeyValues
+from store.outbox import Outbox
 from store.outcomes import Kind, RunOutcome, VMOutcome, VMStatus
 from store.records import (
     LeaseRecord,
@@ -79,6 +80,7 @@ class Store:
         self.drills = Drills(conn)
         self.approvals = Approvals(conn)
         self.history = History(conn)
+        self.outbox = Outbox(conn)  # what the Slack bot must still post
 
     def kv(self, namespace: str) -> KeyValues:
         """A durable mapping of JSON values under `namespace`."""

@@ -227,3 +227,25 @@ def m007_run_state_details(db: Database) -> None:
                 [row["value_json"], int(row["key"])],
             )
         db.execute("DELETE FROM kv WHERE namespace = ?", ["paused-runs"])
+
+
+@migrations()
+def m_slack_outbox(db: Database) -> None:
+    """What the Slack bot must post, kept until Slack took it (store/outbox.py)."""
+    db["outbox"].create(
+        {
+            "id": int,
+            "topic": str,
+            "key": str,
+            "payload_json": str,
+            "created_at": str,
+            "posted_at": str,
+            "attempts": int,
+            "error": str,
+        },
+        pk="id",
+        not_null={"topic", "key", "payload_json", "created_at", "attempts"},
+        defaults={"attempts": 0},
+    )
+    db["outbox"].create_index(["topic", "key"], unique=True)
+    db["outbox"].create_index(["topic", "posted_at"])

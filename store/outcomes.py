@@ -49,6 +49,10 @@ class VMStatus(StrEnum):
     """XAPI refused to recover the VM (or its vApp); `error` says why. Final; a failure."""
     START_FAILED = "start-failed"
     """Recovered, but XAPI could not start it; `error` says why. Final; a failure."""
+    HA_REFUSED = "ha-refused"
+    """Recovered, but XAPI refused to start it because the destination's HA could then no
+    longer restart its protected VMs after the host failures it must tolerate
+    (`HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN`); `error` says what to do. Final; a failure."""
     SKIPPED = "skipped"
     """Not attempted because a step it depends on failed (e.g. its vApp's recovery). Final;
     a failure."""

@@ -30,7 +30,7 @@ from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
-from engine.kinds.storage_steps import attach_all, each_lun, reprotect, scan_srs, storage_step
+from engine.kinds.storage_steps import attach_all, each_lun, reprotect, storage_step
 from engine.models import LunPlan
 from store import RunState, VMStatus
 
@@ -57,7 +57,6 @@ def execute(ctx: RunContext) -> Result:
         luns = [lun for lun in plan.luns if lun.lun in each_lun(ctx, plan.luns, "reverse", back)]
         ctx.phase("attach")
         luns = attach_all(ctx, dest, luns, {})
-        scan_srs(dest, [lun.sr_uuid for lun in luns])
         ctx.phase("recover")
         recover_and_start(ctx, dest, [lun.sr_uuid for lun in luns], plan.power_after)
         end = mark(ctx, "rto-end")

@@ -17,7 +17,7 @@ from typing import Any
 from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import DRError, XapiError
-from engine.executor import Outcome, suspends_run
+from engine.executor import Outcome, lost_contact, suspends_run
 from engine.kinds.cleanup import cleanup, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
@@ -62,7 +62,7 @@ def execute(ctx: RunContext) -> Result:
         end = mark(ctx, "rto-end")
         ctx.phase("finish")
         destroy_dr_tasks(ctx, dest)
-        rearm_metadata_replication(ctx, dest)
+        unarmed = rearm_metadata_replication(ctx, dest, configs)
     except DRError as exc:
         if suspends_run(exc):
             raise  # paused for a person, or interrupted until the pool answers
@@ -75,6 +75,10 @@ def execute(ctx: RunContext) -> Result:
         )
     state = verdict(ctx.outcomes.values(), plan.power_after)
     rto = (end - start).total_seconds()
+    if unarmed:
+        failure = run_messages.REARM_FAILED.format(pool=plan.dest_pool, items="; ".join(unarmed))
+        ctx.notes.append(failure)
+        state = "partially-succeeded" if state == "succeeded" else state
     return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
 
@@ -101,23 +105,54 @@ def _still_running(ctx: RunContext, outcomes: dict[keys.StepKey, Outcome]) -> st
     return reason
 
 
-def rearm_metadata_replication(ctx: RunContext, client: Any) -> None:
-    """Turn on metadata replication at the destination for the SRs that carried metadata
-    (best effort: a failure is noted, the failover still stands)."""
+def rearm_metadata_replication(
+    ctx: RunContext, client: Any, configs: dict[str, dict[str, str]]
+) -> list[str]:
+    """Turn on metadata replication at the destination for the SRs that carried metadata, so
+    the DR pool's own metadata travels back for a failback; -> what failed ("SR: error").
+
+    A recovery keeps attached only the SRs its VMs' disks use: `DR_task.destroy` forgot a LUN
+    that carries only metadata (xapi_dr.ml, docs/xapi-behaviours.md §3). Such an SR is
+    brought back first (introduce, a PBD per host, plug, scan). Each SR is journaled under
+    `rearm:<sr uuid>`; a failure does not undo the failover but is reported, never dropped.
+    """
+    failed = []
     for lun in ctx.plan.luns:
         if not lun.holds_metadata:
             continue
 
-        def act(_s: int, sr_uuid: str = lun.sr_uuid) -> dict[str, Any]:
-            ref = ref_by_uuid(client, "SR", sr_uuid)
-            if ref is not None:
-                client.call("SR.enable_database_replication", ref)
-            return {"sr": sr_uuid}
+        def act(_s: int, lun: LunPlan = lun) -> dict[str, Any]:
+            ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+            brought_back = ref is None
+            if ref is None:
+                ref = reattach(client, lun, configs.get(lun.lun) or lun.device_config)
+            client.call("SR.enable_database_replication", ref)
+            return {"sr": lun.sr_uuid, "brought_back": brought_back}
 
         try:
             ctx.journal.effect(keys.rearm(lun.sr_uuid), "replicate metadata", lun.sr_name, act)
         except XapiError as exc:
-            ctx.notes.append(f"metadata replication not enabled on {lun.sr_name}: {exc}")
+            if lost_contact(exc):
+                raise
+            failed.append(f"{lun.sr_name or lun.lun}: {exc}")
+    return failed
+
+
+def reattach(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
+    """Introduce the LUN's SR again, with a PBD per host plugged (the coordinator's first)
+    and a scan (today's xapi does not scan on plug); -> the SR ref."""
+    ref = client.call("SR.introduce", lun.sr_uuid, lun.sr_name, "", lun.sr_type, "", True, {})
+    pool = client.call("pool.get_all")[0]
+    master = client.call("pool.get_master", pool)
+    hosts = sorted(client.call("host.get_all"), key=lambda h: h != master)
+    for host in hosts:
+        pbd = client.call(
+            "PBD.create",
+            {"host": host, "SR": ref, "device_config": config, "other_config": {}},
+        )
+        client.call("PBD.plug", pbd)
+    client.call("SR.scan", ref)
+    return ref
 
 
 def abort(ctx: RunContext) -> Result:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -15,6 +16,10 @@ from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
 from engine.stepkeys import StepKey
 from store import VMStatus
+
+# XAPI's refusal of a start that would leave HA unable to restart its protected VMs
+# (message_forwarding.ml, check_vm_preserves_ha_plan; docs/xapi-behaviours.md §5).
+HA_REFUSED_CODE = "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN"
 
 
 class NotInMetadata(DRError):
@@ -45,22 +50,26 @@ class Databases:
         wanted = [m.vdi_uuid for m in self.plan.metadata_vdis if m.latest]
         if wanted:
             return wanted
-        # No metadata named by the plan: every latest metadata VDI on the attached SRs.
-        # The pool's own metadata (its live redo log) is never a source to recover from.
+        # No metadata named by the plan: the foreign metadata VDIs on the attached SRs, per
+        # foreign pool those marked metadata_latest if any are. Today's xapi marks none on an
+        # SR it just attached (its plug no longer scans, so no plug compared their
+        # generations): then every copy is a candidate, and the newest record per VM wins
+        # by XAPI's version counter. The pool's own metadata (its live redo log) never is.
         own = set(self.client.call("pool.get_all"))
-        found = []
+        by_pool: dict[str, list[tuple[bool, str]]] = {}
         for sr_uuid in self.sr_uuids:
             sr = ref_by_uuid(self.client, "SR", sr_uuid)
             if sr is None:
                 continue
             for vdi in self.client.call("SR.get_VDIs", sr):
                 rec = self.client.call("VDI.get_record", vdi)
-                if (
-                    rec.get("type") == "metadata"
-                    and rec.get("metadata_latest")
-                    and rec.get("metadata_of_pool") not in own
-                ):
-                    found.append(rec["uuid"])
+                if rec.get("type") == "metadata" and rec.get("metadata_of_pool") not in own:
+                    copies = by_pool.setdefault(str(rec.get("metadata_of_pool")), [])
+                    copies.append((bool(rec.get("metadata_latest")), rec["uuid"]))
+        found = []
+        for copies in by_pool.values():
+            latest = [uuid for is_latest, uuid in copies if is_latest]
+            found += latest or [uuid for _, uuid in copies]
         return found
 
     def open(self, vdi_uuid: str) -> Any:
@@ -121,13 +130,17 @@ class Placement:
     starts land decides how many run in parallel. Each start goes to the live host with the
     fewest of this run's starts in flight among those with room for the VM's memory
     (`VM.start_on`); with one live host, or none with room, it is left to XAPI (`VM.start`).
+    A start left to XAPI (`left_to_xapi`) may land on any host: while it is in flight its
+    memory is kept free on every host, and once done it is counted where it landed.
     """
 
     def __init__(self, client: Any) -> None:
         self._lock = threading.Lock()
+        self._client = client
         self._free: dict[str, int] = {}
         self._busy: dict[str, int] = {}
         self._placed: dict[str, tuple[str, int]] = {}  # action key -> host, bytes
+        self._unplaced: dict[StepKey, tuple[str, int]] = {}  # action key -> VM ref, bytes
         try:
             hosts = client.get_all_records("host")
             metrics = client.get_all_records("host_metrics")
@@ -143,7 +156,8 @@ class Placement:
         with self._lock:
             if len(self._free) < 2:
                 return None
-            fits = [h for h, free in self._free.items() if free >= memory]
+            pending = sum(m for _ref, m in self._unplaced.values())
+            fits = [h for h, free in self._free.items() if free - pending >= memory]
             if not fits:
                 return None
             host = min(fits, key=lambda h: (self._busy[h], -self._free[h]))
@@ -152,7 +166,20 @@ class Placement:
             self._placed[key] = (host, memory)
             return host
 
+    def left_to_xapi(self, key: StepKey, vm_ref: str, memory: int) -> None:
+        """A start made with `VM.start`: XAPI chooses the host."""
+        with self._lock:
+            self._unplaced[key] = (vm_ref, memory)
+
     def release(self, key: StepKey, started: bool) -> None:
+        with self._lock:
+            unplaced = self._unplaced.pop(key, None)
+        if unplaced is not None and started:
+            with contextlib.suppress(XapiError):
+                host = self._client.call("VM.get_resident_on", unplaced[0])
+                with self._lock:
+                    if host in self._free:
+                        self._free[host] -= unplaced[1]
         with self._lock:
             placed = self._placed.pop(key, None)
             if placed is None:
@@ -237,8 +264,16 @@ def recover_and_start_actions(
             if ref is None:
                 raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
             host = placement.choose(key, vm.memory_bytes) if placement else None
-            if host is not None:
+            if host is not None and not vm.start_delay:
                 return client.start_async("VM.start_on", ref, host, paused, False)
+            if host is not None:
+                # VM.start_on sleeps the start_delay twice (xapi_vm.ml's start, then
+                # message_forwarding's start_on again); VM.start once, as the vApp was
+                # planned, and starts on the VM's affinity host when it can: point it there.
+                client.call("VM.set_affinity", ref, host)
+                return client.start_async("VM.start", ref, paused, False)
+            if placement is not None:
+                placement.left_to_xapi(key, ref, vm.memory_bytes)
             return client.start_async("VM.start", ref, paused, False)
 
         key = keys.start_vm(vm.uuid)
@@ -352,10 +387,51 @@ def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
     dbs.plan = ctx.plan
 
 
+def ensure_networks(ctx: RunContext, client: Any) -> None:
+    """Make, once and before any recovery, each network of the plan the destination lacks.
+
+    XAPI's import looks a network up by name, then by bridge, and otherwise creates it with
+    the source's bridge on the caller's session: refused for the usual `xenbrN` / `xapiN`
+    bridges, and racy between parallel recoveries (the second is refused
+    `BRIDGE_NAME_EXISTS`; docs/xapi-behaviours.md §4). A network of the source's name, made
+    here without a bridge (XAPI picks a free `xapiN`) and without PIFs, is what every import
+    then finds by name. Journaled under `network:<name>`; a test failover's cleanup removes
+    it with the other networks the run made.
+    """
+    for nm in ctx.plan.network_map:
+        if nm.matched_by != "none":
+            continue
+
+        def find(name: str = nm.source_name) -> dict[str, Any] | None:
+            found = client.call("network.get_by_name_label", name)
+            return {"uuid": client.call("network.get_uuid", found[0])} if found else None
+
+        def act(_step: int, name: str = nm.source_name) -> dict[str, Any]:
+            existing = find(name)
+            if existing is not None:
+                return existing
+            ref = client.call(
+                "network.create",
+                {
+                    "name_label": name,
+                    "name_description": run_messages.NETWORK_MADE.format(run_id=ctx.run_id),
+                    "MTU": 1500,
+                    "other_config": {},
+                    "tags": [],
+                },
+            )
+            return {"uuid": client.call("network.get_uuid", ref), "created": True}
+
+        ctx.journal.effect(
+            keys.network(nm.source_name), "create network", nm.source_name, act, reconcile=find
+        )
+
+
 def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     note_networks(ctx, client)
+    ensure_networks(ctx, client)
     with Databases(client, ctx.plan, sr_uuids) as dbs:
         if not ctx.plan.appliances and not ctx.plan.standalone_vms:
             expand_from_metadata(ctx, client, dbs)
@@ -393,12 +469,19 @@ def _record(
                 paused = (outcome.result or {}).get("power_state") == "Paused"
                 status = VMStatus.STARTED_PAUSED if paused else VMStatus.STARTED
                 ctx.vm_status(uuid, status, started_at=now)
+        elif outcome.status == "failed" and outcome.code == HA_REFUSED_CODE:
+            why = run_messages.HA_REFUSED.format(pool=ctx.plan.dest_pool, error=outcome.error)
+            ctx.vm_status(uuid, VMStatus.HA_REFUSED, why)
         elif outcome.status == "failed":
             failed = VMStatus.RECOVER_FAILED if recovering else VMStatus.START_FAILED
             ctx.vm_status(uuid, failed, outcome.error)
         elif outcome.status == "skipped":
             # Keep the reason it was skipped for (its recovery failed) rather than "skipped".
-            if current not in (VMStatus.RECOVER_FAILED, VMStatus.START_FAILED):
+            if current not in (
+                VMStatus.RECOVER_FAILED,
+                VMStatus.START_FAILED,
+                VMStatus.HA_REFUSED,
+            ):
                 ctx.vm_status(uuid, VMStatus.SKIPPED, outcome.error)
         else:
             ctx.vm_status(uuid, VMStatus.NOT_RUN, outcome.error)

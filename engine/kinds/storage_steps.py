@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from defusedxml.ElementTree import ParseError, fromstring
+
 from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import (
@@ -20,6 +22,12 @@ from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
 from engine.models import NULL_REF, LunPlan
 from store import VMStatus
+
+# DR_task.create calls in flight at once. XenCenter creates one DR_task at a time and stops at
+# the first failure; sm runs every iscsiadm of a host under one lock, so parallel creates
+# gain little on the iSCSI part while their discovery, login and logout sequences interleave
+# on one initiator, which no upstream client does (docs/xapi-behaviours.md §9).
+ATTACH_AT_ONCE = 1
 
 
 def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
@@ -242,6 +250,7 @@ def attach_all(
     """
     actions = []
     failed: list[tuple[LunPlan, str]] = []
+    before = set(client.get_all_records("DR_task"))
     for lun in luns:
         key = keys.attach(lun.sr_uuid)
         if ctx.journal.is_done(key):
@@ -260,7 +269,9 @@ def attach_all(
             continue
         actions.append(_attach_action(client, lun, config))
     if actions:
-        outcomes = ctx.executor(client).run(actions)
+        executor = ctx.executor(client)
+        executor.limits = {**executor.limits, "attach": ATTACH_AT_ONCE}
+        outcomes = executor.run(actions)
         if any(outcomes[a.key].status not in ("done", "failed") for a in actions):
             # Cancelled or skipped: nothing is to be recovered from a half-attached set.
             items = "; ".join(
@@ -275,6 +286,27 @@ def attach_all(
             for a in actions
             if outcomes[a.key].status == "failed"
         ]
+        for a in actions:
+            lun = by_key[a.key]
+            result = outcomes[a.key].result or {}
+            if outcomes[a.key].status == "done" and not _attached(client, lun, result):
+                found = probed_srs(client, lun, configs.get(lun.lun) or lun.device_config)
+                _destroy_dr_task(ctx, client, str(result.get("dr_task_uuid")), lun)
+                failed.append(
+                    (
+                        lun,
+                        run_messages.ATTACH_NOTHING.format(
+                            lun=lun.lun, sr=lun.sr_uuid, found=found
+                        ),
+                    )
+                )
+        ours = {str((o.result or {}).get("dr_task_uuid")) for o in outcomes.values()}
+        for ref, rec in client.get_all_records("DR_task").items():
+            if ref not in before and rec["uuid"] not in ours:
+                # Left by a DR_task.create that failed: xapi makes the task before it plugs.
+                _destroy_dr_task(ctx, client, rec["uuid"], None)
+    bad = {lun.lun for lun, _ in failed}
+    failed += scan_attached(client, [lun for lun in luns if lun.lun not in bad])
     if not failed:
         return list(luns)
     items = "; ".join(f"{lun.sr_name or lun.lun}: {error}" for lun, error in failed)
@@ -319,6 +351,49 @@ def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
     )
 
 
+def _attached(client: Any, lun: LunPlan, result: dict[str, Any]) -> bool:
+    """Whether a DR_task.create that succeeded attached the LUN's SR (xapi succeeds with an
+    empty DR_task when the probe found no SR of that uuid, docs/xapi-behaviours.md §2)."""
+    if lun.sr_uuid in (result.get("introduced_srs") or []):
+        return True
+    ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+    return ref is not None and any(
+        client.call("PBD.get_currently_attached", pbd) for pbd in client.call("SR.get_PBDs", ref)
+    )
+
+
+def probed_srs(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
+    """What a metadata probe of the LUN's device_config finds on the coordinator, for a
+    message: the SR uuids, or why the probe failed."""
+    try:
+        pool = client.call("pool.get_all")[0]
+        master = client.call("pool.get_master", pool)
+        xml = client.call("SR.probe", master, config, lun.sr_type, {"metadata": "true"})
+        uuids = [e.text.strip() for e in fromstring(xml).iter("UUID") if e.text]
+    except (XapiError, ParseError, IndexError) as exc:
+        if isinstance(exc, XapiError) and lost_contact(exc):
+            raise
+        return run_messages.PROBE_FAILED.format(error=exc)
+    return ", ".join(uuids) if uuids else run_messages.PROBE_EMPTY
+
+
+def _destroy_dr_task(ctx: RunContext, client: Any, uuid: str, lun: LunPlan | None) -> None:
+    """Destroy a DR_task the run does not keep (empty, or left by a failed create),
+    journaled under `finish:drtask:<uuid>`."""
+
+    def gone() -> dict[str, Any] | None:
+        return {"gone": True} if ref_by_uuid(client, "DR_task", uuid) is None else None
+
+    def act(_step: int) -> dict[str, Any]:
+        ref = ref_by_uuid(client, "DR_task", uuid)
+        if ref is not None:
+            client.call("DR_task.destroy", ref)
+        return {"gone": True}
+
+    subject = (lun.sr_name or lun.lun) if lun else uuid
+    ctx.journal.effect(keys.finish_dr_task(uuid), "destroy DR_task", subject, act, reconcile=gone)
+
+
 def plug_all(client: Any, sr_ref: str) -> list[str]:
     """Plug every unplugged PBD of an SR; returns the PBD refs plugged."""
     plugged = []
@@ -329,12 +404,24 @@ def plug_all(client: Any, sr_ref: str) -> list[str]:
     return plugged
 
 
-def scan_srs(client: Any, sr_uuids: list[str]) -> None:
-    """Rescan SRs so newly replicated VDIs (metadata) are visible (best effort)."""
-    for uuid in sr_uuids:
-        ref = ref_by_uuid(client, "SR", uuid)
-        if ref is not None:
-            try:
-                client.call("SR.scan", ref)
-            except XapiError:
-                pass
+def scan_attached(client: Any, luns: list[LunPlan]) -> list[tuple[LunPlan, str]]:
+    """`SR.scan` every attached SR; -> the LUNs whose scan failed, with the error.
+
+    Since xen-api v23.22.0 (CA-379112) the coordinator's first plug no longer scans, and
+    `SR.introduce` marks nothing for the periodic scanner: an SR the pool did not know has no
+    VDI records (no metadata VDI, no disk) until someone scans it. On older releases the plug
+    scanned already and this scan finds nothing new. See docs/xapi-behaviours.md.
+    """
+    failed = []
+    for lun in luns:
+        ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+        if ref is None:
+            failed.append((lun, run_messages.SCAN_NO_SR.format(sr=lun.sr_uuid)))
+            continue
+        try:
+            client.call("SR.scan", ref)
+        except XapiError as exc:
+            if lost_contact(exc):
+                raise
+            failed.append((lun, run_messages.SCAN_FAILED.format(error=exc)))
+    return failed

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid as uuidlib
+from collections.abc import Callable
 from itertools import groupby
 
 from sim.xapi import lifecycle, recovery
@@ -145,7 +146,14 @@ def set_appliance(pool: Pool, vm: str, appliance: str) -> None:
         refresh_appliance_ops(pool, app)
 
 
-def recover(foreign: Database, appliance: str, pool: Pool, *, force: bool) -> str:
+def recover(
+    foreign: Database,
+    appliance: str,
+    pool: Pool,
+    *,
+    force: bool,
+    after_precheck: Callable[[], None] = lambda: None,
+) -> str:
     """VM_appliance.recover: every member (`recovery.py`), then the vApp with its old uuid.
 
     A vApp that already has that uuid in `pool` is refreshed: its current members leave it
@@ -153,7 +161,9 @@ def recover(foreign: Database, appliance: str, pool: Pool, *, force: bool) -> st
     """
     src = foreign.get("VM_appliance", appliance)
     recovery.assert_can_be_recovered(foreign, src["VMs"], pool)
-    recovered = recovery.recover_vms(foreign, src["VMs"], pool, force=force)
+    recovered = recovery.recover_vms(
+        foreign, src["VMs"], pool, force=force, after_precheck=after_precheck
+    )
     db = pool.db
     with db.lock:
         existing = db.where("VM_appliance", uuid=src["uuid"])

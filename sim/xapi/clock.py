@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,6 +54,11 @@ class SimClock:
     speed: float = 1.0
     latency: LatencyModel = field(default_factory=LatencyModel)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    # The last named sleeps (why, simulated seconds), e.g. ("start_delay", 30): what a test
+    # reads to see which waits an operation made, since durations are not timed.
+    named_sleeps: deque[tuple[str, float]] = field(
+        default_factory=lambda: deque(maxlen=1000), repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -74,8 +80,11 @@ class SimClock:
         """Real seconds that `seconds` of simulated work take at this speed."""
         return max(0.0, float(seconds)) / self.speed
 
-    def sleep(self, seconds: float) -> bool:
-        """Sleep `seconds` of simulated time; returns False if interrupted by `interrupt()`."""
+    def sleep(self, seconds: float, why: str = "") -> bool:
+        """Sleep `seconds` of simulated time; returns False if interrupted by `interrupt()`.
+        A sleep with a `why` is remembered in `named_sleeps`."""
+        if why:
+            self.named_sleeps.append((why, float(seconds)))
         real = self.scaled(seconds)
         if real <= 0:
             return not self._stop.is_set()

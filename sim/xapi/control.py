@@ -275,6 +275,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return control.calls(since)
             case "GET", ["faults"]:
                 return control.world.faults.to_json()
+            case "GET", ["stalled"]:
+                try:
+                    count = int(query.get("count", ["1"])[0])
+                    timeout = min(float(query.get("timeout", ["10"])[0]), 60.0)
+                except ValueError:
+                    raise ControlError(400, messages.BAD_STALLED) from None
+                return {"stalled": control.world.faults.wait_stalled(count, timeout)}
             case "POST", ["replication", lun, ("promote" | "reverse" | "sync" | "test-copy") as a]:
                 return control.lun(lun, a)
             case "DELETE", ["replication", lun, "test-copy"]:

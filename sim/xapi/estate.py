@@ -33,6 +33,7 @@ from sim.xapi.db import Database
 from sim.xapi.ha import make_statefile
 from sim.xapi.memory import DOM0_MEMORY, HOST_OVERHEAD, GiB, MiB, refresh_all_memory
 from sim.xapi.metadata import enable_replication
+from sim.xapi.releases import Release
 from sim.xapi.schema import (
     EPOCH,
     NULL_REF,
@@ -119,7 +120,7 @@ def _build_pool(
     world: World, site: Site, s: sc.Site, index: int, p: sc.Pool, rng: random.Random
 ) -> Pool:
     db = Database(p.name)
-    pool = Pool(world, site, p.name, db)
+    pool = Pool(world, site, p.name, db, Release(p.xapi_version))
     pool.users = {pair[0]: (pair[1], role) for role, pair in p.users.items()}
     now = world.clock.now()
     workers = world.scenario.scenario.xenopsd_workers
@@ -484,6 +485,8 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
             "start_delay": vm.start_delay,
             "shutdown_delay": vm.shutdown_delay,
             "ha_restart_priority": vm.ha_restart_priority,
+            # xapi sets it when it starts a VM whose priority is `restart`.
+            "ha_always_run": running and vm.ha_restart_priority == "restart",
             "metrics": metrics,
             "generation_id": f"{rng.randrange(1 << 31)}:{rng.randrange(1 << 31)}",
             "other_config": {
@@ -550,10 +553,11 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
                 "other_config": {"owner": ""},
             },
         )
-    if vm.power == "Suspended" and first_sr is not None:
-        # The memory image a suspended VM resumes from lives next to its first disk.
+    suspend_sr = _sr_named(pool, p, host, vm.suspend_sr) if vm.suspend_sr else first_sr
+    if vm.power == "Suspended" and suspend_sr is not None:
+        # The memory image a suspended VM resumes from (next to its first disk by default).
         suspend = create_vdi(
-            world, pool, first_sr, f"Suspend image for {vm.name}", memory, vdi_type="suspend"
+            world, pool, suspend_sr, f"Suspend image for {vm.name}", memory, vdi_type="suspend"
         )
         db.set("VM", ref, suspend_VDI=suspend)
     db.create(
@@ -571,7 +575,8 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
         },
     )
     if vm.snapshots:
-        _create_snapshots(world, pool, vm, ref, disks)
+        snapshot_sr = _sr_named(pool, p, host, vm.snapshot_sr)
+        _create_snapshots(world, pool, vm, ref, disks, snapshot_sr)
     for i, nic in enumerate(vm.nics):
         net = db.where("network", name_label=nic)[0]
         db.create(
@@ -588,6 +593,15 @@ def _create_vm(world: World, pool: Pool, p: sc.Pool, vm: sc.VM, rng: random.Rand
     return ref
 
 
+def _sr_named(pool: Pool, p: sc.Pool, host: Host, name: str | None) -> str | None:
+    """The ref of the SR a scenario names (`local`: the host's local SR); None for None."""
+    if name is None:
+        return None
+    if name == "local" or _is_local(p, name):
+        return _local_sr_of(pool, host)
+    return pool.db.where("SR", name_label=name)[0]
+
+
 # What a snapshot copies of its VM's record (xapi's VM.snapshot clones the record).
 SNAPSHOT_COPIES = (
     "name_description", "memory_static_max", "memory_dynamic_max", "memory_dynamic_min",
@@ -597,10 +611,15 @@ SNAPSHOT_COPIES = (
 
 
 def _create_snapshots(
-    world: World, pool: Pool, vm: sc.VM, of: str, disks: list[tuple[str, str, int]]
+    world: World,
+    pool: Pool,
+    vm: sc.VM,
+    of: str,
+    disks: list[tuple[str, str, int]],
+    sr: str | None = None,
 ) -> None:
     """The VM's snapshots, a day apart up to now: each a halted copy of its record whose
-    disks are snapshots of the VM's disks, on the same SRs."""
+    disks are snapshots of the VM's disks, on the same SRs (on `sr` when given)."""
     db = pool.db
     base = db.get("VM", of)
     now = world.clock.now()
@@ -622,7 +641,7 @@ def _create_snapshots(
             copy = create_vdi(
                 world,
                 pool,
-                sr_ref,
+                sr or sr_ref,
                 f"{name} disk {i}",
                 size,
                 extra={"is_a_snapshot": True, "snapshot_of": vdi, "snapshot_time": taken},

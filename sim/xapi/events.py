@@ -6,8 +6,14 @@ after the token's generation, or the timeout passes, and returns `{"events", "va
 give one event (`add` if it was created after the token, else `mod`), and an object created
 and deleted inside the window gives none. `del` events carry no `snapshot`. Once a change
 is seen the call waits ~50 ms more to gather the rest of a burst (not for task-only
-subscriptions, as XAPI). Tokens are `"%020d,%020d"` (database generation, message
-generation); `""` means "from the beginning": an `add` for every existing object.
+subscriptions, as XAPI). Tokens are `"%020d,%020d"` (generation, message generation); `""`
+means "from the beginning": an `add` for every existing object.
+
+The token returned is XAPI's (`xapi_event.ml`, `from_inner` / `collect_events`): the newest
+change generation among the objects the subscription matched, or the token given when
+nothing matched; not the database's generation. So `event.from(["pool"], "", 0)` returns the
+generation at which the pool object last changed, and `event.inject` is how "now" is taken:
+it touches the object and returns the token just before that touch.
 """
 
 from __future__ import annotations
@@ -144,7 +150,8 @@ def event_from(call: Call, classes: Any, token: Any, timeout: Any) -> dict[str, 
             wanted if wanted is not None else [c for c, s in schema.CLASSES.items() if s.in_db]
         )
         counts = {c.lower(): I4(db.count(c)) for c in sorted(counted)}
-        new_token = make_token(max(db.generation, since), db.message_generation)
+        last = max([since, 0, *(c[3] for c in live), *(d[2] for d in deleted)])
+        new_token = make_token(last, db.message_generation)
     return {"events": events, "valid_ref_counts": counts, "token": new_token}
 
 
@@ -160,9 +167,10 @@ def get_current_id(call: Call) -> int:
 
 @method("event.inject", ["class", "ref"], read=True)
 def inject(call: Call, cls: str, ref: str) -> str:
-    """A `mod` event for an object without changing it; -> the token after it."""
+    """A `mod` event for an object without changing it; -> the token just before it, so an
+    `event.from` from that token returns the touch and everything after (xapi_event.ml)."""
     name = schema.BY_LOWER.get(str(cls).lower())
     if name is None or not schema.spec(name).in_db:
         raise handle_invalid(str(cls), str(ref))
     gen = call.db.touch(name, str(ref))
-    return make_token(gen, call.db.message_generation)
+    return make_token(gen - 1, 0)

@@ -10,7 +10,8 @@ in what is free (memory of VMs being started counts, through
 Each host runs at most `xenopsd_workers` VM operations at once (a semaphore; the rest queue,
 as xenopsd's worker pool does). A boot takes the latency model's `vm_start` (scaled by the
 speed factor); then `VM.start` sleeps the VM's `start_delay` before returning, and the
-shutdowns sleep `shutdown_delay`: that is where a vApp's delays come from. Injected faults
+shutdowns sleep `shutdown_delay`: that is where a vApp's delays come from (`VM.start_on`
+sleeps the delay a second time, as xapi's message forwarding does). Injected faults
 (`vm_start` errors, `task_stall`) are honoured here.
 """
 
@@ -20,6 +21,7 @@ import contextlib
 import random
 from typing import Any
 
+from sim.xapi import ha
 from sim.xapi.allowed import refresh_appliance_ops
 from sim.xapi.api import Call
 from sim.xapi.db import new_ref
@@ -82,8 +84,9 @@ def _network_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
 def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = None) -> Host:
     """Where the VM can run (see the module docstring); reserves nothing.
 
-    As xapi's `choose_host_for_vm`: hosts that pass every check, memory included, first (the
-    affinity host before the others); if none has room, placement is retried ignoring memory
+    As xapi's `choose_host_for_vm`: among hosts that pass every check, memory included, the
+    affinity host, else a random one other than the coordinator when there is one (xapi's
+    bias); if none has room, placement is retried ignoring memory
     and the boot fails on the host chosen with `HOST_NOT_ENOUGH_FREE_MEMORY [needed, free]`;
     if no host passes the other checks, `NO_HOSTS_AVAILABLE`. With `VM.start_on` the named
     host's own failure is reported (`VM_REQUIRES_SR`, `VM_REQUIRES_NETWORK`, memory).
@@ -109,9 +112,14 @@ def choose_host(pool: Pool, vm: str, rec: dict[str, Any], only: Host | None = No
     if not candidates:
         raise XapiError("NO_HOSTS_AVAILABLE")
     used = memory_in_use(pool)
-    for host in candidates:
-        if host.memory_total - used[host.ref] >= needed:
-            return host
+    fitting = [h for h in candidates if h.memory_total - used[h.ref] >= needed]
+    if fitting:
+        # xapi_vm_placement.select_host: the affinity host if it can, else a random host,
+        # biased away from the coordinator.
+        if only is not None or fitting[0].ref == rec["affinity"]:
+            return fitting[0]
+        members = [h for h in fitting if h is not pool.coordinator]
+        return _rng.choice(members or fitting)
     chosen = max(candidates, key=lambda h: h.memory_total - used[h.ref])
     raise XapiError(
         "HOST_NOT_ENOUGH_FREE_MEMORY", needed, max(0, chosen.memory_total - used[chosen.ref])
@@ -157,6 +165,7 @@ def start(
             if rec["power_state"] != "Halted":
                 raise _bad_power(vm, "halted", rec["power_state"])
             host = choose_host(pool, vm, rec, on)
+            ha.assert_start_keeps_plan(pool, vm, rec, host)
             db.set("VM", vm, scheduled_to_be_resident_on=host.ref)
         _stall(pool, call, "VM.start")
         error = pool.world.faults.vm_start_error(rec["uuid"], rec["name_label"])
@@ -175,7 +184,7 @@ def start(
         if host is not None:
             refresh_host_memory(pool, host.ref)
         _appliance_changed(pool, vm)
-    pool.clock.sleep(rec["start_delay"])
+    pool.clock.sleep(rec["start_delay"], "start_delay")
 
 
 def _running(pool: Pool, vm: str, rec: dict[str, Any], host: Host, paused: bool) -> None:
@@ -190,6 +199,8 @@ def _running(pool: Pool, vm: str, rec: dict[str, Any], host: Host, paused: bool)
             domid=_rng.randrange(1, 4000),
             allowed_operations=PAUSED_OPS if paused else RUNNING_OPS,
         )
+        if rec["ha_restart_priority"] == "restart":
+            db.set("VM", vm, ha_always_run=True)  # xapi_vm.ml, start: HA now protects it
         if rec["metrics"] != NULL_REF and db.exists("VM_metrics", rec["metrics"]):
             db.set(
                 "VM_metrics",
@@ -309,6 +320,9 @@ def shutdown(pool: Pool, vm: str, mode: str, call: Call | None = None) -> None:
         else:
             pool.clock.work(latency)
         _halted(pool, vm)
+        db = pool.db
+        with contextlib.suppress(XapiError):
+            db.set("VM", vm, ha_always_run=False)  # shut down on purpose: HA leaves it off
     finally:
         _end(pool, vm)
         _appliance_changed(pool, vm)

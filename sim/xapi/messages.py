@@ -10,6 +10,7 @@ BAD_FAULT_KIND = (
 FAULT_NEEDS = "fault {kind!r} needs the field {field!r}"
 BAD_ERROR = "'error' must be a list of strings, the XAPI error code first, e.g. ['VM_CRASHED']"
 BAD_SINCE = "'since' must be a whole number (the last seq you have seen)"
+BAD_STALLED = "'count' must be a whole number and 'timeout' a number of seconds"
 TEST_COPY_ATTACHED = (
     "the test copy of LUN {lun} is attached to pool {pool}: unplug and forget its SR there "
     "first (or add ?force=true to pull it anyway)"

@@ -1,7 +1,11 @@
-"""Networks: create one (with the next free `xapiN` bridge, as xapi names private
-networks) and destroy one that nothing uses (`NETWORK_CONTAINS_PIF` /
-`NETWORK_CONTAINS_VIF`, as in XAPI). Recovery creates the networks a pool lacks through
-`create_network` too (reference §2.6). Wire methods: `methods/network.py`.
+"""Networks: create one and destroy one that nothing uses (`NETWORK_CONTAINS_PIF` /
+`NETWORK_CONTAINS_VIF`, as in XAPI). Wire methods: `methods/network.py`.
+
+`create_network` follows `xapi_network.ml`, `create`: without a bridge, the next free
+`xapiN`; with one, given on a session that is not pool-internal (every API caller's,
+including the `session_to` a recovery imports with), it must be at most 15 characters and
+not start with `xen`, `xapi`, `vif`, `tap` or `eth` (`INVALID_VALUE ["bridge", b]`); a
+bridge in use is `BRIDGE_NAME_EXISTS [b]`. The check and the creation are one step.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ def free_bridge(db: Database) -> str:
     return f"xapi{n}"
 
 
+BRIDGE_BLACKLIST = ("xen", "xapi", "vif", "tap", "eth")
+
+
 def create_network(
     db: Database,
     name_label: str,
@@ -28,17 +35,24 @@ def create_network(
     *,
     mtu: int = 1500,
     bridge: str = "",
+    internal: bool = False,
     other_config: dict[str, str] | None = None,
 ) -> str:
-    """A network without PIFs (private to the pool's hosts); -> its ref."""
-    fields: dict[str, Any] = {
-        "name_label": name_label,
-        "name_description": name_description,
-        "MTU": mtu,
-        "other_config": dict(other_config or {}),
-        "bridge": bridge or free_bridge(db),
-    }
-    return db.create("network", fields)
+    """A network without PIFs (private to the pool's hosts); -> its ref (module docstring)."""
+    with db.lock:
+        if bridge:
+            if not internal and (len(bridge) > 15 or bridge.startswith(BRIDGE_BLACKLIST)):
+                raise XapiError("INVALID_VALUE", "bridge", bridge)
+            if db.where("network", bridge=bridge):
+                raise XapiError("BRIDGE_NAME_EXISTS", bridge)
+        fields: dict[str, Any] = {
+            "name_label": name_label,
+            "name_description": name_description,
+            "MTU": mtu if mtu > 0 else 1500,
+            "other_config": dict(other_config or {}),
+            "bridge": bridge or free_bridge(db),
+        }
+        return db.create("network", fields)
 
 
 def destroy_network(db: Database, ref: str) -> None:

@@ -27,6 +27,7 @@ from sim.xapi.arrays import (
 )
 from sim.xapi.clock import SimClock
 from sim.xapi.db import Database
+from sim.xapi.releases import Release
 from sim.xapi.scenario import Scenario
 from sim.xapi.world import Host, Pool, Site, World
 
@@ -230,9 +231,10 @@ def load(data: dict[str, Any], *, speed: float | None = None) -> World:
             if vol is not None:
                 vol.link = link
         storage.links[link.id] = link
+    releases = {p.name: Release(p.xapi_version) for s in scenario.sites for p in s.pools}
     for name, p in data["pools"].items():
         site = world.sites[p["site"]]
-        pool = Pool(world, site, name, Database.from_json(p["db"]))
+        pool = Pool(world, site, name, Database.from_json(p["db"]), releases.get(name))
         for h in p["hosts"]:
             host = Host(
                 name=h["name"],

@@ -12,8 +12,14 @@
 - Disks are matched by VDI uuid (then location) in the SR of the same uuid; missing SR ->
   `VDI_CONTENT_ID_MISSING`, missing disk -> `VDI_LOCATION_MISSING [sr, location]`; force
   drops the disk. CD drives come back empty.
-- Networks by `name_label`, then `bridge`, else a new PIF-less network of that name.
-- On success `SR.introduced_by` is cleared on every SR the recovered VMs use; on failure
+- Networks by `name_label`, then `bridge`, looked up when the import starts (import.ml's
+  precheck) and, when missing, created after the import's work with the source's bridge,
+  under `network.create`'s rules for a caller's session (a `xen`/`xapi`/... bridge is
+  `INVALID_VALUE`, one in use `BRIDGE_NAME_EXISTS`). Nothing holds a lock from the lookup to
+  the creation: two concurrent recoveries that need the same missing network race for it,
+  as in xapi (docs/xapi-behaviours.md §4).
+- On success `SR.introduced_by` is cleared on the SRs of the recovered VMs' own disks (not
+  their snapshots' or suspend image's: `xapi_vm_helpers.list_required_SRs`); on failure
   without force everything created is rolled back.
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable
 from typing import Any
 
 from sim.xapi import schema
@@ -87,14 +94,16 @@ def assert_can_be_recovered(foreign: Database, vms: list[str], pool: Pool) -> No
 class _Import:
     """One recovery run into `pool`; remembers what it created for a rollback."""
 
-    def __init__(self, foreign: Database, pool: Pool, force: bool) -> None:
+    def __init__(self, foreign: Database, pool: Pool, force: bool, task: str = NULL_REF) -> None:
         self.foreign = foreign
         self.pool = pool
         self.db = pool.db
         self.force = force
+        self.task = task
         self.created: list[tuple[str, str]] = []
-        self.srs_used: set[str] = set()
         self.rng = random.Random()
+        # foreign network ref -> target ref found at precheck, or None: create at import
+        self.networks: dict[str, str | None] = {}
 
     def _create(self, cls: str, fields: dict[str, Any]) -> str:
         ref = self.db.create(cls, fields)
@@ -127,7 +136,18 @@ class _Import:
         refs = self.db.where("host", uuid=rec["uuid"])
         return refs[0] if refs else NULL_REF
 
-    def _network(self, foreign_net: str) -> str:
+    def precheck_networks(self, vms: list[str]) -> None:
+        """Look up every network the VMs' (and their snapshots') NICs use: by name, then by
+        bridge; what is found is used, what is not is created when the import runs."""
+        for vm in vms:
+            rec = self.foreign.get("VM", vm)
+            for owner in [vm, *rec["snapshots"]]:
+                for vif in self.foreign.get_field("VM", owner, "VIFs"):
+                    net = self.foreign.get_field("VIF", vif, "network")
+                    if net not in self.networks:
+                        self.networks[net] = self._lookup_network(net)
+
+    def _lookup_network(self, foreign_net: str) -> str | None:
         rec = self.foreign.live("network", foreign_net)
         if rec is None:
             return NULL_REF
@@ -135,10 +155,26 @@ class _Import:
         if by_name:
             return by_name[0]
         by_bridge = self.db.where("network", bridge=rec["bridge"]) if rec["bridge"] else []
-        if by_bridge:
-            return by_bridge[0]
-        ref = create_network(self.db, rec["name_label"], rec["name_description"], mtu=rec["MTU"])
+        return by_bridge[0] if by_bridge else None
+
+    def _network(self, foreign_net: str) -> str:
+        if foreign_net not in self.networks:
+            self.networks[foreign_net] = self._lookup_network(foreign_net)
+        found = self.networks[foreign_net]
+        if found is not None:
+            return found
+        rec = self.foreign.get("network", foreign_net)
+        ref = create_network(
+            self.db,
+            rec["name_label"],
+            rec["name_description"],
+            mtu=rec["MTU"],
+            bridge=rec["bridge"],
+            internal=False,
+            other_config={"import_task": self.task},
+        )
         self.created.append(("network", ref))
+        self.networks[foreign_net] = ref
         return ref
 
     def _vdi(self, foreign_vdi: str) -> str | None:
@@ -151,12 +187,10 @@ class _Import:
             raise XapiError("VDI_CONTENT_ID_MISSING")
         ref = self._by_uuid("VDI", vdi["uuid"])
         if ref is not None and self.db.get_field("VDI", ref, "SR") == sr:
-            self.srs_used.add(sr)
             return ref
         for ref in self.db.get_field("SR", sr, "VDIs"):
             rec = self.db.live("VDI", ref)
             if rec is not None and rec["location"] == vdi["location"]:
-                self.srs_used.add(sr)
                 return ref
         if self.force:
             return None
@@ -249,25 +283,53 @@ class _Import:
         self._create("VBD", fields)
 
 
-def recover_vms(foreign: Database, vms: list[str], pool: Pool, *, force: bool) -> list[str | None]:
-    """Import `vms` (foreign refs) into `pool`; -> new refs (None where force skipped one)."""
-    run = _Import(foreign, pool, force)
+def recover_vms(
+    foreign: Database,
+    vms: list[str],
+    pool: Pool,
+    *,
+    force: bool,
+    task: str = NULL_REF,
+    after_precheck: Callable[[], None] = lambda: None,
+) -> list[str | None]:
+    """Import `vms` (foreign refs) into `pool`; -> new refs (None where force skipped one).
+
+    As import.ml: every network is looked up first, then the import takes its time, then
+    the objects are created (each VM's records at once, so a reader never sees half a VM);
+    no lock is held from the lookups to the creations (see the module docstring).
+    `after_precheck` runs between the two (the wire method's stall point).
+    """
+    run = _Import(foreign, pool, force, task)
     out: list[str | None] = []
     try:
+        run.precheck_networks(vms)
+        after_precheck()
         for vm in vms:
             pool.clock.work("vm_recover")
-            # One VM's records appear at once: concurrent recoveries into the pool must not
-            # both find "no VM with this uuid" or both create the same missing network.
             with pool.db.lock:
                 out.append(run.vm(vm))
     except XapiError:
         if not force:
             run.rollback()
         raise
-    for sr in run.srs_used:
+    for sr in {sr for vm in out if vm is not None for sr in own_disk_srs(pool.db, vm)}:
         with contextlib.suppress(XapiError):
             if pool.db.get_field("SR", sr, "introduced_by") != NULL_REF:
                 pool.db.set("SR", sr, introduced_by=NULL_REF)
+    return out
+
+
+def own_disk_srs(db: Database, vm: str) -> set[str]:
+    """The SRs of a VM's own non-CD disks, ISO SRs excluded (`list_required_SRs`)."""
+    out = set()
+    for vbd in db.get_field("VM", vm, "VBDs"):
+        rec = db.live("VBD", vbd)
+        if rec is None or rec["type"] == "CD" or rec["VDI"] == NULL_REF:
+            continue
+        vdi = db.live("VDI", rec["VDI"])
+        sr = db.live("SR", vdi["SR"]) if vdi is not None else None
+        if sr is not None and sr["content_type"] != "iso":
+            out.add(vdi["SR"])
     return out
 
 

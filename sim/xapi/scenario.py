@@ -8,11 +8,12 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
 [latency]             # seconds per operation before the speed factor (clock.LatencyModel)
 [replication]         # lag_seconds: default lag of every replicated LUN
 [[sites]]             # name, address_prefix ("127.0.1" -> hosts 127.0.1.1, .2, ...), array
-[[sites.pools]]       # name, licensed_dr, ha_enabled, metadata_srs, users, hosts, networks, ...
+[[sites.pools]]       # name, xapi_version, licensed_dr, ha_enabled, metadata_srs, users, hosts, ...
 [[sites.pools.srs]]   # name, type, kind = "replicated" | "shared" | "local", replicate_to
 [[sites.pools.vms]]   # name, memory_gb, vcpus, power, appliance, order, start_delay, disks,
                       # nics, host, count (expands "{n}" in the name), created_inside_lag,
-                      # snapshots (names), uuid (a real VM's, kept: twins)
+                      # snapshots (names), snapshot_sr, suspend_sr, ha_restart_priority,
+                      # uuid (a real VM's, kept: twins)
 [[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
 ```
 
@@ -39,6 +40,7 @@ from pydantic import (
 )
 
 from sim.xapi.clock import LatencyModel
+from sim.xapi.releases import NEWEST
 
 GiB = 1024**3
 
@@ -144,6 +146,12 @@ class VM(_Strict):
     created_inside_lag: bool = Field(
         False, description="created after the last replicated write: missing at the DR site"
     )
+    snapshot_sr: str | None = Field(
+        None, description="SR of the snapshots' disks (default: each disk's own SR)"
+    )
+    suspend_sr: str | None = Field(
+        None, description="SR of a suspended VM's memory image (default: its first disk's SR)"
+    )
     description: str = ""
     uuid: str | None = Field(None, description="a real VM's uuid to keep (twins; count = 1)")
     snapshots: list[str] = Field(
@@ -187,6 +195,11 @@ class Pool(_Strict):
     licensed_vapp_start: bool = True
     product_version: str = Field(
         "8.4.0", pattern=r"^\d+(\.\d+)*$", description="XenServer version of the hosts"
+    )
+    xapi_version: str = Field(
+        NEWEST,
+        pattern=r"^\d+(\.\d+)*$",
+        description="xapi (toolstack) release: behaviour that changed follows it (releases.py)",
     )
     ha_enabled: bool = False
     metadata_srs: list[str] = Field(
@@ -233,6 +246,9 @@ class Pool(_Strict):
             for disk in vm.disks:
                 if disk.sr != "local" and disk.sr not in srs:
                     raise ValueError(f"VM {vm.name!r}: disk on unknown SR {disk.sr!r}")
+            for sr_name in (vm.snapshot_sr, vm.suspend_sr):
+                if sr_name is not None and sr_name != "local" and sr_name not in srs:
+                    raise ValueError(f"VM {vm.name!r}: unknown SR {sr_name!r}")
             for nic in vm.nics:
                 if nic not in nets:
                     raise ValueError(f"VM {vm.name!r}: NIC on unknown network {nic!r}")

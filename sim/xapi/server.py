@@ -177,8 +177,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_parts("application/json", parts)
 
 
+def _is_ipv6(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).version == 6
+    except ValueError:
+        return False
+
+
 class _Listener(ThreadingHTTPServer):
-    """The listener of one host address."""
+    """The listener of one host address (IPv4, or IPv6 such as `::1`)."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -193,6 +200,8 @@ class _Listener(ThreadingHTTPServer):
         self.ctx = ctx
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        if _is_ipv6(address):
+            self.address_family = socket.AF_INET6
         super().__init__((address, port), _Handler)
         self.thread = threading.Thread(
             target=self.serve_forever,
@@ -393,8 +402,9 @@ class Servers:
         raise OSError(errno.EADDRINUSE, "no port free on every host address")
 
     def url_for(self, address: str) -> str:
-        """The URL of one host, e.g. `http://127.0.1.1:PORT`."""
-        return f"{self.scheme}://{address}:{self.port}"
+        """The URL of one host, e.g. `http://127.0.1.1:PORT` (`http://[::1]:PORT` for IPv6)."""
+        host = f"[{address}]" if _is_ipv6(address) else address
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def urls(self) -> dict[str, str]:

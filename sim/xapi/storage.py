@@ -5,9 +5,12 @@ wire methods are in `methods/storage.py`.)
 What a plug does, as XAPI does it: the SM driver attaches the volume named by the PBD's
 `device_config` (a failed LUN, an unreachable array or a mirror that replication still
 holds read-only gives `SR_BACKEND_FAILURE_<n>`); when the coordinator's PBD is plugged the
-SR is scanned and its metadata VDIs handled: the pool's own get their redo log re-enabled
-(this is how failback re-arms), foreign ones are read for their pool uuid and database
-generation, which decide `metadata_latest` (highest generation per foreign pool wins).
+metadata VDIs the pool has records of are handled: the pool's own get their redo log
+re-enabled (this is how failback re-arms), foreign ones are read for their pool uuid and
+database generation, which decide `metadata_latest` (highest generation per foreign pool
+wins). Whether that plug scans the SR first depends on the pool's xapi release
+(`releases.Release.plug_scans`): today's does not, so an SR the pool did not know has no VDI
+records, and no metadata VDI is handled, until `SR.scan`.
 Unplugging refuses while a running VM on that host uses a disk (`VDI_IN_USE`), disables the
 redo log of own metadata VDIs, and drops foreign ones from the cache.
 """
@@ -126,14 +129,19 @@ def scan(pool: Pool, sr_ref: str, vol: Volume) -> None:
                 fields["metadata_of_pool"] = pool.ref if own else on_disk.metadata_pool_ref
                 fields["metadata_latest"] = False
             db.create("VDI", fields)
-        used = sum(v.virtual_size for v in content.vdis.values())
-        db.set(
-            "SR",
-            sr_ref,
-            physical_size=content.size,
-            physical_utilisation=used,
-            virtual_allocation=used,
-        )
+        update(pool, sr_ref, vol)
+
+
+def update(pool: Pool, sr_ref: str, vol: Volume) -> None:
+    """SR.update: the SR's sizes from the volume (its VDI records are left as they are)."""
+    used = sum(v.virtual_size for v in vol.content.vdis.values())
+    pool.db.set(
+        "SR",
+        sr_ref,
+        physical_size=vol.content.size,
+        physical_utilisation=used,
+        virtual_allocation=used,
+    )
 
 
 def scan_attached(pool: Pool, sr: str) -> None:
@@ -209,8 +217,14 @@ def plug(pool: Pool, pbd: str) -> None:
     db.set("PBD", pbd, currently_attached=True)
     refresh_sr_ops(pool, rec["SR"])
     if host is pool.coordinator or not _any_attached(pool, rec["SR"], but=pbd):
-        scan(pool, rec["SR"], vol)
-        handle_metadata_vdis(pool, rec["SR"], vol)
+        # The first plug, on the coordinator: scan first only on releases before CA-379112;
+        # since then the metadata VDIs already known are handled and the SR's size updated.
+        if pool.release.plug_scans:
+            scan(pool, rec["SR"], vol)
+        elif sr["shared"]:
+            update(pool, rec["SR"], vol)
+        if sr["shared"]:
+            handle_metadata_vdis(pool, rec["SR"], vol)
 
 
 def _any_attached(pool: Pool, sr: str, but: str) -> bool:
@@ -296,5 +310,7 @@ def replug_after_boot(pool: Pool, host: Host) -> None:
                     stop_redo_log(pool, vdi)
             continue
         if host is pool.coordinator:
-            scan(pool, rec["SR"], vol)
+            # SRs marked auto-scan are scanned by xapi's periodic scanner soon after boot.
+            if pool.release.plug_scans or sr["other_config"].get("auto-scan") == "true":
+                scan(pool, rec["SR"], vol)
             handle_metadata_vdis(pool, rec["SR"], vol)

@@ -32,6 +32,7 @@ from sim.xapi.arrays import Storage, Volume
 from sim.xapi.clock import SimClock
 from sim.xapi.db import Database, copy_record
 from sim.xapi.errors import XapiError
+from sim.xapi.releases import Release
 from sim.xapi.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -195,11 +196,14 @@ class RedoWriter:
 class Pool:
     """One pool: its database, hosts, users, licences, and the state XAPI keeps in memory."""
 
-    def __init__(self, world: World, site: Site, name: str, db: Database) -> None:
+    def __init__(
+        self, world: World, site: Site, name: str, db: Database, release: Release | None = None
+    ) -> None:
         self.world = world
         self.site = site
         self.name = name
         self.db = db
+        self.release = release or Release()  # the xapi release the pool's hosts run
         self.hosts: list[Host] = []
         self.users: dict[str, tuple[str, str]] = {}
         self.redo = RedoWriter(self)
@@ -270,6 +274,15 @@ class Faults:
         self.stalls: list[dict[str, Any]] = []
         self.failed_luns: list[str] = []
         self.released = threading.Event()
+        # Methods of the calls held at a stall point right now (one entry per call).
+        self.stalled: list[str] = []
+        self.stalled_changed = threading.Condition(self.lock)
+
+    def wait_stalled(self, count: int, timeout: float) -> list[str]:
+        """Block until at least `count` calls are held at stall points (or `timeout` s)."""
+        with self.stalled_changed:
+            self.stalled_changed.wait_for(lambda: len(self.stalled) >= count, timeout)
+            return list(self.stalled)
 
     def vm_start_error(self, vm_uuid: str, vm_name: str) -> list[str] | None:
         """The error a start of this VM must fail with, if a fault names it (uses one)."""
@@ -293,6 +306,7 @@ class Faults:
                 "vm_start": [dict(f) for f in self.vm_start],
                 "task_stall": [dict(s) for s in self.stalls],
                 "lun": list(self.failed_luns),
+                "stalled": list(self.stalled),
             }
 
 
@@ -427,5 +441,16 @@ class World:
 
     def stall_point(self, method: str, cancelled=lambda: False) -> None:
         """Block here while a `task_stall` fault names `method` (or until cancelled/stop)."""
-        while self.faults.stall_for(method) and not self.clock.stopping and not cancelled():
-            self.faults.released.wait(0.05)
+        if not self.faults.stall_for(method):
+            return
+        faults = self.faults
+        with faults.stalled_changed:
+            faults.stalled.append(method)
+            faults.stalled_changed.notify_all()
+        try:
+            while faults.stall_for(method) and not self.clock.stopping and not cancelled():
+                faults.released.wait(0.05)
+        finally:
+            with faults.stalled_changed:
+                faults.stalled.remove(method)
+                faults.stalled_changed.notify_all()

@@ -186,7 +186,9 @@ def attached(sim):
     copy = adapter.present_test_copy(gold.lun)
     dr = world.client("dr")
     task = dr.run("DR_task.create", "lvmoiscsi", copy.test_copy_device_config, [gold.sr_uuid])
+    for sr in dr.call("DR_task.get_introduced_SRs", task):
+        dr.call("SR.scan", sr)  # today's xapi does not scan on plug (docs/xapi-behaviours.md)
     vdis = dr.get_all_records("VDI")
-    vdi = next(ref for ref, r in vdis.items() if r["type"] == "metadata" and r["metadata_latest"])
+    vdi = next(ref for ref, r in vdis.items() if r["type"] == "metadata")
     yield world, dr, vdi
     dr.call("DR_task.destroy", task)

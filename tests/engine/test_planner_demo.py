@@ -76,6 +76,8 @@ def test_metadata_read_at_the_destination_shows_vms_inside_the_lag(sim):
     dr = world.client("dr")
     sr_type = "lvmoiscsi"
     dr_task = dr.run("DR_task.create", sr_type, copy.test_copy_device_config, [gold.sr_uuid])
+    for sr in dr.call("DR_task.get_introduced_SRs", dr_task):
+        dr.call("SR.scan", sr)  # today's xapi does not scan on plug (docs/xapi-behaviours.md)
     try:
         p = _plan(world, target="app:payments", disable_ha=True)
         assert p.metadata_vdis[0].read

@@ -21,12 +21,13 @@ def _plan(estate, kind="test-failover", target="all", history=None, luns=None, *
 
 
 def test_planning_changes_nothing_in_either_pool(core_sim):
-    """Both pools' database generations are the same before and after planning every kind."""
+    """Both pools' databases hold the same records before and after planning every kind (the
+    generation moves only by event.inject, which XAPI counts and which changes no field)."""
     estate = build_estate(core_sim)
-    before = (estate.prod.db.generation, estate.dr.db.generation)
+    before = (estate.prod.db.tables(), estate.dr.db.tables())
     for kind in ("test-failover", "failover"):
         _plan(estate, kind)
-    assert (estate.prod.db.generation, estate.dr.db.generation) == before
+    assert (estate.prod.db.tables(), estate.dr.db.tables()) == before
 
 
 def test_same_world_same_hash_and_a_choice_changes_it(core_sim):

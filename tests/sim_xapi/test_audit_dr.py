@@ -17,13 +17,18 @@ from sim.xapi.serve import SimHandle
 from tests.sim_xapi.audit_support import NULL, task_outcome, wait_until
 from tests.sim_xapi.world_support import (
     DENIED_TEXT,
+    NEWEST,
+    OLDER,
+    RELEASES,
     Ctl,
     Opened,
+    at_release,
     failure,
     introduce,
     login,
     open_failover,
     raw,
+    scan,
     value,
     with_sites,
 )
@@ -259,13 +264,21 @@ def test_broken_metadata_lun_raises_an_alert_when_asked(mini: SimHandle, ctl: Ct
 # ------------------------------------------------------------------ §2.2 metadata VDIs
 
 
-def test_foreign_metadata_vdi_names_a_pool_the_dr_pool_does_not_have(opened: Opened) -> None:
-    """§2.2: metadata_of_pool is the foreign pool's ref (HANDLE_INVALID locally), not listed."""
+@pytest.mark.parametrize("release", RELEASES)
+def test_foreign_metadata_vdi_names_a_pool_the_dr_pool_does_not_have(
+    sim_factory: Callable[..., SimHandle], release: str
+) -> None:
+    """§2.2: metadata_of_pool is the foreign pool's ref (HANDLE_INVALID locally), not listed;
+    only a release whose plug scans has read the VDI's database (latest, pool uuid cached)."""
+    sim = sim_factory(at_release("mini", release))
+    ctl = Ctl(sim.control_url)
+    ctl.disaster_after_sync()
+    opened = open_failover(sim, ctl, ["Gold", "Silver"])
     dr = opened.dr
     vdi = next(
         r
         for r, v in dr.xenapi.VDI.get_all_records_where('field "type"="metadata"').items()
-        if v["metadata_latest"]
+        if dr.xenapi.SR.get_name_label(v["SR"]) == "Gold"
     )
     foreign_pool = dr.xenapi.VDI.get_metadata_of_pool(vdi)
     assert foreign_pool == value(opened.call("pool.get_all"))[0]
@@ -274,7 +287,41 @@ def test_foreign_metadata_vdi_names_a_pool_the_dr_pool_does_not_have(opened: Ope
     assert exc.value.details == ["HANDLE_INVALID", "pool", foreign_pool]
     assert dr.xenapi.pool.get_metadata_VDIs(dr.xenapi.pool.get_all()[0]) == []
     foreign_uuid = value(opened.call("pool.get_uuid", foreign_pool))
-    assert dr.xenapi.VDI.read_database_pool_uuid(vdi) == foreign_uuid
+    cached = {NEWEST: (False, ""), OLDER: (True, foreign_uuid)}[release]
+    assert (
+        dr.xenapi.VDI.get_metadata_latest(vdi),
+        dr.xenapi.VDI.read_database_pool_uuid(vdi),
+    ) == cached
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_first_plug_scans_only_before_ca_379112(
+    sim_factory: Callable[..., SimHandle], release: str
+) -> None:
+    """DR_task.create alone: VDI records on a release whose plug scans, none on today's; a
+    scan brings them, and a plug of the coordinator's PBD after it reads the metadata."""
+    sim = sim_factory(at_release("mini", release))
+    ctl = Ctl(sim.control_url)
+    ctl.disaster_after_sync()
+    dr = login(sim, "dr")
+    row = ctl.lun("Gold")
+    task = dr.xenapi.DR_task.create("lvmoiscsi", row["mirror_device_config"], [row["sr_uuid"]])
+    (gold,) = dr.xenapi.DR_task.get_introduced_SRs(task)
+    assert dr.xenapi.SR.get_other_config(gold) == {}  # nothing asks the periodic scanner
+    found = len(dr.xenapi.SR.get_VDIs(gold))
+    assert (found > 0) is (release == OLDER)
+    scan(dr, gold)
+    (meta,) = [v for v in dr.xenapi.SR.get_VDIs(gold) if dr.xenapi.VDI.get_type(v) == "metadata"]
+    assert dr.xenapi.VDI.get_metadata_latest(meta) is (release == OLDER)
+    master = dr.xenapi.pool.get_master(dr.xenapi.pool.get_all()[0])
+    (pbd,) = [p for p in dr.xenapi.SR.get_PBDs(gold) if dr.xenapi.PBD.get_host(p) == master]
+    others = [p for p in dr.xenapi.SR.get_PBDs(gold) if p != pbd]
+    for p in [*others, pbd]:
+        dr.xenapi.PBD.unplug(p)
+    for p in [pbd, *others]:
+        dr.xenapi.PBD.plug(p)
+    assert dr.xenapi.VDI.get_metadata_latest(meta) is True
+    assert dr.xenapi.VDI.read_database_pool_uuid(meta) != ""
 
 
 def test_database_session_is_a_read_only_disaster_recovery_session(opened: Opened) -> None:
@@ -303,9 +350,15 @@ def test_open_database_does_not_refuse_the_pools_own_metadata(mini: SimHandle) -
     value(raw(prod, "session.logout", db))
 
 
-def test_unplugged_foreign_metadata_is_no_longer_latest(opened: Opened) -> None:
-    """§2.1: unplugging a foreign metadata SR sets metadata_latest=false and drops the cache."""
-    dr = opened.dr
+def test_unplugged_foreign_metadata_is_no_longer_latest(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """§2.1: unplugging a foreign metadata SR sets metadata_latest=false and drops the cache
+    (on a release whose plug scans, where the plug marked it latest)."""
+    sim = sim_factory(at_release("mini", OLDER))
+    ctl = Ctl(sim.control_url)
+    ctl.disaster_after_sync()
+    dr = open_failover(sim, ctl, ["Gold", "Silver"]).dr
     gold = dr.xenapi.SR.get_by_name_label("Gold")[0]
     vdi = next(v for v in dr.xenapi.SR.get_VDIs(gold) if dr.xenapi.VDI.get_type(v) == "metadata")
     assert dr.xenapi.VDI.get_metadata_latest(vdi) is True
@@ -319,7 +372,7 @@ def test_copies_with_the_same_generation_are_all_latest(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
     """§2.2: two up-to-date copies of one pool's database tie: both are metadata_latest."""
-    sim = sim_factory(TWIN_METADATA)
+    sim = sim_factory(at_release(TWIN_METADATA, OLDER))
     ctl = Ctl(sim.control_url)
     ctl.disaster_after_sync()
     dr = login(sim, "dr")
@@ -531,6 +584,7 @@ def test_recovery_checks_the_target_pools_licence(sim_factory: Callable[..., Sim
             {"host": h, "SR": sr, "device_config": row["mirror_device_config"]}
         )
         dr.xenapi.PBD.plug(pbd)
+    scan(dr, sr)
     vdi = next(v for v in dr.xenapi.SR.get_VDIs(sr) if dr.xenapi.VDI.get_type(v) == "metadata")
     db = dr.xenapi.VDI.open_database(vdi)
     vm = value(raw(dr, "VM.get_by_name_label", db, "vm"))[0]
@@ -706,8 +760,12 @@ def test_vapp_shutdown_partial_failure_names_the_operation(mini: SimHandle, ctl:
 
 
 def test_a_recovered_vm_on_a_new_private_network_starts(opened: Opened) -> None:
-    """§7.12: the PIF-less network recovery created does not stop the VM from starting."""
+    """§7.12: a PIF-less network made for a NIC whose network DR lacks does not stop the
+    recovered VM from starting."""
     dr = opened.dr
+    dr.xenapi.network.create(
+        {"name_label": "Backup", "name_description": "", "MTU": "1500", "other_config": {}}
+    )
     value(opened.recover("backup-proxy"))
     vm = dr.xenapi.VM.get_by_name_label("backup-proxy")[0]
     dr.xenapi.VM.start(vm, False, False)

@@ -139,15 +139,25 @@ def test_missing_storage_is_reported_before_anything_is_created(failover: Opened
     assert dr.xenapi.VM.get_by_name_label("report") == []
 
 
-def test_a_network_the_dr_pool_lacks_becomes_a_new_private_network(failover: Opened) -> None:
-    """backup-proxy's "Backup" NIC lands on a new network of that name without PIFs."""
-    value(failover.recover("backup-proxy"))
+def test_a_network_the_dr_pool_lacks_fails_the_recovery_until_one_is_made(
+    failover: Opened,
+) -> None:
+    """backup-proxy's "Backup" network (bridge xenbr3) is missing at DR: the import would make
+    it with that bridge on the caller's session, which xapi refuses (INVALID_VALUE), leaving
+    nothing; once a "Backup" network exists (network.create), the NIC lands on it."""
     dr = failover.dr
-    backup = dr.xenapi.network.get_by_name_label("Backup")
-    assert len(backup) == 1
-    assert dr.xenapi.network.get_PIFs(backup[0]) == []
+    assert failure(failover.recover("backup-proxy")) == ["INVALID_VALUE", "bridge", "xenbr3"]
+    assert dr.xenapi.VM.get_by_name_label("backup-proxy") == []
+    assert dr.xenapi.network.get_by_name_label("Backup") == []
+    made = dr.xenapi.network.create(
+        {"name_label": "Backup", "name_description": "", "MTU": "1500", "other_config": {}}
+    )
+    assert dr.xenapi.network.get_bridge(made).startswith("xapi")
+    value(failover.recover("backup-proxy"))
     vm = dr.xenapi.VM.get_by_name_label("backup-proxy")[0]
-    assert len(dr.xenapi.VM.get_VIFs(vm)) == 2
+    networks = {dr.xenapi.VIF.get_network(v) for v in dr.xenapi.VM.get_VIFs(vm)}
+    assert made in networks
+    assert dr.xenapi.network.get_by_name_label("Backup") == [made]
 
 
 def test_vapp_recovery_keeps_the_uuid_and_the_order(failover: Opened) -> None:
@@ -242,6 +252,7 @@ $dr_site
 name = "dr"
 licensed_dr = {dr_licensed}
 hosts = [{{ name = "b" }}]
+networks = [{{ name = "net", bridge = "xenbr0" }}]
 """
 
 
@@ -323,9 +334,69 @@ def test_a_stalled_dr_task_create_can_be_cancelled(sim_factory: Callable[..., Si
     assert dr.xenapi.SR.get_by_name_label("Gold") == []
 
 
-def test_concurrent_recoveries_create_one_network_and_no_duplicates(failover: Opened) -> None:
-    """Parallel Async recoveries of VMs needing the same missing network create it once."""
+SHARED_MISSING_NETWORK = with_sites(
+    """
+$primary_site
+[[sites.pools]]
+name = "prod"
+metadata_srs = ["Gold"]
+hosts = [{ name = "a" }]
+networks = [{ name = "Replication", bridge = "br-repl" }]
+srs = [{ name = "Gold", kind = "replicated", replicate_to = "dr", lag_seconds = 0 }]
+[[sites.pools.vms]]
+name = "db-{n}"
+count = 2
+disks = [{ sr = "Gold" }]
+nics = ["Replication"]
+$dr_site
+[[sites.pools]]
+name = "dr"
+hosts = [{ name = "b" }]
+"""
+)
+
+
+def _wait_tasks(dr: XenAPI.Session, tasks: list[str]) -> list[str]:
+    token, left = "", set(tasks)
+    for _ in range(100):
+        if not left:
+            break
+        token = getattr(dr.xenapi.event, "from")(["task"], token, 5.0)["token"]
+        left = {t for t in left if dr.xenapi.task.get_status(t) == "pending"}
+    return [dr.xenapi.task.get_status(t) for t in tasks]
+
+
+def test_concurrent_recoveries_race_for_a_missing_network(
+    sim_factory: Callable[..., SimHandle],
+) -> None:
+    """Two recoveries that both looked the missing network up before either created it: the
+    first creates it (with the source's bridge), the second is refused BRIDGE_NAME_EXISTS."""
+    sim = sim_factory(SHARED_MISSING_NETWORK)
+    ctl = Ctl(sim.control_url)
+    ctl.disaster("primary")
+    fo = open_failover(sim, ctl, ["Gold"])
+    dr = fo.dr
+    ctl("POST", "/faults", {"kind": "task_stall", "method": "VM.recover"})
+    tasks = [
+        value(raw(dr, "Async.VM.recover", fo.db, fo.vms[n], dr._session, False))
+        for n in ("db-01", "db-02")
+    ]
+    ctl.wait_stalled(2)
+    ctl("DELETE", "/faults")
+    assert sorted(_wait_tasks(dr, tasks)) == ["failure", "success"]
+    errors = [dr.xenapi.task.get_error_info(t) for t in tasks]
+    assert ["BRIDGE_NAME_EXISTS", "br-repl"] in errors
+    (made,) = dr.xenapi.network.get_by_name_label("Replication")
+    assert dr.xenapi.network.get_bridge(made) == "br-repl"
+
+
+def test_concurrent_recoveries_share_a_network_made_before_them(failover: Opened) -> None:
+    """With the missing network made first (what a careful client does), parallel Async
+    recoveries of VMs that need it all succeed, on that one network."""
     dr = failover.dr
+    dr.xenapi.network.create(
+        {"name_label": "Backup", "name_description": "", "MTU": "1500", "other_config": {}}
+    )
     names = ["backup-proxy", "app-01", "halted-vm"]
     tasks = [
         value(raw(dr, "Async.VM.recover", failover.db, failover.vms[n], dr._session, False))

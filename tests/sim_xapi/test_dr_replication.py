@@ -10,7 +10,9 @@ import XenAPI
 
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.world_support import (
+    OLDER,
     Ctl,
+    at_release,
     introduce,
     latest_metadata_vdis,
     login,
@@ -151,8 +153,9 @@ def test_every_write_goes_through_to_the_metadata_lun(
 def test_metadata_latest_marks_the_copy_with_the_highest_generation(
     sim_factory: Callable[..., SimHandle],
 ) -> None:
-    """Two copies of one pool's metadata: only the one with the newer generation is latest."""
-    sim = sim_factory(_nine())
+    """Two copies of one pool's metadata: only the one with the newer generation is latest
+    (what a plug reads on a release whose plug scans)."""
+    sim = sim_factory(at_release(_nine(), OLDER))
     ctl = Ctl(sim.control_url)
     prod = login(sim, "primary")
     fast, slow = (prod.xenapi.SR.get_by_name_label(n)[0] for n in ("LUN 1", "LUN 2"))

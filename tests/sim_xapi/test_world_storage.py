@@ -10,8 +10,11 @@ import XenAPI
 
 from sim.xapi.serve import SimHandle
 from tests.sim_xapi.world_support import (
+    OLDER,
+    RELEASES,
     ControlError,
     Ctl,
+    at_release,
     introduce,
     latest_metadata_vdis,
     login,
@@ -109,8 +112,15 @@ def test_test_copy_has_its_own_scsi_id_and_the_same_sr(mini: SimHandle, ctl: Ctl
     assert _code(exc) == "SR_BACKEND_FAILURE_107"
 
 
-def test_reverse_replicates_the_dr_site_back_to_the_primary(mini: SimHandle, ctl: Ctl) -> None:
-    """After promote and reverse, what the DR pool writes on the LUN reaches the primary LUN."""
+@pytest.mark.parametrize("release", RELEASES)
+def test_reverse_replicates_the_dr_site_back_to_the_primary(
+    sim_factory: Callable[..., SimHandle], release: str
+) -> None:
+    """After promote and reverse, what the DR pool writes on the LUN reaches the primary LUN
+    (its metadata VDI appears there once the SR is scanned; read at plug only before
+    CA-379112)."""
+    mini = sim_factory(at_release("mini", release))
+    ctl = Ctl(mini.control_url)
     lun = ctl.lun("Gold")["lun"]
     with pytest.raises(ControlError) as refused:
         ctl("POST", f"/replication/{lun}/reverse")
@@ -138,13 +148,21 @@ def test_reverse_replicates_the_dr_site_back_to_the_primary(mini: SimHandle, ctl
     ctl("POST", f"/replication/{lun}/promote")  # failback: break the mirror the other way
     for pbd in pbds:
         prod.xenapi.PBD.plug(pbd)
+    prod.xenapi.SR.scan(prod_gold)
     dr_pool_uuid = dr.xenapi.pool.get_uuid(dr.xenapi.pool.get_all()[0])
     metadata = prod.xenapi.VDI.get_all_records_where('field "type"="metadata"')
     own = prod.xenapi.pool.get_all()[0]
     foreign = [r for r, v in metadata.items() if v["metadata_of_pool"] != own]
     assert len(foreign) == 1
-    assert prod.xenapi.VDI.read_database_pool_uuid(foreign[0]) == dr_pool_uuid
-    assert prod.xenapi.VDI.get_metadata_latest(foreign[0]) is True
+    read_at_plug = release == OLDER
+    assert prod.xenapi.VDI.read_database_pool_uuid(foreign[0]) == (
+        dr_pool_uuid if read_at_plug else ""
+    )
+    assert prod.xenapi.VDI.get_metadata_latest(foreign[0]) is read_at_plug
+    db = prod.xenapi.VDI.open_database(foreign[0])
+    assert value(raw(prod, "pool.get_uuid", db, value(raw(prod, "pool.get_all", db))[0])) == (
+        dr_pool_uuid
+    )
 
 
 def test_failed_lun_gives_backend_failure_47_until_faults_are_cleared(

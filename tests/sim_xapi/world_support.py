@@ -16,6 +16,7 @@ from typing import Any
 
 import XenAPI
 
+from sim.xapi.scenario import Scenario, load_scenario, parse_scenario
 from sim.xapi.serve import SimHandle
 
 # Speed factor for tests: a 20 s boot takes 2 ms, a 30 s start_delay 3 ms.
@@ -36,6 +37,34 @@ array = { target = "10.20.1.50", iqn = "iqn.x:dr" }"""
 def with_sites(scenario: str) -> str:
     """`scenario` (TOML) with `$primary_site` and `$dr_site` replaced by the shared headers."""
     return string.Template(scenario).substitute(primary_site=PRIMARY_SITE, dr_site=DR_SITE)
+
+
+# The last xapi release whose PBD.plug scanned the SR (CA-379112 came in v23.22.0); the
+# default scenario release is the newest. Tests of behaviour that changed run on both.
+OLDER = "23.21.0"
+NEWEST = "26.17.0"
+RELEASES = [NEWEST, OLDER]
+
+
+def at_release(scenario: str, version: str) -> Scenario:
+    """A scenario (built-in name or TOML text) with every pool on xapi release `version`."""
+    sc = (
+        parse_scenario(scenario, source="test scenario")
+        if "\n" in scenario
+        else load_scenario(scenario)
+    )
+    sites = [
+        site.model_copy(
+            update={"pools": [p.model_copy(update={"xapi_version": version}) for p in site.pools]}
+        )
+        for site in sc.sites
+    ]
+    return sc.model_copy(update={"sites": sites})
+
+
+def scan(session: XenAPI.Session, sr: str) -> None:
+    """SR.scan: what a client must call after attaching an SR the pool did not know."""
+    session.xenapi.SR.scan(sr)
 
 
 # XAPI's RBAC_PERMISSION_DENIED text for a recovery into a session without the right role.
@@ -82,6 +111,12 @@ class Ctl:
             self("POST", f"/replication/{row['lun']}/sync")
         return self.disaster(site)
 
+    def wait_stalled(self, count: int) -> list[str]:
+        """Block (in the simulator) until `count` calls are held by a task_stall fault."""
+        stalled = self("GET", f"/stalled?count={count}&timeout=20")["stalled"]
+        assert len(stalled) >= count, stalled
+        return stalled
+
 
 # Clients opened by `login` / `client`; `close_clients()` closes their connections.
 OPEN: list[XenAPI.Session] = []
@@ -125,18 +160,27 @@ def failure(result: dict[str, Any]) -> list[str]:
 
 
 def introduce(session: XenAPI.Session, row: dict[str, Any], which: str = "mirror") -> str:
-    """DR_task.create for one replicated LUN (`mirror` or `test_copy` device config)."""
+    """DR_task.create for one replicated LUN (`mirror` or `test_copy` device config), then
+    `SR.scan` of what it introduced: today's xapi does not scan on plug, so without it the SR
+    has no VDI records (docs/xapi-behaviours.md)."""
     dc = row[f"{which}_device_config"]
-    return session.xenapi.DR_task.create("lvmoiscsi", dc, [row["sr_uuid"]])
+    task = session.xenapi.DR_task.create("lvmoiscsi", dc, [row["sr_uuid"]])
+    for sr in session.xenapi.DR_task.get_introduced_SRs(task):
+        session.xenapi.SR.scan(sr)
+    return task
 
 
 def latest_metadata_vdis(session: XenAPI.Session) -> list[str]:
-    """Foreign metadata VDIs with metadata_latest=true and no attached VBD (XenCenter's rule)."""
-    out = []
-    for ref, rec in session.xenapi.VDI.get_all_records_where('field "type"="metadata"').items():
-        if rec["metadata_latest"] and not rec["VBDs"]:
-            out.append(ref)
-    return out
+    """Foreign metadata VDIs without an attached VBD: those with metadata_latest=true
+    (XenCenter's rule) if any, else every one (after a scan on today's xapi no plug has
+    compared their generations, so none is marked)."""
+    found = {
+        ref: rec
+        for ref, rec in session.xenapi.VDI.get_all_records_where('field "type"="metadata"').items()
+        if not rec["VBDs"]
+    }
+    latest = [ref for ref, rec in found.items() if rec["metadata_latest"]]
+    return latest or list(found)
 
 
 @dataclass

@@ -77,11 +77,17 @@ def appliance_srs_required(call: Call, self: str, session_to: str) -> list[str]:
     return recovery.missing_srs(call.db, members, session_of(call, session_to).pool)
 
 
-@method("VM_appliance.recover", ["self", "session_to", ("force", False)], async_ok=True)
+# `force` has no default (datamodel.ml, VM_appliance `recover`).
+@method("VM_appliance.recover", ["self", "session_to", "force"], async_ok=True)
 def appliance_recover(call: Call, self: str, session_to: str, force: bool) -> str:
     """Recover every member, then rebuild the appliance with its old uuid."""
     _check(call, self)
     target = target_of(call, session_to, "VM_appliance.recover")
-    call.pool.world.stall(call)
-    appliance.recover(call.db, self, target.pool, force=bool(force))
+    appliance.recover(
+        call.db,
+        self,
+        target.pool,
+        force=bool(force),
+        after_precheck=lambda: call.pool.world.stall(call),
+    )
     return ""

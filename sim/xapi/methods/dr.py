@@ -94,7 +94,9 @@ def session_of(call: Call, session_to: Any) -> Session:
     return target
 
 
-@method("VM.recover", ["self", "session_to", ("force", False)], async_ok=True)
+# `force` has no default in the datamodel (datamodel_vm.ml, `recover`): two arguments are a
+# parameter count mismatch, as in xapi.
+@method("VM.recover", ["self", "session_to", "force"], async_ok=True)
 def vm_recover(call: Call, self: str, session_to: str, force: bool) -> str:
     """Recover a VM from the foreign database of `call` into `session_to`'s pool."""
     call.db.handle("VM", self)
@@ -102,9 +104,15 @@ def vm_recover(call: Call, self: str, session_to: str, force: bool) -> str:
     if appliance != NULL_REF:
         raise XapiError("VM_IS_PART_OF_AN_APPLIANCE", self, appliance)
     target = target_of(call, session_to, "VM.recover")
-    call.pool.world.stall(call)
     recovery.assert_can_be_recovered(call.db, [self], target.pool)
-    recovery.recover_vms(call.db, [self], target.pool, force=bool(force))
+    recovery.recover_vms(
+        call.db,
+        [self],
+        target.pool,
+        force=bool(force),
+        task=call.task.ref if call.task is not None else NULL_REF,
+        after_precheck=lambda: call.pool.world.stall(call),
+    )
     return ""
 
 

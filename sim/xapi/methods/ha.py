@@ -25,6 +25,18 @@ def pool_enable_ha(call: Call, heartbeat_srs: list, configuration: dict) -> str:
     return ""
 
 
+@method(
+    "pool.ha_compute_hypothetical_max_host_failures_to_tolerate",
+    ["configuration"],
+    read=True,
+)
+def pool_hypothetical_failures(call: Call, configuration: dict) -> int:
+    """How many host failures a plan survives with exactly these VMs protected."""
+    return ha.hypothetical_max_failures(
+        call.pool, {str(k): str(v) for k, v in (configuration or {}).items()}
+    )
+
+
 @method("pool.set_ha_host_failures_to_tolerate", ["self", "value"])
 def pool_set_failures_to_tolerate(call: Call, self: str, value: Any) -> str:
     if self != call.pool.ref:

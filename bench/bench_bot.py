@@ -1,0 +1,109 @@
+"""Benchmarks of the Slack bot, through the real Bolt pipeline against sim/slack and sim/xapi
+on loopback (figures printed; nothing asserted).
+
+1. Ack latency: 20 people type a /dr command at the same moment, `--rounds` times; the time
+   from sending the command to Slack receiving the ack (the double's Socket Mode delivery),
+   p50 and p99. Target: p99 <= 200 ms.
+2. Slack Web API calls for a failover of `--vms` VMs (default 1,000, in vApps of 10): every
+   call the bot makes from the `/dr failover` request to the run's summary, by method, and the
+   429s Slack answered (each retried after Retry-After by slack_sdk's handler; "unhandled"
+   are calls that still failed). Target: <= 100 calls, zero unhandled 429s.
+
+Run: `python bench/bench_bot.py [--rounds 10] [--vms 1000] [--speed 50]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.demo import approval_id_of, demo_world
+from tests.bot.conftest import ask, finished, started_run
+
+PEOPLE = ["olivia", "alex", "priya", "victor", "ada"]
+
+
+def ack_latency(rounds: int) -> None:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        demo_world(Path(tmp), scenario="mini", speed=1000) as world,
+    ):
+        samples: list[float] = []
+        lock = threading.Lock()
+
+        def one(who: str) -> None:
+            start = time.perf_counter()
+            delivery = world.slack.person(who).command("/dr", "status", channel="dr-ops")
+            took = time.perf_counter() - start
+            if delivery.status == "acked":
+                with lock:
+                    samples.append(took)
+
+        for _ in range(rounds):
+            threads = [
+                threading.Thread(target=one, args=(PEOPLE[n % len(PEOPLE)],)) for n in range(20)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            world.serving.bot.worker.wait_idle(60)
+        samples.sort()
+        p50 = statistics.median(samples) * 1000
+        p99 = samples[max(0, int(len(samples) * 0.99) - 1)] * 1000
+        print(f"ack latency, 20 concurrent /dr status x {rounds} rounds ({len(samples)} acked):")
+        print(f"  p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 <= 200 ms)")
+
+
+def web_api_calls(vms: int, speed: float) -> None:
+    from sim.xapi.generator import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / "big.toml"
+        scenario.write_text(generate(vms))
+        with demo_world(Path(tmp) / "w", scenario=str(scenario), speed=speed) as world:
+            first = len(world.slack.calls())
+            started = time.perf_counter()
+            approval = ask(world, "olivia", "failover all --reason benchmark")
+            world.slack.person("alex").click("dr-ops", approval.ts, action_id="dr_approve")
+            world.slack.person("priya").click("dr-ops", approval.ts, action_id="dr_approve")
+            run_id = started_run(world, approval, timeout=600)
+            run = finished(world, run_id, timeout=3600)
+            took = time.perf_counter() - started
+            calls = world.slack.calls()[first:]
+            by_method = Counter(c.method for c in calls)
+            limited = [c for c in calls if c.status == 429]
+            failed = [c for c in calls if c.status not in (200, 429)]
+            print(
+                f"failover of {vms} VMs (approval {approval_id_of(approval)}, run {run_id}: "
+                f"{run.state}, {took:.0f} s wall):"
+            )
+            print(f"  Slack Web API calls from request to summary: {len(calls)} (target <= 100)")
+            for method, count in by_method.most_common():
+                print(f"    {method}: {count}")
+            print(
+                f"  429 answers: {len(limited)}, each retried after Retry-After; "
+                f"calls that still failed: {len(failed)}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--vms", type=int, default=1000)
+    parser.add_argument("--speed", type=float, default=50.0)
+    args = parser.parse_args()
+    ack_latency(args.rounds)
+    web_api_calls(args.vms, args.speed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,434 @@
+"""The Slack bot: a Bolt app over the commands service, and everything that keeps Slack in
+step with it (approval messages, progress, summaries, the storage step, App Home, the audit
+channel, interrupted runs).
+
+`SlackBot` is a thin adapter. Listeners (`bot.slack.listeners`) ack within Slack's 3 seconds
+and hand the work to the bot's own `Worker`; the work turns what a person typed or clicked
+into a `commands` request, calls `Service.dispatch(request, actor)`, and renders the typed
+result (`bot.slack.blocks`). What the service decides (who may, approvals, runs) is never
+decided here. Service events (run progress, approvals changing) keep the messages current.
+
+    bot = SlackBot(config, service, clock=SystemClock())
+    bot.start()                         # progress flusher, audit feed, approval expiry
+    SocketModeHandler(bot.app, app_token).connect()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.slack import blocks, listeners
+from bot.slack import messages as m
+from bot.slack.audit_feed import AuditFeed
+from bot.slack.config import SlackConfig
+from bot.slack.poster import Poster, Reply
+from bot.slack.progress import ProgressBoard
+from bot.slack.threads import RunThread, Threads
+from bot.slack.worker import Worker
+from commands.actor import Actor
+from commands.events import ApprovalEvent, ServiceEvent
+from commands.requests import Request, ShowRequest
+from commands.results import (
+    ApprovalOpened,
+    ApprovalUpdated,
+    ApprovalView,
+    AuditList,
+    HelpResult,
+    Invalid,
+    PlanResult,
+    ReasonNeeded,
+    Refused,
+    Result,
+    RunsList,
+    RunStarted,
+    RunSummary,
+    RunUpdated,
+    RunView,
+    StatusResult,
+)
+from commands.service import Service
+from engine.clock import Clock
+from engine.events import RunEvent
+from engine.models import Plan
+
+log = logging.getLogger(__name__)
+
+EXPIRY_EVERY = 30.0  # seconds between sweeps for expired approvals
+HOME_USERS = 200  # people whose App Home is refreshed when a run changes state
+PLANS_KV = "slack-approval-plans"  # approval id -> the plan it was opened with
+
+
+def make_client(config: SlackConfig) -> WebClient:
+    """The WebClient every call goes through: 429s are retried after Retry-After (up to 5
+    times), lost connections and Slack's 5xx a few times."""
+    kwargs: dict[str, Any] = {"token": config.bot_token.get_secret_value(), "timeout": 15}
+    if config.api_url:
+        kwargs["base_url"] = config.api_url
+    client = WebClient(**kwargs)
+    client.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=5),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+    return client
+
+
+def slack_members(client: WebClient) -> Callable[[str], Iterable[str]]:
+    """A user group's members, for the service's policy (it caches them)."""
+
+    def members(group_id: str) -> list[str]:
+        return list(client.usergroups_users_list(usergroup=group_id)["users"])
+
+    return members
+
+
+class SlackBot:
+    """The Bolt app and its helpers, built around one `Service`."""
+
+    def __init__(
+        self,
+        config: SlackConfig,
+        service: Service,
+        *,
+        clock: Clock,
+        client: WebClient | None = None,
+        next_drill: Callable[[], datetime | None] | None = None,
+    ) -> None:
+        self.config = config
+        self.service = service
+        self.store = service.wiring.store
+        self.clock = clock
+        self.client = client or make_client(config)
+        self.poster = Poster(self.client)
+        self.threads = Threads(self.store)
+        self.worker = Worker(config.workers, after_job=self._release_connections)
+        self.next_drill = next_drill or (lambda: None)
+        self.app = App(
+            client=self.client,
+            signing_secret=(
+                config.signing_secret.get_secret_value() if config.signing_secret else ""
+            ),
+            # Socket Mode needs no signature: the WebSocket is authenticated by the app token.
+            request_verification_enabled=config.mode == "http",
+            process_before_response=False,
+        )
+        self.board = ProgressBoard(
+            self.poster,
+            self.threads,
+            clock,
+            interval=config.progress_interval_seconds,
+            summarise=self._summary,
+            on_state=self._run_state_changed,
+        )
+        self.audit = (
+            AuditFeed(
+                self.store,
+                self.poster,
+                config.channels.audit,
+                clock,
+                batch=config.audit_batch_size,
+                every=config.audit_batch_seconds,
+            )
+            if config.channels.audit
+            else None
+        )
+        self._plans = self.store.kv(PLANS_KV)
+        self._storage_posted: set[tuple[int, str]] = set()
+        self._home_users: dict[str, None] = {}  # insertion-ordered set, newest last
+        self._names: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="drbot-expiry", daemon=True)
+        self._unsubscribe: Callable[[], None] | None = None
+        listeners.register(self)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Follow the service's events and start the background posters."""
+        self._unsubscribe = self.service.subscribe(self.on_event)
+        self.board.start()
+        if self.audit:
+            self.audit.start()
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.board.stop()
+        if self.audit:
+            self.audit.stop()
+        self.worker.close()
+
+    def _release_connections(self) -> None:
+        """Close the XAPI connections a worker thread opened while the service planned or read
+        readiness for a request: the client keeps connections per thread, and a pool thread's
+        would otherwise linger until garbage collection. (The service has no public way to do
+        this yet; `Wiring.release_thread()` is the addition this needs.)"""
+        release = getattr(self.service.wiring, "release_thread", None)
+        if release is not None:
+            release()
+            return
+        for client in list(getattr(self.service.wiring, "_clients", {}).values()):
+            client.release_thread()
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(EXPIRY_EVERY):
+            try:
+                self.service.expire_approvals()
+            except Exception:
+                log.exception("approval expiry sweep failed")
+
+    # ---- who asks ----------------------------------------------------------------------------
+
+    def actor(self, user_id: str, channel: str | None, fallback_name: str = "") -> Actor:
+        return Actor(
+            id=user_id, name=self.name_of(user_id, fallback_name), via="slack", channel=channel
+        )
+
+    def name_of(self, user_id: str, fallback: str = "") -> str:
+        """A person's name as Slack shows it: display name, else real name (many people never
+        set a display name), else the handle; cached."""
+        if user_id not in self._names:
+            try:
+                profile = self.client.users_info(user=user_id)["user"]
+                p = profile.get("profile") or {}
+                self._names[user_id] = (
+                    p.get("display_name") or p.get("real_name") or profile.get("name") or fallback
+                )
+            except Exception:  # a name is a nicety; never fail a request for it
+                return fallback
+        return self._names[user_id]
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def handle(self, request: Request, actor: Actor, reply: Reply) -> None:
+        """Dispatch one request and answer it (on the worker)."""
+        result = self.service.dispatch(request, actor)
+        self.render(result, actor, reply)
+
+    def submit(self, job: Callable[[], None], reply: Reply | None) -> None:
+        """Run `job` on the worker; a failure tells the person, without a traceback."""
+
+        def apologise(_: BaseException) -> None:
+            if reply is not None:
+                reply.private(self.poster, blocks.note(m.FAILED))
+
+        self.worker.submit(job, on_error=apologise)
+
+    def render(self, result: Result, actor: Actor, reply: Reply) -> None:
+        """Show a result where it belongs."""
+        if isinstance(result, Invalid):
+            reply.private(
+                self.poster, blocks.error_reply(result.message, result.usage, result.suggestion)
+            )
+        elif isinstance(result, Refused):
+            reply.private(self.poster, blocks.refused(result.reason, result.hint))
+            if result.plan is not None and result.code == "blocked":
+                reply.private(self.poster, blocks.plan_reply(result.plan))
+        elif isinstance(result, ReasonNeeded):
+            reply.private(self.poster, blocks.error_reply(m.REASON_EMPTY))
+        elif isinstance(result, HelpResult):
+            reply.private(self.poster, blocks.help_reply(result))
+        elif isinstance(result, StatusResult):
+            reply.public(self.poster, blocks.status_reply(result))
+        elif isinstance(result, PlanResult):
+            reply.public(self.poster, blocks.plan_reply(result.plan))
+        elif isinstance(result, RunsList):
+            reply.public(self.poster, blocks.runs_reply(result))
+        elif isinstance(result, RunView):
+            reply.public(self.poster, blocks.show_reply(result))
+        elif isinstance(result, AuditList):
+            reply.private(self.poster, blocks.audit_reply(result))
+        elif isinstance(result, ApprovalOpened):
+            self.open_approval(result.approval, result.plan, reply)
+        elif isinstance(result, ApprovalUpdated):
+            pass  # the service's ApprovalEvent edits the message (one edit per change)
+        elif isinstance(result, RunStarted):
+            self.run_started(result, reply)
+        elif isinstance(result, RunUpdated):
+            text = m.RUN_UPDATED.format(user=actor.id, run_id=result.run.id, action=result.action)
+            where = self.threads.get(result.run.id)
+            if where is not None:
+                self.poster.post(where.channel, blocks.note(text), thread_ts=where.thread_ts)
+            else:
+                reply.public(self.poster, blocks.note(text))
+
+    # ---- approvals ---------------------------------------------------------------------------
+
+    def open_approval(self, approval: ApprovalView, plan: Plan, reply: Reply) -> None:
+        """Post a new approval request: in the thread it was asked from (a mention in a
+        thread, or a superseded approval's thread), else as the parent of a new thread in the
+        channel it was asked in."""
+        if approval.supersedes is not None:
+            old = self.service.approval(approval.supersedes)
+            channel = str(old.refs.get("channel") or reply.channel)
+            thread_ts = str(old.refs.get("thread_ts") or old.refs.get("ts") or "") or None
+            if thread_ts:
+                self.poster.post(
+                    channel,
+                    blocks.note(
+                        m.SUPERSEDED_NOTE.format(
+                            old=old.plan_hash[:12], new=approval.plan_hash[:12]
+                        )
+                    ),
+                    thread_ts=thread_ts,
+                )
+        elif approval.run_id is not None and self.threads.get(approval.run_id) is not None:
+            run_where = self.threads.get(approval.run_id)
+            assert run_where is not None
+            channel, thread_ts = run_where.channel, run_where.thread_ts
+        else:
+            channel, thread_ts = reply.channel, reply.thread_ts
+        self._plans[str(approval.id)] = plan.model_dump(mode="json")
+        message = blocks.approval_message(approval, plan)
+        ts = self.poster.post(channel, message, thread_ts=thread_ts)
+        bound = self.service.bind(
+            approval.id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts}
+        )
+        if bound.state != approval.state or bound.votes != approval.votes:
+            # It changed before we knew where its message is (its event came too early to
+            # edit it): show its state now.
+            self.refresh_approval(bound)
+
+    def refresh_approval(self, approval: ApprovalView) -> None:
+        """Edit the approval's message to its current state (buttons only while pending)."""
+        channel, ts = approval.refs.get("channel"), approval.refs.get("ts")
+        if not channel or not ts:
+            return
+        self.poster.update(
+            str(channel), str(ts), blocks.approval_message(approval, self.plan_of(approval.id))
+        )
+
+    def plan_of(self, approval_id: int) -> Plan | None:
+        """The plan an approval was opened with (kept in the store: a message refreshed by
+        another process or after a restart still shows it)."""
+        raw = self._plans.get(str(approval_id))
+        return Plan.model_validate(raw) if raw else None
+
+    def run_started(self, result: RunStarted, reply: Reply) -> None:
+        """Give the run its thread: its approval's, else a new one in the asking channel."""
+        approval = result.approval
+        if approval is not None and approval.refs.get("channel"):
+            channel = str(approval.refs["channel"])
+            thread_ts = str(approval.refs.get("thread_ts") or approval.refs["ts"])
+        else:
+            channel = reply.channel
+            thread_ts = reply.thread_ts or self.poster.post(
+                channel, blocks.plan_reply(result.plan), thread_ts=None
+            )
+        self.threads.attach(result.run.id, channel, thread_ts)
+        self.board.begin(
+            result.run.id,
+            result.run.kind,
+            result.run.target,
+            {vm.name: app.name for app in result.plan.appliances for vm in app.vms}
+            | {vm.name: "" for vm in result.plan.standalone_vms},
+        )
+
+    # ---- service events (any thread) -------------------------------------------------------
+
+    def on_event(self, event: ServiceEvent) -> None:
+        if isinstance(event, RunEvent):
+            self.board.note(event)
+            if event.type == "paused" and (event.run_id, event.message) not in self._storage_posted:
+                self._storage_posted.add((event.run_id, event.message))
+                self.submit(lambda: self._storage_step(event), None)
+        elif isinstance(event, ApprovalEvent) and event.change != "opened":
+            approval = event.approval
+            self.submit(lambda: self.refresh_approval(approval), None)
+
+    def _storage_step(self, event: RunEvent) -> None:
+        where = self.threads.get(event.run_id)
+        if where is None:
+            return
+        view = self.service.dispatch(ShowRequest(run_id=event.run_id), self._system())
+        if isinstance(view, RunView) and view.storage_step is not None:
+            self.poster.post(
+                where.channel,
+                blocks.storage_message(event.run_id, view.storage_step),
+                thread_ts=where.thread_ts,
+            )
+
+    def _system(self) -> Actor:
+        return Actor(id="drbot", name="drbot", via="schedule")
+
+    def _summary(self, run_id: int, rto: float | None) -> blocks.Message | None:
+        view = self.service.dispatch(ShowRequest(run_id=run_id), self._system())
+        if not isinstance(view, RunView):
+            return None
+        if rto is None:
+            rows = list(
+                self.store.db.query(
+                    "SELECT rto_seconds FROM drills WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                    [run_id],
+                )
+            )
+            rto = rows[0]["rto_seconds"] if rows else None
+        return blocks.summary_message(view, rto)
+
+    def _run_state_changed(self, run_id: int, state: str) -> None:
+        for user in list(self._home_users)[-HOME_USERS:]:
+            self.submit(lambda user=user: self.publish_home(user), None)
+
+    # ---- App Home ----------------------------------------------------------------------------
+
+    def publish_home(self, user_id: str) -> None:
+        self._home_users.pop(user_id, None)
+        self._home_users[user_id] = None
+        actor = self.actor(user_id, None)
+        from commands.requests import RunsRequest, StatusRequest
+
+        status = self.service.dispatch(StatusRequest(), actor)
+        runs = self.service.dispatch(RunsRequest(limit=10), actor)
+        approvals = [(a, self.plan_of(a.id)) for a in self.service.pending_approvals(actor)]
+        view = blocks.home_view(
+            status if isinstance(status, StatusResult) else None,
+            getattr(status, "reason", None),
+            approvals,
+            runs.runs if isinstance(runs, RunsList) else [],
+            self.next_drill(),
+        )
+        self.client.views_publish(user_id=user_id, view=view)
+
+    # ---- at start ----------------------------------------------------------------------------
+
+    def announce_interrupted(self, runs: list[RunSummary]) -> None:
+        """Post each interrupted run, in its own thread, with Resume / Abort."""
+        for run in runs:
+            where = self.threads.get(run.id) or RunThread(
+                channel=self.config.channels.requests,
+                thread_ts=self.poster.post(
+                    self.config.channels.requests,
+                    blocks.note(
+                        m.PROGRESS_HEADER.format(
+                            title=m.ACTION_TITLE.get(run.kind, run.kind),
+                            run_id=run.id,
+                            state=run.state,
+                        )
+                    ),
+                ),
+            )
+            self.threads.put(run.id, where)
+            view = self.service.dispatch(ShowRequest(run_id=run.id), self._system())
+            done = "-"
+            if isinstance(view, RunView):
+                finished = [s for s in view.steps if s.status == "done"]
+                done = (
+                    f"{len(finished)} of {len(view.steps)} steps" if view.steps else "nothing yet"
+                )
+            self.poster.post(
+                where.channel, blocks.interrupted_message(run, done), thread_ts=where.thread_ts
+            )

@@ -1,0 +1,198 @@
+"""One progress message per run, in the request's thread, edited in place.
+
+Run events arrive from the engine's worker, one per step and per VM: thousands for a large
+estate. The board folds them into each run's `ProgressState` at once (cheap, no Slack call in
+the engine's thread) and a flusher thread edits each run's message at most once per
+`interval` seconds on the clock, so the number of chat.update calls depends on how long the
+run takes, never on how many VMs it has. A run's final state is always written: a terminal
+state is flushed as soon as the interval allows, and a flush that fails (Slack down, 429s past
+the retry handler) stays due and is tried again.
+
+When a run ends, the board posts its summary (from the service's `show`) in the thread, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.slack import blocks
+from bot.slack.blocks import ProgressState
+from bot.slack.poster import Poster
+from bot.slack.threads import Threads
+from engine.clock import Clock
+from engine.events import RunEvent
+
+log = logging.getLogger(__name__)
+
+TERMINAL = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted", "interrupted"}
+POLL = 0.05  # real seconds between the flusher's looks at the clock
+
+
+@dataclass
+class _Run:
+    state: ProgressState
+    dirty: bool = True
+    last_flush: float | None = None  # clock.monotonic() of the last edit
+    ended: bool = False
+    rto: float | None = None
+    apps: dict[str, str] = field(default_factory=dict)
+
+
+Summarise = Callable[[int, float | None], blocks.Message | None]
+"""run id, RTO seconds -> the run's summary message (None if it cannot be read)."""
+
+
+class ProgressBoard:
+    """Folds run events into per-run progress and keeps each run's message current."""
+
+    def __init__(
+        self,
+        poster: Poster,
+        threads: Threads,
+        clock: Clock,
+        *,
+        interval: float = 1.0,
+        summarise: Summarise | None = None,
+        on_state: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self._poster = poster
+        self._threads = threads
+        self._clock = clock
+        self._interval = interval
+        self._summarise = summarise
+        self._on_state = on_state
+        self._runs: dict[int, _Run] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="drbot-progress", daemon=True)
+        self.edits = 0  # chat.update calls made, for the benchmark
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    # ---- events (the engine's threads) -----------------------------------------------------
+
+    def begin(self, run_id: int, kind: str, target: str, vm_apps: dict[str, str]) -> None:
+        """Announce a run with its VMs (name -> vApp) so counts start right."""
+        with self._lock:
+            run = self._run(run_id, kind, target)
+            run.state.total = max(run.state.total, len(vm_apps))
+            run.state.vm_app = {**(run.state.vm_app or {}), **vm_apps}
+            for vm in vm_apps:
+                (run.state.vm_status or {}).setdefault(vm, "pending")
+            run.dirty = True
+        self._wake.set()
+
+    def note(self, event: RunEvent) -> None:
+        """Fold one event into its run's state; never calls Slack."""
+        with self._lock:
+            run = self._run(event.run_id, "", "")
+            state = run.state
+            state.elapsed = self._clock.monotonic() - state.started
+            if event.phase:
+                state.phase = event.phase
+            if event.type == "state" and event.state:
+                state.state = event.state
+                state.paused = ""
+                if event.state in TERMINAL:
+                    run.ended = True
+                    rto = event.extra.get("rto_seconds")
+                    run.rto = float(rto) if rto else None
+            elif event.type == "vm" and event.subject:
+                assert state.vm_status is not None
+                state.vm_status[event.subject] = event.vm_status or ""
+            elif event.type == "progress" and event.total:
+                state.total = max(state.total, event.total)
+            elif event.type == "paused":
+                state.state = "paused"
+                state.paused = event.message
+            run.dirty = True
+        if event.type == "state" and self._on_state and event.state:
+            self._on_state(event.run_id, event.state)
+        self._wake.set()
+
+    def _run(self, run_id: int, kind: str, target: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run(
+                ProgressState(
+                    run_id=run_id,
+                    kind=kind,
+                    target=target,
+                    started=self._clock.monotonic(),
+                    vm_status={},
+                    vm_app={},
+                )
+            )
+        elif kind and not run.state.kind:
+            run.state.kind, run.state.target = kind, target
+        return run
+
+    # ---- flushing (the board's thread) -----------------------------------------------------
+
+    def flush_due(self) -> int:
+        """Edit every run whose message is out of date and whose interval has passed; returns
+        how many were edited. The flusher calls it; tests may too."""
+        now = self._clock.monotonic()
+        due: list[tuple[int, _Run]] = []
+        with self._lock:
+            for run_id, run in self._runs.items():
+                if not run.dirty:
+                    continue
+                if run.last_flush is not None and now - run.last_flush < self._interval:
+                    continue
+                due.append((run_id, run))
+        edited = 0
+        for run_id, run in due:
+            if self._flush(run_id, run, now):
+                edited += 1
+        return edited
+
+    def _flush(self, run_id: int, run: _Run, now: float) -> bool:
+        where = self._threads.get(run_id)
+        if where is None:
+            return False  # not yet known where it lives: the state waits, nothing is lost
+        with self._lock:
+            message = blocks.progress_message(run.state)
+            run.dirty = False
+            ended = run.ended
+        try:
+            if where.progress_ts is None:
+                where.progress_ts = self._poster.post(
+                    where.channel, message, thread_ts=where.thread_ts
+                )
+                self._threads.put(run_id, where)
+            else:
+                self._poster.update(where.channel, where.progress_ts, message)
+            self.edits += 1
+            if ended and not where.summary_posted and self._summarise is not None:
+                summary = self._summarise(run_id, run.rto)
+                if summary is not None:
+                    self._poster.post(where.channel, summary, thread_ts=where.thread_ts)
+                    where.summary_posted = True
+                    self._threads.put(run_id, where)
+        except Exception:  # Slack down or refusing: stay due, try again at the next interval
+            log.exception("progress of run %s not written; will retry", run_id)
+            with self._lock:
+                run.dirty = True
+        with self._lock:
+            run.last_flush = now
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(POLL)
+            self._wake.clear()
+            try:
+                self.flush_due()
+            except Exception:
+                log.exception("progress flush failed")

@@ -1,0 +1,208 @@
+"""Every approval rule, as people meet it in the thread: the requester and non-approvers are
+refused, a double click and a click on a stale screen count once, Slack's retry of a
+delivery is handled once, an expired approval loses its buttons, a plan that changed between
+approval and run asks again, and two bot processes on one store start one run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.demo import DemoWorld, approval_id_of, demo_world, wait_until
+from tests.bot.conftest import OPS, SPEED, ShiftedClock, ask, bot_said, click, finished, started_run
+
+OLIVIA, ALEX, PRIYA, VICTOR = "U0ONCALL01", "U0APPROV01", "U0APPROV02", "U0VIEWER01"
+FAILOVER = "failover all --reason the primary site is lost"
+# A test failover needing two approvals: every rule of a failover's approval, without a
+# disaster to stage first (a failover with the primary up is blocked by its pre-checks).
+TWO = {"quorum": {"test-failover": 2}}
+DRILL = "test-failover all --disable-ha"
+
+
+@pytest.fixture
+def world(tmp_path: Path, mode: str) -> Iterator[DemoWorld]:
+    with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, mode=mode, policy=TWO) as w:
+        yield w
+
+
+@pytest.fixture
+def socket_world(tmp_path: Path) -> Iterator[DemoWorld]:
+    with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, policy=TWO) as w:
+        yield w
+
+
+def test_the_requester_cannot_approve_their_own_request(world):
+    """olivia's click on her own failover is refused, privately, in the thread; no vote."""
+    approval = ask(world, "olivia", DRILL)
+    since = click(world, "olivia", approval.ts, "dr_approve")
+    refusal = bot_said(world, since, kind="ephemeral", to=OLIVIA)
+    assert refusal.thread_ts == approval.ts
+    assert world.service.approval(approval_id_of(approval)).votes == []
+
+
+def test_a_non_approver_cannot_approve(world):
+    """victor (a viewer) is refused; the approval still needs two."""
+    approval = ask(world, "olivia", DRILL)
+    since = click(world, "victor", approval.ts, "dr_approve")
+    bot_said(world, since, kind="ephemeral", to=VICTOR)
+    assert world.service.approval(approval_id_of(approval)).missing == 2
+
+
+def test_two_approvers_start_the_failover_and_the_message_follows(world):
+    """The primary is lost. After alex the message names him and says one more is needed;
+    after priya the failover starts, the buttons go, progress and summary follow in the
+    thread."""
+    world.control("/sites/primary/fail")
+    approval = ask(world, "olivia", FAILOVER)
+    since = click(world, "alex", approval.ts, "dr_approve")
+    edit = bot_said(world, since, kind="edit", text="1 more approval(s) needed")
+    assert edit.ts == approval.ts
+    assert f"<@{ALEX}>" in str(edit.blocks)
+    click(world, "priya", approval.ts, "dr_approve")
+    run_id = started_run(world, approval)
+    finished(world, run_id)
+    thread = world.serving.bot.threads.get(run_id)
+    assert thread is not None
+    assert thread.thread_ts == approval.ts
+    assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
+
+
+def test_a_double_click_counts_once(world):
+    """alex clicking Approve twice is one vote; the second click says he already voted."""
+    approval = ask(world, "olivia", DRILL)
+    click(world, "alex", approval.ts, "dr_approve")
+    wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+    since = click(world, "alex", approval.ts, "dr_approve")
+    bot_said(world, since, kind="ephemeral", to=ALEX)
+    assert len(world.service.approval(approval_id_of(approval)).votes) == 1
+
+
+def test_a_click_on_a_stale_screen_after_the_run_started_starts_nothing(world):
+    """ada's screen still shows the buttons after alex and priya started the run: her
+    click is refused, and there is still one run."""
+    approval = ask(world, "olivia", DRILL)
+    click(world, "alex", approval.ts, "dr_approve")
+    wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+    click(world, "priya", approval.ts, "dr_approve")
+    run_id = started_run(world, approval)
+    since = click(world, "ada", approval.ts, "dr_approve", as_of=approval.seq)
+    bot_said(world, since, kind="ephemeral", to="U0ADMIN001")
+    finished(world, run_id)
+    assert len(world.service.wiring.store.runs.list(limit=50)) == 1
+
+
+def test_an_expired_approval_loses_its_buttons_and_refuses_late_clicks(tmp_path: Path):
+    """30 minutes on, the approval is expired: its message says so without buttons, and a
+    click from a screen that still shows them is refused."""
+    clock = ShiftedClock()
+    with demo_world(tmp_path / "w", scenario="mini", speed=SPEED, clock=clock) as world:
+        approval = ask(world, "olivia", DRILL)
+        clock.shift(31 * 60)
+        since = world.slack.record.last_seq()
+        world.service.expire_approvals()
+        edit = bot_said(world, since, kind="edit", text="expired")
+        assert edit.ts == approval.ts
+        assert world.slack.person("alex").buttons(OPS, approval.ts) == []
+        since = click(world, "alex", approval.ts, "dr_approve", as_of=approval.seq)
+        bot_said(world, since, kind="ephemeral", to=ALEX)
+        assert world.service.wiring.store.runs.list(limit=10) == []
+
+
+def test_reject_asks_why_and_ends_the_approval(world):
+    """Reject opens a modal; the reason shows in the message, and the buttons go."""
+    approval = ask(world, "olivia", DRILL)
+    since = click(world, "alex", approval.ts, "dr_reject")
+    world.slack.record.wait_for(lambda e: e.kind == "view_opened", since=since, timeout=10)
+    world.slack.person("alex").submit({"reason": {"text": "wait for the network team"}})
+    edit = bot_said(world, since, kind="edit", text="wait for the network team")
+    assert edit.ts == approval.ts
+    assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
+
+
+def test_a_plan_that_changed_before_the_run_is_approved_again(socket_world):
+    """A VM is renamed at the primary and replicated between the first and the second
+    approval: the re-plan's hash differs, so the old approval is superseded and the new plan
+    is posted in the same thread for approval again; nothing runs."""
+    world = socket_world
+    approval = ask(world, "olivia", DRILL)
+    click(world, "alex", approval.ts, "dr_approve")
+    wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+    prod = world.service.wiring.client("prod")
+    ref = next(r for r, vm in prod.get_all_records("VM").items() if vm["name_label"] == "halted-vm")
+    prod.call("VM.set_name_label", ref, "halted-vm-renamed")
+    for lun in world.control("/replication", method="GET"):
+        world.control(f"/replication/{lun['lun']}/sync")
+    since = click(world, "priya", approval.ts, "dr_approve")
+    new = bot_said(world, since, kind="thread_reply", text="approval needed")
+    assert new.thread_ts == approval.ts
+    assert "halted-vm-renamed" in str(new.blocks)
+    old = world.service.approval(approval_id_of(approval))
+    assert old.state == "superseded"
+    assert world.service.approval(approval_id_of(new)).plan_hash != old.plan_hash
+    assert world.service.wiring.store.runs.list(limit=10) == []
+
+
+def test_slack_redelivering_a_mention_is_answered_once(socket_world):
+    """The same app_mention delivered again (a Slack retry, same event_id) gets one answer."""
+    world = socket_world
+    since = world.slack.record.last_seq()
+    world.slack.person("olivia").say("dr-ops", f"<@{world.bot_user}> help")
+    first = world.slack.dispatcher.log[-1]
+    bot_said(world, since, kind="ephemeral", to=OLIVIA)
+    again = world.slack.dispatcher.deliver("events_api", first.payload)
+    again.wait(10)
+    world.serving.bot.worker.wait_idle()
+    answers = [
+        e
+        for e in world.slack.record.entries(since=since, kind="ephemeral")
+        if e.user == world.bot_user
+    ]
+    assert len(answers) == 1
+
+
+@pytest.mark.slow
+def test_two_bot_processes_on_one_store_start_one_run(tmp_path: Path):
+    """Two bots share one store and one Slack app (each click reaches one of them); two
+    approvers click at once on a test failover needing one: one run starts."""
+    with demo_world(tmp_path / "a", scenario="mini", speed=SPEED) as first:
+        second_dir = tmp_path / "a"
+        from bot.settings import load_settings
+        from bot.slack.app import make_client, slack_members
+        from bot.slack.serve import start_bot
+        from commands.service import Service
+        from commands.wiring import Wiring
+        from engine.clock import SystemClock
+
+        settings = load_settings(second_dir / "drbot.toml")
+        assert settings.slack is not None
+        clock = SystemClock()
+        service = Service(
+            Wiring(settings.engine, settings.store_path, clock=clock),
+            settings.policy,
+            members=slack_members(make_client(settings.slack)),
+        )
+        other = start_bot(settings.slack, service, clock=clock)
+        try:
+            wait_until(lambda: len(first.slack.socket.links()) >= 2)
+            approval = ask(first, "olivia", "test-failover all --disable-ha")
+            alex = first.slack.person("alex").click(
+                OPS, approval.ts, action_id="dr_approve", wait=False
+            )
+            priya = first.slack.person("priya").click(
+                OPS, approval.ts, action_id="dr_approve", wait=False
+            )
+            alex.wait(10)
+            priya.wait(10)
+            run_id = started_run(first, approval)
+            wait_until(lambda: first.service.wiring.store.runs.get(run_id).state != "queued")
+            first.serving.bot.worker.wait_idle()
+            other.bot.worker.wait_idle()
+            runs = first.service.wiring.store.runs.list(limit=10)
+            assert [r.id for r in runs] == [run_id]
+            service.wait(run_id, 120)
+            first.service.wait(run_id, 120)
+        finally:
+            other.stop()
+            service.close()

@@ -1,0 +1,202 @@
+"""Every message and view the bot builds is valid Block Kit within Slack's limits, judged by
+slack_sdk's models and by the Slack double's own checker (written from Slack's reference, not
+from the bot), and a 1,000-VM estate is summarised within them with the detail as a file."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from bot.slack import blocks
+from bot.slack.blocks import Message, ProgressState
+from bot.slack.limits import BlockKitError, check_message
+from commands.results import AuditEntry, AuditList, HelpEntry, HelpResult, StorageStep
+from sim.slack import blockkit
+from tests.bot import estate
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3_000
+MAX_FIELD = 2_000
+MAX_BLOCKS_JSON = 12_000  # the double's msg_blocks_too_long
+
+
+def assert_slack_accepts(message: Message) -> None:
+    """What Slack would say of the message: parsed by slack_sdk, checked by sim/slack."""
+    assert len(message.blocks) <= MAX_BLOCKS
+    parsed = Block.parse_all(message.blocks)
+    assert None not in parsed
+    for block in parsed:
+        block.to_dict()  # raises SlackObjectFormationError past an element's limit
+    assert blockkit.check_message_blocks(message.blocks) == []
+    assert len(json.dumps(message.blocks, separators=(",", ":"))) <= MAX_BLOCKS_JSON
+    for block in message.blocks:
+        assert len((block.get("text") or {}).get("text", "")) <= MAX_SECTION
+        for field in block.get("fields") or []:
+            assert len(field["text"]) <= MAX_FIELD
+    assert 0 < len(message.text) <= 4_000
+
+
+def test_a_thousand_vm_approval_fits_with_the_plan_in_a_file():
+    """The approval of a 1,000-VM failover fits one message; the whole plan, every VM in
+    start order, is the detail file for the thread."""
+    plan = estate.big_plan(apps=100, per_app=10)
+    message = blocks.approval_message(estate.approval(plan), plan)
+    assert_slack_accepts(message)
+    assert message.detail is not None
+    name, content = message.detail
+    assert name.endswith(".txt")
+    assert all(vm.name in content for vm in plan.vms)
+    order = next(b["text"]["text"] for b in message.blocks if "Start order" in str(b))
+    shown = order.count("• *service-")
+    more = int(re.search(r"and (\d+) more", order).group(1))
+    assert shown + more == 100
+
+
+def test_pending_approval_has_confirmed_buttons_carrying_only_the_id():
+    """Approve and Reject carry only the approval id and ask for confirmation first."""
+    plan = estate.big_plan(apps=2, per_app=4, luns=2, warnings=2)
+    message = blocks.approval_message(estate.approval(plan), plan)
+    actions = [b for b in message.blocks if b["type"] == "actions"]
+    assert len(actions) == 1
+    buttons = actions[0]["elements"]
+    assert [b["action_id"] for b in buttons] == [blocks.APPROVE, blocks.REJECT]
+    assert {b["value"] for b in buttons} == {"7"}
+    assert all("confirm" in b for b in buttons)
+    assert message.detail is None
+    assert_slack_accepts(message)
+
+
+@pytest.mark.parametrize("state", ["expired", "rejected", "superseded", "started", "failed"])
+def test_a_decided_approval_has_no_buttons(state):
+    """Once expired, rejected, superseded or started, the message keeps no button."""
+    plan = estate.big_plan(apps=2, per_app=4, luns=2, warnings=2)
+    message = blocks.approval_message(estate.approval(plan, state=state, votes=2, run_id=3), plan)
+    assert not [b for b in message.blocks if b["type"] == "actions"]
+    assert state in message.blocks[0]["text"]["text"]
+    assert_slack_accepts(message)
+
+
+def test_votes_and_quorum_left_are_shown():
+    """One vote of two: the approver is named and one more approval is needed."""
+    plan = estate.big_plan(apps=1, per_app=2)
+    message = blocks.approval_message(estate.approval(plan, votes=1), plan)
+    text = json.dumps(message.blocks)
+    assert "<@U0APPROV01>" in text
+    assert "1 more approval(s) needed (of 2)" in text
+
+
+def test_progress_of_a_thousand_vms_fits():
+    """Progress of 1,000 VMs in 100 vApps: counts, per-vApp lines cut to what fits."""
+    plan = estate.big_plan()
+    state = ProgressState(
+        run_id=12,
+        kind="failover",
+        target="all",
+        started=0.0,
+        phase="recover",
+        total=1000,
+        vm_status={vm.name: "started" if n % 3 else "failed" for n, vm in enumerate(plan.vms)},
+        vm_app={vm.name: app.name for app in plan.appliances for vm in app.vms},
+        elapsed=125.0,
+    )
+    message = blocks.progress_message(state)
+    assert_slack_accepts(message)
+    assert "1000 of 1000 done" in json.dumps(message.blocks)
+
+
+def test_summary_of_a_thousand_vms_fits_with_the_outcome_in_a_file():
+    """The summary names failures and next steps within limits; every VM is in the file."""
+    plan = estate.big_plan()
+    message = blocks.summary_message(estate.run_view(plan, failed_every=20), 1400.0)
+    assert_slack_accepts(message)
+    assert message.detail is not None
+    assert message.detail[1].count("\n") == 1001  # a header and one line per VM
+    assert "What to do next" in json.dumps(message.blocks)
+
+
+def test_a_test_failover_summary_says_cleanup_was_verified():
+    """A test failover that left nothing says the cleanup was verified."""
+    plan = estate.big_plan(apps=2, per_app=3)
+    view = estate.run_view(plan, failed_every=0, kind="test-failover")
+    view = view.model_copy(
+        update={"run": estate.run_summary(state="succeeded", kind="test-failover")}
+    )
+    message = blocks.summary_message(view, 30.0)
+    assert "Cleanup verified" in json.dumps(message.blocks)
+    assert_slack_accepts(message)
+
+
+def test_other_builders_are_valid():
+    """Help, audit, storage step, interrupted run, notes and errors are valid messages."""
+    made = [
+        blocks.help_reply(
+            HelpResult(
+                role="operator",
+                commands=[HelpEntry(name="status", usage="/dr status", summary="s")],
+            )
+        ),
+        blocks.audit_reply(
+            AuditList(
+                entries=[
+                    AuditEntry(
+                        seq=n,
+                        at="2026-12-04T17:00:00",
+                        event_type="Decision",
+                        actor="a",
+                        payload={},
+                        hash="h",
+                    )
+                    for n in range(40)
+                ],
+                verified=True,
+            )
+        ),
+        blocks.storage_message(
+            4, StorageStep(lun="gold", action="promote", instruction="promote gold")
+        ),
+        blocks.interrupted_message(estate.run_summary(state="interrupted"), "3 of 9 steps"),
+        blocks.error_reply("no such command 'stauts'", "/dr status [POOL]", "status"),
+        blocks.refused("You may not approve your own request.", "Ask another approver."),
+        blocks.audit_batch(
+            [
+                {
+                    "seq": n,
+                    "at": "2026-12-04T17:00:00",
+                    "event_type": "Decision",
+                    "actor": "slack:U1",
+                    "hash": "ab" * 32,
+                    "payload": {"command": "status", "allowed": True},
+                }
+                for n in range(20)
+            ]
+        ),
+    ]
+    for message in made:
+        assert_slack_accepts(message)
+
+
+def test_modal_and_home_views_are_valid():
+    """The reason modal and the App Home pass the double's view checks."""
+    modal = blocks.reason_modal(blocks.REASON_VIEW, "Reason needed", "why?", "Ask", "{}")
+    assert blockkit.check_view(modal) == (None, [])
+    plan = estate.big_plan(apps=2, per_app=2)
+    home = blocks.home_view(
+        None, "pool prod unreachable", [(estate.approval(plan), plan)], [], None
+    )
+    assert blockkit.check_view(home) == (None, [])
+
+
+def test_a_message_past_a_limit_is_refused_before_sending():
+    """Too many blocks, a long field or long text raise BlockKitError (a bug of ours)."""
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+    with pytest.raises(BlockKitError, match="50"):
+        check_message("t", [section] * 51)
+    with pytest.raises(BlockKitError, match="field"):
+        check_message(
+            "t", [{"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]}]
+        )
+    with pytest.raises(BlockKitError, match="text"):
+        check_message("x" * 5000, None)

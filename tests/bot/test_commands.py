@@ -1,0 +1,136 @@
+"""Every /dr command through the real Bolt pipeline, in Socket Mode and HTTP mode, against
+sim/slack and sim/xapi: what each person sees, where, and that nothing goes unanswered."""
+
+from __future__ import annotations
+
+from bot.demo import approval_id_of
+from tests.bot.conftest import OPS, ask, bot_said, click, finished, started_run
+
+OLIVIA, ALEX, VICTOR = "U0ONCALL01", "U0APPROV01", "U0VIEWER01"
+
+
+def test_a_typo_gets_usage_and_did_you_mean_only_the_author_sees(world):
+    """`/dr stauts` is answered at once, privately, with the usage and the nearest command."""
+    since = world.command("olivia", "stauts")
+    seen = bot_said(world, since, kind="ephemeral", to=OLIVIA)
+    assert "Did you mean `status`?" in seen.text
+    assert "Usage" in seen.text
+
+
+def test_help_lists_only_what_the_caller_may_do(world):
+    """A viewer's help has status but no test-failover; an operator's has both."""
+    since = world.command("victor", "help")
+    viewer = bot_said(world, since, kind="ephemeral", to=VICTOR)
+    since = world.command("olivia", "help")
+    operator = bot_said(world, since, kind="ephemeral", to=OLIVIA)
+    assert "`/dr status" in str(viewer.blocks)
+    assert "`/dr test-failover" not in str(viewer.blocks)
+    assert "`/dr test-failover" in str(operator.blocks)
+
+
+def test_status_is_answered_in_the_channel(world):
+    """`/dr status` shows every pair's readiness to the channel."""
+    since = world.command("victor", "status")
+    seen = bot_said(world, since, kind="message", text="DR readiness")
+    assert seen.to_user is None
+    assert "prod" in seen.text
+
+
+def test_plan_shows_the_dry_run_with_its_hash(world):
+    """`/dr plan test-failover all` shows VMs in start order and the plan hash."""
+    since = world.command("olivia", "plan test-failover all")
+    seen = bot_said(world, since, kind="message", text="Plan hash")
+    assert "shop" in str(seen.blocks)
+
+
+def test_test_failover_approved_by_one_runs_with_progress_and_summary(world):
+    """A test failover: plan with buttons, one approval, progress edited in the thread, a
+    summary with cleanup verified; `runs` and `show` then list it."""
+    approval = ask(world, "olivia", "test-failover all --disable-ha")
+    assert approval.kind == "message"
+    assert approval.thread_ts is None
+    click(world, "alex", approval.ts, "dr_approve")
+    run_id = started_run(world, approval)
+    finished(world, run_id)
+    thread_of_run = world.serving.bot.threads.get(run_id)
+    assert thread_of_run is not None
+    assert thread_of_run.thread_ts == approval.ts
+    thread = world.slack.person("olivia").screen("dr-ops", thread_ts=approval.ts)
+    assert f"run {run_id}" in thread.lower()
+    assert "Cleanup verified" in thread
+    progress_edits = [
+        e for e in world.slack.record.entries(kind="edit") if e.thread_ts == approval.ts
+    ]
+    assert progress_edits, "the progress message is edited in place"
+    buttons_left = world.slack.person("olivia").buttons(OPS, approval.ts)
+    assert buttons_left == []
+    since = world.command("olivia", "runs")
+    assert f"run {run_id}" in bot_said(world, since, kind="message", text="Runs").text + str(
+        bot_said(world, since, kind="message", text="Runs").blocks
+    )
+    since = world.command("olivia", f"show {run_id}")
+    bot_said(world, since, kind="message", text=f"Run {run_id}")
+
+
+def test_failover_without_reason_opens_a_modal_then_asks_for_approval(world):
+    """The primary is lost; `/dr failover all` without --reason opens a modal; the reason
+    given there reaches the approval message."""
+    world.control("/sites/primary/fail")
+    since = world.command("olivia", "failover all")
+    opened = world.slack.record.wait_for(
+        lambda e: e.kind == "view_opened" and e.to_user == OLIVIA, since=since, timeout=10
+    )
+    assert opened.view["callback_id"] == "dr_reason"
+    world.slack.person("olivia").submit({"reason": {"text": "DC1 lost power"}})
+    approval = bot_said(world, since, kind="message", text="approval needed")
+    assert "DC1 lost power" in str(approval.blocks)
+    assert approval_id_of(approval) > 0
+
+
+def test_an_empty_reason_is_refused_in_the_modal(world):
+    """Submitting the reason modal blank shows an error on the field and keeps the modal."""
+    since = world.command("olivia", "failback all")
+    world.slack.record.wait_for(lambda e: e.kind == "view_opened", since=since, timeout=10)
+    world.slack.person("olivia").submit({"reason": {"text": "   "}})
+    errors = world.slack.record.wait_for(lambda e: e.kind == "view_errors", since=since, timeout=10)
+    assert "reason" in errors.detail["errors"]
+    assert world.slack.person("olivia").view() is not None
+
+
+def test_mention_in_a_thread_answers_in_that_thread(world):
+    """`@drbot status` inside a thread is answered in the thread, named by its parent."""
+    parent = world.slack.person("olivia").say("dr-ops", "what is going on?")
+    reply = world.slack.person("alex").say("dr-ops", "checking", thread_ts=parent.ts)
+    since = world.slack.record.last_seq()
+    world.slack.person("olivia").say("dr-ops", f"<@{world.bot_user}> status", thread_ts=parent.ts)
+    seen = bot_said(world, since, kind="thread_reply", text="DR readiness")
+    assert seen.thread_ts == parent.ts != reply.ts
+
+
+def test_cancel_resume_abort_of_an_unknown_run_are_refused_privately(world):
+    """Commands on a run that does not exist get a private refusal that says why."""
+    for verb in ("cancel", "resume", "abort", "show"):
+        since = world.command("olivia", f"{verb} 999")
+        seen = bot_said(world, since, kind="ephemeral", to=OLIVIA)
+        assert "999" in seen.text
+
+
+def test_audit_is_private_and_says_whether_the_chain_verifies(world):
+    """`/dr audit 5` shows the caller the last entries and the chain's verification."""
+    world.command("olivia", "status")
+    since = world.command("olivia", "audit 5")
+    seen = bot_said(world, since, kind="ephemeral", to=OLIVIA, text="Hash chain verified")
+    assert "yes" in str(seen.blocks)
+
+
+def test_app_home_shows_readiness_and_waiting_approvals(world):
+    """Opening App Home publishes readiness, what waits for this approver, and runs."""
+    approval = ask(world, "olivia", "test-failover all --disable-ha")
+    since = world.slack.record.last_seq()
+    world.slack.person("alex").open_home()
+    home = world.slack.record.wait_for(
+        lambda e: e.kind == "home_published" and e.to_user == ALEX, since=since, timeout=30
+    )
+    text = str(home.blocks)
+    assert "Readiness" in text
+    assert f"'value': '{approval_id_of(approval)}'" in text

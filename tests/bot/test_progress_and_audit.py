@@ -1,0 +1,163 @@
+"""Progress edits coalesced on the clock, the final state always written, the audit channel
+fed in batches with nothing lost while Slack refuses: through a real WebClient to sim/slack,
+with a real store file and a clock the test moves."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.slack import blocks
+from bot.slack.app import make_client
+from bot.slack.audit_feed import AuditFeed
+from bot.slack.config import SlackConfig
+from bot.slack.poster import Poster
+from bot.slack.progress import ProgressBoard
+from bot.slack.threads import Threads
+from engine.clock import ManualClock
+from engine.events import RunEvent
+from sim.slack.server import SlackSim
+from store import open_store
+
+OPS = "C0DROPS001"
+AUDIT = "G0DRAUDIT1"
+
+
+@pytest.fixture
+def slack():
+    sim = SlackSim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    with open_store(tmp_path / "drbot.db") as s:
+        yield s
+
+
+def poster_for(slack: SlackSim) -> Poster:
+    endpoints = slack.endpoints()
+    config = SlackConfig.model_validate(
+        {
+            "bot_token": endpoints["bot_token"],
+            "app_token": endpoints["app_token"],
+            "api_url": endpoints["api_url"],
+            "channels": {"requests": OPS, "audit": AUDIT},
+        }
+    )
+    return Poster(make_client(config))
+
+
+def event(run_id: int, type_: str, **fields) -> RunEvent:
+    return RunEvent(run_id=run_id, type=type_, at=datetime(2026, 12, 4, tzinfo=UTC), **fields)
+
+
+def header(slack: SlackSim, root: str) -> str:
+    """The header of the progress message (the first reply of the run's thread)."""
+    progress = slack.world.conversations.thread(OPS, root)[1]
+    return str(progress.blocks[0]["text"]["text"])
+
+
+def started_board(slack, store, clock, summaries: list[int]) -> tuple[ProgressBoard, str]:
+    poster = poster_for(slack)
+    threads = Threads(store)
+    root = poster.post(OPS, blocks.note("Failover of all: approval needed"))
+    threads.attach(1, OPS, root)
+
+    def summarise(run_id: int, rto: float | None) -> blocks.Message:
+        summaries.append(run_id)
+        return blocks.note(f"run {run_id} ended")
+
+    board = ProgressBoard(poster, threads, clock, interval=1.0, summarise=summarise)
+    board.begin(1, "failover", "all", {f"vm{n:04d}": f"app{n // 10:03d}" for n in range(1000)})
+    return board, root
+
+
+def test_a_thousand_vm_events_make_one_edit_a_second(slack, store):
+    """Events of 1,000 VMs within one second give one message; more events in the same second
+    no edit; the next second one edit: calls follow time, not the VM count."""
+    clock = ManualClock()
+    board, root = started_board(slack, store, clock, [])
+    for n in range(1000):
+        board.note(event(1, "vm", subject=f"vm{n:04d}", vm_status="recovered", phase="recover"))
+    assert board.flush_due() == 1
+    for n in range(1000):
+        board.note(event(1, "vm", subject=f"vm{n:04d}", vm_status="started", phase="start"))
+    assert board.flush_due() == 0
+    clock.advance(1.0)
+    assert board.flush_due() == 1
+    assert len(slack.calls("chat.update")) == 1
+    progress = slack.world.conversations.thread(OPS, root)[1]
+    assert progress.thread_ts == root
+    assert "1000 of 1000 done" in str(progress.blocks)
+
+
+def test_the_final_state_and_summary_are_written_once(slack, store):
+    """A run's end is written even right after an edit (once the interval passes), and its
+    summary is posted once in the thread."""
+    clock = ManualClock()
+    summaries: list[int] = []
+    board, root = started_board(slack, store, clock, summaries)
+    board.note(event(1, "state", state="running", phase="recover"))
+    board.flush_due()
+    board.note(event(1, "state", state="succeeded"))
+    assert board.flush_due() == 0  # within the second: waits, is not dropped
+    clock.advance(1.0)
+    board.flush_due()
+    clock.advance(5.0)
+    board.flush_due()
+    thread = slack.world.conversations.thread(OPS, root)
+    assert header(slack, root).endswith("succeeded")
+    assert [m.text for m in thread[2:]] == ["run 1 ended"]
+    assert summaries == [1]
+
+
+def test_progress_survives_slack_refusing_and_honours_429(slack, store):
+    """While Slack refuses every call the final state stays due; a 429 is retried after
+    Retry-After; the last edit shows the final state."""
+    clock = ManualClock()
+    board, root = started_board(slack, store, clock, [])
+    board.flush_due()
+    board.note(event(1, "state", state="failed"))
+    token = slack.endpoints()["bot_token"]
+    slack.world.revoked_tokens.add(token)
+    clock.advance(1.0)
+    board.flush_due()
+    assert "failed" not in header(slack, root)
+    slack.world.revoked_tokens.discard(token)
+    slack.world.limiter.force("chat.update", count=1, retry_after=1)
+    clock.advance(1.0)
+    board.flush_due()
+    assert [c.status for c in slack.calls("chat.update")][-2:] == [429, 200]
+    assert header(slack, root).endswith("failed")
+
+
+def test_audit_entries_are_posted_in_batches_in_order(slack, store):
+    """45 audit entries become 3 messages of at most 20, in order, each entry once."""
+    for n in range(45):
+        store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
+    feed = AuditFeed(store, poster_for(slack), AUDIT, ManualClock(), batch=20)
+    assert feed.run_once() == 45
+    assert feed.run_once() == 0
+    posted = slack.world.conversations.history(AUDIT)
+    assert len(posted) == 3
+    seqs = [int(s) for m in posted for s in re.findall(r"`#(\d+)`", str(m.blocks))]
+    assert seqs == list(range(1, 46))
+
+
+def test_audit_entries_wait_while_slack_is_down(slack, store):
+    """Entries written while Slack refuses are posted, each once, when it answers again."""
+    feed = AuditFeed(store, poster_for(slack), AUDIT, ManualClock(), batch=20)
+    token = slack.endpoints()["bot_token"]
+    slack.world.revoked_tokens.add(token)
+    for n in range(5):
+        store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
+    assert feed.run_once() == 0
+    assert len(store.outbox.pending("audit")) == 5
+    slack.world.revoked_tokens.discard(token)
+    assert feed.run_once() == 5
+    assert store.outbox.pending("audit") == []
+    assert len(slack.world.conversations.history(AUDIT)) == 1
