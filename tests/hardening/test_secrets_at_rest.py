@@ -119,6 +119,22 @@ def test_a_secret_file_wins_over_the_file_and_the_environment_over_both(tmp_path
     assert load_settings(config).engine.pools["prod"].password.get_secret_value() == "from-env"
 
 
+def test_slack_tokens_come_from_secret_files(tmp_path, monkeypatch):
+    """The bot and app tokens of a [slack] section without them come from their secret files."""
+    config = tmp_path / "drbot.toml"
+    config.write_text(config_text(tmp_path / "drbot.db") + '[slack]\nmode = "socket"\n')
+    config.chmod(0o600)
+    directory = _secrets(
+        tmp_path, DRBOT_SLACK__BOT_TOKEN="xoxb-from-file", DRBOT_SLACK__APP_TOKEN="xapp-from-file"
+    )
+    monkeypatch.setenv("DRBOT_SECRETS_DIR", str(directory))
+    slack = load_settings(config).slack
+    assert slack is not None
+    assert slack.bot_token.get_secret_value() == "xoxb-from-file"
+    assert slack.app_token is not None
+    assert slack.app_token.get_secret_value() == "xapp-from-file"
+
+
 def test_a_missing_password_says_where_it_may_come_from(tmp_path):
     """Without a password anywhere, the error names the pool's password key."""
     with pytest.raises(ConfigError, match=r"pools\.prod\.password"):
