@@ -65,6 +65,24 @@ from store.audit import DEFAULT_ANCHOR_EVERY, AuditFiles, register_audit_files
 
 log = logging.getLogger("drbot.settings")
 
+
+class _ToPerson(logging.Handler):
+    """drbot's warnings on stderr, wrapped to the terminal, when nothing else handles logging
+    (the CLI): as Python's last-resort handler would, but readable at 80 columns. Where the
+    process configures logging (the bot, pytest), its handlers have them instead."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if logging.getLogger().handlers or record.levelno < logging.WARNING:
+            return
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            record.getMessage(), style="yellow", markup=False, highlight=False
+        )
+
+
+logging.getLogger("drbot").addHandler(_ToPerson())
+
 DEFAULT_CONFIG = "drbot.toml"
 PREFIX = "DRBOT_"
 
