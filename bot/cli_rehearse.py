@@ -20,12 +20,11 @@ from __future__ import annotations
 import json
 import tempfile
 import textwrap
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -33,6 +32,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.ops.output import dump, err
+
+if TYPE_CHECKING:
+    from commands.wiring import Wiring
+    from engine.models import Plan
+    from sim.xapi.twin import Twin
 
 console = Console()
 RehearsalKind = Literal["test-failover", "failover"]
@@ -98,7 +102,6 @@ class ScaledClock:
         self.speed = speed
         self._wall0 = datetime.now(UTC)
         self._mono0 = time.monotonic()
-        self._lock = threading.Lock()
 
     def _elapsed(self) -> float:
         return (time.monotonic() - self._mono0) * self.speed
@@ -124,7 +127,7 @@ def twin_scenario(
     replicated: list[str] | None = None,
     not_replicated: list[str] | None = None,
     quiet: bool = False,
-) -> Any:
+) -> Twin:
     """Load the dumps and build the twin (sim.xapi.twin.Twin); print what it assumes.
 
     A dump or assumptions file that cannot be used exits 2 with its one-line reason.
@@ -154,7 +157,7 @@ def twin_scenario(
     return twin
 
 
-def _summary(twin: Any) -> dict[str, Any]:
+def _summary(twin: Twin) -> dict[str, Any]:
     pool = twin.scenario.sites[0].pools[0]
     return {
         "pool": twin.primary_pool,
@@ -171,7 +174,7 @@ def _summary(twin: Any) -> dict[str, Any]:
     }
 
 
-def _print_twin(twin: Any) -> None:
+def _print_twin(twin: Twin) -> None:
     s = _summary(twin)
     major, minor = twin.primary.schema
     console.print(
@@ -248,7 +251,7 @@ def rehearse(
         raise typer.Exit(1)
 
 
-def run_rehearsal(twin: Any, kind: RehearsalKind, *, speed: float, show: bool) -> dict[str, Any]:
+def run_rehearsal(twin: Twin, kind: RehearsalKind, *, speed: float, show: bool) -> dict[str, Any]:
     """Serve the twin in-process, then readiness, plan and run through the commands layer's
     wiring (the same store, clients, adapter, planner and runner the bot and CLI use).
 
@@ -323,7 +326,7 @@ def _print_readiness(rd: dict[str, Any]) -> None:
     _bullets(rd["reasons"])
 
 
-def _run(wiring: Any, plan: Any, kind: str) -> dict[str, Any]:
+def _run(wiring: Wiring, plan: Plan, kind: str) -> dict[str, Any]:
     runner = wiring.runner
     run_id = runner.start(plan, requested_by="drbot rehearse", reason="rehearsal on a twin")
     while True:
@@ -343,7 +346,7 @@ def _run(wiring: Any, plan: Any, kind: str) -> dict[str, Any]:
 
 
 def _findings(
-    twin: Any, plan: Any, run: dict[str, Any] | None, readiness: dict[str, Any]
+    twin: Twin, plan: Plan, run: dict[str, Any] | None, readiness: dict[str, Any]
 ) -> list[dict[str, str]]:
     """Every VM of the estate that would not come up, and why; then the plan's blockers.
 

@@ -105,6 +105,8 @@ ASK_ADMIN_FOR_ROLE = (
 WRONG_CHANNEL = "`{command}` changes production and is accepted only in the DR channels."
 USE_CHANNELS = "Ask in one of these channels: {channels}."
 CONFIGURE_CHANNELS = "No DR channel is configured; an admin adds its id to `channels` in [policy]."
+SCHEDULE_NOT_DESTRUCTIVE = "The scheduler runs drills only; `{command}` changes production."
+ASK_IN_CHAT = "Ask for it in the DR channel, where approvers see it."
 ALLOWED = "allowed: {role} holds the {needed} role's rights"
 
 # -- approvals ----------------------------------------------------------------------------------

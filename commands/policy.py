@@ -9,7 +9,8 @@ right within that time.
 The CLI is the break-glass path (`via="cli"`): whoever can run it with the configuration file
 holds the pools' passwords already, so it holds admin and no channel rule applies; the service
 still demands `--break-glass` and a reason for a failover or failback from it. The scheduler
-(`via="schedule"`) holds operator: it asks for the drill it was configured to run.
+(`via="schedule"`) holds operator: it asks for the drill it was configured to run, and never
+for anything that changes production.
 """
 
 from __future__ import annotations
@@ -120,6 +121,14 @@ class Policy:
                     who=actor.shown, command=command, needed=needed, role=role or m.NO_ROLE
                 ),
                 hint=m.ASK_ADMIN_FOR_ROLE.format(needed=needed),
+            )
+        if destructive and actor.via == "schedule":
+            return Decision(
+                allowed=False,
+                role=role,
+                code="not-allowed",
+                reason=m.SCHEDULE_NOT_DESTRUCTIVE.format(command=command),
+                hint=m.ASK_IN_CHAT,
             )
         if destructive and actor.via == "slack" and actor.channel not in self.config.channels:
             hint = m.USE_CHANNELS.format(channels=", ".join(self.config.channels))

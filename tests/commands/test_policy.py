@@ -58,7 +58,9 @@ TABLE = [
     (SCHEDULE, "drill", False, True, None),
     (SCHEDULE, "status", False, True, None),
     (SCHEDULE, "approve", False, False, "not-allowed"),
-    (Actor(id="U0OLIVIA", via="schedule"), "failover", True, True, None),
+    (Actor(id="U0OLIVIA", via="schedule"), "failover", True, False, "not-allowed"),
+    (SCHEDULE, "resume", True, False, "not-allowed"),
+    (SCHEDULE, "resume", False, True, None),
 ]
 
 
