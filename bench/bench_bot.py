@@ -70,6 +70,7 @@ def web_api_calls(vms: int, speed: float) -> None:
         scenario = Path(tmp) / "big.toml"
         scenario.write_text(generate(vms))
         with demo_world(Path(tmp) / "w", scenario=str(scenario), speed=speed) as world:
+            world.control("/sites/primary/fail")  # the disaster a failover answers
             first = len(world.slack.calls())
             started = time.perf_counter()
             approval = ask(world, "olivia", "failover all --reason benchmark")

@@ -193,12 +193,12 @@ def select(records: Records, items: list[str], pool_name: str) -> _Selection:
         matches = [v for v in real if name in (v.name_label, v.uuid)] if kind != "app" else []
         if not matches:
             raise TargetNotFound(
-                m.TARGET_NOT_FOUND.format(name=item, pool=pool_name)
+                m.TARGET_NOT_FOUND.format(name=m.shown(item), pool=pool_name)
                 + _did_you_mean(name, [a.name_label for a in apps] + [v.name_label for v in real])
             )
         if len(matches) > 1:
             raise TargetNotFound(
-                m.TARGET_AMBIGUOUS.format(name=name, count=len(matches), pool=pool_name)
+                m.TARGET_AMBIGUOUS.format(name=m.shown(name), count=len(matches), pool=pool_name)
             )
         vm = matches[0]
         sel.explicit.add(vm.uuid)
@@ -277,7 +277,7 @@ def plan(
     options = options or PlanOptions()
     clock = clock or SystemClock()
     if kind not in tuple(Kind):
-        raise TargetNotFound(m.KIND_UNKNOWN.format(kind=kind))
+        raise TargetNotFound(m.KIND_UNKNOWN.format(kind=m.shown(kind)))
     kind = Kind(kind)
     items = parse_target(target)
     checks: list[Check] = []

@@ -171,7 +171,7 @@ def duration(seconds: float | None) -> str:
 
 def error_reply(message: str, usage: str = "", suggestion: str | None = None) -> Message:
     """What a person's mistake gets: the message, the usage line, the nearest command."""
-    lines = [f":warning: {message}"]
+    lines = [f":warning: {_cut(message, 2_000)}"]
     if suggestion:
         lines.append(m.DID_YOU_MEAN.format(suggestion=suggestion))
     if usage:
@@ -181,11 +181,13 @@ def error_reply(message: str, usage: str = "", suggestion: str | None = None) ->
 
 
 def refused(reason: str, hint: str = "") -> Message:
-    text = m.REFUSED.format(reason=reason)
+    """A refusal and what to do instead; a long reason (a blocked plan of a big estate names
+    every blocker) is cut to what a section holds."""
+    text = m.REFUSED.format(reason=_cut(reason, SECTION_BUDGET))
     blocks = [section(text)]
     if hint:
-        blocks.append(context(m.HINT.format(hint=hint)))
-    return Message(f"{text} {hint}".strip(), blocks).checked()
+        blocks.append(context(m.HINT.format(hint=_cut(hint, SECTION_BUDGET))))
+    return Message(_cut(f"{text} {hint}".strip(), 1_000), blocks).checked()
 
 
 def help_reply(result: HelpResult) -> Message:
@@ -795,7 +797,7 @@ def interrupted_message(run: RunSummary, done: str) -> Message:
 
 
 def note(text: str) -> Message:
-    return Message(text, [section(text)]).checked()
+    return Message(_cut(text, 1_000), [section(_cut(text, SECTION_BUDGET))]).checked()
 
 
 # ---- App Home ---------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Run events arrive from the engine's worker, one per step and per VM: thousands for a large
 estate. The board folds them into each run's `ProgressState` at once (cheap, no Slack call in
 the engine's thread) and a flusher thread edits each run's message at most once per
-`interval` seconds on the clock, so the number of chat.update calls depends on how long the
-run takes, never on how many VMs it has. A run's final state is always written: a terminal
+`interval` seconds on the clock (and, as a run ages, every tenth of its age), so the number of
+chat.update calls grows with the logarithm of how long the run takes, never with how many VMs
+it has. A run's final state is always written: a terminal
 state is flushed as soon as the interval allows, and a flush that fails (Slack down, 429s past
 the retry handler) stays due and is tried again.
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 TERMINAL = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted", "interrupted"}
 POLL = 0.05  # real seconds between the flusher's looks at the clock
+SPACING_SHARE = 0.1  # a long run's edits come every tenth of its age
 
 
 @dataclass
@@ -148,7 +150,7 @@ class ProgressBoard:
             for run_id, run in self._runs.items():
                 if not run.dirty:
                     continue
-                if run.last_flush is not None and now - run.last_flush < self._interval:
+                if run.last_flush is not None and now - run.last_flush < self._spacing(run, now):
                     continue
                 due.append((run_id, run))
         edited = 0
@@ -156,6 +158,12 @@ class ProgressBoard:
             if self._flush(run_id, run, now):
                 edited += 1
         return edited
+
+    def _spacing(self, run: _Run, now: float) -> float:
+        """Seconds between two edits of a run: `interval` early on, then a tenth of the run's
+        age, so an hour-long run makes ~50 edits, not 3,600 (Slack's budget is shared with
+        approvals, summaries and the audit channel). A run's end waits at most that long."""
+        return max(self._interval, (now - run.state.started) * SPACING_SHARE)
 
     def _flush(self, run_id: int, run: _Run, now: float) -> bool:
         where = self._threads.get(run_id)

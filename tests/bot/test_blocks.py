@@ -200,3 +200,13 @@ def test_a_message_past_a_limit_is_refused_before_sending():
         )
     with pytest.raises(BlockKitError, match="text"):
         check_message("x" * 5000, None)
+
+
+def test_a_refusal_naming_a_thousand_blockers_is_cut_to_fit():
+    """A refusal whose reason lists every blocker of a 1,000-VM plan still fits a message."""
+    reason = "The plan has 1000 blocker(s): " + "; ".join(
+        f"vm{n:04d}: running" for n in range(1000)
+    )
+    message = blocks.refused(reason, "Fix the blockers and ask again.")
+    assert_slack_accepts(message)
+    assert message.blocks[0]["text"]["text"].startswith(":no_entry: The plan has 1000 blocker(s)")

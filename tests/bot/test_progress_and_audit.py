@@ -161,3 +161,17 @@ def test_audit_entries_wait_while_slack_is_down(slack, store):
     assert feed.run_once() == 5
     assert store.outbox.pending("audit") == []
     assert len(slack.world.conversations.history(AUDIT)) == 1
+
+
+def test_an_old_run_is_edited_every_tenth_of_its_age(slack, store):
+    """Ten minutes into a run, edits come a minute apart: a long run spends few calls."""
+    clock = ManualClock()
+    board, _ = started_board(slack, store, clock, [])
+    clock.advance(600.0)
+    board.note(event(1, "state", state="running", phase="recover"))
+    assert board.flush_due() == 1
+    board.note(event(1, "vm", subject="vm0001", vm_status="started"))
+    clock.advance(30.0)
+    assert board.flush_due() == 0
+    clock.advance(40.0)
+    assert board.flush_due() == 1

@@ -32,6 +32,7 @@ def write_config(sim, tmp_path):
                 "username": pool.username,
                 "password": pool.password.get_secret_value(),
                 "site": pool.site,
+                "allow_plaintext": True,  # the simulator on loopback
                 **(pools or {}).get(pool_name, {}),
             }
             lines.append(f"[engine.pools.{pool_name}]")
