@@ -36,8 +36,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.simconfig import from_sim_endpoints
 from engine.clock import SystemClock
-from engine.config import Concurrency, from_sim_endpoints
+from engine.config import Concurrency
 from engine.inventory import Inventory
 from engine.planner import PlanOptions, Site, plan
 from engine.runner import Runner

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.config import from_sim_endpoints
+from bot.simconfig import from_sim_endpoints
 from engine.inventory import Inventory
 from engine.planner import PlanOptions, Site, plan
 from engine.readiness import assess

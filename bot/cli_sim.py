@@ -28,6 +28,7 @@ app.add_typer(ctl, name="ctl")
 console = Console()
 
 DEFAULT_ENDPOINTS = os.environ.get("DRBOT_SIM_ENDPOINTS", "sim-endpoints.json")
+WRITE_FAILED = "Cannot write {path} ({error}); choose another path. The simulators stopped."
 
 
 @app.command()
@@ -49,8 +50,11 @@ def serve(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="also write a drbot configuration for these simulators here"),
+        typer.Option(help="also write a drbot configuration for these simulators here (0600)"),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="let --config replace an existing file")
+    ] = False,
     from_db: Annotated[
         Path | None, typer.Option(help="serve a twin of this pool database dump instead")
     ] = None,
@@ -60,6 +64,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the XenServer sites of a scenario (and a Slack workspace) on loopback until Ctrl-C."""
+    from bot.simconfig import EXISTS, write_config, write_endpoints
     from sim.slack.server import SlackSim
     from sim.slack.workspace import SeedError
     from sim.xapi import messages
@@ -67,6 +72,10 @@ def serve(
     from sim.xapi.scenario import ScenarioError
     from sim.xapi.serve import start_sim
 
+    if config is not None and config.exists() and not force:
+        # Before anything starts: the file may be a person's own configuration.
+        console.print(EXISTS.format(path=config), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2)
     # From the start, so that a Ctrl-C while the sites come up still stops them cleanly.
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -78,9 +87,8 @@ def serve(
 
         chosen = twin_scenario(from_db, dr_db, dr_capacity).scenario
     try:
-        handle = start_sim(
-            chosen, speed=speed, state_dir=state_dir, tls=tls, endpoints_path=endpoints
-        )
+        # The endpoints file is written below, once, when every simulator is up.
+        handle = start_sim(chosen, speed=speed, state_dir=state_dir, tls=tls)
     except ScenarioError as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
@@ -102,11 +110,23 @@ def serve(
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2) from None
         handle.endpoints["slack"] = slack_sim.endpoints()
-        endpoints.write_text(json.dumps(handle.endpoints, indent=2), encoding="utf-8")
-    if config is not None:
-        from bot.simconfig import write_config
-
-        write_config(handle.endpoints, config, Path("drbot.db"))
+    try:
+        # Once, whole and owner-only (it holds passwords and tokens): a client that reads the
+        # file as soon as it exists sees every simulator.
+        write_endpoints(handle.endpoints, endpoints)
+        if config is not None:
+            write_config(handle.endpoints, config, Path("drbot.db"), force=force)
+    except OSError as e:
+        if slack_sim is not None:
+            slack_sim.stop()
+        handle.stop()
+        console.print(
+            WRITE_FAILED.format(path=e.filename or endpoints, error=e.strerror or e),
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
     console.print(messages.SERVING.format(scenario=handle.world.scenario.name, speed=speed))
     table = Table("site", "coordinator", "members", "users")
     for name, site in handle.endpoints["sites"].items():

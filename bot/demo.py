@@ -36,7 +36,7 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
-from bot.simconfig import write_config
+from bot.simconfig import write_config, write_endpoints
 
 if TYPE_CHECKING:
     from bot.slack.serve import Serving
@@ -182,8 +182,8 @@ def simulators(
     sims = Simulators(slack, xapi, config_path, endpoints_path)
     try:
         endpoints = {**xapi.endpoints, "slack": slack.endpoints()}
-        endpoints_path.write_text(json.dumps(endpoints, indent=2))
-        write_config(endpoints, config_path, Path("drbot.db"))
+        write_endpoints(endpoints, endpoints_path)
+        write_config(endpoints, config_path, Path("drbot.db"), force=True)  # the demo's own file
         if policy or mode != "socket":
             data = tomllib.loads(config_path.read_text())
             data["policy"] = {**data.get("policy", {}), **(policy or {})}

@@ -1,4 +1,4 @@
-"""drbot's settings: a TOML file, overridable by `DRBOT_*` environment variables.
+"""drbot's settings: a TOML file, secret files, and `DRBOT_*` environment variables.
 
 ```toml
 store_path = "/var/lib/drbot/drbot.db"   # relative paths are relative to this file
@@ -7,31 +7,53 @@ store_path = "/var/lib/drbot/drbot.db"   # relative paths are relative to this f
 [engine.pools.prod]
 urls = ["https://10.0.0.10"]
 username = "root"
-password = "secret"
+password = "secret"                      # or a secret file, see below
 ...
+
+[audit]                                  # optional: where the audit key and anchors live
+key_file = "/etc/drbot/audit.key"
 ```
 
-Environment variables win over the file: `DRBOT_STORE_PATH=/tmp/x.db`, and nested keys with a
-double underscore, e.g. `DRBOT_ENGINE__TIMEOUTS__CALL_SECONDS=10`. Secrets can also be files in
-`DRBOT_SECRETS_DIR` (pydantic-settings' secrets directory), for deploy/ to mount.
+Where a value comes from, the first that has it wins:
+1. an environment variable: `DRBOT_STORE_PATH=/tmp/x.db`; nested keys with a double underscore,
+   e.g. `DRBOT_ENGINE__TIMEOUTS__CALL_SECONDS=10`; a list or a table as JSON, e.g.
+   `DRBOT_ENGINE__POOLS__PROD__URLS='["https://10.0.0.10"]'`;
+2. a secret file in the directory `DRBOT_SECRETS_DIR` names, one file per value, named like the
+   environment variable, holding the value alone: `DRBOT_ENGINE__POOLS__PROD__PASSWORD` holds
+   pool prod's password, `DRBOT_SLACK__BOT_TOKEN` the bot token (what a container runtime or
+   systemd's credentials mount);
+3. the TOML file.
 
-Other sections (`[slack]` ...) are read by the parts of the bot that own them.
+Every key is checked: an unknown one (`stor_path`) is an error naming the nearest valid key. A
+value that does not parse names the variable or key it came from. Each time the settings are
+read, the `drbot.settings` logger warns about a configuration file, secret file or audit key
+that others may read, a pool reached over plain HTTP, and TLS that is not verified.
+
+Other sections (`[slack]` ...) are owned by the parts of the bot that read them: each adds its
+one field below, with its model in its own module.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import stat
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from bot.reports.config import ReportsConfig
 from bot.slack.config import SlackConfig
@@ -39,28 +61,137 @@ from commands.config import PolicyConfig
 from engine import config as engine_config
 from engine.config import EngineConfig
 from engine.errors import ConfigError
+from store.audit import DEFAULT_ANCHOR_EVERY, AuditFiles, register_audit_files
+
+log = logging.getLogger("drbot.settings")
+
+
+class _ToPerson(logging.Handler):
+    """drbot's warnings on stderr, wrapped to the terminal, when nothing else handles logging
+    (the CLI): as Python's last-resort handler would, but readable at 80 columns. Where the
+    process configures logging (the bot, pytest), its handlers have them instead."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if logging.getLogger().handlers or record.levelno < logging.WARNING:
+            return
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            record.getMessage(), style="yellow", markup=False, highlight=False
+        )
+
+
+logging.getLogger("drbot").addHandler(_ToPerson())
 
 DEFAULT_CONFIG = "drbot.toml"
+PREFIX = "DRBOT_"
 
 MISSING_FILE = (
     "Configuration file {path} does not exist; create it (see the README's configuration "
     "section), pass --config FILE, or set DRBOT_CONFIG."
 )
+UNREADABLE_FILE = (
+    "Configuration file {path} cannot be read ({error}); check the path and its permissions."
+)
 BAD_TOML = "Configuration file {path} is not valid TOML ({error}); fix the syntax."
-INVALID = "Configuration {path} is invalid: {errors}. Fix these settings."
+INVALID = "Configuration {path} is invalid: {errors}. Fix these settings{overrides}."
+OVERRIDES = " (the environment overrides the file: {names})"
+BAD_JSON = (
+    "{name} is not valid JSON ({error}); a list or a table is given as JSON, e.g. "
+    "{name}='[\"https://10.0.0.10\"]' for a list of URLs."
+)
+BAD_VALUE = "{name} could not be read ({error}); check its value."
+SECRETS_DIR_MISSING = (
+    "DRBOT_SECRETS_DIR {path} is not a directory; create it (owner-only, 0700) with one file per "
+    "secret, or unset DRBOT_SECRETS_DIR."
+)
+OTHERS_MAY_READ = (
+    "Warning: {what} {path} may be read by other users (mode {mode:o}) and holds secrets: "
+    "chmod 600 {path}"
+)
+
+
+class AuditSettings(BaseModel):
+    """Where the audit trail's key and anchors live (see store/audit.py).
+
+    Both default to files beside the store (`<store>.audit-key`, `<store>.anchors`). Keep the
+    key where those who can write the store cannot read it; keep a copy of it with the backups
+    of the store (a trail cannot be checked without the key it was written with).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: Path | None = None
+    anchor_file: Path | None = None
+    # The head is anchored every this many entries, and whenever drbot closes the store.
+    anchor_every: int = Field(default=DEFAULT_ANCHOR_EVERY, ge=1, le=100_000)
+
+    def files(self, store_path: Path) -> AuditFiles:
+        beside = AuditFiles.beside(store_path)
+        return AuditFiles(
+            key_file=self.key_file or beside.key_file,
+            anchor_file=self.anchor_file or beside.anchor_file,
+            anchor_every=self.anchor_every,
+        )
+
+
+class _Source:
+    """What the two `DRBOT_*` sources share: a value that does not parse names its variable."""
+
+    env_vars: Mapping[str, str | None]
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(
+                BAD_JSON.format(name=self._name(field_name, value), error=exc)
+            ) from None
+
+    def _name(self, field_name: str, value: Any) -> str:
+        """The variable (or secret file) that holds `value` for a key ending in `field_name`."""
+        for name, held in self.env_vars.items():
+            if held == value and name.lower().endswith(field_name.lower()):
+                return name.upper()
+        return f"{PREFIX}{field_name.upper()}"
+
+
+class _EnvSource(_Source, EnvSettingsSource):
+    """`DRBOT_*` environment variables."""
+
+
+class _SecretFilesSource(_Source, EnvSettingsSource):
+    """One file per value in a directory, named like the environment variable it stands for
+    (`DRBOT_ENGINE__POOLS__PROD__PASSWORD`), holding the value alone (a trailing newline is
+    dropped). pydantic-settings' own secrets directory reads top-level fields only, so a pool's
+    password (a nested key) could not be given that way."""
+
+    def __init__(self, settings_cls: type[BaseSettings], directory: Path) -> None:
+        self.directory = directory
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        values: dict[str, str | None] = {}
+        for path in sorted(self.directory.iterdir()):
+            if not path.is_file() or not path.name.upper().startswith(PREFIX):
+                continue
+            _warn_if_shared(path, "secret file")
+            values[path.name.lower()] = path.read_text(encoding="utf-8").rstrip("\r\n")
+        return values
 
 
 class Settings(BaseSettings):
     """Everything drbot reads from its configuration."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DRBOT_",
+        env_prefix=PREFIX,
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",
     )
 
     engine: EngineConfig
     store_path: Path = Path("drbot.db")
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py: [policy]
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     slack: SlackConfig | None = None  # bot/slack/config.py; `drbot serve` needs it
@@ -82,12 +213,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls),
-            file_secret_settings,
-        )
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls)]
+        directory = settings_cls.model_config.get("secrets_dir")
+        if directory is not None:
+            sources.append(_SecretFilesSource(settings_cls, Path(str(directory))))
+        sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
 
 
 def config_path(path: str | Path | None = None) -> Path:
@@ -95,19 +226,52 @@ def config_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("DRBOT_CONFIG") or DEFAULT_CONFIG)
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Read the settings from the TOML file at `path` and the environment.
+_warned: set[str] = set()
 
-    Raises `ConfigError` saying what to fix (missing file, bad TOML, invalid values).
+
+def _warn(message: str) -> None:
+    """Say `message` on the `drbot.settings` logger, once per process (a loop that re-reads
+    the settings must not bury the screen)."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def _warn_if_shared(path: Path, what: str) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        _warn(OTHERS_MAY_READ.format(what=what, path=path, mode=mode))
+
+
+def _overriding(environ: Mapping[str, str]) -> list[str]:
+    """The `DRBOT_*` variables that set a setting (not DRBOT_CONFIG and the like)."""
+    fields = [f"{PREFIX}{name}".upper() for name in Settings.model_fields]
+    return sorted(
+        k for k in environ if any(k.upper() == f or k.upper().startswith(f + "__") for f in fields)
+    )
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the settings from the TOML file at `path`, the secret files and the environment.
+
+    Raises `ConfigError` saying what to fix (missing or unreadable file, bad TOML, unknown
+    keys, values that do not parse or are out of bounds); warns as the module docstring says.
     """
     file = config_path(path)
     if not file.is_file():
         raise ConfigError(MISSING_FILE.format(path=file))
     try:
-        tomllib.loads(file.read_text(encoding="utf-8"))
+        # Read as pydantic-settings reads it (bytes: a lone \r is not a newline in TOML).
+        with file.open("rb") as f:
+            tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(BAD_TOML.format(path=file, error=exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(UNREADABLE_FILE.format(path=file, error=exc)) from None
+    _warn_if_shared(file, "configuration file")
     secrets_dir = os.environ.get("DRBOT_SECRETS_DIR")
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise ConfigError(SECRETS_DIR_MISSING.format(path=secrets_dir))
     bound = type(
         "FileSettings",
         (Settings,),
@@ -118,12 +282,22 @@ def load_settings(path: str | Path | None = None) -> Settings:
         },
     )
     try:
-        settings = bound()
+        settings: Settings = bound()
     except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(INVALID.format(path=file, errors=errors)) from exc
+        errors = "; ".join(engine_config.describe(e, Settings) for e in exc.errors())
+        names = _overriding(os.environ)
+        overrides = OVERRIDES.format(names=", ".join(names)) if names else ""
+        raise ConfigError(INVALID.format(path=file, errors=errors, overrides=overrides)) from None
+    except SettingsError as exc:
+        raise ConfigError(BAD_VALUE.format(name=f"A {PREFIX}* value", error=exc)) from None
+    base = file.parent
     if not settings.store_path.is_absolute():
-        settings.store_path = (file.parent / settings.store_path).resolve()
+        settings.store_path = (base / settings.store_path).resolve()
+    for name in ("key_file", "anchor_file"):
+        value = getattr(settings.audit, name)
+        if value is not None and not value.is_absolute():
+            setattr(settings.audit, name, (base / value).resolve())
+    register_audit_files(settings.store_path, settings.audit.files(settings.store_path))
+    for warning in settings.engine.security_warnings():
+        _warn(warning)
     return settings

@@ -1,29 +1,152 @@
-"""A drbot configuration for the simulators, written from their endpoints file."""
+"""Files for the simulators, on the CLI side that starts them (`drbot sim serve`, the demo):
+the engine configuration their endpoints imply, a drbot configuration file, and the endpoints
+file itself. The engine knows nothing of the simulators; this module is where their endpoints
+file (docs/contracts/sim-xapi.md) becomes drbot settings.
+
+Every file written here holds a secret (a pool password, the Slack double's tokens), so each
+is created owner-only (0600, in a 0700 directory when drbot makes it) and written atomically:
+a temporary file beside it, renamed into place, so a reader never sees half a file.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import ssl
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from engine.config import from_sim_endpoints
+from engine.config import EngineConfig, from_dict
+from engine.errors import ConfigError
+
+ENDPOINTS_INVALID = (
+    "The simulator endpoints file has no {what}; start the simulator with `drbot sim serve` "
+    "and point at the endpoints file it writes."
+)
+EXISTS = (
+    "{path} already exists and may be your own configuration; pass --force to replace it, or "
+    "choose another file."
+)
+
+# Words that make a simulated site's name read as the recovery site.
+_DR_SITE_WORDS = ("dr", "recovery", "secondary", "backup", "standby")
 
 
-def write_config(endpoints: dict[str, Any], path: Path, store_path: Path) -> None:
-    """Write a drbot TOML configuration for the simulators named in `endpoints`.
+def _is_dr_site(name: str) -> bool:
+    words = name.lower().replace("_", "-").split("-")
+    return any(w in _DR_SITE_WORDS for w in words)
 
-    A relative `store_path` is relative to the configuration file, as bot/settings.py reads it.
+
+def from_sim_endpoints(
+    endpoints: dict[str, Any],
+    *,
+    role: str = "pool-admin",
+    pairs: list[tuple[str, str]] | None = None,
+) -> EngineConfig:
+    """Build a working `EngineConfig` from the simulator's endpoints file.
+
+    Every site's pool becomes a pool endpoint (coordinator first, then members) logged in as
+    the site user holding `role`. Pairs are given as (protected pool, DR pool) names, or else
+    guessed: a site whose name reads as a DR site ("dr", "recovery", "secondary", ...) protects
+    every other site. The storage adapter is the simulator's, on its control URL. When the
+    simulator serves TLS its certificate (`tls_certificate`) is pinned by fingerprint;
+    otherwise its plain HTTP is allowed (`allow_plaintext`), as it is on loopback.
+    """
+    sites = endpoints.get("sites")
+    if not isinstance(sites, dict) or not sites:
+        raise ConfigError(ENDPOINTS_INVALID.format(what="sites"))
+    pools: dict[str, dict[str, Any]] = {}
+    site_pool: dict[str, str] = {}
+    # A simulator served over TLS publishes its self-signed certificate: pin it.
+    pem = endpoints.get("tls_certificate")
+    fingerprint = (
+        hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest() if isinstance(pem, str) else None
+    )
+    for site, info in sites.items():
+        names = info.get("pools") or [site]
+        users = info.get("users") or {}
+        if role not in users:
+            raise ConfigError(ENDPOINTS_INVALID.format(what=f"{role} user"))
+        username, password = users[role]
+        urls = [info["coordinator"], *info.get("members", [])]
+        pools[names[0]] = {
+            "site": site,
+            "urls": urls,
+            "username": username,
+            "password": password,
+            **({"fingerprint": fingerprint} if fingerprint else {}),
+            **({"allow_plaintext": True} if any(u.startswith("http://") for u in urls) else {}),
+        }
+        site_pool[site] = names[0]
+    if pairs is None:
+        dr_sites = [s for s in site_pool if _is_dr_site(s)]
+        pairs = [
+            (site_pool[s], site_pool[dr_sites[0]])
+            for s in site_pool
+            if dr_sites and s not in dr_sites
+        ]
+    control = endpoints.get("control")
+    storage: dict[str, Any] = (
+        {"adapter": "sim", "control_url": control} if control else {"adapter": "manual"}
+    )
+    return from_dict(
+        {
+            "pools": pools,
+            "pairs": [{"protected": p, "dr": d} for p, d in pairs],
+            "storage": storage,
+        },
+        "the simulator's endpoints",
+    )
+
+
+def write_private(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write `text` to `path` owner-only (0600) and atomically (temporary file, then rename);
+    a directory drbot has to make is 0700. With `replace=False`, an existing file is refused
+    (FileExistsError) and left as it was."""
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o700, parents=True)
+    if not replace and path.exists():
+        raise FileExistsError(EXISTS.format(path=path))
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_endpoints(endpoints: dict[str, Any], path: Path) -> None:
+    """Write the endpoints file once, whole: a reader that sees it sees every simulator."""
+    write_private(path, json.dumps(endpoints, indent=2) + "\n")
+
+
+def write_config(
+    endpoints: dict[str, Any], path: Path, store_path: Path, *, force: bool = False
+) -> None:
+    """Write a drbot TOML configuration for the simulators named in `endpoints` (0600).
+
+    A relative `store_path` is relative to the configuration file, as bot/settings.py reads
+    it. An existing file is refused (FileExistsError saying so) unless `force`.
     """
     engine = from_sim_endpoints(endpoints)
     data = engine.model_dump(mode="json", exclude_none=True)
     for name, pool in data["pools"].items():
+        pool.pop("name", None)  # the table key names the pool
         # model_dump masks secrets; the file is the one place the password must be real.
         pool["password"] = engine.pools[name].password.get_secret_value()
     config: dict[str, Any] = {"store_path": str(store_path), "engine": data}
     if "slack" in endpoints:
         config.update(slack_sections(endpoints["slack"]))
-    path.write_text(tomli_w.dumps(config))
+    write_private(path, tomli_w.dumps(config), replace=force)
 
 
 def slack_sections(slack: dict[str, Any]) -> dict[str, Any]:

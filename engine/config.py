@@ -32,34 +32,49 @@ control_url = "http://127.0.0.1:8080"
 call_seconds = 30
 ```
 
-`from_sim_endpoints(endpoints)` builds a working configuration from the simulator's endpoints file
-(docs/contracts/sim-xapi.md), so tests, the demo and `drbot sim` need no hand-written file.
+Every table refuses keys it does not know, naming the nearest valid one (a misspelt key is
+never silently ignored). Plain `http://` is refused unless the pool says `allow_plaintext =
+true` (a lab or the simulator), and `security_warnings()` lists every pool whose password or
+TLS is not protected, for the loader to say each time it reads the file. A configuration for
+the simulators is built on the CLI side that starts them (bot/simconfig.py), not here.
 """
 
 from __future__ import annotations
 
-import hashlib
+import difflib
 import ssl
 import tomllib
+import types
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine import messages
 from engine.errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors (with the nearest valid key suggested); inf and nan are refused.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PoolEndpoint(_Strict):
     """How to reach one pool.
 
-    TLS is verified by default: against `ca_file` when given, else against the pinned
-    `fingerprint` (sha256 of the DER certificate, hex, colons allowed), else against the system's
-    trust store. `insecure = true` turns verification off and is meant for a lab only.
+    TLS is verified by default: against `ca_file` when given (it must exist and hold a PEM
+    certificate), else against the pinned `fingerprint` (sha256 of the DER certificate, hex,
+    colons allowed), else against the system's trust store. `insecure = true` turns
+    verification off and is meant for a lab only. Plain `http://` sends the password in clear
+    and is refused unless `allow_plaintext = true` (a lab or the simulator).
     """
 
     name: str
@@ -70,15 +85,34 @@ class PoolEndpoint(_Strict):
     ca_file: Path | None = None
     fingerprint: str | None = None
     insecure: bool = False
+    allow_plaintext: bool = False
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=str(value))
+        except FileNotFoundError:
+            raise ValueError(messages.CONFIG_CA_MISSING.format(path=value)) from None
+        except ssl.SSLError:
+            raise ValueError(messages.CONFIG_CA_EMPTY.format(path=value)) from None
+        except OSError as exc:
+            raise ValueError(
+                messages.CONFIG_CA_UNREADABLE.format(path=value, error=exc.strerror)
+            ) from None
+        if not context.cert_store_stats()["x509"]:
+            raise ValueError(messages.CONFIG_CA_EMPTY.format(path=value))
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> PoolEndpoint:
         for url in self.urls:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(
-                    f"url {url!r} of pool {self.name!r} must start with https:// "
-                    "(http:// only for a lab or the simulator)"
-                )
+                raise ValueError(messages.CONFIG_URL_SCHEME.format(url=url, name=self.name))
+            if url.startswith("http://") and not self.allow_plaintext:
+                raise ValueError(messages.CONFIG_PLAINTEXT.format(url=url, name=self.name))
         if self.fingerprint is not None:
             digits = self.fingerprint.replace(":", "").lower()
             if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
@@ -92,6 +126,16 @@ class PoolEndpoint(_Strict):
     def fingerprint_hex(self) -> str | None:
         """The pinned fingerprint as 64 lower-case hex digits, or None."""
         return self.fingerprint.replace(":", "").lower() if self.fingerprint else None
+
+    def security_warnings(self) -> list[str]:
+        """What about reaching this pool an operator must be told every time: a password sent
+        in clear, or TLS that is not verified."""
+        plain = [u for u in self.urls if u.startswith("http://")]
+        if plain:
+            return [messages.CONFIG_PLAINTEXT_WARNING.format(name=self.name, urls=", ".join(plain))]
+        if self.insecure and not self.fingerprint and not self.ca_file:
+            return [messages.CONFIG_TLS_UNVERIFIED.format(name=self.name)]
+        return []
 
 
 class PoolPair(_Strict):
@@ -126,7 +170,7 @@ class StorageSettings(_Strict):
     control_url: str | None = None
     luns: list[LunSettings] = Field(default_factory=list)
     # Above this many seconds of replication lag a pool's readiness is degraded.
-    max_lag_seconds: float = 300.0
+    max_lag_seconds: float = Field(default=300.0, gt=0, le=7 * 86400)
 
     @model_validator(mode="after")
     def _check(self) -> StorageSettings:
@@ -136,20 +180,24 @@ class StorageSettings(_Strict):
 
 
 class Timeouts(_Strict):
-    """Bounds on every wait; no call to XAPI is ever made without one."""
+    """Bounds on every wait; no call to XAPI is ever made without one.
 
-    connect_seconds: float = Field(default=10.0, gt=0)
-    call_seconds: float = Field(default=60.0, gt=0)
-    task_seconds: float = Field(default=3600.0, gt=0)
-    event_seconds: float = Field(default=30.0, gt=0)
+    Each has a sane upper bound too: a wait longer than that is a typo (or `inf`), and would
+    leave an operator staring at a run that can no longer tell a dead pool from a slow one.
+    """
+
+    connect_seconds: float = Field(default=10.0, gt=0, le=600)
+    call_seconds: float = Field(default=60.0, gt=0, le=3600)
+    task_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    event_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class Concurrency(_Strict):
     """How much the engine does at once against one pool."""
 
-    recover: int = Field(default=8, ge=1)
-    start: int = Field(default=16, ge=1)
-    shutdown: int = Field(default=16, ge=1)
+    recover: int = Field(default=8, ge=1, le=256)
+    start: int = Field(default=16, ge=1, le=256)
+    shutdown: int = Field(default=16, ge=1, le=256)
 
 
 class EngineConfig(_Strict):
@@ -176,6 +224,10 @@ class EngineConfig(_Strict):
                 raise ValueError(f"pairs: pool {pair.protected!r} cannot protect itself")
         return self
 
+    def security_warnings(self) -> list[str]:
+        """Every pool's `security_warnings()`, in the order of the pools."""
+        return [w for pool in self.pools.values() for w in pool.security_warnings()]
+
     def pool(self, name: str) -> PoolEndpoint:
         """The endpoint of pool `name`; ConfigError naming the known pools otherwise."""
         try:
@@ -201,20 +253,68 @@ def _validate(data: dict[str, Any], where: str) -> EngineConfig:
     pools = data.get("pools")
     if isinstance(pools, dict):
         # The table key is the pool's name; let a file omit the repetition.
-        data = {**data, "pools": {k: {"name": k, **v} for k, v in pools.items()}}
+        data = {
+            **data,
+            "pools": {k: {"name": k, **v} if isinstance(v, dict) else v for k, v in pools.items()},
+        }
     try:
         return EngineConfig.model_validate(data)
     except ValidationError as exc:
-        errors = "; ".join(_describe(e) for e in exc.errors())
+        errors = "; ".join(describe(e, EngineConfig) for e in exc.errors())
         raise ConfigError(messages.CONFIG_INVALID.format(errors=errors, where=where)) from exc
 
 
-def _describe(error: Any) -> str:
+def describe(error: Any, model: type[BaseModel], prefix: str = "") -> str:
     """One validation error as a person reads it: `field: what is wrong` (our own checks carry
-    their sentence; pydantic prefixes it with "Value error, ")."""
-    where = ".".join(str(p) for p in error["loc"])
+    their sentence; pydantic prefixes it with "Value error, "). An unknown key names the
+    nearest valid key of its table; a value is shown shortened, never in full."""
+    loc = [str(p) for p in error["loc"]]
+    where = prefix + ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        known = known_keys(model, loc[:-1])
+        near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        hint = (
+            messages.CONFIG_DID_YOU_MEAN.format(key=near[0])
+            if near
+            else messages.CONFIG_VALID_KEYS.format(keys=", ".join(sorted(known)))
+        )
+        return messages.CONFIG_UNKNOWN_KEY.format(where=where, hint=hint)
     msg = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {msg}" if where else msg
+
+
+def known_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys the table at `loc` inside `model` accepts (a pool's name and a list index
+    are steps through a mapping or a list)."""
+    annotation: Any = model
+    for step in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(step)
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif get_origin(annotation) in (dict, list):
+            annotation = get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [
+            name
+            for name in annotation.model_fields
+            # A pool's name is its table key: never a key inside the table.
+            if not (annotation is PoolEndpoint and name == "name")
+        ]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` as `X`."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
 
 
 def load(path: str | Path) -> EngineConfig:
@@ -232,72 +332,3 @@ def load(path: str | Path) -> EngineConfig:
 def from_dict(data: dict[str, Any], where: str = "the configuration") -> EngineConfig:
     """Validate an already-parsed configuration (same shape as the TOML file)."""
     return _validate(data, where)
-
-
-_DR_SITE_WORDS = ("dr", "recovery", "secondary", "backup", "standby")
-
-
-def _is_dr_site(name: str) -> bool:
-    words = name.lower().replace("_", "-").split("-")
-    return any(w in _DR_SITE_WORDS for w in words)
-
-
-def from_sim_endpoints(
-    endpoints: dict[str, Any],
-    *,
-    role: str = "pool-admin",
-    pairs: list[tuple[str, str]] | None = None,
-) -> EngineConfig:
-    """Build a working `EngineConfig` from the simulator's endpoints file.
-
-    Every site's pool becomes a `PoolEndpoint` (coordinator first, then members) logged in as the
-    site user holding `role`. Pairs are given as (protected pool, DR pool) names, or else inferred:
-    a site whose name reads as a DR site ("dr", "recovery", "secondary", ...) protects every
-    other site. The storage adapter is the simulator's, on its control URL. When the simulator
-    serves TLS, its certificate (`tls_certificate`) is pinned by fingerprint.
-    """
-    sites = endpoints.get("sites")
-    if not isinstance(sites, dict) or not sites:
-        raise ConfigError(messages.CONFIG_ENDPOINTS_INVALID.format(what="sites"))
-    pools: dict[str, dict[str, Any]] = {}
-    site_pool: dict[str, str] = {}
-    # A simulator served over TLS publishes its self-signed certificate: pin it.
-    pem = endpoints.get("tls_certificate")
-    fingerprint = (
-        hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest() if isinstance(pem, str) else None
-    )
-    for site, info in sites.items():
-        names = info.get("pools") or [site]
-        users = info.get("users") or {}
-        if role not in users:
-            raise ConfigError(messages.CONFIG_ENDPOINTS_INVALID.format(what=f"{role} user"))
-        username, password = users[role]
-        urls = [info["coordinator"], *info.get("members", [])]
-        pools[names[0]] = {
-            "name": names[0],
-            "site": site,
-            "urls": urls,
-            "username": username,
-            "password": password,
-            **({"fingerprint": fingerprint} if fingerprint else {}),
-        }
-        site_pool[site] = names[0]
-    if pairs is None:
-        dr_sites = [s for s in site_pool if _is_dr_site(s)]
-        pairs = [
-            (site_pool[s], site_pool[dr_sites[0]])
-            for s in site_pool
-            if dr_sites and s not in dr_sites
-        ]
-    control = endpoints.get("control")
-    storage: dict[str, Any] = (
-        {"adapter": "sim", "control_url": control} if control else {"adapter": "manual"}
-    )
-    return _validate(
-        {
-            "pools": pools,
-            "pairs": [{"protected": p, "dr": d} for p, d in pairs],
-            "storage": storage,
-        },
-        "the simulator's endpoints",
-    )

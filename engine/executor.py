@@ -206,8 +206,8 @@ class Executor:
         for key, ds in deps.items():
             for d in ds:
                 dependents[d].append(key)
-        self._hard = {a.key: set(a.after) for a in actions}
-        priority: dict[str, float] = {}
+        self._hard: dict[StepKey, set[StepKey]] = {a.key: set(a.after) for a in actions}
+        priority: dict[StepKey, float] = {}
 
         def prio(key: StepKey) -> float:
             # Iterative longest-path-to-end, memoised (chains can be long).
@@ -396,7 +396,7 @@ class Executor:
         self._set(st, key, Outcome("failed", error=error, code=code))
         self._after_failure(st, key, f"{a.name} {a.subject} failed")
 
-    def _after_failure(self, st: _State, key: str, why: str) -> None:
+    def _after_failure(self, st: _State, key: StepKey, why: str) -> None:
         """Skip what needed `key` to succeed (transitively); release what only needed it to end."""
         for d in st.dependents[key]:
             if d in st.outcomes:

@@ -436,7 +436,7 @@ class Inventory:
         owner_cls = "host" if xcls == "host_metrics" else "VM"
         table: dict[str, Any] = getattr(self, CLASSES[owner_cls])
         owner = table.get(owner_ref or "")
-        if owner is not None:
+        if owner_ref is not None and owner is not None:
             self._versions[CLASSES[owner_cls]] += 1
             table[owner_ref] = owner.model_copy(
                 update=CONVERTERS[owner_cls].from_metrics(metrics.get(ref))

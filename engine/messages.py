@@ -91,15 +91,35 @@ CONFIG_FILE_MISSING = "Configuration file {path} does not exist; create it or pa
 CONFIG_FILE_INVALID = "Configuration file {path} is not valid TOML: {error}. Fix the syntax."
 CONFIG_INVALID = "Configuration is invalid: {errors}. Fix these settings in {where}."
 CONFIG_UNKNOWN_POOL = "No pool named {name!r} in the configuration; known pools: {known}."
-CONFIG_ENDPOINTS_INVALID = (
-    "The simulator endpoints file has no {what}; start the simulator with `drbot sim serve` "
-    "and point at the endpoints file it writes."
+CONFIG_UNKNOWN_KEY = "{where}: unknown key{hint}"
+CONFIG_DID_YOU_MEAN = "; did you mean {key!r}?"
+CONFIG_VALID_KEYS = "; valid keys here: {keys}"
+CONFIG_URL_SCHEME = (
+    "url {url!r} of pool {name!r} must start with https:// (http:// only for a lab or the "
+    "simulator, with allow_plaintext = true)"
 )
-TLS_CHOICE = (
-    "Pool {name!r} uses https but neither ca_file nor fingerprint is set, and insecure is false: "
-    "set one (fingerprint = sha256 of the certificate) so the connection can be verified."
+CONFIG_PLAINTEXT = (
+    "url {url!r} of pool {name!r} is plain HTTP, which sends the pool's password in clear: use "
+    "https://, or set allow_plaintext = true in this pool's table (a lab or the simulator only)"
 )
-NO_URLS = "Pool {name!r} has no urls; list the coordinator's URL first, then the members'."
+CONFIG_PLAINTEXT_WARNING = (
+    "Warning: pool {name!r} is reached over plain HTTP ({urls}, allow_plaintext = true): its "
+    "password crosses the network in clear. Use https:// outside a lab."
+)
+CONFIG_TLS_UNVERIFIED = (
+    "Warning: TLS to pool {name!r} is not verified (insecure = true): anyone on the path can "
+    "pose as the pool and take its password. Set fingerprint or ca_file instead."
+)
+CONFIG_CA_MISSING = (
+    "ca_file {path} does not exist; give the path of the pool's CA certificate (PEM)"
+)
+CONFIG_CA_UNREADABLE = (
+    "ca_file {path} cannot be read ({error}); give drbot's user read access or another path"
+)
+CONFIG_CA_EMPTY = (
+    "ca_file {path} holds no PEM certificate; give the CA certificate that signed the pool's "
+    "certificate (-----BEGIN CERTIFICATE-----)"
+)
 
 # --- client ---------------------------------------------------------------------------------
 ALL_HOSTS_UNREACHABLE = (
@@ -345,3 +365,11 @@ R_NO_DRILL = "No drill on record: run a test failover to prove recovery works."
 R_DRILL_FAILED = "The last drill ended {outcome}: fix what it found and run another."
 R_DRILL_OLD = "The last drill was {days} days ago: run a test failover at least monthly."
 R_DRILL_UNREADABLE = "Cannot read drill history: {error}"
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """What a person typed, as a message echoes it: whole up to `limit` characters, else its
+    start and its length (a 10,000-character paste must not fill the screen or the thread)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text)} characters)"

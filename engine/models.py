@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store.outcomes import Kind
+from store.outcomes import Kind as Kind  # re-exported: the engine speaks of plans by kind
 
 NULL_REF = "OpaqueRef:NULL"
 

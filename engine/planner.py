@@ -65,6 +65,7 @@ from engine.inventory import Inventory
 from engine.models import (
     AppliancePlan,
     Check,
+    CheckStatus,
     ExistingInDest,
     Kind,
     LunAction,
@@ -85,6 +86,7 @@ from engine.prechecks import (
 from engine.protection import (
     Records,
     Site,
+    created_inside_lag,
     lun_state,
     luns_between,
     map_networks,
@@ -193,12 +195,12 @@ def select(records: Records, items: list[str], pool_name: str) -> _Selection:
         matches = [v for v in real if name in (v.name_label, v.uuid)] if kind != "app" else []
         if not matches:
             raise TargetNotFound(
-                m.TARGET_NOT_FOUND.format(name=item, pool=pool_name)
+                m.TARGET_NOT_FOUND.format(name=m.shown(item), pool=pool_name)
                 + _did_you_mean(name, [a.name_label for a in apps] + [v.name_label for v in real])
             )
         if len(matches) > 1:
             raise TargetNotFound(
-                m.TARGET_AMBIGUOUS.format(name=name, count=len(matches), pool=pool_name)
+                m.TARGET_AMBIGUOUS.format(name=m.shown(name), count=len(matches), pool=pool_name)
             )
         vm = matches[0]
         sel.explicit.add(vm.uuid)
@@ -277,7 +279,7 @@ def plan(
     options = options or PlanOptions()
     clock = clock or SystemClock()
     if kind not in tuple(Kind):
-        raise TargetNotFound(m.KIND_UNKNOWN.format(kind=kind))
+        raise TargetNotFound(m.KIND_UNKNOWN.format(kind=m.shown(kind)))
     kind = Kind(kind)
     items = parse_target(target)
     checks: list[Check] = []
@@ -502,7 +504,7 @@ def plan(
         # and Suspended as "is running on pool" (reference §5.2.6 b): a suspended VM resumed
         # later is as much a second copy as a running one.
         if kind == "failover" and source_up and vm.power_state in LIVE_AT_SOURCE:
-            state = vm.power_state.lower()
+            live_state = vm.power_state.lower()
             if options.planned:
                 vchecks.append(
                     check(
@@ -510,7 +512,7 @@ def plan(
                         "ok",
                         vm.name_label,
                         m.SOURCE_RUNNING_PLANNED,
-                        state=state.capitalize(),
+                        state=live_state.capitalize(),
                     )
                 )
             else:
@@ -521,7 +523,7 @@ def plan(
                         vm.name_label,
                         m.SPLIT_BRAIN,
                         pool=source.name,
-                        state=state.capitalize(),
+                        state=live_state.capitalize(),
                     )
                 )
         if dest_names.get(vm.name_label, set()) - {vm.uuid}:
@@ -541,8 +543,7 @@ def plan(
         if (
             records.source == "source-pool"
             and lag_cut is not None
-            and vm.install_time is not None
-            and vm.install_time > lag_cut
+            and created_inside_lag(vm.install_time, lag_cut)
         ):
             planned_sync = options.planned and kind == "failover"
             vchecks.append(
@@ -570,7 +571,7 @@ def plan(
         problems = recoverable(vms)
         if not problems:
             return None
-        status = "blocker" if named else "warning"
+        status: CheckStatus = "blocker" if named else "warning"
         for vm_name, code, sr, whose in problems:
             checks.append(
                 check(
@@ -734,7 +735,7 @@ def _dedupe(checks: list[Check]) -> list[Check]:
 
 
 def _lun_plan(
-    lun: ReplicatedLun, kind: str, meta_srs: set[str], sr_types: dict[str, str] | None = None
+    lun: ReplicatedLun, kind: Kind, meta_srs: set[str], sr_types: dict[str, str] | None = None
 ) -> LunPlan:
     """What the run does with one LUN. `device_config` is the mirror's; a test failover attaches
     the test copy with the device config `present_test_copy` returns instead."""
@@ -755,7 +756,7 @@ def _lun_plan(
     )
 
 
-def _lun_checks(kind: str, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
+def _lun_checks(kind: Kind, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
     checks = []
     if not lun_plans:
         checks.append(check("luns", "blocker", "storage", m.NO_LUNS))

@@ -11,11 +11,11 @@ from typing import Any
 
 from engine import messages as m
 from engine.inventory import Inventory
-from engine.models import Check, LunPlan, NetworkMapping, VMPlan
+from engine.models import Check, CheckStatus, LunPlan, NetworkMapping, VMPlan
 
 
-def check(name: str, status: str, subject: str, template: str, **facts: Any) -> Check:
-    return Check(name=name, status=status, subject=subject, message=template.format(**facts))  # type: ignore[arg-type]
+def check(name: str, status: CheckStatus, subject: str, template: str, **facts: Any) -> Check:
+    return Check(name=name, status=status, subject=subject, message=template.format(**facts))
 
 
 def network_checks(

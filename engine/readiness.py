@@ -42,6 +42,7 @@ from engine.models import NetworkMapping
 from engine.protection import (
     Records,
     Site,
+    created_inside_lag,
     lun_state,
     luns_between,
     map_networks,
@@ -509,7 +510,7 @@ def _vm_row(
     srs = records.disk_srs(vm)
     for code, sr, whose in protection_problems(records, vm, replicated):
         why.append(REASONS[code].format(sr=sr, whose=whose))
-    if lag_cut is not None and vm.install_time is not None and vm.install_time > lag_cut:
+    if lag_cut is not None and created_inside_lag(vm.install_time, lag_cut):
         why.append(m.R_INSIDE_LAG.format(since=lag_cut.isoformat(timespec="seconds")))
     if not srs:
         why.append(m.R_NO_DISKS)

@@ -138,7 +138,7 @@ class _Transport(xmlrpc.client.Transport):
         self.timeout = connections.timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._connection and host == self._connection[0]:
+        if self._connection and host == self._connection[0] and self._connection[1] is not None:
             conn = self._connection[1]
         else:
             chost, self._extra_headers, _ = self.get_host_info(host)

@@ -162,6 +162,8 @@ class StoreConnection:
         self.now = now
         _check_file(path)
         _create_private(path)
+        self._after_commit: list[Callable[[], None]] = []
+        self._on_close: list[Callable[[], None]] = []
         # One connection shared by the threads of this process, serialised by `lock`; other
         # processes coordinate through SQLite's own locking.
         self.lock = _Guard(path)
@@ -191,6 +193,7 @@ class StoreConnection:
                 yield self.db
                 conn.execute("COMMIT")
             except BaseException:
+                self._after_commit.clear()
                 # SQLite may already have rolled back (a full disk does); a COMMIT that failed
                 # leaves the transaction open. Either way nothing of it stays.
                 if conn.in_transaction:
@@ -199,13 +202,37 @@ class StoreConnection:
                     except sqlite3.Error:
                         pass  # the original error says more than the failed rollback
                 raise
+            done, self._after_commit = self._after_commit, []
+        # Outside the lock: what runs after a commit (an anchor handed to the bot) must not
+        # hold up the other threads of this process.
+        for fn in done:
+            fn()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once the write transaction in progress is committed (at once if none is);
+        dropped if it rolls back. For what must never name a write that did not happen, such as
+        an audit anchor written outside the store."""
+        with self.lock:
+            if self.db.conn.in_transaction:
+                self._after_commit.append(fn)
+                return
+        fn()
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run `fn` when the store is closed, before the connection goes."""
+        self._on_close.append(fn)
 
     def stamp(self) -> str:
         return iso(self.now())
 
     def close(self) -> None:
         with self.lock:
-            self.db.conn.close()
+            try:
+                for fn in self._on_close:
+                    fn()
+            finally:
+                self._on_close.clear()
+                self.db.conn.close()
 
 
 def migrate(db: Database) -> list[str]:

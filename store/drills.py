@@ -7,7 +7,7 @@ report charts it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from store.db import StoreConnection
 
@@ -29,7 +29,7 @@ class Drills:
     ) -> int:
         """Store one run's measured RTO, overall outcome and per-VM outcomes; returns its id."""
         with self._c.write() as db:
-            table = db["drills"]
+            table = db.table("drills")
             table.insert(
                 {
                     "run_id": run_id,
@@ -41,7 +41,7 @@ class Drills:
                     "at": self._c.stamp(),
                 }
             )
-            return int(table.last_pk)
+            return cast(int, table.last_pk)
 
     def recent(self, pool: str, limit: int = 10, kind: str | None = None) -> list[dict[str, Any]]:
         """The newest drills of `pool` first (optionally of one kind)."""

@@ -97,3 +97,73 @@ UNEXPECTED = (
     "failed ({error})",
     "check the file and the disk; if it persists, restore the store from a backup.",
 )
+
+
+# The audit trail: its key, its anchors, and what `drbot audit verify` finds.
+KEY_READABLE = (
+    "The audit key {path} may be read by other users (mode {mode:o}); whoever reads it can "
+    "rewrite the audit trail unseen: chmod 600 {path}"
+)
+KEY_UNWRITABLE = (
+    "The audit key {path} cannot be created ({error}); give drbot's user write access to its "
+    "directory, or set audit.key_file to a writable place."
+)
+KEY_UNREADABLE = (
+    "The audit key {path} cannot be read ({error}); restore it from a backup (it must be the "
+    "key the trail was written with), or point audit.key_file at it."
+)
+KEY_MISSING = (
+    "The audit key {path} is missing, so the trail cannot be checked: restore the key it was "
+    "written with (it is kept outside the store by design), or point audit.key_file at it."
+)
+ANCHORS_UNREADABLE = "The audit anchor file {path} cannot be read ({error}); check its permissions."
+ANCHORS_UNWRITABLE = (
+    "The audit anchor file {path} cannot be appended to ({error}); give drbot's user write "
+    "access to it, or set audit.anchor_file to a writable place."
+)
+ANCHOR_LINE_BAD = (
+    "Line {line} of the audit anchor file {path} is not an anchor: the file was edited "
+    "(drbot only appends to it); restore it from a copy (the audit channel has each anchor)."
+)
+ANCHOR_TEXT = "audit anchor: entry {seq} has hash {hash} (at {at})"
+ENTRY_MISSING = (
+    "Entry {seq} is missing: the trail goes from entry {prev} to entry {next} (it was removed)."
+)
+ENTRY_BEFORE_MISSING = (
+    "An entry before entry {seq} is missing: entry {seq} follows an entry that is no longer in "
+    "the trail (removed, and the entries after it renumbered)."
+)
+ENTRY_MOVED = (
+    "Entry {seq} was moved: it was written after entry {after}, not after entry {prev} "
+    "(entries were reordered)."
+)
+ENTRY_EDITED = (
+    "Entry {seq} ({type} at {at}) does not match its signature: it was edited, or the trail "
+    "was rebuilt without drbot's key (or {key} is not the key it was written with)."
+)
+ENTRY_UNKEYED = (
+    "Entry {seq} is not signed with drbot's key although entry {keyed} before it is: the trail "
+    "was rebuilt from entry {seq} on without the key."
+)
+UNKEYED_NOT_SEALED = (
+    "Entries 1-{last} are unkeyed and entry {seq} does not seal them: they were rebuilt or "
+    "inserted without drbot's key."
+)
+TRUNCATED_END = (
+    "Entries {first}-{last} are missing from the end: the last anchor in {path} (at {at}) "
+    "names entry {last} (the trail was truncated)."
+)
+ANCHOR_MISMATCH = "Entry {seq} is not the entry anchored at {at}: the trail was rewritten up to it."
+ANCHOR_FORGED = (
+    "The anchor of entry {seq} (at {at}) in {path} is not signed with drbot's key: the anchor "
+    "file was edited."
+)
+ANCHORS_MISSING = (
+    "The audit anchor file {path} is missing or empty although the trail has {count} keyed "
+    "entries: it was removed or emptied; restore it (the audit channel has each anchor)."
+)
+CHAIN_NOT_YET_KEYED = (
+    "The trail's {count} entries predate the audit key (unkeyed chain, checked as such); the "
+    "next entry drbot writes seals them under the key."
+)
+SEALED = "Entries 1-{last} predate the audit key; entry {seq} sealed them under it at {at}."

@@ -30,7 +30,7 @@ class KeyValues(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         with self._c.write() as db:
-            db["kv"].upsert(
+            db.table("kv").upsert(
                 {
                     "namespace": self.namespace,
                     "key": key,

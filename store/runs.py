@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from store.db import StoreConnection, iso, parse_iso
 from store.errors import IllegalTransition, LeaseHeld, RunNotFound
@@ -38,7 +39,7 @@ class Runs:
             plan_json = json.dumps(plan_json, sort_keys=True, default=str)
         with self._c.write() as db:
             at = self._c.stamp()
-            table = db["runs"]
+            table = db.table("runs")
             table.insert(
                 {
                     "kind": Kind(kind).value,
@@ -57,8 +58,8 @@ class Runs:
                     "state_details_json": None,
                 }
             )
-            run_id = int(table.last_pk)
-            db["run_transitions"].insert(
+            run_id = cast(int, table.last_pk)
+            db.table("run_transitions").insert(
                 {
                     "run_id": run_id,
                     "from_state": None,
@@ -77,7 +78,9 @@ class Runs:
             raise RunNotFound(run_id)
         return RunRecord.from_row(rows[0])
 
-    def list(self, limit: int = 20, states: set[RunState] | None = None) -> list[RunRecord]:
+    def list(
+        self, limit: int = 20, states: set[RunState] | None = None
+    ) -> builtins.list[RunRecord]:
         """The newest runs first (optionally only those in `states`)."""
         where, args = None, []
         if states:
@@ -87,7 +90,7 @@ class Runs:
             rows = list(self._c.db["runs"].rows_where(where, args, order_by="id desc", limit=limit))
         return [RunRecord.from_row(r) for r in rows]
 
-    def history(self, run_id: int) -> list[TransitionRecord]:
+    def history(self, run_id: int) -> builtins.list[TransitionRecord]:
         """The journal of state transitions of a run, oldest first."""
         with self._c.lock:
             rows = list(
@@ -131,8 +134,8 @@ class Runs:
                 update["error"] = error
             if outcome is not None:
                 update["outcome_json"] = _outcome_json(outcome)
-            db["runs"].update(run_id, update)
-            db["run_transitions"].insert(
+            db.table("runs").update(run_id, update)
+            db.table("run_transitions").insert(
                 {
                     "run_id": run_id,
                     "from_state": src.value,
@@ -146,7 +149,7 @@ class Runs:
     def set_outcome(self, run_id: int, outcome: RunOutcome) -> None:
         """Record the per-VM outcome so far (kept current while the run goes)."""
         with self._c.write() as db:
-            db["runs"].update(
+            db.table("runs").update(
                 run_id,
                 {
                     "outcome_json": _outcome_json(outcome),
@@ -172,13 +175,13 @@ class Runs:
         with self._c.write() as db:
             current = self.lease(pool)
             if current and current.run_id != run_id:
-                other = list(db["runs"].rows_where("id = ?", [current.run_id]))
+                other = list(db.table("runs").rows_where("id = ?", [current.run_id]))
                 # An interrupted run still claims its pool: it left work half done that must be
                 # resumed or aborted before anything else touches that pool. An expired lease
                 # of a run still marked running means its process died; it is reaped at boot.
                 if other and RunState(other[0]["state"]) in HOLDS_POOL:
                     raise LeaseHeld(pool, current.run_id, current.holder, iso(current.until))
-            db["leases"].upsert(
+            db.table("leases").upsert(
                 {"pool": pool, "run_id": run_id, "holder": holder, "until": iso(until)},
                 pk="pool",
             )
@@ -189,7 +192,7 @@ class Runs:
             current = self.lease(pool)
             if current is not None and (current.run_id != run_id or current.holder != holder):
                 raise LeaseHeld(pool, current.run_id, current.holder, iso(current.until))
-            db["leases"].upsert(
+            db.table("leases").upsert(
                 {"pool": pool, "run_id": run_id, "holder": holder, "until": iso(until)},
                 pk="pool",
             )
@@ -199,7 +202,7 @@ class Runs:
         with self._c.write() as db:
             db.execute("DELETE FROM leases WHERE pool = ? AND run_id = ?", [pool, run_id])
 
-    def interrupted_at_boot(self, now: datetime | None = None) -> list[RunRecord]:
+    def interrupted_at_boot(self, now: datetime | None = None) -> builtins.list[RunRecord]:
         """Reap runs whose driver died: mark them `interrupted` and return them.
 
         A run is reaped when it is in an active state (`queued`, `running`, `aborting`; a
@@ -211,13 +214,13 @@ class Runs:
         reaped = []
         with self._c.write() as db:
             candidates = list(
-                db["runs"].rows_where(
+                db.table("runs").rows_where(
                     "state in (?, ?, ?)",
                     [RunState.QUEUED.value, RunState.RUNNING.value, RunState.ABORTING.value],
                 )
             )
             for run in candidates:
-                lease = list(db["leases"].rows_where("run_id = ?", [run["id"]]))
+                lease = list(db.table("leases").rows_where("run_id = ?", [run["id"]]))
                 if lease and parse_iso(lease[0]["until"]) > moment:
                     continue
                 step = run["last_step"] or "before its first step"

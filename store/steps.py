@@ -11,7 +11,7 @@ records the XAPI task ref as soon as the async call returned it, and `finish` / 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from store.db import StoreConnection
 from store.errors import StepAlreadyDone
@@ -39,7 +39,7 @@ class Steps:
             if existing is not None:
                 if existing.done:
                     raise StepAlreadyDone(run_id, key)
-                db["steps"].update(
+                db.table("steps").update(
                     existing.id,
                     {
                         "status": STARTED.value,
@@ -51,7 +51,7 @@ class Steps:
                 )
                 step_id = existing.id
             else:
-                table = db["steps"]
+                table = db.table("steps")
                 table.insert(
                     {
                         "run_id": run_id,
@@ -67,8 +67,8 @@ class Steps:
                         "finished_at": None,
                     }
                 )
-                step_id = int(table.last_pk)
-            db["runs"].update(
+                step_id = cast(int, table.last_pk)
+            db.table("runs").update(
                 run_id, {"last_step": f"{name} {subject or ''}".strip(), "updated_at": at}
             )
         return step_id
@@ -76,12 +76,12 @@ class Steps:
     def attach_task(self, step_id: int, task_ref: str) -> None:
         """Record the XAPI task that carries this step's effect, as soon as it is known."""
         with self._c.write() as db:
-            db["steps"].update(step_id, {"task_ref": task_ref})
+            db.table("steps").update(step_id, {"task_ref": task_ref})
 
     def finish(self, step_id: int, result: Any = None) -> None:
         """Journal that the side effect happened, with what it produced."""
         with self._c.write() as db:
-            db["steps"].update(
+            db.table("steps").update(
                 step_id,
                 {
                     "status": DONE.value,
@@ -94,7 +94,7 @@ class Steps:
     def fail(self, step_id: int, error: str) -> None:
         """Journal that the side effect did not happen (or not completely), and why."""
         with self._c.write() as db:
-            db["steps"].update(
+            db.table("steps").update(
                 step_id, {"status": FAILED.value, "error": error, "finished_at": self._c.stamp()}
             )
 

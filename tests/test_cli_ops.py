@@ -22,7 +22,7 @@ def app() -> typer.Typer:
 @pytest.fixture
 def config(tmp_path):
     """A drbot.toml pointing at a fresh demo simulator (started and stopped here)."""
-    from engine.config import from_sim_endpoints
+    from bot.simconfig import from_sim_endpoints
     from sim.xapi.serve import start_sim
 
     handle = start_sim("demo", speed=1000.0)
@@ -35,6 +35,7 @@ def config(tmp_path):
             f'username = "{pool.username}"',
             f'password = "{pool.password.get_secret_value()}"',
             f'site = "{pool.site}"',
+            "allow_plaintext = true",  # the simulator on loopback
             "",
         ]
     for pair in cfg.pairs:

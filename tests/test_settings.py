@@ -25,9 +25,6 @@ insecure = true
 [[engine.pairs]]
 protected = "prod"
 dr = "dr"
-
-[slack]
-bot_token = "xoxb-ignored-here"
 """.replace("{fp}", "ab" * 32)
 
 

@@ -29,7 +29,7 @@ from bot.ops.progress import follow
 from bot.ops.render import end, plan_table
 from bot.ops.wiring import actor, serving
 from commands.messages import UNKNOWN_KIND
-from commands.parse import KINDS
+from commands.parse import KINDS, shorten
 from commands.requests import ShowRequest
 from commands.results import PlanResult, Refused, RunStarted, RunUpdated, RunView
 from commands.service import Service
@@ -37,7 +37,7 @@ from commands.service import Service
 
 def _kind(kind: str) -> str:
     if kind not in KINDS:
-        raise fail(UNKNOWN_KIND.format(kind=kind).replace("`", "'"))
+        raise fail(UNKNOWN_KIND.format(kind=shorten(kind)).replace("`", "'"))
     return kind
 
 

@@ -6,6 +6,11 @@ from typing import Annotated
 
 import typer
 
+from engine.models import PowerAfter
+
+# SQLite's largest integer: a larger run id cannot name a run (and would not fit a query).
+MAX_RUN_ID = 2**63 - 1
+
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Configuration file (TOML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 PairOpt = Annotated[
@@ -15,7 +20,7 @@ PairOpt = Annotated[
 KindArg = Annotated[str, typer.Argument(help="test-failover, failover or failback.")]
 TargetArg = Annotated[str, typer.Argument(help="'all', a vApp name, a VM name or uuid, or a,b,c.")]
 PowerOpt = Annotated[
-    str | None,
+    PowerAfter | None,
     typer.Option("--power", help="After recovery: start, start-paused or leave-off."),
 ]
 PlannedOpt = Annotated[
@@ -25,4 +30,4 @@ HaOpt = Annotated[
     bool,
     typer.Option("--disable-ha", help="Test failover: turn HA off on the DR pool, back on after."),
 ]
-RunIdArg = Annotated[int, typer.Argument(help="Run id (see `drbot runs`).")]
+RunIdArg = Annotated[int, typer.Argument(help="Run id (see `drbot runs`).", min=1, max=MAX_RUN_ID)]

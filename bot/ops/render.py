@@ -17,6 +17,7 @@ from rich.table import Table
 from bot.ops import messages
 from bot.ops.output import console, dump
 from commands.results import RunSummary, RunView, StatusResult
+from engine.messages import shown
 from engine.models import Plan, VMPlan
 
 WIDE = 120  # columns from which tables show every column side by side
@@ -67,7 +68,7 @@ def _notes(rows: list[tuple[str, str]]) -> None:
 def plan_table(plan: Plan) -> None:
     """A plan for people: its header, VMs in vApp order, LUNs and every check."""
     console.print(
-        f"[bold]{plan.kind}[/bold] of [bold]{escape(plan.target)}[/bold]: "
+        f"[bold]{plan.kind}[/bold] of [bold]{escape(shown(plan.target))}[/bold]: "
         f"{plan.source_pool} -> {plan.dest_pool}"
     )
     console.print(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from bot.ops.answer import ask, request
-from bot.ops.options import ConfigOpt, JsonOpt
+from bot.ops.options import ConfigOpt, JsonOpt, RunIdArg
 from bot.ops.output import dump
 from bot.ops.render import run_json, run_row, run_tables, runs_table
 from bot.ops.wiring import serving
@@ -19,7 +19,9 @@ runs_app = typer.Typer(help="List runs, or show one.", no_args_is_help=False)
 @runs_app.callback(invoke_without_command=True)
 def runs_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="How many runs.", min=1, max=10_000)
+    ] = 20,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -37,7 +39,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[int, typer.Argument(help="Run id (see `drbot runs`).")],
+    run_id: RunIdArg,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from engine import stepkeys as keys
@@ -16,7 +17,10 @@ from engine.kinds.storage_steps import storage_step
 def created_by_run(ctx: RunContext) -> dict[str, list[str]]:
     """What the journal says this run created at the destination: VM and vApp uuids it
     recovered (or began to), DR_tasks it made and SRs those introduced."""
-    vms, apps, dr_tasks, srs = [], [], [], []
+    vms: list[str] = []
+    apps: list[str] = []
+    dr_tasks: list[str] = []
+    srs: list[str] = []
     plan_vms = {vm.uuid: vm for vm in ctx.plan.vms}
     for step in ctx.journal.steps():
         key, result = keys.StepKey.parse(step.key), step.result or {}
@@ -112,8 +116,8 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
                 key=keys.cleanup_stop_vm(uuid),
                 name="stop VM",
                 subject=name,
-                launch=lambda ref=rec["ref"]: client.start_async("VM.hard_shutdown", ref),
-                reconcile=lambda u=uuid: _halted(client, u),
+                launch=partial(client.start_async, "VM.hard_shutdown", rec["ref"]),
+                reconcile=partial(_halted, client, uuid),
                 lane="shutdown",
                 methods=("VM.hard_shutdown",),
             )
@@ -227,7 +231,7 @@ def _remove_all(
             client,
             cls,
             uuid,
-            lambda u=uuid: destroy(client, u),
+            partial(destroy, client, uuid),
         )
 
 
@@ -269,7 +273,7 @@ def destroy_dr_tasks(ctx: RunContext, client: Any) -> None:
             client,
             "DR_task",
             uuid,
-            lambda u=uuid: destroy_dr_task(client, u),
+            partial(destroy_dr_task, client, uuid),
         )
 
 

@@ -10,6 +10,7 @@ In a failback plan `source_pool` is the DR pool and `dest_pool` the primary.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from engine import run_messages
@@ -105,7 +106,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
                 dr,
                 "VM",
                 vm.uuid,
-                lambda u=vm.uuid: destroy_vm(dr, u),
+                partial(destroy_vm, dr, vm.uuid),
             )
     for app in ctx.plan.appliances:
         if all(vm.uuid in ok for vm in app.vms):
@@ -117,7 +118,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
                 dr,
                 "VM_appliance",
                 app.uuid,
-                lambda u=app.uuid: destroy_app(dr, u),
+                partial(destroy_app, dr, app.uuid),
             )
     if len(ok) == len(ctx.outcomes):
         for lun in ctx.plan.luns:
@@ -129,7 +130,7 @@ def clean_dr_site(ctx: RunContext, dr: Any) -> None:
                 dr,
                 "SR",
                 lun.sr_uuid,
-                lambda u=lun.sr_uuid: forget_sr(dr, u),
+                partial(forget_sr, dr, lun.sr_uuid),
             )
 
 

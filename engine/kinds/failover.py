@@ -16,8 +16,8 @@ from typing import Any
 
 from engine import run_messages
 from engine import stepkeys as keys
-from engine.errors import DRError, XapiError
-from engine.executor import Outcome, lost_contact, suspends_run
+from engine.errors import DRError, XapiError, lost_contact
+from engine.executor import Outcome, suspends_run
 from engine.kinds.cleanup import cleanup, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
@@ -78,7 +78,8 @@ def execute(ctx: RunContext) -> Result:
     if unarmed:
         failure = run_messages.REARM_FAILED.format(pool=plan.dest_pool, items="; ".join(unarmed))
         ctx.notes.append(failure)
-        state = "partially-succeeded" if state == "succeeded" else state
+        if state is RunState.SUCCEEDED:
+            state = RunState.PARTIALLY_SUCCEEDED
     return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
 

@@ -139,7 +139,7 @@ class Placement:
         self._client = client
         self._free: dict[str, int] = {}
         self._busy: dict[str, int] = {}
-        self._placed: dict[str, tuple[str, int]] = {}  # action key -> host, bytes
+        self._placed: dict[StepKey, tuple[str, int]] = {}  # action key -> host, bytes
         self._unplaced: dict[StepKey, tuple[str, int]] = {}  # action key -> VM ref, bytes
         try:
             hosts = client.get_all_records("host")
@@ -152,7 +152,7 @@ class Placement:
                 self._free[ref] = to_int(m.get("memory_free"))
                 self._busy[ref] = 0
 
-    def choose(self, key: str, memory: int) -> str | None:
+    def choose(self, key: StepKey, memory: int) -> str | None:
         with self._lock:
             if len(self._free) < 2:
                 return None
@@ -192,7 +192,7 @@ class Placement:
 
 def recover_and_start_actions(
     ctx: RunContext, client: Any, dbs: Databases, power_after: str
-) -> tuple[list[Action], dict[str, list[str]]]:
+) -> tuple[list[Action], dict[StepKey, list[str]], Placement | None]:
     """The DAG of one recovery: recover each vApp / standalone VM, then start its VMs group by
     group (each group after the previous one of its vApp), pipelined per vApp.
 

@@ -101,7 +101,7 @@ def each_lun(
 
     Returns, per LUN that went through, what `do` returned. The VMs of a failed LUN (on its SR,
     in a vApp with a VM on it, or recovered from metadata on it) end `not-run` with the storage
-    error and leave the run's plan, so the rest go on (issue 4 item 9: a clear outcome per VM).
+    error and leave the run's plan, so the rest go on (each VM gets a clear outcome).
     Raises `DRError` when no LUN went through, or nothing is left to recover;
     `ManualStepRequired` propagates (the run pauses there).
     """
@@ -175,7 +175,9 @@ def drop_vms_of_failed_luns(
     ctx.flush_outcomes()
 
 
-def attach_sr(ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[str, str]) -> dict:
+def attach_sr(
+    ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[str, str]
+) -> dict[str, Any]:
     """Make the SR of `lun` attached in `client`'s pool, journaled under `attach:<sr uuid>`.
 
     If the pool does not know the SR, `DR_task.create` introduces and plugs it (the result names

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from engine.config import EngineConfig, PoolEndpoint, from_sim_endpoints
+from bot.simconfig import from_sim_endpoints
+from engine.config import EngineConfig, PoolEndpoint
 from engine.storage.sim import SimStorageAdapter
 from engine.xapi import XapiClient
 from sim.xapi.server import Servers, serve_pools
@@ -58,6 +59,7 @@ class CoreSite:
             urls=urls or [self.url(i) for i in range(len(self.addresses))],
             username=user,
             password=password,
+            allow_plaintext=True,  # the core serves plain HTTP unless tls=True
             **kw,
         )
 

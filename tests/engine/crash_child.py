@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from bot.simconfig import from_sim_endpoints
 from engine.clock import SystemClock
-from engine.config import from_sim_endpoints
 from engine.models import Plan
 from engine.runner import Runner
 from engine.storage.sim import SimStorageAdapter

@@ -124,12 +124,6 @@ def test_sim_endpoints_give_a_working_config(sim):
     assert world.client("prod").call("pool.get_all")
 
 
-def test_endpoints_without_sites_are_refused():
-    """An endpoints file without sites says how to get a proper one."""
-    with pytest.raises(ConfigError, match="drbot sim serve"):
-        config.from_sim_endpoints({"control": "http://x"})
-
-
 @pytest.mark.skipif(
     importlib.util.find_spec("cryptography") is None and shutil.which("openssl") is None,
     reason="sim/xapi's TLS listener needs the cryptography package or the openssl command",

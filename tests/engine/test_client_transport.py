@@ -35,7 +35,11 @@ def test_get_all_records_over_jsonrpc_matches_xmlrpc(core_sim):
 def _login_failure(port: int, connect_timeout: float = 5) -> XapiTransient:
     """The error a login to a loopback port ends in (it must fail)."""
     endpoint = PoolEndpoint(
-        name="odd", urls=[f"http://127.0.0.1:{port}"], username="root", password="pw"
+        name="odd",
+        urls=[f"http://127.0.0.1:{port}"],
+        username="root",
+        password="pw",
+        allow_plaintext=True,
     )
     with pytest.raises(XapiTransient) as err:
         XapiClient.connect(endpoint, connect_timeout=connect_timeout)
@@ -204,7 +208,9 @@ def test_servers_without_jsonrpc_fall_back_to_xmlrpc(core_sim):
     thread.start()
     try:
         url = f"http://127.0.0.1:{proxy.server_address[1]}"
-        endpoint = PoolEndpoint(name="proxied", urls=[url], username="root", password="rootpw")
+        endpoint = PoolEndpoint(
+            name="proxied", urls=[url], username="root", password="rootpw", allow_plaintext=True
+        )
         client = XapiClient.connect(endpoint)
         try:
             assert len(client.get_all_records("VM")) >= 3

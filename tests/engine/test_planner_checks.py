@@ -149,6 +149,23 @@ def test_vm_created_inside_the_lag_is_flagged(core_sim):
     assert ("inside-lag", "vm-00005") in _names(planned.checks, "ok")
 
 
+def test_vm_created_in_the_same_second_as_the_mirror_point_is_flagged(core_sim):
+    """XAPI keeps install_time in whole seconds: a VM made 0.3 s after the mirror's point (its
+    install_time reads the whole second before) is still flagged as inside the lag."""
+    estate = build_estate(core_sim, lag=600)
+    cut = datetime(2026, 3, 4, 12, 0, 0, 400000, tzinfo=UTC)
+    luns = [lun.model_copy(update={"last_replicated_at": cut}) for lun in estate.luns]
+    db = estate.prod.db
+    metrics = db.get("VM", estate.vm("vm-00005"))["metrics"]
+    db.set("VM_metrics", metrics, install_time=datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC))
+    old = db.get("VM", estate.vm("vm-00004"))["metrics"]
+    db.set("VM_metrics", old, install_time=datetime(2026, 3, 4, 11, 59, 59, tzinfo=UTC))
+    p = _plan(estate, luns=luns)
+    flagged = {c.subject for c in p.checks if c.name == "inside-lag"}
+    assert "vm-00005" in flagged
+    assert "vm-00004" not in flagged  # made the second before the mirror's point
+
+
 def test_no_replicated_metadata_is_a_blocker(core_sim):
     """A pool that writes no metadata VDI cannot be recovered: blocker with the fix."""
     estate = build_estate(core_sim)

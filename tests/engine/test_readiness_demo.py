@@ -14,11 +14,12 @@ def _assess(world, **kw):
 
 
 def test_demo_readiness_lists_unprotected_vms_lag_networks_and_metadata(sim):
-    """The demo is degraded: two unprotected VMs, 900 s of lag, a missing VLAN, no drill."""
+    """The demo is degraded: three unprotected VMs (pay-app-04 was made inside the replication
+    lag, in the same second as the last sync), 900 s of lag, a missing VLAN, no drill."""
     world = sim("demo")
     r, _ = _assess(world)
     assert r.verdict == "degraded"
-    assert sorted(v.name for v in r.unprotected) == ["build-cache", "report-01"]
+    assert sorted(v.name for v in r.unprotected) == ["build-cache", "pay-app-04", "report-01"]
     assert r.rpo_seconds == 900
     assert sorted(t.sr_name for t in r.metadata_targets) == ["Gold iSCSI 01", "Gold iSCSI 02"]
     assert all(t.latest and t.replicated for t in r.metadata_targets)

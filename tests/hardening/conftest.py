@@ -138,3 +138,10 @@ def shared_dir() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def flat(output: str) -> str:
+    """CLI output as one line of words: rich's boxes and wrapping taken out."""
+    for char in "│╭╮╰╯─":
+        output = output.replace(char, " ")
+    return " ".join(output.split())

@@ -81,8 +81,8 @@ def reports_config():
 def demo_ops(tmp_path):
     """The engine's wiring (`commands.wiring.Wiring`) over a fresh demo simulator (both sites,
     fast hosts) and a store in the test's directory; everything stopped after the test."""
+    from bot.simconfig import from_sim_endpoints
     from commands.wiring import Wiring
-    from engine.config import from_sim_endpoints
     from sim.xapi.serve import start_sim
 
     handle = start_sim("demo", speed=1000.0)

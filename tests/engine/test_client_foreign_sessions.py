@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 1: recovery through the foreign database session (reference §2.5)
+"""Recovery through the foreign database session (reference §2.5)
 survives the loss of every session, as after a xapi restart on the DR coordinator."""
 
 from __future__ import annotations

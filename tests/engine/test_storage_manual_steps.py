@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 4: the manual adapter pauses each storage step until a person confirms
+"""The manual adapter pauses each storage step until a person confirms
 it, for every occasion, and what was confirmed is seen by every process sharing the store."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 2: the event-fed inventory heals by itself when its pool comes back."""
+"""The event-fed inventory heals by itself when its pool comes back."""
 
 from __future__ import annotations
 

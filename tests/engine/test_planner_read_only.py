@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 5: planning is read-only, and a pool drbot cannot use is not a lost site.
+"""Planning is read-only, and a pool drbot cannot use is not a lost site.
 
 The split-brain guard lets an unplanned failover through only when the source is proven down. A
 wrong password, or any other refusal, proves nothing about the VMs running there.

@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 9: runs on the small scenario's traps and faults end with a clear outcome
+"""Runs on the small scenario's traps and faults end with a clear outcome
 per VM (sim/xapi's "mini": a standalone VM created inside the replication lag, a VM on local
 storage, one on an unreplicated NFS disk, a network missing at DR, HA on at DR)."""
 

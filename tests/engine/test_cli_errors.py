@@ -1,4 +1,4 @@
-"""Audit of issue 4 item 9 through the operator CLI: bad targets and bad configuration get a
+"""Through the operator CLI: bad targets and bad configuration get a
 message saying what to do, never a traceback; a wrong password is not a lost site."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def write_config(sim, tmp_path):
                 "username": pool.username,
                 "password": pool.password.get_secret_value(),
                 "site": pool.site,
+                "allow_plaintext": True,  # the simulator on loopback
                 **(pools or {}).get(pool_name, {}),
             }
             lines.append(f"[engine.pools.{pool_name}]")
