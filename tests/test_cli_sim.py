@@ -15,44 +15,15 @@ from slack_sdk import WebClient
 
 from bot.settings import load_settings
 from sim.xapi.persist import STATE_FILE
+from tests.sim_serve import sim_serve
 
 
 @pytest.fixture
 def served(tmp_path: Path):
     """`drbot sim serve` running the mini scenario, stopped with Ctrl-C at the end."""
     endpoints, config = tmp_path / "endpoints.json", tmp_path / "drbot.toml"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "sim",
-            "serve",
-            "--scenario",
-            "mini",
-            "--speed",
-            "1000",
-            "--endpoints",
-            str(endpoints),
-            "--config",
-            str(config),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:  # the server says when the files are written
-        lines.append(line)
-        if line.startswith("drbot configuration written"):
-            break
-    else:
-        pytest.fail("".join(lines))
-    yield proc, json.loads(endpoints.read_text()), config
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    with sim_serve(["--scenario", "mini"], endpoints, config) as (proc, _printed, endpoints_data):
+        yield proc, endpoints_data, config
 
 
 def test_serve_names_both_simulators_and_they_answer(served) -> None:

@@ -177,14 +177,8 @@ class SlackBot:
     def _release_connections(self) -> None:
         """Close the XAPI connections a worker thread opened while the service planned or read
         readiness for a request: the client keeps connections per thread, and a pool thread's
-        would otherwise linger until garbage collection. (The service has no public way to do
-        this yet; `Wiring.release_thread()` is the addition this needs.)"""
-        release = getattr(self.service.wiring, "release_thread", None)
-        if release is not None:
-            release()
-            return
-        for client in list(getattr(self.service.wiring, "_clients", {}).values()):
-            client.release_thread()
+        would otherwise linger until garbage collection."""
+        self.service.wiring.release_thread()
 
     def _sweep(self) -> None:
         while not self._stop.wait(EXPIRY_EVERY):

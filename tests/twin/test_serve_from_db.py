@@ -4,10 +4,6 @@ faults and `--config`."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +11,7 @@ import pytest
 import XenAPI
 
 from bot.settings import load_settings
+from tests.sim_serve import sim_serve
 from tests.twin.support import DATA, expected_counts
 
 
@@ -22,41 +19,12 @@ from tests.twin.support import DATA, expected_counts
 def served(tmp_path: Path):
     """`drbot sim serve --from-db` of the replicated pool, stopped with Ctrl-C at the end."""
     endpoints, config = tmp_path / "endpoints.json", tmp_path / "drbot.toml"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "sim",
-            "serve",
-            "--from-db",
-            str(DATA / "replicated_pool.xml"),
-            "--dr-capacity",
-            "0.5",
-            "--no-slack",
-            "--speed",
-            "1000",
-            "--endpoints",
-            str(endpoints),
-            "--config",
-            str(config),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:  # the server says when the files are written
-        lines.append(line)
-        if line.startswith("drbot configuration written"):
-            break
-    else:
-        pytest.fail("".join(lines))
-    yield "".join(lines), json.loads(endpoints.read_text()), config
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    with sim_serve(
+        ["--from-db", str(DATA / "replicated_pool.xml"), "--dr-capacity", "0.5", "--no-slack"],
+        endpoints,
+        config,
+    ) as (_proc, printed, endpoints_data):
+        yield printed, endpoints_data, config
 
 
 def test_serve_from_db_prints_assumptions_and_serves_the_dumps_estate(served) -> None:
