@@ -41,5 +41,6 @@ def app() -> typer.Typer:
     return cli.app
 
 
-def invoke(app: typer.Typer, *args: object) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+def invoke(app: typer.Typer, *args: object, env: dict[str, str] | None = None) -> Result:
+    """Run `drbot ARGS` in this process with `env` added to the environment."""
+    return CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
