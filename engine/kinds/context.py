@@ -12,7 +12,7 @@ from engine import stepkeys as keys
 from engine.clock import Clock
 from engine.executor import Executor
 from engine.journal import Journal
-from engine.models import AppliancePlan, Plan, VMPlan
+from engine.models import AppliancePlan, NetworkMapping, Plan, VMPlan
 from store import RunOutcome, VMOutcome, VMStatus
 
 
@@ -142,7 +142,8 @@ def mark(ctx: RunContext, name: str) -> datetime:
 
 
 def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
-    """Make the run's plan the list read from the metadata by `expand_from_metadata`."""
+    """Make the run's plan the list read from the metadata by `engine.kinds.blind`: its vApps,
+    VMs and network map, and the outcome of each VM it leaves out."""
     vms = [VMPlan(**v) for v in found["vms"]]
     appliances = []
     for uuid, app in found["apps"].items():
@@ -157,5 +158,15 @@ def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
             )
         )
     standalone = [v for v in vms if not v.appliance_uuid or v.appliance_uuid not in found["apps"]]
-    ctx.plan = ctx.plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
+    update: dict[str, Any] = {"appliances": appliances, "standalone_vms": standalone}
+    if "networks" in found:  # expansions journaled before networks were read have none
+        update["network_map"] = [NetworkMapping(**n) for n in found["networks"]]
+    ctx.plan = ctx.plan.model_copy(update=update)
     ctx.fill_outcomes()
+    # The VMs the metadata holds that the run does not try (`engine.kinds.blind`): each gets
+    # its outcome once, and keeps it on a resume.
+    for left in found.get("unprotected", []):
+        if left["uuid"] not in ctx.outcomes:
+            ctx.outcomes[left["uuid"]] = VMOutcome(name=left["name"], appliance=left["appliance"])
+        if ctx.outcomes[left["uuid"]].status is VMStatus.PENDING:
+            ctx.vm_status(left["uuid"], VMStatus(left["status"]), left["why"])

@@ -10,8 +10,9 @@ from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import DRError, XapiError, XapiRejected
 from engine.executor import Action, Outcome
+from engine.kinds.blind import expand_from_metadata
 from engine.kinds.cleanup import note_networks
-from engine.kinds.context import RunContext, apply_expansion
+from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
 from engine.stepkeys import StepKey
@@ -328,65 +329,6 @@ def recover_and_start_actions(
     return actions, vms_of, placement
 
 
-def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
-    """A plan made blind (the source unknown and the mirror unreadable at planning time) says
-    "everything on the latest metadata": read it now that it is attached, and make that the
-    run's list of vApps and VMs. Journaled, so a resumed run recovers the same list."""
-
-    def act(_step: int) -> dict[str, Any]:
-        best: dict[str, tuple[int, dict[str, Any], str]] = {}  # vm uuid -> version, rec, vdi
-        apps: dict[str, dict[str, Any]] = {}  # appliance uuid -> record (+ vdi)
-        for vdi in dbs.candidates():
-            try:
-                db = dbs.open(vdi)
-                vms = db.get_all_records("VM")
-                appliances = db.get_all_records("VM_appliance")
-            except (DRError, XapiError):
-                continue
-            app_uuid = {ref: rec["uuid"] for ref, rec in appliances.items()}
-            for rec in appliances.values():
-                apps.setdefault(rec["uuid"], {"name": rec.get("name_label", ""), "vdi": vdi})
-            for rec in vms.values():
-                if rec.get("is_a_template") or rec.get("is_a_snapshot"):
-                    continue
-                if rec.get("is_control_domain"):
-                    continue
-                version = to_int(rec.get("version"))
-                # The seed's most-recent rule across metadata copies: XAPI's version counter.
-                if rec["uuid"] not in best or version > best[rec["uuid"]][0]:
-                    rec = {**rec, "appliance_uuid": app_uuid.get(rec.get("appliance") or "")}
-                    best[rec["uuid"]] = (version, rec, vdi)
-        dest = {r["uuid"]: r for r in client.get_all_records("VM").values()}
-        out_vms = []
-        for version, rec, vdi in best.values():
-            existing = dest.get(rec["uuid"])
-            out_vms.append(
-                {
-                    "uuid": rec["uuid"],
-                    "name": rec.get("name_label", ""),
-                    "appliance_uuid": rec["appliance_uuid"],
-                    "order": to_int(rec.get("order")),
-                    "start_delay": to_int(rec.get("start_delay")),
-                    "shutdown_delay": to_int(rec.get("shutdown_delay")),
-                    "memory_bytes": to_int(rec.get("memory_static_max")),
-                    "version": version,
-                    "metadata_vdi_uuid": vdi,
-                    "record_source": "metadata-vdi",
-                    "power_after": ctx.plan.power_after,
-                    "existing_in_dest": "none"
-                    if existing is None
-                    else (
-                        "older" if to_int(existing.get("version")) < version else "newer-or-equal"
-                    ),
-                }
-            )
-        return {"apps": apps, "vms": out_vms}
-
-    found = ctx.journal.effect(keys.EXPAND_METADATA, "read metadata", ctx.plan.dest_pool, act)
-    apply_expansion(ctx, found)
-    dbs.plan = ctx.plan
-
-
 def ensure_networks(ctx: RunContext, client: Any) -> None:
     """Make, once and before any recovery, each network of the plan the destination lacks.
 
@@ -431,10 +373,11 @@ def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_a
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     note_networks(ctx, client)
-    ensure_networks(ctx, client)
     with Databases(client, ctx.plan, sr_uuids) as dbs:
         if not ctx.plan.appliances and not ctx.plan.standalone_vms:
-            expand_from_metadata(ctx, client, dbs)
+            # A blind plan: its VMs and their networks are known only from the metadata now.
+            expand_from_metadata(ctx, client, dbs, sr_uuids)
+        ensure_networks(ctx, client)
         actions, vms_of, placement = recover_and_start_actions(ctx, client, dbs, power_after)
         ex = ctx.executor(client)
 
