@@ -290,6 +290,11 @@ def _url_host(address: str) -> str:
         return address
 
 
+# Told of every round trip (metrics): the method, its duration in seconds, and the error code,
+# or None when XAPI answered Success. Called on the calling thread; it must not raise or block.
+CallObserver = Callable[[str, float, str | None], None]
+
+
 class XapiClient(PoolAPI):
     """A logged-in connection to one pool's coordinator.
 
@@ -315,8 +320,10 @@ class XapiClient(PoolAPI):
         clock: Clock | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        observer: CallObserver | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._observer = observer
         self.originator = originator
         self.clock = clock or SystemClock()
         self.timeout = timeout
@@ -343,6 +350,7 @@ class XapiClient(PoolAPI):
         clock: Clock | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        observer: CallObserver | None = None,
     ) -> XapiClient:
         """Log in to the pool's coordinator (following HOST_IS_SLAVE) and return the client."""
         client = cls(
@@ -351,6 +359,7 @@ class XapiClient(PoolAPI):
             clock=clock,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            observer=observer,
         )
         try:
             client._login()
@@ -507,6 +516,8 @@ class XapiClient(PoolAPI):
             envelope = thunk()
         except Exception as exc:
             code = _transport_code(exc)
+            if self._observer is not None:
+                self._observer(method, time.monotonic() - started, code or type(exc).__name__)
             if code is None:
                 raise
             self._drop_local()
@@ -518,6 +529,10 @@ class XapiClient(PoolAPI):
         # Round-trip time of short calls (the latency the RTO model uses); slow answers such as
         # a blocking event.from or a big get_all_records say nothing about the link.
         rtt = time.monotonic() - started
+        if self._observer is not None:
+            failed = isinstance(envelope, dict) and envelope.get("Status") == "Failure"
+            error = (envelope.get("ErrorDescription") or ["INTERNAL_ERROR"])[0] if failed else None
+            self._observer(method, rtt, str(error) if error is not None else None)
         if rtt < 1.0 and not method.startswith("event."):
             self.latency = rtt if self.latency is None else 0.8 * self.latency + 0.2 * rtt
         if not isinstance(envelope, dict) or "Status" not in envelope:
