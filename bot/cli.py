@@ -19,7 +19,16 @@ app = typer.Typer(
 def _mount() -> None:
     """Attach the command groups. Each module keeps its heavy imports (the engine, the
     simulators) inside its commands, so mounting them all costs little."""
-    from bot import cli_audit, cli_ops, cli_rehearse, cli_report, cli_sim, demo
+    from bot import (
+        cli_audit,
+        cli_config,
+        cli_ops,
+        cli_rehearse,
+        cli_report,
+        cli_sim,
+        cli_store,
+        demo,
+    )
     from bot.slack import serve
 
     app.add_typer(cli_sim.app, name="sim", help="Run and steer the XAPI and Slack simulators.")
@@ -29,6 +38,8 @@ def _mount() -> None:
     app.add_typer(cli_report.app, name="report")
     app.command("serve")(serve.serve)
     cli_audit.register(app)
+    cli_store.register(app)
+    cli_config.register(app)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """`drbot sim ...`: start the simulators and steer them (the only product code that imports sim/).
 
 - `drbot sim serve [--scenario NAME|FILE] [--endpoints FILE] [--state-dir DIR] [--speed X]
-  [--tls]`: run two XenServer sites on loopback until Ctrl-C.
-- `drbot sim generate --vms N -o FILE`: write a large scenario.
+  [--tls]`: run every site and pool of a scenario on loopback until Ctrl-C.
+- `drbot sim generate --vms N [--sites S --pools-per-site P --dr-sites D] -o FILE`: write a
+  large scenario (N VMs in each of S x P protected pools, into D DR sites).
 - `drbot sim ctl ...`: a thin client of the running simulator's control API (state,
   replication, fail / restore, promote, reverse, sync, test copies, faults, call log).
 """
@@ -128,10 +129,17 @@ def serve(
         )
         raise typer.Exit(2) from None
     console.print(messages.SERVING.format(scenario=handle.world.scenario.name, speed=speed))
-    table = Table("site", "coordinator", "members", "users")
-    for name, site in handle.endpoints["sites"].items():
-        users = ", ".join(f"{role}: {pair[0]}" for role, pair in site["users"].items())
-        table.add_row(name, site["coordinator"], "\n".join(site["members"]), users)
+    table = Table("site", "pool", "coordinator", "members", "replicates to", "users")
+    for name, pool in handle.endpoints["pools"].items():
+        users = ", ".join(f"{role}: {pair[0]}" for role, pair in pool["users"].items())
+        table.add_row(
+            pool["site"],
+            name,
+            pool["coordinator"],
+            "\n".join(pool["members"]),
+            ", ".join(pool["replicates_to"]),
+            users,
+        )
     console.print(table)
     console.print(f"control API: {handle.control_url}")
     if slack_sim is not None:
@@ -150,20 +158,36 @@ def serve(
 
 @app.command()
 def generate(
-    vms: Annotated[int, typer.Option(help="number of VMs at the primary site")],
+    vms: Annotated[int, typer.Option(help="number of VMs in each protected pool")],
     output: Annotated[Path, typer.Option("-o", "--output", help="TOML file to write")],
     lag: Annotated[float, typer.Option(help="replication lag in seconds")] = 300.0,
+    sites: Annotated[int, typer.Option(help="protected sites", min=1)] = 1,
+    pools_per_site: Annotated[int, typer.Option(help="protected pools per site", min=1)] = 1,
+    dr_sites: Annotated[
+        int, typer.Option(help="DR sites (one pool each; protected pools take them in turn)", min=1)
+    ] = 1,
 ) -> None:
     """Write a large scenario (see sim/xapi/generator.py)."""
     from sim.xapi.generator import generate as make
 
     try:
-        text = make(vms, lag_seconds=lag)
+        text = make(
+            vms,
+            lag_seconds=lag,
+            sites=sites,
+            pools_per_site=pools_per_site,
+            dr_sites=dr_sites,
+        )
     except ValueError as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
     output.write_text(text, encoding="utf-8")
-    console.print(f"wrote {output} ({vms} VMs)")
+    pools = sites * pools_per_site
+    console.print(
+        f"wrote {output} ({vms} VMs)"
+        if pools == 1 and dr_sites == 1
+        else f"wrote {output} ({pools} pools of {vms} VMs into {dr_sites} DR site(s))"
+    )
 
 
 # --------------------------------------------------------------------------- ctl

@@ -49,46 +49,41 @@ def from_sim_endpoints(
 ) -> EngineConfig:
     """Build a working `EngineConfig` from the simulator's endpoints file.
 
-    Every site's pool becomes a pool endpoint (coordinator first, then members) logged in as
-    the site user holding `role`. Pairs are given as (protected pool, DR pool) names, or else
-    guessed: a site whose name reads as a DR site ("dr", "recovery", "secondary", ...) protects
-    every other site. The storage adapter is the simulator's, on its control URL. When the
-    simulator serves TLS its certificate (`tls_certificate`) is pinned by fingerprint;
-    otherwise its plain HTTP is allowed (`allow_plaintext`), as it is on loopback.
+    Every pool of every site becomes a pool endpoint (coordinator first, then members) logged
+    in as the pool's user holding `role`. Pairs are given as (protected pool, DR pool) names,
+    or else derived from where each pool's SRs replicate (`pairs_from_replication`); an
+    endpoints file that does not say (an older simulator) has them guessed from the names: a
+    site whose name reads as a DR site ("dr", "recovery", "secondary", ...) protects every
+    other site. The storage adapter is the simulator's, on its control URL. When the simulator
+    serves TLS its certificate (`tls_certificate`) is pinned by fingerprint; otherwise its
+    plain HTTP is allowed (`allow_plaintext`), as it is on loopback.
     """
-    sites = endpoints.get("sites")
-    if not isinstance(sites, dict) or not sites:
-        raise ConfigError(ENDPOINTS_INVALID.format(what="sites"))
+    entries = _pool_entries(endpoints)
     pools: dict[str, dict[str, Any]] = {}
-    site_pool: dict[str, str] = {}
     # A simulator served over TLS publishes its self-signed certificate: pin it.
     pem = endpoints.get("tls_certificate")
     fingerprint = (
         hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest() if isinstance(pem, str) else None
     )
-    for site, info in sites.items():
-        names = info.get("pools") or [site]
+    for name, info in entries.items():
         users = info.get("users") or {}
         if role not in users:
-            raise ConfigError(ENDPOINTS_INVALID.format(what=f"{role} user"))
+            raise ConfigError(ENDPOINTS_INVALID.format(what=f"{role} user of pool {name!r}"))
         username, password = users[role]
         urls = [info["coordinator"], *info.get("members", [])]
-        pools[names[0]] = {
-            "site": site,
+        pools[name] = {
+            "site": info["site"],
             "urls": urls,
             "username": username,
             "password": password,
             **({"fingerprint": fingerprint} if fingerprint else {}),
             **({"allow_plaintext": True} if any(u.startswith("http://") for u in urls) else {}),
         }
-        site_pool[site] = names[0]
     if pairs is None:
-        dr_sites = [s for s in site_pool if _is_dr_site(s)]
-        pairs = [
-            (site_pool[s], site_pool[dr_sites[0]])
-            for s in site_pool
-            if dr_sites and s not in dr_sites
-        ]
+        if any("replicates_to" in info for info in entries.values()):
+            pairs = pairs_from_replication(entries)
+        else:
+            pairs = _pairs_from_names(entries)
     control = endpoints.get("control")
     storage: dict[str, Any] = (
         {"adapter": "sim", "control_url": control} if control else {"adapter": "manual"}
@@ -101,6 +96,54 @@ def from_sim_endpoints(
         },
         "the simulator's endpoints",
     )
+
+
+def _pool_entries(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Pool name -> its site, coordinator, members, users (and `replicates_to` when known), from
+    the file's `pools`, or from its `sites` in the older one-pool-per-site format."""
+    sites = endpoints.get("sites")
+    if not isinstance(sites, dict) or not sites:
+        raise ConfigError(ENDPOINTS_INVALID.format(what="sites"))
+    pools = endpoints.get("pools")
+    if isinstance(pools, dict) and pools:
+        return {name: dict(info) for name, info in pools.items()}
+    entries: dict[str, dict[str, Any]] = {}
+    for site, info in sites.items():
+        names = info.get("pools") or [site]
+        if len(names) > 1:
+            # The older format gives one coordinator per site: the other pools cannot be reached.
+            raise ConfigError(ENDPOINTS_INVALID.format(what=f"endpoints of each pool of {site!r}"))
+        entries[names[0]] = {"site": site, **{k: v for k, v in info.items() if k != "pools"}}
+    return entries
+
+
+def pairs_from_replication(entries: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(protected, DR pool) for each pool and each site its SRs replicate to. The DR pool is the
+    pool of that site; a site with several pools takes the protected pools in turn (in the
+    order of the file), which an operator may change in the written configuration: drbot then
+    checks that the DR pool's site is where the protected pool's LUNs go."""
+    at_site: dict[str, list[str]] = {}
+    for name, info in entries.items():
+        at_site.setdefault(info["site"], []).append(name)
+    turn: dict[str, int] = {}
+    pairs = []
+    for name, info in entries.items():
+        for target in info.get("replicates_to") or []:
+            choices = [p for p in at_site.get(target, []) if p != name]
+            if not choices:
+                continue
+            n = turn.get(target, 0)
+            turn[target] = n + 1
+            pairs.append((name, choices[n % len(choices)]))
+    return pairs
+
+
+def _pairs_from_names(entries: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    site_pool = {info["site"]: name for name, info in entries.items()}
+    dr_sites = [s for s in site_pool if _is_dr_site(s)]
+    return [
+        (site_pool[s], site_pool[dr_sites[0]]) for s in site_pool if dr_sites and s not in dr_sites
+    ]
 
 
 def write_private(path: Path, text: str, *, replace: bool = True) -> None:

@@ -89,15 +89,8 @@ class Wiring:
         )
 
     def pair(self, pool: str | None) -> PoolPair:
-        """The pair `pool` belongs to (either side), else the first pair."""
-        if not self.config.pairs:
-            raise DRError(messages.NO_PAIR.format(what=""))
-        if pool is None:
-            return self.config.pairs[0]
-        for pair in self.config.pairs:
-            if pool in (pair.protected, pair.dr):
-                return pair
-        raise DRError(messages.NO_PAIR.format(what=f" for pool {pool!r}"))
+        """The one pair `pool` names (engine/config.py `pair_for`: ambiguity is refused)."""
+        return self.config.pair_for(pool)
 
     def site(self, name: str) -> Site:
         """The pool as the planner and readiness see it; if drbot cannot use it, the Site

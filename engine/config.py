@@ -32,6 +32,16 @@ control_url = "http://127.0.0.1:8080"
 call_seconds = 30
 ```
 
+Pools: any number per site, sites as many as the estate has. Pairs: a pool may be paired with
+several DR pools and a DR pool may take several protected pools. Without `[[pairs]]`, the pairs
+are derived from the `[[storage.luns]]` of the manual adapter: one per pool and per site its
+LUNs replicate to (a LUN names its `pool` where a site has several). A hand-written pair whose
+protected pool's LUNs all replicate to another site than the DR pool's is an error naming
+them. With the `sim` adapter (or LUNs that name no pool at a site of several pools) only the
+array and the pools know which LUN holds which SR: readiness checks it then
+(`R_LUNS_ELSEWHERE`). `pair_for` refuses a name that could mean several pairs, with the
+choices; `PROTECTED:DR` names one exactly.
+
 Every table refuses keys it does not know, naming the nearest valid one (a misspelt key is
 never silently ignored). Plain `http://` is refused unless the pool says `allow_plaintext =
 true` (a lab or the simulator), and `security_warnings()` lists every pool whose password or
@@ -156,6 +166,9 @@ class LunSettings(_Strict):
     lun: str
     sr_uuid: str
     name: str = ""
+    # The protected pool whose SR this LUN holds: needed where a site has several pools (the
+    # pairs are derived from, and checked against, where each pool's LUNs replicate).
+    pool: str = ""
     source_site: str = ""
     target_site: str = ""
     state: Literal["replicating", "promoted", "reversed", "failed", "unknown"] = "replicating"
@@ -222,7 +235,75 @@ class EngineConfig(_Strict):
                     )
             if pair.protected == pair.dr:
                 raise ValueError(f"pairs: pool {pair.protected!r} cannot protect itself")
+        seen: set[tuple[str, str]] = set()
+        for pair in self.pairs:
+            if (pair.protected, pair.dr) in seen:
+                raise ValueError(
+                    messages.CONFIG_DUPLICATE_PAIR.format(protected=pair.protected, dr=pair.dr)
+                )
+            seen.add((pair.protected, pair.dr))
+        for lun in self.storage.luns:
+            if lun.pool and lun.pool not in self.pools:
+                raise ValueError(messages.CONFIG_LUN_POOL.format(lun=lun.lun, pool=lun.pool))
+        if not self.pairs and self.storage.luns:
+            # Frozen model: the derived pairs are set once, here, as if they had been written.
+            object.__setattr__(self, "pairs", self._derived_pairs())
+        else:
+            for pair in self.pairs:
+                self._check_pair_luns(pair)
         return self
+
+    def luns_of(self, pool: str) -> list[LunSettings]:
+        """The configured LUNs that hold `pool`'s SRs: those naming it, and those of its site
+        that name no pool when it is the only pool there (else they cannot be told apart
+        without asking the pools: readiness does, `R_LUNS_ELSEWHERE`)."""
+        site = self.pools[pool].site
+        alone = site != "" and sum(1 for p in self.pools.values() if p.site == site) == 1
+        return [
+            lun
+            for lun in self.storage.luns
+            if lun.pool == pool or (not lun.pool and alone and lun.source_site == site)
+        ]
+
+    def _derived_pairs(self) -> list[PoolPair]:
+        """A pair for each pool and each site its LUNs replicate to, into that site's pool."""
+        pairs = []
+        for name in self.pools:
+            by_target: dict[str, list[str]] = {}
+            for lun in self.luns_of(name):
+                if lun.target_site:
+                    by_target.setdefault(lun.target_site, []).append(lun.lun)
+            for target, luns in sorted(by_target.items()):
+                choices = [p for p, e in self.pools.items() if e.site == target and p != name]
+                if len(choices) != 1:
+                    raise ValueError(
+                        messages.CONFIG_NO_DR_POOL.format(
+                            luns=", ".join(luns),
+                            protected=name,
+                            site=target,
+                            found=f"pools {', '.join(choices)}" if choices else "no pool",
+                            choices=", ".join(repr(c) for c in choices) or "(add the DR pool)",
+                        )
+                    )
+                pairs.append(PoolPair(protected=name, dr=choices[0]))
+        return pairs
+
+    def _check_pair_luns(self, pair: PoolPair) -> None:
+        """A hand-written pair whose protected pool's LUNs all go to another site than the DR
+        pool's is an error naming them (known only for LUNs the configuration lists)."""
+        dr_site = self.pools[pair.dr].site
+        luns = [lun for lun in self.luns_of(pair.protected) if lun.target_site]
+        if not dr_site or not luns or any(lun.target_site == dr_site for lun in luns):
+            return
+        raise ValueError(
+            messages.CONFIG_PAIR_LUNS_ELSEWHERE.format(
+                protected=pair.protected,
+                dr=pair.dr,
+                luns=", ".join(lun.lun for lun in luns),
+                sites=" and ".join(sorted({repr(lun.target_site) for lun in luns})),
+                dr_site=dr_site,
+            )
+        )
 
     def security_warnings(self) -> list[str]:
         """Every pool's `security_warnings()`, in the order of the pools."""
@@ -237,16 +318,46 @@ class EngineConfig(_Strict):
                 messages.CONFIG_UNKNOWN_POOL.format(name=name, known=", ".join(sorted(self.pools)))
             ) from None
 
-    def pair_for(self, pool: str) -> PoolPair:
-        """The pair `pool` is part of (as protected or as DR pool)."""
-        for pair in self.pairs:
-            if pool in (pair.protected, pair.dr):
-                return pair
-        raise ConfigError(
-            messages.CONFIG_UNKNOWN_POOL.format(
-                name=pool, known=", ".join(p.protected for p in self.pairs)
+    def pair_for(self, pool: str | None) -> PoolPair:
+        """The one pair `pool` names: a protected pool, a DR pool, or `PROTECTED:DR`; None
+        names the only pair. A name that could mean several pairs is refused with the choices
+        (ConfigError), never guessed."""
+        if not self.pairs:
+            raise ConfigError(messages.PAIR_NONE)
+        choices = ", ".join(f"{p.protected}:{p.dr}" for p in self.pairs)
+        if pool is None:
+            if len(self.pairs) == 1:
+                return self.pairs[0]
+            raise ConfigError(
+                messages.PAIR_AMBIGUOUS.format(
+                    what="A request without --pool", n=len(self.pairs), choices=choices
+                )
             )
-        )
+        if ":" in pool:
+            protected, _, dr = pool.partition(":")
+            for name in (protected, dr):
+                self.pool(name)
+            for pair in self.pairs:
+                if (pair.protected, pair.dr) == (protected, dr):
+                    return pair
+            raise ConfigError(messages.PAIR_NOT_PAIRED.format(a=protected, b=dr, choices=choices))
+        self.pool(pool)
+        matches = self.pairs_of(pool)
+        if not matches:
+            raise ConfigError(messages.PAIR_UNKNOWN.format(what=f"pool {pool!r}", choices=choices))
+        if len(matches) > 1:
+            raise ConfigError(
+                messages.PAIR_AMBIGUOUS.format(
+                    what=f"--pool {pool}",
+                    n=len(matches),
+                    choices=", ".join(f"{p.protected}:{p.dr}" for p in matches),
+                )
+            )
+        return matches[0]
+
+    def pairs_of(self, pool: str) -> list[PoolPair]:
+        """Every pair `pool` is part of (as protected or as DR pool), in configuration order."""
+        return [p for p in self.pairs if pool in (p.protected, p.dr)]
 
 
 def _validate(data: dict[str, Any], where: str) -> EngineConfig:

@@ -120,6 +120,38 @@ CONFIG_CA_EMPTY = (
     "ca_file {path} holds no PEM certificate; give the CA certificate that signed the pool's "
     "certificate (-----BEGIN CERTIFICATE-----)"
 )
+# -- an estate of many pools (engine/config.py, engine/topology.py, engine/capacity.py) -------
+CONFIG_PAIR_LUNS_ELSEWHERE = (
+    "pairs: {protected!r} -> {dr!r}: the LUNs of {protected!r} ({luns}) replicate to site "
+    "{sites}, not to {dr!r}'s site {dr_site!r}; pair {protected!r} with a pool of {sites}, or "
+    "fix the LUNs' target_site"
+)
+CONFIG_NO_DR_POOL = (
+    "LUNs {luns} of pool {protected!r} replicate to site {site!r}, which has {found}; "
+    "write the pair by hand: [[pairs]] protected = {protected!r}, dr = one of {choices}"
+)
+CONFIG_DUPLICATE_PAIR = "pairs: {protected!r} -> {dr!r} is listed twice; keep one"
+CONFIG_LUN_POOL = "storage.luns: LUN {lun!r} names pool {pool!r}, which is not configured"
+PAIR_NONE = "No pair is configured: add a [[pairs]] table (protected = ..., dr = ...)."
+PAIR_UNKNOWN = "No pair for {what}; pairs: {choices}."
+PAIR_AMBIGUOUS = "{what} could mean {n} pairs: {choices}. Say which with --pool PROTECTED:DR."
+PAIR_NOT_PAIRED = "{a!r} and {b!r} are not a pair; pairs: {choices}."
+SCOPE_UNKNOWN = (
+    "{scope!r} is neither a site nor a pool with a pair; sites: {sites}; or say `all pools`."
+)
+SCOPE_EMPTY = "Site {site!r} has no protected pool (its pools are DR pools: {pools})."
+R_LUNS_ELSEWHERE = (
+    "The LUNs of {pool} ({luns}) replicate to site {sites}, not to {dr}'s site {dr_site}: "
+    "this pair cannot recover them; pair {pool} with a pool of {sites}."
+)
+R_ESTATE_CAPACITY = (
+    "If site {site} is lost, {pools} fail over into {dr} together: they need {need} and "
+    "{dr} has {free} free; {short} would not fit. Add hosts to {dr} or move a pair."
+)
+R_ESTATE_HA = (
+    "If site {site} is lost, {dr} keeps {tolerated} host failure(s) planned for with {pools} "
+    "running only if it has {need} beyond them; it has {free}. HA could not restart them all."
+)
 
 # --- client ---------------------------------------------------------------------------------
 ALL_HOSTS_UNREACHABLE = (

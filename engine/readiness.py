@@ -248,9 +248,33 @@ def assess(
         all_luns = []
         add("not-ready", "storage", m.R_STORAGE_UNREADABLE.format(error=exc))
     luns = luns_between("failover", all_luns, protected, dr)
+    elsewhere: list[ReplicatedLun] = []
+    if src is not None:
+        # Only this pool's LUNs: another pool of the same site replicates its own.
+        own = {sr.uuid for sr in src.srs.values()}
+        luns = [lun for lun in luns if lun.sr_uuid in own]
+        elsewhere = [
+            lun
+            for lun in all_luns
+            if lun.sr_uuid in own and lun.target_site and lun.target_site != dr.site
+        ]
     replicated = {lun.sr_uuid for lun in luns}
     lun_by_sr = {lun.sr_uuid: lun for lun in luns}
-    if not luns and all_luns is not None:
+    if not luns and elsewhere and dr.site:
+        # Only the pools and the array know which LUN holds which SR: a pair written against
+        # where the LUNs go is found here, not when the configuration is read.
+        add(
+            "not-ready",
+            "storage",
+            m.R_LUNS_ELSEWHERE.format(
+                pool=protected.name,
+                luns=", ".join(lun.lun for lun in elsewhere),
+                sites=" and ".join(sorted({lun.target_site for lun in elsewhere})),
+                dr=dr.name,
+                dr_site=dr.site,
+            ),
+        )
+    elif not luns and all_luns is not None:
         add("not-ready", "storage", m.NO_LUNS)
 
     result = Readiness(

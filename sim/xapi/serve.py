@@ -114,26 +114,46 @@ class SimHandle:
 
 
 def _endpoints(world: World, servers: Any, control_url: str) -> dict[str, Any]:
+    """The endpoints file: every pool of every site under `pools` (its site, coordinator,
+    members, users and the sites its replicated SRs mirror to), and per site the names of its
+    pools, its array and, for readers of the one-pool-per-site format, its first pool's
+    coordinator, members and users."""
     sites: dict[str, Any] = {}
+    pools: dict[str, Any] = {}
     by_name = {p.name: p for s in world.scenario.sites for p in s.pools}
     for site in world.sites.values():
+        for pool in site.pools:
+            spec = by_name.get(pool.name)
+            pools[pool.name] = {
+                "site": site.name,
+                "coordinator": servers.url_for(pool.coordinator_address),
+                "members": [servers.url_for(h.address) for h in pool.hosts[1:]],
+                "users": {role: list(pair) for role, pair in (spec.users if spec else {}).items()},
+                # Where the pool's SRs replicate: what a configuration pairs it with.
+                "replicates_to": sorted(
+                    {
+                        sr.replicate_to
+                        for sr in (spec.srs if spec else [])
+                        if sr.kind == "replicated" and sr.replicate_to
+                    }
+                ),
+            }
         if not site.pools:
             continue
-        pool = site.pools[0]
+        first = pools[site.pools[0].name]
         array = world.storage.arrays.get(site.name)
-        users = by_name[pool.name].users if pool.name in by_name else {}
         sites[site.name] = {
             "pools": [p.name for p in site.pools],
-            "coordinator": servers.url_for(pool.coordinator_address),
-            "members": [servers.url_for(h.address) for h in pool.hosts[1:]],
-            "users": {role: list(pair) for role, pair in users.items()},
+            "coordinator": first["coordinator"],
+            "members": first["members"],
+            "users": first["users"],
             "storage": (
                 {"target": array.target, "targetIQN": array.iqn, "port": array.port}
                 if array
                 else {}
             ),
         }
-    out: dict[str, Any] = {"sites": sites, "control": control_url}
+    out: dict[str, Any] = {"sites": sites, "pools": pools, "control": control_url}
     if servers.cert_pem:
         out["tls_certificate"] = servers.cert_pem
     return out

@@ -210,6 +210,16 @@ class Sessions:
         with self._lock:
             return list(self._by_ref.values())
 
+    def permissions(self, s: Session) -> list[str]:
+        """The session's `rbac_permissions` as xapi fills them at login (xapi_session.ml,
+        `get_permissions`): empty for the local superuser, who is allowed everything through
+        `is_local_superuser`; otherwise the names of the subject's roles followed by the names
+        of every permission those roles hold."""
+        if s.user == "root" and s.role == "pool-admin":
+            return []
+        held = sorted({m.perm for m in REGISTRY.values() if role_allows(s.role, m.role)})
+        return [s.role, *held]
+
     def record(self, s: Session) -> dict[str, Any]:
         """The session's API record (the fields of schema `session`)."""
         host = NULL_REF
@@ -228,7 +238,7 @@ class Sessions:
             "validation_time": s.created,
             "auth_user_sid": "",
             "auth_user_name": s.user,
-            "rbac_permissions": [],
+            "rbac_permissions": self.permissions(s),
             "tasks": [],
             "parent": s.parent,
             "originator": s.originator,

@@ -1,0 +1,347 @@
+"""`drbot config check`: is this configuration right, and can drbot reach everything it names?
+
+It reads the file as `drbot serve` would (every key checked: bot/settings.py), then tries each
+connection the bot will need on the worst night, before that night:
+
+- each pool: XAPI login on its coordinator (following a moved coordinator), then the role of
+  the session as xapi reports it (`session.get_record`: `is_local_superuser`, and
+  `rbac_permissions`, which holds the names of the account's roles and of every permission
+  they grant; xapi_session.ml `get_permissions`). A recovery needs the pool-operator role:
+  `VDI.open_database` and `DR_task.create` are pool-operator calls (reference xapi-dr §2.5,
+  §2.6), and `VM.recover` refuses a `session_to` without them;
+- Slack: `auth.test` with the bot token; in Socket Mode `apps.connections.open` with the
+  app-level token (the only call that token may make; the URL it returns is not used);
+- every channel the bot posts or uploads to: `conversations.info`, and `is_member` (uploads
+  need membership even where `chat:write.public` lets the bot post).
+
+Each problem is printed with what to do. Exit codes: 0 all good, 1 something is wrong (listed),
+2 the configuration cannot be read at all.
+
+Mounted on `drbot` by `bot/cli.py` (`cli_config.register(app)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import typer
+from pydantic import BaseModel, ConfigDict
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.ops.options import ConfigOpt, JsonOpt
+from bot.ops.output import console, dump, fail
+from bot.settings import Settings, config_path, load_settings
+from bot.slack.app import make_client
+from bot.slack.config import SlackConfig
+from engine.config import EngineConfig, PoolEndpoint
+from engine.errors import ConfigError, XapiError
+from engine.xapi import XapiClient
+
+config_app = typer.Typer(help="Check the configuration and every connection it names.")
+
+Status = Literal["ok", "warn", "fail"]
+
+# What a recovery asks of the account on each pool, as lower-cased XAPI permission names, and
+# why. All are held by pool-operator (reference xapi-dr: §2.5 VDI.open_database, §2.6
+# VM.recover's check of session_to, DR_task.create/destroy); the VM calls by lesser roles.
+DR_PERMISSIONS = {
+    "vdi.open_database": "read the replicated pool metadata",
+    "dr_task.create": "attach the replicated SRs",
+    "dr_task.destroy": "detach them after a test failover",
+    "sr.scan": "find the disks on an attached SR",
+    "vm.start": "start the recovered VMs",
+    "vm.clean_shutdown": "shut the primary's VMs down in a planned failover",
+    "vm.destroy": "remove what a test failover created",
+    "vm_appliance.destroy": "remove the vApps a test failover created",
+}
+DR_ROLES = ("pool-admin", "pool-operator")
+
+MSG = {
+    "config_ok": "Configuration {path} is valid.",
+    "pool_ok": "logged in at {url} as {user} (role {role})",
+    "pool_root": (
+        "logged in at {url} as the local superuser {user}; a pool-operator account is enough "
+        "and safer: create one (Active Directory subject with the pool-operator role) and "
+        "set engine.pools.{pool}.username"
+    ),
+    "pool_auth": (
+        "login refused for {user} at {url}: wrong username or password; fix "
+        "engine.pools.{pool}.username and its password (DRBOT_ENGINE__POOLS__{POOL}__PASSWORD "
+        "or a secret file)"
+    ),
+    "pool_tls": (
+        "TLS check failed at {url} ({detail}); set engine.pools.{pool}.fingerprint to the "
+        "pool's certificate (openssl s_client -connect HOST:443 </dev/null | openssl x509 "
+        "-noout -fingerprint -sha256) or ca_file to the CA that signed it"
+    ),
+    "pool_down": (
+        "no coordinator answered at {urls} ({detail}); check that drbot's host reaches them "
+        "on port 443 (firewall, routing) and that engine.pools.{pool}.urls lists the pool's "
+        "hosts"
+    ),
+    "pool_error": "{detail}; check engine.pools.{pool}",
+    "pool_role": (
+        "{user} lacks what a recovery needs: {missing}; give the account the pool-operator "
+        "role (xe subject-role-add uuid=<subject> role-name=pool-operator)"
+    ),
+    "slack_missing": "{what}",
+    "slack_ok": "bot token works: {user} in {team}",
+    "slack_auth": (
+        "Slack refused the bot token ({error}); copy the Bot User OAuth Token (xoxb-...) from "
+        "the app's OAuth & Permissions page into slack.bot_token (or DRBOT_SLACK__BOT_TOKEN)"
+    ),
+    "slack_down": "Slack cannot be reached ({error}); allow HTTPS to slack.com from this host",
+    "app_ok": "app-level token may open Socket Mode connections",
+    "app_bad": (
+        "the app-level token cannot open a Socket Mode connection ({error}); create one with "
+        "the connections:write scope under Basic Information, App-Level Tokens, and set "
+        "slack.app_token (or DRBOT_SLACK__APP_TOKEN); Socket Mode must be on in the app"
+    ),
+    "channel_ok": "#{name}: the bot is a member",
+    "channel_out": (
+        "the bot is not a member of #{name} ({id}); in Slack, type /invite @{bot} in that channel"
+    ),
+    "channel_missing": (
+        "channel {id} not found ({error}): the ID is wrong, or the channel is private and the "
+        "bot was never invited; copy the ID from the channel's details and invite the bot"
+    ),
+    "channel_scope": (
+        "cannot look at channel {id}: the app lacks the {scope} scope; add it from "
+        "deploy/slack-app-manifest.yaml and reinstall the app"
+    ),
+    "summary_ok": "Everything drbot needs answered.",
+    "summary_bad": "{count} problem(s) to fix before drbot can be relied on.",
+}
+
+
+class Finding(BaseModel):
+    """One thing checked: where, how it went, and what to do when it is not right."""
+
+    model_config = ConfigDict(frozen=True)
+
+    area: str
+    status: Status
+    message: str
+
+
+def _pool_problem(name: str, endpoint: PoolEndpoint, exc: XapiError) -> str:
+    fields = {
+        "pool": name,
+        "POOL": name.upper(),
+        "user": endpoint.username,
+        "url": exc.host or endpoint.urls[0],
+        "urls": ", ".join(endpoint.urls),
+        "detail": str(exc),
+    }
+    if exc.code == "SESSION_AUTHENTICATION_FAILED":
+        return MSG["pool_auth"].format(**fields)
+    if exc.code == "TLS_VERIFY_FAILED":
+        return MSG["pool_tls"].format(**fields)
+    if exc.code in {"CONNECTION_REFUSED", "CONNECTION_FAILED", "CONNECTION_LOST", "TIMEOUT"}:
+        return MSG["pool_down"].format(**fields)
+    return MSG["pool_error"].format(**fields)
+
+
+def _held(record: Mapping[str, Any]) -> set[str]:
+    return {str(p).lower() for p in record.get("rbac_permissions") or []}
+
+
+def missing_permissions(record: Mapping[str, Any]) -> list[str]:
+    """What of `DR_PERMISSIONS` a session (its `session.get_record`) lacks: nothing for the
+    local superuser or a session holding a DR role; names are compared as xapi does, without
+    regard to case."""
+    if record.get("is_local_superuser") is True:
+        return []
+    held = _held(record)
+    if held & set(DR_ROLES):
+        return []
+    return [p for p in DR_PERMISSIONS if p not in held]
+
+
+def check_pool(name: str, endpoint: PoolEndpoint, engine: EngineConfig) -> Finding:
+    """Log in to pool `name` and check the account's role."""
+    area = f"pool {name}"
+    t = engine.timeouts
+    try:
+        client = XapiClient.connect(
+            endpoint,
+            originator=engine.originator,
+            timeout=min(t.call_seconds, 30.0),
+            connect_timeout=t.connect_seconds,
+        )
+    except XapiError as exc:
+        return Finding(area=area, status="fail", message=_pool_problem(name, endpoint, exc))
+    try:
+        record = client.call("session.get_record", client.session)
+    except XapiError as exc:
+        return Finding(area=area, status="fail", message=_pool_problem(name, endpoint, exc))
+    finally:
+        client.close()
+    fields = {"url": client.url, "user": endpoint.username, "pool": name}
+    if record.get("is_local_superuser") is True:
+        return Finding(area=area, status="warn", message=MSG["pool_root"].format(**fields))
+    missing = missing_permissions(record)
+    if missing:
+        listed = ", ".join(f"{p} ({DR_PERMISSIONS[p]})" for p in missing)
+        return Finding(
+            area=area, status="fail", message=MSG["pool_role"].format(missing=listed, **fields)
+        )
+    held = _held(record)
+    role = next((r for r in DR_ROLES if r in held), "custom")
+    return Finding(area=area, status="ok", message=MSG["pool_ok"].format(role=role, **fields))
+
+
+def posting_channels(settings: Settings) -> dict[str, str]:
+    """Every channel the bot posts or uploads to: channel ID -> the key(s) that name it."""
+    named: dict[str, list[str]] = {}
+    slack = settings.slack
+    if slack is not None:
+        for key in ("requests", "audit", "reports"):
+            value = getattr(slack.channels, key)
+            if value:
+                named.setdefault(value, []).append(f"slack.channels.{key}")
+    for key in ("channel", "alerts_channel", "audit_channel"):
+        value = getattr(settings.reports, key)
+        if value:
+            named.setdefault(value, []).append(f"reports.{key}")
+    return {cid: ", ".join(keys) for cid, keys in named.items()}
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error", "error"))
+
+
+def check_slack(slack: SlackConfig, channels: dict[str, str]) -> list[Finding]:
+    """The bot token, the app-level token (Socket Mode) and each channel's membership."""
+    findings = [
+        Finding(area="slack", status="fail", message=MSG["slack_missing"].format(what=w))
+        for w in slack.ready()
+    ]
+    client = make_client(slack)
+    try:
+        auth = client.auth_test()
+    except SlackApiError as exc:
+        findings.append(
+            Finding(
+                area="slack",
+                status="fail",
+                message=MSG["slack_auth"].format(error=_slack_error(exc)),
+            )
+        )
+        return findings
+    except OSError as exc:
+        findings.append(
+            Finding(area="slack", status="fail", message=MSG["slack_down"].format(error=exc))
+        )
+        return findings
+    bot = str(auth.get("user", "drbot"))
+    findings.append(
+        Finding(
+            area="slack",
+            status="ok",
+            message=MSG["slack_ok"].format(user=bot, team=auth.get("team", "?")),
+        )
+    )
+    if slack.mode == "socket" and slack.app_token is not None:
+        findings.append(_check_app_token(slack))
+    findings += _check_channels(client, channels, bot)
+    return findings
+
+
+def _check_app_token(slack: SlackConfig) -> Finding:
+    assert slack.app_token is not None
+    kwargs = {"base_url": slack.api_url} if slack.api_url else {}
+    app_client = WebClient(timeout=15, **kwargs)
+    try:
+        app_client.apps_connections_open(app_token=slack.app_token.get_secret_value())
+    except SlackApiError as exc:
+        return Finding(
+            area="slack", status="fail", message=MSG["app_bad"].format(error=_slack_error(exc))
+        )
+    return Finding(area="slack", status="ok", message=MSG["app_ok"])
+
+
+def _check_channels(client: WebClient, channels: dict[str, str], bot: str) -> list[Finding]:
+    found = []
+    for cid, keys in channels.items():
+        area = f"channel {keys}"
+        try:
+            info = client.conversations_info(channel=cid)["channel"]
+        except SlackApiError as exc:
+            error = _slack_error(exc)
+            if error == "missing_scope":
+                needed = str(exc.response.get("needed", "channels:read, groups:read"))
+                message = MSG["channel_scope"].format(id=cid, scope=needed)
+            else:
+                message = MSG["channel_missing"].format(id=cid, error=error)
+            found.append(Finding(area=area, status="fail", message=message))
+            continue
+        name = str(info.get("name", cid))
+        if info.get("is_member"):
+            found.append(
+                Finding(area=area, status="ok", message=MSG["channel_ok"].format(name=name))
+            )
+        else:
+            found.append(
+                Finding(
+                    area=area,
+                    status="fail",
+                    message=MSG["channel_out"].format(name=name, id=cid, bot=bot),
+                )
+            )
+    return found
+
+
+def run_checks(settings: Settings) -> list[Finding]:
+    """Every check of the module docstring, in order: pools, then Slack."""
+    findings = [
+        check_pool(name, endpoint, settings.engine)
+        for name, endpoint in settings.engine.pools.items()
+    ]
+    if settings.slack is not None:
+        findings += check_slack(settings.slack, posting_channels(settings))
+    return findings
+
+
+_MARK = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
+
+
+def _print(findings: Iterable[Finding]) -> None:
+    from rich.markup import escape
+
+    for f in findings:
+        console.print(f"{_MARK[f.status]} {escape(f.area)}: {escape(f.message)}")
+
+
+@config_app.command("check")
+def check(config: ConfigOpt = None, json: JsonOpt = False) -> None:
+    """Validate the configuration, then try every pool, Slack and each channel it names."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    findings = [
+        Finding(
+            area="config",
+            status="ok",
+            message=MSG["config_ok"].format(path=config_path(config)),
+        ),
+        *run_checks(settings),
+    ]
+    bad = [f for f in findings if f.status == "fail"]
+    if json:
+        dump({"ok": not bad, "findings": [f.model_dump() for f in findings]})
+    else:
+        _print(findings)
+        console.print(
+            MSG["summary_bad"].format(count=len(bad)) if bad else MSG["summary_ok"], markup=False
+        )
+    if bad:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount `drbot config ...` on the `drbot` application."""
+    app.add_typer(config_app, name="config")

@@ -1,0 +1,102 @@
+"""`drbot store backup` and `drbot store restore`: an online copy of the store, and back.
+
+`backup` may run while `drbot serve` writes (SQLite's online backup API, store/backup.py), so a
+timer can take a copy every few minutes and ship it to the standby site. `restore` puts a copy
+in place as the configured store on the standby, before its drbot starts; it refuses to replace
+an existing store without `--force`. The standby then waits for the leases the copy carries
+(the scheduler's, each run's pool lease) to run out before it acts, so a primary that is still
+alive is not doubled.
+
+Exit codes: 0 done, 2 the input cannot be used (configuration, paths, a file that is not a
+sound store), with one line saying what to do.
+
+Mounted on `drbot` by `bot/cli.py` (`cli_store.register(app)`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.ops.options import ConfigOpt, JsonOpt
+from bot.ops.output import console, dump, fail
+from bot.settings import load_settings
+from engine.errors import ConfigError
+from store import StoreError
+from store.backup import BackupInfo, backup, restore
+
+store_app = typer.Typer(help="Back up and restore the store (SQLite).", no_args_is_help=True)
+
+BACKED_UP = (
+    "Copied the store {src} to {dest}: {bytes} bytes, {runs} runs, {audit} audit entries, "
+    "integrity checked. Keep the audit key {key} with it (copied separately, once)."
+)
+RESTORED = (
+    "Restored {src} as the store {dest}: {runs} runs, {audit} audit entries. Before starting "
+    "drbot here, make sure the primary is stopped or its leases have run out; put the audit "
+    "key at {key}."
+)
+
+DestArg = Annotated[Path, typer.Argument(help="Where to write the copy (a file).")]
+BackupArg = Annotated[Path, typer.Argument(help="The copy to restore (made by `store backup`).")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing store (stop drbot first).")
+]
+
+
+def _info(info: BackupInfo) -> dict[str, object]:
+    return info.model_dump(mode="json")
+
+
+@store_app.command("backup")
+def backup_cmd(dest: DestArg, config: ConfigOpt = None, json: JsonOpt = False) -> None:
+    """Copy the configured store to DEST while drbot runs (consistent, 0600, checked)."""
+    try:
+        settings = load_settings(config)
+        info = backup(settings.store_path, dest)
+    except (ConfigError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    if json:
+        dump({"store": str(settings.store_path), **_info(info)})
+        return
+    key = settings.audit.files(settings.store_path).key_file
+    console.print(
+        BACKED_UP.format(
+            src=settings.store_path,
+            dest=info.path,
+            bytes=info.bytes,
+            runs=info.runs,
+            audit=info.audit_entries,
+            key=key,
+        ),
+        markup=False,
+    )
+
+
+@store_app.command("restore")
+def restore_cmd(
+    source: BackupArg, config: ConfigOpt = None, force: ForceOpt = False, json: JsonOpt = False
+) -> None:
+    """Put a copy made by `store backup` in place as the configured store."""
+    try:
+        settings = load_settings(config)
+        info = restore(source, settings.store_path, replace=force)
+    except (ConfigError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    if json:
+        dump({"source": str(source), **_info(info)})
+        return
+    key = settings.audit.files(settings.store_path).key_file
+    console.print(
+        RESTORED.format(
+            src=source, dest=info.path, runs=info.runs, audit=info.audit_entries, key=key
+        ),
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Mount `drbot store ...` on the `drbot` application."""
+    app.add_typer(store_app, name="store")

@@ -1,0 +1,185 @@
+"""Online copies of the store, and putting one back.
+
+`backup(store, dest)` copies the store through SQLite's online backup API
+(https://www.sqlite.org/backup.html) from a connection of its own, in one step: the copy is
+the database as one read transaction saw it, so it is consistent while the bot keeps writing
+(in WAL mode a reader never blocks the writer, and the writer never blocks the reader). Copying
+the file with `cp` instead could catch a page half written, or miss what is still in the -wal
+file.
+
+The copy is written to a temporary file beside `dest` (owner-only, 0600), switched to a
+rollback journal so that it is one self-contained file, checked (`PRAGMA integrity_check`),
+synced, and only then renamed over `dest`: a backup that fails leaves the previous one intact.
+
+`restore(backup, store)` checks the copy is a sound drbot store and puts it in place the same
+way, removing the old store's -wal and -shm files (they belong to the file being replaced and
+would be replayed onto the restored one). It refuses to replace an existing store unless told
+to: a standby started from a restored copy must be a decision, not an accident.
+
+What a copy holds is the store alone. The audit key (`<store>.audit-key`) is a file of its own,
+kept apart on purpose (whoever can write the store must not hold the key); copy it to the
+standby once, by hand, or its trail cannot be verified there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from store import errors
+from store.db import SQLITE_MAGIC, unusable
+from store.errors import StoreUnusable
+
+# A drbot store has these tables from its first migration on; a copy without them is not one.
+REQUIRED_TABLES = ("runs", "leases", "audit")
+
+
+class BackupInfo(BaseModel):
+    """What a copy holds, for the line the CLI prints."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    bytes: int
+    pages: int
+    runs: int
+    audit_entries: int
+
+
+def backup(store_path: str | Path, dest: str | Path) -> BackupInfo:
+    """Copy the store at `store_path` to `dest` while it may be in use; returns what the copy
+    holds. Raises `StoreUnusable` naming the file and the fix."""
+    src, out = Path(store_path), Path(dest)
+    if not src.is_file():
+        problem, fix = errors.CANNOT_OPEN
+        raise StoreUnusable(src, problem.format(error="no such file"), fix.format(path=src))
+    _check_magic(src)
+    _copy(src, out)
+    return inspect(out)
+
+
+def restore(
+    backup_path: str | Path, store_path: str | Path, *, replace: bool = False
+) -> BackupInfo:
+    """Put the copy at `backup_path` in place as the store at `store_path`.
+
+    Refuses (`StoreUnusable`) a copy that is not a sound drbot store, and an existing store
+    unless `replace` is true. Stop every drbot using `store_path` first.
+    """
+    src, out = Path(backup_path), Path(store_path)
+    if not src.is_file():
+        problem, fix = errors.CANNOT_OPEN
+        raise StoreUnusable(src, problem.format(error="no such file"), fix.format(path=src))
+    _check_magic(src)
+    inspect(src)  # a damaged or foreign file is refused before anything is replaced
+    if out.exists() and not replace:
+        raise StoreUnusable(out, *_EXISTS)
+    _copy(src, out)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            out.with_name(out.name + suffix).unlink()
+    return inspect(out)
+
+
+_EXISTS = (
+    "a store is already there",
+    "stop drbot, keep a copy of that store if you may need it, and pass --force to replace it",
+)
+
+
+def inspect(path: Path) -> BackupInfo:
+    """Check that `path` is a sound drbot store and say what it holds (read-only)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise unusable(path, exc) from exc
+    try:
+        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            problem, fix = errors.DAMAGED
+            raise StoreUnusable(path, problem.format(error=check), fix.format(path=path))
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = [t for t in REQUIRED_TABLES if t not in tables]
+        if missing:
+            problem, fix = errors.NOT_A_STORE
+            raise StoreUnusable(
+                path, problem.format(error=f"no {', '.join(missing)} table"), fix.format(path=path)
+            )
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        runs = int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        audit = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise unusable(path, exc) from exc
+    finally:
+        conn.close()
+    return BackupInfo(
+        path=path, bytes=path.stat().st_size, pages=pages, runs=runs, audit_entries=audit
+    )
+
+
+def _check_magic(path: Path) -> None:
+    with path.open("rb") as f:
+        header = f.read(len(SQLITE_MAGIC))
+    if header != SQLITE_MAGIC:
+        problem, fix = errors.NOT_A_STORE
+        raise StoreUnusable(path, problem.format(error="no SQLite header"), fix.format(path=path))
+
+
+def _copy(src: Path, out: Path) -> None:
+    """SQLite's backup of `src` into a private temporary file beside `out`, then renamed."""
+    if not out.parent.is_dir():
+        problem, fix = errors.CANNOT_OPEN
+        raise StoreUnusable(
+            out, problem.format(error="its directory does not exist"), fix.format(path=out)
+        )
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    try:
+        try:
+            source = sqlite3.connect(str(src), timeout=30)
+        except sqlite3.Error as exc:
+            raise unusable(src, exc) from exc
+        try:
+            target = sqlite3.connect(str(tmp))
+            try:
+                source.execute("PRAGMA busy_timeout = 30000")
+                # pages=-1: the whole database in one step, under one read transaction.
+                source.backup(target, pages=-1)
+                # One self-contained file: no -wal beside the copy to lose on the way.
+                target.execute("PRAGMA journal_mode = DELETE")
+                check = target.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise unusable(src, exc) from exc
+        finally:
+            source.close()
+        if check != "ok":
+            problem, fix = errors.DAMAGED
+            raise StoreUnusable(src, problem.format(error=check), fix.format(path=src))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, out)
+        _sync_dir(out.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _sync_dir(directory: Path) -> None:
+    """Make the rename itself durable (a crash right after must not lose the new name)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
