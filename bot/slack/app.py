@@ -154,6 +154,7 @@ class SlackBot:
         self._plans = self.store.kv(PLANS_KV)
         self.storage = StorageNotices(self.store)
         self.reasons = PendingReasons(self.store)
+        self._storage_lock = threading.Lock()
         self._home_users: dict[str, None] = {}  # insertion-ordered set, newest last
         self._names: dict[str, str] = {}
         self._stop = threading.Event()
@@ -338,6 +339,9 @@ class SlackBot:
                 channel, blocks.plan_reply(result.plan), thread_ts=None
             )
         self.threads.attach(result.run.id, channel, thread_ts)
+        view = self.service.dispatch(ShowRequest(run_id=result.run.id), self._system())
+        if isinstance(view, RunView) and view.storage_step is not None:
+            self.post_storage(result.run.id, view.storage_step)  # it paused before we knew
         self.board.begin(
             result.run.id,
             result.run.kind,
@@ -362,18 +366,23 @@ class SlackBot:
             self.submit(lambda: self.refresh_approval(approval), None)
 
     def _storage_step(self, event: RunEvent) -> None:
-        """Post the step a run paused at, with Done, in the run's thread (once per step)."""
-        where = self.threads.get(event.run_id)
         lun, action = event.extra.get("lun"), event.extra.get("action")
-        if where is None or not lun or not action:
-            return
-        step = StorageStep(lun=str(lun), action=str(action), instruction=event.message)
-        if self.storage.is_open(event.run_id, step):
-            return  # paused again at the same step (resumed without it done): still on screen
-        ts = self.poster.post(
-            where.channel, blocks.storage_message(event.run_id, step), thread_ts=where.thread_ts
-        )
-        self.storage.add(event.run_id, where.channel, ts, step)
+        if lun and action:
+            step = StorageStep(lun=str(lun), action=str(action), instruction=event.message)
+            self.post_storage(event.run_id, step)
+
+    def post_storage(self, run_id: int, step: StorageStep) -> None:
+        """Post the step a run paused at, with Done, in the run's thread, once per step. A run
+        that pauses at once may do so before its thread is known: `run_started` then posts
+        the step when it attaches the thread."""
+        with self._storage_lock:
+            where = self.threads.get(run_id)
+            if where is None or self.storage.is_open(run_id, step):
+                return  # no thread yet, or already on screen (paused again at the same step)
+            ts = self.poster.post(
+                where.channel, blocks.storage_message(run_id, step), thread_ts=where.thread_ts
+            )
+            self.storage.add(run_id, where.channel, ts, step)
 
     def close_storage(self, run_id: int, step: StorageStep | None, outcome: str) -> None:
         """Take the Done button off the messages of `step` (every open one of the run when

@@ -54,8 +54,19 @@ def _step(world: DemoWorld, run_id: int) -> tuple[str, str] | None:
 
 
 def _step_message(world: DemoWorld, since: int, thread_ts: str, lun: str) -> Seen:
-    """The bot's message in the run's thread asking the storage team for `lun`'s step."""
-    return bot_said(world, since, kind="thread_reply", text=lun, thread_ts=thread_ts)
+    """The bot's message in the run's thread asking the storage team for `lun`'s step (the
+    one with Done: the progress message may name the step too)."""
+    return world.slack.record.wait_for(
+        lambda e: (
+            e.user == world.bot_user
+            and e.kind == "thread_reply"
+            and e.thread_ts == thread_ts
+            and lun in e.text
+            and DONE in str(e.blocks)
+        ),
+        since=since,
+        timeout=30,
+    )
 
 
 def _first_step(world: DemoWorld) -> tuple[Seen, int, tuple[str, str], Seen]:
