@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from commands import messages as m
 from commands.requests import REQUEST, NeedsReason, Request
+from engine.messages import shown
 
 MAX_INPUT = 4000
 SHOWN = 40  # characters of a person's input quoted back in a message
@@ -115,12 +116,6 @@ class _Refusal(Exception):
         self.suggestion = suggestion
 
 
-def shorten(text: str, limit: int = SHOWN) -> str:
-    """`text` on one line, cut to `limit` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
-
-
 def usage(command: str | None) -> str:
     """The usage line of `command` (with the prefix), or how to get help."""
     if command in m.USAGE:
@@ -165,7 +160,7 @@ def _command(word: str) -> str:
     if name in GRAMMAR:
         return name
     suggestion = nearest(name, list(GRAMMAR))
-    message = m.UNKNOWN_COMMAND.format(command=shorten(word))
+    message = m.UNKNOWN_COMMAND.format(command=shown(word, SHOWN))
     if suggestion:
         message += " " + m.DID_YOU_MEAN.format(suggestion=suggestion)
     raise _Refusal(message + " " + m.SEE_HELP, suggestion)
@@ -178,7 +173,7 @@ def _build(command: str, words: list[str]) -> ParseOutcome:
     _positionals(command, grammar, positional, values)
     if "power" in values and values["power"] not in POWERS:
         raise _Refusal(
-            m.BAD_POWER.format(value=shorten(str(values["power"]))),
+            m.BAD_POWER.format(value=shown(str(values["power"]), SHOWN)),
             nearest(str(values["power"]), POWERS),
         )
     if not str(values.get("reason") or "").strip():
@@ -216,7 +211,7 @@ def _options(
             if not grammar.options:
                 raise _Refusal(m.NO_OPTIONS.format(command=command))
             suggestion = nearest(name, list(grammar.options))
-            message = m.UNKNOWN_OPTION.format(command=command, option=shorten(name))
+            message = m.UNKNOWN_OPTION.format(command=command, option=shown(name, SHOWN))
             if suggestion:
                 message += " " + m.DID_YOU_MEAN.format(suggestion=suggestion)
             raise _Refusal(message, suggestion)
@@ -261,7 +256,9 @@ def _positionals(
             raise _Refusal(m.MISSING_ARGUMENT.format(command=command, what=_what(grammar.rest)))
         values[grammar.rest] = ",".join(words)
     elif words:
-        raise _Refusal(m.EXTRA_ARGUMENTS.format(command=command, extra=shorten(" ".join(words))))
+        raise _Refusal(
+            m.EXTRA_ARGUMENTS.format(command=command, extra=shown(" ".join(words), SHOWN))
+        )
 
 
 def _what(slot: str) -> str:
@@ -274,7 +271,7 @@ def _value(slot: str, word: str) -> object:
         kind = word.lower()
         if kind not in KINDS:
             suggestion = nearest(kind, KINDS)
-            message = m.UNKNOWN_KIND.format(kind=shorten(word))
+            message = m.UNKNOWN_KIND.format(kind=shown(word, SHOWN))
             if suggestion:
                 message += " " + m.DID_YOU_MEAN.format(suggestion=suggestion)
             raise _Refusal(message, suggestion)
@@ -282,7 +279,7 @@ def _value(slot: str, word: str) -> object:
     if slot in _NUMBERS:
         digits = word.lstrip("#")
         if not digits.isascii() or not digits.isdigit() or len(digits) > 12 or int(digits) < 1:
-            raise _Refusal(m.NOT_A_NUMBER.format(what=_NUMBERS[slot], value=shorten(word)))
+            raise _Refusal(m.NOT_A_NUMBER.format(what=_NUMBERS[slot], value=shown(word, SHOWN)))
         return int(digits)
     return word
 

@@ -29,7 +29,7 @@ from commands.actor import Actor
 from commands.approvals import Desk
 from commands.config import PolicyConfig
 from commands.events import Listener, ServiceEvent
-from commands.parse import nearest, shorten, usage
+from commands.parse import SHOWN, nearest, usage
 from commands.policy import DESTRUCTIVE_KINDS, Decision, Members, Policy
 from commands.requests import (
     COMMANDS,
@@ -76,6 +76,7 @@ from commands.status import status
 from commands.views import audit_entry, run_summary, run_view, storage
 from commands.wiring import ManualSteps, Wiring
 from engine.errors import DRError, PlanChanged, RunConflict, RunStateError
+from engine.messages import shown
 from engine.models import Plan
 from engine.runner import PlanBlocked
 from store import IllegalTransition, Kind, RunNotFound, RunRecord, RunState, StoreError
@@ -249,7 +250,7 @@ class Service:
             topic = next((c for c in COMMANDS if c == request.topic.lower()), None)
             if topic is None:
                 return Invalid(
-                    message=m.UNKNOWN_COMMAND.format(command=shorten(request.topic)),
+                    message=m.UNKNOWN_COMMAND.format(command=shown(request.topic, SHOWN)),
                     usage=usage("help"),
                     suggestion=nearest(request.topic, COMMANDS),
                 )

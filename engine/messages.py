@@ -400,8 +400,10 @@ R_DRILL_UNREADABLE = "Cannot read drill history: {error}"
 
 
 def shown(text: str, limit: int = 60) -> str:
-    """What a person typed, as a message echoes it: whole up to `limit` characters, else its
-    start and its length (a 10,000-character paste must not fill the screen or the thread)."""
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 1]}… ({len(text)} characters)"
+    """What a person typed, as a message echoes it: on one line (runs of white space made one
+    space), whole up to `limit` characters, else its start and its length (a 10,000-character
+    paste must not fill the screen or the thread). The one shortener of every layer."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[: limit - 1]}\u2026 ({len(text)} characters)"

@@ -52,6 +52,14 @@ NOT_IN_METADATA = (
     "not in the replicated metadata (created inside the replication lag?); a planned failover "
     "syncs first, or recover it once replication has caught up"
 )
+NOT_PROTECTED = (
+    "{why}; not tried: it cannot come back at the DR site until its disks are on replicated "
+    "storage (readiness lists every such VM)"
+)
+SR_NOT_ATTACHED = "not run: it needs SR {srs}, which the run could not attach (see its notes)"
+APP_MEMBER_LEFT_OUT = (
+    "not run: vApp {app} is recovered whole or not at all, and its member {vm} cannot be: {why}"
+)
 ABORT_NEEDS_MANUAL = (
     "The abort needs a storage step done by hand: {step} Then `drbot abort {run_id}` again."
 )

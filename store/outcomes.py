@@ -45,6 +45,12 @@ class VMStatus(StrEnum):
     NOT_IN_METADATA = "not-in-metadata"
     """The replicated metadata does not hold the VM (created inside the replication lag?).
     Final; a failure."""
+    NOT_PROTECTED = "not-protected"
+    """A disk of the VM (or of its snapshots, or its suspend image) is on storage that is not
+    replicated to the DR site (local storage, an SR whose LUN is not mirrored): it was never
+    recoverable there, which readiness and the planner call "not protected"; `error` names the
+    SR. Found by the run only when its plan was made blind (the source unread). Final; a
+    failure."""
     RECOVER_FAILED = "recover-failed"
     """XAPI refused to recover the VM (or its vApp); `error` says why. Final; a failure."""
     START_FAILED = "start-failed"

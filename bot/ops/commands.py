@@ -29,15 +29,16 @@ from bot.ops.progress import follow
 from bot.ops.render import end, plan_table
 from bot.ops.wiring import actor, serving
 from commands.messages import UNKNOWN_KIND
-from commands.parse import KINDS, shorten
+from commands.parse import KINDS, SHOWN
 from commands.requests import ShowRequest
 from commands.results import PlanResult, Refused, RunStarted, RunUpdated, RunView
 from commands.service import Service
+from engine.messages import shown
 
 
 def _kind(kind: str) -> str:
     if kind not in KINDS:
-        raise fail(UNKNOWN_KIND.format(kind=shorten(kind)).replace("`", "'"))
+        raise fail(UNKNOWN_KIND.format(kind=shown(kind, SHOWN)).replace("`", "'"))
     return kind
 
 

@@ -683,8 +683,8 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
             ]
         ),
     ]
-    if run.reason or run.error:
-        blocks.append(context(m.SUMMARY_REASON.format(reason=_cut(run.error or "", 2_000) or "-")))
+    if run.error:  # the request's reason is not why the run ended: an empty line showed `_-_`
+        blocks.append(context(m.SUMMARY_REASON.format(reason=_cut(run.error, 2_000))))
     apps: dict[str, list[VMOutcomeView]] = {}
     for vm in view.vms:
         apps.setdefault(vm.appliance or "standalone", []).append(vm)

@@ -12,7 +12,9 @@ from engine import stepkeys as keys
 from engine.clock import Clock
 from engine.executor import Executor
 from engine.journal import Journal
-from engine.models import AppliancePlan, Plan, VMPlan
+from engine.models import AppliancePlan, NetworkMapping, Plan, VMPlan
+from engine.pool_api import PoolAPI
+from engine.storage.base import StorageAdapter
 from store import RunOutcome, VMOutcome, VMStatus
 
 
@@ -35,8 +37,8 @@ class RunContext:
     run_id: int
     plan: Plan
     journal: Journal
-    client: Callable[[str], Any]  # pool name -> XapiClient
-    adapter: Any  # StorageAdapter
+    client: Callable[[str], PoolAPI]  # pool name -> its connection
+    adapter: StorageAdapter
     clock: Clock
     limits: Limits
     cancel: threading.Event
@@ -49,18 +51,18 @@ class RunContext:
     save_outcomes: Callable[[RunOutcome], None] | None = None
 
     @property
-    def dest(self) -> Any:
+    def dest(self) -> PoolAPI:
         return self.client(self.plan.dest_pool)
 
     @property
-    def source(self) -> Any:
+    def source(self) -> PoolAPI:
         return self.client(self.plan.source_pool)
 
     @property
     def stop_on_failure(self) -> bool:
-        return bool(getattr(self.plan, "stop_on_failure", False))
+        return self.plan.stop_on_failure
 
-    def executor(self, client: Any) -> Executor:
+    def executor(self, client: PoolAPI) -> Executor:
         return Executor(
             client,
             self.journal,
@@ -142,7 +144,8 @@ def mark(ctx: RunContext, name: str) -> datetime:
 
 
 def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
-    """Make the run's plan the list read from the metadata by `expand_from_metadata`."""
+    """Make the run's plan the list read from the metadata by `engine.kinds.blind`: its vApps,
+    VMs and network map, and the outcome of each VM it leaves out."""
     vms = [VMPlan(**v) for v in found["vms"]]
     appliances = []
     for uuid, app in found["apps"].items():
@@ -157,5 +160,15 @@ def apply_expansion(ctx: RunContext, found: dict[str, Any]) -> None:
             )
         )
     standalone = [v for v in vms if not v.appliance_uuid or v.appliance_uuid not in found["apps"]]
-    ctx.plan = ctx.plan.model_copy(update={"appliances": appliances, "standalone_vms": standalone})
+    update: dict[str, Any] = {"appliances": appliances, "standalone_vms": standalone}
+    if "networks" in found:  # expansions journaled before networks were read have none
+        update["network_map"] = [NetworkMapping(**n) for n in found["networks"]]
+    ctx.plan = ctx.plan.model_copy(update=update)
     ctx.fill_outcomes()
+    # The VMs the metadata holds that the run does not try (`engine.kinds.blind`): each gets
+    # its outcome once, and keeps it on a resume.
+    for left in found.get("unprotected", []):
+        if left["uuid"] not in ctx.outcomes:
+            ctx.outcomes[left["uuid"]] = VMOutcome(name=left["name"], appliance=left["appliance"])
+        if ctx.outcomes[left["uuid"]].status is VMStatus.PENDING:
+            ctx.vm_status(left["uuid"], VMStatus(left["status"]), left["why"])

@@ -10,10 +10,12 @@ from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import DRError, XapiError, XapiRejected
 from engine.executor import Action, Outcome
+from engine.kinds.blind import expand_from_metadata
 from engine.kinds.cleanup import note_networks
-from engine.kinds.context import RunContext, apply_expansion
+from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
+from engine.pool_api import ForeignDatabaseAPI, PoolAPI
 from engine.stepkeys import StepKey
 from store import VMStatus
 
@@ -32,11 +34,11 @@ class NotInMetadata(DRError):
 class Databases:
     """The foreign metadata databases a recovery reads, opened once and closed at the end."""
 
-    def __init__(self, client: Any, plan: Plan, sr_uuids: list[str]) -> None:
+    def __init__(self, client: PoolAPI, plan: Plan, sr_uuids: list[str]) -> None:
         self.client = client
         self.plan = plan
         self.sr_uuids = sr_uuids
-        self._dbs: dict[str, Any] = {}  # vdi uuid -> ForeignDatabase
+        self._dbs: dict[str, ForeignDatabaseAPI] = {}  # by vdi uuid
 
     def __enter__(self) -> Databases:
         return self
@@ -72,7 +74,7 @@ class Databases:
             found += latest or [uuid for _, uuid in copies]
         return found
 
-    def open(self, vdi_uuid: str) -> Any:
+    def open(self, vdi_uuid: str) -> ForeignDatabaseAPI:
         if vdi_uuid not in self._dbs:
             ref = ref_by_uuid(self.client, "VDI", vdi_uuid)
             if ref is None:
@@ -82,7 +84,7 @@ class Databases:
             self._dbs[vdi_uuid] = db
         return self._dbs[vdi_uuid]
 
-    def find(self, cls: str, uuid: str, hint: str | None) -> tuple[Any, str]:
+    def find(self, cls: str, uuid: str, hint: str | None) -> tuple[ForeignDatabaseAPI, str]:
         """The database holding object `uuid` of `cls`, and its ref there (hint tried first)."""
         order = ([hint] if hint else []) + [v for v in self.candidates() if v != hint]
         for vdi in order:
@@ -97,7 +99,7 @@ class Databases:
         raise NotInMetadata(run_messages.NO_METADATA.format(what=f"{cls} {uuid}"))
 
 
-def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
+def recovered(client: PoolAPI, vm: VMPlan) -> dict[str, Any] | None:
     """The world's answer to "was this VM recovered?": its record at the destination if it
     exists there as a recovered copy (XAPI bumps `version` on recovery), else None."""
     rec = vm_record(client, vm.uuid)
@@ -108,7 +110,7 @@ def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
     return rec
 
 
-def members_at_destination(client: Any, app: AppliancePlan) -> dict[str, str | None]:
+def members_at_destination(client: PoolAPI, app: AppliancePlan) -> dict[str, str | None]:
     """uuid -> ref of the vApp's VMs now in the destination (None when absent), in two calls
     (the recovered appliance keeps its uuid), else one lookup per VM."""
     wanted = {vm.uuid for vm in app.vms}
@@ -134,7 +136,7 @@ class Placement:
     memory is kept free on every host, and once done it is counted where it landed.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: PoolAPI) -> None:
         self._lock = threading.Lock()
         self._client = client
         self._free: dict[str, int] = {}
@@ -191,7 +193,7 @@ class Placement:
 
 
 def recover_and_start_actions(
-    ctx: RunContext, client: Any, dbs: Databases, power_after: str
+    ctx: RunContext, client: PoolAPI, dbs: Databases, power_after: str
 ) -> tuple[list[Action], dict[StepKey, list[str]], Placement | None]:
     """The DAG of one recovery: recover each vApp / standalone VM, then start its VMs group by
     group (each group after the previous one of its vApp), pipelined per vApp.
@@ -328,66 +330,7 @@ def recover_and_start_actions(
     return actions, vms_of, placement
 
 
-def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases) -> None:
-    """A plan made blind (the source unknown and the mirror unreadable at planning time) says
-    "everything on the latest metadata": read it now that it is attached, and make that the
-    run's list of vApps and VMs. Journaled, so a resumed run recovers the same list."""
-
-    def act(_step: int) -> dict[str, Any]:
-        best: dict[str, tuple[int, dict[str, Any], str]] = {}  # vm uuid -> version, rec, vdi
-        apps: dict[str, dict[str, Any]] = {}  # appliance uuid -> record (+ vdi)
-        for vdi in dbs.candidates():
-            try:
-                db = dbs.open(vdi)
-                vms = db.get_all_records("VM")
-                appliances = db.get_all_records("VM_appliance")
-            except (DRError, XapiError):
-                continue
-            app_uuid = {ref: rec["uuid"] for ref, rec in appliances.items()}
-            for rec in appliances.values():
-                apps.setdefault(rec["uuid"], {"name": rec.get("name_label", ""), "vdi": vdi})
-            for rec in vms.values():
-                if rec.get("is_a_template") or rec.get("is_a_snapshot"):
-                    continue
-                if rec.get("is_control_domain"):
-                    continue
-                version = to_int(rec.get("version"))
-                # The seed's most-recent rule across metadata copies: XAPI's version counter.
-                if rec["uuid"] not in best or version > best[rec["uuid"]][0]:
-                    rec = {**rec, "appliance_uuid": app_uuid.get(rec.get("appliance") or "")}
-                    best[rec["uuid"]] = (version, rec, vdi)
-        dest = {r["uuid"]: r for r in client.get_all_records("VM").values()}
-        out_vms = []
-        for version, rec, vdi in best.values():
-            existing = dest.get(rec["uuid"])
-            out_vms.append(
-                {
-                    "uuid": rec["uuid"],
-                    "name": rec.get("name_label", ""),
-                    "appliance_uuid": rec["appliance_uuid"],
-                    "order": to_int(rec.get("order")),
-                    "start_delay": to_int(rec.get("start_delay")),
-                    "shutdown_delay": to_int(rec.get("shutdown_delay")),
-                    "memory_bytes": to_int(rec.get("memory_static_max")),
-                    "version": version,
-                    "metadata_vdi_uuid": vdi,
-                    "record_source": "metadata-vdi",
-                    "power_after": ctx.plan.power_after,
-                    "existing_in_dest": "none"
-                    if existing is None
-                    else (
-                        "older" if to_int(existing.get("version")) < version else "newer-or-equal"
-                    ),
-                }
-            )
-        return {"apps": apps, "vms": out_vms}
-
-    found = ctx.journal.effect(keys.EXPAND_METADATA, "read metadata", ctx.plan.dest_pool, act)
-    apply_expansion(ctx, found)
-    dbs.plan = ctx.plan
-
-
-def ensure_networks(ctx: RunContext, client: Any) -> None:
+def ensure_networks(ctx: RunContext, client: PoolAPI) -> None:
     """Make, once and before any recovery, each network of the plan the destination lacks.
 
     XAPI's import looks a network up by name, then by bridge, and otherwise creates it with
@@ -427,14 +370,17 @@ def ensure_networks(ctx: RunContext, client: Any) -> None:
         )
 
 
-def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
+def recover_and_start(
+    ctx: RunContext, client: PoolAPI, sr_uuids: list[str], power_after: str
+) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     note_networks(ctx, client)
-    ensure_networks(ctx, client)
     with Databases(client, ctx.plan, sr_uuids) as dbs:
         if not ctx.plan.appliances and not ctx.plan.standalone_vms:
-            expand_from_metadata(ctx, client, dbs)
+            # A blind plan: its VMs and their networks are known only from the metadata now.
+            expand_from_metadata(ctx, client, dbs, sr_uuids)
+        ensure_networks(ctx, client)
         actions, vms_of, placement = recover_and_start_actions(ctx, client, dbs, power_after)
         ex = ctx.executor(client)
 
