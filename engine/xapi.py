@@ -12,6 +12,9 @@ Calls go over XML-RPC through `XenAPI.Session` (what every XAPI tool speaks); th
 unmarshaller needs seconds for a 10,000-VM pool where `json` needs a fraction of one. If a server
 has no `/jsonrpc`, the client falls back to XML-RPC for good.
 
+It implements `engine.pool_api` (`PoolAPI`, `ForeignDatabaseAPI`, `TaskWaiterAPI`): the rest of
+the engine is typed against those Protocols, never against this module.
+
 Thread safety: one client may be used from several threads (the inventory follows events in its
 own thread while a run calls). Each thread gets its own HTTP connections; the session is shared.
 
@@ -36,7 +39,6 @@ import threading
 import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
@@ -60,6 +62,7 @@ from engine.errors import (
     from_failure,
     never_reached,
 )
+from engine.pool_api import ForeignDatabaseAPI, PoolAPI, TaskOutcome, TaskWaiterAPI
 
 API_VERSION = "1.0"
 # HOST_IS_SLAVE hops before concluding the pool is mid-election.
@@ -252,28 +255,6 @@ def _envelope_from_json(answer: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class TaskOutcome:
-    """How an Async call ended.
-
-    status: `success`, `failure`, `cancelled`; `pending` if the deadline passed first;
-    `vanished` if the task was destroyed by someone else before its end was seen.
-    result: the call's return value decoded from the task's XML fragment (a ref, a list, "").
-    error: for `failure` / `cancelled`, the typed error the sync call would have raised.
-    """
-
-    ref: str
-    status: str
-    result: Any = None
-    error: XapiError | None = None
-    error_info: list[str] = field(default_factory=list)
-    progress: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
-
-
 def _decode_task_result(fragment: str) -> Any:
     """A task's `result` is the XML-RPC serialisation of the return value (reference §1.9)."""
     if not fragment:
@@ -314,7 +295,7 @@ def _url_host(address: str) -> str:
 CallObserver = Callable[[str, float, str | None], None]
 
 
-class XapiClient:
+class XapiClient(PoolAPI):
     """A logged-in connection to one pool's coordinator.
 
     Guarantees:
@@ -825,7 +806,7 @@ class XapiClient:
         self.close()
 
 
-class TaskWaiter:
+class TaskWaiter(TaskWaiterAPI):
     """Waits for many tasks with one `event.from` subscription, handing back each as it ends.
 
     The runner's bounded parallelism uses it: `add` a task when it is started, call `next` to
@@ -884,7 +865,7 @@ class TaskWaiter:
         return done
 
 
-class ForeignDatabase:
+class ForeignDatabase(ForeignDatabaseAPI):
     """A read-only session on a foreign pool database opened from a metadata VDI.
 
     Calls go with the foreign session as their first argument (reference §2.5): reads see the
