@@ -78,9 +78,8 @@ def _walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
         yield path, command
 
 
-def cli_commands(app: typer.Typer) -> list[str]:
-    """Every `drbot` command of `app`, as a Markdown section."""
-    root = typer.main.get_command(app)
+def cli_commands(root: Any) -> list[str]:
+    """Every `drbot` command under `root` (the click command typer builds), as Markdown."""
     out = [
         "## At the shell: `drbot`",
         "",
@@ -102,12 +101,13 @@ def cli_commands(app: typer.Typer) -> list[str]:
     return out
 
 
-def commands_page(app: typer.Typer) -> str:
+def commands_page(root: Any) -> str:
+    """The whole of docs/commands.md; `root` is `typer.main.get_command(app)`."""
     lines = [
         "# drbot commands",
         "",
         *chat_commands(),
-        *cli_commands(app),
+        *cli_commands(root),
     ]
     return HEADER.format(page="commands") + "\n".join(lines).rstrip() + "\n"
 
@@ -344,11 +344,9 @@ def configuration_page() -> str:
 
 
 @docs_app.command("commands")
-def commands_cmd() -> None:
+def commands_cmd(ctx: typer.Context) -> None:
     """Print docs/commands.md: every /dr command and every drbot command."""
-    from bot import cli
-
-    typer.echo(commands_page(cli.app), nl=False)
+    typer.echo(commands_page(ctx.find_root().command), nl=False)
 
 
 @docs_app.command("configuration")
