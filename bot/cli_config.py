@@ -252,8 +252,9 @@ def check_slack(slack: SlackConfig, channels: dict[str, str]) -> list[Finding]:
 
 def _check_app_token(slack: SlackConfig) -> Finding:
     assert slack.app_token is not None
-    kwargs = {"base_url": slack.api_url} if slack.api_url else {}
-    app_client = WebClient(timeout=15, **kwargs)
+    app_client = WebClient(timeout=15)
+    if slack.api_url:
+        app_client.base_url = slack.api_url
     try:
         app_client.apps_connections_open(app_token=slack.app_token.get_secret_value())
     except SlackApiError as exc:

@@ -55,6 +55,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from bot.logs import ObservabilityConfig
 from bot.reports.config import ReportsConfig
 from bot.slack.config import SlackConfig
 from commands.config import PolicyConfig
@@ -195,6 +196,7 @@ class Settings(BaseSettings):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)  # commands/config.py: [policy]
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     slack: SlackConfig | None = None  # bot/slack/config.py; `drbot serve` needs it
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)  # bot/logs.py
 
     @field_validator("engine", mode="before")
     @classmethod

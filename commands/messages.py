@@ -137,6 +137,10 @@ SHOW_RUN = "See where it is with `show {run_id}`."
 STORAGE_PENDING = "Run {run_id} waits for a storage step done by hand: {instruction}"
 STORAGE_DONE_HINT = "When it is done, confirm it: `resume {run_id} --storage-done`."
 NO_STORAGE_STEP = "Run {run_id} is {state} and waits for no storage step."
+OTHER_STORAGE_STEP = (
+    "That Done was for {action} of {lun}, which run {run_id} is past; it now waits for "
+    "{now_action} of {now_lun}: click Done on that step's message once it is done."
+)
 ABORT_LIVE = "Run {run_id} is {state}; a live run is cancelled first, then aborted."
 CANCEL_FIRST = "Cancel it with `cancel {run_id}`, then abort it once it has stopped."
 PLAN_CHANGED_WHY = "the plan changed between approval and run; approve the new plan"

@@ -228,7 +228,7 @@ class Service:
             case AbortRequest():
                 return self._abort(request, actor)
             case ConfirmStorageRequest():
-                return self._confirm_storage(request.run_id, actor)
+                return self._confirm_storage(request, actor)
             case ApproveRequest():
                 return self._approve(request.approval_id, actor)
             case RejectRequest():
@@ -406,15 +406,30 @@ class Service:
         )
         return ApprovalOpened(approval=approval, plan=plan)
 
-    def _confirm_storage(self, run_id: int, actor: Actor) -> Result:
+    def _confirm_storage(self, request: ConfirmStorageRequest, actor: Actor) -> Result:
         """The storage team's Done: record the confirmation and let the run go on. The run was
-        approved when it started; going on past a manual step it asked for is part of it."""
+        approved when it started; going on past a manual step it asked for is part of it.
+        A Done naming another step than the one the run waits for confirms nothing."""
+        run_id = request.run_id
         run = self.wiring.store.runs.get(run_id)
         step = self.wiring.runner.paused_step(run_id)
         if run.state is not RunState.PAUSED or step is None:
             return Refused(
                 code="run-state",
                 reason=m.NO_STORAGE_STEP.format(run_id=run_id, state=run.state),
+                hint=m.SHOW_RUN.format(run_id=run_id),
+            )
+        named = (request.lun, request.action)
+        if named != (None, None) and named != (step.lun, step.action):
+            return Refused(
+                code="run-state",
+                reason=m.OTHER_STORAGE_STEP.format(
+                    run_id=run_id,
+                    action=request.action,
+                    lun=request.lun,
+                    now_action=step.action,
+                    now_lun=step.lun,
+                ),
                 hint=m.SHOW_RUN.format(run_id=run_id),
             )
         return self._do_resume(run_id, True, actor)

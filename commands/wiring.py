@@ -22,7 +22,7 @@ from engine.models import Plan
 from engine.protection import Site
 from engine.runner import Runner
 from engine.storage.base import ReplicatedLun, StorageAdapter
-from engine.xapi import XapiClient
+from engine.xapi import CallObserver, XapiClient
 from store import Kind, Store, open_store
 
 STORAGE_CONFIRMATIONS = "storage-confirmations"  # store.kv namespace of the manual adapter
@@ -49,6 +49,8 @@ class Wiring:
         self._adapter: StorageAdapter | None = None
         self._runner: Runner | None = None
         self._lock = threading.RLock()
+        # Told of every XAPI round trip of the clients made from now on (the bot's metrics).
+        self.xapi_observer: CallObserver | None = None
 
     def client(self, pool: str) -> XapiClient:
         """The connected client of `pool` (connected on first use, then kept)."""
@@ -61,6 +63,7 @@ class Wiring:
                     clock=self.clock,
                     timeout=t.call_seconds,
                     connect_timeout=t.connect_seconds,
+                    observer=self.xapi_observer,
                 )
             return self._clients[pool]
 

@@ -37,6 +37,7 @@ from engine.errors import (
     lost_contact,
 )
 from engine.journal import Journal
+from engine.pool_api import PoolAPI
 from engine.stepkeys import StepKey
 
 Status = Literal["done", "failed", "skipped", "not-run"]
@@ -116,7 +117,7 @@ class Executor:
 
     def __init__(
         self,
-        client: Any,
+        client: PoolAPI,
         journal: Journal,
         *,
         limits: dict[str, int] | None = None,

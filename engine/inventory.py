@@ -50,7 +50,7 @@ from engine.models import (
     VIFInfo,
     VMInfo,
 )
-from engine.xapi import XapiClient
+from engine.pool_api import PoolAPI
 
 # ---------------------------------------------------------------------------------------------
 # XAPI record -> model. Converters normalise XAPI's values first (digit strings, null refs,
@@ -279,7 +279,7 @@ class Inventory:
     was taken and `changed_at` when the last event was applied (both from the client's clock).
     """
 
-    def __init__(self, client: XapiClient, name: str = "") -> None:
+    def __init__(self, client: PoolAPI, name: str = "") -> None:
         self.client = client
         self.name = name or client.endpoint.name
         self.pools: dict[str, PoolInfo] = {}
@@ -322,7 +322,7 @@ class Inventory:
     # -- loading ------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, client: XapiClient, name: str = "") -> Inventory:
+    def load(cls, client: PoolAPI, name: str = "") -> Inventory:
         """Snapshot the pool in a constant number of round trips (one per class, plus a token)."""
         inv = cls(client, name)
         inv.reload()

@@ -22,8 +22,8 @@ from typing import Any
 from engine.errors import DRError, XapiError, lost_contact
 from engine.inventory import Inventory, convert_all
 from engine.models import MetadataSource, NetworkMapping, RecordSource, VMInfo
+from engine.pool_api import PoolAPI
 from engine.storage.base import ReplicatedLun, StorageAdapter
-from engine.xapi import XapiClient
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Site:
 
     name: str
     inventory: Inventory | None = None
-    client: XapiClient | None = None
+    client: PoolAPI | None = None
     site: str = ""
     reachable: bool | None = None
     error: DRError | None = None
@@ -50,7 +50,7 @@ class Site:
             self.client = self.inventory.client
 
     @classmethod
-    def open(cls, name: str, connect: Callable[[], XapiClient], *, site: str = "") -> Site:
+    def open(cls, name: str, connect: Callable[[], PoolAPI], *, site: str = "") -> Site:
         """Connect with `connect()` and load the pool's inventory; on failure, a Site that
         remembers why (`error`), unreachable only when nothing answered.
 
@@ -184,7 +184,7 @@ class Records:
         return list(found.values())
 
 
-def read_foreign(client: XapiClient, vdi_ref: str, vdi_uuid: str) -> Records:
+def read_foreign(client: PoolAPI, vdi_ref: str, vdi_uuid: str) -> Records:
     """Read the VM-side tables of a foreign database; the session is logged out at once."""
     with client.open_database(vdi_ref) as db:
         raw = {

@@ -29,6 +29,7 @@ from typing import Any
 
 from engine import run_messages
 from engine.clock import Clock, SystemClock
+from engine.config import Concurrency
 from engine.errors import (
     DRError,
     ManualStepRequired,
@@ -44,6 +45,8 @@ from engine.kinds import KINDS
 from engine.kinds.context import Limits, RunContext
 from engine.kinds.result import Result
 from engine.models import Plan
+from engine.pool_api import PoolAPI
+from engine.storage.base import StorageAdapter
 from store import (
     IllegalTransition,
     Kind,
@@ -88,10 +91,10 @@ class Runner:
     def __init__(
         self,
         store: Store,
-        clients: Mapping[str, Any] | Callable[[str], Any],
-        adapter: Any,
+        clients: Mapping[str, PoolAPI] | Callable[[str], PoolAPI],
+        adapter: StorageAdapter,
         clock: Clock | None = None,
-        concurrency: Any = None,
+        concurrency: Concurrency | Limits | None = None,
         *,
         lease_seconds: float = 120.0,
         task_timeout: float = 3600.0,
@@ -101,10 +104,14 @@ class Runner:
         self._clients = clients
         self.adapter = adapter
         self.clock = clock or SystemClock()
-        self.limits = Limits(
-            recover=getattr(concurrency, "recover", 8),
-            start=getattr(concurrency, "start", 16),
-            shutdown=getattr(concurrency, "shutdown", 16),
+        self.limits = (
+            Limits()
+            if concurrency is None
+            else Limits(
+                recover=concurrency.recover,
+                start=concurrency.start,
+                shutdown=concurrency.shutdown,
+            )
         )
         self.lease_seconds = lease_seconds
         self.task_timeout = task_timeout
@@ -121,7 +128,7 @@ class Runner:
         """Receive every `RunEvent` of every run; returns the unsubscribe function."""
         return self.bus.subscribe(fn)
 
-    def client(self, pool: str) -> Any:
+    def client(self, pool: str) -> PoolAPI:
         if callable(self._clients) and not isinstance(self._clients, Mapping):
             return self._clients(pool)
         if pool not in self._clients:
@@ -431,14 +438,14 @@ class Runner:
         used: set[str] = set()
         client = ctx.client
 
-        def recording_client(pool: str) -> Any:
+        def recording_client(pool: str) -> PoolAPI:
             connected = client(pool)
             used.add(pool)  # only pools reached: releasing must not try to connect again
             return connected
 
         ctx.client = recording_client
         try:
-            result: Result = getattr(kind, what)(ctx)
+            result = (kind.abort if what == "abort" else kind.execute)(ctx)
         except ManualStepRequired as exc:
             stop_renewing.set()
             ctx.flush_outcomes()
@@ -498,11 +505,7 @@ class Runner:
                 client = self.client(pool)
             except DRError:
                 continue
-            release = getattr(client, "release_thread", None) or getattr(
-                client, "_drop_local", None
-            )
-            if release is not None:
-                release()
+            client.release_thread()
 
     def _renew_loop(self, run_id: int, plan: Plan, stop: threading.Event) -> None:
         # Real time on purpose: the lease protects against a dead process, not a slow clock.

@@ -12,6 +12,9 @@ Calls go over XML-RPC through `XenAPI.Session` (what every XAPI tool speaks); th
 unmarshaller needs seconds for a 10,000-VM pool where `json` needs a fraction of one. If a server
 has no `/jsonrpc`, the client falls back to XML-RPC for good.
 
+It implements `engine.pool_api` (`PoolAPI`, `ForeignDatabaseAPI`, `TaskWaiterAPI`): the rest of
+the engine is typed against those Protocols, never against this module.
+
 Thread safety: one client may be used from several threads (the inventory follows events in its
 own thread while a run calls). Each thread gets its own HTTP connections; the session is shared.
 
@@ -36,7 +39,6 @@ import threading
 import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
@@ -60,6 +62,7 @@ from engine.errors import (
     from_failure,
     never_reached,
 )
+from engine.pool_api import ForeignDatabaseAPI, PoolAPI, TaskOutcome, TaskWaiterAPI
 
 API_VERSION = "1.0"
 # HOST_IS_SLAVE hops before concluding the pool is mid-election.
@@ -252,28 +255,6 @@ def _envelope_from_json(answer: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class TaskOutcome:
-    """How an Async call ended.
-
-    status: `success`, `failure`, `cancelled`; `pending` if the deadline passed first;
-    `vanished` if the task was destroyed by someone else before its end was seen.
-    result: the call's return value decoded from the task's XML fragment (a ref, a list, "").
-    error: for `failure` / `cancelled`, the typed error the sync call would have raised.
-    """
-
-    ref: str
-    status: str
-    result: Any = None
-    error: XapiError | None = None
-    error_info: list[str] = field(default_factory=list)
-    progress: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
-
-
 def _decode_task_result(fragment: str) -> Any:
     """A task's `result` is the XML-RPC serialisation of the return value (reference §1.9)."""
     if not fragment:
@@ -309,7 +290,12 @@ def _url_host(address: str) -> str:
         return address
 
 
-class XapiClient:
+# Told of every round trip (metrics): the method, its duration in seconds, and the error code,
+# or None when XAPI answered Success. Called on the calling thread; it must not raise or block.
+CallObserver = Callable[[str, float, str | None], None]
+
+
+class XapiClient(PoolAPI):
     """A logged-in connection to one pool's coordinator.
 
     Guarantees:
@@ -334,8 +320,10 @@ class XapiClient:
         clock: Clock | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        observer: CallObserver | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._observer = observer
         self.originator = originator
         self.clock = clock or SystemClock()
         self.timeout = timeout
@@ -362,6 +350,7 @@ class XapiClient:
         clock: Clock | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        observer: CallObserver | None = None,
     ) -> XapiClient:
         """Log in to the pool's coordinator (following HOST_IS_SLAVE) and return the client."""
         client = cls(
@@ -370,6 +359,7 @@ class XapiClient:
             clock=clock,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            observer=observer,
         )
         try:
             client._login()
@@ -526,6 +516,8 @@ class XapiClient:
             envelope = thunk()
         except Exception as exc:
             code = _transport_code(exc)
+            if self._observer is not None:
+                self._observer(method, time.monotonic() - started, code or type(exc).__name__)
             if code is None:
                 raise
             self._drop_local()
@@ -537,6 +529,10 @@ class XapiClient:
         # Round-trip time of short calls (the latency the RTO model uses); slow answers such as
         # a blocking event.from or a big get_all_records say nothing about the link.
         rtt = time.monotonic() - started
+        if self._observer is not None:
+            failed = isinstance(envelope, dict) and envelope.get("Status") == "Failure"
+            error = (envelope.get("ErrorDescription") or ["INTERNAL_ERROR"])[0] if failed else None
+            self._observer(method, rtt, str(error) if error is not None else None)
         if rtt < 1.0 and not method.startswith("event."):
             self.latency = rtt if self.latency is None else 0.8 * self.latency + 0.2 * rtt
         if not isinstance(envelope, dict) or "Status" not in envelope:
@@ -810,7 +806,7 @@ class XapiClient:
         self.close()
 
 
-class TaskWaiter:
+class TaskWaiter(TaskWaiterAPI):
     """Waits for many tasks with one `event.from` subscription, handing back each as it ends.
 
     The runner's bounded parallelism uses it: `add` a task when it is started, call `next` to
@@ -869,7 +865,7 @@ class TaskWaiter:
         return done
 
 
-class ForeignDatabase:
+class ForeignDatabase(ForeignDatabaseAPI):
     """A read-only session on a foreign pool database opened from a metadata VDI.
 
     Calls go with the foreign session as their first argument (reference §2.5): reads see the

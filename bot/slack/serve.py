@@ -54,6 +54,7 @@ class Serving:
         self._stop = stop
         self.url: str | None = None  # HTTP mode: the request URL
         self.reports: RunningReports | None = None  # the scheduled reports (bot/reports)
+        self.connected: Callable[[], bool] = lambda: True  # /readyz: Socket Mode is up
 
     def stop(self) -> None:
         if self.reports is not None:
@@ -111,7 +112,9 @@ def _serve_socket(bot: SlackBot, config: SlackConfig) -> Serving:
         closing.join(timeout=5)
         bot.stop()
 
-    return Serving(bot, stop)
+    serving = Serving(bot, stop)
+    serving.connected = handler.client.is_connected
+    return serving
 
 
 def _serve_http(bot: SlackBot, config: SlackConfig) -> Serving:
@@ -146,6 +149,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the Slack bot (Socket Mode by default; HTTP mode with [slack] mode = "http")."""
+    from bot.health import observe, start_health
+    from bot.logs import configure_logging, secrets_of
     from bot.ops.output import console, fail
     from bot.settings import config_path, load_settings
     from commands.wiring import Wiring
@@ -153,11 +158,11 @@ def serve(
     from engine.errors import DRError
     from store import StoreError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings(config)
     except DRError as exc:
         raise fail(str(exc)) from None
+    configure_logging(settings.observability.logs, secrets_of(settings))  # bot/logs.py
     if settings.slack is None:
         raise fail(m.NO_SLACK_SECTION.format(path=config_path(config)))
     missing = settings.slack.ready()
@@ -173,8 +178,12 @@ def serve(
         wiring = Wiring(settings.engine, settings.store_path, clock=clock)
     except (DRError, StoreError) as exc:
         raise fail(str(exc)) from None
+    metrics = observe(wiring)  # bot/health.py: before the first XAPI call
     service = Service(wiring, settings.policy, members=slack_members(client))
     serving = start_bot(settings.slack, service, clock=clock, reports=settings.reports)
+    health = start_health(
+        settings.observability, metrics, service, serving.connected, [serving.bot.client, client]
+    )
     if settings.slack.mode == "http":
         console.print(
             m.SERVING_HTTP.format(
@@ -189,6 +198,8 @@ def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
+    if health is not None:
+        health.stop()
     serving.stop()
     service.close()
     console.print(m.STOPPED)

@@ -14,13 +14,26 @@ the world for what was begun.
 
 from __future__ import annotations
 
-from engine.kinds import failback, failover, test_failover
-from engine.kinds.result import Result
+from typing import Protocol
 
-KINDS = {
-    "test-failover": test_failover,
-    "failover": failover,
-    "failback": failback,
+from engine.kinds import failback, failover, test_failover
+from engine.kinds.context import RunContext
+from engine.kinds.result import Result
+from store import Kind
+
+
+class RunKind(Protocol):
+    """What the runner calls on a kind module (see the module docstring)."""
+
+    def execute(self, ctx: RunContext) -> Result: ...
+
+    def abort(self, ctx: RunContext) -> Result: ...
+
+
+KINDS: dict[Kind, RunKind] = {
+    Kind.TEST_FAILOVER: test_failover,
+    Kind.FAILOVER: failover,
+    Kind.FAILBACK: failback,
 }
 
-__all__ = ["KINDS", "Result"]
+__all__ = ["KINDS", "Result", "RunKind"]

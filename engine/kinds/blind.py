@@ -20,6 +20,7 @@ from engine.errors import DRError, XapiError, lost_contact
 from engine.kinds.context import RunContext, apply_expansion
 from engine.kinds.lookups import ref_by_uuid, to_int
 from engine.models import NetworkMapping, VMInfo
+from engine.pool_api import PoolAPI
 from engine.protection import Records, protection_problems, read_foreign
 from store import VMStatus
 
@@ -35,7 +36,9 @@ _WHY = {
 }
 
 
-def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases, attached: list[str]) -> None:
+def expand_from_metadata(
+    ctx: RunContext, client: PoolAPI, dbs: Databases, attached: list[str]
+) -> None:
     """Make the run's plan what the attached metadata holds (see the module docstring).
 
     `attached` are the uuids of the SRs the run attached. Journaled under `expand:metadata`,
@@ -51,7 +54,7 @@ def expand_from_metadata(ctx: RunContext, client: Any, dbs: Databases, attached:
 
 
 def read_expansion(
-    ctx: RunContext, client: Any, candidates: list[str], attached: list[str]
+    ctx: RunContext, client: PoolAPI, candidates: list[str], attached: list[str]
 ) -> dict[str, Any]:
     """The expansion's journaled result: `apps` (uuid -> name, vdi), `vms` (VMPlan fields),
     `unprotected` (uuid, name, appliance, status, why: the VMs never asked of XAPI, either
@@ -150,7 +153,7 @@ def read_expansion(
     return {"apps": apps, "vms": vms, "unprotected": unprotected, "networks": networks}
 
 
-def land_networks(client: Any, used: dict[str, Any]) -> list[NetworkMapping]:
+def land_networks(client: PoolAPI, used: dict[str, Any]) -> list[NetworkMapping]:
     """Where each network the VMs use lands at the destination: a network of its name, else of
     its bridge (the order XAPI's import looks them up in), else none (`ensure_networks` then
     makes one)."""

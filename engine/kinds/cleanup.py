@@ -12,6 +12,7 @@ from engine.executor import Action, Executor
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, ref_by_uuid, vm_record
 from engine.kinds.storage_steps import storage_step
+from engine.pool_api import PoolAPI
 
 
 def created_by_run(ctx: RunContext) -> dict[str, list[str]]:
@@ -46,7 +47,7 @@ def created_by_run(ctx: RunContext) -> dict[str, list[str]]:
     }
 
 
-def destroy_vm(client: Any, uuid: str) -> None:
+def destroy_vm(client: PoolAPI, uuid: str) -> None:
     """Destroy a (halted) VM, its snapshots, VBDs and VIFs; its disks (VDIs) are kept."""
     rec = vm_record(client, uuid)
     if rec is None:
@@ -56,7 +57,7 @@ def destroy_vm(client: Any, uuid: str) -> None:
     _destroy_vm_ref(client, rec["ref"], rec)
 
 
-def _destroy_vm_ref(client: Any, ref: str, rec: dict[str, Any] | None = None) -> None:
+def _destroy_vm_ref(client: PoolAPI, ref: str, rec: dict[str, Any] | None = None) -> None:
     try:
         rec = rec or client.call("VM.get_record", ref)
         for vbd in rec.get("VBDs") or []:
@@ -69,7 +70,7 @@ def _destroy_vm_ref(client: Any, ref: str, rec: dict[str, Any] | None = None) ->
             raise
 
 
-def _quiet(client: Any, method: str, ref: str) -> None:
+def _quiet(client: PoolAPI, method: str, ref: str) -> None:
     try:
         client.call(method, ref)
     except XapiRejected as exc:
@@ -77,7 +78,7 @@ def _quiet(client: Any, method: str, ref: str) -> None:
             raise
 
 
-def forget_sr(client: Any, uuid: str) -> None:
+def forget_sr(client: PoolAPI, uuid: str) -> None:
     """Unplug (coordinator last) and destroy every PBD of an SR, then forget it."""
     ref = ref_by_uuid(client, "SR", uuid)
     if ref is None:
@@ -99,7 +100,7 @@ def forget_sr(client: Any, uuid: str) -> None:
     client.call("SR.forget", ref)
 
 
-def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[str]:
+def cleanup(ctx: RunContext, client: PoolAPI, *, remove_test_copies: bool) -> list[str]:
     """Remove everything the run created in `client`'s pool, newest first, each removal
     journaled; then verify nothing is left. Returns what is left (empty when clean)."""
     created = created_by_run(ctx)
@@ -164,7 +165,7 @@ def cleanup(ctx: RunContext, client: Any, *, remove_test_copies: bool) -> list[s
     return left
 
 
-def note_networks(ctx: RunContext, client: Any) -> None:
+def note_networks(ctx: RunContext, client: PoolAPI) -> None:
     """Journal the destination's networks before recovery, so cleanup can tell the ones
     recovery created (journaled once: a resumed run keeps the list from before it began)."""
     ctx.journal.effect(
@@ -175,7 +176,7 @@ def note_networks(ctx: RunContext, client: Any) -> None:
     )
 
 
-def networks_created(ctx: RunContext, client: Any) -> dict[str, dict[str, Any]]:
+def networks_created(ctx: RunContext, client: PoolAPI) -> dict[str, dict[str, Any]]:
     """Networks that appeared since `note_networks` and are unused: no PIF, no VIF."""
     before = ctx.journal.result(keys.NETWORKS_BEFORE)
     if not before:
@@ -188,24 +189,24 @@ def networks_created(ctx: RunContext, client: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def _destroy_network(client: Any, uuid: str) -> None:
+def _destroy_network(client: PoolAPI, uuid: str) -> None:
     ref = ref_by_uuid(client, "network", uuid)
     if ref is not None:
         client.call("network.destroy", ref)
 
 
-def _halted(client: Any, uuid: str) -> dict[str, Any] | None:
+def _halted(client: PoolAPI, uuid: str) -> dict[str, Any] | None:
     rec = vm_record(client, uuid)
     return {"power_state": "Halted"} if rec is None or rec["power_state"] == "Halted" else None
 
 
-def destroy_app(client: Any, uuid: str) -> None:
+def destroy_app(client: PoolAPI, uuid: str) -> None:
     ref = ref_by_uuid(client, "VM_appliance", uuid)
     if ref is not None:
         client.call("VM_appliance.destroy", ref)
 
 
-def destroy_dr_task(client: Any, uuid: str) -> None:
+def destroy_dr_task(client: PoolAPI, uuid: str) -> None:
     ref = ref_by_uuid(client, "DR_task", uuid)
     if ref is not None:
         client.call("DR_task.destroy", ref)
@@ -213,7 +214,7 @@ def destroy_dr_task(client: Any, uuid: str) -> None:
 
 def _remove_all(
     ctx: RunContext,
-    client: Any,
+    client: PoolAPI,
     kind: str,
     name: str,
     cls: str,
@@ -240,7 +241,7 @@ def remove_journaled(
     key: keys.StepKey,
     name: str,
     subject: str,
-    client: Any,
+    client: PoolAPI,
     cls: str,
     uuid: str,
     act: Callable[[], None],
@@ -261,7 +262,7 @@ def remove_journaled(
     ctx.journal.effect(key, name, subject, do, reconcile=gone)
 
 
-def destroy_dr_tasks(ctx: RunContext, client: Any) -> None:
+def destroy_dr_tasks(ctx: RunContext, client: PoolAPI) -> None:
     """Destroy the DR_tasks this run created (SRs that recovered VMs use stay attached:
     recovery cleared their `introduced_by`, reference §2.4)."""
     for uuid in created_by_run(ctx)["dr_tasks"]:

@@ -13,6 +13,8 @@ from engine.clock import Clock
 from engine.executor import Executor
 from engine.journal import Journal
 from engine.models import AppliancePlan, NetworkMapping, Plan, VMPlan
+from engine.pool_api import PoolAPI
+from engine.storage.base import StorageAdapter
 from store import RunOutcome, VMOutcome, VMStatus
 
 
@@ -35,8 +37,8 @@ class RunContext:
     run_id: int
     plan: Plan
     journal: Journal
-    client: Callable[[str], Any]  # pool name -> XapiClient
-    adapter: Any  # StorageAdapter
+    client: Callable[[str], PoolAPI]  # pool name -> its connection
+    adapter: StorageAdapter
     clock: Clock
     limits: Limits
     cancel: threading.Event
@@ -49,18 +51,18 @@ class RunContext:
     save_outcomes: Callable[[RunOutcome], None] | None = None
 
     @property
-    def dest(self) -> Any:
+    def dest(self) -> PoolAPI:
         return self.client(self.plan.dest_pool)
 
     @property
-    def source(self) -> Any:
+    def source(self) -> PoolAPI:
         return self.client(self.plan.source_pool)
 
     @property
     def stop_on_failure(self) -> bool:
-        return bool(getattr(self.plan, "stop_on_failure", False))
+        return self.plan.stop_on_failure
 
-    def executor(self, client: Any) -> Executor:
+    def executor(self, client: PoolAPI) -> Executor:
         return Executor(
             client,
             self.journal,

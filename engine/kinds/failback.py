@@ -33,6 +33,7 @@ from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, reprotect, storage_step
 from engine.models import LunPlan
+from engine.pool_api import PoolAPI
 from store import RunState, VMStatus
 
 
@@ -76,7 +77,7 @@ def execute(ctx: RunContext) -> Result:
     return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
 
 
-def reprotect_all(ctx: RunContext, dr: Any, luns: list[LunPlan]) -> None:
+def reprotect_all(ctx: RunContext, dr: PoolAPI, luns: list[LunPlan]) -> None:
     """Replicate each failed-back LUN towards the DR site again, once the DR site no longer
     uses its SR (a mirror under an attached SR would pull the disks from under it); a LUN whose
     SR stays attached there is noted for a person instead."""
@@ -87,7 +88,7 @@ def reprotect_all(ctx: RunContext, dr: Any, luns: list[LunPlan]) -> None:
         reprotect(ctx, lun)
 
 
-def clean_dr_site(ctx: RunContext, dr: Any) -> None:
+def clean_dr_site(ctx: RunContext, dr: PoolAPI) -> None:
     """Remove the failed-back VMs' and vApps' records from the DR pool (disks stay on the
     array) and detach the SRs there, for the VMs the primary now runs."""
     # Recovered on the primary, started or not: the DR site's copy is no longer needed.

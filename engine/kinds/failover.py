@@ -26,6 +26,7 @@ from engine.kinds.result import Result, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.models import LunPlan
+from engine.pool_api import PoolAPI
 from store import RunState, VMStatus
 
 
@@ -107,7 +108,7 @@ def _still_running(ctx: RunContext, outcomes: dict[keys.StepKey, Outcome]) -> st
 
 
 def rearm_metadata_replication(
-    ctx: RunContext, client: Any, configs: dict[str, dict[str, str]]
+    ctx: RunContext, client: PoolAPI, configs: dict[str, dict[str, str]]
 ) -> list[str]:
     """Turn on metadata replication at the destination for the SRs that carried metadata, so
     the DR pool's own metadata travels back for a failback; -> what failed ("SR: error").
@@ -139,7 +140,7 @@ def rearm_metadata_replication(
     return failed
 
 
-def reattach(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
+def reattach(client: PoolAPI, lun: LunPlan, config: dict[str, str]) -> str:
     """Introduce the LUN's SR again, with a PBD per host plugged (the coordinator's first)
     and a scan (today's xapi does not scan on plug); -> the SR ref."""
     ref = client.call("SR.introduce", lun.sr_uuid, lun.sr_name, "", lun.sr_type, "", True, {})

@@ -8,9 +8,10 @@ from engine import stepkeys as keys
 from engine.errors import XapiError, XapiRejected
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
+from engine.pool_api import PoolAPI
 
 
-def disable_ha(ctx: RunContext, client: Any) -> None:
+def disable_ha(ctx: RunContext, client: PoolAPI) -> None:
     """Turn HA off, journaling how it was configured so `restore_ha` can turn it back on."""
 
     def act(_step: int) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def disable_ha(ctx: RunContext, client: Any) -> None:
     ctx.journal.effect(keys.HA_DISABLE, "disable HA", ctx.plan.dest_pool, act)
 
 
-def restore_ha(ctx: RunContext, client: Any) -> None:
+def restore_ha(ctx: RunContext, client: PoolAPI) -> None:
     """Turn HA back on as it was, if this run turned it off."""
     before = ctx.journal.result(keys.HA_DISABLE)
     if not before or not before.get("was_enabled"):

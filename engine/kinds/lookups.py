@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import XapiRejected
+from engine.pool_api import PoolAPI
 
 LIVE_STATES = ("Running", "Paused", "Suspended")
 
 
-def ref_by_uuid(client: Any, cls: str, uuid: str) -> str | None:
+def ref_by_uuid(client: PoolAPI, cls: str, uuid: str) -> str | None:
     """The ref of the object with this uuid, or None if there is none."""
     try:
         return str(client.call(f"{cls}.get_by_uuid", uuid))
@@ -19,7 +20,7 @@ def ref_by_uuid(client: Any, cls: str, uuid: str) -> str | None:
         raise
 
 
-def vm_record(client: Any, uuid: str) -> dict[str, Any] | None:
+def vm_record(client: PoolAPI, uuid: str) -> dict[str, Any] | None:
     ref = ref_by_uuid(client, "VM", uuid)
     if ref is None:
         return None

@@ -15,6 +15,7 @@ from engine.kinds.cleanup import note_networks
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid, to_int, vm_record
 from engine.models import AppliancePlan, Plan, VMPlan
+from engine.pool_api import ForeignDatabaseAPI, PoolAPI
 from engine.stepkeys import StepKey
 from store import VMStatus
 
@@ -33,11 +34,11 @@ class NotInMetadata(DRError):
 class Databases:
     """The foreign metadata databases a recovery reads, opened once and closed at the end."""
 
-    def __init__(self, client: Any, plan: Plan, sr_uuids: list[str]) -> None:
+    def __init__(self, client: PoolAPI, plan: Plan, sr_uuids: list[str]) -> None:
         self.client = client
         self.plan = plan
         self.sr_uuids = sr_uuids
-        self._dbs: dict[str, Any] = {}  # vdi uuid -> ForeignDatabase
+        self._dbs: dict[str, ForeignDatabaseAPI] = {}  # by vdi uuid
 
     def __enter__(self) -> Databases:
         return self
@@ -73,7 +74,7 @@ class Databases:
             found += latest or [uuid for _, uuid in copies]
         return found
 
-    def open(self, vdi_uuid: str) -> Any:
+    def open(self, vdi_uuid: str) -> ForeignDatabaseAPI:
         if vdi_uuid not in self._dbs:
             ref = ref_by_uuid(self.client, "VDI", vdi_uuid)
             if ref is None:
@@ -83,7 +84,7 @@ class Databases:
             self._dbs[vdi_uuid] = db
         return self._dbs[vdi_uuid]
 
-    def find(self, cls: str, uuid: str, hint: str | None) -> tuple[Any, str]:
+    def find(self, cls: str, uuid: str, hint: str | None) -> tuple[ForeignDatabaseAPI, str]:
         """The database holding object `uuid` of `cls`, and its ref there (hint tried first)."""
         order = ([hint] if hint else []) + [v for v in self.candidates() if v != hint]
         for vdi in order:
@@ -98,7 +99,7 @@ class Databases:
         raise NotInMetadata(run_messages.NO_METADATA.format(what=f"{cls} {uuid}"))
 
 
-def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
+def recovered(client: PoolAPI, vm: VMPlan) -> dict[str, Any] | None:
     """The world's answer to "was this VM recovered?": its record at the destination if it
     exists there as a recovered copy (XAPI bumps `version` on recovery), else None."""
     rec = vm_record(client, vm.uuid)
@@ -109,7 +110,7 @@ def recovered(client: Any, vm: VMPlan) -> dict[str, Any] | None:
     return rec
 
 
-def members_at_destination(client: Any, app: AppliancePlan) -> dict[str, str | None]:
+def members_at_destination(client: PoolAPI, app: AppliancePlan) -> dict[str, str | None]:
     """uuid -> ref of the vApp's VMs now in the destination (None when absent), in two calls
     (the recovered appliance keeps its uuid), else one lookup per VM."""
     wanted = {vm.uuid for vm in app.vms}
@@ -135,7 +136,7 @@ class Placement:
     memory is kept free on every host, and once done it is counted where it landed.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: PoolAPI) -> None:
         self._lock = threading.Lock()
         self._client = client
         self._free: dict[str, int] = {}
@@ -192,7 +193,7 @@ class Placement:
 
 
 def recover_and_start_actions(
-    ctx: RunContext, client: Any, dbs: Databases, power_after: str
+    ctx: RunContext, client: PoolAPI, dbs: Databases, power_after: str
 ) -> tuple[list[Action], dict[StepKey, list[str]], Placement | None]:
     """The DAG of one recovery: recover each vApp / standalone VM, then start its VMs group by
     group (each group after the previous one of its vApp), pipelined per vApp.
@@ -329,7 +330,7 @@ def recover_and_start_actions(
     return actions, vms_of, placement
 
 
-def ensure_networks(ctx: RunContext, client: Any) -> None:
+def ensure_networks(ctx: RunContext, client: PoolAPI) -> None:
     """Make, once and before any recovery, each network of the plan the destination lacks.
 
     XAPI's import looks a network up by name, then by bridge, and otherwise creates it with
@@ -369,7 +370,9 @@ def ensure_networks(ctx: RunContext, client: Any) -> None:
         )
 
 
-def recover_and_start(ctx: RunContext, client: Any, sr_uuids: list[str], power_after: str) -> None:
+def recover_and_start(
+    ctx: RunContext, client: PoolAPI, sr_uuids: list[str], power_after: str
+) -> None:
     """Recover every vApp and standalone VM of the plan into `client`'s pool and start them as
     the plan says; records each VM's outcome. Failures of single VMs do not raise."""
     note_networks(ctx, client)

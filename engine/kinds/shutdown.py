@@ -11,10 +11,13 @@ from engine.executor import Action, Outcome
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, vm_record
 from engine.models import VMPlan
+from engine.pool_api import PoolAPI
 from engine.stepkeys import StepKey
 
 
-def shutdown_in_reverse_order(ctx: RunContext, client: Any, pool: str) -> dict[StepKey, Outcome]:
+def shutdown_in_reverse_order(
+    ctx: RunContext, client: PoolAPI, pool: str
+) -> dict[StepKey, Outcome]:
     """Cleanly shut down the plan's VMs that are running in `pool`: vApp groups in descending
     order (each group after the later one), standalone VMs in parallel."""
     actions: list[Action] = []

@@ -21,6 +21,9 @@ from engine.executor import Action
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import ref_by_uuid
 from engine.models import NULL_REF, LunPlan
+from engine.pool_api import PoolAPI
+from engine.storage.base import Action as StorageAction
+from engine.storage.base import ReplicatedLun, StorageAdapter
 from store import VMStatus
 
 # DR_task.create calls in flight at once. XenCenter creates one DR_task at a time and stops at
@@ -30,7 +33,19 @@ from store import VMStatus
 ATTACH_AT_ONCE = 1
 
 
-def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
+def _ask(adapter: StorageAdapter, action: StorageAction, lun: str) -> ReplicatedLun:
+    """Call the adapter's method for `action` (spelled out, so a type checker follows it)."""
+    methods: dict[StorageAction, Callable[[str], ReplicatedLun]] = {
+        "present_test_copy": adapter.present_test_copy,
+        "remove_test_copy": adapter.remove_test_copy,
+        "promote": adapter.promote,
+        "reverse": adapter.reverse,
+        "sync": adapter.sync,
+    }
+    return methods[action](lun)
+
+
+def storage_step(ctx: RunContext, action: StorageAction, lun: LunPlan) -> dict[str, Any]:
     """Ask the storage adapter for `action` on `lun`, journaled; returns the LUN's state.
 
     `ManualStepRequired` propagates (the run pauses; the step stays `failed` in the journal and
@@ -39,7 +54,7 @@ def storage_step(ctx: RunContext, action: str, lun: LunPlan) -> dict[str, Any]:
     key = keys.storage(action, lun.lun)
 
     def act(_step: int) -> dict[str, Any]:
-        state = getattr(ctx.adapter, action)(lun.lun)
+        state = _ask(ctx.adapter, action, lun.lun)
         return state.model_dump(mode="json")
 
     def reconcile() -> dict[str, Any] | None:
@@ -176,7 +191,7 @@ def drop_vms_of_failed_luns(
 
 
 def attach_sr(
-    ctx: RunContext, client: Any, lun: LunPlan, device_config: dict[str, str]
+    ctx: RunContext, client: PoolAPI, lun: LunPlan, device_config: dict[str, str]
 ) -> dict[str, Any]:
     """Make the SR of `lun` attached in `client`'s pool, journaled under `attach:<sr uuid>`.
 
@@ -240,7 +255,7 @@ def attach_sr(
 
 
 def attach_all(
-    ctx: RunContext, client: Any, luns: list[LunPlan], configs: dict[str, dict[str, str]]
+    ctx: RunContext, client: PoolAPI, luns: list[LunPlan], configs: dict[str, dict[str, str]]
 ) -> list[LunPlan]:
     """Attach the SRs of all `luns` at once: one `Async.DR_task.create` per LUN in flight
     together (each plugs the SR on every host one after the other, so doing LUNs one by one
@@ -321,7 +336,7 @@ def attach_all(
     return attached
 
 
-def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
+def _attach_action(client: PoolAPI, lun: LunPlan, config: dict[str, str]) -> Action:
     def launch() -> str:
         return client.start_async("DR_task.create", lun.sr_type, config, [lun.sr_uuid])
 
@@ -353,7 +368,7 @@ def _attach_action(client: Any, lun: LunPlan, config: dict[str, str]) -> Action:
     )
 
 
-def _attached(client: Any, lun: LunPlan, result: dict[str, Any]) -> bool:
+def _attached(client: PoolAPI, lun: LunPlan, result: dict[str, Any]) -> bool:
     """Whether a DR_task.create that succeeded attached the LUN's SR (xapi succeeds with an
     empty DR_task when the probe found no SR of that uuid, docs/xapi-behaviours.md §2)."""
     if lun.sr_uuid in (result.get("introduced_srs") or []):
@@ -364,7 +379,7 @@ def _attached(client: Any, lun: LunPlan, result: dict[str, Any]) -> bool:
     )
 
 
-def probed_srs(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
+def probed_srs(client: PoolAPI, lun: LunPlan, config: dict[str, str]) -> str:
     """What a metadata probe of the LUN's device_config finds on the coordinator, for a
     message: the SR uuids, or why the probe failed."""
     try:
@@ -379,7 +394,7 @@ def probed_srs(client: Any, lun: LunPlan, config: dict[str, str]) -> str:
     return ", ".join(uuids) if uuids else run_messages.PROBE_EMPTY
 
 
-def _destroy_dr_task(ctx: RunContext, client: Any, uuid: str, lun: LunPlan | None) -> None:
+def _destroy_dr_task(ctx: RunContext, client: PoolAPI, uuid: str, lun: LunPlan | None) -> None:
     """Destroy a DR_task the run does not keep (empty, or left by a failed create),
     journaled under `finish:drtask:<uuid>`."""
 
@@ -396,7 +411,7 @@ def _destroy_dr_task(ctx: RunContext, client: Any, uuid: str, lun: LunPlan | Non
     ctx.journal.effect(keys.finish_dr_task(uuid), "destroy DR_task", subject, act, reconcile=gone)
 
 
-def plug_all(client: Any, sr_ref: str) -> list[str]:
+def plug_all(client: PoolAPI, sr_ref: str) -> list[str]:
     """Plug every unplugged PBD of an SR; returns the PBD refs plugged."""
     plugged = []
     for pbd in client.call("SR.get_PBDs", sr_ref):
@@ -406,7 +421,7 @@ def plug_all(client: Any, sr_ref: str) -> list[str]:
     return plugged
 
 
-def scan_attached(client: Any, luns: list[LunPlan]) -> list[tuple[LunPlan, str]]:
+def scan_attached(client: PoolAPI, luns: list[LunPlan]) -> list[tuple[LunPlan, str]]:
     """`SR.scan` every attached SR; -> the LUNs whose scan failed, with the error.
 
     Since xen-api v23.22.0 (CA-379112) the coordinator's first plug no longer scans, and
