@@ -28,6 +28,7 @@ from commands import messages as m
 from commands.actor import Actor
 from commands.approvals import Desk
 from commands.config import PolicyConfig
+from commands.estate import runs_of
 from commands.events import Listener, ServiceEvent
 from commands.parse import SHOWN, nearest, usage
 from commands.policy import DESTRUCTIVE_KINDS, Decision, Members, Policy
@@ -214,9 +215,7 @@ class Service:
                     actor,
                 )
             case RunsRequest():
-                return RunsList(
-                    runs=[run_summary(r) for r in self.wiring.store.runs.list(limit=request.limit)]
-                )
+                return RunsList(runs=runs_of(self.wiring.store, request.limit, request.pool))
             case ShowRequest():
                 return self._show(request.run_id)
             case AuditRequest():
