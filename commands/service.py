@@ -336,9 +336,11 @@ class Service:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if run.state not in RESUMABLE:
+            # Driven by a process that may live: who, and when its lease lets a resume take over.
+            elsewhere = self.wiring.runner.driven_elsewhere(request.run_id, "resume")
             return Refused(
                 code="run-state",
-                reason=m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
+                reason=elsewhere or m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
                 hint=m.SHOW_RUN.format(run_id=request.run_id),
             )
         step = self.wiring.runner.paused_step(request.run_id)
@@ -374,10 +376,11 @@ class Service:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if actor.via != "cli" and run.state in LIVE:
+            elsewhere = self.wiring.runner.driven_elsewhere(request.run_id, "abort")
             return Refused(
                 code="run-state",
-                reason=m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
-                hint=m.CANCEL_FIRST.format(run_id=request.run_id),
+                reason=elsewhere or m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
+                hint="" if elsewhere else m.CANCEL_FIRST.format(run_id=request.run_id),
             )
         if actor.via == "slack" and run.kind in DESTRUCTIVE_KINDS:
             return self._ask_run_action("abort", request, actor, run)
