@@ -22,6 +22,7 @@ def _mount() -> None:
     from bot import (
         cli_audit,
         cli_config,
+        cli_docs,
         cli_ops,
         cli_rehearse,
         cli_report,
@@ -40,6 +41,7 @@ def _mount() -> None:
     cli_audit.register(app)
     cli_store.register(app)
     cli_config.register(app)
+    cli_docs.register(app)
 
 
 def main() -> None:

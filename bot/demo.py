@@ -125,6 +125,11 @@ class Simulators:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
+    def luns(self) -> list[dict[str, Any]]:
+        """The simulated array's replicated LUNs as `[[engine.storage.luns]]` entries."""
+        keys = ("lun", "sr_uuid", "name", "source_site", "target_site", "mirror_device_config")
+        return [{k: lun[k] for k in keys} for lun in self.control("/replication", "GET")]
+
     def stop(self) -> None:
         self.slack.stop()
         self.xapi.stop()
@@ -160,9 +165,13 @@ def simulators(
     mode: str = "socket",
     slack_clock: Any = None,
     policy: dict[str, Any] | None = None,
+    storage: str = "sim",
 ) -> Iterator[Simulators]:
     """Start sim/xapi (`scenario`) and sim/slack on loopback and write a drbot configuration
-    for them in `state_dir` (the bot in `mode`: socket or http); stop them afterwards."""
+    for them in `state_dir` (the bot in `mode`: socket or http); stop them afterwards.
+    `storage = "manual"` configures the manual storage adapter over the simulated array's
+    LUNs: each storage step then waits for a person (who acts on the array through sim/xapi's
+    control API) to click Done."""
     import tomllib
 
     import tomli_w
@@ -184,8 +193,10 @@ def simulators(
         endpoints = {**xapi.endpoints, "slack": slack.endpoints()}
         write_endpoints(endpoints, endpoints_path)
         write_config(endpoints, config_path, Path("drbot.db"), force=True)  # the demo's own file
-        if policy or mode != "socket":
+        if policy or mode != "socket" or storage != "sim":
             data = tomllib.loads(config_path.read_text())
+            if storage == "manual":
+                data["engine"]["storage"] = {"adapter": "manual", "luns": sims.luns()}
             data["policy"] = {**data.get("policy", {}), **(policy or {})}
             data["slack"] = {**data["slack"], "mode": mode}
             if mode == "http":
@@ -237,6 +248,7 @@ def demo_world(
     slack_clock: Any = None,
     clock: Any = None,
     policy: dict[str, Any] | None = None,
+    storage: str = "sim",
 ) -> Iterator[DemoWorld]:
     """Both simulators and the bot (`mode`: socket or http) on loopback, with a configuration
     in `state_dir`; everything stopped afterwards. `clock` is the service's and the bot's (a
@@ -248,6 +260,7 @@ def demo_world(
         mode=mode,
         slack_clock=slack_clock,
         policy=policy,
+        storage=storage,
     ) as sims:
         service, serving = start_stack(sims, clock=clock)
         world = DemoWorld(

@@ -122,10 +122,11 @@ class FailbackRequest(_Request):
 
 
 class RunsRequest(_Request):
-    """`runs`: the newest runs first."""
+    """`runs [--pool POOL]`: the newest runs first (only those of protected pool POOL)."""
 
     command: Literal["runs"] = "runs"
     limit: int = Field(default=20, ge=1, le=200)
+    pool: PoolName | None = None
 
 
 class ShowRequest(_Request):
@@ -187,10 +188,16 @@ class RejectRequest(_Request):
 
 
 class ConfirmStorageRequest(_Request):
-    """The storage team's Done button: the manual storage step a run waits for was done."""
+    """The storage team's Done button: the manual storage step a run waits for was done.
+
+    `lun` and `action` name the step the button was posted for: a Done clicked on an older
+    step's message (a stale screen, a second click after the run went on to the next LUN)
+    must not confirm the step the run waits for now, which nobody has done yet."""
 
     command: Literal["confirm-storage"] = "confirm-storage"
     run_id: RunId
+    lun: str | None = Field(default=None, max_length=200)
+    action: str | None = Field(default=None, max_length=40)
 
 
 Request = Annotated[

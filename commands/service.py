@@ -28,6 +28,7 @@ from commands import messages as m
 from commands.actor import Actor
 from commands.approvals import Desk
 from commands.config import PolicyConfig
+from commands.estate import runs_of
 from commands.events import Listener, ServiceEvent
 from commands.parse import SHOWN, nearest, usage
 from commands.policy import DESTRUCTIVE_KINDS, Decision, Members, Policy
@@ -214,9 +215,7 @@ class Service:
                     actor,
                 )
             case RunsRequest():
-                return RunsList(
-                    runs=[run_summary(r) for r in self.wiring.store.runs.list(limit=request.limit)]
-                )
+                return RunsList(runs=runs_of(self.wiring.store, request.limit, request.pool))
             case ShowRequest():
                 return self._show(request.run_id)
             case AuditRequest():
@@ -228,7 +227,7 @@ class Service:
             case AbortRequest():
                 return self._abort(request, actor)
             case ConfirmStorageRequest():
-                return self._confirm_storage(request.run_id, actor)
+                return self._confirm_storage(request, actor)
             case ApproveRequest():
                 return self._approve(request.approval_id, actor)
             case RejectRequest():
@@ -337,9 +336,11 @@ class Service:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if run.state not in RESUMABLE:
+            # Driven by a process that may live: who, and when its lease lets a resume take over.
+            elsewhere = self.wiring.runner.driven_elsewhere(request.run_id, "resume")
             return Refused(
                 code="run-state",
-                reason=m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
+                reason=elsewhere or m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
                 hint=m.SHOW_RUN.format(run_id=request.run_id),
             )
         step = self.wiring.runner.paused_step(request.run_id)
@@ -375,10 +376,11 @@ class Service:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if actor.via != "cli" and run.state in LIVE:
+            elsewhere = self.wiring.runner.driven_elsewhere(request.run_id, "abort")
             return Refused(
                 code="run-state",
-                reason=m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
-                hint=m.CANCEL_FIRST.format(run_id=request.run_id),
+                reason=elsewhere or m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
+                hint="" if elsewhere else m.CANCEL_FIRST.format(run_id=request.run_id),
             )
         if actor.via == "slack" and run.kind in DESTRUCTIVE_KINDS:
             return self._ask_run_action("abort", request, actor, run)
@@ -403,15 +405,30 @@ class Service:
         )
         return ApprovalOpened(approval=approval, plan=plan)
 
-    def _confirm_storage(self, run_id: int, actor: Actor) -> Result:
+    def _confirm_storage(self, request: ConfirmStorageRequest, actor: Actor) -> Result:
         """The storage team's Done: record the confirmation and let the run go on. The run was
-        approved when it started; going on past a manual step it asked for is part of it."""
+        approved when it started; going on past a manual step it asked for is part of it.
+        A Done naming another step than the one the run waits for confirms nothing."""
+        run_id = request.run_id
         run = self.wiring.store.runs.get(run_id)
         step = self.wiring.runner.paused_step(run_id)
         if run.state is not RunState.PAUSED or step is None:
             return Refused(
                 code="run-state",
                 reason=m.NO_STORAGE_STEP.format(run_id=run_id, state=run.state),
+                hint=m.SHOW_RUN.format(run_id=run_id),
+            )
+        named = (request.lun, request.action)
+        if named != (None, None) and named != (step.lun, step.action):
+            return Refused(
+                code="run-state",
+                reason=m.OTHER_STORAGE_STEP.format(
+                    run_id=run_id,
+                    action=request.action,
+                    lun=request.lun,
+                    now_action=step.action,
+                    now_lun=step.lun,
+                ),
                 hint=m.SHOW_RUN.format(run_id=run_id),
             )
         return self._do_resume(run_id, True, actor)

@@ -74,18 +74,17 @@ def pair_status(wiring: Wiring, pair: PoolPair) -> PairStatus:
 
 
 def last_drill(wiring: Wiring, pair: PoolPair) -> DrillSummary | None:
-    """The pair's last test failover, as readiness counts drills: recorded under the DR pool
-    (else the protected pool); a real failover or failback is not a drill and is passed over,
-    however recent."""
-    for pool in (pair.dr, pair.protected):
-        drills = wiring.store.drills.recent(pool, limit=1, kind="test-failover")
-        if drills:
-            d = drills[0]
-            return DrillSummary(
-                run_id=d["run_id"],
-                kind=d["kind"],
-                outcome=d["outcome"],
-                rto_seconds=d["rto_seconds"],
-                at=d["at"],
-            )
-    return None
+    """The protected pool's last test failover, as readiness counts drills (another pool's
+    drill into the same DR pool is not this one's; a real failover or failback is not a drill
+    and is passed over, however recent)."""
+    drills = wiring.store.drills.recent(pair.protected, limit=1, kind="test-failover")
+    if not drills:
+        return None
+    d = drills[0]
+    return DrillSummary(
+        run_id=d["run_id"],
+        kind=d["kind"],
+        outcome=d["outcome"],
+        rto_seconds=d["rto_seconds"],
+        at=d["at"],
+    )

@@ -195,17 +195,16 @@ def _drill(value: Any) -> DrillSummary | None:
 DRILL_KINDS = ("test-failover", "")
 
 
-def _last_test(last_drill: LastDrill, pools: Iterable[str]) -> DrillSummary | None:
-    """The newest drill of the pair. A run is recorded under the pool it recovered into, so the
-    DR pool is asked first, then the protected pool (for callers that key drills by it); a
-    failover or failback recorded there is a real run, not a drill, and is passed over."""
-    for pool in pools:
-        value = last_drill(pool)
-        rows = list(value) if isinstance(value, list | tuple) else [value]
-        for row in rows:
-            summary = _drill(row)
-            if summary is not None and summary.kind in DRILL_KINDS:
-                return summary
+def _last_test(last_drill: LastDrill, pool: str) -> DrillSummary | None:
+    """The newest drill of protected pool `pool` (drills are kept per protected pool: a DR pool
+    takes several, and another pool's drill proves nothing of this one); a failover or failback
+    recorded there is a real run, not a drill, and is passed over."""
+    value = last_drill(pool)
+    rows = list(value) if isinstance(value, list | tuple) else [value]
+    for row in rows:
+        summary = _drill(row)
+        if summary is not None and summary.kind in DRILL_KINDS:
+            return summary
     return None
 
 
@@ -562,7 +561,7 @@ def _verdict(
     drill = None
     if last_drill is not None:
         try:
-            drill = _last_test(last_drill, (dr_name, result.pool))
+            drill = _last_test(last_drill, result.pool)
         except Exception as exc:  # the store is another layer's; its failure is only a reason
             reasons.append(
                 Reason(

@@ -34,7 +34,9 @@ from bot.slack import messages as m
 from bot.slack.audit_feed import AuditFeed
 from bot.slack.config import SlackConfig
 from bot.slack.poster import Poster, Reply
-from bot.slack.progress import ProgressBoard
+from bot.slack.progress import TERMINAL, ProgressBoard
+from bot.slack.reasons import PendingReasons
+from bot.slack.storage_notices import StorageNotices
 from bot.slack.threads import RunThread, Threads
 from bot.slack.worker import Worker
 from commands.actor import Actor
@@ -57,6 +59,7 @@ from commands.results import (
     RunUpdated,
     RunView,
     StatusResult,
+    StorageStep,
 )
 from commands.service import Service
 from engine.clock import Clock
@@ -68,6 +71,8 @@ log = logging.getLogger(__name__)
 EXPIRY_EVERY = 30.0  # seconds between sweeps for expired approvals
 HOME_USERS = 200  # people whose App Home is refreshed when a run changes state
 PLANS_KV = "slack-approval-plans"  # approval id -> the plan it was opened with
+# Run states in which no storage step is waited for any more (the run ended or is undone).
+STORAGE_OVER = TERMINAL | {"aborting"}
 
 
 def make_client(config: SlackConfig) -> WebClient:
@@ -147,7 +152,9 @@ class SlackBot:
             else None
         )
         self._plans = self.store.kv(PLANS_KV)
-        self._storage_posted: set[tuple[int, str]] = set()
+        self.storage = StorageNotices(self.store)
+        self.reasons = PendingReasons(self.store)
+        self._storage_lock = threading.Lock()
         self._home_users: dict[str, None] = {}  # insertion-ordered set, newest last
         self._names: dict[str, str] = {}
         self._stop = threading.Event()
@@ -256,6 +263,12 @@ class SlackBot:
             self.run_started(result, reply)
         elif isinstance(result, RunUpdated):
             text = m.RUN_UPDATED.format(user=actor.id, run_id=result.run.id, action=result.action)
+            if result.storage_step is not None:
+                self.close_storage(
+                    result.run.id,
+                    result.storage_step,
+                    m.STORAGE_CONFIRMED.format(user=actor.id, at=blocks.when(self.clock.now())),
+                )
             where = self.threads.get(result.run.id)
             if where is not None:
                 self.poster.post(where.channel, blocks.note(text), thread_ts=where.thread_ts)
@@ -326,6 +339,9 @@ class SlackBot:
                 channel, blocks.plan_reply(result.plan), thread_ts=None
             )
         self.threads.attach(result.run.id, channel, thread_ts)
+        view = self.service.dispatch(ShowRequest(run_id=result.run.id), self._system())
+        if isinstance(view, RunView) and view.storage_step is not None:
+            self.post_storage(result.run.id, view.storage_step)  # it paused before we knew
         self.board.begin(
             result.run.id,
             result.run.kind,
@@ -339,23 +355,41 @@ class SlackBot:
     def on_event(self, event: ServiceEvent) -> None:
         if isinstance(event, RunEvent):
             self.board.note(event)
-            if event.type == "paused" and (event.run_id, event.message) not in self._storage_posted:
-                self._storage_posted.add((event.run_id, event.message))
+            if event.type == "paused":
                 self.submit(lambda: self._storage_step(event), None)
+            elif event.type == "state" and event.state in STORAGE_OVER:
+                # The run ended or is being undone: no storage step is waited for any more.
+                text = m.STORAGE_NOT_NEEDED.format(run_id=event.run_id, state=event.state)
+                self.submit(lambda: self.close_storage(event.run_id, None, text), None)
         elif isinstance(event, ApprovalEvent) and event.change != "opened":
             approval = event.approval
             self.submit(lambda: self.refresh_approval(approval), None)
 
     def _storage_step(self, event: RunEvent) -> None:
-        where = self.threads.get(event.run_id)
-        if where is None:
-            return
-        view = self.service.dispatch(ShowRequest(run_id=event.run_id), self._system())
-        if isinstance(view, RunView) and view.storage_step is not None:
-            self.poster.post(
-                where.channel,
-                blocks.storage_message(event.run_id, view.storage_step),
-                thread_ts=where.thread_ts,
+        lun, action = event.extra.get("lun"), event.extra.get("action")
+        if lun and action:
+            step = StorageStep(lun=str(lun), action=str(action), instruction=event.message)
+            self.post_storage(event.run_id, step)
+
+    def post_storage(self, run_id: int, step: StorageStep) -> None:
+        """Post the step a run paused at, with Done, in the run's thread, once per step. A run
+        that pauses at once may do so before its thread is known: `run_started` then posts
+        the step when it attaches the thread."""
+        with self._storage_lock:
+            where = self.threads.get(run_id)
+            if where is None or self.storage.is_open(run_id, step):
+                return  # no thread yet, or already on screen (paused again at the same step)
+            ts = self.poster.post(
+                where.channel, blocks.storage_message(run_id, step), thread_ts=where.thread_ts
+            )
+            self.storage.add(run_id, where.channel, ts, step)
+
+    def close_storage(self, run_id: int, step: StorageStep | None, outcome: str) -> None:
+        """Take the Done button off the messages of `step` (every open one of the run when
+        None), saying `outcome`."""
+        for notice in self.storage.close(run_id, step):
+            self.poster.update(
+                notice.channel, notice.ts, blocks.storage_message(run_id, notice.step, outcome)
             )
 
     def _system(self) -> Actor:

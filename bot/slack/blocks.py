@@ -12,6 +12,7 @@ service from the store, by the clicker's Slack user id.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ STORAGE_DONE = "dr_storage_done"
 RESUME = "dr_resume"
 ABORT = "dr_abort"
 REASON_VIEW = "dr_reason"
+REASON_BUTTON = "dr_give_reason"
 REJECT_VIEW = "dr_reject_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "text"
 
@@ -544,6 +546,21 @@ def _decision_buttons(
 # ---- modals -----------------------------------------------------------------------------------
 
 
+def reason_button(pending_id: str, command: str, target: str) -> Message:
+    """The answer to a mention that needs a reason: a button whose click opens the modal (a
+    mention brings no trigger_id; a click does)."""
+    text = m.REASON_ASK.format(command=command, target=_cut(target, 200))
+    blocks = [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": f"reason-{pending_id}",
+            "elements": [button(m.REASON_BUTTON, REASON_BUTTON, pending_id, style="primary")],
+        },
+    ]
+    return Message(text, blocks).checked()
+
+
 def reason_modal(callback_id: str, title: str, prompt: str, submit: str, metadata: str) -> dict:
     view = {
         "type": "modal",
@@ -725,12 +742,24 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
     return Message(text, blocks, detail).checked()
 
 
-def storage_message(run_id: int, step: StorageStep) -> Message:
-    text = m.STORAGE_STEP.format(
-        run_id=run_id, instruction=step.instruction or f"{step.action} {step.lun}"
-    )
+def storage_value(run_id: int, step: StorageStep) -> str:
+    """The Done button's value: the run and the step it was posted for (the service refuses
+    a Done whose step the run is no longer waiting for)."""
+    return json.dumps({"run": run_id, "lun": step.lun, "action": step.action})
+
+
+def storage_message(run_id: int, step: StorageStep, outcome: str | None = None) -> Message:
+    """The storage team's instruction; with the Done button while the run waits for it, and
+    with `outcome` (who confirmed it, or why it is no longer needed) and no button after."""
+    instruction = _cut(step.instruction or f"{step.action} {step.lun}", 2_000)
+    if outcome is not None:
+        text = m.STORAGE_STEP_CLOSED.format(
+            run_id=run_id, instruction=instruction, outcome=_cut(outcome, 500)
+        )
+        return Message(_cut(text, 1_000), [section(_cut(text, SECTION_BUDGET))]).checked()
+    text = m.STORAGE_STEP.format(run_id=run_id, instruction=instruction)
     blocks = [
-        section(text),
+        section(_cut(text, SECTION_BUDGET)),
         {
             "type": "actions",
             "block_id": f"storage-{run_id}-{step.lun}-{step.action}"[:255],
@@ -738,7 +767,7 @@ def storage_message(run_id: int, step: StorageStep) -> Message:
                 button(
                     m.STORAGE_DONE,
                     STORAGE_DONE,
-                    str(run_id),
+                    storage_value(run_id, step),
                     style="primary",
                     confirm=confirm(
                         m.STORAGE_CONFIRM_TITLE,
@@ -751,7 +780,7 @@ def storage_message(run_id: int, step: StorageStep) -> Message:
             ],
         },
     ]
-    return Message(text, blocks).checked()
+    return Message(_cut(text, 1_000), blocks).checked()
 
 
 def interrupted_message(run: RunSummary, done: str) -> Message:

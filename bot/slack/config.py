@@ -7,7 +7,8 @@ mode = "socket"                 # or "http" (signed requests to http.host:http.p
 bot_token = "xoxb-..."          # secrets: also DRBOT_SLACK__BOT_TOKEN, or DRBOT_SECRETS_DIR
 app_token = "xapp-..."          # Socket Mode only (connections:write)
 signing_secret = "..."          # HTTP mode only
-storage_role = "operator"       # who may click "Done" on a manual storage step
+
+# Who may click a storage step's Done is the policy's: [policy] storage_role.
 
 [slack.channels]
 requests = "C0DROPS001"         # where /dr failover, failback and test-failover may be asked
@@ -28,8 +29,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.slack import messages
-
-Role = Literal["viewer", "operator", "approver", "admin"]
 
 
 class SlackChannels(BaseModel):
@@ -66,7 +65,6 @@ class SlackConfig(BaseModel):
     )
     channels: SlackChannels = Field(default_factory=SlackChannels)
     http: HttpListen = Field(default_factory=HttpListen)
-    storage_role: Role = "operator"
     workers: int = Field(default=8, ge=1, le=64, description="threads that do listeners' work")
     progress_interval_seconds: float = Field(default=1.0, ge=0.2)
     audit_batch_seconds: float = Field(default=5.0, ge=0.0)

@@ -32,6 +32,7 @@ from commands.requests import (
     ApproveRequest,
     ConfirmStorageRequest,
     RejectRequest,
+    Request,
     ResumeRequest,
 )
 
@@ -58,11 +59,19 @@ def register(bot: SlackBot) -> None:
             ack(text=message.text, blocks=message.blocks)
             return
         ack()
+        reply = Reply(channel=channel, user=user, response_url=command.get("response_url"))
         if isinstance(outcome, MissingReason):
-            _ask_reason(bot, client, command["trigger_id"], outcome, channel, None)
+            metadata = json.dumps(
+                {
+                    "request": outcome.request.model_dump(mode="json", exclude={"reason"}),
+                    "channel": channel,
+                    "thread_ts": None,
+                }
+            )
+            view = _reason_view(outcome.request, metadata)
+            _open_modal(bot, client, command["trigger_id"], view, reply)
             return
         actor = bot.actor(user, channel, command.get("user_name", ""))
-        reply = Reply(channel=channel, user=user, response_url=command.get("response_url"))
         bot.submit(lambda: bot.handle(outcome, actor, reply), reply)
 
     @app.event("app_mention")
@@ -85,8 +94,11 @@ def register(bot: SlackBot) -> None:
                     blocks.error_reply(outcome.message, outcome.usage, outcome.suggestion),
                 )
             elif isinstance(outcome, MissingReason):
-                # An event has no trigger_id, so no modal: ask for the reason in words.
-                reply.private(bot.poster, blocks.error_reply(m.REASON_EMPTY, "--reason TEXT"))
+                # An event has no trigger_id, so no modal yet: a button whose click has one.
+                request = outcome.request
+                pending = bot.reasons.add(request, user, channel, reply.thread_ts, bot.clock.now())
+                target = str(getattr(request, "target", "") or getattr(request, "approval_id", ""))
+                reply.private(bot.poster, blocks.reason_button(pending, request.command, target))
             else:
                 bot.handle(outcome, bot.actor(user, channel), reply)
 
@@ -108,8 +120,8 @@ def register(bot: SlackBot) -> None:
             if not channel:  # a click in App Home: answer in the person's DM with the app
                 reply = Reply(channel=user, user=user)
             try:
-                request = make(int(value))
-            except (ValueError, ValidationError):
+                request = make(value)
+            except (ValueError, KeyError, TypeError, ValidationError):
                 log.warning("a button with a bad value %r", value)
                 return
             actor = bot.actor(user, channel or None, body["user"].get("name", ""))
@@ -117,10 +129,10 @@ def register(bot: SlackBot) -> None:
 
         return listener
 
-    app.action(blocks.APPROVE)(on_button(lambda n: ApproveRequest(approval_id=n)))
-    app.action(blocks.STORAGE_DONE)(on_button(lambda n: ConfirmStorageRequest(run_id=n)))
-    app.action(blocks.RESUME)(on_button(lambda n: ResumeRequest(run_id=n)))
-    app.action(blocks.ABORT)(on_button(lambda n: AbortRequest(run_id=n)))
+    app.action(blocks.APPROVE)(on_button(lambda v: ApproveRequest(approval_id=int(v))))
+    app.action(blocks.STORAGE_DONE)(on_button(_storage_done))
+    app.action(blocks.RESUME)(on_button(lambda v: ResumeRequest(run_id=int(v))))
+    app.action(blocks.ABORT)(on_button(lambda v: AbortRequest(run_id=int(v))))
 
     @app.action(blocks.REJECT)
     def reject(ack: Any, body: dict[str, Any], client: Any) -> None:
@@ -136,11 +148,25 @@ def register(bot: SlackBot) -> None:
             m.REJECT_SUBMIT,
             metadata,
         )
-        try:
-            client.views_open(trigger_id=body["trigger_id"], view=view)
-        except Exception:
-            log.exception("reject modal not opened")
-            bot.submit(lambda: reply.private(bot.poster, blocks.note(m.FAILED)), None)
+        _open_modal(bot, client, body["trigger_id"], view, reply)
+
+    @app.action(blocks.REASON_BUTTON)
+    def give_reason(ack: Any, body: dict[str, Any], client: Any) -> None:
+        """The "Give a reason" button under a mention: the same modal as a slash command's."""
+        ack()
+        user, _, reply, pending_id = clicked(body)
+        pending = bot.reasons.get(pending_id)
+        if pending is None or pending.expired(bot.clock.now()) or pending.user != user:
+            text = (
+                m.REASON_NOT_YOURS.format(user=pending.user)
+                if pending is not None and pending.user != user
+                else m.REASON_GONE
+            )
+            bot.submit(lambda: reply.private(bot.poster, blocks.note(text)), None)
+            return
+        metadata = json.dumps({"pending": pending_id, "response_url": body.get("response_url")})
+        view = _reason_view(pending.typed("-"), metadata)
+        _open_modal(bot, client, body["trigger_id"], view, reply)
 
     @app.view(blocks.REASON_VIEW)
     def reason_given(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -148,9 +174,12 @@ def register(bot: SlackBot) -> None:
         if not reason:
             ack(response_action="errors", errors={blocks.REASON_BLOCK: m.REASON_EMPTY})
             return
-        ack()
         meta = json.loads(view.get("private_metadata") or "{}")
         user = body["user"]["id"]
+        if "pending" in meta:
+            _pending_reason_given(bot, ack, body, meta, reason)
+            return
+        ack()
         channel = str(meta.get("channel") or user)
         try:
             request = REQUEST.validate_python({**meta["request"], "reason": reason})
@@ -188,31 +217,73 @@ def register(bot: SlackBot) -> None:
         bot.submit(lambda: bot.publish_home(user), None)
 
 
-def _ask_reason(
-    bot: SlackBot,
-    client: Any,
-    trigger_id: str,
-    missing: MissingReason,
-    channel: str,
-    thread_ts: str | None,
+def _pending_reason_given(
+    bot: SlackBot, ack: Any, body: dict[str, Any], meta: dict[str, Any], reason: str
 ) -> None:
-    """Open the modal asking for a reason, at once (the trigger_id lives 3 seconds)."""
-    request = missing.request
-    metadata = json.dumps(
-        {
-            "request": request.model_dump(mode="json", exclude={"reason"}),
-            "channel": channel,
-            "thread_ts": thread_ts,
-        }
-    )
-    view = blocks.reason_modal(
+    """The modal opened from a mention's "Give a reason": the request kept for it goes on,
+    once, as its requester asked it."""
+    user = body["user"]["id"]
+    pending_id = str(meta["pending"])
+    found = bot.reasons.get(pending_id)
+    if found is not None and found.user != user:
+        ack(
+            response_action="errors",
+            errors={blocks.REASON_BLOCK: m.REASON_NOT_YOURS.format(user=found.user)},
+        )
+        return
+    pending = bot.reasons.take(pending_id)
+    if pending is None or pending.expired(bot.clock.now()):
+        ack(response_action="errors", errors={blocks.REASON_BLOCK: m.REASON_GONE})
+        return
+    ack()
+    try:
+        request = pending.typed(reason)
+    except ValidationError:
+        log.warning("a kept request no longer validates")
+        return
+    reply = Reply(channel=pending.channel, user=user, thread_ts=pending.thread_ts)
+    actor = bot.actor(user, pending.channel, body["user"].get("name", ""))
+    response_url = meta.get("response_url")
+
+    def work() -> None:
+        if response_url:  # the ephemeral button is done with: say so in its place
+            target = getattr(request, "target", "")
+            bot.poster.replace(
+                str(response_url),
+                blocks.note(m.REASON_GIVEN.format(command=request.command, target=target)),
+            )
+        bot.handle(request, actor, reply)
+
+    bot.submit(work, reply)
+
+
+def _storage_done(value: str) -> ConfirmStorageRequest:
+    """The Done button's value (`blocks.storage_value`): the run and the step it was for."""
+    raw = json.loads(value)
+    return ConfirmStorageRequest(run_id=raw["run"], lun=raw["lun"], action=raw["action"])
+
+
+def _reason_view(request: Request, metadata: str) -> dict[str, Any]:
+    """The modal asking why, for a request typed without its reason."""
+    return blocks.reason_modal(
         blocks.REASON_VIEW,
         m.REASON_TITLE,
         m.REASON_PROMPT.format(command=request.command, target=getattr(request, "target", "")),
         m.REASON_SUBMIT,
         metadata,
     )
-    client.views_open(trigger_id=trigger_id, view=view)
+
+
+def _open_modal(
+    bot: SlackBot, client: Any, trigger_id: str, view: dict[str, Any], reply: Reply
+) -> None:
+    """Open a modal at once, in the listener (its trigger_id lives 3 seconds); if Slack
+    refuses (the trigger expired, Slack is down), tell the person instead of failing."""
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except Exception:
+        log.exception("modal not opened")
+        bot.submit(lambda: reply.private(bot.poster, blocks.note(m.FAILED)), None)
 
 
 def _reason_from(view: dict[str, Any]) -> str:

@@ -51,6 +51,17 @@ REASON_PROMPT = (
 REASON_LABEL = "Why?"
 REASON_PLACEHOLDER = "e.g. DC1 lost power at 02:10, INC-4711"
 REASON_EMPTY = "Give a reason: the approvers read it and the audit trail keeps it."
+REASON_ASK = (
+    "*{command} {target}* needs a reason before it goes to the approvers: it is shown to them "
+    "and kept in the audit trail."
+)
+REASON_BUTTON = "Give a reason"
+REASON_GIVEN = "Reason given for *{command} {target}*; the request is on its way to the approvers."
+REASON_NOT_YOURS = "Only <@{user}>, who asked for it, can give this request's reason."
+REASON_GONE = (
+    "This request is no longer waiting for a reason (it was given already, or 30 minutes "
+    "passed): mention me again with the command."
+)
 REJECT_TITLE = "Reject"
 REJECT_SUBMIT = "Reject"
 REJECT_PROMPT = "Say why you reject approval {approval_id}: the requester sees it in the thread."
@@ -162,7 +173,9 @@ STORAGE_STEP = (
 STORAGE_DONE = "Done"
 STORAGE_CONFIRM_TITLE = "Storage step done?"
 STORAGE_CONFIRM_TEXT = "Confirm that {action} of {lun} is done; run {run_id} resumes."
-STORAGE_CONFIRMED = ":white_check_mark: <@{user}> confirmed the storage step; run {run_id} goes on."
+STORAGE_STEP_CLOSED = ":floppy_disk: Storage step (run {run_id}): {instruction}\n{outcome}"
+STORAGE_CONFIRMED = ":white_check_mark: Done: <@{user}> confirmed it at {at}; the run went on."
+STORAGE_NOT_NEEDED = "No longer waited for: run {run_id} is {state}."
 
 # ---- interrupted runs ----------------------------------------------------------------------------
 INTERRUPTED = (

@@ -50,6 +50,13 @@ class Poster:
             thread_ts=thread_ts,
         )
 
+    def replace(self, response_url: str, message: Message) -> None:
+        """Replace the message a click came from (ephemeral ones too) through its
+        response_url."""
+        WebhookClient(response_url).send(
+            text=message.text, blocks=message.blocks, replace_original=True
+        )
+
     def upload(self, channel: str, thread_ts: str, filename: str, content: str) -> None:
         self.client.files_upload_v2(
             channel=channel, thread_ts=thread_ts, content=content, filename=filename, title=filename

@@ -130,7 +130,8 @@ def test_a_test_failover_summary_says_cleanup_was_verified():
 
 
 def test_other_builders_are_valid():
-    """Help, audit, storage step, interrupted run, notes and errors are valid messages."""
+    """Help, audit, storage step (open and closed), the reason button, interrupted run,
+    notes and errors are valid messages, however long what they quote."""
     made = [
         blocks.help_reply(
             HelpResult(
@@ -157,6 +158,13 @@ def test_other_builders_are_valid():
         blocks.storage_message(
             4, StorageStep(lun="gold", action="promote", instruction="promote gold")
         ),
+        blocks.storage_message(
+            4, StorageStep(lun="gold", action="promote", instruction="x" * 5_000)
+        ),
+        blocks.storage_message(
+            4, StorageStep(lun="gold", action="promote", instruction="x" * 5_000), "done"
+        ),
+        blocks.reason_button("0123456789abcdef", "failover", "app-" * 2_000),
         blocks.interrupted_message(estate.run_summary(state="interrupted"), "3 of 9 steps"),
         blocks.error_reply("no such command 'stauts'", "/dr status [POOL]", "status"),
         blocks.refused("You may not approve your own request.", "Ask another approver."),

@@ -134,3 +134,35 @@ def test_app_home_shows_readiness_and_waiting_approvals(world):
     text = str(home.blocks)
     assert "Readiness" in text
     assert f"'value': '{approval_id_of(approval)}'" in text
+
+
+def test_a_mention_without_reason_offers_a_button_that_opens_the_modal(world):
+    """`@drbot failover all` in a thread (no trigger_id) gets olivia a "Give a reason" button
+    in that thread; its click opens the reason modal, and what she gives there asks for
+    approval in the thread, as her request; the button then serves no more."""
+    world.control("/sites/primary/fail")
+    olivia = world.slack.person("olivia")
+    parent = olivia.say("dr-ops", "the primary is dark")
+    since = world.slack.record.last_seq()
+    olivia.say("dr-ops", f"<@{world.bot_user}> failover all", thread_ts=parent.ts)
+    asked = bot_said(world, since, kind="ephemeral", to=OLIVIA, text="needs a reason")
+    assert asked.thread_ts == parent.ts
+    assert [b.action_id for b in olivia.buttons("dr-ops", asked.ts)] == ["dr_give_reason"]
+    since = world.slack.record.last_seq()
+    olivia.click("dr-ops", asked.ts, action_id="dr_give_reason")
+    opened = world.slack.record.wait_for(
+        lambda e: e.kind == "view_opened" and e.to_user == OLIVIA, since=since, timeout=10
+    )
+    assert opened.view["callback_id"] == "dr_reason"
+    olivia.submit({"reason": {"text": "DC1 lost power"}})
+    approval = bot_said(world, since, kind="thread_reply", text="approval needed")
+    assert approval.thread_ts == parent.ts
+    assert "DC1 lost power" in str(approval.blocks)
+    assert f"<@{OLIVIA}>" in str(approval.blocks)
+    view = world.service.approval(approval_id_of(approval))
+    assert view.requester.id == OLIVIA
+    assert view.request.target == "all"
+    since = world.slack.record.last_seq()
+    olivia.click("dr-ops", asked.ts, action_id="dr_give_reason", as_of=asked.seq)
+    bot_said(world, since, kind="ephemeral", to=OLIVIA, text="no longer waiting")
+    assert len(world.service.wiring.store.approvals.recent()) == 1
