@@ -199,11 +199,11 @@ class Estate:
                 reason=m.ESTATE_BLOCKED.format(count=len(blocked), total=len(plans), items=items),
                 hint=m.ESTATE_BLOCKED_HINT,
             )
-        found = self._capacity(kind, plans)
-        if kind is Kind.FAILOVER and found:
+        short, unknown = self._capacity(kind, plans)
+        if kind is Kind.FAILOVER and short:
             return Refused(
                 code="blocked",
-                reason=m.ESTATE_CAPACITY.format(items=" ".join(found)),
+                reason=m.ESTATE_CAPACITY.format(items=" ".join(short)),
                 hint=m.ESTATE_CAPACITY_HINT,
             )
         return _Request(
@@ -214,29 +214,32 @@ class Estate:
             plan_hash=combined_hash(plans),
             requested_by="",
             reason=request.reason,
-            capacity=found,
+            capacity=short + unknown,
         )
 
-    def _capacity(self, kind: Kind, plans: list[tuple[PoolPair, Plan]]) -> list[str]:
-        """What would not fit where the plans land together (failover and test failover alike:
-        a test failover is told, a failover refused)."""
+    def _capacity(
+        self, kind: Kind, plans: list[tuple[PoolPair, Plan]]
+    ) -> tuple[list[str], list[str]]:
+        """What would not fit where the plans land together (a test failover is told, a
+        failover refused), and the pools whose need is unknown (told, left out of the sum)."""
         if kind is Kind.FAILBACK:
-            return []  # each pool goes back into its own pool
+            return [], []  # each pool goes back into its own pool
         by_dr: dict[str, list[tuple[str, int]]] = {}
-        out = []
+        unknown = []
         for pair, plan in plans:
             needed = self._needed(pair, plan)
             if needed is None:
-                out.append(m.ESTATE_NEED_UNKNOWN.format(pool=pair.protected, dr=pair.dr))
+                unknown.append(m.ESTATE_NEED_UNKNOWN.format(pool=pair.protected, dr=pair.dr))
                 continue
             by_dr.setdefault(pair.dr, []).append((pair.protected, needed))
+        short = []
         for dr, pools in by_dr.items():
             if len(pools) < 2:
                 continue
             room = dr_room(self.wiring.site(dr))
             if room is not None:
-                out += capacity.landing(room, pools).messages()
-        return out
+                short += capacity.landing(room, pools).messages()
+        return short, unknown
 
     def preview(self, request: PlanRequest, scope: EstateScope) -> Result:
         """`plan KIND site:NAME` / `all pools`: every pool's plan, nothing started."""
