@@ -164,6 +164,7 @@ def site_failover(pools: int, vapps: int, dr_hosts: int, workers: int, speed: fl
         )
         with tempfile.TemporaryDirectory() as tmp:
             service = Service(Wiring(config, Path(tmp) / "bench.db"), PolicyConfig())
+            status(service.wiring, None)  # a running bot has read its pools before the night
             sim.control("POST", "/sites/primary/fail")
             t0 = time.monotonic()
             asked = service.dispatch(
@@ -174,12 +175,17 @@ def site_failover(pools: int, vapps: int, dr_hosts: int, workers: int, speed: fl
             planned = time.monotonic() - t0
             summary = service.estate.wait(asked.request_id, timeout=7200)
             real = time.monotonic() - t0
+            states = [(i.protected, i.state, i.note) for i in summary.items]
+            print(f"  runs: {states}; planning {planned:.1f} s real; request {real:.1f} s real")
+            if any(i.state != "succeeded" for i in summary.items):
+                for i in summary.items:
+                    run = service.wiring.store.runs.get(i.run_id) if i.run_id else None
+                    print(f"  {i.protected}: {run.error if run else i.note}")
+                raise SystemExit(1)
             spans = [_marks(service, i.run_id) for i in summary.items if i.run_id is not None]
             makespan = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
-            states = [i.state for i in summary.items]
             service.close()
         makespan *= speed
-        print(f"  runs: {states}; planning {planned:.1f} s real; request {real:.1f} s real")
         print(f"  makespan {makespan:.0f} s (simulated)")
         print(
             f"  bound of the queued schedule (pools one after another): {queued:.0f} s; "

@@ -62,7 +62,7 @@ from engine import capacity, topology
 from engine.config import PoolPair
 from engine.errors import DRError, RunConflict
 from engine.events import RunEvent
-from engine.models import Plan
+from engine.models import Check, Plan
 from engine.readiness import dr_room
 from store import ACTIVE, HOLDS_POOL, Kind, RunRecord, RunState, Store
 
@@ -272,6 +272,43 @@ class Estate:
         if sample is None or sample["capacity_needed_bytes"] is None:
             return None
         return int(sample["capacity_needed_bytes"])
+
+    def with_site_loss(self, plan: Plan) -> Plan:
+        """A failover plan of one pool, with a warning when the loss of its whole site would
+        send it and its site's other pools into the same DR pool and they would not fit there
+        together (from each pair's last readiness sample: the other pools are not read)."""
+        if plan.kind is not Kind.FAILOVER:
+            return plan
+        config = self.wiring.config
+        pair = config.pair_for(f"{plan.source_pool}:{plan.dest_pool}")
+        site = config.pools[pair.protected].site
+        others = [
+            p
+            for p in config.pairs
+            if p.dr == pair.dr and p.protected != pair.protected
+            and config.pools[p.protected].site == site
+        ]  # fmt: skip
+        own = self.wiring.store.history.latest(pair.protected, dr_pool=pair.dr)
+        needed = self._needed(pair, plan)
+        if not site or not others or own is None or needed is None:
+            return plan
+        if own["capacity_free_bytes"] is None:
+            return plan
+        pools = [(pair.protected, needed)]
+        for other in others:
+            sample = self.wiring.store.history.latest(other.protected, dr_pool=other.dr)
+            if sample is not None and sample["capacity_needed_bytes"] is not None:
+                pools.append((other.protected, int(sample["capacity_needed_bytes"])))
+        room = capacity.DrRoom(pool=pair.dr, free_bytes=int(own["capacity_free_bytes"]))
+        found = capacity.landing(room, pools, site).messages()
+        if len(pools) < 2 or not found:
+            return plan
+        checks = [
+            *plan.checks,
+            *(Check(name="site-capacity", status="warning", subject=pair.dr, message=text)
+              for text in found),
+        ]  # fmt: skip
+        return plan.model_copy(update={"checks": checks}).sealed()
 
     def ask(self, request: RunRequest, scope: EstateScope, actor: Actor) -> Result:
         """Plan `request` over `scope` and start it (CLI, scheduler, quorum 0) or open its one
