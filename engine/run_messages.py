@@ -149,3 +149,41 @@ HA_REFUSED = (
     "VMs after the host failures it must tolerate ({error}). Start it once HA is off or "
     "ha_host_failures_to_tolerate is lower, or free memory in the pool."
 )
+
+# The last line of a run that did not fully succeed (`engine.kinds.result.ending`).
+RTO = "RTO {rto:.0f} s"
+NO_RTO = "no RTO measured (nothing was started)"
+ENDING = (
+    "{failed} of {total} VMs did not come back; first {what} ({code}: {error}). Next: {next}; "
+    "`drbot runs show {run_id}` lists every step. {rto}"
+)
+ENDING_WHAT = "{step} {vm} failed"
+ENDING_STATUS = "{vm} is {status}"
+NEXT_DEFAULT = "fix what {code} says, then plan again for the VMs that did not come back"
+NEXT_BY_CODE = {
+    "TIMEOUT": (
+        "its XAPI task did not end within the task timeout: look at that VM and its host in "
+        "pool {pool!r} (xe task-list; a stuck task is cancelled with xe task-cancel), then plan "
+        "again for the VMs that did not come back"
+    ),
+    "HOST_NOT_ENOUGH_FREE_MEMORY": (
+        "free memory in pool {pool!r} (stop what can wait, or leave less urgent VMs off), then "
+        "plan again for the VMs that did not come back"
+    ),
+    "NO_HOSTS_AVAILABLE": (
+        "bring a host of pool {pool!r} back or free memory there, then plan again for the VMs "
+        "that did not come back"
+    ),
+    "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN": (
+        "turn HA off in pool {pool!r} or lower ha_host_failures_to_tolerate, then plan again "
+        "for the VMs that did not come back"
+    ),
+    "NOT_IN_METADATA": (
+        "recover it once replication has caught up (a planned failover syncs first)"
+    ),
+    "VM_REQUIRES_SR": (
+        "attach the SR holding its disks in pool {pool!r}, then plan again for the VMs that "
+        "did not come back"
+    ),
+    "not-protected": "move its disks to replicated storage; readiness lists every such VM",
+}
