@@ -38,7 +38,8 @@ def store(tmp_path):
         yield s
 
 
-def poster_for(slack: SlackSim) -> Poster:
+def poster_for(slack: SlackSim, clock: ManualClock | None = None) -> Poster:
+    """A poster over the bot's own WebClient; it waits Retry-After on `clock` when given."""
     endpoints = slack.endpoints()
     config = SlackConfig.model_validate(
         {
@@ -48,7 +49,7 @@ def poster_for(slack: SlackSim) -> Poster:
             "channels": {"requests": OPS, "audit": AUDIT},
         }
     )
-    return Poster(make_client(config))
+    return Poster(make_client(config, clock))
 
 
 def event(run_id: int, type_: str, **fields) -> RunEvent:
@@ -62,7 +63,7 @@ def header(slack: SlackSim, root: str) -> str:
 
 
 def started_board(slack, store, clock, summaries: list[int]) -> tuple[ProgressBoard, str]:
-    poster = poster_for(slack)
+    poster = poster_for(slack, clock)
     threads = Threads(store)
     root = poster.post(OPS, blocks.note("Failover of all: approval needed"))
     threads.attach(1, OPS, root)
