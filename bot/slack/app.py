@@ -149,6 +149,7 @@ class SlackBot:
                 clock,
                 batch=config.audit_batch_size,
                 every=config.audit_batch_seconds,
+                anchor_every=config.audit_anchor_minutes * 60,
             )
             if config.channels.audit
             else None

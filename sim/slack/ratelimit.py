@@ -113,9 +113,7 @@ class RateLimiter:
                 self.refusals.append(("chat.postMessage", channel))
                 raise _limited(wait)
 
-    def _take(
-        self, key: tuple[str, str, str], capacity: float, per_second: float
-    ) -> int | None:
+    def _take(self, key: tuple[str, str, str], capacity: float, per_second: float) -> int | None:
         """None if the call may pass, else the whole seconds to wait (Retry-After)."""
         now = self._clock.now()
         bucket = self._buckets.get(key)
