@@ -206,6 +206,9 @@ def posting_channels(settings: Settings) -> dict[str, str]:
         value = getattr(settings.reports, key)
         if value:
             named.setdefault(value, []).append(f"reports.{key}")
+    # Where failover may be asked: the plan and its approval are posted there.
+    for value in settings.policy.channels:
+        named.setdefault(value, []).append("policy.channels")
     return {cid: ", ".join(keys) for cid, keys in named.items()}
 
 

@@ -32,6 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.ops.output import dump, err
+from store.drills import protected_of
 
 if TYPE_CHECKING:
     from commands.wiring import Wiring
@@ -334,7 +335,8 @@ def _run(wiring: Wiring, plan: Plan, kind: str) -> dict[str, Any]:
         if run.state not in ("running", "queued", "aborting"):
             break
     history = wiring.store.runs.history(run_id)
-    drills = wiring.store.drills.recent(plan.dest_pool, limit=1, kind=kind)
+    protected = protected_of(kind, plan.model_dump(mode="json"))
+    drills = wiring.store.drills.recent(protected, limit=1, kind=kind)
     vms = run.outcome.model_dump(mode="json")["vms"]
     return {
         "id": run_id,

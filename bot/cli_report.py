@@ -46,7 +46,7 @@ def drill(
         if row.kind != "test-failover":
             raise fail(m.NOT_A_DRILL.format(run_id=run_id, kind=row.kind))
         report = drill_report(store, run_id, reports.rto_target_seconds)
-        trend = drill_trend(store, report.dest_pool, reports.trend_drills)
+        trend = drill_trend(store, report.source_pool, reports.trend_drills)
         since = (report.ended_at or ops.clock.now()) - timedelta(days=reports.history_days)
         files = drill_files(
             report,

@@ -25,6 +25,7 @@ from bot.ops.output import console, dump, fail
 from bot.settings import load_settings
 from engine.errors import ConfigError
 from store import StoreError
+from store.audit import AuditFiles
 from store.backup import BackupInfo, backup, restore
 
 store_app = typer.Typer(help="Back up and restore the store (SQLite).", no_args_is_help=True)
@@ -41,6 +42,12 @@ RESTORED = (
 
 DestArg = Annotated[Path, typer.Argument(help="Where to write the copy (a file).")]
 BackupArg = Annotated[Path, typer.Argument(help="The copy to restore (made by `store backup`).")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="The store file itself (instead of the configuration's store_path)."
+    ),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace an existing store (stop drbot first).")
 ]
@@ -50,21 +57,31 @@ def _info(info: BackupInfo) -> dict[str, object]:
     return info.model_dump(mode="json")
 
 
+def _store_and_key(config: str | None, store: Path | None) -> tuple[Path, Path]:
+    """The store file and its audit key: `--store` as given (no configuration is read, so a
+    backup job needs no secrets), else the configuration's."""
+    if store is not None:
+        return store, AuditFiles.beside(store).key_file
+    settings = load_settings(config)
+    return settings.store_path, settings.audit.files(settings.store_path).key_file
+
+
 @store_app.command("backup")
-def backup_cmd(dest: DestArg, config: ConfigOpt = None, json: JsonOpt = False) -> None:
+def backup_cmd(
+    dest: DestArg, config: ConfigOpt = None, store: StoreOpt = None, json: JsonOpt = False
+) -> None:
     """Copy the configured store to DEST while drbot runs (consistent, 0600, checked)."""
     try:
-        settings = load_settings(config)
-        info = backup(settings.store_path, dest)
+        path, key = _store_and_key(config, store)
+        info = backup(path, dest)
     except (ConfigError, StoreError) as exc:
         raise fail(str(exc)) from None
     if json:
-        dump({"store": str(settings.store_path), **_info(info)})
+        dump({"store": str(path), **_info(info)})
         return
-    key = settings.audit.files(settings.store_path).key_file
     console.print(
         BACKED_UP.format(
-            src=settings.store_path,
+            src=path,
             dest=info.path,
             bytes=info.bytes,
             runs=info.runs,
@@ -77,18 +94,21 @@ def backup_cmd(dest: DestArg, config: ConfigOpt = None, json: JsonOpt = False) -
 
 @store_app.command("restore")
 def restore_cmd(
-    source: BackupArg, config: ConfigOpt = None, force: ForceOpt = False, json: JsonOpt = False
+    source: BackupArg,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    force: ForceOpt = False,
+    json: JsonOpt = False,
 ) -> None:
     """Put a copy made by `store backup` in place as the configured store."""
     try:
-        settings = load_settings(config)
-        info = restore(source, settings.store_path, replace=force)
+        path, key = _store_and_key(config, store)
+        info = restore(source, path, replace=force)
     except (ConfigError, StoreError) as exc:
         raise fail(str(exc)) from None
     if json:
         dump({"source": str(source), **_info(info)})
         return
-    key = settings.audit.files(settings.store_path).key_file
     console.print(
         RESTORED.format(
             src=source, dest=info.path, runs=info.runs, audit=info.audit_entries, key=key

@@ -35,6 +35,11 @@ from store import StoreError
 log = logging.getLogger(__name__)
 
 PROBE_KEY = "health"  # store.kv namespace the store check writes to
+SERVING = "/healthz, /readyz and /metrics on %s"
+PORT_UNUSABLE = (
+    "/healthz, /readyz and /metrics are not served: {host}:{port} cannot be used ({error}); "
+    "set [observability] port (or DRBOT_OBSERVABILITY__PORT) to a free port, or enabled = false"
+)
 
 
 class Check(BaseModel):
@@ -211,4 +216,12 @@ def start_health(
         return None
     monitor = HealthMonitor(service.wiring, connected, interval=config.pool_check_seconds)
     metrics.pools_reachable(monitor.reachable)
-    return HealthServer(config.host, config.port, monitor, metrics).start()
+    try:
+        server = HealthServer(config.host, config.port, monitor, metrics)
+    except OSError as exc:
+        # The bot matters more than its probes: it serves on, and says how to fix the port.
+        log.error(PORT_UNUSABLE.format(host=config.host, port=config.port, error=exc.strerror))
+        return None
+    url = f"http://{config.host}:{server.port}"
+    log.info(SERVING, url, extra={"url": url})
+    return server.start()

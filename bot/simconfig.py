@@ -51,8 +51,8 @@ def from_sim_endpoints(
 
     Every pool of every site becomes a pool endpoint (coordinator first, then members) logged
     in as the pool's user holding `role`. Pairs are given as (protected pool, DR pool) names,
-    or else derived from where each pool's SRs replicate (`pairs_from_replication`); an
-    endpoints file that does not say (an older simulator) has them guessed from the names: a
+    or else derived from where each pool's SRs replicate (`pairs_from_replication`); where no
+    pool's SRs say so (an older simulator, a twin) they are guessed from the names: a
     site whose name reads as a DR site ("dr", "recovery", "secondary", ...) protects every
     other site. The storage adapter is the simulator's, on its control URL. When the simulator
     serves TLS its certificate (`tls_certificate`) is pinned by fingerprint; otherwise its
@@ -80,10 +80,9 @@ def from_sim_endpoints(
             **({"allow_plaintext": True} if any(u.startswith("http://") for u in urls) else {}),
         }
     if pairs is None:
-        if any("replicates_to" in info for info in entries.values()):
-            pairs = pairs_from_replication(entries)
-        else:
-            pairs = _pairs_from_names(entries)
+        # Where nothing says where SRs replicate (an older simulator, or a twin of a pool
+        # whose SRs replicate outside what the dump shows), the names say it.
+        pairs = pairs_from_replication(entries) or _pairs_from_names(entries)
     control = endpoints.get("control")
     storage: dict[str, Any] = (
         {"adapter": "sim", "control_url": control} if control else {"adapter": "manual"}

@@ -19,7 +19,7 @@ USAGE: dict[str, str] = {
     ),
     "failover": "failover TARGET [--planned] [--pool POOL] [--power MODE] --reason TEXT",
     "failback": "failback TARGET [--pool POOL] [--power MODE] --reason TEXT",
-    "runs": "runs [N]",
+    "runs": "runs [N] [--pool POOL]",
     "show": "show RUN",
     "cancel": "cancel RUN",
     "resume": "resume RUN [--storage-done]",
@@ -37,7 +37,7 @@ SUMMARY: dict[str, str] = {
     "test-failover": "Recover copies in the DR pool to prove they work, then clean up.",
     "failover": "Move production to the DR pool (needs approval and a reason).",
     "failback": "Bring production back from the DR pool (needs approval and a reason).",
-    "runs": "The newest runs.",
+    "runs": "The newest runs (of one protected pool with --pool).",
     "show": "One run: its history, steps and each VM's outcome.",
     "cancel": "Stop a running run; a test failover cleans up after itself.",
     "resume": "Go on with an interrupted or paused run where it stopped.",
@@ -48,7 +48,10 @@ SUMMARY: dict[str, str] = {
     "reject": "Reject a run waiting for approval, saying why.",
     "confirm-storage": "Confirm that the manual storage step a run waits for was done.",
 }
-TARGET_HELP = "TARGET is all, a vApp, a VM name or uuid, or a comma list (app:NAME, vm:NAME)."
+TARGET_HELP = (
+    "TARGET is all, a vApp, a VM name or uuid, or a comma list (app:NAME, vm:NAME); "
+    "or every pool of a site (site:NAME) or of the estate (all pools)."
+)
 
 # -- parsing ------------------------------------------------------------------------------------
 

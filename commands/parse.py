@@ -89,7 +89,7 @@ GRAMMAR: dict[str, _Grammar] = {
         rest="target", options={**_POOL, **_POWER, **_REASON, "--planned": ("planned", False)}
     ),
     "failback": _Grammar(rest="target", options={**_POOL, **_POWER, **_REASON}),
-    "runs": _Grammar(positionals=("limit",), optional=frozenset({"limit"})),
+    "runs": _Grammar(positionals=("limit",), optional=frozenset({"limit"}), options=dict(_POOL)),
     "show": _Grammar(positionals=("run_id",)),
     "cancel": _Grammar(positionals=("run_id",)),
     "resume": _Grammar(

@@ -122,10 +122,11 @@ class FailbackRequest(_Request):
 
 
 class RunsRequest(_Request):
-    """`runs`: the newest runs first."""
+    """`runs [--pool POOL]`: the newest runs first (only those of protected pool POOL)."""
 
     command: Literal["runs"] = "runs"
     limit: int = Field(default=20, ge=1, le=200)
+    pool: PoolName | None = None
 
 
 class ShowRequest(_Request):

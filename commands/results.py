@@ -60,6 +60,9 @@ class RunSummary(_Result):
     kind: str
     target: str
     pool: str
+    """The pool the run recovers into."""
+    protected_pool: str = ""
+    """The protected pool it acts for (its source; for a failback, where it goes back to)."""
     state: str
     requested_by: str | None = None
     reason: str | None = None

@@ -28,6 +28,7 @@ from commands import messages as m
 from commands.actor import Actor
 from commands.approvals import Desk
 from commands.config import PolicyConfig
+from commands.estate import runs_of
 from commands.events import Listener, ServiceEvent
 from commands.parse import SHOWN, nearest, usage
 from commands.policy import DESTRUCTIVE_KINDS, Decision, Members, Policy
@@ -214,9 +215,7 @@ class Service:
                     actor,
                 )
             case RunsRequest():
-                return RunsList(
-                    runs=[run_summary(r) for r in self.wiring.store.runs.list(limit=request.limit)]
-                )
+                return RunsList(runs=runs_of(self.wiring.store, request.limit, request.pool))
             case ShowRequest():
                 return self._show(request.run_id)
             case AuditRequest():
@@ -337,9 +336,11 @@ class Service:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if run.state not in RESUMABLE:
+            # Driven by a process that may live: who, and when its lease lets a resume take over.
+            elsewhere = self.wiring.runner.driven_elsewhere(request.run_id, "resume")
             return Refused(
                 code="run-state",
-                reason=m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
+                reason=elsewhere or m.CANNOT_RESUME.format(run_id=request.run_id, state=run.state),
                 hint=m.SHOW_RUN.format(run_id=request.run_id),
             )
         step = self.wiring.runner.paused_step(request.run_id)
@@ -375,10 +376,11 @@ class Service:
         self.wiring.runner.reap()
         run = self.wiring.store.runs.get(request.run_id)
         if actor.via != "cli" and run.state in LIVE:
+            elsewhere = self.wiring.runner.driven_elsewhere(request.run_id, "abort")
             return Refused(
                 code="run-state",
-                reason=m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
-                hint=m.CANCEL_FIRST.format(run_id=request.run_id),
+                reason=elsewhere or m.ABORT_LIVE.format(run_id=request.run_id, state=run.state),
+                hint="" if elsewhere else m.CANCEL_FIRST.format(run_id=request.run_id),
             )
         if actor.via == "slack" and run.kind in DESTRUCTIVE_KINDS:
             return self._ask_run_action("abort", request, actor, run)

@@ -16,6 +16,7 @@ from commands.results import (
     VMOutcomeView,
 )
 from store import PausedStep, RunRecord, StepRecord, TransitionRecord
+from store.drills import protected_of
 
 
 def run_summary(run: RunRecord) -> RunSummary:
@@ -25,6 +26,7 @@ def run_summary(run: RunRecord) -> RunSummary:
         kind=run.kind,
         target=run.target,
         pool=run.pool,
+        protected_pool=protected_of(run.kind, run.plan),
         state=run.state,
         requested_by=run.requested_by,
         reason=run.reason,

@@ -128,8 +128,9 @@ class Wiring:
             }
         )
 
-        def history(k: str, _src: str, dst: str) -> list[float]:
-            rows = self.store.drills.recent(dst, limit=DRILL_HISTORY, kind=k)
+        def history(k: str, _src: str, _dst: str) -> list[float]:
+            # The protected pool's own runs: a DR pool takes several pools of other sizes.
+            rows = self.store.drills.recent(pair.protected, limit=DRILL_HISTORY, kind=k)
             return [float(r["rto_seconds"]) for r in reversed(rows) if r["rto_seconds"]]
 
         return planner.plan(

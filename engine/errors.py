@@ -118,7 +118,29 @@ class PlanChanged(DRError):
 
 
 class RunConflict(DRError):
-    """Another run holds the lease of this pool."""
+    """Another run holds the lease of this pool.
+
+    Attributes:
+        pool: the pool asked for.
+        run_id: the run that holds it.
+        state: that run's state (a `RunState` value).
+        waits_for_person: the holder will not end by itself: it is interrupted (or its process
+            is gone) or paused, and only a person's `resume` or `abort` frees the pool. A queue
+            waiting for the pool stops on this rather than wait forever.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pool: str = "",
+        run_id: int = 0,
+        state: str = "",
+        waits_for_person: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.pool, self.run_id, self.state = pool, run_id, state
+        self.waits_for_person = waits_for_person
 
 
 class RunStateError(DRError):

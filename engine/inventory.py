@@ -51,6 +51,7 @@ from engine.models import (
     VMInfo,
 )
 from engine.pool_api import PoolAPI
+from engine.tables import VMTables
 
 # ---------------------------------------------------------------------------------------------
 # XAPI record -> model. Converters normalise XAPI's values first (digit strings, null refs,
@@ -271,7 +272,7 @@ FETCH_WORKERS = 4
 _BY_EVENT_CLASS = {c.lower(): c for c in (*CLASSES, *METRICS)}
 
 
-class Inventory:
+class Inventory(VMTables):
     """What one pool holds, typed; see the module docstring for how it stays current.
 
     Attributes are dicts from ref to model: `pools`, `hosts`, `vms`, `appliances`, `srs`,
@@ -556,35 +557,11 @@ class Inventory:
         """The pool object (exactly one per database)."""
         return next(iter(self.pools.values()))
 
-    def real_vms(self) -> list[VMInfo]:
-        """VMs that are not templates, snapshots or control domains."""
-        return [vm for vm in list(self.vms.values()) if vm.is_real]
-
     def vm_by_uuid(self, uuid: str) -> VMInfo | None:
         for vm in list(self.vms.values()):
             if vm.uuid == uuid:
                 return vm
         return None
-
-    def vm_disks(self, vm: VMInfo) -> list[VDIInfo]:
-        """The VDIs behind a VM's non-CD, non-empty VBDs (what recovery needs, reference §2.7)."""
-        out = []
-        for vbd_ref in vm.vbds:
-            vbd = self.vbds.get(vbd_ref)
-            if vbd is None or vbd.type == "CD" or vbd.empty or vbd.vdi is None:
-                continue
-            vdi = self.vdis.get(vbd.vdi)
-            if vdi is not None:
-                out.append(vdi)
-        return out
-
-    def vm_networks(self, vm: VMInfo) -> list[NetworkInfo]:
-        out = []
-        for vif_ref in vm.vifs:
-            vif = self.vifs.get(vif_ref)
-            if vif is not None and vif.network in self.networks:
-                out.append(self.networks[vif.network])
-        return out
 
     def sr_attached(self, sr: SRInfo) -> bool:
         """At least one plugged PBD (what `VM.assert_can_be_recovered` asks, §2.7)."""

@@ -45,6 +45,14 @@ its metadata. Writes still in flight to the mirror are reported (`metadata-in-fl
 Selection rules: a vApp is recovered whole (`VM_appliance.recover`); naming a member VM selects
 its vApp and says so. With target "all", VMs that cannot be recovered (a disk on local or
 non-replicated storage) are left out with a warning; named explicitly, they are a blocker.
+
+How it is built
+---------------
+`plan` reads no kind names: what differs between kinds is data in `engine.planning.policy`
+(one `KindPolicy` each), and every check is a small function in `engine.planning.rules`, run
+from one of its four ordered lists (site, VM, LUN, assembled plan) against the `PlanFacts`
+gathered once. A new check is a function added to a list; a new difference between kinds is a
+policy field.
 """
 
 from __future__ import annotations
@@ -52,41 +60,37 @@ from __future__ import annotations
 import difflib
 import re
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from engine import messages as m
 from engine.clock import Clock, SystemClock
 from engine.errors import TargetNotFound, XapiError
 from engine.inventory import Inventory
 from engine.models import (
+    ApplianceInfo,
     AppliancePlan,
     Check,
     CheckStatus,
     ExistingInDest,
     Kind,
-    LunAction,
     LunPlan,
     MetadataSource,
+    NetworkInfo,
     Plan,
     PowerAfter,
     VMInfo,
     VMPlan,
 )
-from engine.prechecks import (
-    check,
-    dest_checks,
-    fate_sharing_checks,
-    known_sr_checks,
-    network_checks,
-)
+from engine.planning.facts import PlanFacts
+from engine.planning.options import History as History
+from engine.planning.options import PlanOptions as PlanOptions
+from engine.planning.policy import POLICIES
+from engine.planning.rules import PLAN_CHECKS, SITE_CHECKS, VM_CHECKS, lun_checks
+from engine.prechecks import check
 from engine.protection import (
     Records,
     Site,
-    created_inside_lag,
     lun_state,
     luns_between,
     map_networks,
@@ -96,12 +100,6 @@ from engine.protection import (
     read_foreign,
 )
 from engine.storage.base import ReplicatedLun, StorageAdapter
-
-DEFAULT_POWER: dict[Kind, PowerAfter] = {
-    Kind.TEST_FAILOVER: "start-paused",
-    Kind.FAILOVER: "start",
-    Kind.FAILBACK: "start",
-}
 
 # Seconds per operation when no drill history exists (XAPI defaults seen on real pools; the
 # simulator's latency model uses the same orders of magnitude).
@@ -114,28 +112,6 @@ DEFAULT_OP_SECONDS: dict[str, float] = {
     "vm_start": 20.0,
     "vm_clean_shutdown": 15.0,
 }
-
-
-class PlanOptions(BaseModel):
-    """Choices a person makes for a run (all of them are part of the plan's hash)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    power_after: PowerAfter | None = None
-    planned: bool = False
-    network_map: dict[str, str] = Field(default_factory=dict)
-    disable_ha: bool = False
-    stop_on_failure: bool = False
-    # Leave VMs that were halted at the source off after recovery, as they were in production.
-    mirror_power_state: bool = False
-    read_metadata: bool = True
-    max_lag_seconds: float = 300.0
-    op_seconds: dict[str, float] = Field(default_factory=dict)
-    concurrency: int = 8
-
-
-# History of past runs: (kind, source pool, dest pool) -> RTOs in seconds, most recent last.
-History = Callable[[str, str, str], Sequence[float]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +141,7 @@ def parse_target(target: str | Sequence[str]) -> list[str]:
 
 @dataclass
 class _Selection:
-    appliances: list[Any] = field(default_factory=list)  # ApplianceInfo, in target order
+    appliances: list[ApplianceInfo] = field(default_factory=list)  # in target order
     vms: list[VMInfo] = field(default_factory=list)  # standalone
     explicit: set[str] = field(default_factory=set)  # uuids named explicitly
     notes: list[Check] = field(default_factory=list)
@@ -236,21 +212,6 @@ def _did_you_mean(name: str, known: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-# Power states XenCenter's source pre-check counts as a live copy (reference §5.2.6 b).
-LIVE_AT_SOURCE = ("Running", "Paused", "Suspended")
-
-_LUN_ACTION: dict[Kind, LunAction] = {
-    Kind.TEST_FAILOVER: "present_test_copy",
-    Kind.FAILOVER: "promote",
-    Kind.FAILBACK: "reverse",
-}
-_LUN_OK_STATES: dict[Kind, set[str]] = {
-    Kind.TEST_FAILOVER: {"replicating"},
-    Kind.FAILOVER: {"replicating", "promoted"},
-    Kind.FAILBACK: {"promoted", "reversed"},
-}
-
-
 def plan(
     kind: Kind | str,
     target: str | Sequence[str],
@@ -267,6 +228,11 @@ def plan(
     For test-failover and failover, `source` is the protected pool and `dest` the DR pool; for a
     failback, `source` is the DR pool (where the VMs run now) and `dest` the original pool.
 
+    The steps: the facts of the two sites and the site checks; the LUNs and where the records
+    come from; the target resolved against the records; a `VMPlan` per VM with the VM checks;
+    the LUNs and metadata the run needs, with the LUN checks; the assembled plan with the plan
+    checks (`engine.planning.rules`); the RTO estimate and the hash.
+
     Raises:
         TargetNotFound: the kind is unknown, or the target names nothing that can be recovered.
 
@@ -280,16 +246,100 @@ def plan(
     clock = clock or SystemClock()
     if kind not in tuple(Kind):
         raise TargetNotFound(m.KIND_UNKNOWN.format(kind=m.shown(kind)))
-    kind = Kind(kind)
+    policy = POLICIES[Kind(kind)]
     items = parse_target(target)
-    checks: list[Check] = []
-    power_after: PowerAfter = options.power_after or DEFAULT_POWER[kind]
+    _refuse_same_pool(source, dest)
+    f = PlanFacts(
+        policy,
+        options,
+        options.power_after or policy.power_after,
+        source,
+        dest,
+        source_up=source.is_reachable(),
+        dest_up=dest.is_reachable(),
+    )
+    checks = [c for rule in SITE_CHECKS for c in rule(f)]
 
+    luns = luns_between(policy.kind, lun_state(storage), source, dest)
+    f.replicated = {lun.sr_uuid for lun in luns}
+    f.records, f.metadata = _records(f)
+    if f.src_inv is not None:
+        checks += _metadata_checks(f.src_inv, f.metadata, f.replicated)
+    if f.records is None:
+        return _blind(f, items, luns, checks, history, clock)
+    records = f.records
+
+    sel = select(records, items, source.name)
+    checks += sel.notes
+    if records.source == "metadata-vdi" and f.src_inv is not None:
+        checks += _missing_from_metadata(f.src_inv, records, f.replicated)
+    if policy.only_failed_over_vms and f.src_inv is not None:
+        sel = _failed_over_only(sel, records, f.replicated)
+
+    dst_inv = f.dst_inv
+    f.dest_vms = {vm.uuid: vm for vm in dst_inv.vms.values()} if dst_inv else {}
+    for dvm in dst_inv.real_vms() if dst_inv else []:
+        f.dest_names.setdefault(dvm.name_label, set()).add(dvm.uuid)
+    f.lag_cut = mirror_as_of(luns, f.metadata)
+    units = _Units(f)
+    for app in sel.appliances:
+        units.add_appliance(app, app.uuid in sel.explicit, checks)
+    for vm in sel.vms:
+        units.add_vm(vm, vm.uuid in sel.explicit, checks)
+    if not units.apps and not units.standalone:
+        checks.append(check("nothing", "blocker", ",".join(items), m.NOTHING_TO_RECOVER))
+
+    # One latest metadata VDI is enough (ties hold the same database, §2.2): prefer one on a LUN
+    # the VMs need anyway, so the run attaches no extra LUN just for metadata.
+    metadata = f.metadata
+    latest = [ms for ms in metadata if ms.latest]
+    chosen = next((ms for ms in latest if ms.sr_uuid in units.srs), latest[0] if latest else None)
+    if chosen is not None and metadata and chosen is not metadata[0]:
+        old_first = metadata[0].vdi_uuid
+        metadata = [chosen] + [ms for ms in metadata if ms is not chosen]
+        units.repoint(old_first, chosen.vdi_uuid)
+    meta_srs = {chosen.sr_uuid} if chosen is not None else set()
+    lun_by_sr = {lun.sr_uuid: lun for lun in luns}
+    sr_types = {sr.uuid: sr.type for sr in records.srs.values() if sr.type}
+    lun_plans = [
+        _lun_plan(lun_by_sr[sr], f, meta_srs, sr_types)
+        for sr in sorted(units.srs | meta_srs)
+        if sr in lun_by_sr
+    ]
+    checks += lun_checks(lun_plans, f)
+
+    # The pair's map names protected-pool networks; a failback recovers the other way round.
+    configured = dict(options.network_map)
+    if policy.into_protected_site:
+        configured = {**{v: k for k, v in configured.items()}, **configured}
+    draft = Plan(
+        kind=policy.kind,
+        target=",".join(items),
+        source_pool=source.name,
+        dest_pool=dest.name,
+        source_pool_uuid=f.src_inv.pool.uuid if f.src_inv and f.src_inv.pools else "",
+        dest_pool_uuid=dst_inv.pool.uuid if dst_inv and dst_inv.pools else "",
+        planned=options.planned,
+        stop_on_failure=options.stop_on_failure,
+        disable_ha=options.disable_ha and policy.needs_ha_off,
+        power_after=f.power_after,
+        metadata_vdis=metadata,
+        luns=lun_plans,
+        appliances=units.apps,
+        standalone_vms=units.standalone,
+        network_map=map_networks(units.networks, dst_inv, configured),
+        source_reachable=f.source_up,
+    )
+    checks += [c for rule in PLAN_CHECKS for c in rule(draft, f)]
+    result = draft.model_copy(update={"checks": _dedupe(checks)})
+    return _finish(result, options, history, clock, _latency(dest))
+
+
+def _refuse_same_pool(source: Site, dest: Site) -> None:
+    """Never recover a pool into itself (reference §5.2.5), under one name or two."""
     if source.name == dest.name:
         raise TargetNotFound(m.SAME_POOL.format(pool=source.name))
-
     src_inv, dst_inv = source.inventory, dest.inventory
-    # Two configured names for one pool (reference §5.2.5: never recover a pool into itself).
     if (
         src_inv is not None
         and dst_inv is not None
@@ -300,149 +350,151 @@ def plan(
         raise TargetNotFound(
             m.SAME_POOL_UUID.format(src=source.name, dst=dest.name, uuid=src_inv.pool.uuid)
         )
-    source_up = source.is_reachable()
-    dest_up = dest.is_reachable()
-    if dest.unusable:
-        checks.append(
-            check(
-                "dest-reachable",
-                "blocker",
-                dest.name,
-                m.DEST_UNUSABLE,
-                pool=dest.name,
-                error=str(dest.error),
-            )
-        )
-    elif dst_inv is None or not dest_up:
-        checks.append(
-            check("dest-reachable", "blocker", dest.name, m.DEST_UNREACHABLE, pool=dest.name)
-        )
-    if source.unusable:
-        # It may be up and running the VMs: never let this pass for a lost site.
-        checks.append(
-            check(
-                "source-unusable",
-                "warning" if kind == "test-failover" else "blocker",
-                source.name,
-                m.SOURCE_UNUSABLE_TEST if kind == "test-failover" else m.SOURCE_UNUSABLE,
-                pool=source.name,
-                error=str(source.error),
-            )
-        )
-    elif not source_up:
-        checks.append(
-            check(
-                "source-reachable",
-                "warning" if kind != "failback" else "blocker",
-                source.name,
-                m.SOURCE_UNREACHABLE_SEEN if src_inv is not None else m.SOURCE_UNKNOWN,
-                pool=source.name,
-                when=src_inv.changed_at.isoformat(timespec="seconds")
-                if src_inv is not None and src_inv.changed_at
-                else "never",
-            )
-        )
-    if options.planned and kind == "failover" and not source_up:
-        checks.append(check("planned-needs-source", "blocker", source.name, m.PLANNED_NEEDS_SOURCE))
 
-    # --- storage ---------------------------------------------------------------------------
-    all_luns = lun_state(storage)
-    luns = luns_between(kind, all_luns, source, dest)
-    replicated_uuids = {lun.sr_uuid for lun in luns}
-    lun_by_sr = {lun.sr_uuid: lun for lun in luns}
 
-    # --- records ---------------------------------------------------------------------------
+def _records(f: PlanFacts) -> tuple[Records | None, list[MetadataSource]]:
+    """Where the VMs' records come from (see the module docstring), and the metadata VDIs."""
+    src_inv, dst_inv = f.src_inv, f.dst_inv
     metadata: list[MetadataSource] = []
     records: Records | None = None
-    if options.read_metadata and dst_inv is not None and dest_up and src_inv is not None:
-        records, metadata = _attached_metadata(dst_inv, src_inv, replicated_uuids)
+    if f.options.read_metadata and dst_inv is not None and f.dest_up and src_inv is not None:
+        records, metadata = _attached_metadata(dst_inv, src_inv, f.replicated)
     if records is None and src_inv is not None:
         records = Records.of(src_inv, "source-pool")
     if not metadata and src_inv is not None:
-        metadata = metadata_sources(src_inv, kind, dst_inv)
-    if src_inv is not None:
-        checks += _metadata_checks(src_inv, metadata, replicated_uuids)
+        metadata = metadata_sources(src_inv, f.policy.kind, dst_inv)
+    return records, metadata
 
-    if records is None:
-        # Nothing known of the source: recover whatever the latest metadata VDI holds.
-        if any(i.lower() not in ("all", "*", "everything") for i in items):
-            checks.append(check("target-unresolvable", "blocker", ",".join(items), m.TARGET_BLIND))
-        checks.append(check("records", "warning", source.name, m.RECORDS_UNREAD))
-        lun_plans = [_lun_plan(lun, kind, set()) for lun in luns]
-        return _finish(
-            Plan(
-                kind=kind,
-                target=",".join(items),
-                source_pool=source.name,
-                dest_pool=dest.name,
-                dest_pool_uuid=dst_inv.pool.uuid if dst_inv and dst_inv.pools else "",
-                planned=options.planned,
-                stop_on_failure=options.stop_on_failure,
-                power_after=power_after,
-                luns=lun_plans,
-                checks=checks + _lun_checks(kind, lun_plans, options),
-                source_reachable=source_up,
-            ),
-            options,
-            history,
-            clock,
-            dest.client.latency if dest.client else None,
+
+def _blind(
+    f: PlanFacts,
+    items: list[str],
+    luns: list[ReplicatedLun],
+    checks: list[Check],
+    history: History | None,
+    clock: Clock,
+) -> Plan:
+    """Nothing known of the source: recover whatever the latest metadata VDI holds."""
+    if any(i.lower() not in ("all", "*", "everything") for i in items):
+        checks.append(check("target-unresolvable", "blocker", ",".join(items), m.TARGET_BLIND))
+    checks.append(check("records", "warning", f.source.name, m.RECORDS_UNREAD))
+    lun_plans = [_lun_plan(lun, f, set()) for lun in luns]
+    dst_inv = f.dst_inv
+    blind = Plan(
+        kind=f.policy.kind,
+        target=",".join(items),
+        source_pool=f.source.name,
+        dest_pool=f.dest.name,
+        dest_pool_uuid=dst_inv.pool.uuid if dst_inv and dst_inv.pools else "",
+        planned=f.options.planned,
+        stop_on_failure=f.options.stop_on_failure,
+        power_after=f.power_after,
+        luns=lun_plans,
+        checks=checks + lun_checks(lun_plans, f),
+        source_reachable=f.source_up,
+    )
+    return _finish(blind, f.options, history, clock, _latency(f.dest))
+
+
+def _latency(site: Site) -> float | None:
+    return site.client.latency if site.client else None
+
+
+def _failed_over_only(sel: _Selection, records: Records, replicated: set[str]) -> _Selection:
+    """Only VMs that live on the failed-over LUNs go back; the DR pool's own VMs stay (unless
+    named)."""
+
+    def on_replicated(vm: VMInfo) -> bool:
+        return {sr.uuid for sr in records.disk_srs(vm)} <= replicated
+
+    sel.appliances = [
+        a
+        for a in sel.appliances
+        if all(on_replicated(records.vms[v]) for v in a.vms if v in records.vms)
+        or a.uuid in sel.explicit
+    ]
+    sel.vms = [
+        v for v in sel.vms if (records.disk_srs(v) and on_replicated(v)) or v.uuid in sel.explicit
+    ]
+    return sel
+
+
+class _Units:
+    """The vApps and standalone VMs the plan recovers, built one by one with their checks,
+    and what they need: SRs (by uuid) and networks (by name)."""
+
+    def __init__(self, f: PlanFacts) -> None:
+        assert f.records is not None
+        self.f = f
+        self.records: Records = f.records
+        self.apps: list[AppliancePlan] = []
+        self.standalone: list[VMPlan] = []
+        self.srs: set[str] = set()
+        self.networks: dict[str, NetworkInfo] = {}
+        dst_inv = f.dst_inv
+        self.dest_apps = {a.uuid for a in dst_inv.appliances.values()} if dst_inv else set()
+
+    @property
+    def metadata_vdi(self) -> str | None:
+        f = self.f
+        return self.records.metadata_vdi_uuid or (f.metadata[0].vdi_uuid if f.metadata else None)
+
+    def add_appliance(self, app: ApplianceInfo, named: bool, checks: list[Check]) -> None:
+        records = self.records
+        members = sorted(
+            (records.vms[v] for v in app.vms if v in records.vms and records.vms[v].is_real),
+            key=lambda v: (v.order, v.name_label),
+        )
+        prefix = f"{app.name_label}/"
+        if self._storage_checks(members, named, prefix, m.LEFT_OUT_APP, checks) == "warning":
+            return
+        groups: dict[int, list[VMPlan]] = {}
+        for vm in members:
+            groups.setdefault(vm.order, []).append(self._vm(vm, checks))
+        # A copy of the vApp at the destination is replaced, unless a member already blocks.
+        names = {v.name_label for v in members}
+        if app.uuid in self.dest_apps and not any(
+            c.subject in names and c.status == "blocker" for c in checks
+        ):
+            dest = self.f.dest.name
+            checks.append(
+                check("existing-vapp", "warning", app.name_label, m.EXISTING_VAPP, pool=dest)
+            )
+        self.apps.append(
+            AppliancePlan(
+                uuid=app.uuid,
+                name=app.name_label,
+                metadata_vdi_uuid=self.metadata_vdi,
+                order_groups=[groups[k] for k in sorted(groups)],
+            )
         )
 
-    sel = select(records, items, source.name)
-    checks += sel.notes
-    if records.source == "metadata-vdi" and src_inv is not None:
-        checks += _missing_from_metadata(src_inv, records, replicated_uuids)
+    def add_vm(self, vm: VMInfo, named: bool, checks: list[Check]) -> None:
+        if self._storage_checks([vm], named, "", m.LEFT_OUT_VM, checks) == "warning":
+            return
+        self.standalone.append(self._vm(vm, checks))
 
-    if kind == "failback" and src_inv is not None:
-        # Only VMs that live on the failed-over LUNs go back; the DR pool's own VMs stay.
-        sel.appliances = [
-            a
-            for a in sel.appliances
-            if all(
-                {sr.uuid for sr in records.disk_srs(records.vms[v])} <= replicated_uuids
-                for v in a.vms
-                if v in records.vms
-            )
-            or a.uuid in sel.explicit
-        ]
-        sel.vms = [
-            v
-            for v in sel.vms
-            if (records.disk_srs(v) and {sr.uuid for sr in records.disk_srs(v)} <= replicated_uuids)
-            or v.uuid in sel.explicit
-        ]
+    def repoint(self, old: str, new: str) -> None:
+        """Read metadata VDI `new` where the plans said `old`."""
+        self.apps, self.standalone = _repoint(self.apps, self.standalone, old, new)
 
-    # --- per vApp / VM -----------------------------------------------------------------------
-    dest_by_uuid = {vm.uuid: vm for vm in dst_inv.vms.values()} if dst_inv else {}
-    dest_names: dict[str, set[str]] = {}
-    for dvm in dst_inv.real_vms() if dst_inv else []:
-        dest_names.setdefault(dvm.name_label, set()).add(dvm.uuid)
-    dest_apps = {a.uuid: a for a in dst_inv.appliances.values()} if dst_inv else {}
-    lag_cut = mirror_as_of(luns, metadata)
-    app_plans: list[AppliancePlan] = []
-    standalone: list[VMPlan] = []
-    used_srs: set[str] = set()
-    used_networks: dict[str, Any] = {}
-
-    def vm_plan(vm: VMInfo) -> tuple[VMPlan, list[Check]]:
-        vchecks: list[Check] = []
+    def _vm(self, vm: VMInfo, checks: list[Check]) -> VMPlan:
+        f, records = self.f, self.records
         srs = records.disk_srs(vm)
         nets = records.networks_of(vm)
         for net in nets:
-            used_networks.setdefault(net.name_label, net)
-        existing = dest_by_uuid.get(vm.uuid)
-        incoming_version = vm.version
+            self.networks.setdefault(net.name_label, net)
+        existing = f.dest_vms.get(vm.uuid)
         # A suspended VM comes back suspended (§2.6) and VM.start would fail on it (§7.13);
         # with mirror_power_state, a VM that was off in production stays off.
-        vm_power: PowerAfter = power_after
+        vm_power: PowerAfter = f.power_after
         if vm.power_state == "Suspended" or (
-            options.mirror_power_state and vm.power_state == "Halted"
+            f.options.mirror_power_state and vm.power_state == "Halted"
         ):
             vm_power = "leave-off"
         state: ExistingInDest = "none"
         if existing is not None:
-            state = "newer-or-equal" if existing.version >= incoming_version else "older"
+            state = "newer-or-equal" if existing.version >= vm.version else "older"
         vp = VMPlan(
             uuid=vm.uuid,
             name=vm.name_label,
@@ -457,118 +509,28 @@ def plan(
             version=vm.version,
             power_state_at_source=vm.power_state,
             record_source=records.source,
-            metadata_vdi_uuid=records.metadata_vdi_uuid
-            or (metadata[0].vdi_uuid if metadata else None),
+            metadata_vdi_uuid=self.metadata_vdi,
             sr_uuids=sorted(sr.uuid for sr in srs),
             networks=sorted(n.name_label for n in nets),
             existing_in_dest=state,
             existing_power_state=existing.power_state if existing else None,
             power_after=vm_power,
         )
-        # Existing copies at the destination (XenCenter §5.2.6 c, with the version rule §5.4).
-        if existing is not None:
-            if state == "newer-or-equal":
-                vchecks.append(
-                    check(
-                        "existing-newer",
-                        "blocker",
-                        vm.name_label,
-                        m.EXISTING_NEWER,
-                        pool=dest.name,
-                        have=existing.version,
-                        incoming=incoming_version,
-                    )
-                )
-            elif existing.power_state != "Halted":
-                vchecks.append(
-                    check(
-                        "existing-running",
-                        "blocker",
-                        vm.name_label,
-                        m.EXISTING_RUNNING,
-                        pool=dest.name,
-                        state=existing.power_state,
-                    )
-                )
-            else:
-                vchecks.append(
-                    check(
-                        "existing-replaced",
-                        "warning",
-                        vm.name_label,
-                        m.EXISTING_REPLACED,
-                        pool=dest.name,
-                    )
-                )
-        # Split-brain guard: a live copy at a reachable source. XenCenter counts Running, Paused
-        # and Suspended as "is running on pool" (reference §5.2.6 b): a suspended VM resumed
-        # later is as much a second copy as a running one.
-        if kind == "failover" and source_up and vm.power_state in LIVE_AT_SOURCE:
-            live_state = vm.power_state.lower()
-            if options.planned:
-                vchecks.append(
-                    check(
-                        "source-running",
-                        "ok",
-                        vm.name_label,
-                        m.SOURCE_RUNNING_PLANNED,
-                        state=live_state.capitalize(),
-                    )
-                )
-            else:
-                vchecks.append(
-                    check(
-                        "split-brain",
-                        "blocker",
-                        vm.name_label,
-                        m.SPLIT_BRAIN,
-                        pool=source.name,
-                        state=live_state.capitalize(),
-                    )
-                )
-        if dest_names.get(vm.name_label, set()) - {vm.uuid}:
-            vchecks.append(
-                check("name-conflict", "warning", vm.name_label, m.NAME_CONFLICT, pool=dest.name)
-            )
-        if (
-            kind == "test-failover"
-            and power_after == "start"
-            and source_up
-            and vm.power_state in ("Running", "Paused")
-        ):
-            vchecks.append(check("test-duplicate", "warning", vm.name_label, m.TEST_DUPLICATE))
-        if vm.power_state == "Suspended":
-            vchecks.append(check("suspended", "warning", vm.name_label, m.SUSPENDED))
-        # Created inside the replication lag: not on the mirror yet.
-        if (
-            records.source == "source-pool"
-            and lag_cut is not None
-            and created_inside_lag(vm.install_time, lag_cut)
-        ):
-            planned_sync = options.planned and kind == "failover"
-            vchecks.append(
-                check(
-                    "inside-lag",
-                    "ok" if planned_sync else "warning",
-                    vm.name_label,
-                    m.INSIDE_LAG_PLANNED if planned_sync else m.INSIDE_LAG,
-                    since=lag_cut.isoformat(timespec="seconds"),
-                )
-            )
-        return vp, vchecks
+        checks += [c for rule in VM_CHECKS for c in rule(vm, f)]
+        self.srs.update(vp.sr_uuids)
+        return vp
 
-    def recoverable(vms: list[VMInfo]) -> list[tuple[str, str, str, str]]:
-        return [
+    def _storage_checks(
+        self, vms: list[VMInfo], named: bool, prefix: str, left_out: str, checks: list[Check]
+    ) -> CheckStatus | None:
+        """A check per disk of `vms` that cannot be recovered: a blocker when the person named
+        the target, else a warning saying it is left out (`left_out`). Returns the status
+        given (None: every disk is recoverable)."""
+        problems = [
             (vm.name_label, code, sr, whose)
             for vm in vms
-            for code, sr, whose in protection_problems(records, vm, replicated_uuids)
+            for code, sr, whose in protection_problems(self.records, vm, self.f.replicated)
         ]
-
-    def storage_checks(vms: list[VMInfo], named: bool, prefix: str, left_out: str) -> str | None:
-        """Add a check per disk of `vms` that cannot be recovered: a blocker when the user
-        named the target, else a warning saying it is left out (`left_out`). Returns the status
-        given (None: every disk is recoverable)."""
-        problems = recoverable(vms)
         if not problems:
             return None
         status: CheckStatus = "blocker" if named else "warning"
@@ -585,109 +547,6 @@ def plan(
                 )
             )
         return status
-
-    for app in sel.appliances:
-        members = sorted(
-            (records.vms[v] for v in app.vms if v in records.vms and records.vms[v].is_real),
-            key=lambda v: (v.order, v.name_label),
-        )
-        named = app.uuid in sel.explicit
-        prefix = f"{app.name_label}/"
-        if storage_checks(members, named, prefix, m.LEFT_OUT_APP) == "warning":
-            continue
-        groups: dict[int, list[VMPlan]] = {}
-        for vm in members:
-            vp, vchecks = vm_plan(vm)
-            checks.extend(vchecks)
-            used_srs.update(vp.sr_uuids)
-            groups.setdefault(vm.order, []).append(vp)
-        if app.uuid in dest_apps and not any(
-            c.subject in {v.name_label for v in members} and c.status == "blocker" for c in checks
-        ):
-            checks.append(
-                check("existing-vapp", "warning", app.name_label, m.EXISTING_VAPP, pool=dest.name)
-            )
-        app_plans.append(
-            AppliancePlan(
-                uuid=app.uuid,
-                name=app.name_label,
-                metadata_vdi_uuid=records.metadata_vdi_uuid
-                or (metadata[0].vdi_uuid if metadata else None),
-                order_groups=[groups[k] for k in sorted(groups)],
-            )
-        )
-
-    for vm in sel.vms:
-        if storage_checks([vm], vm.uuid in sel.explicit, "", m.LEFT_OUT_VM) == "warning":
-            continue
-        vp, vchecks = vm_plan(vm)
-        checks.extend(vchecks)
-        used_srs.update(vp.sr_uuids)
-        standalone.append(vp)
-
-    if not app_plans and not standalone:
-        checks.append(check("nothing", "blocker", ",".join(items), m.NOTHING_TO_RECOVER))
-
-    # --- LUNs ----------------------------------------------------------------------------------
-    # One latest metadata VDI is enough (ties hold the same database, §2.2): prefer one on a LUN
-    # the VMs need anyway, so the run attaches no extra LUN just for metadata.
-    latest = [ms for ms in metadata if ms.latest]
-    chosen = next((ms for ms in latest if ms.sr_uuid in used_srs), latest[0] if latest else None)
-    if chosen is not None and metadata and chosen is not metadata[0]:
-        old_first = metadata[0].vdi_uuid
-        metadata = [chosen] + [ms for ms in metadata if ms is not chosen]
-        app_plans, standalone = _repoint(app_plans, standalone, old_first, chosen.vdi_uuid)
-    meta_srs = {chosen.sr_uuid} if chosen is not None else set()
-    needed = used_srs | meta_srs
-    sr_types = {sr.uuid: sr.type for sr in records.srs.values() if sr.type}
-    lun_plans = [
-        _lun_plan(lun_by_sr[sr], kind, meta_srs, sr_types)
-        for sr in sorted(needed)
-        if sr in lun_by_sr
-    ]
-    checks += _lun_checks(kind, lun_plans, options)
-
-    # --- destination checks --------------------------------------------------------------------
-    all_vms = [vm for a in app_plans for vm in a.vms] + standalone
-    # The pair's map names protected-pool networks; a failback recovers the other way round.
-    configured = dict(options.network_map)
-    if kind == "failback":
-        configured = {**{v: k for k, v in configured.items()}, **configured}
-    network_map = map_networks(used_networks, dst_inv, configured)
-    if kind in ("failover", "failback") and src_inv is not None and source_up:
-        planned_uuids = {vm.uuid for vm in all_vms}
-        checks += fate_sharing_checks(kind, src_inv, lun_plans, planned_uuids, source.name)
-    if dst_inv is not None:
-        checks += known_sr_checks(kind, dst_inv, lun_plans)
-        checks += dest_checks(
-            kind, dst_inv, all_vms, power_after, options.disable_ha, bool(app_plans)
-        )
-        checks += network_checks(
-            network_map,
-            dest=dest.name,
-            protected=dest.name if kind == "failback" else source.name,
-        )
-
-    result = Plan(
-        kind=kind,
-        target=",".join(items),
-        source_pool=source.name,
-        dest_pool=dest.name,
-        source_pool_uuid=src_inv.pool.uuid if src_inv and src_inv.pools else "",
-        dest_pool_uuid=dst_inv.pool.uuid if dst_inv and dst_inv.pools else "",
-        planned=options.planned,
-        stop_on_failure=options.stop_on_failure,
-        disable_ha=options.disable_ha and kind == "test-failover",
-        power_after=power_after,
-        metadata_vdis=metadata,
-        luns=lun_plans,
-        appliances=app_plans,
-        standalone_vms=standalone,
-        network_map=network_map,
-        checks=_dedupe(checks),
-        source_reachable=source_up,
-    )
-    return _finish(result, options, history, clock, dest.client.latency if dest.client else None)
 
 
 def _repoint(
@@ -735,7 +594,7 @@ def _dedupe(checks: list[Check]) -> list[Check]:
 
 
 def _lun_plan(
-    lun: ReplicatedLun, kind: Kind, meta_srs: set[str], sr_types: dict[str, str] | None = None
+    lun: ReplicatedLun, f: PlanFacts, meta_srs: set[str], sr_types: dict[str, str] | None = None
 ) -> LunPlan:
     """What the run does with one LUN. `device_config` is the mirror's; a test failover attaches
     the test copy with the device config `present_test_copy` returns instead."""
@@ -746,65 +605,14 @@ def _lun_plan(
         sr_type=(sr_types or {}).get(lun.sr_uuid, "lvmoiscsi"),
         state=lun.state,
         lag_seconds=lun.lag_seconds if lun.pending_writes != 0 else 0.0,
-        action=_LUN_ACTION[kind],
+        action=f.policy.lun_action,
         device_config=dict(
             (lun.test_copy_device_config or lun.mirror_device_config)
-            if kind == "test-failover"
+            if f.policy.attaches == "test-copy"
             else lun.mirror_device_config
         ),
         holds_metadata=lun.sr_uuid in meta_srs,
     )
-
-
-def _lun_checks(kind: Kind, lun_plans: list[LunPlan], options: PlanOptions) -> list[Check]:
-    checks = []
-    if not lun_plans:
-        checks.append(check("luns", "blocker", "storage", m.NO_LUNS))
-    for lp in lun_plans:
-        if lp.state not in _LUN_OK_STATES[kind]:
-            checks.append(
-                check(
-                    "lun-state",
-                    "blocker",
-                    lp.sr_name or lp.lun,
-                    m.LUN_STATE,
-                    lun=lp.lun,
-                    state=lp.state,
-                    want=" or ".join(sorted(_LUN_OK_STATES[kind])),
-                )
-            )
-        if (
-            lp.holds_metadata
-            and lp.lag_seconds
-            and kind != "failback"
-            and not (options.planned and kind == "failover")
-        ):
-            checks.append(
-                check(
-                    "metadata-in-flight",
-                    "warning",
-                    lp.sr_name or lp.lun,
-                    m.METADATA_IN_FLIGHT,
-                    lag=round(lp.lag_seconds),
-                )
-            )
-        if (
-            lp.state in _LUN_OK_STATES[kind]
-            and lp.lag_seconds
-            and lp.lag_seconds > options.max_lag_seconds
-            and kind != "failback"
-        ):
-            checks.append(
-                check(
-                    "rpo",
-                    "warning",
-                    lp.sr_name or lp.lun,
-                    m.LAG_HIGH,
-                    lag=round(lp.lag_seconds),
-                    limit=round(options.max_lag_seconds),
-                )
-            )
-    return checks
 
 
 def _attached_metadata(
@@ -902,7 +710,7 @@ def estimate_rto(
     n_units = len(p.appliances) + len(p.standalone_vms)
     total = len(p.luns) * op["storage_action"] / par + len(p.luns) * op["attach_sr"]
     total += op["open_database"] + -(-n_units // par) * op["recover_vm"]
-    if p.planned and p.kind == "failover":
+    if p.planned and POLICIES[p.kind].syncs_when_planned:
         total += op["vm_clean_shutdown"] + op["storage_action"]
     if p.power_after != "leave-off":
         chains = [

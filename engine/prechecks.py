@@ -11,7 +11,7 @@ from typing import Any
 
 from engine import messages as m
 from engine.inventory import Inventory
-from engine.models import Check, CheckStatus, LunPlan, NetworkMapping, VMPlan
+from engine.models import Check, CheckStatus, HostInfo, LunPlan, NetworkMapping, VMPlan
 
 
 def check(name: str, status: CheckStatus, subject: str, template: str, **facts: Any) -> Check:
@@ -57,15 +57,16 @@ def network_checks(
     return checks
 
 
-def known_sr_checks(kind: str, dst: Inventory, lun_plans: list[LunPlan]) -> list[Check]:
-    """SRs the destination already knows (reference §7.7): DR_task.create would skip them."""
+def known_sr_checks(dst: Inventory, lun_plans: list[LunPlan], *, home: bool) -> list[Check]:
+    """SRs the destination already knows (reference §7.7): DR_task.create would skip them.
+    `home`: the destination is the protected pool, which knew its own SRs before (a failback)."""
     checks = []
     for lp in lun_plans:
         sr = dst.sr_by_uuid(lp.sr_uuid)
         if sr is None:
             continue
         name = lp.sr_name or lp.lun
-        if kind == "failback":
+        if home:
             checks.append(check("sr-known", "ok", name, m.SR_KNOWN_FAILBACK))
         elif dst.sr_attached(sr):
             checks.append(check("sr-known", "warning", name, m.SR_KNOWN_ATTACHED, pool=dst.name))
@@ -116,13 +117,16 @@ def fate_sharing_checks(
 
 
 def dest_checks(
-    kind: str,
     dst: Inventory,
     vms: list[VMPlan],
     power_after: str,
+    *,
+    needs_ha_off: bool,
     disable_ha: bool,
     has_apps: bool,
 ) -> list[Check]:
+    """The destination pool: licence, HA (where the kind `needs_ha_off`, unless the run turns
+    it off: `disable_ha`), live hosts and memory for the VMs the run starts."""
     checks = []
     hosts = list(dst.hosts.values())
     # Licence (XenCenter's gate, §5.0: a missing restrict_dr counts as restricted).
@@ -141,14 +145,14 @@ def dest_checks(
     ):
         checks.append(check("licence-vapp-start", "warning", dst.name, m.LICENCE_VAPP_START))
     # HA (test failover only, §5.2.6 a).
-    if kind == "test-failover" and dst.pools and dst.pool.ha_enabled:
+    if needs_ha_off and dst.pools and dst.pool.ha_enabled:
         if disable_ha:
             checks.append(check("ha", "warning", dst.name, m.HA_WILL_DISABLE))
         else:
             checks.append(check("ha", "blocker", dst.name, m.HA_ON))
     # Hosts and capacity.
     live = [h for h in hosts if h.live and h.enabled]
-    ha_off = kind == "test-failover" and disable_ha
+    ha_off = needs_ha_off and disable_ha
     if power_after != "leave-off" and vms and not ha_off:
         checks += ha_capacity_checks(dst, live, vms)
     if not live:
@@ -179,7 +183,7 @@ def dest_checks(
     return checks
 
 
-def ha_capacity_checks(dst: Inventory, live: list[Any], vms: list[VMPlan]) -> list[Check]:
+def ha_capacity_checks(dst: Inventory, live: list[HostInfo], vms: list[VMPlan]) -> list[Check]:
     """With HA on at the destination, would starting `vms` leave its protected VMs without a
     plan? XAPI refuses each start that would (docs/xapi-behaviours.md §5); this estimates it
     as XAPI plans, per host failure: the HA-protected VMs running on the failed host must fit

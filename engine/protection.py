@@ -1,8 +1,8 @@
 """What is protected and where it lands: the views the planner and readiness share.
 
 - `Site`: one side of a plan or an assessment (a pool, its inventory, whether it answers).
-- `Records`: the VM-side records of one source (a pool's inventory, or a foreign database read
-  from a metadata VDI), with the lookups recovery cares about (a VM's disks' SRs, its networks).
+- `Records`: the VM-side tables of one source (a pool's inventory, or a foreign database read
+  from a metadata VDI), with `engine.tables.VMTables`'s lookups (a VM's disks' SRs, networks).
 - `protection_problems`: why a VM cannot be recovered from replicated storage.
 - `luns_between`, `lun_state`: the replicated LUNs between two sites, from the storage adapter.
 - `metadata_sources`, `mirror_as_of`: a pool's metadata VDIs, and how far behind its mirror is.
@@ -21,9 +21,21 @@ from typing import Any
 
 from engine.errors import DRError, XapiError, lost_contact
 from engine.inventory import Inventory, convert_all
-from engine.models import MetadataSource, NetworkMapping, RecordSource, VMInfo
+from engine.models import (
+    ApplianceInfo,
+    MetadataSource,
+    NetworkInfo,
+    NetworkMapping,
+    RecordSource,
+    SRInfo,
+    VBDInfo,
+    VDIInfo,
+    VIFInfo,
+    VMInfo,
+)
 from engine.pool_api import PoolAPI
 from engine.storage.base import ReplicatedLun, StorageAdapter
+from engine.tables import SUSPEND_IMAGE, VMTables
 
 
 @dataclass
@@ -92,22 +104,19 @@ class Site:
         return self.reachable
 
 
-# `whose` of a suspended VM's memory image in `Records.import_disks`.
-SUSPEND_IMAGE = "suspend image"
-
-
 @dataclass
-class Records:
-    """VM-side records from one source (an inventory or a foreign database), with lookups."""
+class Records(VMTables):
+    """The VM-side tables of one source: a copy of a pool's inventory (`of`), or a foreign
+    database read from a metadata VDI (`read_foreign`). Lookups come from `VMTables`."""
 
     source: RecordSource
     vms: dict[str, VMInfo]
-    appliances: dict[str, Any]
-    vbds: dict[str, Any]
-    vdis: dict[str, Any]
-    vifs: dict[str, Any]
-    networks: dict[str, Any]
-    srs: dict[str, Any]
+    appliances: dict[str, ApplianceInfo]
+    vbds: dict[str, VBDInfo]
+    vdis: dict[str, VDIInfo]
+    vifs: dict[str, VIFInfo]
+    networks: dict[str, NetworkInfo]
+    srs: dict[str, SRInfo]
     metadata_vdi_uuid: str | None = None
     pool_uuid: str = ""
 
@@ -124,64 +133,6 @@ class Records:
             dict(inv.srs),
             pool_uuid=inv.pool.uuid if inv.pools else "",
         )
-
-    def real_vms(self) -> list[VMInfo]:
-        return [vm for vm in self.vms.values() if vm.is_real]
-
-    def own_disk_srs(self, vm: VMInfo) -> list[Any]:
-        """The SRs of the VM's own non-CD disks, ISO SRs excluded (what
-        `VM.assert_can_be_recovered` checks)."""
-        found: dict[str, Any] = {}
-        vbds, vdis, srs = self.vbds, self.vdis, self.srs
-        for vbd_ref in vm.vbds:
-            vbd = vbds.get(vbd_ref)
-            if vbd is None or vbd.type == "CD" or vbd.empty or vbd.vdi is None:
-                continue
-            vdi = vdis.get(vbd.vdi)
-            sr_ref = vdi.sr if vdi is not None else None
-            if sr_ref is None or sr_ref in found:
-                continue
-            sr = srs.get(sr_ref)
-            if sr is not None and sr.content_type != "iso":
-                found[sr_ref] = sr
-        return list(found.values())
-
-    def import_disks(self, vm: VMInfo) -> list[tuple[Any, str]]:
-        """(SR, whose) for every disk `VM.recover` imports: the VM's own disks (whose ""), its
-        snapshots' (the snapshot's name) and a suspended VM's memory image (SUSPEND_IMAGE).
-
-        `VM.recover` exports the VM with its snapshots and suspend image (xapi_dr.ml,
-        `create_import_objects`) and, without force, fails on any of their disks it cannot
-        find, although `VM.assert_can_be_recovered` looks only at the VM's own disks
-        (docs/xapi-behaviours.md §7).
-        """
-        out = [(sr, "") for sr in self.own_disk_srs(vm)]
-        for ref in vm.snapshots:
-            snapshot = self.vms.get(ref)
-            if snapshot is not None:
-                out += [(sr, snapshot.name_label) for sr in self.own_disk_srs(snapshot)]
-        vdi = self.vdis.get(vm.suspend_vdi or "") if vm.power_state == "Suspended" else None
-        sr = self.srs.get(vdi.sr or "") if vdi is not None else None
-        if sr is not None:
-            out.append((sr, SUSPEND_IMAGE))
-        return out
-
-    def disk_srs(self, vm: VMInfo) -> list[Any]:
-        """Every SR a recovery of the VM needs: its own disks', its snapshots' and its suspend
-        image's (`import_disks`), once each."""
-        found: dict[str, Any] = {}
-        for sr, _whose in self.import_disks(vm):
-            found.setdefault(sr.ref, sr)
-        return list(found.values())
-
-    def networks_of(self, vm: VMInfo) -> list[Any]:
-        found: dict[str, Any] = {}
-        for vif_ref in vm.vifs:
-            vif = self.vifs.get(vif_ref)
-            net_ref = vif.network if vif is not None else None
-            if net_ref is not None and net_ref not in found and net_ref in self.networks:
-                found[net_ref] = self.networks[net_ref]
-        return list(found.values())
 
 
 def read_foreign(client: PoolAPI, vdi_ref: str, vdi_uuid: str) -> Records:

@@ -18,6 +18,10 @@ What it reports, per protected pool (reference §2, §5, §7):
 - HA and licence state of the DR pool; the last drill;
 - a verdict, `ready` / `degraded` / `not-ready`, with every reason.
 
+`assess_estate(...)` assesses every pair from pools read once each, and adds what no pair sees
+alone: the loss of a whole site sends all its pools into their DR pools together
+(`engine.capacity`).
+
 Example:
     prod = Site("prod", Inventory.load(prod_client).follow(), site="primary")
     dr = Site("dr", Inventory.load(dr_client).follow(), site="dr")
@@ -28,13 +32,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from engine import capacity
 from engine import messages as m
+from engine.capacity import Landing
 from engine.clock import Clock, SystemClock
 from engine.config import PoolPair
 from engine.inventory import gc_paused
@@ -195,17 +201,16 @@ def _drill(value: Any) -> DrillSummary | None:
 DRILL_KINDS = ("test-failover", "")
 
 
-def _last_test(last_drill: LastDrill, pools: Iterable[str]) -> DrillSummary | None:
-    """The newest drill of the pair. A run is recorded under the pool it recovered into, so the
-    DR pool is asked first, then the protected pool (for callers that key drills by it); a
-    failover or failback recorded there is a real run, not a drill, and is passed over."""
-    for pool in pools:
-        value = last_drill(pool)
-        rows = list(value) if isinstance(value, list | tuple) else [value]
-        for row in rows:
-            summary = _drill(row)
-            if summary is not None and summary.kind in DRILL_KINDS:
-                return summary
+def _last_test(last_drill: LastDrill, pool: str) -> DrillSummary | None:
+    """The newest drill of protected pool `pool` (drills are kept per protected pool: a DR pool
+    takes several, and another pool's drill proves nothing of this one); a failover or failback
+    recorded there is a real run, not a drill, and is passed over."""
+    value = last_drill(pool)
+    rows = list(value) if isinstance(value, list | tuple) else [value]
+    for row in rows:
+        summary = _drill(row)
+        if summary is not None and summary.kind in DRILL_KINDS:
+            return summary
     return None
 
 
@@ -562,7 +567,7 @@ def _verdict(
     drill = None
     if last_drill is not None:
         try:
-            drill = _last_test(last_drill, (dr_name, result.pool))
+            drill = _last_test(last_drill, result.pool)
         except Exception as exc:  # the store is another layer's; its failure is only a reason
             reasons.append(
                 Reason(
@@ -604,3 +609,83 @@ def _verdict(
 
 def _gib(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB"
+
+
+class EstateReadiness(BaseModel):
+    """The readiness of every pair of an estate, and what lands in each DR pool together when
+    a whole site is lost (`engine.capacity`)."""
+
+    pairs: list[Readiness]
+    landings: list[Landing] = Field(default_factory=list)
+
+
+def assess_estate(
+    pairs: Sequence[PoolPair],
+    sites: Mapping[str, Site],
+    *,
+    storage: StorageAdapter | Iterable[ReplicatedLun] | None,
+    last_drill: LastDrill | None = None,
+    max_lag_seconds: float = 300.0,
+    clock: Clock | None = None,
+) -> EstateReadiness:
+    """Assess each pair from `sites` (pool name -> Site, each pool read once whatever the
+    number of pairs it is in) and the storage state (read once here), then the loss of each
+    whole protected site: its pools that fail over into one DR pool together must fit there
+    (memory and HA), else each of them is `degraded` with the pools that would not fit."""
+    try:
+        luns: list[ReplicatedLun] | StorageAdapter | Iterable[ReplicatedLun] | None = lun_state(
+            storage
+        )
+    except Exception:  # each pair's assessment asks again and reports why it cannot read it
+        luns = storage
+    results = [
+        assess(
+            pair,
+            protected=sites[pair.protected],
+            dr=sites[pair.dr],
+            storage=luns,
+            last_drill=last_drill,
+            max_lag_seconds=max_lag_seconds,
+            clock=clock,
+        )
+        for pair in pairs
+    ]
+    needed = {r.pool: r.capacity.needed_bytes for r in results if r.capacity is not None}
+    rooms = {
+        name: room
+        for name in {pair.dr for pair in pairs}
+        if (room := dr_room(sites[name])) is not None
+    }
+    landings = capacity.site_losses(
+        [(p.protected, p.dr) for p in pairs],
+        {name: site.site for name, site in sites.items()},
+        needed,
+        rooms,
+    )
+    by_pair = {(r.pool, r.dr_pool): r for r in results}
+    for found in landings:
+        for text in found.messages():
+            for pool in found.pools:
+                r = by_pair[(pool, found.dr_pool)]
+                r.reasons.append(Reason(severity="degraded", subject=found.dr_pool, message=text))
+                if r.verdict == "ready":
+                    r.verdict = "degraded"
+    return EstateReadiness(pairs=results, landings=landings)
+
+
+def dr_room(site: Site) -> capacity.DrRoom | None:
+    """What the DR pool `site` has room for (None when it could not be read)."""
+    inv = site.inventory
+    if inv is None or not inv.pools:
+        return None
+    return capacity.room_of(
+        site.name,
+        [
+            capacity.HostMemory(
+                total=h.memory_total, free=h.memory_free, live=h.live, enabled=h.enabled
+            )
+            for h in inv.hosts.values()
+        ],
+        ha_enabled=inv.pool.ha_enabled,
+        ha_tolerated=inv.pool.ha_host_failures_to_tolerate,
+    )

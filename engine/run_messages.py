@@ -16,8 +16,29 @@ PLAN_EDITED = (
 )
 PLAN_UNSEALED = "The plan has no hash; make it with the planner (it seals the plan) and retry."
 POOL_BUSY = (
-    "Pool {pool!r} is busy with run {run_id}; wait for it to finish, or `drbot resume {run_id}` "
-    "/ `drbot abort {run_id}` if it was interrupted."
+    "Pool {pool!r} is busy with run {run_id} ({state}); wait for it to end (`drbot runs show "
+    "{run_id}`), or cancel it."
+)
+POOL_HELD_INTERRUPTED = (
+    "Pool {pool!r} is held by run {run_id}, interrupted with work half done ({why}); nothing "
+    "else may touch the pool until that run is finished or undone: `drbot resume {run_id}` "
+    "(in Slack `/dr resume {run_id}`) to finish it, or `drbot abort {run_id}` "
+    "(`/dr abort {run_id}`) to undo what it made."
+)
+POOL_HELD_PAUSED = (
+    "Pool {pool!r} is held by run {run_id}, paused until a person does a storage step: do it, "
+    "then `drbot resume {run_id} --storage-done` (in Slack the step's Done button), or "
+    "`drbot abort {run_id}` (`/dr abort {run_id}`) to undo what it made."
+)
+RUN_DRIVEN_HERE_ELSEWHERE = (
+    "Run {run_id} is {state} and its process is alive ({holder}, this host): it is not stuck. "
+    "Wait for it, or stop that process; once it is gone, `drbot {action} {run_id}` takes over "
+    "at once."
+)
+RUN_DRIVEN_ELSEWHERE = (
+    "Run {run_id} is {state}, driven by {holder}; drbot cannot tell from here whether that "
+    "process still works. Its lease expires at {until} (in {left} s): if it still works, wait "
+    "for it; if it is gone, `drbot {action} {run_id}` takes over then."
 )
 CANNOT_RESUME = (
     "Run {run_id} is {state}; only an interrupted or paused run can be resumed "
@@ -27,11 +48,11 @@ CANNOT_ABORT = (
     "Run {run_id} is {state}; only a running, paused, interrupted, failed or cancelled run "
     "can be aborted."
 )
-CANNOT_CANCEL = "Run {run_id} is {state}; only a queued, running or paused run can be cancelled."
-NOT_RUNNING_HERE = (
-    "Run {run_id} is not driven by this process; if its process died, `drbot resume {run_id}` "
-    "or `drbot abort {run_id}`."
+CANNOT_CANCEL = (
+    "Run {run_id} is {state}; only a queued, running or paused run can be cancelled (an "
+    "interrupted one is aborted: `drbot abort {run_id}`)."
 )
+NOT_RUNNING_HERE = "Run {run_id} is not driven by this process; cancel it where it runs."
 UNKNOWN_POOL_CLIENT = "No connection to pool {pool!r}; add it to [pools] in the configuration."
 NO_METADATA = (
     "No metadata VDI holding {what} was found on the attached SRs; check that the replicated "
@@ -64,14 +85,14 @@ ABORT_NEEDS_MANUAL = (
     "The abort needs a storage step done by hand: {step} Then `drbot abort {run_id}` again."
 )
 LOST_CONTACT = (
-    "Lost contact with a pool ({error}); the run is interrupted where its journal says. "
-    "When the pool answers again, `drbot resume {run_id}` (or `drbot abort {run_id}`)."
+    "Lost contact with a pool ({error}); the run is interrupted where its journal says and "
+    "keeps its pools. When the pool answers again, `drbot resume {run_id}` (or `drbot abort "
+    "{run_id}`)."
 )
 RECOVER_VM = "recover VM"
 RECOVER_APP = "recover vApp"
 START_VM = "start VM"
 SHUTDOWN_VM = "shut down VM"
-INTERRUPTED = "process died; last step: {step}"
 ABORT_IRREVERSIBLE = (
     "Not undone (irreversible): {items}; re-protect the pools by hand if they must go back."
 )
@@ -128,3 +149,41 @@ HA_REFUSED = (
     "VMs after the host failures it must tolerate ({error}). Start it once HA is off or "
     "ha_host_failures_to_tolerate is lower, or free memory in the pool."
 )
+
+# The last line of a run that did not fully succeed (`engine.kinds.result.ending`).
+RTO = "RTO {rto:.0f} s"
+NO_RTO = "no RTO measured (nothing was started)"
+ENDING = (
+    "{failed} of {total} VMs did not come back; first {what} ({code}: {error}). Next: {next}; "
+    "`drbot runs show {run_id}` lists every step. {rto}"
+)
+ENDING_WHAT = "{step} {vm} failed"
+ENDING_STATUS = "{vm} is {status}"
+NEXT_DEFAULT = "fix what {code} says, then plan again for the VMs that did not come back"
+NEXT_BY_CODE = {
+    "TIMEOUT": (
+        "its XAPI task did not end within the task timeout: look at that VM and its host in "
+        "pool {pool!r} (xe task-list; a stuck task is cancelled with xe task-cancel), then plan "
+        "again for the VMs that did not come back"
+    ),
+    "HOST_NOT_ENOUGH_FREE_MEMORY": (
+        "free memory in pool {pool!r} (stop what can wait, or leave less urgent VMs off), then "
+        "plan again for the VMs that did not come back"
+    ),
+    "NO_HOSTS_AVAILABLE": (
+        "bring a host of pool {pool!r} back or free memory there, then plan again for the VMs "
+        "that did not come back"
+    ),
+    "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN": (
+        "turn HA off in pool {pool!r} or lower ha_host_failures_to_tolerate, then plan again "
+        "for the VMs that did not come back"
+    ),
+    "NOT_IN_METADATA": (
+        "recover it once replication has caught up (a planned failover syncs first)"
+    ),
+    "VM_REQUIRES_SR": (
+        "attach the SR holding its disks in pool {pool!r}, then plan again for the VMs that "
+        "did not come back"
+    ),
+    "not-protected": "move its disks to replicated storage; readiness lists every such VM",
+}

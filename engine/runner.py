@@ -22,10 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -42,6 +39,7 @@ from engine.errors import (
     lost_contact,
 )
 from engine.events import EventBus, RunEvent, Subscriber
+from engine.holders import Holder
 from engine.journal import Journal
 from engine.kinds import KINDS
 from engine.kinds.context import Limits, RunContext
@@ -67,8 +65,14 @@ class PlanBlocked(DRError):
     """The plan has blockers: a run never starts past one."""
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+# States in which a worker drives the run (as opposed to a person holding it).
+DRIVEN = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.ABORTING})
+
+
+def _gone(holder: str) -> str | None:
+    """Why a lease's holder provably no longer exists (for the reaper), else None."""
+    found = Holder.parse(holder)
+    return f"{found.describe()} no longer exists" if found.provably_gone else None
 
 
 class Runner:
@@ -112,7 +116,7 @@ class Runner:
         self.lease_seconds = lease_seconds
         self.task_timeout = task_timeout
         self.engine_waits_start_delay = engine_waits_start_delay
-        self.holder = _holder()
+        self.holder = str(Holder.this_process())
         self.bus = EventBus()
         self._workers: dict[int, threading.Thread] = {}
         self._cancels: dict[int, threading.Event] = {}
@@ -187,29 +191,80 @@ class Runner:
         return run_id
 
     def resume(self, run_id: int, actor: str = "operator") -> None:
-        """Go on with an interrupted or paused run where its journal says it stopped."""
-        run = self.store.runs.get(run_id)
-        if run.state not in (RunState.INTERRUPTED, RunState.PAUSED):
-            raise RunStateError(run_messages.CANNOT_RESUME.format(run_id=run_id, state=run.state))
-        plan = _plan_of(run)
-        self._lease(run_id, plan)
-        self._transition(run_id, RunState.RUNNING, "resumed", actor=actor)
+        """Go on with an interrupted or paused run where its journal says it stopped.
+
+        A run still marked running whose process is provably gone is taken over at once (see
+        `reap`); one whose process may live is refused saying who drives it and when its lease
+        expires. The state check, the lease and the transition are one transaction: two
+        processes resuming one run cannot both drive it.
+        """
+        self.reap()
+        with self.store.conn.write():
+            run = self.store.runs.get(run_id)
+            if run.state not in (RunState.INTERRUPTED, RunState.PAUSED):
+                raise RunStateError(
+                    self.driven_elsewhere(run_id, "resume")
+                    or run_messages.CANNOT_RESUME.format(run_id=run_id, state=run.state)
+                )
+            plan = _plan_of(run)
+            self._lease(run_id, plan)
+            self._transition(run_id, RunState.RUNNING, "resumed", actor=actor)
         self._spawn(run_id, plan, "execute")
 
     def abort(self, run_id: int, actor: str = "operator") -> None:
-        """Undo what a run created (newest first); a live run is cancelled first."""
+        """Undo what a run created (newest first); a live run of this process is cancelled
+        first, one driven by another process is refused (see `resume`)."""
+        self.reap()
         run = self.store.runs.get(run_id)
-        if run.state in (RunState.RUNNING, RunState.QUEUED):
+        if run.state in DRIVEN:
+            elsewhere = self.driven_elsewhere(run_id, "abort")
+            if elsewhere:
+                raise RunStateError(elsewhere)
             self.cancel(run_id, actor)
             self.wait(run_id, timeout=self.task_timeout)
-            run = self.store.runs.get(run_id)
         allowed = {RunState.PAUSED, RunState.INTERRUPTED, RunState.FAILED, RunState.CANCELLED}
-        if run.state not in allowed:
-            raise RunStateError(run_messages.CANNOT_ABORT.format(run_id=run_id, state=run.state))
-        plan = _plan_of(run)
-        self._lease(run_id, plan)
-        self._transition(run_id, RunState.ABORTING, "abort requested", actor=actor)
+        with self.store.conn.write():
+            run = self.store.runs.get(run_id)
+            if run.state not in allowed:
+                raise RunStateError(
+                    run_messages.CANNOT_ABORT.format(run_id=run_id, state=run.state)
+                )
+            plan = _plan_of(run)
+            self._lease(run_id, plan)
+            self._transition(run_id, RunState.ABORTING, "abort requested", actor=actor)
         self._spawn(run_id, plan, "abort")
+
+    def driven_elsewhere(self, run_id: int, action: str) -> str | None:
+        """Why `action` (resume, abort, cancel) cannot take over a run that a worker drives in
+        another process: who drives it and, unless it provably lives on this host, when its
+        lease expires. None when the run is not driven, or driven here."""
+        run = self.store.runs.get(run_id)
+        with self._lock:
+            worker = self._workers.get(run_id)
+        if run.state not in DRIVEN or (worker is not None and worker.is_alive()):
+            return None
+        leases = [
+            lease
+            for pool in self._pools(_plan_of(run))
+            if (lease := self.store.runs.lease(pool)) is not None and lease.run_id == run_id
+        ]
+        if not leases:
+            return None
+        lease = max(leases, key=lambda item: item.until)
+        holder = Holder.parse(lease.holder)
+        if holder.on_this_host and not holder.provably_gone:
+            return run_messages.RUN_DRIVEN_HERE_ELSEWHERE.format(
+                run_id=run_id, state=run.state, holder=holder.describe(), action=action
+            )
+        left = max(0, round((lease.until - self.clock.now()).total_seconds()))
+        return run_messages.RUN_DRIVEN_ELSEWHERE.format(
+            run_id=run_id,
+            state=run.state,
+            holder=holder.describe(),
+            until=lease.until.isoformat(timespec="seconds"),
+            left=left,
+            action=action,
+        )
 
     def cancel(self, run_id: int, actor: str = "operator") -> None:
         """Ask a run driven by this process to stop: no new step starts, steps in flight end,
@@ -225,7 +280,10 @@ class Runner:
         with self._lock:
             event = self._cancels.get(run_id)
         if event is None:
-            raise RunStateError(run_messages.NOT_RUNNING_HERE.format(run_id=run_id))
+            raise RunStateError(
+                self.driven_elsewhere(run_id, "abort")
+                or run_messages.NOT_RUNNING_HERE.format(run_id=run_id)
+            )
         self.store.audit.append("RunCancelRequested", actor, {"run_id": run_id})
         event.set()
 
@@ -242,8 +300,10 @@ class Runner:
         return self.store.runs.get(run_id).paused_step
 
     def reap(self) -> list[RunRecord]:
-        """At startup: mark runs whose process died `interrupted` (never resumes them)."""
-        reaped = self.store.runs.interrupted_at_boot(self.clock.now())
+        """Mark runs whose process died `interrupted` (never resumes them): at once when the
+        lease's holder provably no longer exists (this host, its pid gone), else once the
+        lease has expired. Called at startup and before every resume and abort."""
+        reaped = self.store.runs.interrupted_at_boot(self.clock.now(), gone=_gone)
         for run in reaped:
             self.store.audit.append(
                 "RunInterrupted", "drbot", {"run_id": run.id, "last_step": run.last_step}
@@ -269,9 +329,35 @@ class Runner:
         except LeaseHeld as exc:
             for pool in taken:
                 self.store.runs.release_lease(pool, run_id)
-            raise RunConflict(
-                run_messages.POOL_BUSY.format(pool=exc.pool, run_id=exc.run_id)
-            ) from exc
+            raise self._conflict(exc) from exc
+
+    def _conflict(self, held: LeaseHeld) -> RunConflict:
+        """The refusal for a pool another run holds: whether that run will end by itself (a
+        worker drives it: wait) or waits for a person (interrupted, paused, or its process
+        gone: resume or abort it), and what to type."""
+        run = self.store.runs.get(held.run_id)
+        holder = Holder.parse(held.holder)
+        expired = self.store.runs.lease(held.pool)
+        dead = holder.provably_gone or (expired is not None and expired.until <= self.clock.now())
+        if run.state is RunState.PAUSED:
+            text = run_messages.POOL_HELD_PAUSED.format(pool=held.pool, run_id=run.id)
+        elif run.state is RunState.INTERRUPTED or (run.state in DRIVEN and dead):
+            why = (
+                f"{holder.describe()} is gone"
+                if run.state in DRIVEN
+                else f"last step: {run.last_step or 'before its first step'}"
+            )
+            text = run_messages.POOL_HELD_INTERRUPTED.format(pool=held.pool, run_id=run.id, why=why)
+        else:
+            return RunConflict(
+                run_messages.POOL_BUSY.format(pool=held.pool, run_id=run.id, state=run.state),
+                pool=held.pool,
+                run_id=run.id,
+                state=run.state.value,
+            )
+        return RunConflict(
+            text, pool=held.pool, run_id=run.id, state=run.state.value, waits_for_person=True
+        )
 
     def _renew(self, run_id: int, plan: Plan) -> None:
         until = self.clock.now() + timedelta(seconds=self.lease_seconds)
@@ -392,12 +478,15 @@ class Runner:
             # A pool stopped answering: keep the run resumable rather than failed.
             stop_renewing.set()
             ctx.flush_outcomes()
+            # Its leases stay: what it left half done must be resumed or aborted before any
+            # other run touches those pools (the store refuses them while it is interrupted).
             self._transition(
                 run_id,
                 RunState.INTERRUPTED,
                 run_messages.LOST_CONTACT.format(run_id=run_id, error=exc),
             )
-            self._release(run_id, plan)
+            with self._lock:
+                self._cancels.pop(run_id, None)
             return
         except Exception as exc:  # the run must end recorded, whatever broke
             log.exception("run %s: %s crashed", run_id, what)

@@ -1,6 +1,8 @@
 """History for scheduled work: readiness samples per pool, the runs of scheduled jobs, and the
 scheduler's lease.
 
+- Readiness samples are keyed by the protected pool (`pool`) and its DR pool (`dr_pool`): a DR
+  pool takes several protected pools, and a protected pool may have several DR pools.
 - Readiness samples are taken every few minutes and kept for weeks (the retention is the
   caller's `prune`): the daily summary says what changed since the last one, alerts compare a
   sample with the state last announced, and the RPO chart plots lag and metadata age.
@@ -83,13 +85,22 @@ class History:
             return int(table.last_pk or 0)
 
     def samples(
-        self, pool: str | None = None, since: datetime | None = None, until: datetime | None = None
+        self,
+        pool: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        dr_pool: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Samples oldest first, of one pool or all, with `since <= at <= until`."""
+        """Samples oldest first, of one protected pool or all, with `since <= at <= until`
+        (of its pair with `dr_pool` only, when given: a pool may have several DR pools)."""
         where, args = ["1 = 1"], []
         if pool is not None:
             where.append("pool = ?")
             args.append(pool)
+        if dr_pool is not None:
+            where.append("dr_pool = ?")
+            args.append(dr_pool)
         if since is not None:
             where.append("at >= ?")
             args.append(iso(since))
@@ -119,9 +130,15 @@ class History:
             )
         return [{**r, "hour": parse_iso(r["hour"] + ":00:00+00:00")} for r in rows]
 
-    def latest(self, pool: str, at_or_before: datetime | None = None) -> dict[str, Any] | None:
-        """The newest sample of `pool` (taken at or before `at_or_before` when given)."""
+    def latest(
+        self, pool: str, at_or_before: datetime | None = None, *, dr_pool: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest sample of protected pool `pool` (taken at or before `at_or_before` when
+        given; of its pair with `dr_pool` only, when given)."""
         where, args = "pool = ?", [pool]
+        if dr_pool is not None:
+            where += " and dr_pool = ?"
+            args.append(dr_pool)
         if at_or_before is not None:
             where += " and at <= ?"
             args.append(iso(at_or_before))

@@ -7,8 +7,12 @@ one that has shipped.
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from store.drills import protected_of
 
 migrations = Migrations("drbot.store")
 
@@ -249,3 +253,19 @@ def m_slack_outbox(db: Database) -> None:
     )
     db["outbox"].create_index(["topic", "key"], unique=True)
     db["outbox"].create_index(["topic", "posted_at"])
+
+
+@migrations()
+def m_drills_by_protected_pool(db: Database) -> None:
+    """Drills keyed by the protected pool they drilled (a DR pool takes several), filled in for
+    the drills already recorded from their runs' plans (store/drills.py `protected_of`)."""
+    db["drills"].add_column("protected_pool", str)
+    for row in list(
+        db.query(
+            "SELECT drills.id AS id, drills.kind AS kind, runs.plan_json AS plan_json "
+            "FROM drills JOIN runs ON runs.id = drills.run_id"
+        )
+    ):
+        protected = protected_of(row["kind"], json.loads(row["plan_json"] or "{}"))
+        db.execute("UPDATE drills SET protected_pool = ? WHERE id = ?", [protected, row["id"]])
+    db["drills"].create_index(["protected_pool", "at"])

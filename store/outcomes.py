@@ -97,6 +97,11 @@ class VMOutcome(BaseModel):
     """When its start finished (ISO 8601), if it did."""
     cleaned_up: bool = False
     """A test failover removed it again."""
+    step: str | None = None
+    """The step that failed for it ("recover VM", "start VM"), if one did."""
+    code: str | None = None
+    """The error code of that failure: XAPI's (`HOST_NOT_ENOUGH_FREE_MEMORY`), or ours
+    (`TIMEOUT`: its task outlived the task timeout; `NOT_IN_METADATA`)."""
 
 
 class RunOutcome(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -202,13 +203,17 @@ class Runs:
         with self._c.write() as db:
             db.execute("DELETE FROM leases WHERE pool = ? AND run_id = ?", [pool, run_id])
 
-    def interrupted_at_boot(self, now: datetime | None = None) -> builtins.list[RunRecord]:
+    def interrupted_at_boot(
+        self, now: datetime | None = None, gone: Callable[[str], str | None] | None = None
+    ) -> builtins.list[RunRecord]:
         """Reap runs whose driver died: mark them `interrupted` and return them.
 
         A run is reaped when it is in an active state (`queued`, `running`, `aborting`; a
         `paused` run waits for a person and is left alone) and its lease has expired at `now`,
-        or it has no lease. Its `last_step` says where it stopped. Called once at startup, and
-        by the operator CLI before a resume; it never resumes anything itself.
+        it has no lease, or `gone(holder)` says the lease's holder provably no longer exists
+        (it returns how that is known, else None). The transition's reason says which, and
+        `last_step` where it stopped. Called at startup and before a resume or an abort; it
+        never resumes anything itself.
         """
         moment = now or self._c.now()
         reaped = []
@@ -221,12 +226,21 @@ class Runs:
             )
             for run in candidates:
                 lease = list(db.table("leases").rows_where("run_id = ?", [run["id"]]))
-                if lease and parse_iso(lease[0]["until"]) > moment:
-                    continue
+                if not lease:
+                    why = "it holds no lease"
+                elif parse_iso(lease[0]["until"]) <= moment:
+                    why = f"its lease expired at {lease[0]['until']}"
+                else:
+                    found = gone(lease[0]["holder"]) if gone is not None else None
+                    if found is None:
+                        continue  # its process may still be working: wait for the lease
+                    why = found
                 step = run["last_step"] or "before its first step"
                 reaped.append(
                     self.transition(
-                        run["id"], RunState.INTERRUPTED, f"process died; last step: {step}"
+                        run["id"],
+                        RunState.INTERRUPTED,
+                        f"process died ({why}); last step: {step}",
                     )
                 )
         return reaped

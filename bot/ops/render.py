@@ -203,15 +203,17 @@ def run_row(run: RunSummary) -> dict[str, Any]:
 
 
 def runs_table(runs: list[RunSummary]) -> None:
-    """Run summaries as one table, newest first as given."""
+    """Run summaries as one table, newest first as given; each names its protected pool (a DR
+    pool takes several, so the pool a run recovers into does not tell them apart)."""
     if wide():
         table = _table(
-            "id", "kind", "target", "pool", "state", "requested by", "created", "last step"
-        )
+            "id", "kind", "target", "protected", "into", "state", "requested by", "created",
+            "last step",
+        )  # fmt: skip
     else:
-        table = _table("id", "kind", "target", "state", "created", "last step")
+        table = _table("id", "kind", "target", "protected", "state", "created", "last step")
     for r in runs:
-        cells = [str(r.id), r.kind, escape(r.target)]
+        cells = [str(r.id), r.kind, escape(r.target), escape(r.protected_pool)]
         if wide():
             cells += [r.pool, _coloured(r.state), escape(r.requested_by or "")]
             cells += [r.created_at[:19], escape(r.last_step or "")]

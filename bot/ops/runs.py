@@ -22,13 +22,16 @@ def runs_list(
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="How many runs.", min=1, max=10_000)
     ] = 20,
+    pool: Annotated[
+        str | None, typer.Option("--pool", help="Only the runs of this protected pool.")
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The newest runs first."""
+    """The newest runs first, each with the protected pool it acts for."""
     if ctx.invoked_subcommand is not None:
         return
-    req = request("runs", limit=limit)
+    req = request("runs", limit=limit, pool=pool)
     with serving(config) as service:
         runs = ask(service, req, RunsList).runs
         if as_json:

@@ -124,9 +124,9 @@ def drill_report(store: Store, run_id: int, rto_target_seconds: float) -> DrillR
     )
 
 
-def drill_trend(store: Store, dest_pool: str, limit: int = 12) -> list[DrillPoint]:
-    """The last `limit` test failovers into `dest_pool`, oldest first (the trend chart)."""
-    rows = store.drills.recent(dest_pool, limit=limit, kind="test-failover")
+def drill_trend(store: Store, protected_pool: str, limit: int = 12) -> list[DrillPoint]:
+    """The last `limit` test failovers of `protected_pool`, oldest first (the trend chart)."""
+    rows = store.drills.recent(protected_pool, limit=limit, kind="test-failover")
     return [
         DrillPoint(
             run_id=r["run_id"],

@@ -87,7 +87,7 @@ class ReportJobs:
         report = drill_report(self.store, run_id, c.rto_target_seconds)
         files = drill_files(
             report,
-            drill_trend(self.store, report.dest_pool, c.trend_drills),
+            drill_trend(self.store, report.source_pool, c.trend_drills),
             rpo_series(self.store, now - timedelta(days=c.history_days)),
             c.history_days,
             c.rpo_target_seconds,

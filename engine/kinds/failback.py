@@ -29,7 +29,7 @@ from engine.kinds.context import RunContext, mark
 from engine.kinds.failover import _still_running
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
-from engine.kinds.result import Result, verdict
+from engine.kinds.result import Result, ending, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, reprotect, storage_step
 from engine.models import LunPlan
@@ -74,7 +74,8 @@ def execute(ctx: RunContext) -> Result:
         return Result(RunState.FAILED, str(exc), notes=ctx.notes)
     state = verdict(ctx.outcomes.values(), plan.power_after)
     rto = (end - start).total_seconds()
-    return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
+    reason = ending(ctx.outcomes, plan.power_after, rto=rto, run_id=ctx.run_id, pool=plan.dest_pool)
+    return Result(state, reason, rto, notes=ctx.notes)
 
 
 def reprotect_all(ctx: RunContext, dr: PoolAPI, luns: list[LunPlan]) -> None:

@@ -22,7 +22,7 @@ from engine.kinds.cleanup import cleanup, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
-from engine.kinds.result import Result, verdict
+from engine.kinds.result import Result, ending, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.models import LunPlan
@@ -76,12 +76,14 @@ def execute(ctx: RunContext) -> Result:
         )
     state = verdict(ctx.outcomes.values(), plan.power_after)
     rto = (end - start).total_seconds()
+    reason = ending(ctx.outcomes, plan.power_after, rto=rto, run_id=ctx.run_id, pool=plan.dest_pool)
     if unarmed:
         failure = run_messages.REARM_FAILED.format(pool=plan.dest_pool, items="; ".join(unarmed))
         ctx.notes.append(failure)
         if state is RunState.SUCCEEDED:
             state = RunState.PARTIALLY_SUCCEEDED
-    return Result(state, f"RTO {rto:.0f} s", rto, notes=ctx.notes)
+            reason = f"{failure} {reason}"
+    return Result(state, reason, rto, notes=ctx.notes)
 
 
 def _still_running(ctx: RunContext, outcomes: dict[keys.StepKey, Outcome]) -> str:

@@ -404,7 +404,13 @@ def _record(
     for uuid in vms_of.get(action.key, []):
         current = ctx.outcomes[uuid].status if uuid in ctx.outcomes else None
         if uuid in missing:
-            ctx.vm_status(uuid, VMStatus.NOT_IN_METADATA, run_messages.NOT_IN_METADATA)
+            ctx.vm_status(
+                uuid,
+                VMStatus.NOT_IN_METADATA,
+                run_messages.NOT_IN_METADATA,
+                step=action.name,
+                code=NotInMetadata.code,
+            )
         elif current is VMStatus.NOT_IN_METADATA:
             continue
         elif outcome.status == "done":
@@ -417,10 +423,10 @@ def _record(
                 ctx.vm_status(uuid, status, started_at=now)
         elif outcome.status == "failed" and outcome.code == HA_REFUSED_CODE:
             why = run_messages.HA_REFUSED.format(pool=ctx.plan.dest_pool, error=outcome.error)
-            ctx.vm_status(uuid, VMStatus.HA_REFUSED, why)
+            ctx.vm_status(uuid, VMStatus.HA_REFUSED, why, step=action.name, code=outcome.code)
         elif outcome.status == "failed":
             failed = VMStatus.RECOVER_FAILED if recovering else VMStatus.START_FAILED
-            ctx.vm_status(uuid, failed, outcome.error)
+            ctx.vm_status(uuid, failed, outcome.error, step=action.name, code=outcome.code)
         elif outcome.status == "skipped":
             # Keep the reason it was skipped for (its recovery failed) rather than "skipped".
             if current not in (

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from engine import run_messages
 from store import RunState, VMOutcome
 
 
@@ -26,3 +27,40 @@ def verdict(outcomes: Iterable[VMOutcome], power_after: str) -> RunState:
     if all(reached):
         return RunState.SUCCEEDED
     return RunState.FAILED if not any(reached) else RunState.PARTIALLY_SUCCEEDED
+
+
+def ending(
+    outcomes: Mapping[str, VMOutcome],
+    power_after: str,
+    *,
+    rto: float | None,
+    run_id: int,
+    pool: str,
+) -> str:
+    """The run's last line: its RTO when every VM came back; otherwise, on one line, how many
+    did not, the first of them in start order with the step that failed, XAPI's error code
+    and message, what to do next (by that code), where every step is listed, and the RTO."""
+    rto_text = run_messages.RTO.format(rto=rto) if rto is not None else run_messages.NO_RTO
+    failed = [o for o in outcomes.values() if not o.status.succeeded(power_after)]
+    if not failed:
+        return rto_text
+    # A VM skipped because another step failed says less than the failure itself.
+    first = next((o for o in failed if o.code), failed[0])
+    code = first.code or first.status.value
+    what = (
+        run_messages.ENDING_WHAT.format(step=first.step, vm=first.name)
+        if first.step
+        else run_messages.ENDING_STATUS.format(vm=first.name, status=first.status.value)
+    )
+    advice = run_messages.NEXT_BY_CODE.get(code, run_messages.NEXT_DEFAULT)
+    error = " ".join((first.error or first.status.value).split())
+    return run_messages.ENDING.format(
+        failed=len(failed),
+        total=len(outcomes),
+        what=what,
+        code=code,
+        error=error if len(error) <= 160 else error[:159] + "\u2026",
+        next=advice.format(pool=pool, code=code),
+        run_id=run_id,
+        rto=rto_text,
+    )

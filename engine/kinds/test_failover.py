@@ -15,7 +15,7 @@ from engine.kinds.cleanup import cleanup
 from engine.kinds.context import RunContext, mark
 from engine.kinds.ha import disable_ha, restore_ha
 from engine.kinds.recovery import recover_and_start
-from engine.kinds.result import Result, verdict
+from engine.kinds.result import Result, ending, verdict
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.models import LunPlan
 from store import RunState
@@ -69,7 +69,9 @@ def execute(ctx: RunContext) -> Result:
         state, reason = RunState.FAILED, failure
     else:
         state = verdict(ctx.outcomes.values(), plan.power_after)
-        reason = f"RTO {rto:.0f} s" if rto is not None else "no RTO measured (nothing was started)"
+        reason = ending(
+            ctx.outcomes, plan.power_after, rto=rto, run_id=ctx.run_id, pool=plan.dest_pool
+        )
     if left:
         state = RunState.FAILED
         reason = run_messages.LEFT_BEHIND.format(

@@ -42,7 +42,7 @@ def test_test_failover_of_the_demo_recovers_starts_paused_and_leaves_nothing(h):
     _nothing_left(h, plan, before_srs, before_apps)
     pool = h.client(dr).get_all_records("pool")
     assert next(iter(pool.values()))["ha_enabled"] is True
-    drill = h.store.drills.recent(dr)[0]
+    drill = h.store.drills.into(dr)[0]
     assert drill["run_id"] == run.id
     assert drill["rto_seconds"] is not None
 

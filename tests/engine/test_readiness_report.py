@@ -88,13 +88,15 @@ def test_a_protected_pool_refusing_the_login_is_not_ready_with_the_fix(sim):
 
 
 def test_the_last_drill_is_the_test_failover_the_runner_recorded_at_dr(sim, tmp_path):
-    """Readiness reads drills where runs record them (the DR pool) and skips real failovers."""
+    """Readiness reads the drills the runner recorded for the protected pool (from the run's
+    plan) and skips real failovers."""
     from store import open_store
 
     world = sim("mini")
     store = open_store(tmp_path / "drbot.db")
-    drill = store.runs.create("test-failover", "all", "dr", "h1", {}, "U1")
-    real = store.runs.create("failover", "all", "dr", "h2", {}, "U1")
+    pools = {"source_pool": "prod", "dest_pool": "dr"}
+    drill = store.runs.create("test-failover", "all", "dr", "h1", pools, "U1")
+    real = store.runs.create("failover", "all", "dr", "h2", pools, "U1")
     store.drills.record(drill, "test-failover", "dr", 95.0, "succeeded", {})
     store.drills.record(real, "failover", "dr", 40.0, "failed", {})
     r = _assess(world, last_drill=store.drills.recent)

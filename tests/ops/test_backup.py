@@ -189,3 +189,23 @@ def test_standby_from_a_restored_copy_does_not_act_while_the_primary_lease_is_li
         assert run_id in {r.id for r in reaped}
         assert standby.runs.get(run_id).state is RunState.INTERRUPTED
     assert primary_jobs == []
+
+
+def test_backup_of_a_named_store_needs_no_configuration(app, tmp_path: Path) -> None:
+    """`store backup --store FILE` copies that file without reading a configuration (a backup
+    job holds no pool password or token)."""
+    path = tmp_path / "drbot.db"
+    with open_store(path) as store:
+        store.runs.create("test-failover", "all", "prod", "h", {}, "U1")
+    result = invoke(
+        app,
+        "store",
+        "backup",
+        tmp_path / "copy.db",
+        "--store",
+        path,
+        "--json",
+        env={"DRBOT_CONFIG": str(tmp_path / "absent.toml")},
+    )
+    assert result.exit_code == 0, result.output
+    assert '"runs": 1' in result.stdout

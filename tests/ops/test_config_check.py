@@ -109,7 +109,7 @@ def test_channels_the_bot_is_not_in_or_that_do_not_exist(app, sims: Simulators) 
     assert "/invite @" in found["channel slack.channels.reports"]["message"]
     assert "#general" in found["channel slack.channels.reports"]["message"]
     assert "C0NOSUCH01 not found" in found["channel slack.channels.audit"]["message"]
-    assert found["channel slack.channels.requests"]["status"] == "ok"
+    assert found["channel slack.channels.requests, policy.channels"]["status"] == "ok"
 
 
 def test_a_bad_bot_token_names_where_to_get_the_right_one(app, sims: Simulators) -> None:

@@ -3,6 +3,7 @@ and they cover every /dr command, every drbot command and every configuration ke
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer.main
@@ -55,3 +56,27 @@ def test_every_configuration_key_is_described() -> None:
     for key, _kind, _default, _bounds, description in rows:
         assert f"| `{key}` |" in page
         assert description, f"{key} has no description"
+
+
+def test_files_the_setup_docs_name_exist() -> None:
+    """Every deploy/ or docs/ file the README and docs/operations.md tell a person to use is
+    in the repository."""
+    root = DOCS.parent
+    named = set()
+    for page in (root / "README.md", DOCS / "operations.md"):
+        named |= set(re.findall(r"`((?:deploy|docs)/[\w./-]+\.\w+)`", page.read_text()))
+    assert "deploy/slack-app-manifest.yaml" in named
+    assert [n for n in sorted(named) if not (root / n).exists()] == []
+
+
+def test_readme_keeps_the_two_quick_start_commands() -> None:
+    """The README's quick start still says exactly the demo and the test commands."""
+    readme = (DOCS.parent / "README.md").read_text()
+    assert (
+        "    python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/drbot demo\n"
+        in readme
+    )
+    assert (
+        "    python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
+        ".venv/bin/python -m pytest -q\n" in readme
+    )

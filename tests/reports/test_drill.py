@@ -82,7 +82,7 @@ def test_drill_report_chart_has_the_runs_series_and_is_a_png(demo_ops):
     for _ in range(2):
         run_drill(demo_ops, DRILL)
     store = demo_ops.store
-    trend = drill_trend(store, "dr", limit=12)
+    trend = drill_trend(store, "prod", limit=12)
     assert len(trend) == 2
     report = drill_report(store, trend[-1].run_id, rto_target_seconds=600)
     fig = rto_figure(report, trend)
@@ -111,7 +111,7 @@ def test_drill_report_is_posted_with_charts_and_csv_in_its_thread(demo_ops, slac
     report = drill_report(store, started.run_id, rto_target_seconds=600)
     text, blocks = drill_message(report)
     check_message(text, blocks)
-    files = drill_files(report, drill_trend(store, "dr"), [], 35, 300)
+    files = drill_files(report, drill_trend(store, "prod"), [], 35, 300)
     ts = publish_drill(poster, REPORTS, report, files)
     (summary,) = slack.record.entries(channel=REPORTS, kind="message")
     assert summary.ts == ts

@@ -85,13 +85,13 @@ def test_empty_audit_verifies(store):
 
 
 def test_drills_are_recorded_and_listed_newest_first(store, tick):
-    """Drill outcomes are kept per pool and listed newest first."""
+    """Drill outcomes are kept per pool recovered into and listed newest first."""
     run_id = _run(store)
     store.drills.record(run_id, "test-failover", "dr", 120.0, "succeeded", {"a": "ok"})
     tick.advance(10)
     store.drills.record(run_id, "test-failover", "dr", 90.5, "partially-succeeded", {})
     store.drills.record(run_id, "test-failover", "other", 1.0, "succeeded", {})
-    recent = store.drills.recent("dr")
+    recent = store.drills.into("dr")
     assert [d["rto_seconds"] for d in recent] == [90.5, 120.0]
     assert recent[1]["per_vm"] == {"a": "ok"}
 
