@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,23 @@ def test_kubernetes_runs_one_replica_replaced_never_rolled_with_probes() -> None
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_systemd_accepts_every_directive_of_the_units(tmp_path: Path) -> None:
+    """systemd's own parser (`systemd-analyze verify`) reads the three units without an unknown
+    key or a bad value (ExecStart pointed at /usr/bin/true: drbot is not installed here)."""
+    names = ["drbot.service", "drbot-backup.service", "drbot-backup.timer"]
+    for name in names:
+        text = (DEPLOY / name).read_text().replace("/opt/drbot/bin/drbot", "/usr/bin/true")
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *(f"./{n}" for n in names)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""

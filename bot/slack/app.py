@@ -28,7 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.slack import blocks, listeners
+from bot.slack import blocks, estate_blocks, listeners
 from bot.slack import messages as m
 from bot.slack.audit_feed import AuditFeed
 from bot.slack.config import SlackConfig
@@ -47,6 +47,7 @@ from commands.results import (
     ApprovalUpdated,
     ApprovalView,
     AuditList,
+    EstateResult,
     HelpResult,
     Invalid,
     PlanResult,
@@ -264,6 +265,8 @@ class SlackBot:
             pass  # the service's ApprovalEvent edits the message (one edit per change)
         elif isinstance(result, RunStarted):
             self.run_started(result, reply)
+        elif isinstance(result, EstateResult):
+            estate_blocks.show(self, result, reply)
         elif isinstance(result, RunUpdated):
             text = m.RUN_UPDATED.format(user=actor.id, run_id=result.run.id, action=result.action)
             if result.storage_step is not None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from tests.bot.conftest import OPS, ask, finished, started_run
 from tests.ops.stack import Stack, served_stack
@@ -154,3 +155,36 @@ def test_a_lost_dr_pool_makes_the_bot_unready_a_lost_primary_does_not(
     finally:
         world.control("/sites/primary/restore")
         world.control("/sites/dr/restore")
+
+
+def test_readiness_samples_in_the_store_are_exported_per_pool(stack: Stack) -> None:
+    """The newest readiness sample of a pool is its verdict (1) and lag on /metrics."""
+    store = stack.world.service.wiring.store
+    now = stack.world.service.wiring.clock.now()
+    store.history.add_sample("prod", "ready", at=now, dr_pool="dr", lag_seconds=30.0)
+    store.history.add_sample("prod", "degraded", at=now, dr_pool="dr", lag_seconds=420.0)
+    found = samples(stack)
+    assert value(found, "drbot_pool_readiness", pool="prod", verdict="degraded") == 1
+    assert value(found, "drbot_pool_readiness", pool="prod", verdict="ready") == 0
+    assert value(found, "drbot_pool_replication_lag_seconds", pool="prod") == 420.0
+
+
+def test_a_refused_xapi_login_counts_as_an_error_of_that_call(stack: Stack) -> None:
+    """A login with a wrong password, made by a client with the metrics' observer, counts under
+    session.login_with_password with XAPI's error code."""
+    from engine.errors import XapiError
+    from engine.xapi import XapiClient
+
+    endpoint = stack.settings.engine.pools["dr"].model_copy(update={"password": SecretStr("wrong")})
+    with pytest.raises(XapiError):
+        XapiClient.connect(endpoint, observer=stack.metrics.xapi_observer)
+    found = samples(stack)
+    assert (
+        value(
+            found,
+            "drbot_xapi_call_errors_total",
+            method="session.login_with_password",
+            code="SESSION_AUTHENTICATION_FAILED",
+        )
+        >= 1
+    )
