@@ -97,6 +97,8 @@ UNREADABLE_FILE = (
 BAD_TOML = "Configuration file {path} is not valid TOML ({error}); fix the syntax."
 INVALID = "Configuration {path} is invalid: {errors}. Fix these settings{overrides}."
 OVERRIDES = " (the environment overrides the file: {names})"
+MISSING_KEY = "{key}: missing; this key is required (docs/configuration.md describes every key)"
+IN_FILE = "{path}: {error}"
 BAD_JSON = (
     "{name} is not valid JSON ({error}); a list or a table is given as JSON, e.g. "
     "{name}='[\"https://10.0.0.10\"]' for a list of URLs."
@@ -253,6 +255,14 @@ def _overriding(environ: Mapping[str, str]) -> list[str]:
     )
 
 
+def _describe(error: Any) -> str:
+    """One validation error for a person: a missing key says it is required and where every
+    key is described; the rest as the engine's loader words them."""
+    if error["type"] == "missing":
+        return MISSING_KEY.format(key=".".join(str(p) for p in error["loc"]))
+    return engine_config.describe(error, Settings)
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read the settings from the TOML file at `path`, the secret files and the environment.
 
@@ -285,8 +295,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
     )
     try:
         settings: Settings = bound()
+    except ConfigError as exc:  # the engine's own loader, which does not know the file
+        raise ConfigError(IN_FILE.format(path=file, error=exc)) from None
     except ValidationError as exc:
-        errors = "; ".join(engine_config.describe(e, Settings) for e in exc.errors())
+        errors = "; ".join(_describe(e) for e in exc.errors())
         names = _overriding(os.environ)
         overrides = OVERRIDES.format(names=", ".join(names)) if names else ""
         raise ConfigError(INVALID.format(path=file, errors=errors, overrides=overrides)) from None

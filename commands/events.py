@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from commands.results import ApprovalView
+from commands.results import ApprovalView, EstateResult
 from engine.events import RunEvent
 
 ApprovalChange = Literal[
@@ -25,5 +25,15 @@ class ApprovalEvent(BaseModel):
     approval: ApprovalView
 
 
-ServiceEvent = RunEvent | ApprovalEvent
+class EstateEvent(BaseModel):
+    """A request over several pools moved (commands/estate.py): a pool's run started
+    (`result.phase` started), or every run ended (`finished`: the one summary of the request)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["estate"] = "estate"
+    result: EstateResult
+
+
+ServiceEvent = RunEvent | ApprovalEvent | EstateEvent
 Listener = Callable[[ServiceEvent], None]

@@ -143,3 +143,22 @@ OTHER_STORAGE_STEP = (
 ABORT_LIVE = "Run {run_id} is {state}; a live run is cancelled first, then aborted."
 CANCEL_FIRST = "Cancel it with `cancel {run_id}`, then abort it once it has stopped."
 PLAN_CHANGED_WHY = "the plan changed between approval and run; approve the new plan"
+
+# -- requests over several pools (commands/estate.py) --------------------------------------------
+ESTATE_BLOCKED = (
+    "{count} of {total} pools cannot run, so none starts (one request, one decision): {items}"
+)
+ESTATE_BLOCKED_HINT = "Fix what blocks them, or ask for the other pools alone (--pool)."
+ESTATE_CAPACITY = "Together these pools do not fit, so none starts: {items}"
+ESTATE_NEED_UNKNOWN = (
+    "Cannot tell what {pool} needs in {dr}: its site does not answer and no readiness sample "
+    "of it was kept; its memory is left out of the sum."
+)
+ESTATE_CAPACITY_HINT = "Add DR capacity, or fail over fewer pools at once (--pool)."
+ESTATE_WAITING = "waits for run {run_id} ({state}) into {pool}"
+ESTATE_STOPPED = (
+    "the queue into {dr} stopped: run {run_id} is {state} and keeps {pool} until it is resumed "
+    "or aborted (resume {run_id} / abort {run_id}); then ask for this pool again"
+)
+ESTATE_CLOSED = "not started: drbot stopped before its turn"
+ESTATE_UNKNOWN_REQUEST = "No request {request_id} in this process."

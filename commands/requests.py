@@ -249,3 +249,33 @@ Command = Literal[
 ]
 COMMANDS: tuple[Command, ...] = get_args(Command)
 """Every command, in the order help lists them."""
+
+
+ALL_POOLS = "all pools"
+SITE_PREFIX = "site:"
+
+
+class EstateScope(BaseModel):
+    """A TARGET naming pools rather than VMs: every pool of a site (`site:NAME`), or every
+    protected pool of the estate (`all pools`). Each pool's run recovers all its VMs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    site: str | None = None
+    """The site; None for every pool."""
+
+    @property
+    def label(self) -> str:
+        return f"{SITE_PREFIX}{self.site}" if self.site is not None else ALL_POOLS
+
+
+def estate_scope(target: str) -> EstateScope | None:
+    """The scope a (normalised) TARGET names, or None for a TARGET of VMs and vApps. `/dr`
+    splits `all pools` into two items (`all,pools`): both spellings mean every pool."""
+    items = [item.strip() for item in target.split(",")]
+    lowered = [item.lower() for item in items]
+    if lowered in (["all pools"], ["all", "pools"]):
+        return EstateScope()
+    if len(items) == 1 and lowered[0].startswith(SITE_PREFIX) and items[0][len(SITE_PREFIX) :]:
+        return EstateScope(site=items[0][len(SITE_PREFIX) :].strip())
+    return None

@@ -303,6 +303,44 @@ class ReasonNeeded(_Result):
     request: NeedsReason
 
 
+EstatePhase = Literal["planned", "awaiting-approval", "started", "finished"]
+
+
+class EstateItem(_Result):
+    """One protected pool of a request over several pools (commands/estate.py)."""
+
+    protected: str
+    dr: str
+    plan_hash: str
+    vms: int = 0
+    estimated_rto_seconds: float | None = None
+    position: int = 1
+    """Its place in the queue of runs into its DR pool when asked: 1 starts at once."""
+    state: str = "planned"
+    """planned, queued, then its run's state; `stopped` (the queue stopped before it) or
+    `not-started` (its run could not start), with `note` saying why."""
+    run_id: int | None = None
+    note: str = ""
+
+
+class EstateResult(_Result):
+    """A request over several pools (`site:NAME`, `all pools`): one run per protected pool,
+    queued per DR pool, under one approval; the same shape when planned, started and at the
+    end (`phase`), when it is the one summary of the whole request."""
+
+    type: Literal["estate"] = "estate"
+    request_id: str
+    kind: str
+    scope: str
+    phase: EstatePhase
+    items: list[EstateItem]
+    plan_hash: str
+    """What one approval covers: the hash of every pool's plan hash."""
+    capacity: list[str] = Field(default_factory=list)
+    """What would not fit where (warnings; a failover that does not fit is refused)."""
+    approval: ApprovalView | None = None
+
+
 Result = Annotated[
     HelpResult
     | StatusResult
@@ -316,6 +354,7 @@ Result = Annotated[
     | AuditList
     | Refused
     | Invalid
-    | ReasonNeeded,
+    | ReasonNeeded
+    | EstateResult,
     Field(discriminator="type"),
 ]

@@ -28,7 +28,7 @@ from commands import messages as m
 from commands.actor import Actor
 from commands.approvals import Desk
 from commands.config import PolicyConfig
-from commands.estate import runs_of
+from commands.estate import Estate, runs_of
 from commands.events import Listener, ServiceEvent
 from commands.parse import SHOWN, nearest, usage
 from commands.policy import DESTRUCTIVE_KINDS, Decision, Members, Policy
@@ -52,6 +52,7 @@ from commands.requests import (
     ShowRequest,
     StatusRequest,
     TestFailoverRequest,
+    estate_scope,
 )
 from commands.results import (
     ApprovalOpened,
@@ -111,6 +112,7 @@ class Service:
         self._lock = threading.Lock()
         self._forwarding: Callable[[], None] | None = None
         self.desk = Desk(wiring.store, policy, wiring.clock, self._publish)
+        self.estate = Estate(wiring, self.desk, self._publish)
 
     # -- the API --------------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class Service:
         """Close clients and the store."""
         if self._forwarding is not None:
             self._forwarding()
+        self.estate.close()
         self.wiring.close()
 
     # -- dispatch -------------------------------------------------------------------------------
@@ -203,6 +206,8 @@ class Service:
             case StatusRequest():
                 return status(self.wiring, request.pool)
             case PlanRequest():
+                if (scope := estate_scope(request.target)) is not None:
+                    return self.estate.preview(request, scope)
                 return PlanResult(plan=self._plan(request))
             case TestFailoverRequest() | FailoverRequest() | FailbackRequest():
                 return self._ask_run(request, actor)
@@ -292,6 +297,8 @@ class Service:
                 return Refused(code="break-glass", reason=m.BREAK_GLASS_CLI_ONLY)
             if request.reason is None:
                 return ReasonNeeded(request=request)
+        if (scope := estate_scope(request.target)) is not None:
+            return self.estate.ask(request, scope, actor)
         plan = self._plan(request)
         if plan.blockers:
             return _blocked(plan)
@@ -464,6 +471,8 @@ class Service:
         return result
 
     def _start_approved(self, approval: ApprovalView, request: RunRequest, voter: Actor) -> Result:
+        if (scope := estate_scope(request.target)) is not None:
+            return self.estate.start_approved(approval, request, scope, voter)
         try:
             plan = self._plan(request)
         except DRError as exc:

@@ -13,6 +13,7 @@ import typer
 
 from bot.ops import messages
 from bot.ops.answer import ask, refusal, request
+from bot.ops.estate import estate_table, follow_estate
 from bot.ops.options import (
     ConfigOpt,
     HaOpt,
@@ -30,8 +31,8 @@ from bot.ops.render import end, plan_table
 from bot.ops.wiring import actor, serving
 from commands.messages import UNKNOWN_KIND
 from commands.parse import KINDS, SHOWN
-from commands.requests import ShowRequest
-from commands.results import PlanResult, Refused, RunStarted, RunUpdated, RunView
+from commands.requests import ShowRequest, estate_scope
+from commands.results import EstateResult, PlanResult, Refused, RunStarted, RunUpdated, RunView
 from commands.service import Service
 from engine.messages import shown
 
@@ -63,6 +64,13 @@ def plan_cmd(
         disable_ha=disable_ha,
     )
     with serving(config) as service:
+        if estate_scope(target) is not None:
+            planned = ask(service, req, EstateResult)
+            if as_json:
+                dump(planned.model_dump(mode="json"))
+            else:
+                estate_table(planned)
+            return
         plan = ask(service, req, PlanResult).plan
         if as_json:
             dump(plan.model_dump(mode="json"))
@@ -110,6 +118,9 @@ def run_cmd(
             for c in result.plan.blockers:
                 err.print(f"  - {c.name} {c.subject}: {c.message}", markup=False)
             raise typer.Exit(2)
+        if isinstance(result, EstateResult):
+            follow_estate(service, result, as_json)
+            return
         if not isinstance(result, RunStarted):
             raise refusal(result)
         if not as_json:

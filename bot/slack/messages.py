@@ -228,3 +228,8 @@ HOME_UNAVAILABLE = "Readiness is unavailable right now: {error}"
 # ---- audit channel -------------------------------------------------------------------------------
 AUDIT_POST_FALLBACK = "Audit entries {first}-{last}"
 AUDIT_POST_LINE = "`#{seq}` {at} *{event}* by {actor}{detail} `{hash}`"
+AUDIT_ANCHOR = (
+    ":anchor: *Audit anchor*: entry {seq} has hash `{hash}` (at {at}). A trail cut or rebuilt "
+    "behind this point no longer matches it: `drbot audit verify` checks."
+)
+AUDIT_ANCHOR_LINE = "Anchor file line: `{line}`"

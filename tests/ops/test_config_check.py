@@ -142,3 +142,23 @@ def test_an_invalid_file_exits_2_naming_the_key(app, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "slack.http.port" in result.output
     assert "integer" in result.output
+
+
+def test_a_missing_key_is_named_with_where_keys_are_described(app, tmp_path: Path) -> None:
+    """A required key left out is named as missing and required, pointing at the reference of
+    every key; an error in [engine] names the file it is in."""
+    bad = tmp_path / "drbot.toml"
+    bad.write_text(
+        '[engine.pools.prod]\nurls = ["https://127.0.0.1:9"]\nusername = "u"\npassword = "p"\n'
+        '[slack]\nmode = "socket"\n'
+    )
+    bad.chmod(0o600)
+    result = invoke(app, "config", "check", "--config", bad)
+    assert result.exit_code == 2
+    assert "slack.bot_token: missing; this key is required" in result.output
+    assert "docs/configuration.md" in result.output
+    bad.write_text('[engine.pools.prod]\nurls = ["https://127.0.0.1:9"]\nusername = "u"\n')
+    result = invoke(app, "config", "check", "--config", bad)
+    assert result.exit_code == 2
+    assert str(bad) in result.output.replace("\n", "")
+    assert "password" in result.output

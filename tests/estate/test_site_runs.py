@@ -1,0 +1,218 @@
+"""Runs over many pools: `site:NAME` and `all pools` are one run per protected pool; runs into
+the same DR pool queue one after another (their place shown, never refused), runs into
+different DR pools go in parallel; one approval, one split-brain guard and one summary cover
+the whole request; a queue stops (and says so) behind a run that is interrupted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.reports.probe import engine_probe
+from bot.reports.readiness import record
+from commands.events import EstateEvent
+from commands.parse import parse
+from commands.requests import (
+    ApproveRequest,
+    FailoverRequest,
+    PlanRequest,
+    RunsRequest,
+    TestFailoverRequest,
+)
+from commands.results import ApprovalOpened, EstateResult, Refused, RunsList
+from commands.service import Service
+from commands.wiring import Wiring
+from store import RunState
+from tests.commands.conftest import ALEX, CLI, GROUPS, OLIVIA, policy
+from tests.estate.conftest import estate_text
+
+WAIT = 180.0
+
+
+def _transitions(svc: Service) -> list[tuple[int, int, str]]:
+    """Every (transition id, run id, to_state) in the store, oldest first."""
+    rows = svc.wiring.store.db.query("SELECT id, run_id, to_state FROM run_transitions ORDER BY id")
+    return [(r["id"], r["run_id"], r["to_state"]) for r in rows]
+
+
+def _first(transitions, run_id: int, states: set[str]) -> int:
+    return next(t for t, r, s in transitions if r == run_id and s in states)
+
+
+ENDED = {"succeeded", "partially-succeeded", "failed", "cancelled"}
+
+
+def test_a_site_drill_queues_its_two_pools_into_dr_one_after_the_other(estate_service):
+    """`test-failover site:east`: east-a then east-b into dr, places 1 and 2 shown; east-b's run
+    starts only after east-a's ended; both succeed; no run was refused as busy."""
+    svc = estate_service()
+    events: list[EstateEvent] = []
+    svc.subscribe(lambda e: events.append(e) if isinstance(e, EstateEvent) else None)
+    asked = svc.dispatch(TestFailoverRequest(target="site:east"), CLI)
+    assert isinstance(asked, EstateResult), asked
+    assert [(i.protected, i.dr, i.position) for i in asked.items] == [
+        ("east-a", "dr", 1),
+        ("east-b", "dr", 2),
+    ]
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    assert summary.phase == "finished"
+    assert [(i.protected, i.state) for i in summary.items] == [
+        ("east-a", "succeeded"),
+        ("east-b", "succeeded"),
+    ]
+    a, b = (i.run_id for i in summary.items)
+    assert a is not None
+    assert b is not None
+    moves = _transitions(svc)
+    assert _first(moves, b, {"running"}) > _first(moves, a, ENDED)
+    runs = svc.dispatch(RunsRequest(), OLIVIA)
+    assert isinstance(runs, RunsList)
+    assert sorted(r.id for r in runs.runs) == sorted([a, b])
+    assert all(r.state == "succeeded" for r in runs.runs)
+    finished = [e.result for e in events if e.result.phase == "finished"]
+    assert len(finished) == 1
+    assert finished[0].request_id == asked.request_id
+
+
+def test_all_pools_run_into_different_dr_pools_in_parallel(estate_service):
+    """`all pools` from /dr: north (into dr2) starts at once beside east-a (into dr), before
+    east-a's run ends; the pools into dr queue in order; one summary names all four."""
+    svc = estate_service()
+    request = parse("test-failover all pools")
+    assert isinstance(request, TestFailoverRequest)
+    asked = svc.dispatch(request, CLI)
+    assert isinstance(asked, EstateResult), asked
+    places = {i.protected: (i.dr, i.position) for i in asked.items}
+    assert places == {
+        "east-a": ("dr", 1),
+        "east-b": ("dr", 2),
+        "west": ("dr", 3),
+        "north": ("dr2", 1),
+    }
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    runs = {i.protected: i.run_id for i in summary.items}
+    assert {i.state for i in summary.items} == {"succeeded"}
+    moves = _transitions(svc)
+    assert _first(moves, runs["north"], {"running"}) < _first(moves, runs["east-a"], ENDED)
+    assert (
+        _first(moves, runs["east-a"], ENDED)
+        < _first(moves, runs["east-b"], {"running"})
+        < _first(moves, runs["east-b"], ENDED)
+        < _first(moves, runs["west"], {"running"})
+    )
+
+
+def test_one_approval_covers_the_whole_site_and_starts_every_pool(estate_service):
+    """From chat, `test-failover site:east` opens one approval bound to both plans; one
+    approver's quorum starts both pools' runs."""
+    svc = estate_service()
+    asked = svc.dispatch(TestFailoverRequest(target="site:east"), OLIVIA)
+    assert isinstance(asked, EstateResult), asked
+    assert asked.phase == "awaiting-approval"
+    assert asked.approval is not None
+    assert asked.approval.plan_hash == asked.plan_hash
+    assert not svc.wiring.store.runs.list()
+    started = svc.dispatch(ApproveRequest(approval_id=asked.approval.id), ALEX)
+    assert isinstance(started, EstateResult), started
+    assert started.phase == "started"
+    assert started.approval is not None
+    assert started.approval.state == "started"
+    summary = svc.estate.wait(started.request_id, timeout=WAIT)
+    assert [i.state for i in summary.items] == ["succeeded", "succeeded"]
+
+
+def test_a_queue_stops_behind_an_interrupted_run_and_says_so(estate_service):
+    """A run interrupted while holding dr keeps it: `test-failover site:east` starts nothing
+    into dr, and both pools say the queue stopped behind that run and how to go on."""
+    svc = estate_service()
+    runs = svc.wiring.store.runs
+    held = runs.create("test-failover", "all", "dr", "h", {"source_pool": "west"}, "U1")
+    runs.acquire_lease("dr", held, "elsewhere", datetime.now(UTC) + timedelta(hours=1))
+    runs.transition(held, RunState.RUNNING, "started")
+    runs.transition(held, RunState.INTERRUPTED, "lost contact")
+    asked = svc.dispatch(TestFailoverRequest(target="site:east"), CLI)
+    assert isinstance(asked, EstateResult), asked
+    assert asked.items[0].position == 2  # behind the run that holds dr
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    assert [i.state for i in summary.items] == ["stopped", "stopped"]
+    for item in summary.items:
+        assert f"run {held} is interrupted" in item.note
+        assert f"resume {held}" in item.note
+        assert item.run_id is None
+    assert [r.id for r in runs.list()] == [held]
+
+
+def test_a_site_failover_while_the_site_answers_is_refused_for_every_pool(estate_service):
+    """The split-brain guard covers the request: with site east up, `failover site:east` is
+    refused naming both pools, and nothing starts."""
+    svc = estate_service()
+    refused = svc.dispatch(
+        FailoverRequest(target="site:east", reason="drill", break_glass=True), CLI
+    )
+    assert isinstance(refused, Refused), refused
+    assert refused.code == "blocked"
+    assert "east-a:" in refused.reason
+    assert "east-b:" in refused.reason
+    assert not svc.wiring.store.runs.list()
+
+
+def test_a_site_failover_that_does_not_fit_dr_together_is_refused_naming_the_pool(
+    sim, tmp_path: Path
+):
+    """Site east lost, dr with 2 x 32 GiB: each east pool fits alone, not both (as the last
+    readiness samples say: the lost site cannot): `failover site:east` is refused naming east-b,
+    and nothing starts."""
+    path = tmp_path / "estate.toml"
+    path.write_text(
+        estate_text(
+            **{
+                'name = "dr-h1", memory_gb = 64': 'name = "dr-h1", memory_gb = 32',
+                'name = "dr-h2", memory_gb = 64': 'name = "dr-h2", memory_gb = 32',
+            }
+        )
+    )
+    world = sim(str(path))
+    svc = Service(
+        Wiring(world.config, tmp_path / "drbot.db"), policy(), members=lambda g: GROUPS.get(g, [])
+    )
+    try:
+        # The bot's scheduled readiness probe kept a sample of each pair while east answered.
+        record(svc.wiring.store, engine_probe(svc.wiring)())
+        world.control("POST", "/sites/east/fail")
+        alone = svc.dispatch(PlanRequest(kind="failover", target="all", pool="east-b"), CLI)
+        assert not alone.plan.blockers, alone.plan.blockers
+        refused = svc.dispatch(
+            FailoverRequest(target="site:east", reason="east lost", break_glass=True), CLI
+        )
+        assert isinstance(refused, Refused), refused
+        assert "east-b would not fit" in refused.reason
+        assert not svc.wiring.store.runs.list()
+    finally:
+        svc.close()
+
+
+def test_a_scope_naming_no_site_or_a_dr_site_is_refused_with_the_choices(estate_service):
+    """`site:nowhere` lists the sites; `site:dr` says dr has only DR pools."""
+    svc = estate_service()
+    unknown = svc.dispatch(TestFailoverRequest(target="site:nowhere"), CLI)
+    assert isinstance(unknown, Refused)
+    assert "east, west, north, dr, dr2" in unknown.reason
+    empty = svc.dispatch(TestFailoverRequest(target="site:dr"), CLI)
+    assert isinstance(empty, Refused)
+    assert "no protected pool" in empty.reason
+
+
+def test_planning_a_site_shows_each_pool_and_its_place(estate_service):
+    """`plan test-failover site:east` plans both pools, starts nothing, and shows their places."""
+    svc = estate_service()
+    planned = svc.dispatch(PlanRequest(kind="test-failover", target="site:east"), OLIVIA)
+    assert isinstance(planned, EstateResult), planned
+    assert planned.phase == "planned"
+    assert [(i.protected, i.vms, i.position) for i in planned.items] == [
+        ("east-a", 3, 1),
+        ("east-b", 3, 1),
+    ]
+    assert not svc.wiring.store.runs.list()
+    assert not isinstance(
+        svc.dispatch(PlanRequest(kind="failover", target="all"), OLIVIA), ApprovalOpened
+    )
