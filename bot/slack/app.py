@@ -25,7 +25,6 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
 
@@ -33,6 +32,7 @@ from bot.slack import blocks, estate_blocks, listeners
 from bot.slack import messages as m
 from bot.slack.audit_feed import AuditFeed
 from bot.slack.config import SlackConfig
+from bot.slack.pacing import PacedClient, Pacer, RetryAfter
 from bot.slack.poster import Poster, Reply
 from bot.slack.progress import TERMINAL, ProgressBoard
 from bot.slack.reasons import PendingReasons
@@ -63,7 +63,7 @@ from commands.results import (
     StorageStep,
 )
 from commands.service import Service
-from engine.clock import Clock
+from engine.clock import Clock, SystemClock
 from engine.events import RunEvent
 from engine.models import Plan
 
@@ -76,16 +76,18 @@ PLANS_KV = "slack-approval-plans"  # approval id -> the plan it was opened with
 STORAGE_OVER = TERMINAL | {"aborting"}
 
 
-def make_client(config: SlackConfig) -> WebClient:
-    """The WebClient every call goes through: 429s are retried after Retry-After (up to 5
-    times), lost connections and Slack's 5xx a few times."""
+def make_client(config: SlackConfig, clock: Clock | None = None) -> PacedClient:
+    """The WebClient every call goes through: each call waits its turn within Slack's rate
+    tiers, a 429 is waited out (Retry-After, for every caller of the method) and retried up
+    to 5 times, lost connections and Slack's 5xx a few times (`bot.slack.pacing`)."""
     kwargs: dict[str, Any] = {"token": config.bot_token.get_secret_value(), "timeout": 15}
     if config.api_url:
         kwargs["base_url"] = config.api_url
-    client = WebClient(**kwargs)
+    pacer = Pacer(clock or SystemClock())
+    client = PacedClient(pacer, **kwargs)
     client.retry_handlers = [
         ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=5),
+        RetryAfter(pacer),
         ServerErrorRetryHandler(max_retry_count=2),
     ]
     return client
@@ -116,7 +118,7 @@ class SlackBot:
         self.service = service
         self.store = service.wiring.store
         self.clock = clock
-        self.client = client or make_client(config)
+        self.client = client or make_client(config, clock)
         self.poster = Poster(self.client)
         self.threads = Threads(self.store)
         self.worker = Worker(config.workers, after_job=self._release_connections)
@@ -148,6 +150,7 @@ class SlackBot:
                 clock,
                 batch=config.audit_batch_size,
                 every=config.audit_batch_seconds,
+                anchor_every=config.audit_anchor_minutes * 60,
             )
             if config.channels.audit
             else None

@@ -6,6 +6,13 @@ passes or two processes keep each once), then posts the pending ones oldest firs
 `batch` entries a message, at most one message a second (chat.postMessage's per-channel
 rate). A post that fails leaves its entries pending: the next pass, once Slack answers again,
 posts them. Entries carry their hash, so the channel shows the chain a reader can check.
+
+The chain's anchors go to the channel too: a copy of the head out of reach of whoever can
+write the machine's disk (store/audit.py anchors every `anchor_every` entries and when a store
+closes; issue 10 item 3). Each pass reads the anchor file, so anchors written by any process
+(the CLI, this bot before a restart) are posted, each once, after the entries they cover;
+and every `anchor_every` seconds on the clock the feed anchors the head itself if entries came
+since the last anchor, so a quiet trail is still anchored at intervals.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from bot.slack import blocks
 from bot.slack.poster import Poster
 from engine.clock import Clock
 from store import Store
+from store.audit import Anchor, read_anchors
 
 log = logging.getLogger(__name__)
 
 TOPIC = "audit"
+ANCHORS = "audit-anchor"
 
 
 class AuditFeed:
@@ -35,6 +44,7 @@ class AuditFeed:
         *,
         batch: int = 20,
         every: float = 5.0,
+        anchor_every: float = 3_600.0,
     ) -> None:
         self._store = store
         self._poster = poster
@@ -42,6 +52,8 @@ class AuditFeed:
         self._clock = clock
         self._batch = batch
         self._every = every
+        self._anchor_every = anchor_every
+        self._anchor_checked = clock.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="drbot-audit", daemon=True)
         self._lock = threading.Lock()
@@ -87,9 +99,73 @@ class AuditFeed:
                 posted += len(items)
         return posted
 
+    def anchor_if_due(self) -> Anchor | None:
+        """Anchor the head if `anchor_every` seconds passed since the last look and entries
+        came since the last anchor; returns the anchor written."""
+        now = self._clock.monotonic()
+        if now - self._anchor_checked < self._anchor_every:
+            return None
+        self._anchor_checked = now
+        anchors = self._anchors()
+        last = anchors[-1].seq if anchors else 0
+        if not self._store.audit.entries(since=last, limit=1):
+            return None
+        return self._store.audit.anchor()
+
+    def _anchors(self) -> list[Anchor]:
+        path = self._store.audit.anchor_file
+        return read_anchors(path) if path.exists() else []
+
+    def collect_anchors(self) -> int:
+        """Keep the anchors of the anchor file newer than the last one kept; returns how
+        many. Keyed by entry and time: the same head anchored twice is two anchors."""
+        last = self._store.outbox.last_key(ANCHORS) or ""
+        kept = 0
+        for anchor in self._anchors():
+            key = f"{anchor.seq:012d}@{anchor.at}"
+            if key > last and self._store.outbox.add(ANCHORS, key, anchor.model_dump()):
+                kept += 1
+        return kept
+
+    def post_anchors(self) -> int:
+        """Post the anchors kept whose entries were posted already; stops at the first
+        failure (the rest stay pending)."""
+        posted = 0
+        waiting = self._store.outbox.pending(TOPIC, limit=1)
+        first_unposted = int(waiting[0]["key"]) if waiting else None
+        last_kept = int(self._store.outbox.last_key(TOPIC) or 0)
+        with self._lock:
+            for item in self._store.outbox.pending(ANCHORS, limit=10):
+                anchor = Anchor.model_validate(item["payload"])
+                if anchor.seq > last_kept or (
+                    first_unposted is not None and anchor.seq >= first_unposted
+                ):
+                    break  # its entries are not in the channel yet
+                try:
+                    self._poster.post(self._channel, blocks.audit_anchor(anchor))
+                except Exception as failure:  # Slack down: keep it for the next pass
+                    log.warning("audit anchor not posted yet: %s", failure)
+                    self._store.outbox.mark_failed([item["id"]], str(failure))
+                    break
+                self._store.outbox.mark_posted([item["id"]])
+                posted += 1
+        return posted
+
     def run_once(self) -> int:
+        """One pass: anchor if due, keep and post new entries, then their anchors; returns
+        the entries posted."""
+        try:
+            self.anchor_if_due()
+        except Exception:  # an unwritable anchor file must not stop the entries
+            log.exception("the audit trail could not be anchored")
         self.collect()
-        return self.post_pending()
+        posted = self.post_pending()
+        try:
+            self.collect_anchors()
+            self.post_anchors()
+        except Exception:
+            log.exception("audit anchors not posted")
+        return posted
 
     def _loop(self) -> None:
         while not self._stop.wait(self._every):

@@ -33,6 +33,7 @@ from commands.results import (
     VMOutcomeView,
 )
 from engine.models import Plan
+from store.audit import Anchor
 
 Block = dict[str, Any]
 
@@ -905,6 +906,14 @@ def audit_batch(entries: list[dict[str, Any]]) -> Message:
         if len(body) <= limits.SECTION_TEXT
         else [section(chunk) for chunk in _chunks(lines, 2_900)][: limits.MESSAGE_BLOCKS],
     ).checked()
+
+
+def audit_anchor(anchor: Anchor) -> Message:
+    """The audit chain's head, for the audit channel: a person's line and the anchor file's
+    own line (which `drbot audit verify` can be given back if the file is lost)."""
+    text = m.AUDIT_ANCHOR.format(seq=anchor.seq, hash=anchor.hash, at=anchor.at)
+    line = m.AUDIT_ANCHOR_LINE.format(line=anchor.line())
+    return Message(text, [section(text), context(line)]).checked()
 
 
 def _chunks(lines: list[str], budget: int) -> list[str]:

@@ -69,6 +69,11 @@ class SlackConfig(BaseModel):
     progress_interval_seconds: float = Field(default=1.0, ge=0.2)
     audit_batch_seconds: float = Field(default=5.0, ge=0.0)
     audit_batch_size: int = Field(default=20, ge=1, le=40)
+    audit_anchor_minutes: float = Field(
+        default=60.0,
+        ge=1.0,
+        description="how often the audit chain's head is anchored and posted if it moved",
+    )
 
     def ready(self) -> list[str]:
         """What `drbot serve` still needs in this section (empty: ready)."""

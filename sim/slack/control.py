@@ -36,6 +36,7 @@ ROUTES = {
     "POST /control/say": '{"user", "channel", "text", "thread_ts"}',
     "POST /control/clock/advance": '{"seconds"} (ManualClock only)',
     "POST /control/ratelimit": '{"method", "count", "retry_after"}: answer the next calls with 429',
+    "POST /control/ratelimit/tier": '{"tier", "per_minute", "burst"}: a smaller rate tier',
     "POST /control/socket/disconnect": '{"reason", "link"}: send a disconnect frame',
     "POST /control/app": '{"socket_mode", "request_url", "clock_skew"}: how payloads reach the app',
     "POST /control/revoke": '{"token"}: make a token answer token_revoked',
@@ -151,6 +152,17 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
         world.limiter.force(
             _need(body, "method", path), int(body.get("count", 1)), int(body.get("retry_after", 1))
         )
+        return {"ok": True}
+    if path == "/control/ratelimit/tier":
+        raw_tier = _need(body, "tier", path)
+        tier = raw_tier if raw_tier == "special" else int(raw_tier)
+        burst = body.get("burst")
+        try:
+            world.limiter.set_tier(
+                tier, float(_need(body, "per_minute", path)), float(burst) if burst else None
+            )
+        except ValueError as error:
+            raise ControlError(400, str(error)) from None
         return {"ok": True}
     if path == "/control/socket/disconnect":
         return {

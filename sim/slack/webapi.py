@@ -39,6 +39,7 @@ class ApiCall:
     status: int = 200
     error: str | None = None
     at: float = 0.0
+    retry_after: int | None = None  # a 429's Retry-After, in seconds
 
 
 def parse_args(query: str, body: bytes, content_type: str) -> tuple[dict[str, Any], bool]:
@@ -83,7 +84,7 @@ def handle(
         token_kind = _token_kind(world, token)
         if token_kind not in spec.tokens:
             raise ApiError("not_allowed_token_type")
-        world.limiter.check_method(name, spec.tier)
+        world.limiter.check_method(name, spec.tier, world.workspace.team_id)
         call = Call(world, name, token_kind, args)
         if spec.scopes:
             call.require_scope(*spec.scopes)
@@ -92,8 +93,17 @@ def handle(
         world.calls.append(ApiCall(name, args, token_kind, 200, None, world.now()))
         return 200, {}, {"ok": True, **result}
     except ApiError as refusal:
+        retry_after = refusal.headers.get("Retry-After")
         world.calls.append(
-            ApiCall(name, args, token_kind, refusal.status, refusal.error, world.now())
+            ApiCall(
+                name,
+                args,
+                token_kind,
+                refusal.status,
+                refusal.error,
+                world.now(),
+                int(retry_after) if retry_after else None,
+            )
         )
         return refusal.status, refusal.headers, refusal.body()
 

@@ -38,7 +38,8 @@ def store(tmp_path):
         yield s
 
 
-def poster_for(slack: SlackSim) -> Poster:
+def poster_for(slack: SlackSim, clock: ManualClock | None = None) -> Poster:
+    """A poster over the bot's own WebClient; it waits Retry-After on `clock` when given."""
     endpoints = slack.endpoints()
     config = SlackConfig.model_validate(
         {
@@ -48,7 +49,7 @@ def poster_for(slack: SlackSim) -> Poster:
             "channels": {"requests": OPS, "audit": AUDIT},
         }
     )
-    return Poster(make_client(config))
+    return Poster(make_client(config, clock))
 
 
 def event(run_id: int, type_: str, **fields) -> RunEvent:
@@ -62,7 +63,7 @@ def header(slack: SlackSim, root: str) -> str:
 
 
 def started_board(slack, store, clock, summaries: list[int]) -> tuple[ProgressBoard, str]:
-    poster = poster_for(slack)
+    poster = poster_for(slack, clock)
     threads = Threads(store)
     root = poster.post(OPS, blocks.note("Failover of all: approval needed"))
     threads.attach(1, OPS, root)
@@ -175,3 +176,56 @@ def test_an_old_run_is_edited_every_tenth_of_its_age(slack, store):
     assert board.flush_due() == 0
     clock.advance(40.0)
     assert board.flush_due() == 1
+
+
+def _anchors_posted(slack: SlackSim) -> list[int]:
+    """Entry numbers of the anchors in the audit channel, in order."""
+    return [
+        int(re.search(r"entry (\d+) has hash", m.text).group(1))  # type: ignore[union-attr]  # filtered on the line below
+        for m in slack.world.conversations.history(AUDIT)
+        if "Audit anchor" in m.text
+    ]
+
+
+def test_the_chain_head_is_anchored_to_the_channel_after_its_entries(slack, store):
+    """120 entries are anchored at 50 and 100 (store/audit.py): both anchors reach the audit
+    channel once, each after the entries it covers, with the anchor file's own line."""
+    for n in range(120):
+        store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
+    feed = AuditFeed(store, poster_for(slack), AUDIT, ManualClock(), batch=40)
+    feed.run_once()
+    feed.run_once()
+    posted = slack.world.conversations.history(AUDIT)
+    assert _anchors_posted(slack) == [50, 100]
+    for position, message in enumerate(posted):
+        if "Audit anchor" in message.text:
+            seq = int(re.search(r"entry (\d+)", message.text).group(1))  # type: ignore[union-attr]  # an anchor names its entry
+            before = " ".join(str(m.blocks) for m in posted[:position])
+            assert f"`#{seq}`" in before, f"anchor {seq} came before its entry"
+    lines = store.audit.anchor_file.read_text().splitlines()
+    shown = [str(m.blocks).replace("\\", "") for m in posted if "Audit anchor" in m.text]
+    assert lines[0] in shown[0]
+
+
+def test_a_quiet_trail_is_anchored_at_intervals_and_other_processes_anchors_posted(
+    slack, store, tmp_path
+):
+    """Five entries and an hour on the clock: the feed anchors the head (entry 5) and posts
+    it; another hour with nothing new anchors nothing; an anchor a second process wrote (the
+    CLI closing its store) is posted too."""
+    clock = ManualClock()
+    feed = AuditFeed(store, poster_for(slack), AUDIT, clock, anchor_every=3_600)
+    for n in range(5):
+        store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
+    feed.run_once()
+    assert _anchors_posted(slack) == []
+    clock.advance(3_600)
+    feed.run_once()
+    assert _anchors_posted(slack) == [5]
+    clock.advance(3_600)
+    feed.run_once()
+    assert _anchors_posted(slack) == [5]
+    with open_store(tmp_path / "drbot.db") as other:
+        other.audit.append("BreakGlass", "cli:root", {"run_id": 1})
+    feed.run_once()
+    assert _anchors_posted(slack) == [5, 6]

@@ -95,3 +95,30 @@ def test_calls_are_listed(sim):
     assert [(c["method"], c["args"]["text"], c["error"]) for c in calls] == [
         ("chat.postMessage", "hi", None)
     ]
+
+
+def test_a_smaller_tier_is_429_sooner_and_the_call_log_keeps_retry_after(manual_sim, clock):
+    """Tier 3 made 6 a minute: the 7th chat.update is 429 with Retry-After 10 s (one call
+    every 10 s), kept in the call log; tier 4 is untouched; 10 s later a call passes."""
+    endpoints = manual_sim.endpoints()
+    client = WebClient(token=endpoints["bot_token"], base_url=endpoints["api_url"])
+    status, _ = call(manual_sim, "POST", "/ratelimit/tier", {"tier": 3, "per_minute": 6})
+    assert status == 200
+    ts = client.chat_postMessage(channel="C0DROPS001", text="progress")["ts"]
+    for n in range(6):
+        client.chat_update(channel="C0DROPS001", ts=ts, text=f"{n}%")
+    with pytest.raises(SlackApiError) as failure:
+        client.chat_update(channel="C0DROPS001", ts=ts, text="7")
+    assert failure.value.response.headers["Retry-After"] == "10"
+    assert manual_sim.calls("chat.update")[-1].retry_after == 10
+    assert client.chat_postEphemeral(channel="C0DROPS001", user="U0ONCALL01", text="t4")["ok"]
+    clock.advance(10)
+    assert client.chat_update(channel="C0DROPS001", ts=ts, text="done")["ok"] is True
+
+
+def test_a_bad_tier_is_refused_with_what_to_send(sim):
+    """An unknown tier or a rate of zero is a 400 naming the tiers and what a rate must be."""
+    for body in ({"tier": 9, "per_minute": 5}, {"tier": 3, "per_minute": 0}):
+        status, answer = call(sim, "POST", "/ratelimit/tier", body)
+        assert status == 400
+        assert "positive number" in answer["error"]

@@ -25,7 +25,7 @@ def chat_post_message(call: Call) -> dict:
         raise ApiError("no_text")
     thread_ts = call.text("thread_ts") or None
     check_thread_ts(call, channel.id, thread_ts)
-    world.limiter.check_channel(channel.id)
+    world.limiter.check_channel(channel.id, world.workspace.team_id)
     message = world.post(
         channel.id,
         world.workspace.app.bot_user_id,
