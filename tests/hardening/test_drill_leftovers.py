@@ -127,3 +127,16 @@ def test_a_vm_moved_out_of_its_vapp_after_replication_is_reported_recovered_with
         assert as_of.isoformat(timespec="seconds")[:16] in note  # the mirror's time, to the minute
     finally:
         h.store.close()
+
+
+def test_a_vm_missing_from_a_leftover_copys_metadata_is_a_conflict_not_unknown(leftover):
+    """With the old copy of Gold iSCSI 01 attached at DR, the planner reads its (older)
+    metadata, which lacks pay-app-04 (created since): asking for pay-app-04, which exists at
+    the source, gives a plan blocked by a conflict naming the attached SR, not "Nothing called
+    'pay-app-04' is protected"."""
+    h = leftover
+    plan = h.plan("test-failover", "pay-app-04", disable_ha=True)
+    conflicts = [c for c in plan.blockers if c.name == "target-conflict"]
+    assert [c.subject for c in conflicts] == ["pay-app-04"]
+    assert "Gold iSCSI 01" in conflicts[0].message
+    assert "Nothing called" not in conflicts[0].message
