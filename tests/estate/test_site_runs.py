@@ -32,7 +32,9 @@ WAIT = 180.0
 
 def _transitions(svc: Service) -> list[tuple[int, int, str]]:
     """Every (transition id, run id, to_state) in the store, oldest first."""
-    rows = svc.wiring.store.db.query("SELECT id, run_id, to_state FROM run_transitions ORDER BY id")
+    store = svc.wiring.store
+    with store.conn.lock:  # the queues' threads write beside us
+        rows = list(store.db.query("SELECT id, run_id, to_state FROM run_transitions ORDER BY id"))
     return [(r["id"], r["run_id"], r["to_state"]) for r in rows]
 
 
