@@ -92,6 +92,7 @@ def test_a_test_copy_pulled_with_force_leaves_its_sr_failing_io_at_dr(sim, tmp_p
         with pytest.raises(urllib.error.HTTPError) as refused:
             world.control("DELETE", f"/replication/{gold.lun}/test-copy")
         assert refused.value.code == 409
+        refused.value.close()  # the refusal's response holds its socket
         world.control("DELETE", f"/replication/{gold.lun}/test-copy?force=true")
         dr = h.client(h.pair.dr)
         sr = dr.call("SR.get_by_uuid", gold.sr_uuid)
