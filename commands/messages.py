@@ -88,10 +88,6 @@ REASON_EMPTY = "The reason is empty; say why in a few words."
 
 # -- wiring -------------------------------------------------------------------------------------
 
-NO_PAIR = (
-    "No pool pair in the configuration{what}; add a [[engine.pairs]] entry "
-    "(protected = ..., dr = ...)."
-)
 SIM_STORAGE_URL = (
     'The storage adapter "sim" needs control_url in [engine.storage] (the simulator\'s '
     "control address)."

@@ -278,6 +278,8 @@ class Inventory(VMTables):
     Attributes are dicts from ref to model: `pools`, `hosts`, `vms`, `appliances`, `srs`,
     `pbds`, `vdis`, `vbds`, `vifs`, `networks`, `dr_tasks`. `loaded_at` is when the snapshot
     was taken and `changed_at` when the last event was applied (both from the client's clock).
+    The VM-side lookups (a VM's disks, their SRs, its networks) are `engine.tables.VMTables`'s,
+    shared with the `Records` read from a metadata VDI.
     """
 
     def __init__(self, client: PoolAPI, name: str = "") -> None:
@@ -556,12 +558,6 @@ class Inventory(VMTables):
     def pool(self) -> PoolInfo:
         """The pool object (exactly one per database)."""
         return next(iter(self.pools.values()))
-
-    def vm_by_uuid(self, uuid: str) -> VMInfo | None:
-        for vm in list(self.vms.values()):
-            if vm.uuid == uuid:
-                return vm
-        return None
 
     def sr_attached(self, sr: SRInfo) -> bool:
         """At least one plugged PBD (what `VM.assert_can_be_recovered` asks, §2.7)."""

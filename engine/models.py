@@ -124,11 +124,6 @@ class SRInfo(_NamedObject):
     sm_config: dict[str, str] = Field(default_factory=dict)
     other_config: dict[str, str] = Field(default_factory=dict)
 
-    @property
-    def supports_dr(self) -> bool:
-        """Only LVM over iSCSI and over HBA carry pool metadata (reference §7.1)."""
-        return self.type in ("lvmoiscsi", "lvmohba")
-
 
 class PBDInfo(_XapiObject):
     uuid: str = ""  # drbot reads these by ref; a record without a uuid is still usable

@@ -187,3 +187,24 @@ NEXT_BY_CODE = {
     ),
     "not-protected": "move its disks to replicated storage; readiness lists every such VM",
 }
+
+# An SR or a test copy at the DR site that this run did not make (an earlier drill's).
+KNOWN_SR_NOT_OURS = (
+    "The DR pool {pool!r} already knows SR {sr} ({uuid}) and it is not provably the LUN this "
+    "run {made}: {what}. It is likely an earlier drill's test copy, with its stale metadata "
+    "and disks, so the run stopped before recovering anything. Remove it at {pool!r} (`drbot "
+    "abort` of the run that made it, or by hand: {how}) and remove that copy at the array, "
+    "then plan and run again."
+)
+KNOWN_SR_WHAT = "its PBDs reach {devices} ({attached}){task}"
+KNOWN_SR_HOW_TASK = (
+    "xe drtask-destroy uuid={task}, which unplugs and forgets it; or xe pbd-unplug "
+    "uuid=<each PBD> then xe sr-forget uuid={uuid}"
+)
+KNOWN_SR_HOW = "xe pbd-unplug uuid=<each PBD> then xe sr-forget uuid={uuid}"
+TEST_COPY_NOT_OURS = (
+    "LUN {lun} ({sr}) already has a test copy presented ({device}) that this run did not "
+    "make: an earlier drill's, left behind. This run does not touch it. Remove it first: "
+    "`drbot abort` of the run that made it, or by hand: detach its SR at the DR pool ({how}) "
+    "and remove the test copy at the array; then run the test failover again."
+)

@@ -38,8 +38,6 @@ FAILED = (
 )
 USAGE = "Usage: `{usage}`"
 DID_YOU_MEAN = "Did you mean `{suggestion}`?"
-NOT_HERE = "That did not reach drbot's service; try again."
-WORKING = "Working on `/dr {text}`..."
 
 # ---- reason modal --------------------------------------------------------------------------------
 REASON_TITLE = "Reason needed"
@@ -116,10 +114,6 @@ CONFIRM_YES_APPROVE = "Yes, approve"
 CONFIRM_YES_REJECT = "Yes, reject"
 CONFIRM_NO = "Cancel"
 APPROVAL_FALLBACK = "{title} of {target} ({source} → {dest}): {state}. Plan {hash}."
-PLAN_FILE_TITLE = "Plan {hash}: every VM in start order"
-PLAN_FILE_COMMENT = "The whole plan (too long for one message):"
-VOTE_COUNTED = "<@{user}> approved ({missing} more needed)."
-REJECTED_NOTE = "<@{user}> rejected this request: {why}"
 SUPERSEDED_NOTE = (
     "The plan changed between approval and start (hash `{old}` → `{new}`): the approvals are "
     "void. The new plan needs approval again:"
@@ -164,8 +158,6 @@ SUMMARY_CLEANUP_OK = (
 )
 SUMMARY_CLEANUP_LEFT = ":x: Cleanup incomplete: {reason}"
 SUMMARY_REASON = "_{reason}_"
-SUMMARY_FILE_TITLE = "Run {run_id}: every VM's outcome"
-SUMMARY_FILE_COMMENT = "Every VM's outcome:"
 STORAGE_STEP = (
     ":floppy_disk: *Storage step for the storage team* (run {run_id}): {instruction}\n"
     "Click *Done* once it is done; the run goes on."

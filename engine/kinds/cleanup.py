@@ -11,7 +11,7 @@ from engine.errors import XapiError, XapiRejected
 from engine.executor import Action, Executor
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, ref_by_uuid, vm_record
-from engine.kinds.storage_steps import storage_step
+from engine.kinds.storage_steps import storage_step, test_copy_is_ours
 from engine.pool_api import PoolAPI
 
 
@@ -148,9 +148,9 @@ def cleanup(ctx: RunContext, client: PoolAPI, *, remove_test_copies: bool) -> li
     if remove_test_copies:
         presented = {item.lun for item in ctx.adapter.state() if item.test_copy_device_config}
         for lun in ctx.plan.luns:
-            row = ctx.journal.row(keys.storage("present_test_copy", lun.lun))
-            # Ours to remove: presented by this run (done, or begun and visible at the array).
-            if row is not None and (row.done or lun.lun in presented):
+            # Ours to remove only when the journal proves this run presented it: a present
+            # that failed because an earlier drill's copy was there leaves that copy alone.
+            if test_copy_is_ours(ctx, lun, lun.lun in presented):
                 storage_step(ctx, "remove_test_copy", lun)
     # 5. Verify.
     left = []

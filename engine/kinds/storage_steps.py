@@ -77,6 +77,40 @@ def storage_step(ctx: RunContext, action: StorageAction, lun: LunPlan) -> dict[s
     )
 
 
+def earlier_test_copy(ctx: RunContext, lun: LunPlan) -> dict[str, str] | None:
+    """The device_config of a test copy of `lun` that was presented before this run asked for
+    one (None: none was), read from the adapter once and journaled under
+    `storage:presented-before:<lun>`, so a resumed run and its cleanup know it too."""
+
+    def act(_step: int) -> dict[str, Any]:
+        for item in ctx.adapter.state():
+            if item.lun == lun.lun:
+                return {"device_config": item.test_copy_device_config}
+        return {"device_config": None}
+
+    found = ctx.journal.effect(
+        keys.storage("presented-before", lun.lun), "note test copy", lun.sr_name or lun.lun, act
+    )
+    config = found.get("device_config")
+    return dict(config) if config else None
+
+
+def test_copy_is_ours(ctx: RunContext, lun: LunPlan, presented_now: bool) -> bool:
+    """Whether the run's journal proves the test copy of `lun` presented now is its own: its
+    present step is done, or it was begun (even if it failed after the array acted) while
+    no copy was presented before it. A copy that was there before the run never is."""
+    row = ctx.journal.row(keys.storage("present_test_copy", lun.lun))
+    if row is None:
+        return False
+    if row.done:
+        return True
+    noted = ctx.journal.result(keys.storage("presented-before", lun.lun))
+    if noted is None:
+        # Journaled before the note existed: only a step begun and never failed may be ours.
+        return presented_now and row.status == "started"
+    return presented_now and not noted.get("device_config")
+
+
 def reprotect(ctx: RunContext, lun: LunPlan) -> dict[str, Any]:
     """End a failback: reverse `lun`'s replication once more, so the primary replicates to the
     DR site again (`replicating`) and readiness and drills work again. Journaled under
@@ -254,6 +288,74 @@ def attach_sr(
     )
 
 
+def lun_identity(config: dict[str, str]) -> str | None:
+    """What names one LUN in a device_config, for comparing two: its SCSIid (iSCSI, HBA), else
+    the NFS server and path, else the local device; None when it names none."""
+    if config.get("SCSIid"):
+        return f"SCSIid={config['SCSIid']}"
+    if config.get("serverpath"):
+        return f"NFS {config.get('server', '')}:{config['serverpath']}"
+    if config.get("device"):
+        return f"device={config['device']}"
+    return None
+
+
+def removal_hint(client: PoolAPI, sr_ref: str, sr_uuid: str) -> str:
+    """How a person removes an SR the run did not make: through the DR_task that introduced
+    it when there is one (DR_task.destroy unplugs and forgets it), else by hand."""
+    task = client.call("SR.get_introduced_by", sr_ref)
+    if task not in (None, "", NULL_REF):
+        try:
+            return run_messages.KNOWN_SR_HOW_TASK.format(
+                task=client.call("DR_task.get_uuid", task), uuid=sr_uuid
+            )
+        except XapiRejected:
+            pass
+    return run_messages.KNOWN_SR_HOW.format(uuid=sr_uuid)
+
+
+def known_sr_not_ours(
+    ctx: RunContext, client: PoolAPI, lun: LunPlan, config: dict[str, str]
+) -> str | None:
+    """Why an SR of `lun`'s uuid that the destination already knows is not provably the LUN
+    this run promoted or presented (`config`), or None when it is, or is not known.
+
+    A test copy keeps the SR uuid of the mirror it was taken from (a snapshot of the volume
+    group), so the uuid proves nothing: only the LUN its PBDs reach does. An SR whose PBDs all
+    reach the LUN of `config` is ours (a run resumed, or a failover run again); anything else
+    (another LUN, no PBD, no `config` to compare with) is a conflict to report.
+    """
+    ref = ref_by_uuid(client, "SR", lun.sr_uuid)
+    if ref is None:
+        return None
+    pbds = [client.call("PBD.get_record", p) for p in client.call("SR.get_PBDs", ref)]
+    reached = {lun_identity(p.get("device_config") or {}) or "an unknown LUN" for p in pbds}
+    ours = lun_identity(config)
+    if ours is not None and reached == {ours}:
+        return None
+    attached = any(p.get("currently_attached") for p in pbds)
+    task = client.call("SR.get_introduced_by", ref)
+    through = ""
+    if task not in (None, "", NULL_REF):
+        try:
+            through = f", introduced by DR_task {client.call('DR_task.get_uuid', task)}"
+        except XapiRejected:
+            through = ""
+    what = run_messages.KNOWN_SR_WHAT.format(
+        devices=", ".join(sorted(reached)) or "no LUN (it has no PBD)",
+        attached="attached" if attached else "detached",
+        task=through,
+    )
+    return run_messages.KNOWN_SR_NOT_OURS.format(
+        pool=ctx.plan.dest_pool,
+        sr=lun.sr_name or lun.lun,
+        uuid=lun.sr_uuid,
+        made=f"presented ({ours})" if ctx.plan.kind == "test-failover" else f"promoted ({ours})",
+        what=what,
+        how=removal_hint(client, ref, lun.sr_uuid),
+    )
+
+
 def attach_all(
     ctx: RunContext, client: PoolAPI, luns: list[LunPlan], configs: dict[str, dict[str, str]]
 ) -> list[LunPlan]:
@@ -265,6 +367,22 @@ def attach_all(
     (they end `not-run` saying why, as in `each_lun`); raises `DRError` when none could be
     attached or nothing is left to recover.
     """
+    if ctx.plan.kind != "failback":
+        # At the DR site an SR already known by uuid may be an earlier drill's copy (stale
+        # metadata and disks): stop before anything is attached or recovered. (A failback's
+        # home pool knows its own SRs from before the failover: those are its own.)
+        stale = [
+            why
+            for lun in luns
+            if ctx.journal.row(keys.attach(lun.sr_uuid)) is None
+            and (
+                why := known_sr_not_ours(
+                    ctx, client, lun, configs.get(lun.lun) or lun.device_config
+                )
+            )
+        ]
+        if stale:
+            raise DRError(" ".join(stale))
     actions = []
     failed: list[tuple[LunPlan, str]] = []
     before = set(client.get_all_records("DR_task"))

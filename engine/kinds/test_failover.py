@@ -9,14 +9,23 @@ Replication is never interrupted: the run works on writable snapshots of the mir
 from __future__ import annotations
 
 from engine import run_messages
-from engine.errors import DRError, lost_contact
+from engine import stepkeys as keys
+from engine.errors import DRError, StorageError, lost_contact
 from engine.executor import suspends_run
 from engine.kinds.cleanup import cleanup
 from engine.kinds.context import RunContext, mark
 from engine.kinds.ha import disable_ha, restore_ha
+from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.storage_steps import attach_all, each_lun, storage_step
+from engine.kinds.storage_steps import (
+    attach_all,
+    each_lun,
+    earlier_test_copy,
+    lun_identity,
+    removal_hint,
+    storage_step,
+)
 from engine.models import LunPlan
 from store import RunState
 
@@ -34,6 +43,11 @@ def execute(ctx: RunContext) -> Result:
         ctx.phase("storage")
 
         def present(lun: LunPlan) -> dict[str, str]:
+            # A copy presented before this run (an earlier drill's) is never taken for ours.
+            if earlier_test_copy(ctx, lun) and not ctx.journal.is_done(
+                keys.storage("present_test_copy", lun.lun)
+            ):
+                raise StorageError(_not_ours(ctx, lun))
             state = storage_step(ctx, "present_test_copy", lun)
             return state.get("test_copy_device_config") or lun.device_config
 
@@ -78,6 +92,21 @@ def execute(ctx: RunContext) -> Result:
             items=", ".join(left), pool=plan.dest_pool, run_id=ctx.run_id
         )
     return Result(state, reason, rto, left, notes=ctx.notes)
+
+
+def _not_ours(ctx: RunContext, lun: LunPlan) -> str:
+    """Why the run does not present a test copy of `lun`: one is there already, not its own."""
+    device = lun_identity(earlier_test_copy(ctx, lun) or {}) or "an unknown LUN"
+    dest = ctx.dest
+    ref = ref_by_uuid(dest, "SR", lun.sr_uuid)
+    how = (
+        removal_hint(dest, ref, lun.sr_uuid)
+        if ref is not None
+        else run_messages.KNOWN_SR_HOW.format(uuid=lun.sr_uuid)
+    )
+    return run_messages.TEST_COPY_NOT_OURS.format(
+        lun=lun.lun, sr=lun.sr_name or lun.sr_uuid, device=device, how=how
+    )
 
 
 def _restore_ha(ctx: RunContext) -> str | None:

@@ -23,7 +23,7 @@ import uuid as uuidlib
 import zlib
 from datetime import datetime, timedelta
 
-from sim.xapi import reactions
+from sim.xapi import leftovers, reactions
 from sim.xapi import scenario as sc
 from sim.xapi.allowed import SR_OPS_ATTACHED, refresh_appliance_ops
 from sim.xapi.arrays import ReplicationLink, StorageArray, Volume, VolumeContent
@@ -110,6 +110,7 @@ def build(world: World) -> None:
         refresh_all_memory(pool)
         pool.__dict__.pop("_build_free", None)
     _initial_faults(world)
+    leftovers.place(world)
 
 
 def _scenario_pool(scenario: sc.Scenario, name: str) -> sc.Pool:

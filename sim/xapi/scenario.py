@@ -15,6 +15,7 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
                       # snapshots (names), snapshot_sr, suspend_sr, ha_restart_priority,
                       # uuid (a real VM's, kept: twins)
 [[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
+[[leftovers]]         # sr, pool, attach = dr_task | sr | none, vms: an earlier drill's remains
 ```
 
 `load_scenario("demo")` reads a built-in scenario; any other value is a path to a TOML file.
@@ -302,12 +303,35 @@ class Fault(_Strict):
         return self
 
 
+class Leftover(_Strict):
+    """What an earlier drill left at a DR site (placed by `sim/xapi/leftovers.py`).
+
+    The test copy of replicated SR `sr` stays presented at its mirror's array; with `attach`
+    its SR is attached in pool `pool`: `dr_task` through a DR_task that still exists (the
+    drill's cleanup never ran), `sr` introduced and plugged with no DR_task (what XenCenter
+    leaves once recovered VMs use an SR), `none` not at all. `vms` are halted copies of VMs
+    recovered from that copy's metadata into `pool` (they need `attach`).
+    """
+
+    sr: str = Field(description="the replicated SR whose test copy an earlier drill presented")
+    pool: str = Field(description="the DR pool the copy is attached in")
+    attach: Literal["dr_task", "sr", "none"] = "dr_task"
+    vms: list[str] = Field(default_factory=list, description="halted VM copies left in pool")
+
+    @model_validator(mode="after")
+    def _needs_attach(self) -> Leftover:
+        if self.vms and self.attach == "none":
+            raise ValueError(f"leftover of {self.sr!r}: halted VM copies need attach")
+        return self
+
+
 class Scenario(_Strict):
     scenario: Meta = Field(default_factory=Meta)
     latency: Latency = Field(default_factory=Latency)
     replication: Replication = Field(default_factory=Replication)
     sites: list[Site]
     faults: list[Fault] = Field(default_factory=list)
+    leftovers: list[Leftover] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sites(self) -> Scenario:
@@ -327,6 +351,22 @@ class Scenario(_Strict):
             sr.name for s in self.sites for p in s.pools for sr in p.srs if sr.kind == "replicated"
         }
         hosts = {h.name for s in self.sites for p in s.pools for h in p.hosts}
+        pools = {p.name: s.name for s in self.sites for p in s.pools}
+        targets = {
+            sr.name: sr.replicate_to
+            for s in self.sites
+            for p in s.pools
+            for sr in p.srs
+            if sr.kind == "replicated"
+        }
+        for left in self.leftovers:
+            if left.sr not in targets:
+                raise ValueError(f"leftover: {left.sr!r} is not a replicated SR")
+            if pools.get(left.pool) != targets[left.sr]:
+                raise ValueError(
+                    f"leftover: pool {left.pool!r} is not at site {targets[left.sr]!r}, where "
+                    f"{left.sr!r} is mirrored"
+                )
         for fault in self.faults:
             if fault.kind == "lun" and fault.sr not in replicated:
                 raise ValueError(f"fault: {fault.sr!r} is not a replicated SR")

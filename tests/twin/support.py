@@ -1,7 +1,7 @@
 """Shared pieces of the twin tests: the fixture dumps, and counts read straight from the XML.
 
-The expected counts come from the XML with the standard library's parser, row by row, as
-the issue states them (VMs without templates, snapshots and control domains; vApps; SRs;
+The expected counts come from the XML with the standard library's parser, row by row, by
+the loader's contract (VMs without templates, snapshots and control domains; vApps; SRs;
 networks; hosts), never from the loader under test.
 """
 

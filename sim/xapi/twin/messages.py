@@ -42,7 +42,6 @@ A_REPLICATED = "replicated SR (mirror at the DR site, same uuid): {name} ({type}
 A_NOT_REPLICATED = "not replicated: {name} ({why})"
 A_WHY_ASSUMED = "named in not_replicated"
 A_WHY_NO_DISKS = "shared, carries no VM disk"
-A_WHY_LOCAL = "local"
 A_METADATA = "metadata replication on: {names}"
 A_NO_METADATA = "metadata replication: none ({why})"
 A_WHY_UNLICENSED = "the pool is not licensed for DR (restrict_dr); set assume_dr_licensed = true"

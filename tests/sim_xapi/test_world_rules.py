@@ -1,9 +1,8 @@
-"""Audit findings in the world part of sim/xapi: what XAPI does where the world did otherwise.
+"""sim/xapi's world (storage, lifecycle, vApps, RBAC) against XAPI's rules, one rule a test.
 
-A finding is committed as a strict xfail naming the rule, the reference section and where
-the fix belongs; once the world is fixed the mark goes and the test stays as a regression
-test (fixed in 767126b, 434da1e, 0df470e and 329db14). Where a rule comes from the
-xen-api source rather than the reference text, the docstring or a comment says which file.
+Each test names the rule and the reference section it holds the world to; where a rule comes
+from the xen-api source rather than the reference text, the docstring or a comment says which
+file.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.audit_support import task_outcome, wait_until
+from tests.sim_xapi.task_waits import task_outcome, wait_until
 from tests.sim_xapi.world_support import (
     DENIED_TEXT,
     Ctl,

@@ -1,4 +1,4 @@
-"""Audit of sim/xapi's protocol core against the reference (§1.2-§1.10), rule by rule.
+"""sim/xapi's protocol core against the reference (§1.2-§1.10), rule by rule.
 
 Each test names the reference section it checks. Calls go through the unmodified XenAPI
 client; raw `ServerProxy` calls (no session prepended) where the rule is about the wire.
@@ -21,17 +21,17 @@ from tests.sim_xapi.core_support import CoreSim, ManualClock
 BOUND = 10.0
 
 
-@method("audit_core.names", [], async_ok=True, read=True)
+@method("probe.names", [], async_ok=True, read=True)
 def _names(call: Call) -> list[str]:
     return ["a", "b"]
 
 
-@method("audit_core.flag", ["flag"], async_ok=True, read=True)
+@method("probe.flag", ["flag"], async_ok=True, read=True)
 def _flag(call: Call, flag: bool) -> bool:
     return flag
 
 
-@method("audit_core.kinds", ["name", "config", "items"], read=True)
+@method("probe.kinds", ["name", "config", "items"], read=True)
 def _kinds(call: Call, name: str, config: dict, items: list) -> str:
     return name
 
@@ -39,7 +39,7 @@ def _kinds(call: Call, name: str, config: dict, items: list) -> str:
 RELEASE = threading.Event()
 
 
-@method("audit_core.hold", [], async_ok=True, read=True)
+@method("probe.hold", [], async_ok=True, read=True)
 def _hold(call: Call) -> str:
     RELEASE.wait(BOUND)
     return ""
@@ -173,8 +173,8 @@ def test_int64_fields_are_digit_strings_and_refs_opaque(root: XenAPI.Session, si
 def test_a_bool_parameter_takes_only_a_boolean(root: XenAPI.Session) -> None:
     """§1.3: "false" for a bool argument is refused (INTERNAL_ERROR), sync and Async alike."""
     s = root._session
-    assert raw(root, "audit_core.flag", s, False)["Value"] is False
-    for name in ("audit_core.flag", "Async.audit_core.flag"):
+    assert raw(root, "probe.flag", s, False)["Value"] is False
+    for name in ("probe.flag", "Async.probe.flag"):
         for bad in ("false", 0, "1"):
             error = raw(root, name, s, bad)["ErrorDescription"]
             assert error[0] == "INTERNAL_ERROR"
@@ -185,13 +185,13 @@ def test_a_bool_parameter_takes_only_a_boolean(root: XenAPI.Session) -> None:
 def test_string_map_and_set_parameters_take_only_their_type(root: XenAPI.Session) -> None:
     """§1.3: a number for a string, a set for a map or a map for a set is refused."""
     s = root._session
-    assert raw(root, "audit_core.kinds", s, "n", {}, [])["Value"] == "n"
+    assert raw(root, "probe.kinds", s, "n", {}, [])["Value"] == "n"
     for args, expected in (
         ((5, {}, []), "Expected string"),
         (("n", [], []), "Expected map"),
         (("n", {}, {}), "Expected set"),
     ):
-        error = raw(root, "audit_core.kinds", s, *args)["ErrorDescription"]
+        error = raw(root, "probe.kinds", s, *args)["ErrorDescription"]
         assert error[0] == "INTERNAL_ERROR"
         assert error[1].startswith(expected)
 
@@ -261,7 +261,7 @@ def test_get_all_where_and_db_column_names(root: XenAPI.Session, sim) -> None:
 
 def test_a_set_result_is_an_array_fragment(root: XenAPI.Session) -> None:
     """§1.9: a task's result is the XML-RPC serialisation of a set: <value><array><data>."""
-    rec = wait_task(root, root.xenapi.Async.audit_core.names())
+    rec = wait_task(root, root.xenapi.Async.probe.names())
     assert rec["status"] == "success"
     assert rec["result"] == (
         "<value><array><data><value>a</value><value>b</value></data></array></value>"
@@ -272,11 +272,11 @@ def test_a_set_result_is_an_array_fragment(root: XenAPI.Session) -> None:
 
 
 def test_many_slow_tasks_never_hold_back_another(root: XenAPI.Session) -> None:
-    """§1.9/issue 2: with 40 tasks still running, a new Async call runs and ends at once."""
+    """§1.9: with 40 tasks still running, a new Async call runs and ends at once."""
     RELEASE.clear()
     try:
-        held = [root.xenapi.Async.audit_core.hold() for _ in range(40)]
-        rec = wait_task(root, root.xenapi.Async.audit_core.names())
+        held = [root.xenapi.Async.probe.hold() for _ in range(40)]
+        rec = wait_task(root, root.xenapi.Async.probe.names())
         assert rec["status"] == "success"
         assert {root.xenapi.task.get_status(t) for t in held} == {"pending"}
     finally:
@@ -285,7 +285,7 @@ def test_many_slow_tasks_never_hold_back_another(root: XenAPI.Session) -> None:
 
 def test_cancel_never_refuses_a_finished_task(root: XenAPI.Session) -> None:
     """§1.9: task.cancel of a finished task succeeds and changes nothing."""
-    task = root.xenapi.Async.audit_core.names()
+    task = root.xenapi.Async.probe.names()
     wait_task(root, task)
     root.xenapi.task.cancel(task)
     assert root.xenapi.task.get_status(task) == "success"
@@ -295,7 +295,7 @@ def test_task_cancel_has_an_async_form_and_destroy_has_none(root: XenAPI.Session
     """§1.2/§1.9: task.cancel is a custom call (Async allowed); task.destroy is session-only."""
     RELEASE.clear()
     try:
-        held = root.xenapi.Async.audit_core.hold()
+        held = root.xenapi.Async.probe.hold()
         canceller = root.xenapi.Async.task.cancel(held)
         assert wait_task(root, canceller)["status"] == "success"
         assert "cancel" in root.xenapi.task.get_current_operations(held).values()
@@ -315,7 +315,7 @@ def test_client_tasks_and_task_garbage_collection_by_age(sim: CoreSim) -> None:
     pending = root.xenapi.task.create("engine job", "made by a client")
     rec = root.xenapi.task.get_record(pending)
     assert (rec["name_label"], rec["status"], rec["progress"]) == ("engine job", "pending", 0.0)
-    done = root.xenapi.Async.audit_core.names()
+    done = root.xenapi.Async.probe.names()
     wait_task(root, done)
     clock.advance(66 * 60)
     root.xenapi.task.create("trigger", "")

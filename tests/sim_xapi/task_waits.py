@@ -1,8 +1,9 @@
-"""Helpers shared by the audit tests (`test_audit_*.py`): bounded event waits on tasks.
+"""Bounded event waits on tasks, for the tests that check sim/xapi's rules one by one.
 
-The audit checks sim/xapi rule by rule against `../shared/reference/xapi-dr.md`; the
-stage (a lost primary site, an introduced SR, an open foreign database) is set by
-`world_support` (`Ctl.disaster_after_sync`, `open_failover`), as a DR engine would.
+Those tests (`test_dr_rules.py`, `test_world_rules.py`) hold sim/xapi to
+`../shared/reference/xapi-dr.md` rule by rule; the stage (a lost primary site, an introduced
+SR, an open foreign database) is set by `world_support` (`Ctl.disaster_after_sync`,
+`open_failover`), as a DR engine would.
 """
 
 from __future__ import annotations

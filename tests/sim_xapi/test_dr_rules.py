@@ -1,4 +1,4 @@
-"""Audit of sim/xapi's DR and vApp rules against the reference (§2, §3, §7), rule by rule.
+"""sim/xapi's DR and vApp rules against the reference (§2, §3, §7), rule by rule.
 
 Each test names the reference section it checks; everything goes through the unmodified
 XenAPI client (raw calls for the foreign database session) and the control API.
@@ -14,7 +14,7 @@ import pytest
 import XenAPI
 
 from sim.xapi.serve import SimHandle
-from tests.sim_xapi.audit_support import NULL, task_outcome, wait_until
+from tests.sim_xapi.task_waits import NULL, task_outcome, wait_until
 from tests.sim_xapi.world_support import (
     DENIED_TEXT,
     NEWEST,
@@ -471,7 +471,8 @@ def test_assert_can_be_recovered_ignores_appliances_networks_and_rights(
     """§2.7: the assert passes for a vApp member, a missing network and a read-only session_to."""
     viewer = login(mini, "dr", "read-only")
     for name in ("shop-db", "backup-proxy"):
-        value(opened.call("VM.assert_can_be_recovered", opened.vms[name], viewer._session))
+        result = opened.call("VM.assert_can_be_recovered", opened.vms[name], viewer._session)
+        assert (result["Status"], result["Value"]) == ("Success", ""), result
 
 
 def test_network_is_matched_by_name_before_bridge(opened: Opened) -> None:
@@ -694,7 +695,7 @@ def test_members_of_one_order_group_start_in_parallel(mini: SimHandle) -> None:
 
 
 def test_placement_skips_a_host_without_room(sim_factory: Callable[..., SimHandle]) -> None:
-    """Issue 8: VM.start places the VM on the live host that has room for it."""
+    """VM.start places the VM on the live host that has room for it."""
     sim = sim_factory(SMALL_AND_BIG)
     prod = login(sim, "primary")
     vm = prod.xenapi.VM.get_by_name_label("big")[0]
