@@ -28,6 +28,16 @@ class Roles(BaseModel):
     approver: list[str] = Field(default_factory=list)
     admin: list[str] = Field(default_factory=list)
 
+    def holders(self, role: Role) -> list[str]:
+        """The user and group ids that hold `role`."""
+        by_role = {
+            "viewer": self.viewer,
+            "operator": self.operator,
+            "approver": self.approver,
+            "admin": self.admin,
+        }
+        return by_role[role]
+
 
 class Quorum(BaseModel):
     """Approvals needed (besides the requester) before a run starts, per kind of request."""
@@ -42,7 +52,14 @@ class Quorum(BaseModel):
 
     def of(self, action: ApprovalAction) -> int:
         """The quorum of `action`."""
-        return int(getattr(self, action.replace("-", "_")))
+        by_action = {
+            "test-failover": self.test_failover,
+            "failover": self.failover,
+            "failback": self.failback,
+            "resume": self.resume,
+            "abort": self.abort,
+        }
+        return by_action[action]
 
 
 class Drill(BaseModel):

@@ -99,7 +99,7 @@ class Policy:
             return "operator"
         best: Role | None = None
         for role in ROLES:
-            holders = getattr(self.config.roles, role)
+            holders = self.config.roles.holders(role)
             if any(h == actor.id or self._in_group(actor.id, h) for h in holders):
                 best = role
         return best

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from engine.errors import DRError, XapiError, lost_contact
 from engine.inventory import Inventory, convert_all
@@ -255,7 +254,7 @@ def created_inside_lag(install_time: datetime | None, as_of: datetime | None) ->
 
 
 def map_networks(
-    used: dict[str, Any], dst: Inventory | None, configured: dict[str, str]
+    used: dict[str, NetworkInfo], dst: Inventory | None, configured: dict[str, str]
 ) -> list[NetworkMapping]:
     """Where each source network lands: by name, then bridge (XAPI's order), then the map."""
     out = []
