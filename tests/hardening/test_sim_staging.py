@@ -105,3 +105,43 @@ def test_a_test_copy_pulled_with_force_leaves_its_sr_failing_io_at_dr(sim, tmp_p
         assert dr.call("VM.get_power_state", vm) == "Halted"
     finally:
         h.store.close()
+
+
+def test_two_metadata_copies_can_disagree_on_a_vms_vapp(sim, tmp_path):
+    """With the pool's metadata on two LUNs replicated with different lags, a VM moved out of
+    its vApp at the source is out of it on the fast mirror and still in it on the slow one:
+    the two metadata VDIs the DR pool reads disagree (what a run must choose between)."""
+    from tests.hardening.test_drill_leftovers import DEMO
+
+    fast = '{ name = "Gold iSCSI 02", type = "lvmoiscsi", kind = "replicated", replicate_to = "dr"'
+    text = DEMO.read_text(encoding="utf-8")
+    assert fast in text
+    path = tmp_path / "two-lags.toml"
+    path.write_text(text.replace(fast, fast + ", lag_seconds = 0"), encoding="utf-8")
+    world = sim(str(path))
+    h = make_harness(world, tmp_path)
+    try:
+        prod = h.client(h.pair.protected)
+        vm = prod.call("VM.get_by_name_label", "pay-web-01")[0]
+        prod.call("VM.set_appliance", vm, "OpaqueRef:NULL")
+        adapter = world.storage()
+        dr = h.client(h.pair.dr)
+        seen = {}
+        for name in ("Gold iSCSI 01", "Gold iSCSI 02"):
+            lun = next(item for item in adapter.state() if item.name == name)
+            copy = adapter.present_test_copy(lun.lun)
+            task = dr.run(
+                "DR_task.create", "lvmoiscsi", copy.test_copy_device_config, [lun.sr_uuid]
+            )
+            (sr,) = dr.call("DR_task.get_introduced_SRs", task)
+            dr.call("SR.scan", sr)
+            (vdi,) = [
+                v for v in dr.call("SR.get_VDIs", sr) if dr.call("VDI.get_type", v) == "metadata"
+            ]
+            with dr.open_database(vdi) as db:
+                ref = db.call("VM.get_by_name_label", "pay-web-01")[0]
+                seen[name] = db.call("VM.get_appliance", ref)
+        assert seen["Gold iSCSI 02"] == "OpaqueRef:NULL"  # the fast mirror has the move
+        assert seen["Gold iSCSI 01"] != "OpaqueRef:NULL"  # the slow one does not yet
+    finally:
+        h.store.close()
