@@ -62,7 +62,7 @@ from engine import capacity, topology
 from engine.config import PoolPair
 from engine.errors import DRError, RunConflict
 from engine.events import RunEvent
-from engine.models import Plan
+from engine.models import Check, Plan
 from engine.readiness import dr_room
 from store import ACTIVE, HOLDS_POOL, Kind, RunRecord, RunState, Store
 
@@ -199,11 +199,11 @@ class Estate:
                 reason=m.ESTATE_BLOCKED.format(count=len(blocked), total=len(plans), items=items),
                 hint=m.ESTATE_BLOCKED_HINT,
             )
-        found = self._capacity(kind, plans)
-        if kind is Kind.FAILOVER and found:
+        short, unknown = self._capacity(kind, plans)
+        if kind is Kind.FAILOVER and short:
             return Refused(
                 code="blocked",
-                reason=m.ESTATE_CAPACITY.format(items=" ".join(found)),
+                reason=m.ESTATE_CAPACITY.format(items=" ".join(short)),
                 hint=m.ESTATE_CAPACITY_HINT,
             )
         return _Request(
@@ -214,29 +214,32 @@ class Estate:
             plan_hash=combined_hash(plans),
             requested_by="",
             reason=request.reason,
-            capacity=found,
+            capacity=short + unknown,
         )
 
-    def _capacity(self, kind: Kind, plans: list[tuple[PoolPair, Plan]]) -> list[str]:
-        """What would not fit where the plans land together (failover and test failover alike:
-        a test failover is told, a failover refused)."""
+    def _capacity(
+        self, kind: Kind, plans: list[tuple[PoolPair, Plan]]
+    ) -> tuple[list[str], list[str]]:
+        """What would not fit where the plans land together (a test failover is told, a
+        failover refused), and the pools whose need is unknown (told, left out of the sum)."""
         if kind is Kind.FAILBACK:
-            return []  # each pool goes back into its own pool
+            return [], []  # each pool goes back into its own pool
         by_dr: dict[str, list[tuple[str, int]]] = {}
-        out = []
+        unknown = []
         for pair, plan in plans:
             needed = self._needed(pair, plan)
             if needed is None:
-                out.append(m.ESTATE_NEED_UNKNOWN.format(pool=pair.protected, dr=pair.dr))
+                unknown.append(m.ESTATE_NEED_UNKNOWN.format(pool=pair.protected, dr=pair.dr))
                 continue
             by_dr.setdefault(pair.dr, []).append((pair.protected, needed))
+        short = []
         for dr, pools in by_dr.items():
             if len(pools) < 2:
                 continue
             room = dr_room(self.wiring.site(dr))
             if room is not None:
-                out += capacity.landing(room, pools).messages()
-        return out
+                short += capacity.landing(room, pools).messages()
+        return short, unknown
 
     def preview(self, request: PlanRequest, scope: EstateScope) -> Result:
         """`plan KIND site:NAME` / `all pools`: every pool's plan, nothing started."""
@@ -269,6 +272,43 @@ class Estate:
         if sample is None or sample["capacity_needed_bytes"] is None:
             return None
         return int(sample["capacity_needed_bytes"])
+
+    def with_site_loss(self, plan: Plan) -> Plan:
+        """A failover plan of one pool, with a warning when the loss of its whole site would
+        send it and its site's other pools into the same DR pool and they would not fit there
+        together (from each pair's last readiness sample: the other pools are not read)."""
+        if plan.kind is not Kind.FAILOVER:
+            return plan
+        config = self.wiring.config
+        pair = config.pair_for(f"{plan.source_pool}:{plan.dest_pool}")
+        site = config.pools[pair.protected].site
+        others = [
+            p
+            for p in config.pairs
+            if p.dr == pair.dr and p.protected != pair.protected
+            and config.pools[p.protected].site == site
+        ]  # fmt: skip
+        own = self.wiring.store.history.latest(pair.protected, dr_pool=pair.dr)
+        needed = self._needed(pair, plan)
+        if not site or not others or own is None or needed is None:
+            return plan
+        if own["capacity_free_bytes"] is None:
+            return plan
+        pools = [(pair.protected, needed)]
+        for other in others:
+            sample = self.wiring.store.history.latest(other.protected, dr_pool=other.dr)
+            if sample is not None and sample["capacity_needed_bytes"] is not None:
+                pools.append((other.protected, int(sample["capacity_needed_bytes"])))
+        room = capacity.DrRoom(pool=pair.dr, free_bytes=int(own["capacity_free_bytes"]))
+        found = capacity.landing(room, pools, site).messages()
+        if len(pools) < 2 or not found:
+            return plan
+        checks = [
+            *plan.checks,
+            *(Check(name="site-capacity", status="warning", subject=pair.dr, message=text)
+              for text in found),
+        ]  # fmt: skip
+        return plan.model_copy(update={"checks": checks}).sealed()
 
     def ask(self, request: RunRequest, scope: EstateScope, actor: Actor) -> Result:
         """Plan `request` over `scope` and start it (CLI, scheduler, quorum 0) or open its one

@@ -274,7 +274,7 @@ class Service:
             kind = Kind(request.command)
             planned = isinstance(request, FailoverRequest) and request.planned
             disable_ha = isinstance(request, TestFailoverRequest) and request.disable_ha
-        return self.wiring.plan(
+        plan = self.wiring.plan(
             kind,
             request.target,
             request.pool,
@@ -282,6 +282,7 @@ class Service:
             planned=planned,
             disable_ha=disable_ha,
         )
+        return self.estate.with_site_loss(plan)
 
     def _ask_run(self, request: RunRequest, actor: Actor) -> Result:
         """Plan a run and start it (CLI, scheduler, quorum 0) or open its approval (chat)."""

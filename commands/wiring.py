@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from commands import messages
-from engine import planner
+from engine import planner, topology
 from engine.clock import Clock, SystemClock
 from engine.config import EngineConfig, PoolPair
 from engine.errors import DRError
@@ -26,6 +26,7 @@ from engine.xapi import CallObserver, XapiClient
 from store import Kind, Store, open_store
 
 STORAGE_CONFIRMATIONS = "storage-confirmations"  # store.kv namespace of the manual adapter
+POOL_SRS = "pool-srs"  # store.kv: pool -> its SR uuids as last read (engine/topology.own_luns)
 DRILL_HISTORY = 10  # past runs the planner's RTO estimate draws on
 
 
@@ -100,7 +101,14 @@ class Wiring:
         remembers why (a refused login is not a lost site: the split-brain guard tells them
         apart)."""
         endpoint = self.config.pool(name)
-        return Site.open(name, lambda: self.client(name), site=endpoint.site)
+        site = Site.open(name, lambda: self.client(name), site=endpoint.site)
+        if site.inventory is not None:
+            # What its SRs are, remembered for the night its site cannot be read.
+            srs = sorted(sr.uuid for sr in site.inventory.srs.values())
+            known = self.store.kv(POOL_SRS)
+            if known.get(name) != srs:
+                known[name] = srs
+        return site
 
     def plan(
         self,
@@ -139,7 +147,9 @@ class Wiring:
             source=self.site(source),
             dest=self.site(dest),
             options=options,
-            storage=self.adapter,
+            storage=topology.own_luns(
+                self.adapter.state(), pair.protected, self.config, self.store.kv(POOL_SRS)
+            ),
             history=history,
             clock=self.clock,
         )

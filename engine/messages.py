@@ -175,6 +175,12 @@ TARGET_NOT_FOUND = (
     "and VMs."
 )
 TARGET_DID_YOU_MEAN = "Did you mean {names}?"
+TARGET_CONFLICT = (
+    "{target!r} exists in pool {src!r}, but the metadata pool {dst!r} already has attached (SR "
+    "{srs}) does not hold it: that SR was attached before this run, probably by an earlier "
+    "drill, and its metadata is older than the source. Remove it at {dst!r} (xe "
+    "drtask-destroy, or xe pbd-unplug and xe sr-forget) and plan again."
+)
 TARGET_AMBIGUOUS = "{name!r} names {count} VMs in pool {pool!r}; use the VM's uuid instead."
 TARGET_IS_MEMBER = (
     "VM {name!r} belongs to vApp {app!r}; a vApp is recovered whole, so ask for the vApp."

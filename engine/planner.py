@@ -198,6 +198,30 @@ def select(records: Records, items: list[str], pool_name: str) -> _Selection:
     return sel
 
 
+def _stale_metadata_conflicts(
+    f: PlanFacts, sel: _Selection, stale: Records, source: Records
+) -> list[Check]:
+    """A blocker for each named target the source has but the metadata attached at the DR
+    site lacks (that metadata is older than the source: an earlier run's leftover?)."""
+    known = {v.uuid for v in stale.vms.values()} | {a.uuid for a in stale.appliances.values()}
+    names = {v.uuid: v.name_label for v in source.vms.values()}
+    names.update({a.uuid: a.name_label for a in source.appliances.values()})
+    srs = ", ".join(sorted({ms.sr_name or ms.sr_uuid for ms in f.metadata})) or "?"
+    return [
+        check(
+            "target-conflict",
+            "blocker",
+            names.get(uuid, uuid),
+            m.TARGET_CONFLICT,
+            target=names.get(uuid, uuid),
+            src=f.source.name,
+            dst=f.dest.name,
+            srs=srs,
+        )
+        for uuid in sorted(sel.explicit - known)
+    ]
+
+
 def _did_you_mean(name: str, known: list[str]) -> str:
     """ " Did you mean 'x'?" for a near miss (case, a typo), else ""."""
     by_lower = {k.lower(): k for k in known if k}
@@ -269,7 +293,17 @@ def plan(
         return _blind(f, items, luns, checks, history, clock)
     records = f.records
 
-    sel = select(records, items, source.name)
+    try:
+        sel = select(records, items, source.name)
+    except TargetNotFound:
+        if records.source != "metadata-vdi" or f.src_inv is None:
+            raise
+        # Targets are the source's: metadata attached at the DR site (perhaps an earlier
+        # drill's copy) that lacks one is a conflict to report, not an unknown name.
+        stale, records = records, Records.of(f.src_inv, "source-pool")
+        f.records = records
+        sel = select(records, items, source.name)
+        checks += _stale_metadata_conflicts(f, sel, stale, records)
     checks += sel.notes
     if records.source == "metadata-vdi" and f.src_inv is not None:
         checks += _missing_from_metadata(f.src_inv, records, f.replicated)

@@ -208,3 +208,17 @@ TEST_COPY_NOT_OURS = (
     "`drbot abort` of the run that made it, or by hand: detach its SR at the DR pool ({how}) "
     "and remove the test copy at the array; then run the test failover again."
 )
+
+# A VM whose live record and replicated metadata disagree on its vApp.
+RECOVERED_WITH_VAPP = (
+    "{vm} was recovered with vApp {app}: the replicated metadata (as of {as_of}) has it in "
+    "that vApp, while its live record at {pool!r} no longer did (moved after the last "
+    "replication), so VM.recover refused it alone (VM_IS_PART_OF_AN_APPLIANCE) and the vApp's "
+    "recovery brought it back"
+)
+IN_VAPP_IN_METADATA = (
+    "the replicated metadata (as of {as_of}) has it in vApp {app}, its live record at {pool!r} "
+    "does not, and VM.recover refuses a vApp member alone (VM_IS_PART_OF_AN_APPLIANCE): "
+    "recover it with vApp {app}, or once replication has caught up"
+)
+AS_OF_UNKNOWN = "an unknown time"

@@ -5,13 +5,19 @@ over several pools means.
 per protected pool (of the site, or of the estate), optionally only those that `pool` names
 (a DR pool, a protected pool or `PROTECTED:DR`). A protected pool with several DR pools in
 scope is refused with the choices, never guessed (say which with `--pool`).
+
+`own_luns(luns, pool, config, known)` is which of a site's LUNs a run for one of its pools may
+touch when that pool cannot be read (see there).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
+
 from engine import messages
 from engine.config import EngineConfig, PoolPair
 from engine.errors import ConfigError
+from engine.storage.base import ReplicatedLun
 
 
 def sites(config: EngineConfig) -> dict[str, list[str]]:
@@ -65,3 +71,45 @@ def pairs_in_scope(
                 )
             )
     return chosen
+
+
+def own_luns(
+    luns: Iterable[ReplicatedLun],
+    pool: str,
+    config: EngineConfig,
+    known: Mapping[str, Collection[str]],
+) -> list[ReplicatedLun]:
+    """The LUNs a run for protected pool `pool` may act on. The storage array reports LUNs by
+    site, and a site may have several pools: a pool that cannot be read (its site is lost)
+    must not promote and recover its neighbours' LUNs too. `known` is each pool's SR uuids as
+    drbot last read them; the configuration's LUNs naming the pool count as known. LUNs of
+    another site are kept (the planner matches sites itself); of its own site's, those known
+    to be `pool`'s, else those known to be nobody else's when every other pool's are known,
+    else none."""
+    site = config.pools[pool].site
+    if sum(1 for p in config.pools.values() if p.site == site) < 2:
+        return list(luns)
+    mine = set(known.get(pool, ())) | {lun.sr_uuid for lun in config.luns_of(pool)}
+    theirs = {
+        sr
+        for other, srs in known.items()
+        if other != pool and other in config.pools and config.pools[other].site == site
+        for sr in srs
+    } | {
+        lun.sr_uuid
+        for other, endpoint in config.pools.items()
+        if other != pool and endpoint.site == site
+        for lun in config.luns_of(other)
+    }
+    neighbours = [p for p, e in config.pools.items() if e.site == site and p != pool]
+    # With nothing known of this pool, the site's LUNs that are nobody else's are its own only
+    # when every neighbour's are known; else none is taken (the plan then has no LUN and is
+    # refused: guessing could recover a neighbour's VMs twice).
+    rest_is_mine = not mine and all(n in known or config.luns_of(n) for n in neighbours)
+    return [
+        lun
+        for lun in luns
+        if lun.source_site != site
+        or lun.sr_uuid in mine
+        or (rest_is_mine and lun.sr_uuid not in theirs)
+    ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from engine import run_messages
 from engine import stepkeys as keys
-from engine.errors import DRError, XapiError, XapiRejected
+from engine.errors import DRError, XapiError, XapiRejected, lost_contact
 from engine.executor import Action, Outcome
 from engine.kinds.blind import expand_from_metadata
 from engine.kinds.cleanup import note_networks
@@ -22,6 +23,8 @@ from store import VMStatus
 # XAPI's refusal of a start that would leave HA unable to restart its protected VMs
 # (message_forwarding.ml, check_vm_preserves_ha_plan; docs/xapi-behaviours.md §5).
 HA_REFUSED_CODE = "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN"
+# VM.recover's refusal of a VM whose (foreign) record is in a vApp (reference §2.6).
+APPLIANCE_CODE = "VM_IS_PART_OF_AN_APPLIANCE"
 
 
 class NotInMetadata(DRError):
@@ -194,12 +197,17 @@ class Placement:
 
 def recover_and_start_actions(
     ctx: RunContext, client: PoolAPI, dbs: Databases, power_after: str
-) -> tuple[list[Action], dict[StepKey, list[str]], Placement | None]:
+) -> tuple[
+    list[Action],
+    dict[StepKey, list[str]],
+    Placement | None,
+    Callable[[VMPlan, tuple[StepKey, ...]], Action],
+]:
     """The DAG of one recovery: recover each vApp / standalone VM, then start its VMs group by
     group (each group after the previous one of its vApp), pipelined per vApp.
 
-    Returns the actions, per action key the uuids of the VMs it concerns, and the placement of
-    the starts (None when nothing is started).
+    Returns the actions, per action key the uuids of the VMs it concerns, the placement of
+    the starts (None when nothing is started), and the maker of a VM's start action.
     """
     plan = ctx.plan
     actions: list[Action] = []
@@ -327,7 +335,7 @@ def recover_and_start_actions(
             a = start_vm(vm, (rec.key,))
             actions.append(a)
             vms_of[a.key] = [vm.uuid]
-    return actions, vms_of, placement
+    return actions, vms_of, placement, start_vm
 
 
 def ensure_networks(ctx: RunContext, client: PoolAPI) -> None:
@@ -381,7 +389,7 @@ def recover_and_start(
             # A blind plan: its VMs and their networks are known only from the metadata now.
             expand_from_metadata(ctx, client, dbs, sr_uuids)
         ensure_networks(ctx, client)
-        actions, vms_of, placement = recover_and_start_actions(ctx, client, dbs, power_after)
+        actions, vms_of, placement, start = recover_and_start_actions(ctx, client, dbs, power_after)
         ex = ctx.executor(client)
 
         def on_outcome(action: Action, outcome: Outcome) -> None:
@@ -390,8 +398,67 @@ def recover_and_start(
             _record(ctx, action, outcome, vms_of)
 
         ex.on_outcome = on_outcome
-        ex.run(actions)
+        outcomes = ex.run(actions)
+        regrouped = recovered_through_vapps(ctx, client, dbs, outcomes)
+        starts = [start(vm, ()) for vm in regrouped if vm.power_after != "leave-off"]
+        if starts and power_after in ("start", "start-paused"):
+            # Their own starts were skipped with their VM.recover: start them now.
+            for a in starts:
+                vms_of[a.key] = vms_of.get(a.key) or [a.key.subject]
+            again = ctx.executor(client)
+            again.on_outcome = on_outcome
+            again.run(starts)
     ctx.flush_outcomes()
+
+
+def recovered_through_vapps(
+    ctx: RunContext, client: PoolAPI, dbs: Databases, outcomes: dict[StepKey, Outcome]
+) -> list[VMPlan]:
+    """Standalone VMs of the plan whose `VM.recover` was refused `VM_IS_PART_OF_AN_APPLIANCE`:
+    the replicated metadata puts them in a vApp although their live record did not (moved out
+    of it after the last replication). If a vApp recovery of the run brought them back, say so
+    (recovered with vApp X, from the metadata as of T) and return them, to be started; if not,
+    say which vApp the metadata names and what to do."""
+    regrouped = []
+    for vm in ctx.plan.standalone_vms:
+        out = outcomes.get(keys.recover_vm(vm.uuid))
+        if out is None or out.status != "failed" or out.code != APPLIANCE_CODE:
+            continue
+        app, as_of = _metadata_vapp(ctx, client, dbs, vm)
+        if recovered(client, vm) is not None:
+            why = run_messages.RECOVERED_WITH_VAPP.format(
+                vm=vm.name, app=app, as_of=as_of, pool=ctx.plan.source_pool
+            )
+            ctx.notes.append(why)
+            now = ctx.clock.now().isoformat()
+            ctx.vm_status(vm.uuid, VMStatus.RECOVERED, why, recovered_at=now, step=None, code=None)
+            regrouped.append(vm)
+        else:
+            why = run_messages.IN_VAPP_IN_METADATA.format(
+                app=app, as_of=as_of, pool=ctx.plan.source_pool
+            )
+            ctx.vm_status(vm.uuid, VMStatus.RECOVER_FAILED, why)
+    return regrouped
+
+
+def _metadata_vapp(ctx: RunContext, client: PoolAPI, dbs: Databases, vm: VMPlan) -> tuple[str, str]:
+    """The name of the vApp the metadata puts `vm` in, and the time the mirror holding that
+    metadata is consistent as of (the adapter's word), for a message."""
+    app, as_of = "?", run_messages.AS_OF_UNKNOWN
+    try:
+        db, ref = dbs.find("VM", vm.uuid, vm.metadata_vdi_uuid)
+        app = str(db.call("VM_appliance.get_name_label", db.call("VM.get_appliance", ref)))
+        vdi = vm.metadata_vdi_uuid or next(iter(dbs.candidates()), None)
+        vdi_ref = ref_by_uuid(client, "VDI", vdi) if vdi else None
+        if vdi_ref is not None:
+            sr_uuid = client.call("SR.get_uuid", client.call("VDI.get_SR", vdi_ref))
+            for lun in ctx.adapter.state():
+                if lun.sr_uuid == sr_uuid and lun.last_replicated_at is not None:
+                    as_of = lun.last_replicated_at.isoformat(timespec="seconds")
+    except (DRError, XapiError) as exc:
+        if isinstance(exc, XapiError) and lost_contact(exc):
+            raise
+    return app, as_of
 
 
 def _record(

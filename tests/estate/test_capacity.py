@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commands.requests import StatusRequest
-from commands.results import StatusResult
+from bot.reports.probe import engine_probe
+from bot.reports.readiness import record
+from commands.requests import PlanRequest, StatusRequest
+from commands.results import PlanResult, StatusResult
 from commands.service import Service
 from commands.wiring import Wiring
-from tests.commands.conftest import GROUPS, OLIVIA, policy
+from tests.commands.conftest import CLI, GROUPS, OLIVIA, policy
 from tests.estate.conftest import estate_text
 
 # Two 64 GiB hosts at dr: each east pool (30 GiB running) fits alone, and the two together.
@@ -69,3 +71,28 @@ def test_with_room_enough_nothing_is_said(estate_service):
     report = estate_service().dispatch(StatusRequest(), OLIVIA)
     assert isinstance(report, StatusResult)
     assert not [r for p in report.pairs for r in p.reasons if "is lost" in r]
+
+
+def test_one_pools_failover_plan_warns_when_its_site_would_not_fit_together(sim, tmp_path):
+    """With readiness samples kept and 2 x 32 GiB at dr, the failover plan of east-a alone
+    carries a warning that the loss of site east (east-a and east-b) would not fit dr, naming
+    east-b; west's plan (alone at its site) carries none."""
+    path = tmp_path / "estate.toml"
+    path.write_text(estate_text(**SMALL_DR))
+    world = sim(str(path))
+    svc = Service(
+        Wiring(world.config, tmp_path / "drbot.db"), policy(), members=lambda g: GROUPS.get(g, [])
+    )
+    try:
+        record(svc.wiring.store, engine_probe(svc.wiring)())
+        east = svc.dispatch(PlanRequest(kind="failover", target="all", pool="east-a"), CLI)
+        west = svc.dispatch(PlanRequest(kind="failover", target="all", pool="west"), CLI)
+    finally:
+        svc.close()
+    assert isinstance(east, PlanResult)
+    assert isinstance(west, PlanResult)
+    warned = [c.message for c in east.plan.warnings if c.name == "site-capacity"]
+    assert len(warned) == 1
+    assert "east-b would not fit" in warned[0]
+    assert east.plan.hash == east.plan.compute_hash()
+    assert not [c for c in west.plan.checks if c.name == "site-capacity"]

@@ -17,6 +17,7 @@ from commands.requests import (
     FailoverRequest,
     PlanRequest,
     RunsRequest,
+    StatusRequest,
     TestFailoverRequest,
 )
 from commands.results import ApprovalOpened, EstateResult, Refused, RunsList
@@ -31,7 +32,9 @@ WAIT = 180.0
 
 def _transitions(svc: Service) -> list[tuple[int, int, str]]:
     """Every (transition id, run id, to_state) in the store, oldest first."""
-    rows = svc.wiring.store.db.query("SELECT id, run_id, to_state FROM run_transitions ORDER BY id")
+    store = svc.wiring.store
+    with store.conn.lock:  # the queues' threads write beside us
+        rows = list(store.db.query("SELECT id, run_id, to_state FROM run_transitions ORDER BY id"))
     return [(r["id"], r["run_id"], r["to_state"]) for r in rows]
 
 
@@ -216,3 +219,44 @@ def test_planning_a_site_shows_each_pool_and_its_place(estate_service):
     assert not isinstance(
         svc.dispatch(PlanRequest(kind="failover", target="all"), OLIVIA), ApprovalOpened
     )
+
+
+def test_a_lost_sites_failover_recovers_each_of_its_vms_exactly_once(estate_service, estate):
+    """Site east (two pools) lost after drbot had read it: `failover site:east` recovers
+    east-a's and east-b's VMs into dr, each VM once, each pool's run only its own LUNs."""
+    svc = estate_service()
+    svc.dispatch(StatusRequest(), OLIVIA)  # what a running bot has read before the night
+    estate.control("POST", "/sites/east/fail")
+    asked = svc.dispatch(
+        FailoverRequest(target="site:east", reason="east lost", break_glass=True), CLI
+    )
+    assert isinstance(asked, EstateResult), asked
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    assert [i.state for i in summary.items] == ["succeeded", "succeeded"]
+    dr = estate.client("dr")
+    names = sorted(
+        r["name_label"]
+        for r in dr.get_all_records("VM").values()
+        if not r["is_a_template"] and not r["is_control_domain"]
+    )
+    expected = sorted(
+        f"{pool}-{vm}" for pool in ("east-a", "east-b") for vm in ("db", "web-01", "web-02")
+    )
+    assert names == expected
+    for item in summary.items:
+        plan = svc.wiring.store.runs.get(item.run_id).plan
+        assert {lun["sr_uuid"] for lun in plan["luns"]} <= set(
+            svc.wiring.store.kv("pool-srs")[item.protected]
+        )
+
+
+def test_a_lost_sites_failover_with_nothing_known_of_its_pools_is_refused(estate_service, estate):
+    """Site east lost before drbot ever read it: which LUN is east-a's cannot be told, so the
+    failover of site:east is refused rather than recover a neighbour's VMs twice."""
+    svc = estate_service()
+    estate.control("POST", "/sites/east/fail")
+    refused = svc.dispatch(
+        FailoverRequest(target="site:east", reason="east lost", break_glass=True), CLI
+    )
+    assert isinstance(refused, Refused), refused
+    assert not svc.wiring.store.runs.list()

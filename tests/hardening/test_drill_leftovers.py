@@ -101,3 +101,42 @@ def test_a_test_failover_leaves_an_old_drills_copy_alone_and_says_why_it_stopped
     steps = {s.key for s in h.store.steps.for_run(run.id)}
     assert f"storage:remove_test_copy:{gold.lun}" not in steps
     assert not [c for c in h.world.calls(since) if "recover" in c["method"]]
+
+
+def test_a_vm_moved_out_of_its_vapp_after_replication_is_reported_recovered_with_it(sim, tmp_path):
+    """pay-web-01 leaves vApp payments at the source after the last replication: the plan
+    (from the live records) recovers it alone, the metadata still has it in payments, so
+    VM.recover refuses it and the vApp's recovery brings it back. The run says so (recovered
+    with vApp payments, from the metadata as of the mirror's time) and starts it; it is not
+    reported `recover-failed VM_IS_PART_OF_AN_APPLIANCE`."""
+    h = make_harness(sim("demo"), tmp_path)
+    try:
+        prod = h.client(h.pair.protected)
+        vm = prod.call("VM.get_by_name_label", "pay-web-01")[0]
+        prod.call("VM.set_appliance", vm, "OpaqueRef:NULL")
+        plan = h.plan("test-failover", "payments,pay-web-01", disable_ha=True)
+        assert "pay-web-01" in {v.name for v in plan.standalone_vms}
+        run = h.run(plan)
+        outcome = next(o for o in run.outcome.vms.values() if o.name == "pay-web-01")
+        assert outcome.status == "started-paused", outcome
+        assert "VM_IS_PART_OF_AN_APPLIANCE" not in (outcome.code or "")
+        note = next(n for n in run.outcome.notes if "pay-web-01" in n)
+        assert "recovered with vApp payments" in note
+        as_of = _gold(h).last_replicated_at
+        assert as_of is not None
+        assert as_of.isoformat(timespec="seconds")[:16] in note  # the mirror's time, to the minute
+    finally:
+        h.store.close()
+
+
+def test_a_vm_missing_from_a_leftover_copys_metadata_is_a_conflict_not_unknown(leftover):
+    """With the old copy of Gold iSCSI 01 attached at DR, the planner reads its (older)
+    metadata, which lacks pay-app-04 (created since): asking for pay-app-04, which exists at
+    the source, gives a plan blocked by a conflict naming the attached SR, not "Nothing called
+    'pay-app-04' is protected"."""
+    h = leftover
+    plan = h.plan("test-failover", "pay-app-04", disable_ha=True)
+    conflicts = [c for c in plan.blockers if c.name == "target-conflict"]
+    assert [c.subject for c in conflicts] == ["pay-app-04"]
+    assert "Gold iSCSI 01" in conflicts[0].message
+    assert "Nothing called" not in conflicts[0].message
