@@ -160,6 +160,9 @@ class SlackBot:
         self.reasons = PendingReasons(self.store)
         self._storage_lock = threading.Lock()
         self._home_users: dict[str, None] = {}  # insertion-ordered set, newest last
+        self._homes_lock = threading.Lock()
+        self._homes_due = False
+        self._publishing_homes = threading.Lock()
         self._names: dict[str, str] = {}
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="drbot-expiry", daemon=True)
@@ -367,9 +370,14 @@ class SlackBot:
                 # The run ended or is being undone: no storage step is waited for any more.
                 text = m.STORAGE_NOT_NEEDED.format(run_id=event.run_id, state=event.state)
                 self.submit(lambda: self.close_storage(event.run_id, None, text), None)
-        elif isinstance(event, ApprovalEvent) and event.change != "opened":
-            approval = event.approval
-            self.submit(lambda: self.refresh_approval(approval), None)
+            if event.type == "state" and event.state and event.state != "interrupted":
+                state = event.state
+                self.submit(lambda: self.close_interrupted(event.run_id, state), None)
+        elif isinstance(event, ApprovalEvent):
+            if event.change != "opened":
+                approval = event.approval
+                self.submit(lambda: self.refresh_approval(approval), None)
+            self.homes_changed()  # what waits for each approver changed
 
     def _storage_step(self, event: RunEvent) -> None:
         lun, action = event.extra.get("lun"), event.extra.get("action")
@@ -416,28 +424,62 @@ class SlackBot:
         return blocks.summary_message(view, rto)
 
     def _run_state_changed(self, run_id: int, state: str) -> None:
-        for user in list(self._home_users)[-HOME_USERS:]:
-            self.submit(lambda user=user: self.publish_home(user), None)
+        self.homes_changed()
 
     # ---- App Home ----------------------------------------------------------------------------
 
+    def homes_changed(self) -> None:
+        """Refresh the App Home of everyone who opened it (a run or an approval changed);
+        changes that come while a refresh is waiting share it."""
+        with self._homes_lock:
+            if self._homes_due or not self._home_users:
+                return
+            self._homes_due = True
+        self.submit(self._refresh_homes, None)
+
+    def _refresh_homes(self) -> None:
+        with self._homes_lock:
+            self._homes_due = False
+            users = list(self._home_users)[-HOME_USERS:]
+        # Readiness and runs are read once for everyone (reading the pools takes seconds, and
+        # each read is audited): as drbot, then shown to those who hold a role.
+        self._publish_homes(users, self._system())
+
     def publish_home(self, user_id: str) -> None:
-        self._home_users.pop(user_id, None)
-        self._home_users[user_id] = None
-        actor = self.actor(user_id, None)
+        """A person opened App Home: publish theirs, read as them."""
+        with self._homes_lock:
+            self._home_users.pop(user_id, None)
+            self._home_users[user_id] = None
+        self._publish_homes([user_id], self.actor(user_id, None))
+
+    def _publish_homes(self, users: list[str], reader: Actor) -> None:
+        """Read and publish under one lock: two refreshes on two worker threads would
+        otherwise publish in either order, the older view last."""
+        with self._publishing_homes:
+            self._publish_homes_now(users, reader)
+
+    def _publish_homes_now(self, users: list[str], reader: Actor) -> None:
         from commands.requests import RunsRequest, StatusRequest
 
-        status = self.service.dispatch(StatusRequest(), actor)
-        runs = self.service.dispatch(RunsRequest(limit=10), actor)
-        approvals = [(a, self.plan_of(a.id)) for a in self.service.pending_approvals(actor)]
-        view = blocks.home_view(
-            status if isinstance(status, StatusResult) else None,
-            getattr(status, "reason", None),
-            approvals,
-            runs.runs if isinstance(runs, RunsList) else [],
-            self.next_drill(),
-        )
-        self.client.views_publish(user_id=user_id, view=view)
+        status = self.service.dispatch(StatusRequest(), reader)
+        runs = self.service.dispatch(RunsRequest(limit=10), reader)
+        for user_id in users:
+            actor = self.actor(user_id, None)
+            if self.service.role_of(actor) is None:
+                view = blocks.home_view(None, m.HELP_NO_ROLE, [], [], self.next_drill())
+            else:
+                approvals = [(a, self.plan_of(a.id)) for a in self.service.pending_approvals(actor)]
+                view = blocks.home_view(
+                    status if isinstance(status, StatusResult) else None,
+                    getattr(status, "reason", None),
+                    approvals,
+                    runs.runs if isinstance(runs, RunsList) else [],
+                    self.next_drill(),
+                )
+            try:
+                self.client.views_publish(user_id=user_id, view=view)
+            except Exception:  # one person's Home must not stop the others'
+                log.exception("App Home of %s not published", user_id)
 
     # ---- at start ----------------------------------------------------------------------------
 
@@ -465,6 +507,18 @@ class SlackBot:
                 done = (
                     f"{len(finished)} of {len(view.steps)} steps" if view.steps else "nothing yet"
                 )
-            self.poster.post(
+            ts = self.poster.post(
                 where.channel, blocks.interrupted_message(run, done), thread_ts=where.thread_ts
             )
+            self.threads.interrupted_posted(run.id, ts)
+
+    def close_interrupted(self, run_id: int, state: str) -> None:
+        """The run is no longer interrupted (resumed, aborting, ended): its Resume / Abort
+        message says so and loses its buttons."""
+        where = self.threads.get(run_id)
+        ts = self.threads.take_interrupted(run_id)
+        if where is None or ts is None:
+            return
+        self.poster.update(
+            where.channel, ts, blocks.note(m.INTERRUPTED_OVER.format(run_id=run_id, state=state))
+        )

@@ -183,6 +183,10 @@ CONFIRM_RESUME_TEXT = "Run {run_id} goes on where its journal stopped (after app
 CONFIRM_ABORT_TITLE = "Abort run {run_id}?"
 CONFIRM_ABORT_TEXT = "Everything run {run_id} created is removed (after approval if needed)."
 RUN_UPDATED = "<@{user}>: run {run_id} {action}."
+INTERRUPTED_OVER = (
+    ":information_source: Run {run_id} was interrupted; it is now *{state}*, so there is "
+    "nothing left to resume or abort here."
+)
 
 # ---- status, runs, show, audit, help -------------------------------------------------------------
 STATUS_HEADER = "DR readiness"

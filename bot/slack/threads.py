@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from store import Store
 
 RUNS_KV = "slack-runs"
+INTERRUPTED_KV = "slack-interrupted"  # run id -> ts of its Resume / Abort message
 
 
 class RunThread(BaseModel):
@@ -33,6 +34,7 @@ class Threads:
 
     def __init__(self, store: Store) -> None:
         self._kv = store.kv(RUNS_KV)
+        self._interrupted = store.kv(INTERRUPTED_KV)
 
     def get(self, run_id: int) -> RunThread | None:
         raw = self._kv.get(str(run_id))
@@ -40,6 +42,22 @@ class Threads:
 
     def put(self, run_id: int, where: RunThread) -> None:
         self._kv[str(run_id)] = where.model_dump()
+
+    def interrupted_posted(self, run_id: int, ts: str) -> None:
+        """The run's Resume / Abort message is `ts` (kept apart from `RunThread`, which the
+        progress board rewrites as it goes)."""
+        self._interrupted[str(run_id)] = ts
+
+    def take_interrupted(self, run_id: int) -> str | None:
+        """The ts of the run's Resume / Abort message, forgotten; None if there is none."""
+        ts = self._interrupted.get(str(run_id))
+        if ts is None:
+            return None
+        try:
+            del self._interrupted[str(run_id)]
+        except KeyError:  # another thread or process took it first
+            return None
+        return str(ts)
 
     def attach(self, run_id: int, channel: str, thread_ts: str) -> RunThread:
         """Remember the run's thread unless it already has one (a resumed run keeps its own)."""

@@ -3,7 +3,7 @@ sim/slack and sim/xapi: what each person sees, where, and that nothing goes unan
 
 from __future__ import annotations
 
-from bot.demo import approval_id_of
+from bot.demo import approval_id_of, wait_until
 from tests.bot.conftest import OPS, ask, bot_said, click, finished, started_run
 
 OLIVIA, ALEX, VICTOR = "U0ONCALL01", "U0APPROV01", "U0VIEWER01"
@@ -159,6 +159,7 @@ def test_a_mention_without_reason_offers_a_button_that_opens_the_modal(world):
     assert approval.thread_ts == parent.ts
     assert "DC1 lost power" in str(approval.blocks)
     assert f"<@{OLIVIA}>" in str(approval.blocks)
+    wait_until(lambda: olivia.buttons("dr-ops", asked.ts) == [])  # replaced: reason given
     view = world.service.approval(approval_id_of(approval))
     assert view.requester.id == OLIVIA
     assert view.request.target == "all"
@@ -166,3 +167,42 @@ def test_a_mention_without_reason_offers_a_button_that_opens_the_modal(world):
     olivia.click("dr-ops", asked.ts, action_id="dr_give_reason", as_of=asked.seq)
     bot_said(world, since, kind="ephemeral", to=OLIVIA, text="no longer waiting")
     assert len(world.service.wiring.store.approvals.recent()) == 1
+
+
+def test_app_home_follows_approvals_and_runs_and_approves_from_there(world):
+    """alex's open App Home gains olivia's new request (with its buttons) without him
+    reopening it; his Approve there starts the test failover, the approval message in the
+    channel follows, and his Home then shows the run and no buttons."""
+    alex = world.slack.person("alex")
+    since = world.slack.record.last_seq()
+    alex.open_home()
+    world.slack.record.wait_for(
+        lambda e: e.kind == "home_published" and e.to_user == ALEX, since=since, timeout=30
+    )
+    approval = ask(world, "olivia", "test-failover all --disable-ha")
+    value = str(approval_id_of(approval))
+    world.slack.record.wait_for(
+        lambda e: (
+            e.kind == "home_published"
+            and e.to_user == ALEX
+            and f"'value': '{value}'" in str(e.blocks)
+        ),
+        since=since,
+        timeout=30,
+    )
+    since = world.slack.record.last_seq()
+    alex.click_in_view(alex.home()["id"], action_id="dr_approve", value=value)
+    edit = bot_said(world, since, kind="edit", text="started")
+    assert edit.ts == approval.ts
+    run_id = started_run(world, approval)
+    finished(world, run_id)
+    world.slack.record.wait_for(
+        lambda e: (
+            e.kind == "home_published"
+            and e.to_user == ALEX
+            and f"run {run_id}" in str(e.blocks)
+            and "dr_approve" not in str(e.blocks)
+        ),
+        since=since,
+        timeout=30,
+    )

@@ -30,7 +30,8 @@ def recover_calls(sims) -> Counter[str]:
 def test_killed_mid_run_then_restarted_shows_the_run_and_resumes_by_button(tmp_path: Path):
     """drbot serve (a child process) is killed while a test failover recovers VMs; the next
     drbot finds the run interrupted, posts it in its thread with Resume / Abort; olivia
-    clicks Resume; the run ends, and no VM was recovered twice."""
+    clicks Resume; the run ends, no VM was recovered twice, and the Resume / Abort message
+    says the run is no longer interrupted and keeps no button."""
     with simulators(tmp_path / "w", scenario="mini", speed=SPEED) as sims:
         child = subprocess.Popen(  # the bot as it runs in production, to be killed
             [sys.executable, "-m", "bot.cli", "serve", "--config", str(sims.config_path)],
@@ -74,6 +75,9 @@ def test_killed_mid_run_then_restarted_shows_the_run_and_resumes_by_button(tmp_p
             recovered = recover_calls(sims)
             assert recovered, "the resumed run recovered VMs"
             assert max(recovered.values()) == 1
+            gone = bot_said(sims, since, kind="edit", text="nothing left to resume")  # type: ignore[arg-type]
+            assert gone.ts == shown.ts
+            assert sims.slack.person("olivia").buttons(OPS, shown.ts or "") == []
         finally:
             serving.stop()
             service.close()
