@@ -63,3 +63,34 @@ def test_status_of_a_shared_dr_pool_is_refused_and_status_of_all_lists_every_pai
         ("west", "dr"),
         ("north", "dr2"),
     ]
+
+
+def test_a_pool_replicating_to_two_dr_sites_has_two_pairs_and_a_scope_asks_which():
+    """A pool whose LUNs go to dr and dr2 gets a pair with each; `all pools` refuses it with
+    both choices until --pool names one, and then plans that pair alone."""
+    from engine import topology
+    from engine.config import from_dict
+
+    pool = {"urls": ["https://10.0.0.1"], "username": "root", "password": "x"}
+    cfg = from_dict(
+        {
+            "pools": {
+                "east": {**pool, "site": "east"},
+                "dr": {**pool, "site": "dr"},
+                "dr2": {**pool, "site": "dr2"},
+            },
+            "storage": {
+                "adapter": "manual",
+                "luns": [
+                    {"lun": "l1", "sr_uuid": "u1", "source_site": "east", "target_site": "dr"},
+                    {"lun": "l2", "sr_uuid": "u2", "source_site": "east", "target_site": "dr2"},
+                ],
+            },
+        }
+    )
+    assert [(p.protected, p.dr) for p in cfg.pairs] == [("east", "dr"), ("east", "dr2")]
+    with pytest.raises(ConfigError) as caught:
+        topology.pairs_in_scope(cfg, None)
+    assert "east:dr, east:dr2" in str(caught.value)
+    chosen = topology.pairs_in_scope(cfg, "east", "dr2")
+    assert [(p.protected, p.dr) for p in chosen] == [("east", "dr2")]
