@@ -130,7 +130,9 @@ class _Request:
     requested_by: str
     reason: str | None
     capacity: list[str] = field(default_factory=list)
+    finishing: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    """Set once the summary was audited and published: `wait` then returns it."""
 
     def result(self, phase: str, approval: ApprovalView | None = None) -> EstateResult:
         return EstateResult.model_validate(
@@ -408,6 +410,15 @@ class Estate:
         with self._cond:
             return request.result("finished" if request.done.is_set() else "started")
 
+    def summary(self, request_id: str) -> EstateResult | None:
+        """The request's summary once every run has ended (before or while it is published:
+        a listener that subscribes late finds it here), else None; never waits."""
+        with self._cond:
+            request = self._requests.get(request_id)
+            if request is None or not request.finishing:
+                return None
+            return request.result("finished")
+
     def close(self) -> None:
         """Start nothing more (runs already started go on in the runner)."""
         with self._cond:
@@ -535,22 +546,25 @@ class Estate:
         """Called with the lock held when one of `request`'s pools ended (or stopped)."""
         if any(i.state in ("planned", "queued") or i.state in ACTIVE for i in request.items):
             return
-        if request.done.is_set():
+        if request.finishing:
             return
-        request.done.set()
+        request.finishing = True
         summary = request.result("finished")
         threading.Thread(target=self._finish, args=(request, summary), daemon=True).start()
 
     def _finish(self, request: _Request, summary: EstateResult) -> None:
-        self.wiring.store.audit.append(
-            "EstateFinished",
-            request.requested_by,
-            {
-                "request_id": request.id,
-                "pools": {i.protected: [i.run_id, i.state] for i in summary.items},
-            },
-        )
-        self._emit(EstateEvent(result=summary))
+        try:
+            self.wiring.store.audit.append(
+                "EstateFinished",
+                request.requested_by,
+                {
+                    "request_id": request.id,
+                    "pools": {i.protected: [i.run_id, i.state] for i in summary.items},
+                },
+            )
+            self._emit(EstateEvent(result=summary))
+        finally:
+            request.done.set()  # after the summary is out: whoever waits gets it, audited
 
     def _emit(self, event: EstateEvent) -> None:
         try:

@@ -100,6 +100,6 @@ def _summary_when_done(app: _App, request_id: str, channel: str, thread_ts: str)
 
     unsubscribe = app.service.subscribe(listen)
     # A request that ended before we listened: its summary is there already.
-    now = app.service.estate.wait(request_id, timeout=0)
-    if now.phase == "finished":
+    now = app.service.estate.summary(request_id)
+    if now is not None:
         post(now)
