@@ -206,3 +206,35 @@ def test_app_home_follows_approvals_and_runs_and_approves_from_there(world):
         since=since,
         timeout=30,
     )
+
+
+def test_drill_with_quorum_zero_starts_at_once_in_its_own_thread(tmp_path):
+    """With test-failover's quorum 0, `/dr drill` (the policy's drill: all, HA off) starts at
+    once: the plan is posted as the parent of the run's thread, progress and the summary
+    (cleanup verified) follow in that thread, and no approval is opened."""
+    from bot.demo import demo_world
+    from tests.bot.conftest import SPEED
+
+    with demo_world(
+        tmp_path / "w", scenario="mini", speed=SPEED, policy={"quorum": {"test-failover": 0}}
+    ) as world:
+        since = world.command("olivia", "drill")
+        parent = bot_said(world, since, kind="message", text="Plan")
+        run_id = wait_until(lambda: world.service.wiring.store.runs.list(limit=1))[0].id
+        run = finished(world, run_id)
+        assert run.kind == "test-failover"
+        assert world.serving.bot.threads.get(run_id).thread_ts == parent.ts
+        thread = world.slack.person("olivia").screen("dr-ops", thread_ts=parent.ts)
+        assert "Cleanup verified" in thread
+        assert world.service.wiring.store.approvals.recent() == []
+
+
+def test_status_answers_while_the_primary_site_is_lost(world):
+    """The primary stops answering: `/dr status` is still answered, naming the lost site,
+    and the bot goes on serving (help right after)."""
+    world.control("/sites/primary/fail")
+    since = world.command("victor", "status")
+    shown = bot_said(world, since, kind="message", text="DR readiness")
+    assert "Protected pool 'prod' does not answer" in str(shown.blocks)
+    since = world.command("victor", "help")
+    bot_said(world, since, kind="ephemeral", to=VICTOR)
