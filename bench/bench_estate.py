@@ -184,6 +184,15 @@ def site_failover(pools: int, vapps: int, dr_hosts: int, workers: int, speed: fl
                 raise SystemExit(1)
             spans = [_marks(service, i.run_id) for i in summary.items if i.run_id is not None]
             makespan = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
+            first = min(s for s, _ in spans)
+            offsets = [
+                ((a - first).total_seconds() * speed, (b - first).total_seconds() * speed)
+                for a, b in spans
+            ]
+            print(
+                "  each run, first side effect to last VM started (simulated s from the first): "
+                + ", ".join(f"{a:.0f}-{b:.0f}" for a, b in offsets)
+            )
             service.close()
         makespan *= speed
         print(f"  makespan {makespan:.0f} s (simulated)")

@@ -354,8 +354,8 @@ class Inventory(VMTables):
             self._raw_metrics = metrics
             self._owner_metrics = owners
             self._metrics_owner = {m: ref for ref, m in owners.items()}
-            for attr, table in tables.items():
-                setattr(self, attr, table)
+            self._replace_tables(tables)
+            for attr in tables:
                 self._versions[attr] += 1
             self.token = token
             self._token_url = self.client.url
@@ -364,6 +364,37 @@ class Inventory(VMTables):
             self.load_seconds = {"fetch": fetched - started, "convert": converted - fetched}
             self.generation += 1
             self._changed.notify_all()
+
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        """The current tables by XAPI class (`reload` replaces the dicts, events edit them)."""
+        return {
+            "pool": self.pools,
+            "host": self.hosts,
+            "VM": self.vms,
+            "VM_appliance": self.appliances,
+            "SR": self.srs,
+            "PBD": self.pbds,
+            "VDI": self.vdis,
+            "VBD": self.vbds,
+            "VIF": self.vifs,
+            "network": self.networks,
+            "DR_task": self.dr_tasks,
+        }
+
+    def _replace_tables(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Put a fresh snapshot's tables (by attribute name, `CLASSES`) in place, each whole,
+        so a reader holding the old dict keeps a consistent one."""
+        self.pools = tables["pools"]
+        self.hosts = tables["hosts"]
+        self.vms = tables["vms"]
+        self.appliances = tables["appliances"]
+        self.srs = tables["srs"]
+        self.pbds = tables["pbds"]
+        self.vdis = tables["vdis"]
+        self.vbds = tables["vbds"]
+        self.vifs = tables["vifs"]
+        self.networks = tables["networks"]
+        self.dr_tasks = tables["dr_tasks"]
 
     def _fetch_all(self) -> dict[str, dict[str, dict[str, Any]]]:
         """One `get_all_records` per class, a few at a time: the server builds one answer while
@@ -399,6 +430,7 @@ class Inventory(VMTables):
         """Apply a batch of `event.from` events; returns how many touched this inventory."""
         applied = 0
         with self._lock:
+            tables = self._tables()
             for ev in events:
                 xcls = _BY_EVENT_CLASS.get(str(ev.get("class", "")).lower())
                 if xcls is None:
@@ -410,7 +442,7 @@ class Inventory(VMTables):
                 if xcls in METRICS:
                     self._apply_metrics(xcls, ref, op, snap)
                     continue
-                table: dict[str, Any] = getattr(self, CLASSES[xcls])
+                table = tables[xcls]
                 self._versions[CLASSES[xcls]] += 1
                 if op == "del" or snap is None:
                     table.pop(ref, None)
@@ -437,7 +469,7 @@ class Inventory(VMTables):
         # Re-derive the metric fields of the owner (host memory, VM install time).
         owner_ref = self._metrics_owner.get(ref)
         owner_cls = "host" if xcls == "host_metrics" else "VM"
-        table: dict[str, Any] = getattr(self, CLASSES[owner_cls])
+        table = self._tables()[owner_cls]
         owner = table.get(owner_ref or "")
         if owner_ref is not None and owner is not None:
             self._versions[CLASSES[owner_cls]] += 1

@@ -42,6 +42,7 @@ class Databases:
         self.plan = plan
         self.sr_uuids = sr_uuids
         self._dbs: dict[str, ForeignDatabaseAPI] = {}  # by vdi uuid
+        self._candidates: list[str] | None = None  # found once: the attached SRs stay
 
     def __enter__(self) -> Databases:
         return self
@@ -55,11 +56,14 @@ class Databases:
         wanted = [m.vdi_uuid for m in self.plan.metadata_vdis if m.latest]
         if wanted:
             return wanted
+        if self._candidates is not None:
+            return self._candidates
         # No metadata named by the plan: the foreign metadata VDIs on the attached SRs, per
         # foreign pool those marked metadata_latest if any are. Today's xapi marks none on an
         # SR it just attached (its plug no longer scans, so no plug compared their
-        # generations): then every copy is a candidate, and the newest record per VM wins
-        # by XAPI's version counter. The pool's own metadata (its live redo log) never is.
+        # generations): then the copies whose database changed last are (`_newest`), and the
+        # newest record per VM wins by XAPI's version counter. The pool's own metadata (its
+        # live redo log) never is.
         own = set(self.client.call("pool.get_all"))
         by_pool: dict[str, list[tuple[bool, str]]] = {}
         for sr_uuid in self.sr_uuids:
@@ -74,8 +78,30 @@ class Databases:
         found = []
         for copies in by_pool.values():
             latest = [uuid for is_latest, uuid in copies if is_latest]
-            found += latest or [uuid for _, uuid in copies]
+            found += latest or self._newest([uuid for _, uuid in copies])
+        self._candidates = found
         return found
+
+    def _newest(self, uuids: list[str]) -> list[str]:
+        """xapi's `metadata_latest` rule, applied where xapi has not (reference §2.2): of
+        several copies of one pool's metadata keep those whose database changed last, by the
+        generation in `event.from`'s token over their VMs and vApps (§1.10); ties keep
+        several, and a copy that cannot be read is left for `find` to skip."""
+        if len(uuids) < 2:
+            return uuids
+        generation: dict[str, int | None] = {}
+        for uuid in uuids:
+            try:
+                answer = self.open(uuid).call("event.from", ["vm", "vm_appliance"], "", 0.0)
+                generation[uuid] = int(str(answer["token"]).split(",")[0])
+            except (DRError, XapiError, KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, XapiError) and lost_contact(exc):
+                    raise
+                generation[uuid] = None
+        known = [g for g in generation.values() if g is not None]
+        if not known:
+            return uuids
+        return [u for u in uuids if generation[u] in (None, max(known))]
 
     def open(self, vdi_uuid: str) -> ForeignDatabaseAPI:
         if vdi_uuid not in self._dbs:

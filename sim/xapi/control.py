@@ -185,6 +185,8 @@ class Control:
                 raise ControlError(400, messages.BAD_ERROR)
             times = body.get("times")
             fault = {"vm": vm, "error": error, "times": int(times) if times is not None else None}
+            if body.get("site"):
+                fault["site"] = self._site(body["site"])
             with world.faults.lock:
                 world.faults.vm_start.append(fault)
             return {"fault": "vm_start", **fault}
@@ -198,9 +200,23 @@ class Control:
             return {"fault": "lun", "lun": lun, "side": side}
         if kind == "task_stall":
             stall = {"method": body.get("method") or "*"}
+            if body.get("site"):
+                stall["site"] = self._site(body["site"])
             with world.faults.lock:
                 world.faults.stalls.append(stall)
             return {"fault": "task_stall", **stall}
+        if kind == "host_down":
+            # A host failure when a run reaches a step: the `after`-th call of `method` that
+            # reaches its stall point fails `host` (a name) there, before it goes on.
+            host = str(need("host"))
+            method = str(need("method"))
+            if host not in {h.name for _, h in world.all_hosts()}:
+                raise ControlError(404, f"no host named {host!r}; see GET /state")
+            after = int(body.get("after") or 1)
+            trigger = {"host": host, "method": method, "after": max(1, after)}
+            with world.faults.lock:
+                world.faults.host_triggers.append(trigger)
+            return {"fault": "host_down", **trigger}
         if kind == "expire_sessions":
             pool = None
             if body.get("pool"):
@@ -210,6 +226,11 @@ class Control:
             n = self.sim.servers.sessions.expire(pool=pool, user=body.get("user"))
             return {"fault": "expire_sessions", "expired": n}
         raise ControlError(400, messages.BAD_FAULT_KIND.format(kind=kind))
+
+    def _site(self, name: Any) -> str:
+        if str(name) not in self.world.sites:
+            raise ControlError(404, f"no site {name!r}; see GET /state for the sites")
+        return str(name)
 
     def clear_faults(self) -> dict[str, Any]:
         self.world.clear_faults()

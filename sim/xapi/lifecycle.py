@@ -24,11 +24,13 @@ from typing import Any
 from sim.xapi import ha
 from sim.xapi.allowed import refresh_appliance_ops
 from sim.xapi.api import Call
+from sim.xapi.arrays import StorageFault
 from sim.xapi.db import new_ref
 from sim.xapi.errors import XapiError
 from sim.xapi.memory import memory_in_use, refresh_host_memory
 from sim.xapi.recovery import destroy_vm
 from sim.xapi.schema import NULL_REF
+from sim.xapi.sm import backend_failure, volume_of_sr
 from sim.xapi.world import Host, Pool
 
 HALTED_OPS = ["start", "start_on", "destroy", "export", "clone", "copy", "snapshot"]
@@ -67,6 +69,21 @@ def _storage_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
         if not attached:
             return vdi["SR"]
     return None
+
+
+def _assert_disks_reachable(pool: Pool, rec: dict[str, Any]) -> None:
+    """A disk whose SR still shows attached while the LUN behind it is gone (a test copy
+    pulled with force at the array) fails the start with the SM's I/O error: the PBD's
+    `currently_attached` says nothing of the device under it (sm `LVHDSR` fails to activate
+    the volume)."""
+    db = pool.db
+    for vbd in rec["VBDs"]:
+        b = db.live("VBD", vbd)
+        vdi = db.live("VDI", b["VDI"]) if b is not None and b["VDI"] != NULL_REF else None
+        if vdi is None or b is None or b["type"] == "CD":
+            continue
+        if volume_of_sr(pool.world, pool, vdi["SR"]) is None:
+            raise backend_failure(StorageFault(47, "the LUN behind the SR is gone"))
 
 
 def _network_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
@@ -146,7 +163,7 @@ def _end(pool: Pool, vm: str) -> None:
 
 def _stall(pool: Pool, call: Call | None, method_name: str) -> None:
     cancelled = (lambda: call.task.cancelled()) if call and call.task else (lambda: False)
-    pool.world.stall_point(method_name, cancelled)
+    pool.world.stall_point(method_name, cancelled, site=pool.site.name)
     if call is not None and call.task is not None:
         call.task.check_cancelled()
 
@@ -165,10 +182,11 @@ def start(
             if rec["power_state"] != "Halted":
                 raise _bad_power(vm, "halted", rec["power_state"])
             host = choose_host(pool, vm, rec, on)
+            _assert_disks_reachable(pool, rec)
             ha.assert_start_keeps_plan(pool, vm, rec, host)
             db.set("VM", vm, scheduled_to_be_resident_on=host.ref)
         _stall(pool, call, "VM.start")
-        error = pool.world.faults.vm_start_error(rec["uuid"], rec["name_label"])
+        error = pool.world.faults.vm_start_error(rec["uuid"], rec["name_label"], pool.site.name)
         with host.worker():
             pool.clock.work("vm_start")
         if error:

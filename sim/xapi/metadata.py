@@ -149,7 +149,14 @@ def open_foreign_database(pool: Pool, vdi: str) -> Database:
     if log is None or not log.tables:
         raise XapiError("COULD_NOT_IMPORT_DATABASE", "No valid database found on the VDI")
     tables = {
-        cls: {r: copy_record(row) for r, row in rows.items()} for cls, rows in log.tables.items()
+        # xapi's database restored from a redo log keeps each row's change stamp (the
+        # `__mtime` of its XML), which `event.from` on the foreign session reports; this log
+        # keeps only its generation, the stamp of its last change, given to every row.
+        cls: {
+            r: {**copy_record(row), "__ctime": log.generation, "__mtime": log.generation}
+            for r, row in rows.items()
+        }
+        for cls, rows in log.tables.items()
     }
     unknown = set(tables) - set(schema.CLASSES)
     if unknown or _newer(tables, db, pool):

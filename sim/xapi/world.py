@@ -273,6 +273,9 @@ class Faults:
         self.vm_start: list[dict[str, Any]] = []
         self.stalls: list[dict[str, Any]] = []
         self.failed_luns: list[str] = []
+        # Host failures that happen when a call reaches the stall point of `method` (a run
+        # reaching a step), not at a time: {"host": name, "method": m, "after": n}.
+        self.host_triggers: list[dict[str, Any]] = []
         self.released = threading.Event()
         # Methods of the calls held at a stall point right now (one entry per call).
         self.stalled: list[str] = []
@@ -284,11 +287,14 @@ class Faults:
             self.stalled_changed.wait_for(lambda: len(self.stalled) >= count, timeout)
             return list(self.stalled)
 
-    def vm_start_error(self, vm_uuid: str, vm_name: str) -> list[str] | None:
-        """The error a start of this VM must fail with, if a fault names it (uses one)."""
+    def vm_start_error(
+        self, vm_uuid: str, vm_name: str, site: str | None = None
+    ) -> list[str] | None:
+        """The error a start of this VM must fail with, if a fault names it (uses one); a
+        fault with a `site` applies only to starts at that site."""
         with self.lock:
             for fault in self.vm_start:
-                if fault["vm"] in {vm_uuid, vm_name}:
+                if fault["vm"] in {vm_uuid, vm_name} and fault.get("site") in (None, site):
                     if fault.get("times") is not None:
                         fault["times"] -= 1
                         if fault["times"] <= 0:
@@ -296,9 +302,26 @@ class Faults:
                     return list(fault["error"])
         return None
 
-    def stall_for(self, method: str) -> bool:
+    def stall_for(self, method: str, site: str | None = None) -> bool:
+        """Whether a `task_stall` holds calls of `method` (one with a `site`: only there)."""
         with self.lock:
-            return any(s.get("method") in {None, "", "*", method} for s in self.stalls)
+            return any(
+                s.get("method") in {None, "", "*", method} and s.get("site") in (None, site)
+                for s in self.stalls
+            )
+
+    def hosts_due(self, method: str) -> list[str]:
+        """The hosts to fail now that a call reached `method`'s stall point (uses a count)."""
+        due = []
+        with self.lock:
+            for trigger in list(self.host_triggers):
+                if trigger["method"] != method:
+                    continue
+                trigger["after"] -= 1
+                if trigger["after"] <= 0:
+                    self.host_triggers.remove(trigger)
+                    due.append(trigger["host"])
+        return due
 
     def to_json(self) -> dict[str, Any]:
         with self.lock:
@@ -306,6 +329,7 @@ class Faults:
                 "vm_start": [dict(f) for f in self.vm_start],
                 "task_stall": [dict(s) for s in self.stalls],
                 "lun": list(self.failed_luns),
+                "host_down": [dict(t) for t in self.host_triggers],
                 "stalled": list(self.stalled),
             }
 
@@ -429,26 +453,35 @@ class World:
         with self.faults.lock:
             self.faults.vm_start.clear()
             self.faults.stalls.clear()
+            self.faults.host_triggers.clear()
             self.faults.released.set()
             self.faults.released = threading.Event()
 
     def stall(self, call: Any) -> None:
         """A stall point for a wire method (`call.method`); a cancelled task raises there."""
         task = getattr(call, "task", None)
-        self.stall_point(call.method, task.cancelled if task is not None else lambda: False)
+        pool = getattr(call, "pool", None)
+        site = pool.site.name if pool is not None else None
+        self.stall_point(
+            call.method, task.cancelled if task is not None else lambda: False, site=site
+        )
         if task is not None:
             task.check_cancelled()
 
-    def stall_point(self, method: str, cancelled=lambda: False) -> None:
-        """Block here while a `task_stall` fault names `method` (or until cancelled/stop)."""
-        if not self.faults.stall_for(method):
+    def stall_point(self, method: str, cancelled=lambda: False, site: str | None = None) -> None:
+        """Fail the hosts a trigger names for `method`, then block here while a `task_stall`
+        fault names `method` at this `site` (or until cancelled/stop)."""
+        for name in self.faults.hosts_due(method):
+            address = next(h.address for _, h in self.all_hosts() if h.name == name)
+            self.set_host(address, False)
+        if not self.faults.stall_for(method, site):
             return
         faults = self.faults
         with faults.stalled_changed:
             faults.stalled.append(method)
             faults.stalled_changed.notify_all()
         try:
-            while faults.stall_for(method) and not self.clock.stopping and not cancelled():
+            while faults.stall_for(method, site) and not self.clock.stopping and not cancelled():
                 faults.released.wait(0.05)
         finally:
             with faults.stalled_changed:

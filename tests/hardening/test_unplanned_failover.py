@@ -71,3 +71,29 @@ def test_every_protected_vm_of_the_blind_failover_starts(blind):
         n: o.status for n, o in _outcomes(run).items() if n not in ("build-cache", "report-01")
     }
     assert set(others.values()) == {VMStatus.STARTED}, others
+
+
+def test_a_blind_failover_reads_the_newest_of_two_metadata_copies(sim, tmp_path):
+    """The pool's metadata is on two LUNs, one mirrored at once and one 15 minutes behind;
+    pay-web-01 left vApp payments just before the primary was lost. Of the two copies at the
+    DR site (xapi marks neither metadata_latest after an attach without a scan-on-plug), the
+    run reads the one whose database changed last: pay-web-01 comes back on its own."""
+    from tests.hardening.test_drill_leftovers import DEMO
+
+    fast = '{ name = "Gold iSCSI 02", type = "lvmoiscsi", kind = "replicated", replicate_to = "dr"'
+    text = DEMO.read_text(encoding="utf-8")
+    path = tmp_path / "two-lags.toml"
+    path.write_text(text.replace(fast, fast + ", lag_seconds = 0"), encoding="utf-8")
+    h = make_harness(sim(str(path)), tmp_path)
+    try:
+        prod = h.client(h.pair.protected)
+        vm = prod.call("VM.get_by_name_label", "pay-web-01")[0]
+        prod.call("VM.set_appliance", vm, "OpaqueRef:NULL")
+        h.world.control("POST", "/sites/primary/fail")
+        run = h.run(h.plan("failover", "all", source_up=False))
+        web = _outcomes(run)["pay-web-01"]
+        assert web.appliance is None, web
+        assert web.status is VMStatus.STARTED, web
+        assert _outcomes(run)["pay-web-02"].appliance == "payments"
+    finally:
+        h.store.close()
