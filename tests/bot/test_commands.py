@@ -226,8 +226,6 @@ def test_drill_with_quorum_zero_starts_at_once_in_its_own_thread(tmp_path):
         assert world.serving.bot.threads.get(run_id).thread_ts == parent.ts
         thread = world.slack.person("olivia").screen("dr-ops", thread_ts=parent.ts)
         assert "Cleanup verified" in thread
-        assert "What failed" not in thread  # a person stopped it: nothing failed
-        assert "not-run" in thread
         assert world.service.wiring.store.approvals.recent() == []
 
 
