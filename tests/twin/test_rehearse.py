@@ -57,14 +57,16 @@ def test_a_replicated_pool_drill_runs_and_names_the_vapp_a_scratch_disk_keeps_ou
 
 
 def test_a_failover_rehearsal_fails_the_primary_and_reports_recovery_errors() -> None:
-    """A failover fails the primary first and reports XAPI's recovery error for the scratch vApp."""
+    """A failover fails the primary first and reports the scratch vApp's VM not protected,
+    naming the SR that is not replicated (never tried: no raw VM_REQUIRES_SR)."""
     report = json.loads(
         _rehearse(str(DATA / "replicated_pool.xml"), "--kind", "failover", "--json").output
     )
     assert report["plan"]["source_reachable"] is False
     assert report["run"]["state"] == "partially-succeeded"
     why = {f["subject"]: f["why"] for f in report["findings"]}
-    assert "VM_REQUIRES_SR" in why["payments-db"]
+    assert "'Scratch NFS', which is not replicated" in why["payments-db"]
+    assert "VM_REQUIRES_SR" not in why["payments-db"]
 
 
 def test_a_dr_dump_with_unlicensed_hosts_blocks_the_plan() -> None:
