@@ -611,13 +611,23 @@ class ProgressState:
 
 
 DONE_STATUSES = OK_STATUSES | {"failed", "not-run", "skipped", "cleaned-up"}
+STOPPED_BY_A_PERSON = {"cancelled", "aborted", "aborting"}
+
+
+def _bad(status: str | None, run_state: str) -> bool:
+    """Whether a VM's status is a failure to show: a VM a cancelled or aborted run did not
+    reach was not failed by anything (a person stopped the run), unlike one a failure
+    upstream left out."""
+    if status == "not-run":
+        return run_state not in STOPPED_BY_A_PERSON
+    return status == "failed"
 
 
 def progress_message(p: ProgressState) -> Message:
     title = m.ACTION_TITLE.get(p.kind, p.kind)
     statuses = p.vm_status or {}
     done = sum(1 for s in statuses.values() if s in DONE_STATUSES)
-    failed = sum(1 for s in statuses.values() if s in ("failed", "not-run"))
+    failed = sum(1 for s in statuses.values() if _bad(s, p.state))
     total = max(p.total, len(statuses))
     left = m.UNKNOWN
     if 0 < done < total and p.elapsed > 0:
@@ -641,7 +651,7 @@ def progress_message(p: ProgressState) -> Message:
     if apps:
         lines = []
         for name, sts in sorted(apps.items()):
-            bad = sum(1 for s in sts if s in ("failed", "not-run"))
+            bad = sum(1 for s in sts if _bad(s, p.state))
             lines.append(
                 m.PROGRESS_APP_LINE.format(
                     name=name,
@@ -674,7 +684,12 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
     run = view.run
     title = m.ACTION_TITLE.get(run.kind, run.kind)
     ok = [v for v in view.vms if v.status in OK_STATUSES]
-    failed = [v for v in view.vms if v.status not in OK_STATUSES]
+    stopped = run.state in STOPPED_BY_A_PERSON
+    failed = [
+        v
+        for v in view.vms
+        if v.status not in OK_STATUSES and not (stopped and v.status == "not-run")
+    ]
     blocks: list[Block] = [
         header(m.SUMMARY_HEADER.format(title=title, run_id=run.id, state=run.state)),
         fields_only(
@@ -713,12 +728,15 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
         blocks.append(section(m.SUMMARY_FAILED.format(lines=bounded_lines(lines, m.APPROVAL_MORE))))
     if run.state == "interrupted":
         next_text = m.SUMMARY_NEXT_INTERRUPTED
+    elif stopped and not failed:
+        next_text = m.SUMMARY_NEXT_STOPPED.format(state=run.state)
     elif failed:
         next_text = m.SUMMARY_NEXT_FAILED.format(run_id=run.id)
     else:
         next_text = m.SUMMARY_NEXT_OK
     blocks.append(section(m.SUMMARY_NEXT.format(text=next_text)))
-    if run.kind == "test-failover" and run.state in ("succeeded", "partially-succeeded", "failed"):
+    ended = ("succeeded", "partially-succeeded", "failed", "cancelled", "aborted")
+    if run.kind == "test-failover" and run.state in ended:
         left = run.error and "left" in run.error
         blocks.append(
             section(

@@ -153,6 +153,10 @@ SUMMARY_NEXT_FAILED = (
     "plan again for those VMs."
 )
 SUMMARY_NEXT_INTERRUPTED = "Resume or abort the run with the buttons in this thread."
+SUMMARY_NEXT_STOPPED = (
+    "Nothing: the run was {state} on request, and what it had not reached was not done "
+    "(not-run above). Ask again when it should run."
+)
 SUMMARY_CLEANUP_OK = (
     ":white_check_mark: Cleanup verified: nothing this test created is left at {pool}."
 )

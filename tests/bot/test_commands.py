@@ -206,3 +206,59 @@ def test_app_home_follows_approvals_and_runs_and_approves_from_there(world):
         since=since,
         timeout=30,
     )
+
+
+def test_drill_with_quorum_zero_starts_at_once_in_its_own_thread(tmp_path):
+    """With test-failover's quorum 0, `/dr drill` (the policy's drill: all, HA off) starts at
+    once: the plan is posted as the parent of the run's thread, progress and the summary
+    (cleanup verified) follow in that thread, and no approval is opened."""
+    from bot.demo import demo_world
+    from tests.bot.conftest import SPEED
+
+    with demo_world(
+        tmp_path / "w", scenario="mini", speed=SPEED, policy={"quorum": {"test-failover": 0}}
+    ) as world:
+        since = world.command("olivia", "drill")
+        parent = bot_said(world, since, kind="message", text="Plan")
+        run_id = wait_until(lambda: world.service.wiring.store.runs.list(limit=1))[0].id
+        run = finished(world, run_id)
+        assert run.kind == "test-failover"
+        assert world.serving.bot.threads.get(run_id).thread_ts == parent.ts
+        thread = world.slack.person("olivia").screen("dr-ops", thread_ts=parent.ts)
+        assert "Cleanup verified" in thread
+        assert world.service.wiring.store.approvals.recent() == []
+
+
+def test_status_answers_while_the_primary_site_is_lost(world):
+    """The primary stops answering: `/dr status` is still answered, naming the lost site,
+    and the bot goes on serving (help right after)."""
+    world.control("/sites/primary/fail")
+    since = world.command("victor", "status")
+    shown = bot_said(world, since, kind="message", text="DR readiness")
+    assert "Protected pool 'prod' does not answer" in str(shown.blocks)
+    since = world.command("victor", "help")
+    bot_said(world, since, kind="ephemeral", to=VICTOR)
+
+
+def test_cancel_stops_a_running_test_failover_and_its_thread_says_so(tmp_path):
+    """olivia cancels a test failover while it runs (hosts at 20x real time): the run ends
+    cancelled, having cleaned up what it made; the summary in its thread says so, and lists
+    the VMs it did not reach as not run, not as failures."""
+    from bot.demo import demo_world
+
+    with demo_world(tmp_path / "w", scenario="mini", speed=20) as world:
+        approval = ask(world, "olivia", "test-failover all --disable-ha")
+        click(world, "alex", approval.ts, "dr_approve")
+        run_id = started_run(world, approval)
+        wait_until(
+            lambda: world.service.wiring.store.runs.get(run_id).state == "running", timeout=30
+        )
+        since = world.command("olivia", f"cancel {run_id}")
+        bot_said(world, since, text="cancelling", thread_ts=approval.ts)
+        run = finished(world, run_id)
+        assert run.state == "cancelled"
+        thread = world.slack.person("olivia").screen("dr-ops", thread_ts=approval.ts)
+        assert f"run {run_id}: cancelled" in thread.lower()
+        assert "Cleanup verified" in thread
+        assert "What failed" not in thread  # a person stopped it: nothing failed
+        assert "not-run" in thread
