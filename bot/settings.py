@@ -95,9 +95,9 @@ UNREADABLE_FILE = (
     "Configuration file {path} cannot be read ({error}); check the path and its permissions."
 )
 BAD_TOML = "Configuration file {path} is not valid TOML ({error}); fix the syntax."
-INVALID = "Configuration {path} is invalid: {errors}. Fix these settings{overrides}."
+INVALID = "Configuration is invalid: {errors}. Fix these settings in {where}."
 OVERRIDES = " (the environment overrides the file: {names})"
-MISSING_KEY = "{key}: missing; this key is required (docs/configuration.md describes every key)"
+WHERE_KEYS_ARE = " (docs/configuration.md describes every key)"
 IN_FILE = "{path}: {error}"
 BAD_JSON = (
     "{name} is not valid JSON ({error}); a list or a table is given as JSON, e.g. "
@@ -203,10 +203,9 @@ class Settings(BaseSettings):
     @field_validator("engine", mode="before")
     @classmethod
     def _engine(cls, value: Any) -> Any:
-        # The engine's own loader names each pool after its table key and checks the pairs.
-        if isinstance(value, dict):
-            return engine_config.from_dict(value, "[engine]")
-        return value
+        # Each pool is named after its table key, as the engine's own loader does; validated
+        # here, with the rest, so that every problem of the file is reported at once.
+        return engine_config.named_pools(value)
 
     @classmethod
     def settings_customise_sources(
@@ -255,12 +254,15 @@ def _overriding(environ: Mapping[str, str]) -> list[str]:
     )
 
 
-def _describe(error: Any) -> str:
-    """One validation error for a person: a missing key says it is required and where every
-    key is described; the rest as the engine's loader words them."""
-    if error["type"] == "missing":
-        return MISSING_KEY.format(key=".".join(str(p) for p in error["loc"]))
-    return engine_config.describe(error, Settings)
+def _describe(errors: list[Any]) -> list[str]:
+    """The validation errors for a person, one line per problem, as the engine's loader words
+    them (the key, what is wrong, what is expected); a missing key also says where every key
+    is described."""
+    lines = engine_config.describe_all(errors, Settings)
+    missing = [i for i, line in enumerate(lines) if ": missing; " in line]
+    if missing:
+        lines[missing[0]] += WHERE_KEYS_ARE
+    return lines
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -298,10 +300,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ConfigError as exc:  # the engine's own loader, which does not know the file
         raise ConfigError(IN_FILE.format(path=file, error=exc)) from None
     except ValidationError as exc:
-        errors = "; ".join(_describe(e) for e in exc.errors())
         names = _overriding(os.environ)
         overrides = OVERRIDES.format(names=", ".join(names)) if names else ""
-        raise ConfigError(INVALID.format(path=file, errors=errors, overrides=overrides)) from None
+        problems = _describe(exc.errors())
+        where = f"{file}{overrides}"
+        raise ConfigError(engine_config.problems_text(problems, where, INVALID)) from None
     except SettingsError as exc:
         raise ConfigError(BAD_VALUE.format(name=f"A {PREFIX}* value", error=exc)) from None
     base = file.parent

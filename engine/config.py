@@ -56,9 +56,11 @@ import ssl
 import tomllib
 import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -77,6 +79,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+def _url(value: str, schemes: tuple[str, ...], bad_scheme: str) -> str:
+    """`value` if it is a URL of one of `schemes` with a host (and a numeric port, if any)."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(bad_scheme.format(url=value))
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(messages.CONFIG_BAD_URL.format(url=value, scheme=schemes[-1])) from None
+    if not parts.hostname:
+        raise ValueError(messages.CONFIG_BAD_URL.format(url=value, scheme=schemes[-1]))
+    return value
+
+
+def _pool_url(value: str) -> str:
+    return _url(value, ("http", "https"), messages.CONFIG_URL_SCHEME)
+
+
+def _control_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return _url(value, ("https", "http"), messages.CONFIG_CONTROL_URL)
+
+
 class PoolEndpoint(_Strict):
     """How to reach one pool.
 
@@ -88,7 +114,7 @@ class PoolEndpoint(_Strict):
     """
 
     name: str
-    urls: list[str] = Field(min_length=1)
+    urls: list[Annotated[str, AfterValidator(_pool_url)]] = Field(min_length=1)
     username: str
     password: SecretStr
     site: str = ""
@@ -119,8 +145,6 @@ class PoolEndpoint(_Strict):
     @model_validator(mode="after")
     def _check(self) -> PoolEndpoint:
         for url in self.urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(messages.CONFIG_URL_SCHEME.format(url=url, name=self.name))
             if url.startswith("http://") and not self.allow_plaintext:
                 raise ValueError(messages.CONFIG_PLAINTEXT.format(url=url, name=self.name))
         if self.fingerprint is not None:
@@ -180,7 +204,7 @@ class StorageSettings(_Strict):
     """Which storage replication adapter the engine uses and how to reach it."""
 
     adapter: Literal["sim", "manual"] = "manual"
-    control_url: str | None = None
+    control_url: Annotated[str | None, AfterValidator(_control_url)] = None
     luns: list[LunSettings] = Field(default_factory=list)
     # Above this many seconds of replication lag a pool's readiness is degraded.
     max_lag_seconds: float = Field(default=300.0, gt=0, le=7 * 86400)
@@ -360,56 +384,187 @@ class EngineConfig(_Strict):
         return [p for p in self.pairs if pool in (p.protected, p.dr)]
 
 
+def named_pools(data: Any) -> Any:
+    """`data` with each pool named after its table key (a file need not repeat it)."""
+    pools = data.get("pools") if isinstance(data, dict) else None
+    if not isinstance(pools, dict):
+        return data
+    return {
+        **data,
+        "pools": {k: {"name": k, **v} if isinstance(v, dict) else v for k, v in pools.items()},
+    }
+
+
 def _validate(data: dict[str, Any], where: str) -> EngineConfig:
-    pools = data.get("pools")
-    if isinstance(pools, dict):
-        # The table key is the pool's name; let a file omit the repetition.
-        data = {
-            **data,
-            "pools": {k: {"name": k, **v} if isinstance(v, dict) else v for k, v in pools.items()},
-        }
     try:
-        return EngineConfig.model_validate(data)
+        return EngineConfig.model_validate(named_pools(data))
     except ValidationError as exc:
-        errors = "; ".join(describe(e, EngineConfig) for e in exc.errors())
-        raise ConfigError(messages.CONFIG_INVALID.format(errors=errors, where=where)) from exc
+        problems = describe_all(exc.errors(), EngineConfig)
+        raise ConfigError(problems_text(problems, where)) from exc
+
+
+def problems_text(problems: list[str], where: str, template: str = "") -> str:
+    """What is wrong with a configuration, one line per problem: a single problem stays one
+    line (`Configuration is invalid: KEY: ... Fix these settings in WHERE.`); several are
+    listed under a heading, one `KEY: what is wrong; expected ...` per line."""
+    if len(problems) == 1:
+        return (template or messages.CONFIG_INVALID).format(errors=problems[0], where=where)
+    head = messages.CONFIG_INVALID_MANY.format(count=len(problems), where=where)
+    return "\n".join([head, *(messages.CONFIG_PROBLEM.format(problem=p) for p in problems)])
+
+
+def describe_all(errors: list[Any], model: type[BaseModel], prefix: str = "") -> list[str]:
+    """`describe` for each error, one per problem: a misspelt required key is one problem (the
+    unknown key naming the nearest valid one), not that plus the key it should have been."""
+    misspelt = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = list(error["loc"])
+            known = known_keys(model, [str(p) for p in loc[:-1] if not isinstance(p, int)])
+            near = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            if near:
+                misspelt.add((*loc[:-1], near[0]))
+    return [
+        describe(e, model, prefix)
+        for e in errors
+        if not (e["type"] == "missing" and tuple(e["loc"]) in misspelt)
+    ]
 
 
 def describe(error: Any, model: type[BaseModel], prefix: str = "") -> str:
-    """One validation error as a person reads it: `field: what is wrong` (our own checks carry
-    their sentence; pydantic prefixes it with "Value error, "). An unknown key names the
-    nearest valid key of its table; a value is shown shortened, never in full."""
-    loc = [str(p) for p in error["loc"]]
-    where = prefix + ".".join(loc)
-    if error["type"] == "extra_forbidden":
-        known = known_keys(model, loc[:-1])
-        near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    """One validation error as a person reads it: the dotted key (`pools.prod.urls[0]`), what
+    is wrong and what is expected there. A missing key says it is required and what it takes;
+    a value of the wrong type or out of bounds says what it got and what it expected; our own
+    checks carry their sentence (pydantic prefixes it with "Value error, "). An unknown key
+    names the nearest valid key of its table. A value is shown shortened, never in full, and a
+    secret's value never: only its kind."""
+    loc = [p for p in error["loc"]]
+    where = key_path(loc, prefix)
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = known_keys(model, names[:-1])
+        near = difflib.get_close_matches(names[-1], known, n=1, cutoff=0.6)
         hint = (
             messages.CONFIG_DID_YOU_MEAN.format(key=near[0])
             if near
             else messages.CONFIG_VALID_KEYS.format(keys=", ".join(sorted(known)))
         )
         return messages.CONFIG_UNKNOWN_KEY.format(where=where, hint=hint)
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {msg}" if where else msg
+    annotation = annotation_at(model, loc)
+    if kind == "missing":
+        return messages.CONFIG_MISSING.format(where=where, expected=expected(annotation))
+    if kind in ("value_error", "assertion_error"):
+        msg = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return f"{where}: {msg}" if where else msg
+    secret = _unwrap(annotation) is SecretStr or any(
+        word in name.lower() for name in names[-1:] for word in ("password", "token", "secret")
+    )
+    got = _kind_of(error.get("input")) if secret else _shown(error.get("input"))
+    return messages.CONFIG_WRONG.format(
+        where=where, got=got, expected=_bound(error) or expected(annotation)
+    )
 
 
-def known_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """The keys the table at `loc` inside `model` accepts (a pool's name and a list index
-    are steps through a mapping or a list)."""
+def key_path(loc: list[Any], prefix: str = "") -> str:
+    """A pydantic location as the key a person writes: `pairs[0].dr`, `pools.prod.urls[1]`."""
+    out = prefix.rstrip(".")
+    for step in loc:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        else:
+            out += f".{step}" if out else str(step)
+    return out
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def _kind_of(value: Any) -> str:
+    kinds = {str: "text", bool: "true/false", int: "a number", float: "a number"}
+    kinds |= {list: "a list", dict: "a table"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+# What a bound means, for the error types pydantic reports a bound with (`ctx` holds it).
+_BOUNDS = {
+    "greater_than": "a number greater than {gt}",
+    "greater_than_equal": "a number of at least {ge}",
+    "less_than": "a number less than {lt}",
+    "less_than_equal": "a number of at most {le}",
+    "finite_number": "a finite number (not inf or nan)",
+    "too_short": "at least {min_length} item(s)",
+    "too_long": "at most {max_length} item(s)",
+    "string_too_short": "text of at least {min_length} character(s)",
+    "string_too_long": "text of at most {max_length} character(s)",
+}
+
+
+def _bound(error: Any) -> str:
+    template = _BOUNDS.get(error["type"])
+    if template is None:
+        return ""
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return str(error["msg"]).removeprefix("Input should be ")
+
+
+def expected(annotation: Any) -> str:
+    """What a value of `annotation` is written as in TOML, in words."""
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(annotation))
+    if origin is list:
+        args = get_args(annotation)
+        return f"a list [...] of {expected(args[0])}" if args else "a list [...]"
+    if origin is dict:
+        args = get_args(annotation)
+        value = _unwrap(args[-1]) if args else None
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return "a table per name, e.g. [pools.NAME]"
+        return f"a table of {expected(value)}" if args else "a table"
+    if annotation is SecretStr:
+        return "text (a secret: better in a secret file or DRBOT_* variable)"
+    simple = {
+        str: "text in quotes",
+        bool: "true or false",
+        int: "a whole number (integer)",
+        float: "a number",
+        Path: "a file path in quotes",
+    }
+    if isinstance(annotation, type):
+        if annotation in simple:
+            return simple[annotation]
+        if issubclass(annotation, BaseModel):
+            return "a table"
+    return "a valid value (docs/configuration.md)"
+
+
+def annotation_at(model: type[BaseModel], loc: list[Any]) -> Any:
+    """The annotation of the value at `loc` inside `model` (a pool's name and a list index
+    are steps through a mapping or a list); None where it cannot be followed."""
     annotation: Any = model
     for step in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(step)
+            field = annotation.model_fields.get(str(step))
             if field is None:
-                return []
+                return None
             annotation = field.annotation
         elif get_origin(annotation) in (dict, list):
             annotation = get_args(annotation)[-1]
         else:
-            return []
-    annotation = _unwrap(annotation)
+            return None
+    return annotation
+
+
+def known_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys the table at `loc` inside `model` accepts."""
+    annotation = _unwrap(annotation_at(model, list(loc)))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [
             name
@@ -421,7 +576,9 @@ def known_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """`X | None` as `X`."""
+    """`X | None` and `Annotated[X, ...]` as `X`."""
+    if get_origin(annotation) is Annotated:
+        return _unwrap(get_args(annotation)[0])
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         return args[0] if len(args) == 1 else annotation

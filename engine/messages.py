@@ -90,13 +90,23 @@ MANUAL_INSTRUCTIONS_BACKWARD: dict[str, str] = {
 CONFIG_FILE_MISSING = "Configuration file {path} does not exist; create it or pass --config."
 CONFIG_FILE_INVALID = "Configuration file {path} is not valid TOML: {error}. Fix the syntax."
 CONFIG_INVALID = "Configuration is invalid: {errors}. Fix these settings in {where}."
+CONFIG_INVALID_MANY = "Configuration is invalid ({count} problems); fix these settings in {where}:"
+CONFIG_PROBLEM = "  - {problem}"
+CONFIG_MISSING = "{where}: missing; this key is required, expected {expected}"
+CONFIG_WRONG = "{where}: got {got}; expected {expected}"
+CONFIG_BAD_URL = (
+    "url {url!r} is not a URL; expected {scheme}://HOST[:PORT], e.g. {scheme}://10.0.0.10"
+)
 CONFIG_UNKNOWN_POOL = "No pool named {name!r} in the configuration; known pools: {known}."
 CONFIG_UNKNOWN_KEY = "{where}: unknown key{hint}"
 CONFIG_DID_YOU_MEAN = "; did you mean {key!r}?"
 CONFIG_VALID_KEYS = "; valid keys here: {keys}"
 CONFIG_URL_SCHEME = (
-    "url {url!r} of pool {name!r} must start with https:// (http:// only for a lab or the "
-    "simulator, with allow_plaintext = true)"
+    "url {url!r} must start with https:// (http:// only for a lab or the simulator, with "
+    "allow_plaintext = true); expected https://HOST[:PORT]"
+)
+CONFIG_CONTROL_URL = (
+    "control_url {url!r} must be the storage control API's URL; expected http(s)://HOST:PORT"
 )
 CONFIG_PLAINTEXT = (
     "url {url!r} of pool {name!r} is plain HTTP, which sends the pool's password in clear: use "

@@ -47,14 +47,16 @@ SAYS = {
     "ca-missing": "nope.pem does not exist",
     "ca-directory": "cannot be read (Is a directory)",
     "ca-empty": "holds no PEM certificate",
-    "timeout-inf": "timeouts.call_seconds: Input should be a finite number",
-    "timeout-nan": "timeouts.connect_seconds: Input should be a finite number",
-    "timeout-absurd": "timeouts.task_seconds: Input should be less than or equal to 86400",
-    "lag-inf": "storage.max_lag_seconds: Input should be a finite number",
-    "concurrency-absurd": "concurrency.recover: Input should be less than or equal to 256",
+    "timeout-inf": "engine.timeouts.call_seconds: got inf; expected a finite number",
+    "timeout-nan": "engine.timeouts.connect_seconds: got nan; expected a finite number",
+    "timeout-absurd": "engine.timeouts.task_seconds: got 1000000000000.0; expected a number of "
+    "at most 86400",
+    "lag-inf": "engine.storage.max_lag_seconds: got inf; expected a finite number",
+    "concurrency-absurd": "engine.concurrency.recover: got 100000; expected a number of at most "
+    "256",
     "top-key": "stor_path: unknown key; did you mean 'store_path'?",
-    "pool-key": "pools.prod.usrname: unknown key; did you mean 'username'?",
-    "section-key": "timeout: unknown key; did you mean 'timeouts'?",
+    "pool-key": "engine.pools.prod.usrname: unknown key; did you mean 'username'?",
+    "section-key": "engine.timeout: unknown key; did you mean 'timeouts'?",
     "audit-key": "audit.key_fle: unknown key; did you mean 'key_file'?",
     "plain-http": "is plain HTTP",
 }
@@ -80,9 +82,9 @@ ENV = {
     "malformed-json": ({"DRBOT_ENGINE": "{pools: 1"}, "DRBOT_ENGINE is not valid JSON"),
     "not-a-number": (
         {"DRBOT_ENGINE__TIMEOUTS__CALL_SECONDS": "soon"},
-        "timeouts.call_seconds: Input should be a valid number",
+        "engine.timeouts.call_seconds: got 'soon'; expected a number",
     ),
-    "not-a-table": ({"DRBOT_AUDIT": "[1, 2]"}, "audit: Input should be a valid dictionary"),
+    "not-a-table": ({"DRBOT_AUDIT": "[1, 2]"}, "audit: got [1, 2]; expected a table"),
 }
 
 
