@@ -63,7 +63,14 @@ NEVER_REACHED_CODES = frozenset({"HOST_IS_SLAVE", CONNECTION_REFUSED})
 
 
 class DRError(Exception):
-    """Base of every engine error; `str(e)` is a sentence a person can act on."""
+    """Base of every engine error; `str(e)` is a sentence a person can act on.
+
+    Attributes:
+        code: a stable code for the failure, kept with a failed step and a VM's error (None
+            when the class has none); `XapiError` carries XAPI's.
+    """
+
+    code: str | None = None
 
 
 class XapiError(DRError):
@@ -77,6 +84,8 @@ class XapiError(DRError):
         method: the wire name of the call that failed, e.g. `VM.recover`.
         host: the URL the call went to, when known.
     """
+
+    code: str
 
     def __init__(
         self, code: str, args: Sequence[str] = (), method: str = "", host: str = ""

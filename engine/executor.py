@@ -191,7 +191,7 @@ class Executor:
                         stopping = stopping or self.stop_on_failure
                 else:
                     err = out.error
-                    self._failed(st, key, step_id, str(err), getattr(err, "code", None))
+                    self._failed(st, key, step_id, str(err), err.code if err is not None else None)
                     stopping = stopping or self.stop_on_failure
         for key in st.actions:
             if key not in st.outcomes:
@@ -304,7 +304,7 @@ class Executor:
                 # The pool stopped answering: not this action's fault. The step stays begun
                 # (no task), so a resume checks the world before making the call again.
                 raise
-            self._failed(st, a.key, step_id, str(exc), getattr(exc, "code", None))
+            self._failed(st, a.key, step_id, str(exc), exc.code)
             return self.stop_on_failure
         self.journal.attach(step_id, ref)
         self._waiter.add(ref)

@@ -28,10 +28,10 @@ import gc
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -115,6 +115,8 @@ def _time(value: Any) -> datetime | None:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
+
+T = TypeVar("T")
 
 # XAPI's name for a model field, where it is not the field's own name.
 XAPI_KEYS = {
@@ -571,14 +573,14 @@ class Inventory(VMTables):
                 self._memo[name] = hit
             return hit[1]
 
-    def memo(self, name: str, key: Any, compute: Callable[[], Any]) -> Any:
+    def memo(self, name: str, key: Hashable, compute: Callable[[], T]) -> T:
         """`compute()` once per (`generation`, `key`): derived views that only change when the
         inventory or `key` does are answered from memory while the pool is quiet."""
         with self._lock:
             stamp = (self.generation, key)
             hit = self._memo.get(name)
             if hit is not None and hit[0] == stamp:
-                return hit[1]
+                return cast(T, hit[1])  # each `name` is used with one `compute`, so one type
         value = compute()
         with self._lock:
             self._memo[name] = (stamp, value)

@@ -43,8 +43,8 @@ from engine import messages as m
 from engine.capacity import Landing
 from engine.clock import Clock, SystemClock
 from engine.config import PoolPair
-from engine.inventory import gc_paused
-from engine.models import NetworkMapping
+from engine.inventory import Inventory, gc_paused
+from engine.models import NetworkInfo, NetworkMapping, VMInfo
 from engine.protection import (
     Records,
     Site,
@@ -170,18 +170,20 @@ class Readiness(BaseModel):
         return [v for v in self.vms if not v.protected]
 
 
-LastDrill = Callable[[str], Any]
+# What `store.drills.recent` is: a pool's drill rows, newest first (or one row, or none).
+DrillRow = Mapping[str, Any]
+LastDrill = Callable[[str], DrillRow | Sequence[DrillRow] | None]
 
 
-def _drill(value: Any) -> DrillSummary | None:
-    """Accept what a store returns: a mapping or an object, or a list of them (newest first)."""
+def _drill(value: DrillRow | Sequence[DrillRow] | None) -> DrillSummary | None:
+    """Accept what a store returns: a row, or a list of them (newest first)."""
     if value is None:
         return None
-    if isinstance(value, list | tuple):
+    if not isinstance(value, Mapping):
         if not value:
             return None
         value = value[0]
-    get = value.get if isinstance(value, Mapping) else lambda k, d=None: getattr(value, k, d)
+    get = value.get
     at = get("at") or get("finished_at") or get("created_at") or get("recorded_at")
     if isinstance(at, str):
         try:
@@ -326,7 +328,7 @@ def assess(
 
     if src is None:
         add("not-ready", protected.name, m.R_NO_INVENTORY.format(pool=protected.name))
-        return _verdict(result, reasons, dst, dr.name, last_drill, clock)
+        return _verdict(result, reasons, last_drill, clock)
     result.inventory_as_of = src.changed_at
     if src.following and src.last_error is not None:
         # Readiness from memory must not look fresher than it is.
@@ -460,10 +462,10 @@ def assess(
         result.dr_licensed = not unlicensed
         if unlicensed:
             add("not-ready", dr.name, m.LICENCE_DR.format(hosts=", ".join(unlicensed)))
-    return _verdict(result, reasons, dst, dr.name, last_drill, clock)
+    return _verdict(result, reasons, last_drill, clock)
 
 
-def _running_twice(src: Any, dst: Any) -> list[str]:
+def _running_twice(src: Inventory, dst: Inventory) -> list[str]:
     """Names of the VMs running in both pools (by uuid)."""
     at_dr = {vm.uuid for vm in dst.real_vms() if vm.power_state == "Running"}
     return sorted(
@@ -532,8 +534,8 @@ REASONS = {
 
 
 def _vm_row(
-    records: Records, vm: Any, replicated: set[str], lag_cut: datetime | None
-) -> tuple[VMProtection, list[Any]]:
+    records: Records, vm: VMInfo, replicated: set[str], lag_cut: datetime | None
+) -> tuple[VMProtection, list[NetworkInfo]]:
     """One VM's protection row, and the networks it needs at the DR site (none if unprotected)."""
     why = []
     srs = records.disk_srs(vm)
@@ -557,12 +559,7 @@ def _vm_row(
 
 
 def _verdict(
-    result: Readiness,
-    reasons: list[Reason],
-    dst: Any,
-    dr_name: str,
-    last_drill: LastDrill | None,
-    clock: Clock,
+    result: Readiness, reasons: list[Reason], last_drill: LastDrill | None, clock: Clock
 ) -> Readiness:
     drill = None
     if last_drill is not None:

@@ -219,7 +219,7 @@ def _remove_all(
     name: str,
     cls: str,
     subjects: dict[str, str],
-    destroy: Callable[[Any, str], None],
+    destroy: Callable[[PoolAPI, str], None],
 ) -> None:
     """`remove_journaled` for each uuid of `subjects` (uuid -> what to call it), under the
     journal keys `cleanup:<kind>:<uuid>`."""
