@@ -39,9 +39,9 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # APScheduler 3 ships no type information
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]  # as above
-from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]  # as above
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict
 
 from engine.clock import Clock

@@ -154,13 +154,13 @@ class Readiness(BaseModel):
     computed_at: datetime | None = None
     inventory_as_of: datetime | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy rejects decorators over @property
     @property
     def protected_count(self) -> int:
         """VMs that can be recovered at the DR site (serialised for the bot and --json)."""
         return sum(1 for v in self.vms if v.protected)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy rejects decorators over @property
     @property
     def unprotected_count(self) -> int:
         return sum(1 for v in self.vms if not v.protected)

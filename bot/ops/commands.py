@@ -65,11 +65,11 @@ def plan_cmd(
     )
     with serving(config) as service:
         if estate_scope(target) is not None:
-            planned = ask(service, req, EstateResult)
+            estate = ask(service, req, EstateResult)
             if as_json:
-                dump(planned.model_dump(mode="json"))
+                dump(estate.model_dump(mode="json"))
             else:
-                estate_table(planned)
+                estate_table(estate)
             return
         plan = ask(service, req, PlanResult).plan
         if as_json:

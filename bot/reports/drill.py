@@ -14,7 +14,7 @@ few weeks every vApp is drilled (the position is kept in the store).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.reports import messages as m
 from bot.reports.config import DrillConfig
@@ -22,6 +22,7 @@ from engine.errors import DRError
 from engine.models import Plan
 from engine.runner import Runner
 from store import Store
+from store.outcomes import Kind
 
 ROTATION = "reports.drill-rotation"  # kv: "next" -> the index of the next vApp to drill
 
@@ -31,7 +32,16 @@ class DrillEngine(Protocol):
 
     store: Store
 
-    def plan(self, kind: Any, target: str, pool: str | None, **options: Any) -> Plan:
+    def plan(
+        self,
+        kind: Kind,
+        target: str,
+        pool: str | None,
+        *,
+        power_after: str | None = ...,
+        planned: bool = ...,
+        disable_ha: bool = ...,
+    ) -> Plan:
         """The plan of `kind` for `target` (raises `DRError` with what to fix)."""
         ...
 
@@ -54,7 +64,7 @@ def choose_target(engine: DrillEngine, config: DrillConfig) -> str:
     """`all`, or the next `sample_size` vApps in name order, wrapping around."""
     if config.scope == "all":
         return "all"
-    everything = engine.plan("test-failover", "all", config.pair)
+    everything = engine.plan(Kind.TEST_FAILOVER, "all", config.pair)
     names = sorted(app.name for app in everything.appliances)
     if not names:
         return "all"
@@ -74,7 +84,7 @@ def run_drill(engine: DrillEngine, config: DrillConfig, schedule: str = "drill")
     try:
         target = choose_target(engine, config)
         plan = engine.plan(
-            "test-failover",
+            Kind.TEST_FAILOVER,
             target,
             config.pair,
             power_after=config.power,

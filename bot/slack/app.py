@@ -485,11 +485,14 @@ class SlackBot:
 
     def announce_interrupted(self, runs: list[RunSummary]) -> None:
         """Post each interrupted run, in its own thread, with Resume / Abort."""
+        requests = self.config.channels.requests
+        if requests is None:
+            return  # `drbot serve` refuses to start without one (SlackConfig.ready)
         for run in runs:
             where = self.threads.get(run.id) or RunThread(
-                channel=self.config.channels.requests,
+                channel=requests,
                 thread_ts=self.poster.post(
-                    self.config.channels.requests,
+                    requests,
                     blocks.note(
                         m.PROGRESS_HEADER.format(
                             title=m.ACTION_TITLE.get(run.kind, run.kind),

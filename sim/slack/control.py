@@ -77,7 +77,10 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
         return sim.describe()
     if key == "GET /control/record":
         user = sim.person(one["user"]).id if "user" in one else None
-        channel = world.workspace.channel(one["channel"]).id if "channel" in one else None
+        room = world.workspace.channel(one["channel"]) if "channel" in one else None
+        if "channel" in one and room is None:
+            raise KeyError(one["channel"])  # answered 400, like any unknown name asked of the sim
+        channel = room.id if room is not None else None
         entries = world.record.entries(
             channel=channel,
             thread_ts=one.get("thread_ts"),
@@ -112,7 +115,7 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
         }
     if path == "/control/click":
         person = sim.person(_need(body, "user", path))
-        delivery = person.click(
+        clicked = person.click(
             _need(body, "channel", path),
             _need(body, "ts", path),
             action_id=body.get("action_id"),
@@ -123,7 +126,7 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
             as_of=body.get("as_of"),
             wait=wait,
         )
-        return delivery.summary() if delivery else {"status": "denied"}
+        return clicked.summary() if clicked else {"status": "denied"}
     if path == "/control/submit":
         return (
             sim.person(_need(body, "user", path))
@@ -131,11 +134,11 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
             .summary()
         )
     if path == "/control/close_view":
-        delivery = sim.person(_need(body, "user", path)).close_view(wait=wait)
-        return delivery.summary() if delivery else {"status": "closed"}
+        closed = sim.person(_need(body, "user", path)).close_view(wait=wait)
+        return closed.summary() if closed else {"status": "closed"}
     if path == "/control/home":
-        delivery = sim.person(_need(body, "user", path)).open_home(wait=wait)
-        return delivery.summary() if delivery else {"status": "not subscribed"}
+        home = sim.person(_need(body, "user", path)).open_home(wait=wait)
+        return home.summary() if home else {"status": "not subscribed"}
     if path == "/control/say":
         person = sim.person(_need(body, "user", path))
         message = person.say(

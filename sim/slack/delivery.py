@@ -97,7 +97,14 @@ class Dispatcher:
     # ---- sending ----------------------------------------------------------------------------
 
     def deliver(
-        self, kind: str, payload: dict, *, on_ack=None, on_fail=None, **handed: str
+        self,
+        kind: str,
+        payload: dict,
+        *,
+        on_ack=None,
+        on_fail=None,
+        trigger_id: str | None = None,
+        response_url: str | None = None,
     ) -> Delivery:
         """Send a payload to the app now; the Delivery settles on its ack or its failure."""
         delivery = Delivery(
@@ -107,7 +114,8 @@ class Dispatcher:
             deadline=0.0,
             on_ack=on_ack,
             on_fail=on_fail,
-            **handed,
+            trigger_id=trigger_id,
+            response_url=response_url,
         )
         with self._lock:
             self.log.append(delivery)

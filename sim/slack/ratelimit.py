@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sim.slack.clock import Clock
 from sim.slack.errors import ApiError
 
-TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100, "special": 600}
+TIER_PER_MINUTE: dict[int | str, int] = {1: 1, 2: 20, 3: 50, 4: 100, "special": 600}
 MIN_BURST = 20
 
 

@@ -45,7 +45,7 @@ class SlackSim:
         )
         self._stopped = False
         bound_host, bound_port = self._http.server_address[:2]
-        world.base_url = f"http://{bound_host}:{bound_port}/"
+        world.base_url = f"http://{bound_host!s}:{bound_port}/"
 
     @classmethod
     def start(

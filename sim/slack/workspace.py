@@ -49,7 +49,7 @@ class User:
     def to_api(self, team_id: str, at: float) -> dict[str, Any]:
         """The user object of users.info / users.list."""
         zone_label = datetime.fromtimestamp(at, ZoneInfo(self.tz)).tzname() or self.tz
-        user = {
+        user: dict[str, Any] = {
             "id": self.id,
             "team_id": team_id,
             "name": self.name,

@@ -374,7 +374,7 @@ class Storage:
 
     def lun_list_xml(self, array: StorageArray) -> str:
         """The `<iscsi-target>` LUN list the LVM-over-iSCSI probe prints without a SCSIid."""
-        rows = []
+        rows: list[str] = []
         for vol in array.volumes.values():
             if vol.kind != "iscsi":
                 continue

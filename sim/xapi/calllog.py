@@ -62,8 +62,8 @@ class CallLog:
         method: str,
         params: list[Any],
         outcome: str,
-    ) -> None:
-        entry = {
+    ) -> int:
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(started, UTC).isoformat(timespec="milliseconds"),
             "host": host,
             "user": user,

@@ -681,6 +681,7 @@ def _initial_faults(world: World) -> None:
             )
             world.fail_lun(link.id, fault.side)
         elif fault.kind == "site_down":
+            assert fault.site is not None  # Fault's validator requires it for site_down
             world.set_site(fault.site, False)
         elif fault.kind == "host_down":
             address = next(h.address for _, h in world.all_hosts() if h.name == fault.host)

@@ -24,7 +24,6 @@ from typing import Any
 
 from sim.xapi import schema
 from sim.xapi.api import Call, method
-from sim.xapi.db import copy_record
 from sim.xapi.errors import (
     EVENT_FROM_TOKEN_PARSE_FAILURE,
     EVENT_SUBSCRIPTION_PARSE_FAILURE,
@@ -125,7 +124,7 @@ def event_from(call: Call, classes: Any, token: Any, timeout: Any) -> dict[str, 
         # from the record cache instead.
         copy_now = len(live) <= _COPY_SNAPSHOTS_UP_TO
         for cls, ref, op, mtime in sorted(live, key=lambda c: c[3]):
-            snapshot: Any = copy_record(db.live(cls, ref)) if copy_now else Record(db, cls, ref)  # type: ignore[arg-type]
+            snapshot: Any = db.get(cls, ref) if copy_now else Record(db, cls, ref)
             events.append(
                 {
                     "id": str(mtime),

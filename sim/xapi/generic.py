@@ -100,7 +100,7 @@ def _register_class(spec: ClassSpec) -> None:
             pred = compile_filter(str(expr), cls)
             db = _db(call, cls)
             with db.lock:
-                return [r for r in db.refs(cls) if pred(db.live(cls, r))]  # type: ignore[arg-type]
+                return [r for r in db.refs(cls) if pred(db.live(cls, r))]
 
         @reg("get_all_where", ["expr"], True)
         def get_all_where(call: Call, expr: str) -> list[str]:

@@ -148,10 +148,10 @@ def plan_exists(
             (vm for vm in need if home[vm] not in room), key=lambda vm: need[vm], reverse=True
         )
         for vm in homeless:
-            host = next((h for h, f in room.items() if f >= need[vm]), None)
-            if host is None:
+            dest = next((h for h, f in room.items() if f >= need[vm]), None)
+            if dest is None:
                 return False
-            room[host] -= need[vm]
+            room[dest] -= need[vm]
     return True
 
 

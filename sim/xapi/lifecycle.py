@@ -63,7 +63,8 @@ def _storage_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
         if vdi is None:
             continue
         attached = any(
-            db.live("PBD", p)["host"] == host.ref and db.live("PBD", p)["currently_attached"]
+            db.get_field("PBD", p, "host") == host.ref
+            and db.get_field("PBD", p, "currently_attached")
             for p in db.get_field("SR", vdi["SR"], "PBDs")
         )
         if not attached:
@@ -90,10 +91,12 @@ def _network_ok(pool: Pool, rec: dict[str, Any], host: Host) -> str | None:
     db = pool.db
     for vif in rec["VIFs"]:
         v = db.live("VIF", vif)
-        net = db.live("network", v["network"]) if v else None
+        if v is None:
+            continue
+        net = db.live("network", v["network"])
         if net is None or not net["PIFs"]:
             continue  # internal networks need no PIF
-        if not any(db.live("PIF", p)["host"] == host.ref for p in net["PIFs"]):
+        if not any(db.get_field("PIF", p, "host") == host.ref for p in net["PIFs"]):
             return v["network"]
     return None
 
@@ -162,7 +165,8 @@ def _end(pool: Pool, vm: str) -> None:
 
 
 def _stall(pool: Pool, call: Call | None, method_name: str) -> None:
-    cancelled = (lambda: call.task.cancelled()) if call and call.task else (lambda: False)
+    task = call.task if call is not None else None
+    cancelled = task.cancelled if task is not None else (lambda: False)
     pool.world.stall_point(method_name, cancelled, site=pool.site.name)
     if call is not None and call.task is not None:
         call.task.check_cancelled()

@@ -227,9 +227,10 @@ def load(data: dict[str, Any], *, speed: float | None = None) -> World:
             last_shipped_at=d["last_shipped_at"],
             test_copy=volumes.get(d["test_copy"]) if d["test_copy"] else None,
         )
-        for vol in (link.source, link.mirror, link.test_copy):
-            if vol is not None:
-                vol.link = link
+        linked: tuple[Volume | None, ...] = (link.source, link.mirror, link.test_copy)
+        for end in linked:
+            if end is not None:
+                end.link = link
         storage.links[link.id] = link
     releases = {p.name: Release(p.xapi_version) for s in scenario.sites for p in s.pools}
     for name, p in data["pools"].items():

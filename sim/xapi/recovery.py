@@ -327,7 +327,9 @@ def own_disk_srs(db: Database, vm: str) -> set[str]:
         if rec is None or rec["type"] == "CD" or rec["VDI"] == NULL_REF:
             continue
         vdi = db.live("VDI", rec["VDI"])
-        sr = db.live("SR", vdi["SR"]) if vdi is not None else None
+        if vdi is None:
+            continue
+        sr = db.live("SR", vdi["SR"])
         if sr is not None and sr["content_type"] != "iso":
             out.add(vdi["SR"])
     return out

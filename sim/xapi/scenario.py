@@ -28,7 +28,7 @@ import tomllib
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -66,11 +66,8 @@ class _LatencyTable(_Strict):
 
 
 # The [latency] table: clock.LatencyModel's operations and defaults, so the two cannot drift.
-Latency = create_model(
-    "Latency",
-    __base__=_LatencyTable,
-    **{f.name: (float, f.default) for f in fields(LatencyModel)},
-)
+_latency_fields: dict[str, Any] = {f.name: (float, f.default) for f in fields(LatencyModel)}
+Latency = create_model("Latency", __base__=_LatencyTable, **_latency_fields)
 
 
 class Replication(_Strict):

@@ -14,6 +14,7 @@ Types are the API's: a field's `kind` decides how setters coerce input and how
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +53,7 @@ class Field:
         return _KIND_DEFAULTS[self.kind]()
 
 
-_KIND_DEFAULTS = {
+_KIND_DEFAULTS: dict[str, Callable[[], Any]] = {
     S: str,
     I: int,
     F: float,

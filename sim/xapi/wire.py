@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import TYPE_CHECKING, Any
 
-from sim.xapi.db import copy_record
-
 if TYPE_CHECKING:
     from sim.xapi.db import Database
 
@@ -326,17 +324,19 @@ def render_records(db: Database, cls: str, refs: list[str], kind: int) -> list[t
     out: list[tuple[str, str]] = []
     todo: list[tuple[int, str, int, dict[str, Any]]] = []
     cache = db.render_cache
-    slot = kind + 1
     with db.lock:
         for ref in refs:
             mtime = db.stamp_of(cls, ref)
             if mtime is None:
                 continue
             hit = cache.get((cls, ref))
-            if hit is not None and hit[0] == mtime and hit[slot] is not None:
-                out.append((ref, hit[slot]))  # type: ignore[arg-type]
+            text = None
+            if hit is not None and hit[0] == mtime:
+                text = hit[1] if kind == 0 else hit[2]
+            if text is not None:
+                out.append((ref, text))
             else:
-                todo.append((len(out), ref, mtime, copy_record(db.live(cls, ref))))  # type: ignore[arg-type]
+                todo.append((len(out), ref, mtime, db.get(cls, ref)))
                 out.append((ref, ""))
     rendered = []
     for idx, ref, mtime, rec in todo:
