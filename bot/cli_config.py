@@ -11,6 +11,11 @@ connection the bot will need on the worst night, before that night:
   §2.6), and `VM.recover` refuses a `session_to` without them;
 - Slack: `auth.test` with the bot token; in Socket Mode `apps.connections.open` with the
   app-level token (the only call that token may make; the URL it returns is not used);
+- each pair: where the protected pool's SRs replicate, as the storage adapter reports its LUNs
+  and the pool its SRs (`SR.get_all_records`, read in the same login). A pair whose protected
+  pool's LUNs all replicate to another site than the DR pool's is a configuration error naming
+  the LUNs (the loader finds it for the LUNs a `manual` adapter lists; with the `sim` adapter,
+  or LUNs naming no pool at a site of several pools, only this check and readiness can);
 - every channel the bot posts or uploads to: `conversations.info`, and `is_member` (uploads
   need membership even where `chat:write.public` lets the bot post).
 
@@ -35,8 +40,10 @@ from bot.ops.output import console, dump, fail
 from bot.settings import Settings, config_path, load_settings
 from bot.slack.app import make_client
 from bot.slack.config import SlackConfig
-from engine.config import EngineConfig, PoolEndpoint
+from engine import messages as engine_messages
+from engine.config import EngineConfig, PoolEndpoint, PoolPair
 from engine.errors import ConfigError, XapiError
+from engine.storage import ReplicatedLun, adapter_from_config
 from engine.xapi import XapiClient
 
 config_app = typer.Typer(help="Check the configuration and every connection it names.")
@@ -111,6 +118,16 @@ MSG = {
         "cannot look at channel {id}: the app lacks the {scope} scope; add it from "
         "deploy/slack-app-manifest.yaml and reinstall the app"
     ),
+    "storage_down": (
+        "the storage adapter's LUNs cannot be read ({error}); check engine.storage "
+        "(adapter, control_url, luns)"
+    ),
+    "pair_ok": "{luns} replicate to {dr}'s site {dr_site}",
+    "pair_unread": "not checked: pool {pool} could not be read (see above)",
+    "pair_no_luns": (
+        "none of {protected}'s SRs is on a replicated LUN the storage adapter reports; "
+        "replicate its SRs to {dr_site}, or list their LUNs under engine.storage.luns"
+    ),
     "summary_ok": "Everything drbot needs answered.",
     "summary_bad": "{count} problem(s) to fix before drbot can be relied on.",
 }
@@ -160,8 +177,11 @@ def missing_permissions(record: Mapping[str, Any]) -> list[str]:
     return [p for p in DR_PERMISSIONS if p not in held]
 
 
-def check_pool(name: str, endpoint: PoolEndpoint, engine: EngineConfig) -> Finding:
-    """Log in to pool `name` and check the account's role."""
+def check_pool(
+    name: str, endpoint: PoolEndpoint, engine: EngineConfig, srs: dict[str, set[str]] | None = None
+) -> Finding:
+    """Log in to pool `name` and check the account's role; with `srs`, record there the uuids
+    of the pool's SRs (read in the same login, for `check_pairs`)."""
     area = f"pool {name}"
     t = engine.timeouts
     try:
@@ -175,6 +195,8 @@ def check_pool(name: str, endpoint: PoolEndpoint, engine: EngineConfig) -> Findi
         return Finding(area=area, status="fail", message=_pool_problem(name, endpoint, exc))
     try:
         record = client.call("session.get_record", client.session)
+        if srs is not None:
+            srs[name] = {str(r.get("uuid")) for r in client.get_all_records("SR").values()}
     except XapiError as exc:
         return Finding(area=area, status="fail", message=_pool_problem(name, endpoint, exc))
     finally:
@@ -298,12 +320,68 @@ def _check_channels(client: WebClient, channels: dict[str, str], bot: str) -> li
     return found
 
 
+def check_pairs(engine: EngineConfig, srs: Mapping[str, set[str]]) -> list[Finding]:
+    """For each pair, whether its protected pool's SRs (`srs`: pool -> SR uuids, as read from
+    the pools) replicate to the DR pool's site, as the storage adapter reports its LUNs. The
+    same rule as the loader's and readiness' (`R_LUNS_ELSEWHERE`): a pair none of whose LUNs
+    goes to the DR pool's site, while some go elsewhere, cannot recover anything."""
+    if not engine.pairs:
+        return []
+    try:
+        luns: list[ReplicatedLun] = list(adapter_from_config(engine.storage).state())
+    except Exception as exc:  # a StorageError, or whatever the adapter's transport raised
+        return [
+            Finding(area="storage", status="fail", message=MSG["storage_down"].format(error=exc))
+        ]
+    return [_check_pair(pair, engine, luns, srs) for pair in engine.pairs]
+
+
+def _check_pair(
+    pair: PoolPair, engine: EngineConfig, luns: list[ReplicatedLun], srs: Mapping[str, set[str]]
+) -> Finding:
+    area = f"pair {pair.protected} -> {pair.dr}"
+    own_srs = srs.get(pair.protected)
+    if own_srs is None:
+        return Finding(
+            area=area, status="warn", message=MSG["pair_unread"].format(pool=pair.protected)
+        )
+    dr_site = engine.pools[pair.dr].site
+    own = [lun for lun in luns if lun.sr_uuid in own_srs]
+    there = [lun for lun in own if not dr_site or lun.target_site in ("", dr_site)]
+    elsewhere = [lun for lun in own if lun not in there]
+    if there:
+        return Finding(
+            area=area,
+            status="ok",
+            message=MSG["pair_ok"].format(
+                luns=", ".join(lun.lun for lun in there), dr=pair.dr, dr_site=dr_site or "?"
+            ),
+        )
+    if elsewhere:
+        message = engine_messages.CONFIG_PAIR_LUNS_ELSEWHERE.format(
+            protected=pair.protected,
+            dr=pair.dr,
+            luns=", ".join(lun.lun for lun in elsewhere),
+            sites=" and ".join(sorted({repr(lun.target_site) for lun in elsewhere})),
+            dr_site=dr_site,
+        )
+        return Finding(area=area, status="fail", message=message)
+    # Not provably wrong (a manual adapter may list its LUNs later), but nothing to recover.
+    return Finding(
+        area=area,
+        status="warn",
+        message=MSG["pair_no_luns"].format(protected=pair.protected, dr_site=dr_site or "?"),
+    )
+
+
 def run_checks(settings: Settings) -> list[Finding]:
-    """Every check of the module docstring, in order: pools, then Slack."""
+    """Every check of the module docstring, in order: pools, pairs, then Slack."""
+    srs: dict[str, set[str]] = {}
     findings = [
-        check_pool(name, endpoint, settings.engine)
+        check_pool(name, endpoint, settings.engine, srs)
         for name, endpoint in settings.engine.pools.items()
     ]
+    findings += check_pairs(settings.engine, srs)
     if settings.slack is not None:
         findings += check_slack(settings.slack, posting_channels(settings))
     return findings

@@ -26,8 +26,9 @@ Where a value comes from, the first that has it wins:
 
 Every key is checked: an unknown one (`stor_path`) is an error naming the nearest valid key. A
 value that does not parse names the variable or key it came from. Each time the settings are
-read, the `drbot.settings` logger warns about a configuration file, secret file or audit key
-that others may read, a pool reached over plain HTTP, and TLS that is not verified.
+read, the `drbot.settings` logger warns about a configuration file or secret file that others
+may read (world-readable, or readable by a group drbot is not in: `others_may_read`), a pool
+reached over plain HTTP, and TLS that is not verified.
 
 Other sections (`[slack]` ...) are owned by the parts of the bot that read them: each adds its
 one field below, with its model in its own module.
@@ -240,9 +241,28 @@ def _warn(message: str) -> None:
         log.warning(message)
 
 
+def others_may_read(path: Path) -> int | None:
+    """The mode of `path` when users other than drbot may read or change it, else None.
+
+    The rule: anything for others (world bits) is shared; group bits are shared only when the
+    file's group is not one of drbot's own groups (primary or supplementary). A file of
+    drbot's own group is how a container platform hands secrets to a process that does not
+    own them: a Kubernetes secret volume with `defaultMode: 0440` is root:fsGroup, and the
+    pod's fsGroup is a supplementary group of drbot's process (deploy/kubernetes/drbot.yaml).
+    A group of other people (`users`) is not drbot's own group unless drbot's account was put
+    in it, which is a choice the host's administrator made."""
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o007:
+        return mode
+    if mode & 0o070 and info.st_gid not in {os.getegid(), *os.getgroups()}:
+        return mode
+    return None
+
+
 def _warn_if_shared(path: Path, what: str) -> None:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
+    mode = others_may_read(path)
+    if mode is not None:
         _warn(OTHERS_MAY_READ.format(what=what, path=path, mode=mode))
 
 

@@ -4,6 +4,7 @@ sim/slack and sim/xapi: what each person sees, where, and that nothing goes unan
 from __future__ import annotations
 
 from bot.demo import approval_id_of, wait_until
+from commands.requests import FailoverRequest
 from tests.bot.conftest import OPS, ask, bot_said, click, finished, started_run
 
 OLIVIA, ALEX, VICTOR = "U0ONCALL01", "U0APPROV01", "U0VIEWER01"
@@ -167,6 +168,19 @@ def test_a_mention_without_reason_offers_a_button_that_opens_the_modal(world):
     olivia.click("dr-ops", asked.ts, action_id="dr_give_reason", as_of=asked.seq)
     bot_said(world, since, kind="ephemeral", to=OLIVIA, text="no longer waiting")
     assert len(world.service.wiring.store.approvals.recent()) == 1
+    # The same approval flow as `/dr failover all --reason ...`: two approvers, never her.
+    assert view.request == FailoverRequest(target="all", reason="DC1 lost power")
+    assert view.quorum == 2
+    since = click(world, "olivia", approval.ts, "dr_approve")
+    assert bot_said(world, since, kind="ephemeral", to=OLIVIA).thread_ts == parent.ts
+    click(world, "alex", approval.ts, "dr_approve")
+    click(world, "priya", approval.ts, "dr_approve")
+    run_id = started_run(world, approval)
+    run = finished(world, run_id)
+    assert run.state in ("succeeded", "partially-succeeded"), run.error
+    where = world.serving.bot.threads.get(run_id)
+    assert where is not None
+    assert where.thread_ts == parent.ts  # its progress and summary are there
 
 
 def test_app_home_follows_approvals_and_runs_and_approves_from_there(world):

@@ -168,3 +168,43 @@ def test_after_an_abort_the_done_button_goes_and_a_late_click_is_refused(manual_
     bot_said(world, since, kind="ephemeral", to=OLIVIA, text="waits for no storage step")
     assert world.service.wiring.store.runs.get(run_id).state == "aborted"
     assert _confirmations(world) == []
+
+
+def _resumes(world: DemoWorld, run_id: int) -> int:
+    """How many times the run was resumed (audited transitions to running by a person)."""
+    return sum(
+        1
+        for e in world.service.wiring.store.audit.entries()
+        if e["event_type"] == "RunTransitioned"
+        and e["payload"] == {"run_id": run_id, "to": "running", "reason": "resumed"}
+    )
+
+
+def test_a_double_click_on_done_confirms_the_step_once(manual_socket_world):
+    """olivia clicks Gold's Done twice in a row (a double click: both reach the bot before
+    either is answered): the step is confirmed, audited and resumed once, the extra click
+    changes nothing, and the failover still finishes."""
+    world = manual_socket_world
+    _, run_id, first, message = _first_step(world)
+    world.control(f"/replication/{first[0]}/{first[1]}")
+    olivia = world.slack.person("olivia")
+    clicks = [
+        olivia.click(OPS, message.ts, action_id=DONE, as_of=message.seq, wait=False)
+        for _ in range(2)
+    ]
+    for delivery in clicks:
+        assert delivery is not None
+        delivery.wait(10)
+    world.serving.bot.worker.wait_idle(30)
+    wait_until(lambda: _step(world, run_id) != first, timeout=120)
+    assert [e["payload"]["lun"] for e in _confirmations(world)] == [first[0]]
+    assert _resumes(world, run_id) == 1
+    second = _step(world, run_id)
+    if second is not None:  # the run waits for Silver now: confirm it as the team would
+        world.control(f"/replication/{second[0]}/{second[1]}")
+        shown = _step_message(world, message.seq, message.thread_ts or "", second[0])
+        click(world, "olivia", shown.ts, DONE)
+    run = world.finished(run_id)
+    assert run.state in ("succeeded", "partially-succeeded"), run.error
+    assert len(_confirmations(world)) == LUNS
+    assert _resumes(world, run_id) == LUNS

@@ -162,6 +162,61 @@ def test_a_secret_file_others_may_read_is_warned_about(tmp_path, monkeypatch, ca
     assert "DRBOT_ENGINE__POOLS__PROD__PASSWORD may be read by other users" in caplog.text
 
 
+def _kubernetes_secret(tmp_path: Path, mode: int, gid: int) -> Path:
+    """A secret volume as the kubelet mounts it: each file a symlink into `..data`, the file
+    itself `mode`, owned by root and group `gid` (the pod's fsGroup)."""
+    volume = tmp_path / "secrets"
+    data = volume / "..2026_12_05_06_00_00.000000001"
+    data.mkdir(parents=True)
+    (volume / "..data").symlink_to(data.name)
+    name = "DRBOT_ENGINE__POOLS__PROD__PASSWORD"
+    (data / name).write_text("from-kubernetes")
+    os.chown(data / name, -1, gid)
+    (data / name).chmod(mode)
+    (volume / name).symlink_to(f"..data/{name}")
+    return volume
+
+
+def _read_with_secrets(tmp_path: Path, volume: Path, monkeypatch, caplog) -> str:
+    monkeypatch.setenv("DRBOT_SECRETS_DIR", str(volume))
+    config = tmp_path / "drbot.toml"
+    config.write_text(config_text(tmp_path / "drbot.db"))
+    config.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="drbot.settings"):
+        engine = load_settings(config).engine
+    assert engine.pools["prod"].password.get_secret_value() == "from-kubernetes"
+    return caplog.text
+
+
+def test_a_kubernetes_secret_mounted_0440_for_the_pods_group_is_not_warned_about(
+    tmp_path, monkeypatch, caplog
+):
+    """A secret file 0440 whose group is one of drbot's own (the pod's fsGroup) is read
+    without a warning: group-readable by the bot's own group is the documented k8s way."""
+    volume = _kubernetes_secret(tmp_path, 0o440, os.getegid())
+    assert "may be read by other users" not in _read_with_secrets(
+        tmp_path, volume, monkeypatch, caplog
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file another group needs root")
+def test_a_secret_readable_by_a_group_drbot_is_not_in_is_warned_about(
+    tmp_path, monkeypatch, caplog
+):
+    """The same 0440 file whose group drbot is not in is warned about: others read it."""
+    stranger = max({os.getegid(), *os.getgroups()}) + 4242
+    volume = _kubernetes_secret(tmp_path, 0o440, stranger)
+    text = _read_with_secrets(tmp_path, volume, monkeypatch, caplog)
+    assert "DRBOT_ENGINE__POOLS__PROD__PASSWORD may be read by other users (mode 440)" in text
+
+
+def test_a_world_readable_secret_is_warned_about_whatever_its_group(tmp_path, monkeypatch, caplog):
+    """0444 is warned about even when the group is drbot's own."""
+    volume = _kubernetes_secret(tmp_path, 0o444, os.getegid())
+    text = _read_with_secrets(tmp_path, volume, monkeypatch, caplog)
+    assert "DRBOT_ENGINE__POOLS__PROD__PASSWORD may be read by other users (mode 444)" in text
+
+
 # -- transport ---------------------------------------------------------------------------------
 
 
