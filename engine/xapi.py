@@ -116,19 +116,58 @@ class _HTTPSConnection(http.client.HTTPSConnection):
 
 
 class _Connections:
-    """Opens HTTP(S) connections with the endpoint's TLS settings and a socket timeout."""
+    """Opens HTTP(S) connections with the endpoint's TLS settings and a socket timeout, and
+    keeps track of them so that none outlives its use.
+
+    Connections belong to the thread that opened them (the client keeps one set per thread),
+    and threads come and go without saying so: a connection whose thread has ended is closed
+    the next time any thread opens one, and `close_all` closes the rest when the client is
+    closed. Left to the garbage collector, their sockets would be closed at some random later
+    point, unannounced to the pool.
+    """
 
     def __init__(self, endpoint: PoolEndpoint, timeout: float) -> None:
         self.timeout = timeout
         self._fingerprint = endpoint.fingerprint_hex
         self._context = _ssl_context(endpoint)
+        self._lock = threading.Lock()
+        self._opened: list[tuple[threading.Thread, http.client.HTTPConnection]] = []
 
     def open(self, scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
         if scheme == "https":
-            return _HTTPSConnection(
+            conn = _HTTPSConnection(
                 netloc, fingerprint=self._fingerprint, context=self._context, timeout=timeout
             )
-        return http.client.HTTPConnection(netloc, timeout=timeout)
+        else:
+            conn = http.client.HTTPConnection(netloc, timeout=timeout)
+        self._track(conn)
+        return conn
+
+    def _track(self, conn: http.client.HTTPConnection) -> None:
+        me = threading.current_thread()
+        keep: list[tuple[threading.Thread, http.client.HTTPConnection]] = []
+        done: list[tuple[threading.Thread, http.client.HTTPConnection]] = []
+        with self._lock:
+            for thread, old in self._opened:
+                # This thread's own connections without a socket were closed by it (a reopen
+                # after a failure); another thread's may be about to connect, so only its death
+                # says they are done.
+                gone = not thread.is_alive() or (thread is me and old.sock is None)
+                (done if gone else keep).append((thread, old))
+            keep.append((me, conn))
+            self._opened = keep
+        for _, old in done:
+            with contextlib.suppress(Exception):
+                old.close()
+
+    def close_all(self) -> None:
+        """Close every connection opened through this object, in any thread."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for _, conn in opened:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class _Transport(xmlrpc.client.Transport):
@@ -790,7 +829,8 @@ class XapiClient(PoolAPI):
         self._login()
 
     def close(self) -> None:
-        """Log out (best effort) and drop this thread's connections."""
+        """Log out (best effort) and close every connection of this client, in every thread:
+        call it when nothing uses the client any more."""
         session, url = self._session, self._url
         self._session = None
         if session and url:
@@ -798,6 +838,7 @@ class XapiClient(PoolAPI):
                 proxy = self._proxy(url, self.connect_timeout)
                 getattr(proxy, "session.logout")(session)
         self._drop_local()
+        self._connections.close_all()
 
     def __enter__(self) -> XapiClient:
         return self

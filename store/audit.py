@@ -356,6 +356,10 @@ class Audit:
         """
         # Checking never makes a key: a trail written with a key cannot be checked without it.
         key = self.key if self._key is not None or self.key_file.exists() else None
+        # Anchors before rows: an anchor is written only after its entry is committed, so every
+        # anchor read here names an entry the rows below include, unless it was really cut off.
+        # Read the other way round, a writer anchoring in between looks like a truncation.
+        anchors = read_anchors(self.anchor_file)
         with self._c.lock:
             rows = list(self._c.db.query("SELECT * FROM audit ORDER BY seq"))
         result = AuditCheck(entries=len(rows))
@@ -372,7 +376,7 @@ class Audit:
             prev, expected = r["hash"], r["seq"] + 1
         if rows and result.keyed_from is None:
             result.notes.append(errors.CHAIN_NOT_YET_KEYED.format(count=len(rows)))
-        self._check_anchors(key, rows, result)
+        self._check_anchors(key, rows, anchors, result)
         return result
 
     def _link_problem(
@@ -412,9 +416,12 @@ class Audit:
         return None
 
     def _check_anchors(
-        self, key: bytes | None, rows: list[dict[str, Any]], result: AuditCheck
+        self,
+        key: bytes | None,
+        rows: list[dict[str, Any]],
+        anchors: list[Anchor],
+        result: AuditCheck,
     ) -> None:
-        anchors = read_anchors(self.anchor_file)
         result.anchors = len(anchors)
         if anchors and key is None:
             result.problem = errors.KEY_MISSING.format(path=self.key_file)
@@ -427,8 +434,9 @@ class Audit:
                 return
         keyed = len(rows) - result.keyed_from + 1 if result.keyed_from else 0
         if not anchors:
-            # An anchor is written every `anchor_every` entries: a keyed trail that long has one.
-            if keyed >= self.anchor_every:
+            # An anchor is written every `anchor_every` entries: a keyed trail that long has one,
+            # unless the writer of its newest entry is anchoring it right now.
+            if keyed >= self.anchor_every and not read_anchors(self.anchor_file):
                 result.problem = errors.ANCHORS_MISSING.format(
                     path=self.anchor_file, count=len(rows)
                 )

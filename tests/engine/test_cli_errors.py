@@ -121,8 +121,9 @@ def test_status_shows_the_last_test_failover_past_a_newer_failover(app, write_co
 
     config = write_config()
     store = open_store(config.replace("drbot.toml", "drbot.db"))
-    drill = store.runs.create("test-failover", "all", "dr", "h1", {}, "U1")
-    real = store.runs.create("failover", "all", "dr", "h2", {}, "U1")
+    plan = {"source_pool": "prod", "dest_pool": "dr"}
+    drill = store.runs.create("test-failover", "all", "dr", "h1", plan, "U1")
+    real = store.runs.create("failover", "all", "dr", "h2", plan, "U1")
     store.drills.record(drill, "test-failover", "dr", 95.0, "succeeded", {})
     store.drills.record(real, "failover", "dr", 40.0, "succeeded", {})
     store.close()

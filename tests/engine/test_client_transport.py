@@ -221,3 +221,22 @@ def test_servers_without_jsonrpc_fall_back_to_xmlrpc(core_sim):
         proxy.shutdown()
         proxy.server_close()
         thread.join()
+
+
+def test_connections_of_threads_that_ended_are_closed_and_close_closes_the_rest(core_sim):
+    """A thread that called and ended leaves no open socket behind once the client is closed,
+    and none is left for the garbage collector to find (no ResourceWarning)."""
+    import gc
+    import warnings
+
+    sims = core_sim(**{"site-a": 2})
+    client = sims.client("site-a")
+    threads = [threading.Thread(target=client.get_all_records, args=("VM",)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        client.close()
+        gc.collect()
+    assert [w for w in seen if issubclass(w.category, ResourceWarning)] == []

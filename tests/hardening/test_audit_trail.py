@@ -373,3 +373,29 @@ def test_an_anchor_that_cannot_be_written_never_fails_the_entry(tmp_path, caplog
     assert f"The audit anchor file {blocked} cannot be appended to" in caplog.text
     with open_store(tmp_path / "drbot.db") as again:
         assert [e["event_type"] for e in again.audit.entries()] == ["Kept"]
+
+
+def test_a_check_while_another_connection_appends_and_anchors_finds_nothing_wrong(tmp_path):
+    """check() racing a writer that appends and anchors every entry never reports a problem."""
+    import threading
+
+    path = tmp_path / "drbot.db"
+    writer = _write(path, 1, anchor_every=1)
+    stop = threading.Event()
+
+    def append() -> None:
+        i = 0
+        while not stop.is_set():
+            writer.audit.append("RunTransitioned", "U1", {"i": i})
+            i += 1
+
+    thread = threading.Thread(target=append)
+    thread.start()
+    try:
+        with open_store(path) as reader:
+            problems = [p for p in (reader.audit.check().problem for _ in range(100)) if p]
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    assert problems == []
