@@ -166,12 +166,14 @@ def simulators(
     slack_clock: Any = None,
     policy: dict[str, Any] | None = None,
     storage: str = "sim",
+    slack_settings: dict[str, Any] | None = None,
 ) -> Iterator[Simulators]:
     """Start sim/xapi (`scenario`) and sim/slack on loopback and write a drbot configuration
     for them in `state_dir` (the bot in `mode`: socket or http); stop them afterwards.
     `storage = "manual"` configures the manual storage adapter over the simulated array's
     LUNs: each storage step then waits for a person (who acts on the array through sim/xapi's
-    control API) to click Done."""
+    control API) to click Done. `policy` and `slack_settings` are merged into the
+    configuration's [policy] and [slack]."""
     import tomllib
 
     import tomli_w
@@ -193,12 +195,12 @@ def simulators(
         endpoints = {**xapi.endpoints, "slack": slack.endpoints()}
         write_endpoints(endpoints, endpoints_path)
         write_config(endpoints, config_path, Path("drbot.db"), force=True)  # the demo's own file
-        if policy or mode != "socket" or storage != "sim":
+        if policy or slack_settings or mode != "socket" or storage != "sim":
             data = tomllib.loads(config_path.read_text())
             if storage == "manual":
                 data["engine"]["storage"] = {"adapter": "manual", "luns": sims.luns()}
             data["policy"] = {**data.get("policy", {}), **(policy or {})}
-            data["slack"] = {**data["slack"], "mode": mode}
+            data["slack"] = {**data["slack"], **(slack_settings or {}), "mode": mode}
             if mode == "http":
                 data["slack"]["http"] = {"host": "127.0.0.1", "port": 0}
             config_path.write_text(tomli_w.dumps(data))
@@ -249,6 +251,7 @@ def demo_world(
     clock: Any = None,
     policy: dict[str, Any] | None = None,
     storage: str = "sim",
+    slack_settings: dict[str, Any] | None = None,
 ) -> Iterator[DemoWorld]:
     """Both simulators and the bot (`mode`: socket or http) on loopback, with a configuration
     in `state_dir`; everything stopped afterwards. `clock` is the service's and the bot's (a
@@ -261,6 +264,7 @@ def demo_world(
         slack_clock=slack_clock,
         policy=policy,
         storage=storage,
+        slack_settings=slack_settings,
     ) as sims:
         service, serving = start_stack(sims, clock=clock)
         world = DemoWorld(

@@ -30,7 +30,6 @@ ApprovalState = Literal[
     "superseded",  # the plan changed before the run: `superseded_by` is the new approval
     "failed",  # quorum reached but the run could not start (`rejection` says why)
 ]
-APPROVAL_OPEN: frozenset[str] = frozenset({"pending"})
 
 RefusalCode = Literal[
     "not-allowed",  # the caller's role does not allow the command

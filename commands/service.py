@@ -81,7 +81,15 @@ from engine.errors import DRError, PlanChanged, RunConflict, RunStateError
 from engine.messages import shown
 from engine.models import Plan
 from engine.runner import PlanBlocked
-from store import IllegalTransition, Kind, RunNotFound, RunRecord, RunState, StoreError
+from store import (
+    IllegalTransition,
+    Kind,
+    PausedStep,
+    RunNotFound,
+    RunRecord,
+    RunState,
+    StoreError,
+)
 from store.approvals import ApprovalNotFound, VoteOutcome
 
 log = logging.getLogger(__name__)
@@ -369,15 +377,24 @@ class Service:
         return self._do_resume(request.run_id, request.storage_done, actor)
 
     def _do_resume(self, run_id: int, storage_done: bool, actor: Actor) -> Result:
-        step = self.wiring.runner.paused_step(run_id) if storage_done else None
-        if step is not None:
+        confirmed: list[PausedStep] = []
+
+        def confirm(run: RunRecord) -> None:
+            # Inside the resume's transaction: of two clicks on one Done, only the one that
+            # finds the run still paused confirms and audits its step.
+            step = run.paused_step
+            if not storage_done or step is None:
+                return
             adapter = self.wiring.adapter
             if isinstance(adapter, ManualSteps):
                 adapter.confirm(step.lun, step.action)
             self.wiring.store.audit.append(
                 "StorageStepConfirmed", actor.label, {"run_id": run_id, **step.model_dump()}
             )
-        self.wiring.runner.resume(run_id, actor=actor.label)
+            confirmed.append(step)
+
+        self.wiring.runner.resume(run_id, actor=actor.label, before=confirm)
+        step = confirmed[0] if confirmed else None
         return RunUpdated(action="resumed", run=self._summary(run_id), storage_step=storage(step))
 
     def _abort(self, request: AbortRequest, actor: Actor) -> Result:

@@ -6,28 +6,9 @@ groups and start delays) and standalone VMs it recovers, what it does with them 
 their networks land, and every pre-check that could make the run fail or do harm. It reads the
 pools' inventories and the storage adapter's state; it never changes a pool.
 
-Where a VM's record comes from (the question of reading foreign metadata)
---------------------------------------------------------------------------
-What `VM.recover` imports is the record on the replicated metadata VDI at the DR site
-(reference §2.5). At planning time that VDI usually cannot be read: for a failover the mirror is
-read-only and cannot be attached until it is promoted (§7.5), and presenting a test copy or
-promoting is exactly the side effect a dry run must not have. So the planner chooses, per VM,
-the best record it can see, and says which one in `VMPlan.record_source`:
-
-1. `metadata-vdi`: the record read from a metadata VDI already attached at the destination
-   (`metadata_latest` only, §2.2), opened with `VDI.open_database` and released with
-   `session.logout`. This happens when the mirrors are attached already (a failback whose
-   reversed LUNs are attached, a re-plan during a run). Opening a database creates a session
-   and a VBD in dom0 that logout removes: no VM, SR or DR_task is touched.
-2. `source-pool`: the live record of the protected pool, from its event-fed inventory. The
-   metadata VDI is a write-through copy of that database (§2.1), so it is the record the mirror
-   will hold once replication catches up. A VM created inside the replication lag (its
-   `install_time` is later than the mirror's as-of time) is not on the mirror yet: the plan warns
-   (and a planned failover syncs first). If the source site is down, the inventory still holds
-   the last state seen before it went, which is the best knowledge anyone has.
-3. `replicated-metadata-unread`: the source is unknown to drbot (no inventory) and the mirror is
-   unreadable. The plan then recovers "everything on the latest metadata VDI" and says so; a
-   named target cannot be resolved and is a blocker.
+Where a VM's record comes from (the question of reading foreign metadata) is told in
+`engine.planning.records`: a metadata VDI already attached at the destination, else the source
+pool's live record, else nothing ("recover what the latest metadata VDI holds").
 
 The destination's copy of each VM (same uuid) is always read, and the seed's most-recent rule
 applies with XAPI's version counter (§5.4): the incoming record wins only if its `version` is
@@ -42,31 +23,29 @@ Several metadata VDIs of one pool with `metadata_latest` hold the same database 
 names one to read, preferring one on a LUN the VMs need anyway, so no LUN is attached only for
 its metadata. Writes still in flight to the mirror are reported (`metadata-in-flight`).
 
-Selection rules: a vApp is recovered whole (`VM_appliance.recover`); naming a member VM selects
-its vApp and says so. With target "all", VMs that cannot be recovered (a disk on local or
-non-replicated storage) are left out with a warning; named explicitly, they are a blocker.
+Selection rules (`engine.planning.targets`): a vApp is recovered whole (`VM_appliance.recover`);
+naming a member VM selects its vApp and says so. With target "all", VMs that cannot be recovered
+(a disk on local or non-replicated storage) are left out with a warning; named explicitly, they
+are a blocker.
 
 How it is built
 ---------------
 `plan` reads no kind names: what differs between kinds is data in `engine.planning.policy`
 (one `KindPolicy` each), and every check is a small function in `engine.planning.rules`, run
-from one of its four ordered lists (site, VM, LUN, assembled plan) against the `PlanFacts`
-gathered once. A new check is a function added to a list; a new difference between kinds is a
-policy field.
+from one of its ordered lists (site, source, records, VM, LUN, assembled plan) against the
+`PlanFacts` gathered once. A new check is a function added to a list; a new difference between
+kinds is a policy field. What remains here is the assembly: the order of the steps, the
+`VMPlan` / `AppliancePlan` / `LunPlan` of each thing recovered, and the hash
+(`engine.planning.rto` estimates the RTO).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from engine import messages as m
 from engine.clock import Clock, SystemClock
-from engine.errors import TargetNotFound, XapiError
-from engine.inventory import Inventory
+from engine.errors import TargetNotFound
 from engine.models import (
     ApplianceInfo,
     AppliancePlan,
@@ -75,18 +54,20 @@ from engine.models import (
     ExistingInDest,
     Kind,
     LunPlan,
-    MetadataSource,
     NetworkInfo,
     Plan,
     PowerAfter,
     VMInfo,
     VMPlan,
 )
+from engine.planning import rules
 from engine.planning.facts import PlanFacts
 from engine.planning.options import History as History
 from engine.planning.options import PlanOptions as PlanOptions
 from engine.planning.policy import POLICIES
-from engine.planning.rules import PLAN_CHECKS, SITE_CHECKS, VM_CHECKS, lun_checks
+from engine.planning.records import records_and_metadata
+from engine.planning.rto import estimate_rto as estimate_rto
+from engine.planning.targets import EVERYTHING, failed_over_only, parse_target, select
 from engine.prechecks import check
 from engine.protection import (
     Records,
@@ -94,142 +75,9 @@ from engine.protection import (
     lun_state,
     luns_between,
     map_networks,
-    metadata_sources,
     mirror_as_of,
-    protection_problems,
-    read_foreign,
 )
 from engine.storage.base import ReplicatedLun, StorageAdapter
-
-# Seconds per operation when no drill history exists (XAPI defaults seen on real pools; the
-# simulator's latency model uses the same orders of magnitude).
-CALLS_PER_STEP = 4  # a step is its Async call, its event wait, a record read, task.destroy
-DEFAULT_OP_SECONDS: dict[str, float] = {
-    "storage_action": 10.0,
-    "attach_sr": 8.0,
-    "open_database": 2.0,
-    "recover_vm": 2.0,
-    "vm_start": 20.0,
-    "vm_clean_shutdown": 15.0,
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# Targets
-# ---------------------------------------------------------------------------------------------
-
-
-# The plan's message for each reason `protection_problems` gives.
-STORAGE_PROBLEMS = {
-    "local-storage": m.LOCAL_STORAGE,
-    "not-replicated": m.NOT_REPLICATED,
-    "snapshot-not-replicated": m.SNAPSHOT_NOT_REPLICATED,
-    "suspend-not-replicated": m.SUSPEND_NOT_REPLICATED,
-}
-
-
-def parse_target(target: str | Sequence[str]) -> list[str]:
-    """Split a target ("all", "app:payments, vm:jump-01", a list) into its items."""
-    items = [target] if isinstance(target, str) else list(target)
-    out: list[str] = []
-    for item in items:
-        out += [p.strip() for p in re.split(r"[,;\n]+", item) if p.strip()]
-    if not out:
-        raise TargetNotFound(m.TARGET_EMPTY)
-    return out
-
-
-@dataclass
-class _Selection:
-    appliances: list[ApplianceInfo] = field(default_factory=list)  # in target order
-    vms: list[VMInfo] = field(default_factory=list)  # standalone
-    explicit: set[str] = field(default_factory=set)  # uuids named explicitly
-    notes: list[Check] = field(default_factory=list)
-
-
-def select(records: Records, items: list[str], pool_name: str) -> _Selection:
-    """Resolve target items against the records: vApps by name or uuid, VMs by name or uuid."""
-    sel = _Selection()
-    real = records.real_vms()
-    apps = list(records.appliances.values())
-    if any(i.lower() in ("all", "*", "everything") for i in items):
-        sel.appliances = sorted(
-            (a for a in apps if any(records.vms.get(v) for v in a.vms)), key=lambda a: a.name_label
-        )
-        sel.vms = sorted((v for v in real if v.appliance is None), key=lambda v: v.name_label)
-        return sel
-    for item in items:
-        kind, _, name = item.partition(":") if ":" in item else ("", "", item)
-        kind = kind.lower()
-        found_app = [a for a in apps if name in (a.name_label, a.uuid)] if kind != "vm" else []
-        if found_app and kind in ("", "app", "vapp"):
-            app = found_app[0]
-            if app not in sel.appliances:
-                sel.appliances.append(app)
-                sel.explicit.add(app.uuid)
-            continue
-        matches = [v for v in real if name in (v.name_label, v.uuid)] if kind != "app" else []
-        if not matches:
-            raise TargetNotFound(
-                m.TARGET_NOT_FOUND.format(name=m.shown(item), pool=pool_name)
-                + _did_you_mean(name, [a.name_label for a in apps] + [v.name_label for v in real])
-            )
-        if len(matches) > 1:
-            raise TargetNotFound(
-                m.TARGET_AMBIGUOUS.format(name=m.shown(name), count=len(matches), pool=pool_name)
-            )
-        vm = matches[0]
-        sel.explicit.add(vm.uuid)
-        if vm.appliance and vm.appliance in records.appliances:
-            app = records.appliances[vm.appliance]
-            sel.notes.append(
-                Check(
-                    name="vapp-whole",
-                    status="warning",
-                    subject=vm.name_label,
-                    message=m.TARGET_IS_MEMBER.format(name=vm.name_label, app=app.name_label),
-                )
-            )
-            if app not in sel.appliances:
-                sel.appliances.append(app)
-                sel.explicit.add(app.uuid)
-        elif vm not in sel.vms:
-            sel.vms.append(vm)
-    return sel
-
-
-def _stale_metadata_conflicts(
-    f: PlanFacts, sel: _Selection, stale: Records, source: Records
-) -> list[Check]:
-    """A blocker for each named target the source has but the metadata attached at the DR
-    site lacks (that metadata is older than the source: an earlier run's leftover?)."""
-    known = {v.uuid for v in stale.vms.values()} | {a.uuid for a in stale.appliances.values()}
-    names = {v.uuid: v.name_label for v in source.vms.values()}
-    names.update({a.uuid: a.name_label for a in source.appliances.values()})
-    srs = ", ".join(sorted({ms.sr_name or ms.sr_uuid for ms in f.metadata})) or "?"
-    return [
-        check(
-            "target-conflict",
-            "blocker",
-            names.get(uuid, uuid),
-            m.TARGET_CONFLICT,
-            target=names.get(uuid, uuid),
-            src=f.source.name,
-            dst=f.dest.name,
-            srs=srs,
-        )
-        for uuid in sorted(sel.explicit - known)
-    ]
-
-
-def _did_you_mean(name: str, known: list[str]) -> str:
-    """ " Did you mean 'x'?" for a near miss (case, a typo), else ""."""
-    by_lower = {k.lower(): k for k in known if k}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.75)
-    if not close:
-        return ""
-    return " " + m.TARGET_DID_YOU_MEAN.format(names=" or ".join(repr(by_lower[c]) for c in close))
-
 
 # ---------------------------------------------------------------------------------------------
 # The planner
@@ -282,13 +130,12 @@ def plan(
         source_up=source.is_reachable(),
         dest_up=dest.is_reachable(),
     )
-    checks = [c for rule in SITE_CHECKS for c in rule(f)]
+    checks = [c for rule in rules.SITE_CHECKS for c in rule(f)]
 
     luns = luns_between(policy.kind, lun_state(storage), source, dest)
     f.replicated = {lun.sr_uuid for lun in luns}
-    f.records, f.metadata = _records(f)
-    if f.src_inv is not None:
-        checks += _metadata_checks(f.src_inv, f.metadata, f.replicated)
+    f.records, f.metadata = records_and_metadata(f)
+    checks += [c for rule in rules.SOURCE_CHECKS for c in rule(f)]
     if f.records is None:
         return _blind(f, items, luns, checks, history, clock)
     records = f.records
@@ -303,12 +150,11 @@ def plan(
         stale, records = records, Records.of(f.src_inv, "source-pool")
         f.records = records
         sel = select(records, items, source.name)
-        checks += _stale_metadata_conflicts(f, sel, stale, records)
+        checks += rules.target_conflicts(f, sel.explicit, stale, records)
     checks += sel.notes
-    if records.source == "metadata-vdi" and f.src_inv is not None:
-        checks += _missing_from_metadata(f.src_inv, records, f.replicated)
+    checks += [c for rule in rules.RECORD_CHECKS for c in rule(f)]
     if policy.only_failed_over_vms and f.src_inv is not None:
-        sel = _failed_over_only(sel, records, f.replicated)
+        sel = failed_over_only(sel, records, f.replicated)
 
     dst_inv = f.dst_inv
     f.dest_vms = {vm.uuid: vm for vm in dst_inv.vms.values()} if dst_inv else {}
@@ -340,7 +186,7 @@ def plan(
         for sr in sorted(units.srs | meta_srs)
         if sr in lun_by_sr
     ]
-    checks += lun_checks(lun_plans, f)
+    checks += rules.lun_checks(lun_plans, f)
 
     # The pair's map names protected-pool networks; a failback recovers the other way round.
     configured = dict(options.network_map)
@@ -364,7 +210,7 @@ def plan(
         network_map=map_networks(units.networks, dst_inv, configured),
         source_reachable=f.source_up,
     )
-    checks += [c for rule in PLAN_CHECKS for c in rule(draft, f)]
+    checks += [c for rule in rules.PLAN_CHECKS for c in rule(draft, f)]
     result = draft.model_copy(update={"checks": _dedupe(checks)})
     return _finish(result, options, history, clock, _latency(dest))
 
@@ -386,20 +232,6 @@ def _refuse_same_pool(source: Site, dest: Site) -> None:
         )
 
 
-def _records(f: PlanFacts) -> tuple[Records | None, list[MetadataSource]]:
-    """Where the VMs' records come from (see the module docstring), and the metadata VDIs."""
-    src_inv, dst_inv = f.src_inv, f.dst_inv
-    metadata: list[MetadataSource] = []
-    records: Records | None = None
-    if f.options.read_metadata and dst_inv is not None and f.dest_up and src_inv is not None:
-        records, metadata = _attached_metadata(dst_inv, src_inv, f.replicated)
-    if records is None and src_inv is not None:
-        records = Records.of(src_inv, "source-pool")
-    if not metadata and src_inv is not None:
-        metadata = metadata_sources(src_inv, f.policy.kind, dst_inv)
-    return records, metadata
-
-
 def _blind(
     f: PlanFacts,
     items: list[str],
@@ -409,7 +241,7 @@ def _blind(
     clock: Clock,
 ) -> Plan:
     """Nothing known of the source: recover whatever the latest metadata VDI holds."""
-    if any(i.lower() not in ("all", "*", "everything") for i in items):
+    if any(i.lower() not in EVERYTHING for i in items):
         checks.append(check("target-unresolvable", "blocker", ",".join(items), m.TARGET_BLIND))
     checks.append(check("records", "warning", f.source.name, m.RECORDS_UNREAD))
     lun_plans = [_lun_plan(lun, f, set()) for lun in luns]
@@ -424,7 +256,7 @@ def _blind(
         stop_on_failure=f.options.stop_on_failure,
         power_after=f.power_after,
         luns=lun_plans,
-        checks=checks + lun_checks(lun_plans, f),
+        checks=checks + rules.lun_checks(lun_plans, f),
         source_reachable=f.source_up,
     )
     return _finish(blind, f.options, history, clock, _latency(f.dest))
@@ -432,25 +264,6 @@ def _blind(
 
 def _latency(site: Site) -> float | None:
     return site.client.latency if site.client else None
-
-
-def _failed_over_only(sel: _Selection, records: Records, replicated: set[str]) -> _Selection:
-    """Only VMs that live on the failed-over LUNs go back; the DR pool's own VMs stay (unless
-    named)."""
-
-    def on_replicated(vm: VMInfo) -> bool:
-        return {sr.uuid for sr in records.disk_srs(vm)} <= replicated
-
-    sel.appliances = [
-        a
-        for a in sel.appliances
-        if all(on_replicated(records.vms[v]) for v in a.vms if v in records.vms)
-        or a.uuid in sel.explicit
-    ]
-    sel.vms = [
-        v for v in sel.vms if (records.disk_srs(v) and on_replicated(v)) or v.uuid in sel.explicit
-    ]
-    return sel
 
 
 class _Units:
@@ -550,37 +363,20 @@ class _Units:
             existing_power_state=existing.power_state if existing else None,
             power_after=vm_power,
         )
-        checks += [c for rule in VM_CHECKS for c in rule(vm, f)]
+        checks += [c for rule in rules.VM_CHECKS for c in rule(vm, f)]
         self.srs.update(vp.sr_uuids)
         return vp
 
     def _storage_checks(
         self, vms: list[VMInfo], named: bool, prefix: str, left_out: str, checks: list[Check]
     ) -> CheckStatus | None:
-        """A check per disk of `vms` that cannot be recovered: a blocker when the person named
-        the target, else a warning saying it is left out (`left_out`). Returns the status
-        given (None: every disk is recoverable)."""
-        problems = [
-            (vm.name_label, code, sr, whose)
-            for vm in vms
-            for code, sr, whose in protection_problems(self.records, vm, self.f.replicated)
-        ]
-        if not problems:
-            return None
-        status: CheckStatus = "blocker" if named else "warning"
-        for vm_name, code, sr, whose in problems:
-            checks.append(
-                check(
-                    f"storage-{code}",
-                    status,
-                    f"{prefix}{vm_name}",
-                    STORAGE_PROBLEMS[code],
-                    sr=sr,
-                    whose=whose,
-                    left_out=left_out if status == "warning" else m.NAMED_BLOCKER,
-                )
-            )
-        return status
+        """The `rules.unrecoverable_disks` checks of `vms`, added to `checks`; returns their
+        status (None: every disk is recoverable)."""
+        found = rules.unrecoverable_disks(
+            vms, self.records, self.f, named=named, prefix=prefix, left_out=left_out
+        )
+        checks += found
+        return found[0].status if found else None
 
 
 def _repoint(
@@ -603,17 +399,6 @@ def _repoint(
         ],
         [vm(v) for v in vms],
     )
-
-
-def _missing_from_metadata(src: Inventory, records: Records, replicated: set[str]) -> list[Check]:
-    """VMs the source has on replicated storage that the replicated metadata does not hold yet."""
-    known = {vm.uuid for vm in records.vms.values()}
-    src_records = Records.of(src, "source-pool")
-    return [
-        check("missing-from-metadata", "warning", vm.name_label, m.MISSING_FROM_METADATA)
-        for vm in sorted(src_records.real_vms(), key=lambda v: v.name_label)
-        if vm.uuid not in known and not protection_problems(src_records, vm, replicated)
-    ]
 
 
 def _dedupe(checks: list[Check]) -> list[Check]:
@@ -649,61 +434,6 @@ def _lun_plan(
     )
 
 
-def _attached_metadata(
-    dst: Inventory, src: Inventory, replicated: set[str]
-) -> tuple[Records | None, list[MetadataSource]]:
-    """Read the source's metadata from a metadata VDI already attached at `dst`: one marked
-    metadata_latest first; then any (today's xapi marks none on an SR it attached without a
-    plug that read it, docs/xapi-behaviours.md), the database read telling whose it is."""
-    candidates = []
-    for vdi in dst.vdis.values():
-        sr = dst.srs.get(vdi.sr or "")
-        if (
-            vdi.type != "metadata"
-            or sr is None
-            or sr.uuid not in replicated
-            or not dst.sr_attached(sr)
-            or vdi.metadata_of_pool == dst.pool.ref
-        ):
-            continue
-        candidates.append((sr, vdi))
-    order = sorted(candidates, key=lambda c: (not c[1].metadata_latest, c[0].name_label, c[1].uuid))
-    for sr, vdi in order:
-        try:
-            records = read_foreign(dst.client, vdi.ref, vdi.uuid)
-        except XapiError:
-            continue
-        if records.pool_uuid != src.pool.uuid:
-            continue
-        source = MetadataSource(
-            vdi_uuid=vdi.uuid,
-            sr_uuid=sr.uuid,
-            sr_name=sr.name_label,
-            pool_uuid=records.pool_uuid,
-            pool_name=src.pool.name_label or src.name,
-            latest=True,
-            read=True,
-        )
-        return records, [source]
-    return None, []
-
-
-def _metadata_checks(
-    src: Inventory, metadata: list[MetadataSource], replicated: set[str]
-) -> list[Check]:
-    if not metadata:
-        return [check("metadata", "blocker", src.name, m.NO_METADATA, pool=src.name)]
-    latest = [ms for ms in metadata if ms.latest]
-    if not latest:
-        return [check("metadata", "blocker", src.name, m.METADATA_STALE, pool=src.name)]
-    if replicated and not any(ms.sr_uuid in replicated for ms in latest):
-        return [
-            check("metadata", "blocker", ms.sr_name, m.METADATA_NOT_REPLICATED, sr=ms.sr_name)
-            for ms in latest
-        ]
-    return [check("metadata", "ok", src.name, "Metadata is replicated.")]
-
-
 def _finish(
     result: Plan,
     options: PlanOptions,
@@ -716,41 +446,3 @@ def _finish(
         update={"estimated_rto_seconds": rto, "rto_basis": basis, "generated_at": clock.now()}
     )
     return result.sealed()
-
-
-def estimate_rto(
-    p: Plan, options: PlanOptions, history: History | None = None, latency: float | None = None
-) -> tuple[float, str]:
-    """Seconds from start to every VM up: from drill history if there is some, else a model.
-
-    The model follows the run's shape, each step costing its typical duration plus a few round
-    trips at the `latency` seen on the destination's connection: storage actions and SR
-    attaches per LUN, recoveries `concurrency` at a time, then the longest vApp chain (per order
-    group, the start time plus the group's longest start delay) against the standalone starts.
-    """
-    if history is not None:
-        past = [float(x) for x in history(p.kind, p.source_pool, p.dest_pool) if x and x > 0]
-        if past:
-            recent = past[-5:]
-            basis = (
-                m.RTO_FROM_LAST if len(recent) == 1 else m.RTO_FROM_HISTORY.format(n=len(recent))
-            )
-            return float(statistics.median(recent)), basis
-    op = {**DEFAULT_OP_SECONDS, **options.op_seconds}
-    par = max(1, options.concurrency)
-    # Every step is a few XAPI round trips; over a slow WAN link those add up.
-    rtt = latency or 0.0
-    op = {k: v + CALLS_PER_STEP * rtt for k, v in op.items()}
-    n_units = len(p.appliances) + len(p.standalone_vms)
-    total = len(p.luns) * op["storage_action"] / par + len(p.luns) * op["attach_sr"]
-    total += op["open_database"] + -(-n_units // par) * op["recover_vm"]
-    if p.planned and POLICIES[p.kind].syncs_when_planned:
-        total += op["vm_clean_shutdown"] + op["storage_action"]
-    if p.power_after != "leave-off":
-        chains = [
-            sum(op["vm_start"] + max(v.start_delay for v in group) for group in app.order_groups)
-            for app in p.appliances
-        ]
-        standalone = -(-len(p.standalone_vms) // par) * op["vm_start"] if p.standalone_vms else 0
-        total += max([*chains, standalone, 0.0])
-    return round(total, 1), m.RTO_FROM_MODEL.format(par=par, rtt=round(rtt * 1000, 1))

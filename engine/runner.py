@@ -190,13 +190,21 @@ class Runner:
         self._spawn(run_id, plan, "execute")
         return run_id
 
-    def resume(self, run_id: int, actor: str = "operator") -> None:
+    def resume(
+        self,
+        run_id: int,
+        actor: str = "operator",
+        before: Callable[[RunRecord], None] | None = None,
+    ) -> None:
         """Go on with an interrupted or paused run where its journal says it stopped.
 
         A run still marked running whose process is provably gone is taken over at once (see
         `reap`); one whose process may live is refused saying who drives it and when its lease
         expires. The state check, the lease and the transition are one transaction: two
-        processes resuming one run cannot both drive it.
+        processes resuming one run cannot both drive it. `before(run)` runs inside that
+        transaction once the run is known resumable (a person's confirmation of the storage
+        step it paused at): a second click on the same button finds the run no longer paused,
+        so what `before` records is recorded once.
         """
         self.reap()
         with self.store.conn.write():
@@ -206,6 +214,8 @@ class Runner:
                     self.driven_elsewhere(run_id, "resume")
                     or run_messages.CANNOT_RESUME.format(run_id=run_id, state=run.state)
                 )
+            if before is not None:
+                before(run)
             plan = _plan_of(run)
             self._lease(run_id, plan)
             self._transition(run_id, RunState.RUNNING, "resumed", actor=actor)

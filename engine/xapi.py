@@ -867,7 +867,6 @@ class TaskWaiter(TaskWaiterAPI):
         self.destroy = destroy
         self.on_progress = on_progress
         self._pending: set[str] = set()
-        self._early: dict[str, TaskOutcome] = {}
         self._token = ""
 
     @property

@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 
 from bot.reports import messages as m
 from bot.reports.models import DrillPoint, DrillReport, PoolReadiness
-from bot.reports.units import duration
 
 MAX_BARS = 40
 PASS_COLOUR, FAIL_COLOUR, TARGET_COLOUR = "#2e7d32", "#c62828", "#555555"
@@ -108,7 +107,3 @@ def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def caption(report: DrillReport) -> str:
-    return m.CHART_RTO_COMMENT.format(target=duration(report.rto_target_seconds))

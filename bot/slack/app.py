@@ -23,17 +23,13 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 from bot.logs import bound
 from bot.slack import blocks, estate_blocks, listeners
 from bot.slack import messages as m
 from bot.slack.audit_feed import AuditFeed
 from bot.slack.config import SlackConfig
-from bot.slack.pacing import PacedClient, Pacer, RetryAfter
+from bot.slack.pacing import ConnectionErrors, PacedClient, Pacer, RetryAfter, ServerErrors
 from bot.slack.poster import Poster, Reply
 from bot.slack.progress import TERMINAL, ProgressBoard
 from bot.slack.reasons import PendingReasons
@@ -84,13 +80,10 @@ def make_client(config: SlackConfig, clock: Clock | None = None) -> PacedClient:
     kwargs: dict[str, Any] = {"token": config.bot_token.get_secret_value(), "timeout": 15}
     if config.api_url:
         kwargs["base_url"] = config.api_url
-    pacer = Pacer(clock or SystemClock())
+    clock = clock or SystemClock()
+    pacer = Pacer(clock)
     client = PacedClient(pacer, **kwargs)
-    client.retry_handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RetryAfter(pacer),
-        ServerErrorRetryHandler(max_retry_count=2),
-    ]
+    client.retry_handlers = [ConnectionErrors(clock), RetryAfter(pacer), ServerErrors(clock)]
     return client
 
 

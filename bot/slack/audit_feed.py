@@ -9,7 +9,7 @@ posts them. Entries carry their hash, so the channel shows the chain a reader ca
 
 The chain's anchors go to the channel too: a copy of the head out of reach of whoever can
 write the machine's disk (store/audit.py anchors every `anchor_every` entries and when a store
-closes; issue 10 item 3). Each pass reads the anchor file, so anchors written by any process
+closes). Each pass reads the anchor file, so anchors written by any process
 (the CLI, this bot before a restart) are posted, each once, after the entries they cover;
 and every `anchor_every` seconds on the clock the feed anchors the head itself if entries came
 since the last anchor, so a quiet trail is still anchored at intervals.

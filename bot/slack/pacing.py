@@ -14,6 +14,9 @@ the same method and collect 429s of their own. Here:
 - `RetryAfter` is the retry handler: on a 429 it tells the pacer, waits the Retry-After on the
   clock (a test's ManualClock moves instead of sleeping), then tries again, up to 5 times;
   past that the call fails and its caller keeps the work due (progress, audit feed).
+- `ServerErrors` and `ConnectionErrors` are slack_sdk's handlers for Slack's 500/503 (an
+  outage) and lost connections, with their back-off waited on the clock too (the SDK's own
+  sleep in real time: a test of Slack being down would wait for real).
 
 Methods the bot does not post with (auth.test, apps.connections.open of Socket Mode
 reconnections) are not paced: holding a reconnection back would only lengthen an outage.
@@ -27,7 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -167,6 +175,41 @@ class RetryAfter(RateLimitErrorRetryHandler):
         self.pacer.turn(method)
         state.next_attempt_requested = True
         state.increment_current_attempt()
+
+
+class _OnTheClock:
+    """A slack_sdk retry handler's back-off, waited on `clock` instead of `time.sleep`."""
+
+    clock: Clock
+    interval_calculator: RetryIntervalCalculator  # the SDK handler's (set by its __init__)
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        self.clock.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+        state.increment_current_attempt()
+
+
+class ServerErrors(_OnTheClock, ServerErrorRetryHandler):
+    """Slack answered 500 or 503 (down, or an incident): try again after a back-off."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 2) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.clock = clock
+
+
+class ConnectionErrors(_OnTheClock, ConnectionErrorRetryHandler):
+    """The connection to Slack was lost or reset: try again after a back-off."""
+
+    def __init__(self, clock: Clock, max_retry_count: int = 2) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.clock = clock
 
 
 def _retry_after(response: HttpResponse) -> float:

@@ -158,6 +158,11 @@ def serve(
     from engine.errors import DRError
     from store import StoreError
 
+    # Handlers first: a service manager may stop the bot while it is still starting, and a
+    # SIGTERM then must end it cleanly (exit 0) once it is up, not kill it half-started.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     try:
         settings = load_settings(config)
     except DRError as exc:
@@ -194,9 +199,6 @@ def serve(
         )
     else:
         console.print(m.SERVING_SOCKET)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     done.wait()
     if health is not None:
         health.stop()

@@ -1,6 +1,8 @@
-"""Every check a plan runs, as small functions in four ordered lists.
+"""Every check a plan runs, as small functions in ordered lists.
 
 - `SITE_CHECKS(facts)`: the two pools, before anything is read of them.
+- `SOURCE_CHECKS(facts)`: the source's metadata VDIs, once they are known.
+- `RECORD_CHECKS(facts)`: the records the plan recovers from, once the target is resolved.
 - `VM_CHECKS(vm, facts)`: each VM the plan recovers.
 - `LUN_CHECKS(lun, facts)`: each LUN the run acts on (and `no_luns` for none at all).
 - `PLAN_CHECKS(draft, facts)`: the assembled plan against the pools (fate-sharing VMs, SRs the
@@ -10,6 +12,11 @@ A check reads the facts (`engine.planning.facts.PlanFacts`) and the kind's polic
 (`engine.planning.policy`), never a pool, and returns the `Check`s it finds (none: nothing to
 say). The lists' order is the order a person reads the checks in. To add a check, write it
 here and put it in its list: the planner runs whatever the lists hold.
+
+Two checks depend on what the target selected, so the planner calls them by name where it
+resolves the target: `target_conflicts` (a named target the attached metadata lacks) and
+`unrecoverable_disks` (a disk the run cannot bring back: a blocker when the person named the
+VM, else the VM is left out with a warning).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine import messages as m
-from engine.models import Check, LunPlan, Plan, VMInfo
+from engine.models import Check, CheckStatus, LunPlan, Plan, VMInfo
 from engine.planning.facts import PlanFacts
 from engine.prechecks import (
     check,
@@ -26,7 +33,7 @@ from engine.prechecks import (
     known_sr_checks,
     network_checks,
 )
-from engine.protection import created_inside_lag
+from engine.protection import Records, created_inside_lag, protection_problems
 
 SiteCheck = Callable[[PlanFacts], list[Check]]
 VMCheck = Callable[[VMInfo, PlanFacts], list[Check]]
@@ -97,6 +104,100 @@ def planned_needs_source(f: PlanFacts) -> list[Check]:
     if f.syncs_first and not f.source_up:
         return [check("planned-needs-source", "blocker", f.source.name, m.PLANNED_NEEDS_SOURCE)]
     return []
+
+
+# ---------------------------------------------------------------------------------------------
+# The source's metadata and records
+# ---------------------------------------------------------------------------------------------
+
+
+def metadata(f: PlanFacts) -> list[Check]:
+    """The source must write its metadata to a replicated SR, and one VDI must be the latest."""
+    src = f.src_inv
+    if src is None:
+        return []
+    if not f.metadata:
+        return [check("metadata", "blocker", src.name, m.NO_METADATA, pool=src.name)]
+    latest = [ms for ms in f.metadata if ms.latest]
+    if not latest:
+        return [check("metadata", "blocker", src.name, m.METADATA_STALE, pool=src.name)]
+    if f.replicated and not any(ms.sr_uuid in f.replicated for ms in latest):
+        return [
+            check("metadata", "blocker", ms.sr_name, m.METADATA_NOT_REPLICATED, sr=ms.sr_name)
+            for ms in latest
+        ]
+    return [check("metadata", "ok", src.name, "Metadata is replicated.")]
+
+
+def missing_from_metadata(f: PlanFacts) -> list[Check]:
+    """VMs the source has on replicated storage that the replicated metadata (read at the
+    destination) does not hold yet."""
+    records, src = f.records, f.src_inv
+    if records is None or records.source != "metadata-vdi" or src is None:
+        return []
+    known = {vm.uuid for vm in records.vms.values()}
+    src_records = Records.of(src, "source-pool")
+    return [
+        check("missing-from-metadata", "warning", vm.name_label, m.MISSING_FROM_METADATA)
+        for vm in sorted(src_records.real_vms(), key=lambda v: v.name_label)
+        if vm.uuid not in known and not protection_problems(src_records, vm, f.replicated)
+    ]
+
+
+def target_conflicts(
+    f: PlanFacts, explicit: set[str], stale: Records, source: Records
+) -> list[Check]:
+    """A blocker for each named target (`explicit` uuids) that the `source` pool's records have
+    but the metadata attached at the DR site (`stale`) lacks: that metadata is older than the
+    source, an earlier run's leftover?"""
+    known = {v.uuid for v in stale.vms.values()} | {a.uuid for a in stale.appliances.values()}
+    names = {v.uuid: v.name_label for v in source.vms.values()}
+    names.update({a.uuid: a.name_label for a in source.appliances.values()})
+    srs = ", ".join(sorted({ms.sr_name or ms.sr_uuid for ms in f.metadata})) or "?"
+    return [
+        check(
+            "target-conflict",
+            "blocker",
+            names.get(uuid, uuid),
+            m.TARGET_CONFLICT,
+            target=names.get(uuid, uuid),
+            src=f.source.name,
+            dst=f.dest.name,
+            srs=srs,
+        )
+        for uuid in sorted(explicit - known)
+    ]
+
+
+# The plan's message for each reason `protection_problems` gives.
+STORAGE_PROBLEMS = {
+    "local-storage": m.LOCAL_STORAGE,
+    "not-replicated": m.NOT_REPLICATED,
+    "snapshot-not-replicated": m.SNAPSHOT_NOT_REPLICATED,
+    "suspend-not-replicated": m.SUSPEND_NOT_REPLICATED,
+}
+
+
+def unrecoverable_disks(
+    vms: list[VMInfo], records: Records, f: PlanFacts, *, named: bool, prefix: str, left_out: str
+) -> list[Check]:
+    """A check per disk of `vms` that cannot be recovered: a blocker when the person named the
+    target, else a warning saying it is left out (`left_out`); subjects are `prefix` + the VM's
+    name. All the checks returned share one status."""
+    status: CheckStatus = "blocker" if named else "warning"
+    return [
+        check(
+            f"storage-{code}",
+            status,
+            f"{prefix}{vm.name_label}",
+            STORAGE_PROBLEMS[code],
+            sr=sr,
+            whose=whose,
+            left_out=left_out if status == "warning" else m.NAMED_BLOCKER,
+        )
+        for vm in vms
+        for code, sr, whose in protection_problems(records, vm, f.replicated)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,6 +412,8 @@ def networks(draft: Plan, f: PlanFacts) -> list[Check]:
 
 
 SITE_CHECKS: list[SiteCheck] = [dest_reachable, source_reachable, planned_needs_source]
+SOURCE_CHECKS: list[SiteCheck] = [metadata]
+RECORD_CHECKS: list[SiteCheck] = [missing_from_metadata]
 VM_CHECKS: list[VMCheck] = [
     existing_copy,
     split_brain,

@@ -40,6 +40,7 @@ ROUTES = {
     "POST /control/socket/disconnect": '{"reason", "link"}: send a disconnect frame',
     "POST /control/app": '{"socket_mode", "request_url", "clock_skew"}: how payloads reach the app',
     "POST /control/revoke": '{"token"}: make a token answer token_revoked',
+    "POST /control/outage": '{"down"}: true: every Web API call answers 503 until false',
 }
 
 
@@ -191,4 +192,7 @@ def _route(sim: SlackSim, verb: str, path: str, query: dict, body: Any) -> Any:
     if path == "/control/revoke":
         world.revoked_tokens.add(_need(body, "token", path))
         return {"ok": True}
+    if path == "/control/outage":
+        world.outage = bool(_need(body, "down", path))
+        return {"down": world.outage}
     raise ControlError(404, messages.CONTROL_UNKNOWN_ROUTE.format(method=verb, path=path))

@@ -1,5 +1,9 @@
 """The Web API: `https://slack.com/api/<method>` on loopback, answering the way Slack does.
 
+While `world.outage` is set (Slack down), every request is answered HTTP 503 with
+`service_unavailable`, as Slack's method pages list that error and slack_sdk's
+`ServerErrorRetryHandler` expects (it retries 500 and 503 only).
+
 Each request goes through the same gate, in Slack's order: the method exists
 (`unknown_method`), a token was sent (`not_authed`) and is known (`invalid_auth`,
 `token_revoked`), it is the right kind for the method (`not_allowed_token_type`: the xapp
@@ -75,6 +79,8 @@ def handle(
     args: dict[str, Any] = {}
     token_kind = ""
     try:
+        if world.outage:
+            raise ApiError("service_unavailable", status=503)
         spec = METHODS.get(name)
         if spec is None:
             raise ApiError("unknown_method", req_method=name)

@@ -92,6 +92,9 @@ class World:
         self.base_url = "http://127.0.0.1/"  # set by the server once it has its port
         self.socket_url = ""  # ws://host:port of the Socket Mode server, once started
         self.revoked_tokens: set[str] = set()
+        # Slack is down (an incident on status.slack.com): every Web API request is answered
+        # HTTP 503 `service_unavailable` until it is over. Socket Mode is not touched.
+        self.outage = False
         # Seconds the clock that signs HTTP-mode requests is off from the app's wall clock:
         # lets a test show Bolt refusing a timestamp outside its 5-minute replay window.
         self.request_clock_skew = 0.0

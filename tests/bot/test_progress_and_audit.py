@@ -5,6 +5,7 @@ with a real store file and a clock the test moves."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,14 +21,31 @@ from engine.clock import ManualClock
 from engine.events import RunEvent
 from sim.slack.server import SlackSim
 from store import open_store
+from store.audit import read_anchors
 
 OPS = "C0DROPS001"
 AUDIT = "G0DRAUDIT1"
 
 
+class SharedTime:
+    """The double's clock reading the bot's ManualClock: one time for both, so the double's
+    rate limits and the bot's pacing and retries run on the clock the test moves."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+
 @pytest.fixture
-def slack():
-    sim = SlackSim.start()
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def slack(clock: ManualClock) -> Iterator[SlackSim]:
+    sim = SlackSim.start(clock=SharedTime(clock))
     yield sim
     sim.stop()
 
@@ -77,10 +95,9 @@ def started_board(slack, store, clock, summaries: list[int]) -> tuple[ProgressBo
     return board, root
 
 
-def test_a_thousand_vm_events_make_one_edit_a_second(slack, store):
+def test_a_thousand_vm_events_make_one_edit_a_second(slack, store, clock):
     """Events of 1,000 VMs within one second give one message; more events in the same second
     no edit; the next second one edit: calls follow time, not the VM count."""
-    clock = ManualClock()
     board, root = started_board(slack, store, clock, [])
     for n in range(1000):
         board.note(event(1, "vm", subject=f"vm{n:04d}", vm_status="recovered", phase="recover"))
@@ -96,10 +113,9 @@ def test_a_thousand_vm_events_make_one_edit_a_second(slack, store):
     assert "1000 of 1000 done" in str(progress.blocks)
 
 
-def test_the_final_state_and_summary_are_written_once(slack, store):
+def test_the_final_state_and_summary_are_written_once(slack, store, clock):
     """A run's end is written even right after an edit (once the interval passes), and its
     summary is posted once in the thread."""
-    clock = ManualClock()
     summaries: list[int] = []
     board, root = started_board(slack, store, clock, summaries)
     board.note(event(1, "state", state="running", phase="recover"))
@@ -116,19 +132,18 @@ def test_the_final_state_and_summary_are_written_once(slack, store):
     assert summaries == [1]
 
 
-def test_progress_survives_slack_refusing_and_honours_429(slack, store):
-    """While Slack refuses every call the final state stays due; a 429 is retried after
-    Retry-After; the last edit shows the final state."""
-    clock = ManualClock()
+def test_progress_survives_slack_refusing_and_honours_429(slack, store, clock):
+    """While Slack is down (503 to every call, retried on the clock) the final state stays
+    due; a 429 is retried after Retry-After; the last edit shows the final state."""
     board, root = started_board(slack, store, clock, [])
     board.flush_due()
     board.note(event(1, "state", state="failed"))
-    token = slack.endpoints()["bot_token"]
-    slack.world.revoked_tokens.add(token)
+    slack.world.outage = True  # Slack down: 503 to everything
     clock.advance(1.0)
     board.flush_due()
     assert "failed" not in header(slack, root)
-    slack.world.revoked_tokens.discard(token)
+    assert [c.status for c in slack.calls("chat.update")] == [503] * 3  # tried, retried twice
+    slack.world.outage = False
     slack.world.limiter.force("chat.update", count=1, retry_after=1)
     clock.advance(1.0)
     board.flush_due()
@@ -136,11 +151,11 @@ def test_progress_survives_slack_refusing_and_honours_429(slack, store):
     assert header(slack, root).endswith("failed")
 
 
-def test_audit_entries_are_posted_in_batches_in_order(slack, store):
+def test_audit_entries_are_posted_in_batches_in_order(slack, store, clock):
     """45 audit entries become 3 messages of at most 20, in order, each entry once."""
     for n in range(45):
         store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
-    feed = AuditFeed(store, poster_for(slack), AUDIT, ManualClock(), batch=20)
+    feed = AuditFeed(store, poster_for(slack, clock), AUDIT, clock, batch=20)
     assert feed.run_once() == 45
     assert feed.run_once() == 0
     posted = slack.world.conversations.history(AUDIT)
@@ -149,9 +164,9 @@ def test_audit_entries_are_posted_in_batches_in_order(slack, store):
     assert seqs == list(range(1, 46))
 
 
-def test_audit_entries_wait_while_slack_is_down(slack, store):
+def test_audit_entries_wait_while_slack_is_down(slack, store, clock):
     """Entries written while Slack refuses are posted, each once, when it answers again."""
-    feed = AuditFeed(store, poster_for(slack), AUDIT, ManualClock(), batch=20)
+    feed = AuditFeed(store, poster_for(slack, clock), AUDIT, clock, batch=20)
     token = slack.endpoints()["bot_token"]
     slack.world.revoked_tokens.add(token)
     for n in range(5):
@@ -164,9 +179,8 @@ def test_audit_entries_wait_while_slack_is_down(slack, store):
     assert len(slack.world.conversations.history(AUDIT)) == 1
 
 
-def test_an_old_run_is_edited_every_tenth_of_its_age(slack, store):
+def test_an_old_run_is_edited_every_tenth_of_its_age(slack, store, clock):
     """Ten minutes into a run, edits come a minute apart: a long run spends few calls."""
-    clock = ManualClock()
     board, _ = started_board(slack, store, clock, [])
     clock.advance(600.0)
     board.note(event(1, "state", state="running", phase="recover"))
@@ -187,12 +201,12 @@ def _anchors_posted(slack: SlackSim) -> list[int]:
     ]
 
 
-def test_the_chain_head_is_anchored_to_the_channel_after_its_entries(slack, store):
+def test_the_chain_head_is_anchored_to_the_channel_after_its_entries(slack, store, clock):
     """120 entries are anchored at 50 and 100 (store/audit.py): both anchors reach the audit
     channel once, each after the entries it covers, with the anchor file's own line."""
     for n in range(120):
         store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
-    feed = AuditFeed(store, poster_for(slack), AUDIT, ManualClock(), batch=40)
+    feed = AuditFeed(store, poster_for(slack, clock), AUDIT, clock, batch=40)
     feed.run_once()
     feed.run_once()
     posted = slack.world.conversations.history(AUDIT)
@@ -208,13 +222,12 @@ def test_the_chain_head_is_anchored_to_the_channel_after_its_entries(slack, stor
 
 
 def test_a_quiet_trail_is_anchored_at_intervals_and_other_processes_anchors_posted(
-    slack, store, tmp_path
+    slack, store, clock, tmp_path
 ):
     """Five entries and an hour on the clock: the feed anchors the head (entry 5) and posts
     it; another hour with nothing new anchors nothing; an anchor a second process wrote (the
     CLI closing its store) is posted too."""
-    clock = ManualClock()
-    feed = AuditFeed(store, poster_for(slack), AUDIT, clock, anchor_every=3_600)
+    feed = AuditFeed(store, poster_for(slack, clock), AUDIT, clock, anchor_every=3_600)
     for n in range(5):
         store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
     feed.run_once()
@@ -229,3 +242,28 @@ def test_a_quiet_trail_is_anchored_at_intervals_and_other_processes_anchors_post
         other.audit.append("BreakGlass", "cli:root", {"run_id": 1})
     feed.run_once()
     assert _anchors_posted(slack) == [5, 6]
+
+
+def test_while_slack_is_down_the_anchor_is_kept_and_posted_after_its_entries(slack, store, clock):
+    """Slack is down (503) while entries come and the hour passes: the feed anchors the head
+    all the same (the anchor file) and posts nothing; once Slack is back the entries go to
+    the audit channel, then the anchor, each once; the retries were waited on the clock."""
+    feed = AuditFeed(store, poster_for(slack, clock), AUDIT, clock, anchor_every=3_600)
+    slack.world.outage = True
+    for n in range(5):
+        store.audit.append("Decision", "slack:U0ONCALL01", {"n": n})
+    assert feed.run_once() == 0
+    clock.advance(3_600)
+    assert feed.run_once() == 0
+    assert [a.seq for a in read_anchors(store.audit.anchor_file)] == [5]
+    assert slack.world.conversations.history(AUDIT) == []
+    assert len(slack.calls("chat.postMessage")) >= 2
+    assert {c.status for c in slack.calls("chat.postMessage")} == {503}
+    slack.world.outage = False
+    assert feed.run_once() == 5
+    feed.run_once()
+    posted = slack.world.conversations.history(AUDIT)
+    assert [int(s) for s in re.findall(r"`#(\d+)`", str(posted[0].blocks))] == [1, 2, 3, 4, 5]
+    assert _anchors_posted(slack) == [5]
+    assert "Audit anchor" in posted[-1].text
+    assert len(posted) == 2

@@ -17,19 +17,10 @@ from engine.clock import ManualClock
 from sim.slack.server import SlackSim
 from sim.slack.webapi import ApiCall
 from store import Store, open_store
-from tests.bot.test_progress_and_audit import OPS, event, header, poster_for
+from tests.bot.estate import big_plan, run_view
+from tests.bot.test_progress_and_audit import OPS, SharedTime, event, header, poster_for
 
 CHAT_UPDATE_TIER = 50  # chat.update: Tier 3, 50 a minute (reference slack.md §5)
-
-
-class SharedTime:
-    """The double's clock reading the bot's ManualClock: one time for both."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self._clock = clock
-
-    def now(self) -> float:
-        return self._clock.now().timestamp()
 
 
 @pytest.fixture
@@ -147,3 +138,61 @@ def test_429s_of_a_smaller_tier_are_waited_out_and_the_summary_is_not_lost(slack
     assert header(slack, root).endswith("succeeded")
     assert "1000 of 1000 done" in str(thread[1].blocks)
     assert [m.text for m in thread[2:]] == ["run 1 ended"]
+
+
+def test_a_thousand_vm_summary_and_its_file_reach_slack_through_429s(slack, store, clock):
+    """chat.update cut to 6 a minute, and the summary's post and each step of its upload
+    answered 429 twice: a 1,000-VM failover's progress, its real summary (per vApp, 20
+    failed VMs) and the summary's detail file all reach the thread, each once, every 429
+    waited out (Retry-After, on the shared clock) and the final state written."""
+    slack.world.limiter.set_tier(3, 6)
+    poster = poster_for(slack, clock)
+    plan = big_plan(apps=100, per_app=10)
+    view = run_view(plan, failed_every=50)
+    expected = blocks.summary_message(view, 1260.0)
+    assert expected.detail, "a 1,000-VM summary carries a file: the test shows the upload"
+
+    def summarise(run_id: int, rto: float | None) -> blocks.Message:
+        return blocks.summary_message(view, rto)
+
+    board = ProgressBoard(poster, Threads(store), clock, summarise=summarise)
+    root = _run(board, poster, store, 12, 0)
+    board.begin(12, "failover", "all", {vm.name: a.name for a in plan.appliances for vm in a.vms})
+    for second, app in enumerate(plan.appliances):
+        for vm in app.vms:
+            board.note(event(12, "vm", subject=vm.name, vm_status="started", phase="start"))
+        board.flush_due()
+        clock.advance(3.0 if second % 2 else 1.0)
+    # The summary and each step of its upload meet a 429 too (Slack's answer to a burst).
+    for method in (
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ):
+        slack.world.limiter.force(method, count=2, retry_after=7)
+    board.note(event(12, "state", state="partially-succeeded", extra={"rto_seconds": "1260"}))
+    for _ in range(900):
+        if Threads(store).get(12).summary_posted:  # type: ignore[union-attr]  # attached above
+            break
+        board.flush_due()
+        clock.advance(1.0)
+    calls = slack.calls()
+    limited = [c for c in calls if c.status == 429]
+    assert {c.method for c in limited} == {
+        "chat.update",
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    }
+    for refused in limited:
+        later = [c for c in calls if c.method == refused.method and c.at > refused.at]
+        assert later, f"{refused.method} was never tried again"
+        assert refused.retry_after is not None
+        assert later[0].at >= refused.at + refused.retry_after
+    thread = slack.world.conversations.thread(OPS, root)
+    assert header(slack, root).endswith("partially-succeeded")
+    summaries = [m for m in thread if m.text == expected.text]
+    assert len(summaries) == 1
+    files = [f for m in thread for f in m.files]
+    assert [f["name"] for f in files] == [expected.detail[0]]
+    assert [c.status for c in calls if c.method == "files.completeUploadExternal"][-1] == 200

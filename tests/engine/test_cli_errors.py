@@ -91,12 +91,14 @@ def test_a_pair_naming_a_missing_pool_names_the_known_pools(app, write_config):
     assert "'dr', 'prod'" in result.output
 
 
-def test_configuration_errors_keep_their_bracketed_section_names(app, write_config):
-    """The invalid-configuration message names the [engine] section it found the error in."""
+def test_a_configuration_error_names_its_section_key_and_value(app, write_config):
+    """The invalid-configuration message names the section and key it found the error in and
+    the value that is wrong, whole (the CLI's printing eats no part of it)."""
     result = _invoke(
         app, "plan", "test-failover", "all", "--config", write_config(pair=("prodx", "dr"))
     )
-    assert "[engine]" in result.output
+    assert result.exit_code == 2
+    assert "engine: pairs: protected pool 'prodx' is not a configured pool" in result.output
 
 
 def test_a_wrong_source_password_blocks_an_unplanned_failover(app, write_config):

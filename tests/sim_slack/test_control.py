@@ -65,6 +65,21 @@ def test_forced_rate_limit(sim):
     assert client.auth_test()["ok"] is True
 
 
+def test_an_outage_answers_503_to_every_call_until_it_is_over(sim):
+    """POST /control/outage {"down": true}: every Web API call answers HTTP 503
+    service_unavailable (and is recorded so) until {"down": false}."""
+    assert call(sim, "POST", "/outage", {"down": True}) == (200, {"down": True})
+    client = WebClient(token=sim.endpoints()["bot_token"], base_url=sim.endpoints()["api_url"])
+    with pytest.raises(SlackApiError) as failure:
+        client.chat_postMessage(channel="C0DROPS001", text="x")
+    assert failure.value.response.status_code == 503
+    assert failure.value.response["error"] == "service_unavailable"
+    assert sim.world.conversations.history("C0DROPS001") == []
+    assert [(c.method, c.status) for c in sim.calls()] == [("chat.postMessage", 503)]
+    call(sim, "POST", "/outage", {"down": False})
+    assert client.chat_postMessage(channel="C0DROPS001", text="x")["ok"] is True
+
+
 def test_refusals_say_what_to_do(sim):
     """Bad requests get a 4xx and a message: unknown route, field, person; a wall clock."""
     assert call(sim, "GET", "/nope")[0] == 404
