@@ -24,6 +24,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.logs import bound
 from bot.slack import blocks, estate_blocks, listeners
 from bot.slack import messages as m
 from bot.slack.audit_feed import AuditFeed
@@ -218,9 +219,9 @@ class SlackBot:
     # ---- requests ----------------------------------------------------------------------------
 
     def handle(self, request: Request, actor: Actor, reply: Reply) -> None:
-        """Dispatch one request and answer it (on the worker)."""
-        result = self.service.dispatch(request, actor)
-        self.render(result, actor, reply)
+        """Dispatch one request and answer it (on the worker); its log lines name the actor."""
+        with bound(actor=actor.label):
+            self.render(self.service.dispatch(request, actor), actor, reply)
 
     def submit(self, job: Callable[[], None], reply: Reply | None) -> None:
         """Run `job` on the worker; a failure tells the person, without a traceback."""
