@@ -144,9 +144,9 @@ def test_a_plan_that_changed_before_the_run_is_approved_again(socket_world):
     assert world.service.wiring.store.runs.list(limit=10) == []
 
 
-def test_slack_redelivering_a_mention_is_answered_once(socket_world):
-    """The same app_mention delivered again (a Slack retry, same event_id) gets one answer."""
-    world = socket_world
+def test_slack_redelivering_a_mention_is_answered_once(world):
+    """The same app_mention delivered again (a Slack retry, same event_id: a Socket Mode
+    envelope, or an Events API request) gets one answer."""
     since = world.slack.record.last_seq()
     world.slack.person("olivia").say("dr-ops", f"<@{world.bot_user}> help")
     first = world.slack.dispatcher.log[-1]

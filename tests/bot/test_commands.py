@@ -147,7 +147,8 @@ def test_audit_is_private_and_says_whether_the_chain_verifies(world):
 
 
 def test_app_home_shows_readiness_and_waiting_approvals(world):
-    """Opening App Home publishes readiness, what waits for this approver, and runs."""
+    """Opening App Home publishes readiness, what waits for this approver (with buttons),
+    runs, and when the next drill is."""
     approval = ask(world, "olivia", "test-failover all --disable-ha")
     since = world.slack.record.last_seq()
     world.slack.person("alex").open_home()
@@ -157,6 +158,8 @@ def test_app_home_shows_readiness_and_waiting_approvals(world):
     text = str(home.blocks)
     assert "Readiness" in text
     assert f"'value': '{approval_id_of(approval)}'" in text
+    assert "*Next drill*: " in text
+    assert "not scheduled" not in text  # the weekly drill's schedule runs with the bot
 
 
 def test_a_mention_without_reason_offers_a_button_that_opens_the_modal(world):
