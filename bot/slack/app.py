@@ -135,6 +135,7 @@ class SlackBot:
             interval=config.progress_interval_seconds,
             summarise=self._summary,
             on_state=self._run_state_changed,
+            apps_of=self._apps_of,
         )
         self.audit = (
             AuditFeed(
@@ -416,6 +417,11 @@ class SlackBot:
             )
             rto = rows[0]["rto_seconds"] if rows else None
         return blocks.summary_message(view, rto)
+
+    def _apps_of(self, run_id: int) -> dict[str, str]:
+        """VM name -> vApp of the run's VMs in a vApp, as its recorded outcome has them."""
+        vms = self.store.runs.get(run_id).outcome.vms.values()
+        return {vm.name: vm.appliance for vm in vms if vm.appliance}
 
     def _run_state_changed(self, run_id: int, state: str) -> None:
         self.homes_changed()

@@ -84,6 +84,18 @@ def test_two_approvers_start_the_failover_and_the_message_follows(world):
     assert thread is not None
     assert thread.thread_ts == approval.ts
     assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
+    # Planned blind (the primary is dark), the run's progress still shows its VMs by vApp,
+    # as its summary does.
+    vapps = {
+        vm.appliance
+        for vm in world.service.wiring.store.runs.get(run_id).outcome.vms.values()
+        if vm.appliance
+    }
+    assert vapps, "the scenario's failover recovers vApps: the test shows nothing"
+    assert thread.progress_ts is not None
+    progress = world.slack.world.find_message(OPS, thread.progress_ts)
+    assert progress is not None
+    assert all(f"• {name}: " in str(progress.blocks) for name in vapps)
 
 
 def test_a_double_click_counts_once(world):
