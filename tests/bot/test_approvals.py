@@ -14,6 +14,7 @@ from bot.demo import DemoWorld, approval_id_of, demo_world, wait_until
 from tests.bot.conftest import OPS, SPEED, ShiftedClock, ask, bot_said, click, finished, started_run
 
 OLIVIA, ALEX, PRIYA, VICTOR = "U0ONCALL01", "U0APPROV01", "U0APPROV02", "U0VIEWER01"
+ADA = "U0ADMIN001"
 FAILOVER = "failover all --reason the primary site is lost"
 # A test failover needing two approvals: every rule of a failover's approval, without a
 # disaster to stage first (a failover with the primary up is blocked by its pre-checks).
@@ -34,12 +35,28 @@ def socket_world(tmp_path: Path) -> Iterator[DemoWorld]:
 
 
 def test_the_requester_cannot_approve_their_own_request(world):
-    """olivia's click on her own failover is refused, privately, in the thread; no vote."""
+    """olivia's click on her own request is refused, privately, in the thread; no vote (she
+    holds no approver role either: an approver asking is the next test)."""
     approval = ask(world, "olivia", DRILL)
     since = click(world, "olivia", approval.ts, "dr_approve")
     refusal = bot_said(world, since, kind="ephemeral", to=OLIVIA)
     assert refusal.thread_ts == approval.ts
     assert world.service.approval(approval_id_of(approval)).votes == []
+
+
+def test_an_approver_who_asked_cannot_approve_it_too(world):
+    """alex (an approver) asks for the test failover himself: his own Approve is refused,
+    privately, naming the rule (not his role); priya's and the admin ada's approvals run it."""
+    approval = ask(world, "alex", DRILL)
+    since = click(world, "alex", approval.ts, "dr_approve")
+    refusal = bot_said(world, since, kind="ephemeral", to=ALEX, text="cannot approve it too")
+    assert refusal.thread_ts == approval.ts
+    assert world.service.approval(approval_id_of(approval)).votes == []
+    click(world, "priya", approval.ts, "dr_approve")
+    click(world, "ada", approval.ts, "dr_approve")
+    view = world.service.approval(approval_id_of(approval))
+    assert [v.actor.id for v in view.votes] == [PRIYA, ADA]
+    assert finished(world, started_run(world, approval)).requested_by == f"slack:{ALEX}"
 
 
 def test_a_non_approver_cannot_approve(world):
