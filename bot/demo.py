@@ -72,6 +72,8 @@ MSG = {
     "interactive": "Type `/dr ...` as {user} (`as NAME` switches, `click N` clicks button N of "
     "the newest message with buttons, `screen`, `quit`).",
     "unknown_input": "Type `/dr ...`, `click N`, `as NAME`, `screen` or `quit`.",
+    "no_buttons": "No message with buttons on this person's screen.",
+    "finishing": "Waiting for run(s) {runs} to finish before stopping...",
     "try": "Everything keeps running. In another terminal:\n"
     "  drbot status --config {config}\n  drbot runs --config {config}\n"
     "  drbot sim ctl --endpoints {endpoints} state\nCtrl-C stops it.",
@@ -458,8 +460,10 @@ def interactive(world: DemoWorld) -> None:
         try:
             line = input(f"{user}> ").strip()
         except EOFError:
+            _let_runs_finish(world)
             return
         if line in ("quit", "exit"):
+            _let_runs_finish(world)
             return
         if line.startswith("as "):
             user = line[3:].strip() or user
@@ -471,23 +475,53 @@ def interactive(world: DemoWorld) -> None:
                 pass
             _print_wrapped(world.slack.person(user).screen(CHANNEL))
         elif line.startswith("click "):
-            _click_number(world, user, line[6:].strip())
+            since = world.slack.record.last_seq()
+            if _click_number(world, user, line[6:].strip()):
+                try:
+                    world.wait_bot(since, timeout=30)
+                except TimeoutError:
+                    pass
+                _print_wrapped(world.slack.person(user).screen(CHANNEL))
         elif line == "screen":
             _print_wrapped(world.slack.person(user).screen(CHANNEL))
         else:
             console.print(MSG["unknown_input"], markup=False)
 
 
-def _click_number(world: DemoWorld, user: str, number: str) -> None:
+def _click_number(world: DemoWorld, user: str, number: str) -> bool:
+    """Click button `number` of the newest message with buttons `user` sees; whether a
+    click reached the bot (a typo or a button that is gone is said, and nothing else)."""
     person = world.slack.person(user)
     entries = world.slack.record.entries(visible_to=person.id)
     for entry in reversed(entries):
         if entry.blocks and any(b.get("type") == "actions" for b in entry.blocks) and entry.ts:
             try:
                 person.click(entry.channel, entry.ts, number=int(number))
-            except (ValueError, Exception) as error:  # a person's typo: say so, keep going
+            except Exception as error:  # a person's typo: say so, keep going
                 console.print(str(error), markup=False)
-            return
+                return False
+            return True
+    console.print(MSG["no_buttons"], markup=False)
+    return False
+
+
+def _let_runs_finish(world: DemoWorld, timeout: float = 300.0) -> None:
+    """Before the simulators stop, wait (bounded) for runs still going: stopping under a run
+    would leave it interrupted mid-step and its thread without a summary."""
+    from store.states import RunState
+
+    world.serving.bot.worker.wait_idle(60)  # a click being handled may be starting a run
+    live = {RunState.QUEUED, RunState.RUNNING, RunState.ABORTING}
+    runs = world.service.wiring.store.runs.list(states=live)
+    if runs:
+        console.print(
+            MSG["finishing"].format(runs=", ".join(str(r.id) for r in runs)), markup=False
+        )
+    for run in runs:
+        try:
+            world.finished(run.id, timeout)
+        except TimeoutError:
+            console.print(MSG["failed"].format(what=f"run {run.id} still going"), markup=False)
 
 
 def demo(

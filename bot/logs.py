@@ -3,11 +3,18 @@ person it is about, with every secret drbot holds taken out before it is written
 
     configure_logging(settings.observability, secrets_of(settings))
 
-Each line has `time`, `level`, `logger`, `message`, and `run_id` and `actor` when known:
+Each line has `time`, `level`, `logger`, `message`, and `run_id` and `actor` wherever a run or
+a request is in context, whichever module wrote the line:
 - given by the caller (`log.info(..., extra={"run_id": 12})`), or bound around a piece of work
-  with `bound(run_id=..., actor=...)` (a context variable, so threads do not mix them up);
-- otherwise the run a thread drives, read from its name: the engine names each run's worker
-  `drbot-run-<id>`.
+  with `bound(run_id=..., actor=...)`: context variables, so threads do not mix them up. The
+  Slack bot binds the person around each request it handles (`SlackBot.handle`), and work a
+  request hands to other threads carries them along when started in a copy of the context
+  (`contextvars.copy_context().run`, as commands/estate.py does: a thread does not inherit
+  context variables by itself);
+- otherwise the run a thread drives, read from its name (the engine names each run's worker
+  `drbot-run-<id>`), and that run's actor: the person who asked for it, as `remember` was told
+  (`run_log` tells it on a run's first event, which the runner emits before it starts the
+  run's thread).
 `run_log(store)` is a service listener that writes one line per step and state change of every
 run, with the run's id and the person who asked for it (`requested_by`), so a run can be
 followed in the logs alone.
@@ -50,6 +57,31 @@ class LogConfig(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+# Run id -> the person who asked for it, for lines of a run's own threads (see `remember`).
+_run_actors: dict[int, str | None] = {}
+_run_actors_lock = threading.Lock()
+_REMEMBERED = 4096  # runs; the oldest are forgotten beyond this (a long-lived bot)
+
+
+def remember(run_id: int, actor: str | None) -> None:
+    """Lines of run `run_id`'s threads carry `actor` from now on (the person who asked)."""
+    with _run_actors_lock:
+        _run_actors.pop(run_id, None)
+        _run_actors[run_id] = actor
+        while len(_run_actors) > _REMEMBERED:
+            del _run_actors[next(iter(_run_actors))]
+
+
+def _actor_of(run_id: int) -> str | None:
+    with _run_actors_lock:
+        return _run_actors.get(run_id)
+
+
+def current() -> tuple[int | None, str | None]:
+    """The run id and actor bound on this thread (None where none is)."""
+    return _run_id.get(), _actor.get()
+
+
 @contextlib.contextmanager
 def bound(*, run_id: int | None = None, actor: str | None = None) -> Iterator[None]:
     """Every log line written inside the block (on this thread) carries `run_id` and `actor`."""
@@ -68,14 +100,18 @@ class Context(logging.Filter):
     """Adds `run_id` and `actor` to a record that does not carry them (see the module doc)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "run_id", None) is None:
+        run_id = getattr(record, "run_id", None)
+        if run_id is None:
             run_id = _run_id.get()
             if run_id is None:
                 match = _RUN_THREAD.match(record.threadName or "")
                 run_id = int(match.group(1)) if match else None
             record.run_id = run_id
         if getattr(record, "actor", None) is None:
-            record.actor = _actor.get()
+            actor = _actor.get()
+            if actor is None and isinstance(run_id, int):
+                actor = _actor_of(run_id)
+            record.actor = actor
         return True
 
 
@@ -174,6 +210,7 @@ def run_log(store: Store) -> Callable[[ServiceEvent], None]:
         with lock:
             if run_id not in actors:
                 actors[run_id] = store.runs.get(run_id).requested_by
+                remember(run_id, actors[run_id])
             return actors[run_id]
 
     def listen(event: ServiceEvent) -> None:

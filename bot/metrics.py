@@ -14,8 +14,12 @@ Where each comes from (the engine imports neither prometheus_client nor Slack):
 - `drbot_pool_readiness{pool,verdict}` (1 for its verdict), `drbot_pool_replication_lag_seconds
   {pool}`: the newest readiness sample of each pool in the store.
 - `drbot_pool_reachable{pool}`: the health monitor's last look at each pool (bot/health.py).
-- `drbot_last_drill_rto_seconds{pool}`, `drbot_last_drill_timestamp_seconds{pool}`: the newest
-  drill (test failover) in the store.
+- `drbot_last_drill_rto_seconds{pool,dr_pool}`, `drbot_last_drill_rpo_seconds{pool,dr_pool}`,
+  `drbot_last_drill_timestamp_seconds{pool,dr_pool}`: the newest drill (test failover) of each
+  protected pool (`pool`, as in the readiness gauges) into each DR pool it was drilled into
+  (`dr_pool`): a DR pool takes several protected pools, and one's drill must never stand for
+  another's. The RPO is the drill report's: the largest replication lag of the LUNs its plan
+  recovered from (bot/reports/measure.py).
 
 Labels are kept few and bounded: kinds, outcomes, step verbs, XAPI method names and Slack
 method names and error codes; never a run id, a VM or a user.
@@ -23,6 +27,7 @@ method names and error codes; never a run id, a VM or a user.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -199,11 +204,21 @@ class StoreCollector(Collector):
             "Replication lag in the newest readiness sample.",
             labels=["pool"],
         )
+        drill = ["pool", "dr_pool"]
         rto = GaugeMetricFamily(
-            "drbot_last_drill_rto_seconds", "RTO of the newest drill.", labels=["pool"]
+            "drbot_last_drill_rto_seconds",
+            "RTO of the newest drill of each protected pool into each DR pool.",
+            labels=drill,
+        )
+        rpo = GaugeMetricFamily(
+            "drbot_last_drill_rpo_seconds",
+            "RPO (largest LUN replication lag) of the newest drill of each protected pool.",
+            labels=drill,
         )
         when = GaugeMetricFamily(
-            "drbot_last_drill_timestamp_seconds", "When the newest drill ran.", labels=["pool"]
+            "drbot_last_drill_timestamp_seconds",
+            "When the newest drill of each protected pool into each DR pool ran.",
+            labels=drill,
         )
         reachable = GaugeMetricFamily(
             "drbot_pool_reachable",
@@ -216,15 +231,30 @@ class StoreCollector(Collector):
                     readiness.add_metric([row["pool"], verdict], float(row["verdict"] == verdict))
                 if row["lag_seconds"] is not None:
                     lag.add_metric([row["pool"]], float(row["lag_seconds"]))
-            for row in self._newest("drills", "kind = 'test-failover'"):
+            for row in self._newest_drills():
+                labels = [row["protected_pool"] or "", row["pool"]]
                 if row["rto_seconds"] is not None:
-                    rto.add_metric([row["pool"]], float(row["rto_seconds"]))
-                when.add_metric([row["pool"]], datetime.fromisoformat(row["at"]).timestamp())
+                    rto.add_metric(labels, float(row["rto_seconds"]))
+                drill_rpo = _drill_rpo(row["plan_json"])
+                if drill_rpo is not None:
+                    rpo.add_metric(labels, drill_rpo)
+                when.add_metric(labels, datetime.fromisoformat(row["at"]).timestamp())
         except Exception:  # a scrape never fails the bot; the gap in the graph says enough
             log.exception("metrics: reading the store failed")
         for pool, up in sorted(self.metrics._reachable().items()):
             reachable.add_metric([pool], float(up))
-        yield from (readiness, lag, rto, when, reachable)
+        yield from (readiness, lag, rto, rpo, when, reachable)
+
+    def _newest_drills(self) -> list[dict[str, Any]]:
+        """The newest test failover of each protected pool into each DR pool, with its plan."""
+        query = (
+            "SELECT drills.*, runs.plan_json AS plan_json FROM drills "
+            "LEFT JOIN runs ON runs.id = drills.run_id WHERE drills.id IN ("
+            "SELECT max(id) FROM drills WHERE kind = 'test-failover' "
+            "GROUP BY coalesce(protected_pool, ''), pool)"
+        )
+        with self.store.conn.lock:
+            return list(self.store.db.query(query))
 
     def _newest(self, table: str, where: str = "1") -> list[dict[str, Any]]:
         """The newest row of `table` for each pool (among those matching `where`)."""
@@ -232,3 +262,15 @@ class StoreCollector(Collector):
         query = f"SELECT * FROM {table} WHERE id IN (SELECT max(id) FROM {table} WHERE {where} GROUP BY pool)"  # noqa: S608, E501
         with self.store.conn.lock:
             return list(self.store.db.query(query))
+
+
+def _drill_rpo(plan_json: str | None) -> float | None:
+    """A drill's RPO as its report states it: the largest replication lag of the LUNs its
+    plan recovered from (None when the plan knew none)."""
+    try:
+        plan = json.loads(plan_json or "{}")
+    except ValueError:
+        return None
+    lags = [lun.get("lag_seconds") for lun in plan.get("luns", []) if isinstance(lun, dict)]
+    known = [float(lag) for lag in lags if isinstance(lag, int | float)]
+    return max(known) if known else None

@@ -295,13 +295,6 @@ class Scheduler:
             decided.append(Fired(schedule.name, due, "running", f"{len(runnable)} due"))
         return decided
 
-    def run_now(self, name: str) -> Fired:
-        """Run the job of schedule `name` at once (e.g. `/dr drill`), recorded like a run."""
-        now = self.clock.now()
-        if not self.store.history.claim(name, now, self.holder, now):
-            return Fired(name, now, "missed", "already claimed")
-        return self._run(name, now)
-
     def _run(self, name: str, due: datetime) -> Fired:
         try:
             detail = self.jobs[name](due) or ""

@@ -26,9 +26,9 @@ Where a value comes from, the first that has it wins:
 
 Every key is checked: an unknown one (`stor_path`) is an error naming the nearest valid key. A
 value that does not parse names the variable or key it came from. Each time the settings are
-read, the `drbot.settings` logger warns about a configuration file or secret file that others
-may read (world-readable, or readable by a group drbot is not in: `others_may_read`), a pool
-reached over plain HTTP, and TLS that is not verified.
+read, the `drbot.settings` logger warns about a secret file, or a configuration file that holds
+a secret, that others may read (world-readable, or readable by a group drbot is not in:
+`others_may_read`), a pool reached over plain HTTP, and TLS that is not verified.
 
 Other sections (`[slack]` ...) are owned by the parts of the bot that read them: each adds its
 one field below, with its model in its own module.
@@ -260,6 +260,23 @@ def others_may_read(path: Path) -> int | None:
     return None
 
 
+SECRET_WORDS = ("password", "token", "secret")
+
+
+def _holds_secret(table: Any) -> bool:
+    """Whether a parsed TOML table holds a secret value anywhere (a key naming one: a pool's
+    password, a Slack token, the signing secret)."""
+    if isinstance(table, dict):
+        return any(
+            (isinstance(key, str) and any(w in key.lower() for w in SECRET_WORDS) and value)
+            or _holds_secret(value)
+            for key, value in table.items()
+        )
+    if isinstance(table, list):
+        return any(_holds_secret(item) for item in table)
+    return False
+
+
 def _warn_if_shared(path: Path, what: str) -> None:
     mode = others_may_read(path)
     if mode is not None:
@@ -297,12 +314,13 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         # Read as pydantic-settings reads it (bytes: a lone \r is not a newline in TOML).
         with file.open("rb") as f:
-            tomllib.load(f)
+            raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(BAD_TOML.format(path=file, error=exc)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(UNREADABLE_FILE.format(path=file, error=exc)) from None
-    _warn_if_shared(file, "configuration file")
+    if _holds_secret(raw):  # one without (they come from secret files) may be shared
+        _warn_if_shared(file, "configuration file")
     secrets_dir = os.environ.get("DRBOT_SECRETS_DIR")
     if secrets_dir is not None and not Path(secrets_dir).is_dir():
         raise ConfigError(SECRETS_DIR_MISSING.format(path=secrets_dir))

@@ -11,12 +11,19 @@ each recovering all of its pool's VMs, under one decision:
   the quorum is reached every pool is planned again and must hash the same;
 - runs into the same DR pool go one after another, in a queue per DR pool (FIFO across
   requests), with each pool's place shown; runs into different DR pools go in parallel;
-- a run holding a queue's pools that is interrupted (its process died, or it lost contact)
-  keeps them until a person resumes or aborts it: the queue stops there and says so rather
-  than wait for ever; a paused run (a manual storage step) waits for its person, and so does
-  the queue behind it;
-- when every pool's run has ended, one summary of the whole request (`EstateResult`,
-  phase `finished`) is published (`EstateEvent`) and kept for `wait`.
+- a run holding a pool that waits for a person (`RunConflict.waits_for_person`: interrupted,
+  its process gone, or paused at a manual step) keeps it until that person resumes or aborts
+  it: a queue does not wait for that. Each pool it holds is reported `held` ("held by run N
+  (paused: needs a person)", and what to type), the pool's own paused run `paused`, and the
+  queue goes on with its other pools, as do the other DR pools' queues; the one exception is
+  a run of the request itself paused at a storage step (the manual adapter pauses every run
+  there): that is the storage team's part of the work, so its queue waits for their Done;
+- when every pool's run has ended or waits for a person, one summary of the whole request
+  (`EstateResult`, phase `finished`) is published (`EstateEvent`) and kept for `wait`.
+
+The threads a request starts (its planners, its queue's work, its summary) run in a copy of
+the context of the request that asked (`contextvars`), so what they log carries the person
+the front end bound there (bot/logs.py).
 
 Why a queue rather than one combined plan: each pool keeps its own plan, journal, lease, run id
 and resume/abort, exactly as when run alone, so an interrupted pool is resumed or aborted alone
@@ -27,6 +34,7 @@ pool, is checked here before anything starts (docs/contracts/commands.md).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
@@ -67,6 +75,9 @@ from engine.readiness import dr_room
 from store import ACTIVE, HOLDS_POOL, Kind, RunRecord, RunState, Store
 
 log = logging.getLogger(__name__)
+
+# A run in these states will not end by itself: only a person's resume or abort moves it on.
+WAITS_FOR_PERSON = frozenset({RunState.PAUSED, RunState.INTERRUPTED})
 
 # Runs read to find a protected pool's newest ones: the history is filtered here, not in SQL
 # (the pool is in the stored plan), so a pool whose runs are older than this many is not shown.
@@ -130,6 +141,8 @@ class _Request:
     requested_by: str
     reason: str | None
     capacity: list[str] = field(default_factory=list)
+    # The context of the thread that asked: the request's own work runs in copies of it.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     finishing: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     """Set once the summary was audited and published: `wait` then returns it."""
@@ -189,7 +202,9 @@ class Estate:
                 self.wiring.release_thread()
 
         with ThreadPoolExecutor(max_workers=max(1, min(PLANNERS, len(pairs)))) as pool:
-            plans = list(zip(pairs, pool.map(plan_one, pairs), strict=True))
+            # In the asker's context (one copy each: a context runs in one thread at a time).
+            futures = [pool.submit(contextvars.copy_context().run, plan_one, p) for p in pairs]
+            plans = list(zip(pairs, (f.result() for f in futures), strict=True))
         blocked = [(pair, plan) for pair, plan in plans if plan.blockers]
         if blocked:
             items = "; ".join(
@@ -447,13 +462,12 @@ class Estate:
                         self._lanes.pop(dr, None)
                         return
                     request, item = lane[0]
-                self._run(request, item)
+                request.context.copy().run(self._run, request, item)
                 with self._cond:
                     lane.pop(0)
-                    if item.state == "stopped" or self._closed:
+                    if self._closed:
                         for other_request, other in lane:
-                            other.state = "stopped"
-                            other.note = item.note if item.state == "stopped" else m.ESTATE_CLOSED
+                            other.state, other.note = "not-started", m.ESTATE_CLOSED
                             self._ended(other_request)
                         lane.clear()
                     self._ended(request)
@@ -475,31 +489,55 @@ class Estate:
                     item.state, item.note = "not-started", m.ESTATE_CLOSED
                     return
             runner.reap()  # a run whose process died is interrupted now, not running
-            holder = self._holder(pools)
-            if holder is None:
+            conflict = self._holder(pools)
+            if conflict is None:
                 try:
                     run_id = runner.start(
                         item.plan, requested_by=request.requested_by, reason=request.reason
                     )
-                except RunConflict:
-                    continue  # another process took the pool between our look and start
+                except RunConflict as exc:
+                    conflict = exc  # another process took the pool between our look and start
                 except DRError as exc:
                     item.state, item.note = "not-started", str(exc)
                     return
+                else:
+                    with self._cond:
+                        item.run_id, item.state, item.note = run_id, RunState.RUNNING.value, ""
+                    self._changed(request)
+                    run = self._wait_for(run_id)
+                    while run.state is RunState.PAUSED and run.paused_step is not None:
+                        # Its storage step is part of this request's own work (the manual
+                        # adapter pauses every run there): the storage team's Done resumes it,
+                        # so the queue waits for it rather than leave the site's other pools
+                        # held behind it, each needing a new request and a new approval.
+                        with self._cond:
+                            item.state = RunState.PAUSED.value
+                            item.note = m.ESTATE_OWN_STORAGE_STEP.format(
+                                run_id=run_id, lun=run.paused_step.lun, dr=item.pair.dr
+                            )
+                        self._changed(request)
+                        if not self._wait_while_paused(run_id):
+                            break
+                        with self._cond:
+                            item.state, item.note = RunState.RUNNING.value, ""
+                        self._changed(request)
+                        run = self._wait_for(run_id)
+                    with self._cond:
+                        item.state = run.state.value
+                        if run.state is RunState.PAUSED:
+                            item.note = m.ESTATE_OWN_PAUSED.format(run_id=run_id, dr=item.pair.dr)
+                    return
+            if conflict.waits_for_person:
                 with self._cond:
-                    item.run_id, item.state, item.note = run_id, RunState.RUNNING.value, ""
-                self._changed(request)
-                item.state = self._wait_for(run_id).state.value
+                    item.state = "held"
+                    item.note = m.ESTATE_HELD.format(
+                        run_id=conflict.run_id, state=conflict.state, pool=conflict.pool
+                    )
                 return
-            run, pool = holder
-            if run.state is RunState.INTERRUPTED:
-                item.state = "stopped"
-                item.note = m.ESTATE_STOPPED.format(
-                    dr=item.pair.dr, run_id=run.id, state=run.state.value, pool=pool
-                )
-                return
-            item.note = m.ESTATE_WAITING.format(run_id=run.id, state=run.state.value, pool=pool)
-            self._wait_for(run.id)
+            item.note = m.ESTATE_WAITING.format(
+                run_id=conflict.run_id, state=conflict.state, pool=conflict.pool
+            )
+            self._wait_for(conflict.run_id)
 
     def _ahead(self, item: _Item) -> int:
         """How many runs go into `item`'s DR pool before it: those queued there, or the run
@@ -509,8 +547,11 @@ class Estate:
             return len(lane)
         return 1 if self._holder(_pools(item.plan)) is not None else 0
 
-    def _holder(self, pools: list[str]) -> tuple[RunRecord, str] | None:
-        """The run that keeps one of `pools` from another run, and which pool, if any."""
+    def _holder(self, pools: list[str]) -> RunConflict | None:
+        """The run that keeps one of `pools` from another run, as the runner would refuse
+        the pool (a look before `start`, which records a refused start as a failed run): it
+        waits for a person when paused or interrupted (the runner's `reap` has just marked
+        interrupted a run whose process is gone)."""
         runs = self.wiring.store.runs
         for pool in pools:
             lease = runs.lease(pool)
@@ -518,22 +559,44 @@ class Estate:
                 continue
             run = runs.get(lease.run_id)
             if run.state in HOLDS_POOL:
-                return run, pool
+                return RunConflict(
+                    m.ESTATE_WAITING.format(run_id=run.id, state=run.state.value, pool=pool),
+                    pool=pool,
+                    run_id=run.id,
+                    state=run.state.value,
+                    waits_for_person=run.state in WAITS_FOR_PERSON,
+                )
         return None
 
     def _wait_for(self, run_id: int) -> RunRecord:
-        """Wait until run `run_id` no longer moves on its own: ended, or interrupted. Its
-        events wake this at once; a run of another process is looked at every few seconds."""
+        """Wait until run `run_id` no longer moves on its own: ended, interrupted, or paused
+        for a person. Its events wake this at once; a run of another process is looked at
+        every few seconds."""
         store = self.wiring.store
         while True:
             with self._cond:
                 seen = self._seen.get(run_id, 0)
             run = store.runs.get(run_id)
-            if run.state not in ACTIVE:
+            if run.state not in ACTIVE or run.state in WAITS_FOR_PERSON:
                 return run
             with self._cond:
                 if self._closed:
                     return run
+                if self._seen.get(run_id, 0) == seen:
+                    self._cond.wait(POLL_SECONDS)
+
+    def _wait_while_paused(self, run_id: int) -> bool:
+        """Wait until run `run_id` leaves `paused` (resumed, or aborted); False if drbot is
+        closing first."""
+        store = self.wiring.store
+        while True:
+            with self._cond:
+                seen = self._seen.get(run_id, 0)
+            if store.runs.get(run_id).state is not RunState.PAUSED:
+                return True
+            with self._cond:
+                if self._closed:
+                    return False
                 if self._seen.get(run_id, 0) == seen:
                     self._cond.wait(POLL_SECONDS)
 
@@ -544,13 +607,16 @@ class Estate:
 
     def _ended(self, request: _Request) -> None:
         """Called with the lock held when one of `request`'s pools ended (or stopped)."""
-        if any(i.state in ("planned", "queued") or i.state in ACTIVE for i in request.items):
+        waiting = {"planned", "queued"} | {s.value for s in ACTIVE - WAITS_FOR_PERSON}
+        if any(i.state in waiting for i in request.items):
             return
         if request.finishing:
             return
         request.finishing = True
         summary = request.result("finished")
-        threading.Thread(target=self._finish, args=(request, summary), daemon=True).start()
+        threading.Thread(
+            target=request.context.copy().run, args=(self._finish, request, summary), daemon=True
+        ).start()
 
     def _finish(self, request: _Request, summary: EstateResult) -> None:
         try:

@@ -156,9 +156,17 @@ ESTATE_NEED_UNKNOWN = (
 )
 ESTATE_CAPACITY_HINT = "Add DR capacity, or fail over fewer pools at once (--pool)."
 ESTATE_WAITING = "waits for run {run_id} ({state}) into {pool}"
-ESTATE_STOPPED = (
-    "the queue into {dr} stopped: run {run_id} is {state} and keeps {pool} until it is resumed "
-    "or aborted (resume {run_id} / abort {run_id}); then ask for this pool again"
+ESTATE_HELD = (
+    "held by run {run_id} ({state}: needs a person): it keeps {pool} until it is resumed or "
+    "aborted (resume {run_id} / abort {run_id}); then ask for this pool again"
+)
+ESTATE_OWN_PAUSED = (
+    "run {run_id} is paused: needs a person (resume {run_id} / abort {run_id}); the queue into "
+    "{dr} went on without it"
+)
+ESTATE_OWN_STORAGE_STEP = (
+    "run {run_id} waits for its storage step on {lun}: the storage team clicks Done (or "
+    "`resume {run_id} --storage-done`); the queue into {dr} waits for it"
 )
 ESTATE_CLOSED = "not started: drbot stopped before its turn"
 ESTATE_UNKNOWN_REQUEST = "No request {request_id} in this process."

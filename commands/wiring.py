@@ -10,6 +10,7 @@ One `Runner` serves the process, so its event subscribers see every run this pro
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ from engine import planner, topology
 from engine.clock import Clock, SystemClock
 from engine.config import EngineConfig, PoolPair
 from engine.errors import DRError
+from engine.inventory import Inventory
 from engine.models import Plan
 from engine.protection import Site
 from engine.runner import Runner
@@ -49,6 +51,7 @@ class Wiring:
         self._clients: dict[str, XapiClient] = {}
         self._adapter: StorageAdapter | None = None
         self._runner: Runner | None = None
+        self._seen: dict[str, Inventory] = {}  # each pool's last inventory read (see `site`)
         self._lock = threading.RLock()
         # Told of every XAPI round trip of the clients made from now on (the bot's metrics).
         self.xapi_observer: CallObserver | None = None
@@ -102,7 +105,19 @@ class Wiring:
         apart)."""
         endpoint = self.config.pool(name)
         site = Site.open(name, lambda: self.client(name), site=endpoint.site)
+        if site.inventory is None and not site.unusable:
+            # Lost since drbot last read it: plan from that read (the planner's `source-pool`
+            # records), not blind, if it is younger than the replication lag allowed: an older
+            # one could miss VMs the mirror already holds, which only a blind plan recovers.
+            with self._lock:
+                seen = self._seen.get(name)
+            taken = seen.loaded_at if seen is not None else None
+            limit = timedelta(seconds=self.config.storage.max_lag_seconds)
+            if seen is not None and taken is not None and self.clock.now() - taken <= limit:
+                return Site(name, seen, None, site=endpoint.site, reachable=False, error=site.error)
         if site.inventory is not None:
+            with self._lock:
+                self._seen[name] = site.inventory
             # What its SRs are, remembered for the night its site cannot be read.
             srs = sorted(sr.uuid for sr in site.inventory.srs.values())
             known = self.store.kv(POOL_SRS)

@@ -118,12 +118,29 @@ class AuditCheck(BaseModel):
 
 
 def _private_file(path: Path, content: bytes) -> None:
-    """Create `path` owner-only (0600, directory 0700 if drbot makes it) with `content`."""
+    """Create `path` owner-only (0600, directory 0700 if drbot makes it) with `content`;
+    FileExistsError if it exists. The file appears whole or not at all: it is written under
+    a temporary name and hard-linked into place, so a second writer (another thread at the
+    first append of a new store) never reads it empty and takes an empty key for drbot's."""
     if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(content)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temporary, path)  # fails if `path` exists: the first writer's file stays
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: create it in place, as before
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def load_key(path: Path) -> bytes:

@@ -24,6 +24,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.logs import bound
 from bot.slack import blocks, estate_blocks, listeners
 from bot.slack import messages as m
 from bot.slack.audit_feed import AuditFeed
@@ -134,6 +135,7 @@ class SlackBot:
             interval=config.progress_interval_seconds,
             summarise=self._summary,
             on_state=self._run_state_changed,
+            apps_of=self._apps_of,
         )
         self.audit = (
             AuditFeed(
@@ -218,9 +220,9 @@ class SlackBot:
     # ---- requests ----------------------------------------------------------------------------
 
     def handle(self, request: Request, actor: Actor, reply: Reply) -> None:
-        """Dispatch one request and answer it (on the worker)."""
-        result = self.service.dispatch(request, actor)
-        self.render(result, actor, reply)
+        """Dispatch one request and answer it (on the worker); its log lines name the actor."""
+        with bound(actor=actor.label):
+            self.render(self.service.dispatch(request, actor), actor, reply)
 
     def submit(self, job: Callable[[], None], reply: Reply | None) -> None:
         """Run `job` on the worker; a failure tells the person, without a traceback."""
@@ -415,6 +417,11 @@ class SlackBot:
             )
             rto = rows[0]["rto_seconds"] if rows else None
         return blocks.summary_message(view, rto)
+
+    def _apps_of(self, run_id: int) -> dict[str, str]:
+        """VM name -> vApp of the run's VMs in a vApp, as its recorded outcome has them."""
+        vms = self.store.runs.get(run_id).outcome.vms.values()
+        return {vm.name: vm.appliance for vm in vms if vm.appliance}
 
     def _run_state_changed(self, run_id: int, state: str) -> None:
         self.homes_changed()

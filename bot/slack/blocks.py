@@ -34,6 +34,7 @@ from commands.results import (
 )
 from engine.models import Plan
 from store.audit import Anchor
+from store.outcomes import VMStatus
 
 Block = dict[str, Any]
 
@@ -50,7 +51,10 @@ REASON_BLOCK, REASON_INPUT = "reason", "text"
 
 SECTION_BUDGET = 2_800  # characters of a section's text we fill, below Slack's 3,000
 LIST_LINES = 25  # lines of a list shown in a message before "… and N more"
-OK_STATUSES = {"started", "started-paused", "recovered", "shut-down", "not-needed"}
+# What a VM's status means (store.outcomes.VMStatus): a success where the plan wanted it (a
+# plan that leaves VMs off stops at recovered), or a failure once its part in the run is over.
+OK_STATUSES = {VMStatus.STARTED, VMStatus.STARTED_PAUSED, VMStatus.RECOVERED}
+FAILED_STATUSES = {s for s in VMStatus if s.settled and not s.succeeded("start")}
 
 
 @dataclass(frozen=True)
@@ -610,23 +614,32 @@ class ProgressState:
     elapsed: float = 0.0
 
 
-DONE_STATUSES = OK_STATUSES | {"failed", "not-run", "skipped", "cleaned-up"}
 STOPPED_BY_A_PERSON = {"cancelled", "aborted", "aborting"}
+RUN_OVER = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted"}
 
 
 def _bad(status: str | None, run_state: str) -> bool:
-    """Whether a VM's status is a failure to show: a VM a cancelled or aborted run did not
-    reach was not failed by anything (a person stopped the run), unlike one a failure
-    upstream left out."""
-    if status == "not-run":
+    """Whether a VM's status is a failure to show (every final status but a success: failed
+    to recover or start, refused by HA, skipped, not protected, not in the metadata, not
+    run); a VM a cancelled or aborted run did not reach was not failed by anything (a
+    person stopped the run), unlike one a failure upstream left out."""
+    if status == VMStatus.NOT_RUN:
         return run_state not in STOPPED_BY_A_PERSON
-    return status == "failed"
+    return status in FAILED_STATUSES
+
+
+def _done(status: str | None, run_state: str) -> bool:
+    """Whether a VM's part in the run is over: a final status, or recovered in a run that
+    ended (its plan left VMs off); a recovered VM of a running run still has to start."""
+    if status == VMStatus.RECOVERED:
+        return run_state in RUN_OVER
+    return status in FAILED_STATUSES or status in OK_STATUSES
 
 
 def progress_message(p: ProgressState) -> Message:
     title = m.ACTION_TITLE.get(p.kind, p.kind)
     statuses = p.vm_status or {}
-    done = sum(1 for s in statuses.values() if s in DONE_STATUSES)
+    done = sum(1 for s in statuses.values() if _done(s, p.state))
     failed = sum(1 for s in statuses.values() if _bad(s, p.state))
     total = max(p.total, len(statuses))
     left = m.UNKNOWN
@@ -655,7 +668,7 @@ def progress_message(p: ProgressState) -> Message:
             lines.append(
                 m.PROGRESS_APP_LINE.format(
                     name=name,
-                    done=sum(1 for s in sts if s in DONE_STATUSES),
+                    done=sum(1 for s in sts if _done(s, p.state)),
                     total=len(sts),
                     failed=m.PROGRESS_APP_FAILED.format(failed=bad) if bad else "",
                 )

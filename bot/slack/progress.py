@@ -10,6 +10,11 @@ state is flushed as soon as the interval allows, and a flush that fails (Slack d
 the retry handler) stays due and is tried again.
 
 When a run ends, the board posts its summary (from the service's `show`) in the thread, once.
+
+A run planned blind (the protected pool unreachable: the disaster case) starts with no VM
+list, so its VMs arrive by name only; `apps_of` (the run's recorded outcome) tells which
+vApp each belongs to, read at most every `APPS_EVERY` seconds while unknown names appear and
+once more at the end, so the per-vApp lines match the summary's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 TERMINAL = {"succeeded", "partially-succeeded", "failed", "cancelled", "aborted", "interrupted"}
 POLL = 0.05  # real seconds between the flusher's looks at the clock
 SPACING_SHARE = 0.1  # a long run's edits come every tenth of its age
+APPS_EVERY = 5.0  # seconds between two reads of a run's vApps while VMs of unknown vApp come
 
 
 @dataclass
@@ -41,10 +47,13 @@ class _Run:
     ended: bool = False
     rto: float | None = None
     apps: dict[str, str] = field(default_factory=dict)
+    apps_read: float | None = None  # clock.monotonic() of the last `apps_of` read
 
 
 Summarise = Callable[[int, float | None], blocks.Message | None]
 """run id, RTO seconds -> the run's summary message (None if it cannot be read)."""
+AppsOf = Callable[[int], dict[str, str]]
+"""run id -> VM name -> vApp name, of the VMs the run knows to be in a vApp."""
 
 
 class ProgressBoard:
@@ -59,8 +68,10 @@ class ProgressBoard:
         interval: float = 1.0,
         summarise: Summarise | None = None,
         on_state: Callable[[int, str], None] | None = None,
+        apps_of: AppsOf | None = None,
     ) -> None:
         self._poster = poster
+        self._apps_of = apps_of
         self._threads = threads
         self._clock = clock
         self._interval = interval
@@ -169,6 +180,7 @@ class ProgressBoard:
         where = self._threads.get(run_id)
         if where is None:
             return False  # not yet known where it lives: the state waits, nothing is lost
+        self._learn_apps(run_id, run, now)
         with self._lock:
             message = blocks.progress_message(run.state)
             run.dirty = False
@@ -195,6 +207,26 @@ class ProgressBoard:
         with self._lock:
             run.last_flush = now
         return True
+
+    def _learn_apps(self, run_id: int, run: _Run, now: float) -> None:
+        """Read which vApp the run's VMs of unknown vApp belong to (a blind plan names none),
+        at most every APPS_EVERY seconds, and at the end."""
+        if self._apps_of is None:
+            return
+        with self._lock:
+            known = run.state.vm_app or {}
+            unknown = any(vm not in known for vm in run.state.vm_status or {})
+            due = run.apps_read is None or now - run.apps_read >= APPS_EVERY or run.ended
+            if not (unknown and due):
+                return
+            run.apps_read = now
+        try:
+            apps = self._apps_of(run_id)
+        except Exception:  # a name is a nicety: the counts go out all the same
+            log.exception("vApps of run %s not read", run_id)
+            return
+        with self._lock:
+            run.state.vm_app = {**apps, **(run.state.vm_app or {})}
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -22,6 +22,7 @@ import re
 import uuid as uuidlib
 import zlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from sim.xapi import leftovers, reactions
 from sim.xapi import scenario as sc
@@ -668,11 +669,21 @@ def _initial_faults(world: World) -> None:
     """Apply the scenario's `[[faults]]` (the world starts with them)."""
     for fault in world.scenario.faults:
         if fault.kind == "vm_start":
-            world.faults.vm_start.append(
-                {"vm": fault.vm, "error": list(fault.error), "times": fault.times}
-            )
+            error = list(fault.error)
+            start: dict[str, Any] = {"vm": fault.vm, "error": error, "times": fault.times}
+            if fault.site:
+                start["site"] = fault.site
+            world.faults.vm_start.append(start)
         elif fault.kind == "task_stall":
-            world.faults.stalls.append({"method": fault.method or "*"})
+            stall = {"method": fault.method or "*"}
+            if fault.site:
+                stall["site"] = fault.site
+            world.faults.stalls.append(stall)
+        elif fault.kind == "host_down" and fault.method:
+            # Up until a run reaches the step: the control API's trigger (sim/xapi/control.py).
+            world.faults.host_triggers.append(
+                {"host": fault.host, "method": fault.method, "after": fault.after or 1}
+            )
         elif fault.kind == "lun":
             link = next(
                 link

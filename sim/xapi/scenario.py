@@ -14,7 +14,9 @@ networks, SRs, vApps and VMs. Shape (see `scenarios/demo.toml` for a full exampl
                       # nics, host, count (expands "{n}" in the name), created_inside_lag,
                       # snapshots (names), snapshot_sr, suspend_sr, ha_restart_priority,
                       # uuid (a real VM's, kept: twins)
-[[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault)
+[[faults]]            # kind = vm_start | lun | task_stall | site_down | host_down (see Fault);
+                      # site (vm_start, task_stall: only there), method + after (host_down:
+                      # when a run reaches that call, not at start)
 [[leftovers]]         # sr, pool, attach = dr_task | sr | none, vms: an earlier drill's remains
 ```
 
@@ -278,7 +280,12 @@ class Fault(_Strict):
     `vm_start`: `vm` (name or uuid) fails to start with `error` (`times` times, or always);
     `lun`: the `side` (`mirror` or `source`) of replicated SR `sr` has failed;
     `task_stall`: calls of `method` (or every stallable call) hang until faults are cleared;
-    `site_down` / `host_down`: `site` / `host` (a host name) starts down.
+    `site_down`: `site` starts down;
+    `host_down`: `host` (a host name) starts down; with `method`, it starts up and fails when
+    a run reaches that step instead: at the `after`-th call of `method` (a wire method such as
+    `VM.start`, once it reaches its stall point; default the first), before that call goes on.
+    `vm_start` and `task_stall` with `site` hold only at that site (a start of a VM's copy at
+    another site, or a call to another site's pools, goes on as if there were no fault).
     """
 
     kind: Literal["vm_start", "lun", "task_stall", "site_down", "host_down"]
@@ -290,6 +297,7 @@ class Fault(_Strict):
     method: str | None = None
     site: str | None = None
     host: str | None = None
+    after: int | None = Field(None, ge=1, description="host_down with method: the n-th call")
 
     @model_validator(mode="after")
     def _needs(self) -> Fault:
@@ -297,6 +305,15 @@ class Fault(_Strict):
         field = need.get(self.kind)
         if field and not getattr(self, field):
             raise ValueError(f"a {self.kind} fault needs {field} = '...'")
+        if self.site and self.kind not in ("vm_start", "task_stall", "site_down"):
+            raise ValueError(
+                f"a {self.kind} fault cannot be limited to a site (site = ... is for vm_start, "
+                "task_stall and site_down)"
+            )
+        if self.method and self.kind not in ("task_stall", "host_down"):
+            raise ValueError(f"a {self.kind} fault takes no method")
+        if self.after is not None and not (self.kind == "host_down" and self.method):
+            raise ValueError("after = N is for a host_down fault with method = '...'")
         return self
 
 
@@ -367,7 +384,7 @@ class Scenario(_Strict):
         for fault in self.faults:
             if fault.kind == "lun" and fault.sr not in replicated:
                 raise ValueError(f"fault: {fault.sr!r} is not a replicated SR")
-            if fault.kind == "site_down" and fault.site not in names:
+            if fault.site is not None and fault.site not in names:
                 raise ValueError(f"fault: no site {fault.site!r}")
             if fault.kind == "host_down" and fault.host not in hosts:
                 raise ValueError(f"fault: no host {fault.host!r}")

@@ -99,7 +99,7 @@ def run_view(plan: Plan, failed_every: int = 50, kind: str = "failover") -> RunV
                 uuid=vm.uuid,
                 name=vm.name,
                 appliance=app.name,
-                status="failed" if bad else "started",
+                status="start-failed" if bad else "started",
                 error="VM.start: HOST_NOT_ENOUGH_FREE_MEMORY" if bad else None,
             )
         )

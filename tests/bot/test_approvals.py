@@ -14,6 +14,7 @@ from bot.demo import DemoWorld, approval_id_of, demo_world, wait_until
 from tests.bot.conftest import OPS, SPEED, ShiftedClock, ask, bot_said, click, finished, started_run
 
 OLIVIA, ALEX, PRIYA, VICTOR = "U0ONCALL01", "U0APPROV01", "U0APPROV02", "U0VIEWER01"
+ADA = "U0ADMIN001"
 FAILOVER = "failover all --reason the primary site is lost"
 # A test failover needing two approvals: every rule of a failover's approval, without a
 # disaster to stage first (a failover with the primary up is blocked by its pre-checks).
@@ -34,12 +35,28 @@ def socket_world(tmp_path: Path) -> Iterator[DemoWorld]:
 
 
 def test_the_requester_cannot_approve_their_own_request(world):
-    """olivia's click on her own failover is refused, privately, in the thread; no vote."""
+    """olivia's click on her own request is refused, privately, in the thread; no vote (she
+    holds no approver role either: an approver asking is the next test)."""
     approval = ask(world, "olivia", DRILL)
     since = click(world, "olivia", approval.ts, "dr_approve")
     refusal = bot_said(world, since, kind="ephemeral", to=OLIVIA)
     assert refusal.thread_ts == approval.ts
     assert world.service.approval(approval_id_of(approval)).votes == []
+
+
+def test_an_approver_who_asked_cannot_approve_it_too(world):
+    """alex (an approver) asks for the test failover himself: his own Approve is refused,
+    privately, naming the rule (not his role); priya's and the admin ada's approvals run it."""
+    approval = ask(world, "alex", DRILL)
+    since = click(world, "alex", approval.ts, "dr_approve")
+    refusal = bot_said(world, since, kind="ephemeral", to=ALEX, text="cannot approve it too")
+    assert refusal.thread_ts == approval.ts
+    assert world.service.approval(approval_id_of(approval)).votes == []
+    click(world, "priya", approval.ts, "dr_approve")
+    click(world, "ada", approval.ts, "dr_approve")
+    view = world.service.approval(approval_id_of(approval))
+    assert [v.actor.id for v in view.votes] == [PRIYA, ADA]
+    assert finished(world, started_run(world, approval)).requested_by == f"slack:{ALEX}"
 
 
 def test_a_non_approver_cannot_approve(world):
@@ -67,6 +84,18 @@ def test_two_approvers_start_the_failover_and_the_message_follows(world):
     assert thread is not None
     assert thread.thread_ts == approval.ts
     assert world.slack.person("olivia").buttons(OPS, approval.ts) == []
+    # Planned blind (the primary is dark), the run's progress still shows its VMs by vApp,
+    # as its summary does.
+    vapps = {
+        vm.appliance
+        for vm in world.service.wiring.store.runs.get(run_id).outcome.vms.values()
+        if vm.appliance
+    }
+    assert vapps, "the scenario's failover recovers vApps: the test shows nothing"
+    assert thread.progress_ts is not None
+    progress = world.slack.world.find_message(OPS, thread.progress_ts)
+    assert progress is not None
+    assert all(f"• {name}: " in str(progress.blocks) for name in vapps)
 
 
 def test_a_double_click_counts_once(world):
@@ -144,9 +173,9 @@ def test_a_plan_that_changed_before_the_run_is_approved_again(socket_world):
     assert world.service.wiring.store.runs.list(limit=10) == []
 
 
-def test_slack_redelivering_a_mention_is_answered_once(socket_world):
-    """The same app_mention delivered again (a Slack retry, same event_id) gets one answer."""
-    world = socket_world
+def test_slack_redelivering_a_mention_is_answered_once(world):
+    """The same app_mention delivered again (a Slack retry, same event_id: a Socket Mode
+    envelope, or an Events API request) gets one answer."""
     since = world.slack.record.last_seq()
     world.slack.person("olivia").say("dr-ops", f"<@{world.bot_user}> help")
     first = world.slack.dispatcher.log[-1]

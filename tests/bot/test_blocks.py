@@ -98,7 +98,9 @@ def test_progress_of_a_thousand_vms_fits():
         started=0.0,
         phase="recover",
         total=1000,
-        vm_status={vm.name: "started" if n % 3 else "failed" for n, vm in enumerate(plan.vms)},
+        vm_status={
+            vm.name: "started" if n % 3 else "start-failed" for n, vm in enumerate(plan.vms)
+        },
         vm_app={vm.name: app.name for app in plan.appliances for vm in app.vms},
         elapsed=125.0,
     )
@@ -218,3 +220,35 @@ def test_a_refusal_naming_a_thousand_blockers_is_cut_to_fit():
     message = blocks.refused(reason, "Fix the blockers and ask again.")
     assert_slack_accepts(message)
     assert message.blocks[0]["text"]["text"].startswith(":no_entry: The plan has 1000 blocker(s)")
+
+
+def test_progress_counts_every_final_status_as_the_summary_does():
+    """A VM that failed to start, one not in the metadata and one not protected are done and
+    failed, as the summary lists them; a recovered VM still has to start while the run
+    runs, and is done once the run ended (its plan left VMs off)."""
+    statuses = {
+        "web-01": "start-failed",
+        "new-vm": "not-in-metadata",
+        "cache": "not-protected",
+        "db-01": "started",
+        "db-02": "recovered",
+    }
+
+    def counts(state: str) -> str:
+        progress = blocks.progress_message(
+            ProgressState(
+                run_id=3,
+                kind="failover",
+                target="all",
+                started=0.0,
+                state=state,
+                vm_status=statuses,
+                vm_app={},
+                elapsed=10.0,
+            )
+        )
+        assert_slack_accepts(progress)
+        return json.dumps(progress.blocks)
+
+    assert "4 of 5 done, 3 failed" in counts("running")
+    assert "5 of 5 done, 3 failed" in counts("partially-succeeded")

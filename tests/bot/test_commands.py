@@ -116,6 +116,28 @@ def test_cancel_resume_abort_of_an_unknown_run_are_refused_privately(world):
         assert "999" in seen.text
 
 
+def test_a_failover_outside_the_dr_channels_is_refused_with_its_reason_audited(world):
+    """In #general (not a DR channel, the bot not even a member) olivia's status is answered
+    but her failover is refused, privately, naming the channel to use; the refusal is in
+    the audit trail with her id, her name, the channel and why."""
+    since = world.command("olivia", "status", channel="general")
+    assert bot_said(world, since, text="DR readiness").to_user is None  # in the channel
+    since = world.command("olivia", "failover all --reason DC1 is dark", channel="general")
+    refusal = bot_said(world, since, kind="ephemeral", to=OLIVIA, text="DR channels")
+    assert OPS in refusal.text + str(refusal.blocks)
+    refused = [
+        e
+        for e in world.service.wiring.store.audit.entries()
+        if e["event_type"] == "Refused" and e["payload"]["command"] == "failover"
+    ]
+    assert [(e["actor"], e["payload"]["code"], e["payload"]["channel"]) for e in refused] == [
+        (f"slack:{OLIVIA}", "wrong-channel", "C0GENERAL1")
+    ]
+    assert refused[0]["payload"]["actor_name"] == "olivia"
+    assert "DR channels" in refused[0]["payload"]["reason"]
+    assert world.service.wiring.store.approvals.recent() == []
+
+
 def test_audit_is_private_and_says_whether_the_chain_verifies(world):
     """`/dr audit 5` shows the caller the last entries and the chain's verification."""
     world.command("olivia", "status")
@@ -125,7 +147,8 @@ def test_audit_is_private_and_says_whether_the_chain_verifies(world):
 
 
 def test_app_home_shows_readiness_and_waiting_approvals(world):
-    """Opening App Home publishes readiness, what waits for this approver, and runs."""
+    """Opening App Home publishes readiness, what waits for this approver (with buttons),
+    runs, and when the next drill is."""
     approval = ask(world, "olivia", "test-failover all --disable-ha")
     since = world.slack.record.last_seq()
     world.slack.person("alex").open_home()
@@ -135,6 +158,8 @@ def test_app_home_shows_readiness_and_waiting_approvals(world):
     text = str(home.blocks)
     assert "Readiness" in text
     assert f"'value': '{approval_id_of(approval)}'" in text
+    assert "*Next drill*: " in text
+    assert "not scheduled" not in text  # the weekly drill's schedule runs with the bot
 
 
 def test_a_mention_without_reason_offers_a_button_that_opens_the_modal(world):

@@ -1,7 +1,8 @@
 """Runs over many pools: `site:NAME` and `all pools` are one run per protected pool; runs into
 the same DR pool queue one after another (their place shown, never refused), runs into
 different DR pools go in parallel; one approval, one split-brain guard and one summary cover
-the whole request; a queue stops (and says so) behind a run that is interrupted."""
+the whole request; a queue does not wait behind a run that waits for a person (interrupted or
+paused): the pools it holds are reported held by it, and the rest of the estate goes on."""
 
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def test_one_approval_covers_the_whole_site_and_starts_every_pool(estate_service
 
 def test_a_queue_stops_behind_an_interrupted_run_and_says_so(estate_service):
     """A run interrupted while holding dr keeps it: `test-failover site:east` starts nothing
-    into dr, and both pools say the queue stopped behind that run and how to go on."""
+    into dr, and both pools say they are held by that run, which needs a person, and how to
+    go on."""
     svc = estate_service()
     runs = svc.wiring.store.runs
     held = runs.create("test-failover", "all", "dr", "h", {"source_pool": "west"}, "U1")
@@ -137,12 +139,36 @@ def test_a_queue_stops_behind_an_interrupted_run_and_says_so(estate_service):
     assert isinstance(asked, EstateResult), asked
     assert asked.items[0].position == 2  # behind the run that holds dr
     summary = svc.estate.wait(asked.request_id, timeout=WAIT)
-    assert [i.state for i in summary.items] == ["stopped", "stopped"]
+    assert [i.state for i in summary.items] == ["held", "held"]
     for item in summary.items:
-        assert f"run {held} is interrupted" in item.note
+        assert f"held by run {held} (interrupted: needs a person)" in item.note
         assert f"resume {held}" in item.note
         assert item.run_id is None
     assert [r.id for r in runs.list()] == [held]
+
+
+def test_the_estate_goes_on_past_a_paused_run_that_holds_its_dr_pool(estate_service):
+    """A paused run holding dr (it waits for a person) does not keep `all pools` waiting: the
+    three pools into dr are reported held by it, north's run into dr2 succeeds, and the
+    request's one summary is published; no run was started into dr, none refused as busy."""
+    svc = estate_service()
+    runs = svc.wiring.store.runs
+    held = runs.create("test-failover", "all", "dr", "h", {"source_pool": "west"}, "U1")
+    runs.acquire_lease("dr", held, "elsewhere", datetime.now(UTC) + timedelta(hours=1))
+    runs.transition(held, RunState.RUNNING, "started")
+    runs.transition(held, RunState.PAUSED, "waits for the storage team")
+    asked = svc.dispatch(parse("test-failover all pools"), CLI)
+    assert isinstance(asked, EstateResult), asked
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    assert summary.phase == "finished"
+    states = {i.protected: i.state for i in summary.items}
+    assert states == {"east-a": "held", "east-b": "held", "west": "held", "north": "succeeded"}
+    for item in summary.items:
+        if item.dr == "dr":
+            assert f"held by run {held} (paused: needs a person)" in item.note
+            assert f"abort {held}" in item.note
+    started = [r for r in runs.list() if r.id != held]
+    assert [(r.pool, r.state) for r in started] == [("dr2", "succeeded")]
 
 
 def test_a_site_failover_while_the_site_answers_is_refused_for_every_pool(estate_service):
@@ -260,3 +286,62 @@ def test_a_lost_sites_failover_with_nothing_known_of_its_pools_is_refused(estate
     )
     assert isinstance(refused, Refused), refused
     assert not svc.wiring.store.runs.list()
+
+
+def test_a_site_failover_with_manual_storage_waits_for_each_done_and_runs_every_pool(
+    estate_service, estate
+):
+    """With the manual storage adapter every run pauses at its storage steps: `failover
+    site:east` waits for each Done of its own runs (the storage team's work, not a stuck run)
+    and runs east-b after east-a; neither pool is left held, so nothing needs asking again."""
+    from bot.demo import wait_until
+    from commands.requests import ConfirmStorageRequest, ShowRequest
+    from commands.results import RunView
+    from engine.config import LunSettings, StorageSettings
+
+    array = estate.storage()
+    luns = [
+        LunSettings(
+            lun=lun.lun,
+            sr_uuid=lun.sr_uuid,
+            name=lun.name,
+            source_site=lun.source_site,
+            target_site=lun.target_site,
+            mirror_device_config=lun.mirror_device_config,
+        )
+        for lun in array.state()
+    ]
+    config = estate.config.model_copy(
+        update={"storage": StorageSettings(adapter="manual", luns=luns)}
+    )
+    svc = estate_service(config=config)
+    svc.dispatch(StatusRequest(), OLIVIA)  # what a running bot has read before the night
+    estate.control("POST", "/sites/east/fail")
+    asked = svc.dispatch(
+        FailoverRequest(target="site:east", reason="east lost", break_glass=True), CLI
+    )
+    assert isinstance(asked, EstateResult), asked
+    done: list[tuple[int, str, str]] = []
+
+    def storage_team() -> bool:
+        """Do and confirm each step a run of the request waits for; True once all ended."""
+        current = svc.estate.summary(asked.request_id)
+        if current is not None:
+            return True
+        for run in svc.wiring.store.runs.list():
+            view = svc.dispatch(ShowRequest(run_id=run.id), CLI)
+            if isinstance(view, RunView) and view.storage_step is not None:
+                step = view.storage_step
+                getattr(array, step.action)(step.lun)
+                svc.dispatch(ConfirmStorageRequest(run_id=run.id), CLI)
+                done.append((run.id, step.lun, step.action))
+        return False
+
+    wait_until(storage_team, timeout=WAIT)
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    assert [(i.protected, i.state) for i in summary.items] == [
+        ("east-a", "succeeded"),
+        ("east-b", "succeeded"),
+    ]
+    a, b = (i.run_id for i in summary.items)
+    assert {run for run, _, _ in done} == {a, b}

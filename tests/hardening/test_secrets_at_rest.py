@@ -69,6 +69,22 @@ def test_a_configuration_others_may_read_is_warned_about(tmp_path, caplog):
     assert f"configuration file {path} may be read by other users (mode 644)" in caplog.text
 
 
+def test_a_shared_configuration_without_secrets_is_not_warned_about(tmp_path, monkeypatch, caplog):
+    """A 0644 configuration whose passwords come from secret files (a Kubernetes ConfigMap)
+    holds nothing to hide: no warning."""
+    path = _without_passwords(tmp_path)
+    path.chmod(0o644)
+    directory = _secrets(
+        tmp_path,
+        DRBOT_ENGINE__POOLS__PROD__PASSWORD="prod-from-file",
+        DRBOT_ENGINE__POOLS__DR__PASSWORD="dr-from-file",
+    )
+    monkeypatch.setenv("DRBOT_SECRETS_DIR", str(directory))
+    with caplog.at_level(logging.WARNING, logger="drbot.settings"):
+        load_settings(path)
+    assert "may be read by other users" not in caplog.text
+
+
 # -- secret files ------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """What sim/xapi can stage for the hardening cases besides leftovers: faults limited to one
-site, and a host that fails when a run reaches a given step rather than at a time."""
+site, and a host that fails when a run reaches a given step rather than at a time, each from
+the control API and from a scenario's [[faults]]."""
 
 from __future__ import annotations
 
@@ -71,6 +72,90 @@ def test_a_host_fails_when_the_run_reaches_its_first_start(sim, tmp_path):
         assert world.control("GET", "/faults")["host_down"] == []  # used once
     finally:
         h.store.close()
+
+
+SITE_FAULT = """
+[[faults]]
+kind = "vm_start"
+vm = "dns-01"
+site = "primary"
+error = ["VM_CRASHED", "x"]
+"""
+
+
+def test_a_scenario_stages_a_start_fault_limited_to_one_site(sim, tmp_path):
+    """The same fault written in the scenario: the test failover starts dns-01's copy at the
+    DR site, a start of dns-01 at primary fails; the fault says its site."""
+    from tests.hardening.test_drill_leftovers import demo_with
+
+    world = sim(demo_with(tmp_path, SITE_FAULT))
+    assert world.control("GET", "/faults")["vm_start"][0]["site"] == "primary"
+    h = make_harness(world, tmp_path)
+    try:
+        run = h.run(h.plan("test-failover", "dns-01", disable_ha=True))
+        assert run.state == "succeeded", run.error
+        prod = h.client(h.pair.protected)
+        vm = prod.call("VM.get_by_name_label", "dns-01")[0]
+        prod.call("VM.hard_shutdown", vm)
+        with pytest.raises(XapiError, match="VM_CRASHED"):
+            prod.call("VM.start", vm, False, False)
+    finally:
+        h.store.close()
+
+
+STEP_FAULT = """
+[[faults]]
+kind = "host_down"
+host = "xs-dr-02"
+method = "VM.start"
+"""
+
+
+def test_a_scenario_stages_a_host_that_fails_when_the_run_reaches_a_step(sim, tmp_path):
+    """A scenario's `host_down` with `method = "VM.start"`: xs-dr-02 starts up, every
+    recovery of the run happens with it up, and the run's first start fails it (once)."""
+    from tests.hardening.test_drill_leftovers import demo_with
+
+    world = sim(demo_with(tmp_path, STEP_FAULT))
+    assert _host(world, "xs-dr-02")["up"]
+    assert world.control("GET", "/faults")["host_down"] == [
+        {"host": "xs-dr-02", "method": "VM.start", "after": 1}
+    ]
+    h = make_harness(world, tmp_path)
+    try:
+        plan = h.plan("test-failover", "web-shop", disable_ha=True)
+        seen = []
+
+        def watch(ev):
+            if ev.type == "step-finished" and (ev.step_key or "").startswith("recover:"):
+                seen.append(_host(world, "xs-dr-02")["up"])
+
+        h.runner.subscribe(watch)
+        run = h.run(plan)
+        assert seen == [True]
+        assert not _host(world, "xs-dr-02")["up"]
+        assert run.state != "interrupted", run.error
+        assert world.control("GET", "/faults")["host_down"] == []
+    finally:
+        h.store.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ('kind = "lun"\nsr = "Gold iSCSI 01"\nsite = "primary"', "cannot be limited to a site"),
+        ('kind = "vm_start"\nvm = "dns-01"\nsite = "atlantis"', "no site 'atlantis'"),
+        ('kind = "host_down"\nhost = "xs-dr-02"\nafter = 2', "after = N is for a host_down"),
+    ],
+)
+def test_a_scenario_fault_that_cannot_hold_is_refused(tmp_path, fault, says):
+    """A site on a fault that cannot be limited to one, an unknown site, and `after` without
+    a method are refused when the scenario is read, saying what is wrong."""
+    from sim.xapi.scenario import ScenarioError, load_scenario
+    from tests.hardening.test_drill_leftovers import demo_with
+
+    with pytest.raises(ScenarioError, match=says):
+        load_scenario(demo_with(tmp_path, f"[[faults]]\n{fault}\n"))
 
 
 def test_a_test_copy_pulled_with_force_leaves_its_sr_failing_io_at_dr(sim, tmp_path):

@@ -86,7 +86,7 @@ def test_a_drill_shows_in_runs_steps_xapi_calls_and_the_last_drill_rto(
     )
     rto = stack.world.service.wiring.store.drills.into("dr", limit=1, kind="test-failover")
     assert rto, "the drill was not recorded"
-    assert value(found, "drbot_last_drill_rto_seconds", pool="dr") == pytest.approx(
+    assert value(found, "drbot_last_drill_rto_seconds", pool="prod", dr_pool="dr") == pytest.approx(
         rto[0]["rto_seconds"]
     )
 

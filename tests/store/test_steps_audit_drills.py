@@ -114,3 +114,31 @@ def test_key_values_persist_per_namespace(tmp_path, tick):
     with pytest.raises(KeyError):
         del again["lun-1:promote"]
     b.close()
+
+
+def test_concurrent_first_appends_of_a_new_store_share_one_key(tmp_path):
+    """Four threads append at once to 30 new stores: every trail verifies (a thread that
+    found the key file created but not yet written took an empty key, and the trail was
+    broken for good from its first entry)."""
+    import threading
+
+    from store import open_store
+
+    broken = []
+    for n in range(30):
+        with open_store(tmp_path / f"s{n}.db") as fresh:
+            start = threading.Barrier(4)
+
+            def append(i: int, store=fresh, start=start) -> None:
+                start.wait()
+                store.audit.append("Decision", "slack:U0ONCALL01", {"n": i})
+
+            threads = [threading.Thread(target=append, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            check = fresh.audit.check()
+            if not check.ok:
+                broken.append(check.problem)
+    assert broken == []
