@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import threading
 import urllib.error
 import urllib.request
+import xmlrpc.client
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +33,37 @@ console = Console()
 
 DEFAULT_ENDPOINTS = os.environ.get("DRBOT_SIM_ENDPOINTS", "sim-endpoints.json")
 WRITE_FAILED = "Cannot write {path} ({error}); choose another path. The simulators stopped."
+ACCOUNTS = "Accounts on {pools} (role: user; passwords in {endpoints}): {users}"
+XAPI_CONTROL = "sim/xapi control API (drbot sim ctl): {url}"
+SLACK_API = "Slack Web API: {url}"
+SLACK_CONTROL = "Slack control API (act as people, see sim/slack/README.md): {url}"
+ENDPOINTS_NEEDED = (
+    "{path} is not there; start the simulators with `drbot sim serve` in this directory, or "
+    "pass --endpoints FILE (before the command)."
+)
+NO_REPLICATED_SR = (
+    "Pool {pool!r} has no replicated SR attached yet (a DR pool attaches the mirrors during a "
+    "failover); nothing changed."
+)
+UNKNOWN_POOL = "No pool {pool!r} in the endpoints file; its pools: {known}."
+XAPI_FAILED = "Pool {pool!r} refused: {error}"
+METADATA_ENABLED = (
+    "Pool {pool!r} now stores its metadata on: {srs} (what XenCenter's Disaster Recovery > "
+    "Configure does); a failback from it can read its VMs there."
+)
+REPLICATION_LINE = (
+    "{lun} ({sr}), {source} -> {target}: {state}, lag {lag} s, {pending} write(s) in flight{copy}"
+)
+TEST_COPY = ", test copy presented"
+WIDE = 120  # columns from which `sim ctl replication` is a table
+CONFIG_WRITTEN = "drbot configuration written to {path}"
+NEXT_STEPS = (
+    "Next, in another terminal:\n"
+    "  drbot config check --config {config}\n"
+    "  drbot serve --config {config}    # the bot, in the Slack double\n"
+    "  drbot status --config {config}\n"
+    "Ctrl-C here stops the simulators."
+)
 
 
 @app.command()
@@ -129,24 +163,7 @@ def serve(
         )
         raise typer.Exit(2) from None
     console.print(messages.SERVING.format(scenario=handle.world.scenario.name, speed=speed))
-    table = Table("site", "pool", "coordinator", "members", "replicates to", "users")
-    for name, pool in handle.endpoints["pools"].items():
-        users = ", ".join(f"{role}: {pair[0]}" for role, pair in pool["users"].items())
-        table.add_row(
-            pool["site"],
-            name,
-            pool["coordinator"],
-            "\n".join(pool["members"]),
-            ", ".join(pool["replicates_to"]),
-            users,
-        )
-    console.print(table)
-    console.print(f"control API: {handle.control_url}")
-    if slack_sim is not None:
-        console.print(f"Slack Web API: {handle.endpoints['slack']['api_url']}")
-    console.print(messages.ENDPOINTS_WRITTEN.format(path=endpoints))
-    if config is not None:
-        console.print(f"drbot configuration written to {config}")
+    _print_served(handle, endpoints, config, slack_sim is not None)
     done.wait()
     console.print(messages.STOPPING)
     if slack_sim is not None:
@@ -154,6 +171,43 @@ def serve(
     handle.stop()
     if state_dir is not None:
         console.print(messages.STATE_SAVED.format(path=state_dir))
+
+
+def _print_served(handle: Any, endpoints: Path, config: Path | None, slack: bool) -> None:
+    """What is served, readable at 80 columns: one line per pool (the coordinator; every
+    member's address is in the endpoints file), the accounts once when every pool has the same,
+    the control APIs, then the files and what to run next."""
+    from sim.xapi import messages
+
+    pools = handle.endpoints["pools"]
+    table = Table("site", "pool", "hosts", "replicates to", "coordinator", box=box.SIMPLE_HEAD)
+    table.columns[4].overflow = "fold"
+    for name, pool in pools.items():
+        table.add_row(
+            pool["site"],
+            name,
+            str(1 + len(pool["members"])),
+            ", ".join(pool.get("replicates_to") or []),
+            pool["coordinator"],
+        )
+    console.print(table)
+    accounts: dict[str, list[str]] = {}
+    for name, pool in pools.items():
+        users = ", ".join(f"{role}: {pair[0]}" for role, pair in pool["users"].items())
+        accounts.setdefault(users, []).append(name)
+    for users, names in accounts.items():
+        where = "every pool" if len(accounts) == 1 else ", ".join(names)
+        console.print(ACCOUNTS.format(pools=where, endpoints=endpoints, users=users), markup=False)
+    console.print(XAPI_CONTROL.format(url=handle.control_url), markup=False)
+    if slack:
+        slack_endpoints = handle.endpoints["slack"]
+        console.print(SLACK_API.format(url=slack_endpoints["api_url"]), markup=False)
+        console.print(SLACK_CONTROL.format(url=slack_endpoints["control"]), markup=False)
+    console.print(messages.ENDPOINTS_WRITTEN.format(path=endpoints), markup=False)
+    if config is not None:
+        console.print(CONFIG_WRITTEN.format(path=config), markup=False)
+        # Whole lines, never folded: a person copies these commands.
+        console.print(NEXT_STEPS.format(config=config), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -233,7 +287,7 @@ class _Ctl:
             raise typer.Exit(2) from None
 
 
-_state: dict[str, _Ctl] = {}
+_state: dict[str, Any] = {}
 
 
 @ctl.callback()
@@ -242,6 +296,7 @@ def _ctl_options(
     endpoints: Annotated[Path, typer.Option(help="endpoints file")] = Path(DEFAULT_ENDPOINTS),
 ) -> None:
     _state["ctl"] = _Ctl(control, endpoints)
+    _state["endpoints"] = endpoints
 
 
 def _call(verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -274,8 +329,27 @@ def state() -> None:
 @ctl.command()
 def replication() -> None:
     """Replicated LUNs: state, lag, and what is still in flight."""
+    rows = _call("GET", "/replication")
+    if console.width < WIDE:
+        # Seven columns do not fit 80: one line per LUN, its name whole (it is typed back into
+        # `drbot sim ctl promote`), the rest in words.
+        for r in rows:
+            console.print(
+                REPLICATION_LINE.format(
+                    lun=r["lun"],
+                    sr=r["name"],
+                    source=r["source_site"],
+                    target=r["target_site"],
+                    state=r["state"],
+                    lag=f"{r['lag_seconds']:g}",
+                    pending=r["pending_writes"],
+                    copy=TEST_COPY if r["test_copy_device_config"] else "",
+                ),
+                markup=False,
+            )
+        return
     table = Table("LUN", "SR", "from -> to", "state", "lag s", "pending", "test copy")
-    for r in _call("GET", "/replication"):
+    for r in rows:
         table.add_row(
             r["lun"],
             r["name"],
@@ -338,6 +412,69 @@ def sync(lun: Annotated[str | None, typer.Argument(help="LUN id (all if omitted)
     """Push every write still in flight to the mirror now."""
     for one in _luns(lun):
         console.print(f"{one}: shipped {_call('POST', f'/replication/{one}/sync')['shipped']}")
+
+
+@ctl.command("enable-metadata")
+def enable_metadata(
+    pool: Annotated[str, typer.Argument(help="pool name (as in the endpoints file)")],
+) -> None:
+    """Store POOL's metadata on its replicated SRs (xe sr-enable-database-replication)."""
+    endpoints = _state["endpoints"]
+    if not endpoints.is_file():
+        _refuse(ENDPOINTS_NEEDED.format(path=endpoints))
+    data = json.loads(endpoints.read_text(encoding="utf-8"))
+    pools = data.get("pools") or {}
+    if pool not in pools:
+        _refuse(UNKNOWN_POOL.format(pool=pool, known=", ".join(pools) or "none"))
+    replicated = {r["name"] for r in _call("GET", "/replication")}
+    try:
+        enabled = _enable_database_replication(pools[pool], replicated, data.get("tls_certificate"))
+    except (OSError, xmlrpc.client.Error, XapiRefused) as e:
+        _refuse(XAPI_FAILED.format(pool=pool, error=e), code=1)
+    if not enabled:
+        _refuse(NO_REPLICATED_SR.format(pool=pool), code=1)
+    console.print(METADATA_ENABLED.format(pool=pool, srs=", ".join(enabled)), markup=False)
+
+
+class XapiRefused(Exception):
+    """A XAPI call answered with a failure (its ErrorDescription)."""
+
+
+def _enable_database_replication(
+    pool: dict[str, Any], replicated: set[str], pem: str | None
+) -> list[str]:
+    """What `xe sr-enable-database-replication` does for each replicated SR of `pool`, over
+    XAPI's XML-RPC (the wire format: docs/contracts/sim-xapi.md) as its pool-admin: the
+    simulator has no XenCenter and no `xe`. Returns the SRs' names."""
+    context = None
+    if pool["coordinator"].startswith("https://") and pem:
+        context = ssl.create_default_context(cadata=pem)
+        context.check_hostname = False  # a loopback address; the certificate itself is pinned
+    proxy = xmlrpc.client.ServerProxy(pool["coordinator"], context=context, allow_none=True)
+
+    def call(method: str, *args: Any) -> Any:
+        answer = getattr(proxy, method)(*args)
+        if answer.get("Status") != "Success":
+            raise XapiRefused(" ".join(str(d) for d in answer.get("ErrorDescription", [])))
+        return answer["Value"]
+
+    user, password = pool["users"]["pool-admin"]
+    session = call("session.login_with_password", user, password, "1.0", "drbot-sim-ctl")
+    try:
+        names = []
+        for ref, sr in call("SR.get_all_records", session).items():
+            if sr.get("name_label") in replicated and sr.get("shared"):
+                call("SR.enable_database_replication", session, ref)
+                names.append(sr["name_label"])
+        return sorted(names)
+    finally:
+        call("session.logout", session)
+        proxy("close")()
+
+
+def _refuse(message: str, code: int = 2) -> NoReturn:
+    console.print(message, style="red", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 @ctl.command("test-copy")

@@ -44,6 +44,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict
 
+from bot.logs import bound
 from engine.clock import Clock
 from store import Store
 
@@ -297,7 +298,9 @@ class Scheduler:
 
     def _run(self, name: str, due: datetime) -> Fired:
         try:
-            detail = self.jobs[name](due) or ""
+            # What a job logs names it as the actor: nobody asked, the schedule did.
+            with bound(actor=f"schedule:{name}"):
+                detail = self.jobs[name](due) or ""
         except Exception as exc:  # a job's failure is recorded; it never stops the scheduler
             log.exception("scheduled job %s due %s failed", name, due)
             detail = f"{type(exc).__name__}: {exc}"

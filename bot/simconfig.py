@@ -32,6 +32,10 @@ EXISTS = (
     "choose another file."
 )
 
+# The XAPI role drbot's own account holds on a real pool (README, "Prepare each XenServer
+# pool"): what a recovery needs, and no more.
+OPERATOR_ROLE = "pool-operator"
+
 # Words that make a simulated site's name read as the recovery site.
 _DR_SITE_WORDS = ("dr", "recovery", "secondary", "backup", "standby")
 
@@ -177,9 +181,12 @@ def write_config(
     """Write a drbot TOML configuration for the simulators named in `endpoints` (0600).
 
     A relative `store_path` is relative to the configuration file, as bot/settings.py reads
-    it. An existing file is refused (FileExistsError saying so) unless `force`.
+    it. An existing file is refused (FileExistsError saying so) unless `force`. The pools are
+    logged in to as their pool-operator account where the simulator has one, as the README
+    tells an operator to set up a real pool (not root), so that `drbot config check` on this
+    file passes clean and every run proves that pool-operator is enough.
     """
-    engine = from_sim_endpoints(endpoints)
+    engine = from_sim_endpoints(endpoints, role=_config_role(endpoints))
     data = engine.model_dump(mode="json", exclude_none=True)
     for name, pool in data["pools"].items():
         pool.pop("name", None)  # the table key names the pool
@@ -189,6 +196,17 @@ def write_config(
     if "slack" in endpoints:
         config.update(slack_sections(endpoints["slack"]))
     write_private(path, tomli_w.dumps(config), replace=force)
+
+
+def _config_role(endpoints: dict[str, Any]) -> str:
+    """`pool-operator` when every pool of the endpoints has such an account, else `pool-admin`
+    (an older endpoints file)."""
+    try:
+        entries = _pool_entries(endpoints)
+    except ConfigError:
+        return "pool-admin"  # from_sim_endpoints says what is wrong with the file
+    has_operator = all(OPERATOR_ROLE in (info.get("users") or {}) for info in entries.values())
+    return OPERATOR_ROLE if has_operator else "pool-admin"
 
 
 def slack_sections(slack: dict[str, Any]) -> dict[str, Any]:

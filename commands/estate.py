@@ -15,7 +15,9 @@ each recovering all of its pool's VMs, under one decision:
   its process gone, or paused at a manual step) keeps it until that person resumes or aborts
   it: a queue does not wait for that. Each pool it holds is reported `held` ("held by run N
   (paused: needs a person)", and what to type), the pool's own paused run `paused`, and the
-  queue goes on with its other pools, as do the other DR pools' queues;
+  queue goes on with its other pools, as do the other DR pools' queues; the one exception is
+  a run of the request itself paused at a storage step (the manual adapter pauses every run
+  there): that is the storage team's part of the work, so its queue waits for their Done;
 - when every pool's run has ended or waits for a person, one summary of the whole request
   (`EstateResult`, phase `finished`) is published (`EstateEvent`) and kept for `wait`.
 
@@ -503,6 +505,23 @@ class Estate:
                         item.run_id, item.state, item.note = run_id, RunState.RUNNING.value, ""
                     self._changed(request)
                     run = self._wait_for(run_id)
+                    while run.state is RunState.PAUSED and run.paused_step is not None:
+                        # Its storage step is part of this request's own work (the manual
+                        # adapter pauses every run there): the storage team's Done resumes it,
+                        # so the queue waits for it rather than leave the site's other pools
+                        # held behind it, each needing a new request and a new approval.
+                        with self._cond:
+                            item.state = RunState.PAUSED.value
+                            item.note = m.ESTATE_OWN_STORAGE_STEP.format(
+                                run_id=run_id, lun=run.paused_step.lun, dr=item.pair.dr
+                            )
+                        self._changed(request)
+                        if not self._wait_while_paused(run_id):
+                            break
+                        with self._cond:
+                            item.state, item.note = RunState.RUNNING.value, ""
+                        self._changed(request)
+                        run = self._wait_for(run_id)
                     with self._cond:
                         item.state = run.state.value
                         if run.state is RunState.PAUSED:
@@ -563,6 +582,21 @@ class Estate:
             with self._cond:
                 if self._closed:
                     return run
+                if self._seen.get(run_id, 0) == seen:
+                    self._cond.wait(POLL_SECONDS)
+
+    def _wait_while_paused(self, run_id: int) -> bool:
+        """Wait until run `run_id` leaves `paused` (resumed, or aborted); False if drbot is
+        closing first."""
+        store = self.wiring.store
+        while True:
+            with self._cond:
+                seen = self._seen.get(run_id, 0)
+            if store.runs.get(run_id).state is not RunState.PAUSED:
+                return True
+            with self._cond:
+                if self._closed:
+                    return False
                 if self._seen.get(run_id, 0) == seen:
                     self._cond.wait(POLL_SECONDS)
 

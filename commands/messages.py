@@ -164,5 +164,9 @@ ESTATE_OWN_PAUSED = (
     "run {run_id} is paused: needs a person (resume {run_id} / abort {run_id}); the queue into "
     "{dr} went on without it"
 )
+ESTATE_OWN_STORAGE_STEP = (
+    "run {run_id} waits for its storage step on {lun}: the storage team clicks Done (or "
+    "`resume {run_id} --storage-done`); the queue into {dr} waits for it"
+)
 ESTATE_CLOSED = "not started: drbot stopped before its turn"
 ESTATE_UNKNOWN_REQUEST = "No request {request_id} in this process."

@@ -316,8 +316,9 @@ class EstateItem(_Result):
     position: int = 1
     """Its place in the queue of runs into its DR pool when asked: 1 starts at once."""
     state: str = "planned"
-    """planned, queued, then its run's state; `stopped` (the queue stopped before it) or
-    `not-started` (its run could not start), with `note` saying why."""
+    """planned, queued, then its run's state (`paused` while it waits for a person); `held`
+    (a run that waits for a person keeps its pools) or `not-started` (its run could not
+    start), with `note` saying why and what to type."""
     run_id: int | None = None
     note: str = ""
 

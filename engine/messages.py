@@ -268,8 +268,9 @@ SUSPENDED = (
     "suspended VM); resume it when its dependencies are up."
 )
 INSIDE_LAG = (
-    "Created after the mirror's last consistent point ({since}); it is not in the replicated "
-    "metadata yet and will not be recovered. Sync replication (or plan a planned failover)."
+    "Created after the mirror's last consistent point ({since}): it is most likely not in the "
+    "replicated metadata yet, and then it cannot be recovered (the run reports it "
+    "not-in-metadata). Sync replication (or plan a planned failover)."
 )
 MISSING_FROM_METADATA = (
     "Exists at the source but not in the replicated metadata read at the destination: it was "

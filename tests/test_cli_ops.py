@@ -243,7 +243,7 @@ def test_status_and_plan_are_readable_at_80_columns(app, config):
     plan_lines = _lines(plan.output)
     assert any(line.startswith("blocker ha dr: HA is on in the DR pool") for line in plan_lines)
     assert any("shop-cache-01" in line and "source-pool" in line for line in plan_lines)
-    assert any("present_test_copy" in line for line in plan_lines)
+    assert any("test copy" in line for line in plan_lines)
 
 
 def test_status_and_plan_use_the_width_of_a_wide_terminal(app, config):

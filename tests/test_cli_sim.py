@@ -94,3 +94,114 @@ def test_serve_refuses_an_unreadable_saved_world_with_the_fix(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "Remove the directory" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_serve_configuration_logs_in_as_the_pool_operator_account(served) -> None:
+    """The written configuration uses each pool's pool-operator account, as the README tells
+    an operator to set up a real pool, so that `config check` finds nothing to say about it."""
+    _, endpoints, config = served
+    settings = load_settings(config)
+    for name, pool in settings.engine.pools.items():
+        assert pool.username == endpoints["pools"][name]["users"]["pool-operator"][0]
+
+
+def test_serve_says_what_it_serves_and_what_to_run_next_within_80_columns(tmp_path) -> None:
+    """At 80 columns every line fits, both control APIs are named with their addresses, and
+    the last lines say which commands to run next with the configuration just written."""
+    endpoints, config = tmp_path / "endpoints.json", tmp_path / "drbot.toml"
+    proc = subprocess.Popen(  # in its directory, with the file names the README uses
+        [
+            *(sys.executable, "-m", "bot.cli", "sim", "serve", "--scenario", "mini"),
+            *("--speed", "1000", "--endpoints", endpoints.name, "--config", config.name),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "80", "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if "Ctrl-C here stops the simulators" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    printed = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80, printed
+    assert "\u2026" not in printed  # no address cut short
+    data = json.loads(endpoints.read_text())
+    assert data["pools"]["prod"]["coordinator"] in printed
+    assert data["control"] in printed
+    assert data["slack"]["control"] in printed
+    assert "drbot serve --config drbot.toml" in printed
+    assert "drbot config check --config drbot.toml" in printed
+
+
+def test_ctl_enable_metadata_stores_a_pools_metadata_on_its_replicated_srs(served) -> None:
+    """`drbot sim ctl enable-metadata POOL` does what XenCenter's DR > Configure does: the
+    pool's metadata lands on each of its replicated SRs (prod has it on Gold only)."""
+    _, endpoints, _ = served
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "bot.cli", "sim", "ctl", "--endpoints"),
+            *(str(_endpoints_path(served)), "enable-metadata", "prod"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Gold, Silver" in proc.stdout
+    site = endpoints["pools"]["prod"]
+    session = XenAPI.Session(site["coordinator"])
+    session.xenapi.login_with_password(*site["users"]["read-only"], "1.0", "test")
+    try:
+        (pool,) = session.xenapi.pool.get_all()
+        vdis = session.xenapi.pool.get_metadata_VDIs(pool)
+        srs = {session.xenapi.SR.get_name_label(session.xenapi.VDI.get_SR(v)) for v in vdis}
+    finally:
+        session.xenapi.session.logout()
+        session("close")()
+    assert {"Gold", "Silver"} <= srs
+
+
+def test_ctl_enable_metadata_refuses_what_it_cannot_do_saying_why(served) -> None:
+    """An unknown pool is refused (exit 2) with the pools the endpoints file has; a DR pool
+    with no mirror attached yet changes nothing and says so (exit 1)."""
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "bot.cli", "sim", "ctl", "--endpoints"),
+            *(str(_endpoints_path(served)), "enable-metadata", "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "prod, dr" in proc.stdout
+    dr = subprocess.run(
+        [
+            *(sys.executable, "-m", "bot.cli", "sim", "ctl", "--endpoints"),
+            *(str(_endpoints_path(served)), "enable-metadata", "dr"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert dr.returncode == 1
+    assert "no replicated SR attached yet" in dr.stdout
+
+
+def _endpoints_path(served) -> Path:
+    """The endpoints file the `served` fixture's simulator wrote (beside its configuration)."""
+    return served[2].parent / "endpoints.json"

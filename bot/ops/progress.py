@@ -12,17 +12,12 @@ from commands.requests import CancelRequest
 from commands.results import RunSummary
 from commands.service import Service
 from engine.events import RunEvent
+from store.outcomes import VMStatus
 
-# VM statuses after which the bar counts the VM as done.
-DONE_STATUSES = {
-    "started",
-    "started-paused",
-    "recovered",
-    "recover-failed",
-    "start-failed",
-    "skipped",
-    "not-run",
-}
+# VM statuses after which the bar counts the VM as done: every final one (a VM left out as
+# not-in-metadata or not-protected is done too, or the bar would stop short of its total),
+# and `recovered`, so that the bar moves as VMs come back before their start.
+DONE_STATUSES = {s.value for s in VMStatus if s.settled} | {VMStatus.RECOVERED.value}
 LIVE = ("running", "queued", "aborting")
 POLL_SECONDS = 1.0
 

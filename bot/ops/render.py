@@ -18,12 +18,13 @@ from bot.ops import messages
 from bot.ops.output import console, dump
 from commands.results import RunSummary, RunView, StatusResult
 from engine.messages import shown
-from engine.models import Plan, VMPlan
+from engine.models import Check, Plan, VMPlan
 
 WIDE = 120  # columns from which tables show every column side by side
 COLOUR = {"ok": "green", "info": "cyan", "warning": "yellow", "degraded": "yellow"}
 COLOUR |= {"blocker": "red", "not-ready": "red", "ready": "green", "unknown": "red"}
 CHECK_ORDER = {"blocker": 0, "warning": 1, "ok": 2}
+SUBJECTS_WIDTH = 40  # characters of subject names a grouped check lists before "and N more"
 
 
 def wide() -> bool:
@@ -88,14 +89,15 @@ def plan_table(plan: Plan) -> None:
             vms.add_row(f"  {escape(vm.name)}", str(vm.order), str(vm.start_delay), *cells(vm))
     for vm in plan.standalone_vms:
         vms.add_row(escape(vm.name), "-", "-", *cells(vm))
-    console.print(vms)
+    if plan.vms:
+        console.print(vms)
+    else:
+        # A failover planned blind (the primary unreadable) learns its VMs during the run.
+        blind = not plan.source_reachable
+        console.print(messages.NO_VMS_LISTED if blind else messages.NO_VMS, markup=False)
     if plan.luns:
-        luns = _table("LUN", "SR", "state", "lag (s)", "action")
-        for lun in plan.luns:
-            lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
-            luns.add_row(lun.lun, escape(lun.sr_name), lun.state, lag, lun.action)
-        console.print(luns)
-    checks = sorted(plan.checks, key=lambda c: CHECK_ORDER.get(c.status, 3))
+        _luns_table(plan)
+    checks = grouped_checks(plan)
     if not checks:
         return
     if wide():
@@ -105,7 +107,7 @@ def plan_table(plan: Plan) -> None:
             table.add_row(escape(c.name), _coloured(c.status), escape(c.subject), escape(c.message))
         console.print(table)
         return
-    console.print("[bold]checks[/bold]")
+    console.print(messages.CHECKS_HEADER.format(counts=_check_counts(plan)))
     _notes(
         [
             (
@@ -115,6 +117,83 @@ def plan_table(plan: Plan) -> None:
             for c in checks
         ]
     )
+
+
+def _luns_table(plan: Plan) -> None:
+    """The LUNs the run acts on and what the storage does to each, in words. At 80 columns the
+    replication state and lag share a column and the LUN keeps its line (it is the name the
+    storage team knows); wider, each has its own."""
+    roomy = wide()
+    columns = (
+        ["LUN", "SR", "state", "lag (s)", "action"]
+        if roomy
+        else ["LUN", "SR", "replication", "action"]
+    )
+    luns = _table(*columns)
+    luns.columns[0].no_wrap = True
+    for lun in plan.luns:
+        lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
+        action = messages.LUN_ACTIONS.get(lun.action, lun.action)
+        if roomy:
+            luns.add_row(lun.lun, escape(lun.sr_name), lun.state, lag, action)
+        else:
+            state = f"{lun.state}, {lag} s" if lag else lun.state
+            luns.add_row(lun.lun, escape(lun.sr_name), state, action)
+    console.print(luns)
+
+
+def _check_counts(plan: Plan) -> str:
+    """'1 blocker, 46 warnings, 7 ok': how many checks of each status, as the header says it."""
+    counts = {status: 0 for status in CHECK_ORDER}
+    for c in plan.checks:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    words = {"blocker": "blockers", "warning": "warnings", "ok": "ok"}
+    return ", ".join(
+        f"{n} {status if n == 1 else words.get(status, status)}" for status, n in counts.items()
+    )
+
+
+def grouped_checks(plan: Plan) -> list[Check]:
+    """The plan's checks for people: blockers first, and the checks that say the same thing
+    (same check, status and message) of several subjects as one, whose subject names how many
+    and which (the first few). A failback that finds an older copy of each of 40 VMs says so
+    once, not 40 times; `--json` keeps every check as the engine made it."""
+    groups: dict[tuple[str, str, str], list[Check]] = {}
+    for c in plan.checks:
+        groups.setdefault((c.status, c.name, c.message), []).append(c)
+    nouns = [
+        (messages.SUBJECTS_VMS, {vm.name for vm in plan.vms}),
+        (messages.SUBJECTS_VAPPS, {app.name for app in plan.appliances}),
+        (messages.SUBJECTS_SRS, {lun.sr_name for lun in plan.luns}),
+        (messages.SUBJECTS_POOLS, {plan.source_pool, plan.dest_pool}),
+    ]
+    lines = []
+    for (status, name, message), members in groups.items():
+        subjects = list(dict.fromkeys(c.subject for c in members))
+        subject = subjects[0] if len(subjects) == 1 else _subjects(subjects, nouns)
+        lines.append(Check(name=name, status=status, subject=subject, message=message))
+    return sorted(lines, key=lambda c: CHECK_ORDER.get(c.status, 3))
+
+
+def _subjects(names: list[str], nouns: list[tuple[str, set[str]]]) -> str:
+    """'40 VMs (crm-db, crm-app-01, crm-app-02 and 37 more)': the count, what they are when
+    the plan says (VMs, vApps, SRs, pools), and the first names that fit `SUBJECTS_WIDTH`
+    characters."""
+    count = next(
+        (noun.format(n=len(names)) for noun, known in nouns if all(n in known for n in names)),
+        str(len(names)),
+    )
+    shown_names = [names[0]]
+    for i, n in enumerate(names[1:], start=2):
+        # "and 1 more" says no less than the name itself would: the last one is always shown.
+        if i < len(names) and len(", ".join([*shown_names, n])) > SUBJECTS_WIDTH:
+            break
+        shown_names.append(n)
+    listed = ", ".join(shown_names)
+    rest = len(names) - len(shown_names)
+    if rest:
+        listed = messages.SUBJECTS_MORE.format(listed=listed, n=rest)
+    return f"{count} ({listed})"
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -204,28 +283,39 @@ def run_row(run: RunSummary) -> dict[str, Any]:
 
 def runs_table(runs: list[RunSummary]) -> None:
     """Run summaries as one table, newest first as given; each names its protected pool (a DR
-    pool takes several, so the pool a run recovers into does not tell them apart)."""
+    pool takes several, so the pool a run recovers into does not tell them apart). At 80
+    columns the words that must not break (kind, state, time) keep their line, the protected
+    pool is shown only when the runs have several, and the time is month-day hour:minute."""
     if wide():
         table = _table(
             "id", "kind", "target", "protected", "into", "state", "requested by", "created",
             "last step",
         )  # fmt: skip
-    else:
-        table = _table("id", "kind", "target", "protected", "state", "created", "last step")
+        for r in runs:
+            table.add_row(
+                str(r.id), r.kind, escape(r.target), escape(r.protected_pool), r.pool,
+                _coloured(r.state), escape(r.requested_by or ""), r.created_at[:19],
+                escape(r.last_step or ""),
+            )  # fmt: skip
+        console.print(table)
+        return
+    several = len({r.protected_pool for r in runs}) > 1
+    columns = ["id", "kind", "target", *(["protected"] if several else []), "state", "created"]
+    table = _table(*columns, "last step")
+    for name in ("id", "kind", "state", "created"):
+        table.columns[columns.index(name)].no_wrap = True
     for r in runs:
-        cells = [str(r.id), r.kind, escape(r.target), escape(r.protected_pool)]
-        if wide():
-            cells += [r.pool, _coloured(r.state), escape(r.requested_by or "")]
-            cells += [r.created_at[:19], escape(r.last_step or "")]
-        else:
-            cells += [_coloured(r.state), r.created_at[:16].replace("T", " ")]
-            cells += [escape(r.last_step or "")]
-        table.add_row(*cells)
+        cells = [str(r.id), r.kind, escape(r.target)]
+        cells += [escape(r.protected_pool)] if several else []
+        cells += [_coloured(r.state), r.created_at[5:16].replace("T", " ")]
+        table.add_row(*cells, escape(r.last_step or ""))
     console.print(table)
 
 
 def run_tables(view: RunView) -> None:
-    """One run: its header, state history, journal steps and each VM's outcome."""
+    """One run: its header, state history, journal steps and each VM's outcome. At 80 columns
+    the errors of steps and VMs are listed, whole, under their tables rather than squeezed
+    into a column; from `WIDE` columns on they are a column of their own (folded, never cut)."""
     run = view.run
     console.print(
         f"[bold]run {run.id}[/bold] {run.kind} of {escape(run.target)} into {run.pool}: "
@@ -233,27 +323,47 @@ def run_tables(view: RunView) -> None:
         + (f", reason: {escape(run.reason)}" if run.reason else "")
         + ")"
     )
+    roomy = wide()
     hist = _table("at", "from", "to", "reason")
+    hist.columns[0].no_wrap = True
     for h in view.history:
-        hist.add_row(h.at[:19], h.from_state or "", h.to_state, escape(h.reason or ""))
+        at = h.at[:19] if roomy else h.at[5:19].replace("T", " ")
+        hist.add_row(at, h.from_state or "", h.to_state, escape(h.reason or ""))
     console.print(hist)
-    steps = _table("step", "subject", "status", "attempts", "task", "error")
+    if roomy:
+        steps = _table("step", "subject", "status", "attempts", "task", "error")
+        steps.columns[5].ratio = 1
+    else:
+        steps = _table("step", "subject", "status", "attempts")
+    step_errors = []
     for s in view.steps:
-        steps.add_row(
-            escape(s.name),
-            escape(s.subject or ""),
-            s.status,
-            str(s.attempts),
-            (s.task_ref or "")[-12:],
-            escape((s.error or "")[:80]),
-        )
+        cells = [escape(s.name), escape(s.subject or ""), s.status, str(s.attempts)]
+        if roomy:
+            cells += [(s.task_ref or "")[-12:], escape(s.error or "")]
+        elif s.error:
+            step_errors.append(
+                (s.status, f"{escape(s.name)} {escape(s.subject or '')}: {escape(s.error)}")
+            )
+        steps.add_row(*cells)
     console.print(steps)
-    vms = _table("VM", "vApp", "outcome", "error")
+    if step_errors:
+        _notes(step_errors)
+    vms = _table("VM", "vApp", "outcome", *(["error"] if roomy else []))
+    if roomy:
+        vms.columns[3].ratio = 1
+    vm_errors = []
     for vm in view.vms:
-        vms.add_row(
-            escape(vm.name), escape(vm.appliance or ""), vm.status, escape((vm.error or "")[:80])
-        )
+        cells = [escape(vm.name), escape(vm.appliance or ""), vm.status]
+        if roomy:
+            cells.append(escape(vm.error or ""))
+        elif vm.error:
+            vm_errors.append((vm.status, f"{escape(vm.name)}: {escape(vm.error)}"))
+        vms.add_row(*cells)
     console.print(vms)
+    if vm_errors:
+        _notes(vm_errors)
+    for note in view.notes:
+        console.print(note, markup=False)
 
 
 def run_json(view: RunView) -> dict[str, Any]:

@@ -286,3 +286,62 @@ def test_a_lost_sites_failover_with_nothing_known_of_its_pools_is_refused(estate
     )
     assert isinstance(refused, Refused), refused
     assert not svc.wiring.store.runs.list()
+
+
+def test_a_site_failover_with_manual_storage_waits_for_each_done_and_runs_every_pool(
+    estate_service, estate
+):
+    """With the manual storage adapter every run pauses at its storage steps: `failover
+    site:east` waits for each Done of its own runs (the storage team's work, not a stuck run)
+    and runs east-b after east-a; neither pool is left held, so nothing needs asking again."""
+    from bot.demo import wait_until
+    from commands.requests import ConfirmStorageRequest, ShowRequest
+    from commands.results import RunView
+    from engine.config import LunSettings, StorageSettings
+
+    array = estate.storage()
+    luns = [
+        LunSettings(
+            lun=lun.lun,
+            sr_uuid=lun.sr_uuid,
+            name=lun.name,
+            source_site=lun.source_site,
+            target_site=lun.target_site,
+            mirror_device_config=lun.mirror_device_config,
+        )
+        for lun in array.state()
+    ]
+    config = estate.config.model_copy(
+        update={"storage": StorageSettings(adapter="manual", luns=luns)}
+    )
+    svc = estate_service(config=config)
+    svc.dispatch(StatusRequest(), OLIVIA)  # what a running bot has read before the night
+    estate.control("POST", "/sites/east/fail")
+    asked = svc.dispatch(
+        FailoverRequest(target="site:east", reason="east lost", break_glass=True), CLI
+    )
+    assert isinstance(asked, EstateResult), asked
+    done: list[tuple[int, str, str]] = []
+
+    def storage_team() -> bool:
+        """Do and confirm each step a run of the request waits for; True once all ended."""
+        current = svc.estate.summary(asked.request_id)
+        if current is not None:
+            return True
+        for run in svc.wiring.store.runs.list():
+            view = svc.dispatch(ShowRequest(run_id=run.id), CLI)
+            if isinstance(view, RunView) and view.storage_step is not None:
+                step = view.storage_step
+                getattr(array, step.action)(step.lun)
+                svc.dispatch(ConfirmStorageRequest(run_id=run.id), CLI)
+                done.append((run.id, step.lun, step.action))
+        return False
+
+    wait_until(storage_team, timeout=WAIT)
+    summary = svc.estate.wait(asked.request_id, timeout=WAIT)
+    assert [(i.protected, i.state) for i in summary.items] == [
+        ("east-a", "succeeded"),
+        ("east-b", "succeeded"),
+    ]
+    a, b = (i.run_id for i in summary.items)
+    assert {run for run, _, _ in done} == {a, b}

@@ -255,3 +255,21 @@ def test_a_run_left_running_by_a_stopped_scheduler_is_marked_interrupted(open_re
     runs = {r["due_at"]: r["status"] for r in b_store.history.runs("check")}
     assert runs == {utc(2026, 6, 1, 10, 0): "interrupted", utc(2026, 6, 1, 10, 5): "succeeded"}
     assert b_job.due == [utc(2026, 6, 1, 10, 5)]
+
+
+def test_what_a_scheduled_job_logs_names_its_schedule_as_the_actor(store):
+    """Lines a job writes carry `schedule:NAME` as their actor (bot/logs.py context)."""
+    from bot.logs import current
+
+    clock = ManualClock(utc(2026, 3, 27, 7, 59))
+    actors: list[str | None] = []
+
+    def job(due: datetime) -> str:
+        actors.append(current()[1])
+        return ""
+
+    s = Scheduler(store, [Schedule(name="summary", cron="0 8 * * *")], {"summary": job}, clock)
+    s.tick(clock.now())
+    drive(s, clock, utc(2026, 3, 27, 8, 5))
+    assert actors == ["schedule:summary"]
+    assert current() == (None, None)
