@@ -417,7 +417,9 @@ class Runner:
         with self._lock:
             self._cancels[run_id] = cancel
             self._workers[run_id] = worker
-        worker.start()
+            # Started before another thread can find it: `wait` joining a registered thread
+            # not yet started raised "cannot join thread before it is started".
+            worker.start()
 
     def _context(self, run_id: int, plan: Plan, cancel: threading.Event) -> RunContext:
         journal = Journal(self.store, run_id, self.bus, self.clock)
