@@ -193,3 +193,37 @@ def test_a_wide_terminal_shows_errors_in_their_column():
     header = next(line for line in shown if "outcome" in line)
     assert "error" in header
     assert any("pay-app-04" in line and "not in the replicated" in line for line in shown)
+
+
+def test_a_request_over_several_pools_fits_80_columns_with_its_notes_whole(narrow):
+    """`drbot plan/run KIND site:NAME` shows each pool's place, VMs and RTO within 80
+    columns, a long note folded under its row rather than cut."""
+    from bot.ops.estate import estate_table
+    from commands.results import EstateItem, EstateResult
+
+    note = "waits for run 7 (paused at a manual storage step): drbot resume 7 --storage-done"
+    result = EstateResult(
+        request_id="r1",
+        kind="test-failover",
+        scope="site:east",
+        phase="planned",
+        plan_hash="h",
+        items=[
+            EstateItem(
+                protected=f"east-p{i}",
+                dr="dr",
+                plan_hash="h",
+                vms=300,
+                position=i,
+                estimated_rto_seconds=1431.0,
+                state="held",
+                note=note,
+            )
+            for i in (1, 2, 3)
+        ],
+    )
+    lines = _printed(estate_table, result)
+    assert lines[0] == "test-failover of site:east: planned"
+    assert max(len(line) for line in lines) <= 80
+    assert any("east-p3" in line and "1431 s" in line for line in lines)
+    assert " ".join(" ".join(lines).split()).count(note) == 3

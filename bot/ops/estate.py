@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from bot.ops.output import console, dump
+from bot.ops.render import house_table
 from commands.results import EstateResult
 from commands.service import Service
 
@@ -17,15 +17,22 @@ DONE = ("succeeded",)
 
 
 def estate_table(result: EstateResult) -> None:
-    """One row per pool: into which DR pool, its place in that pool's queue, its run."""
-    title = f"{result.kind} of {result.scope}: {result.phase}"
-    table = Table("protected", "into", "place", "VMs", "state", "run", "note", title=title)
+    """One row per pool: into which DR pool, its place in that pool's queue, its VMs and
+    estimated RTO, its run. The house table style (render.py): it fits 80 columns, the note
+    folded under its row; each pool's whole plan is `drbot plan KIND all --pool POOL`."""
+    console.print(
+        f"[bold]{escape(result.kind)}[/bold] of [bold]{escape(result.scope)}[/bold]: "
+        f"{escape(result.phase)}"
+    )
+    table = house_table("protected", "into", "place", "VMs", "RTO", "state", "run", "note")
     for item in result.items:
+        rto = "" if item.estimated_rto_seconds is None else f"{item.estimated_rto_seconds:.0f} s"
         table.add_row(
             escape(item.protected),
             escape(item.dr),
             str(item.position),
             str(item.vms),
+            rto,
             escape(item.state),
             str(item.run_id or ""),
             escape(item.note),

@@ -15,10 +15,21 @@ ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Configura
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 PairOpt = Annotated[
     str | None,
-    typer.Option("--pool", "-p", help="Protected pool of the pair to act on (default: the first)."),
+    typer.Option(
+        "--pool",
+        "-p",
+        help="The pair to act on: its protected or DR pool, or PROTECTED:DR (needed when "
+        "the configuration has several pairs).",
+    ),
 ]
 KindArg = Annotated[str, typer.Argument(help="test-failover, failover or failback.")]
-TargetArg = Annotated[str, typer.Argument(help="'all', a vApp name, a VM name or uuid, or a,b,c.")]
+TargetArg = Annotated[
+    str,
+    typer.Argument(
+        help="'all', a vApp name, a VM name or uuid, or a,b,c; 'site:NAME' or 'all pools' for "
+        "one run per protected pool."
+    ),
+]
 PowerOpt = Annotated[
     PowerAfter | None,
     typer.Option("--power", help="After recovery: start, start-paused or leave-off."),

@@ -32,7 +32,7 @@ def wide() -> bool:
     return console.width >= WIDE
 
 
-def _table(*columns: str, fold: bool = True) -> Table:
+def house_table(*columns: str, fold: bool = True) -> Table:
     """A table in the house style: light borders when narrow, so the text keeps the room;
     cells fold rather than lose their end."""
     roomy = wide()
@@ -77,7 +77,7 @@ def plan_table(plan: Plan) -> None:
         f"hash: {plan.hash[:12]}"
     )
     more = ["power at source", "vCPUs", "memory", "power after"] if wide() else []
-    vms = _table("vApp / VM", "order", "delay", "record from", "in destination", *more)
+    vms = house_table("vApp / VM", "order", "delay", "record from", "in destination", *more)
 
     def cells(vm: VMPlan) -> list[str]:
         extra = [vm.power_state_at_source, str(vm.vcpus), _gib(vm.memory_bytes), vm.power_after]
@@ -101,7 +101,7 @@ def plan_table(plan: Plan) -> None:
     if not checks:
         return
     if wide():
-        table = _table("check", "status", "subject", "message")
+        table = house_table("check", "status", "subject", "message")
         table.columns[3].ratio = 1
         for c in checks:
             table.add_row(escape(c.name), _coloured(c.status), escape(c.subject), escape(c.message))
@@ -129,7 +129,7 @@ def _luns_table(plan: Plan) -> None:
         if roomy
         else ["LUN", "SR", "replication", "action"]
     )
-    luns = _table(*columns)
+    luns = house_table(*columns)
     luns.columns[0].no_wrap = True
     for lun in plan.luns:
         lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
@@ -231,7 +231,7 @@ def status_report(result: StatusResult) -> dict[str, Any]:
 def status_tables(result: StatusResult) -> None:
     """Readiness of each pair, replication and the runs not yet ended, for people."""
     columns = ["protected", "DR pool", "verdict", "VMs protected", "RPO", "last drill"]
-    pairs = _table(*columns, *(["reasons"] if wide() else []))
+    pairs = house_table(*columns, *(["reasons"] if wide() else []))
     if wide():
         pairs.columns[-1].ratio = 1
     for pair in result.pairs:
@@ -256,7 +256,7 @@ def status_tables(result: StatusResult) -> None:
     if result.replication_error:
         console.print(result.replication_error, style="red", markup=False)
     if result.replication:
-        rep = _table("LUN", "SR", "state", "lag (s)")
+        rep = house_table("LUN", "SR", "state", "lag (s)")
         for lun in result.replication:
             lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
             rep.add_row(lun.lun, escape(lun.name), lun.state, lag)
@@ -287,7 +287,7 @@ def runs_table(runs: list[RunSummary]) -> None:
     columns the words that must not break (kind, state, time) keep their line, the protected
     pool is shown only when the runs have several, and the time is month-day hour:minute."""
     if wide():
-        table = _table(
+        table = house_table(
             "id", "kind", "target", "protected", "into", "state", "requested by", "created",
             "last step",
         )  # fmt: skip
@@ -301,7 +301,7 @@ def runs_table(runs: list[RunSummary]) -> None:
         return
     several = len({r.protected_pool for r in runs}) > 1
     columns = ["id", "kind", "target", *(["protected"] if several else []), "state", "created"]
-    table = _table(*columns, "last step")
+    table = house_table(*columns, "last step")
     for name in ("id", "kind", "state", "created"):
         table.columns[columns.index(name)].no_wrap = True
     for r in runs:
@@ -324,17 +324,17 @@ def run_tables(view: RunView) -> None:
         + ")"
     )
     roomy = wide()
-    hist = _table("at", "from", "to", "reason")
+    hist = house_table("at", "from", "to", "reason")
     hist.columns[0].no_wrap = True
     for h in view.history:
         at = h.at[:19] if roomy else h.at[5:19].replace("T", " ")
         hist.add_row(at, h.from_state or "", h.to_state, escape(h.reason or ""))
     console.print(hist)
     if roomy:
-        steps = _table("step", "subject", "status", "attempts", "task", "error")
+        steps = house_table("step", "subject", "status", "attempts", "task", "error")
         steps.columns[5].ratio = 1
     else:
-        steps = _table("step", "subject", "status", "attempts")
+        steps = house_table("step", "subject", "status", "attempts")
     step_errors = []
     for s in view.steps:
         cells = [escape(s.name), escape(s.subject or ""), s.status, str(s.attempts)]
@@ -348,7 +348,7 @@ def run_tables(view: RunView) -> None:
     console.print(steps)
     if step_errors:
         _notes(step_errors)
-    vms = _table("VM", "vApp", "outcome", *(["error"] if roomy else []))
+    vms = house_table("VM", "vApp", "outcome", *(["error"] if roomy else []))
     if roomy:
         vms.columns[3].ratio = 1
     vm_errors = []
