@@ -60,6 +60,7 @@ from commands.results import (
     StorageStep,
 )
 from commands.service import Service
+from commands.views import storage
 from engine.clock import Clock, SystemClock
 from engine.events import RunEvent
 from engine.models import Plan
@@ -136,6 +137,7 @@ class SlackBot:
             summarise=self._summary,
             on_state=self._run_state_changed,
             apps_of=self._apps_of,
+            on_written=self._progress_written,
         )
         self.audit = (
             AuditFeed(
@@ -374,6 +376,18 @@ class SlackBot:
                 self.submit(lambda: self.refresh_approval(approval), None)
             self.homes_changed()  # what waits for each approver changed
 
+    def _progress_written(self, run_id: int, state: str) -> None:
+        """Slack took a paused run's progress: make sure its storage step is on screen too (a
+        Done message lost to an outage when the run paused is posted now, once)."""
+        if state == "paused":
+            self.submit(lambda: self._post_paused_step(run_id), None)
+
+    def _post_paused_step(self, run_id: int) -> None:
+        run = self.store.runs.get(run_id)
+        step = storage(run.paused_step) if run.state == "paused" else None
+        if step is not None:
+            self.post_storage(run_id, step)
+
     def _storage_step(self, event: RunEvent) -> None:
         lun, action = event.extra.get("lun"), event.extra.get("action")
         if lun and action:
@@ -388,9 +402,13 @@ class SlackBot:
             where = self.threads.get(run_id)
             if where is None or self.storage.is_open(run_id, step):
                 return  # no thread yet, or already on screen (paused again at the same step)
-            ts = self.poster.post(
-                where.channel, blocks.storage_message(run_id, step), thread_ts=where.thread_ts
-            )
+            try:
+                ts = self.poster.post(
+                    where.channel, blocks.storage_message(run_id, step), thread_ts=where.thread_ts
+                )
+            except Exception:  # Slack down: posted once the run's progress gets through
+                log.exception("storage step of run %s not posted yet", run_id)
+                return
             self.storage.add(run_id, where.channel, ts, step)
 
     def close_storage(self, run_id: int, step: StorageStep | None, outcome: str) -> None:

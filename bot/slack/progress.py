@@ -69,9 +69,14 @@ class ProgressBoard:
         summarise: Summarise | None = None,
         on_state: Callable[[int, str], None] | None = None,
         apps_of: AppsOf | None = None,
+        on_written: Callable[[int, str], None] | None = None,
     ) -> None:
+        """`on_written(run_id, state)` is told after each edit Slack accepted: Slack answers
+        again, so what a run needs on screen besides its progress (a paused run's storage
+        step) can be made sure of."""
         self._poster = poster
         self._apps_of = apps_of
+        self._on_written = on_written
         self._threads = threads
         self._clock = clock
         self._interval = interval
@@ -204,6 +209,9 @@ class ProgressBoard:
             log.exception("progress of run %s not written; will retry", run_id)
             with self._lock:
                 run.dirty = True
+        else:
+            if self._on_written is not None:
+                self._on_written(run_id, run.state.state)
         with self._lock:
             run.last_flush = now
         return True

@@ -208,3 +208,29 @@ def test_a_double_click_on_done_confirms_the_step_once(manual_socket_world):
     assert run.state in ("succeeded", "partially-succeeded"), run.error
     assert len(_confirmations(world)) == LUNS
     assert _resumes(world, run_id) == LUNS
+
+
+def test_a_storage_step_met_while_slack_is_down_gets_its_done_when_slack_is_back(
+    manual_socket_world,
+):
+    """Slack is down (503) from the moment the failover is approved: the run pauses at its
+    first storage step and nothing can be posted; once Slack answers again the step's
+    message with Done appears in the run's thread, and Done goes on with the run."""
+    world = manual_socket_world
+    world.control("/sites/primary/fail")
+    approval = ask(world, "olivia", FAILOVER)
+    click(world, "alex", approval.ts, "dr_approve")
+    world.slack.world.outage = True
+    since = click(world, "priya", approval.ts, "dr_approve")
+    run_id = started_run(world, approval)
+    step = wait_until(lambda: _step(world, run_id), timeout=60)
+    wait_until(lambda: any(c.status == 503 for c in world.slack.calls("chat.postMessage")))
+    world.serving.bot.worker.wait_idle(30)
+    world.slack.world.outage = False
+    message = _step_message(world, since, approval.ts or "", step[0])
+    world.control(f"/replication/{step[0]}/{step[1]}")
+    click(world, "olivia", message.ts, DONE)
+    wait_until(lambda: _step(world, run_id) != step, timeout=120)
+    assert [e["payload"]["lun"] for e in _confirmations(world)] == [step[0]]
+    notices = world.serving.bot.storage.of(run_id)
+    assert [n.step.lun for n in notices].count(step[0]) == 1  # posted once
