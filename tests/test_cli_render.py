@@ -227,3 +227,26 @@ def test_a_request_over_several_pools_fits_80_columns_with_its_notes_whole(narro
     assert max(len(line) for line in lines) <= 80
     assert any("east-p3" in line and "1431 s" in line for line in lines)
     assert " ".join(" ".join(lines).split()).count(note) == 3
+
+
+def test_a_paused_run_says_which_commands_go_on(narrow):
+    """A run paused at a manual storage step is not said to have ended: the CLI names the
+    step and the exact commands (resume with --storage-done, or abort)."""
+    from commands.results import StorageStep
+
+    view = _run_view()
+    paused = view.model_copy(
+        update={
+            "run": view.run.model_copy(update={"state": "paused"}),
+            "storage_step": StorageStep(
+                lun="prod-gold-iscsi-02", action="sync", instruction="Sync it now."
+            ),
+        }
+    )
+    ended = " ".join(" ".join(_printed(render.end, paused, False)).split())
+    assert "Run 1 is paused" in ended
+    assert "ended" not in ended
+    assert "drbot resume 1 --storage-done" in ended
+    assert "drbot abort 1" in ended
+    shown = " ".join(" ".join(_printed(render.run_tables, paused)).split())
+    assert "Waits for storage step 'sync' on LUN prod-gold-iscsi-02: Sync it now." in shown

@@ -6,6 +6,13 @@ REASON_NEEDED = "--break-glass needs --reason TEXT saying why chat approval is b
 BLOCKED = "The plan has blockers; fix them and plan again:"
 STARTED = "Run {run_id} started ({kind} of {target} into {pool})."
 ENDED = "Run {run_id} ended {state}: {reason}"
+PAUSED_END = "Run {run_id} is paused: {reason}"
+PAUSED_STORAGE = (
+    "When that is done: drbot resume {run_id} --storage-done (or drbot abort {run_id} to undo "
+    "what the run did)."
+)
+WAITS_FOR = "Waits for storage step {action!r} on LUN {lun}: {text}"
+PAUSED_RESUME = "Go on with: drbot resume {run_id} (or drbot abort {run_id} to undo what it did)."
 INTERRUPTED = "Interrupted at boot: run {run_id} (last step: {step})."
 CANCELLING = "Cancelling run {run_id}; steps in flight finish, then it cleans up..."
 PAUSED = "paused: {message}"

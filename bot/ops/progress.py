@@ -44,7 +44,8 @@ def follow(service: Service, run_id: int, as_json: bool) -> RunSummary:
             progress.update(bar, completed=len(finished))
         elif ev.type == "progress" and ev.message:
             progress.update(bar, description=f"run {run_id}: {ev.message}")
-        elif ev.type == "paused":
+        elif ev.type == "paused" and as_json:
+            # For people the run's end says it, with the commands that go on (render.end).
             err.print(messages.PAUSED.format(message=ev.message), style="yellow", markup=False)
 
     unsubscribe = service.subscribe(on_event)

@@ -364,6 +364,13 @@ def run_tables(view: RunView) -> None:
         _notes(vm_errors)
     for note in view.notes:
         console.print(note, markup=False)
+    if view.storage_step is not None:
+        step = view.storage_step
+        console.print(
+            messages.WAITS_FOR.format(lun=step.lun, action=step.action, text=step.instruction),
+            markup=False,
+        )
+        console.print(messages.PAUSED_STORAGE.format(run_id=run.id), markup=False)
 
 
 def run_json(view: RunView) -> dict[str, Any]:
@@ -384,6 +391,14 @@ def end(view: RunView, as_json: bool) -> None:
     run = view.run
     if as_json:
         dump(run_json(view))
+    elif run.state == "paused":
+        # Not an end: the run waits for a person, who needs the exact commands that go on.
+        reason = (view.history[-1].reason if view.history else None) or ""
+        console.print(messages.PAUSED_END.format(run_id=run.id, reason=reason), markup=False)
+        if view.storage_step is not None:
+            console.print(messages.PAUSED_STORAGE.format(run_id=run.id), markup=False)
+        else:
+            console.print(messages.PAUSED_RESUME.format(run_id=run.id), markup=False)
     else:
         colour = "green" if run.state in ("succeeded", "aborted") else "red"
         reason = (view.history[-1].reason if view.history else None) or run.error or ""
