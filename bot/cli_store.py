@@ -3,7 +3,9 @@
 `backup` may run while `drbot serve` writes (SQLite's online backup API, store/backup.py), so a
 timer can take a copy every few minutes and ship it to the standby site. `restore` puts a copy
 in place as the configured store on the standby, before its drbot starts; it refuses to replace
-an existing store without `--force`. The standby then waits for the leases the copy carries
+an existing store without `--force`, and refuses even with it while a drbot on this host has
+the store open (naming its process: a bot still serving would write on into the replaced file,
+and what it writes would be lost). The standby then waits for the leases the copy carries
 (the scheduler's, each run's pool lease) to run out before it acts, so a primary that is still
 alive is not doubled.
 
@@ -49,7 +51,7 @@ StoreOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Replace an existing store (stop drbot first).")
+    bool, typer.Option("--force", help="Replace an existing store (refused while drbot uses it).")
 ]
 
 
