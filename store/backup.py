@@ -34,15 +34,25 @@ import sqlite3
 import struct
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from store import errors
 from store.db import SQLITE_MAGIC, unusable
-from store.errors import StoreUnusable
+from store.errors import StoreError, StoreUnusable
 
 # A drbot store has these tables from its first migration on; a copy without them is not one.
 REQUIRED_TABLES = ("runs", "leases", "audit")
+
+
+class DestinationUnusable(StoreError):
+    """Where a backup was asked to go cannot take it (no such directory, a directory, not
+    writable); the message names the destination and what to do. The store itself is fine."""
+
+    def __init__(self, path: object, problem: str, fix: str) -> None:
+        super().__init__(f"The backup destination {path} {problem}; {fix}")
+        self.path, self.problem, self.fix = path, problem, fix
 
 
 class BackupInfo(BaseModel):
@@ -65,7 +75,7 @@ def backup(store_path: str | Path, dest: str | Path) -> BackupInfo:
         problem, fix = errors.CANNOT_OPEN
         raise StoreUnusable(src, problem.format(error="no such file"), fix.format(path=src))
     _check_magic(src)
-    _copy(src, out)
+    _copy(src, out, "backup")
     return inspect(out)
 
 
@@ -93,7 +103,7 @@ def restore(
         )
     if out.exists() and not replace:
         raise StoreUnusable(out, *_EXISTS)
-    _copy(src, out)
+    _copy(src, out, "store")
     for suffix in ("-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             out.with_name(out.name + suffix).unlink()
@@ -101,7 +111,7 @@ def restore(
 
 
 _EXISTS = (
-    "a store is already there",
+    "already exists",
     "stop drbot, keep a copy of that store if you may need it, and pass --force to replace it",
 )
 
@@ -198,17 +208,45 @@ def _check_magic(path: Path) -> None:
         raise StoreUnusable(path, problem.format(error="no SQLite header"), fix.format(path=path))
 
 
-def _copy(src: Path, out: Path) -> None:
+# Where a copy cannot be written: (what is wrong, what to do), for a backup's destination.
+NO_DIRECTORY = (
+    "cannot be written: its directory {directory} does not exist",
+    "create it (mkdir -p {directory}) or name a file in a directory that exists",
+)
+IS_DIRECTORY = (
+    "is a directory",
+    "name the file to write, for example {path}/drbot-backup.db",
+)
+NOT_WRITABLE = (
+    "cannot be written ({error})",
+    "give this user write access to {directory}, or name a file in a directory it may write",
+)
+
+
+def _refuse(
+    kind: Literal["backup", "store"], out: Path, reason: tuple[str, str], **more: object
+) -> StoreError:
+    """The refusal to write `out`: a backup's destination is not the store, and says so."""
+    problem, fix = reason
+    values = {"path": out, "directory": out.parent, **more}
+    if kind == "backup":
+        return DestinationUnusable(out, problem.format(**values), fix.format(**values))
+    return StoreUnusable(out, problem.format(**values), fix.format(**values))
+
+
+def _copy(src: Path, out: Path, kind: Literal["backup", "store"]) -> None:
     """SQLite's backup of `src` into a private temporary file beside `out`, then renamed."""
+    if out.is_dir():
+        raise _refuse(kind, out, IS_DIRECTORY)
     if not out.parent.is_dir():
-        problem, fix = errors.CANNOT_OPEN
-        raise StoreUnusable(
-            out, problem.format(error="its directory does not exist"), fix.format(path=out)
-        )
+        raise _refuse(kind, out, NO_DIRECTORY)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise _refuse(kind, out, NOT_WRITABLE, error=exc.strerror) from None
     os.close(fd)
     try:
         try:
