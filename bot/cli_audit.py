@@ -23,19 +23,20 @@ from typing import Annotated
 import typer
 
 from bot.ops.options import ConfigOpt, JsonOpt
-from bot.ops.output import console, dump, err, fail
+from bot.ops.output import console, counted, dump, err, fail
 from bot.settings import load_settings
 from engine.errors import ConfigError
 from store import Store, StoreError, open_store
 
 audit_app = typer.Typer(help="Check and export the audit trail.", no_args_is_help=True)
 
-OK = "Audit trail holds: {entries} entries{keyed}; {anchor}."
+OK = "Audit trail holds: {entries}{keyed}; {anchor}."
 KEYED_FROM = ", keyed from entry {seq}"
-LAST_ANCHOR = "the head matches the last anchor (entry {seq}, {at}) of {count}"
+LAST_ANCHOR = "the head matches the newest of {anchors} (entry {seq}, {at})"
+ONLY_ANCHOR = "the head matches the only anchor (entry {seq}, {at})"
 NO_ANCHOR = "no anchor yet in {path}"
 BROKEN = "Audit trail broken: {problem}"
-EXPORTED = "Wrote {count} audit entries to {path} ({format})."
+EXPORTED = "Wrote {entries} to {path} ({format})."
 COLUMNS = ("seq", "at", "event_type", "actor", "payload_json", "prev_hash", "hash")
 
 
@@ -73,13 +74,20 @@ def verify(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             if result.ok:
                 last = result.last_anchor
                 anchor = (
-                    LAST_ANCHOR.format(seq=last.seq, at=last.at, count=result.anchors)
+                    (LAST_ANCHOR if result.anchors > 1 else ONLY_ANCHOR).format(
+                        seq=last.seq, at=last.at, anchors=counted(result.anchors, "anchor")
+                    )
                     if last is not None
                     else NO_ANCHOR.format(path=store.audit.anchor_file)
                 )
                 keyed = KEYED_FROM.format(seq=result.keyed_from) if result.keyed_from else ""
                 console.print(
-                    OK.format(entries=result.entries, keyed=keyed, anchor=anchor), markup=False
+                    OK.format(
+                        entries=counted(result.entries, "entry", "entries"),
+                        keyed=keyed,
+                        anchor=anchor,
+                    ),
+                    markup=False,
                 )
             else:
                 err.print(BROKEN.format(problem=result.problem), style="red", markup=False)
@@ -114,7 +122,14 @@ def export(
         output.write_text(buffer.getvalue(), encoding="utf-8")
     except OSError as exc:
         raise fail(f"Cannot write {output}: {exc.strerror}; choose another --output.") from None
-    err.print(EXPORTED.format(count=len(rows), path=output, format=format.value), markup=False)
+    err.print(
+        EXPORTED.format(
+            entries=counted(len(rows), "audit entry", "audit entries"),
+            path=output,
+            format=format.value,
+        ),
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

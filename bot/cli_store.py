@@ -3,7 +3,9 @@
 `backup` may run while `drbot serve` writes (SQLite's online backup API, store/backup.py), so a
 timer can take a copy every few minutes and ship it to the standby site. `restore` puts a copy
 in place as the configured store on the standby, before its drbot starts; it refuses to replace
-an existing store without `--force`. The standby then waits for the leases the copy carries
+an existing store without `--force`, and refuses even with it while a drbot on this host has
+the store open (naming its process: a bot still serving would write on into the replaced file,
+and what it writes would be lost). The standby then waits for the leases the copy carries
 (the scheduler's, each run's pool lease) to run out before it acts, so a primary that is still
 alive is not doubled.
 
@@ -21,7 +23,7 @@ from typing import Annotated
 import typer
 
 from bot.ops.options import ConfigOpt, JsonOpt
-from bot.ops.output import console, dump, fail
+from bot.ops.output import console, counted, dump, fail
 from bot.settings import load_settings
 from engine.errors import ConfigError
 from store import StoreError
@@ -31,14 +33,27 @@ from store.backup import BackupInfo, backup, restore
 store_app = typer.Typer(help="Back up and restore the store (SQLite).", no_args_is_help=True)
 
 BACKED_UP = (
-    "Copied the store {src} to {dest}: {bytes} bytes, {runs} runs, {audit} audit entries, "
-    "integrity checked. Keep the audit key {key} with it (copied separately, once)."
+    "Copied the store {src} to {dest}: {bytes} bytes, {runs}, {audit}, integrity checked. {key}"
 )
+KEEP_KEY = "Keep the audit key {key} with it (copied separately, once)."
+NO_KEY_YET = "There is no audit key yet: {key} is made with the first audit entry."
 RESTORED = (
-    "Restored {src} as the store {dest}: {runs} runs, {audit} audit entries. Before starting "
-    "drbot here, make sure the primary is stopped or its leases have run out; put the audit "
-    "key at {key}."
+    "Restored {src} as the store {dest}: {runs}, {audit}. Before starting drbot here, make sure "
+    "the primary is stopped or its leases have run out. {key}"
 )
+KEY_IN_PLACE = "The audit key {key} is in place: `drbot audit verify` checks the trail with it."
+KEY_TO_COPY = (
+    "Copy the primary's audit key to {key} (it is kept apart from the store), or the trail "
+    "cannot be verified here."
+)
+
+
+def _held(info: BackupInfo) -> dict[str, str]:
+    return {
+        "runs": counted(info.runs, "run"),
+        "audit": counted(info.audit_entries, "audit entry", "audit entries"),
+    }
+
 
 DestArg = Annotated[Path, typer.Argument(help="Where to write the copy (a file).")]
 BackupArg = Annotated[Path, typer.Argument(help="The copy to restore (made by `store backup`).")]
@@ -49,7 +64,7 @@ StoreOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Replace an existing store (stop drbot first).")
+    bool, typer.Option("--force", help="Replace an existing store (refused while drbot uses it).")
 ]
 
 
@@ -84,9 +99,8 @@ def backup_cmd(
             src=path,
             dest=info.path,
             bytes=info.bytes,
-            runs=info.runs,
-            audit=info.audit_entries,
-            key=key,
+            key=(KEEP_KEY if key.is_file() else NO_KEY_YET).format(key=key),
+            **_held(info),
         ),
         markup=False,
     )
@@ -111,7 +125,10 @@ def restore_cmd(
         return
     console.print(
         RESTORED.format(
-            src=source, dest=info.path, runs=info.runs, audit=info.audit_entries, key=key
+            src=source,
+            dest=info.path,
+            key=(KEY_IN_PLACE if key.is_file() else KEY_TO_COPY).format(key=key),
+            **_held(info),
         ),
         markup=False,
     )

@@ -22,6 +22,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 run`, `2 runs`: a count with its noun in the right number (`plural` when not +s)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def dump(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

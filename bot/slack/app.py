@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from slack_bolt import App
@@ -64,6 +65,7 @@ from commands.views import storage
 from engine.clock import Clock, SystemClock
 from engine.events import RunEvent
 from engine.models import Plan
+from store.states import RunState
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class SlackBot:
         self.clock = clock
         self.client = client or make_client(config, clock)
         self.poster = Poster(self.client)
+        self.poster.on_back = self._slack_back
         self.threads = Threads(self.store)
         self.worker = Worker(config.workers, after_job=self._release_connections)
         self.next_drill = next_drill or (lambda: None)
@@ -156,6 +159,9 @@ class SlackBot:
         self.storage = StorageNotices(self.store)
         self.reasons = PendingReasons(self.store)
         self._storage_lock = threading.Lock()
+        # Approvals whose message could not be edited (Slack down): edited when it is back.
+        self._stale_approvals: dict[int, None] = {}
+        self._stale_lock = threading.Lock()
         self._home_users: dict[str, None] = {}  # insertion-ordered set, newest last
         self._homes_lock = threading.Lock()
         self._homes_due = False
@@ -319,13 +325,32 @@ class SlackBot:
             self.refresh_approval(bound)
 
     def refresh_approval(self, approval: ApprovalView) -> None:
-        """Edit the approval's message to its current state (buttons only while pending)."""
+        """Edit the approval's message to its current state (buttons only while pending); if
+        Slack refuses, it is edited, to its state then, once Slack answers again."""
         channel, ts = approval.refs.get("channel"), approval.refs.get("ts")
         if not channel or not ts:
             return
-        self.poster.update(
-            str(channel), str(ts), blocks.approval_message(approval, self.plan_of(approval.id))
-        )
+        try:
+            self.poster.update(
+                str(channel), str(ts), blocks.approval_message(approval, self.plan_of(approval.id))
+            )
+        except Exception:
+            with self._stale_lock:
+                self._stale_approvals[approval.id] = None
+            raise
+
+    def _slack_back(self) -> None:
+        """Slack answers again after refusing writes: edit the approval messages that missed
+        a change, and post the storage step of any paused run that lacks it."""
+        with self._stale_lock:
+            stale, self._stale_approvals = list(self._stale_approvals), {}
+        for approval_id in stale:
+            self.submit(partial(self._refresh_approval_id, approval_id), None)
+        for run in self.store.runs.list(limit=50, states={RunState.PAUSED}):
+            self.submit(partial(self._post_paused_step, run.id), None)
+
+    def _refresh_approval_id(self, approval_id: int) -> None:
+        self.refresh_approval(self.service.approval(approval_id))
 
     def plan_of(self, approval_id: int) -> Plan | None:
         """The plan an approval was opened with (kept in the store: a message refreshed by

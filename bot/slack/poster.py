@@ -3,13 +3,18 @@ already checked against Slack's limits, and `Reply`: where an answer to one pers
 
 Rate limits are honoured by the WebClient's `RateLimitErrorRetryHandler` (it sleeps
 Retry-After and tries again); `Poster` adds only what the SDK does not: a message's detail file
-goes into the thread after the message, and a reply's `thread_ts` is always a parent's.
+goes into the thread after the message, a reply's `thread_ts` is always a parent's, and
+`on_back` is called when a write succeeds after one failed (Slack answers again), so what
+could not be edited meanwhile is edited then.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
@@ -17,6 +22,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.slack.blocks import Message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Poster:
@@ -24,12 +30,35 @@ class Poster:
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        self.on_back: Callable[[], None] | None = None
+        self._failing = False
+        self._lock = threading.Lock()
+
+    def _write(self, call: Callable[[], T]) -> T:
+        """Make one write, noting whether Slack took it; the first success after a failure
+        calls `on_back` (in this thread: it should hand work on, not do it)."""
+        try:
+            result = call()
+        except Exception:
+            with self._lock:
+                self._failing = True
+            raise
+        with self._lock:
+            back, self._failing = self._failing, False
+        if back and self.on_back is not None:
+            try:
+                self.on_back()
+            except Exception:  # catching up is best effort; the write itself went through
+                log.exception("catching up after Slack came back failed")
+        return result
 
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
         """Post `message` (in the thread of parent `thread_ts`); returns its ts. A detail file
         follows in the message's thread."""
-        answer = self.client.chat_postMessage(
-            channel=channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts
+        answer = self._write(
+            lambda: self.client.chat_postMessage(
+                channel=channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts
+            )
         )
         ts = str(answer["ts"])
         if message.detail:
@@ -37,17 +66,23 @@ class Poster:
         return ts
 
     def update(self, channel: str, ts: str, message: Message) -> None:
-        self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+        self._write(
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+        )
 
     def ephemeral(
         self, channel: str, user: str, message: Message, *, thread_ts: str | None = None
     ) -> None:
-        self.client.chat_postEphemeral(
-            channel=channel,
-            user=user,
-            text=message.text,
-            blocks=message.blocks,
-            thread_ts=thread_ts,
+        self._write(
+            lambda: self.client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+            )
         )
 
     def replace(self, response_url: str, message: Message) -> None:
@@ -58,8 +93,14 @@ class Poster:
         )
 
     def upload(self, channel: str, thread_ts: str, filename: str, content: str) -> None:
-        self.client.files_upload_v2(
-            channel=channel, thread_ts=thread_ts, content=content, filename=filename, title=filename
+        self._write(
+            lambda: self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                content=content,
+                filename=filename,
+                title=filename,
+            )
         )
 
 

@@ -235,3 +235,30 @@ def test_two_bot_processes_on_one_store_start_one_run(tmp_path: Path):
         finally:
             other.stop()
             service.close()
+
+
+def test_a_vote_while_slack_is_down_shows_on_the_message_when_slack_is_back(tmp_path: Path):
+    """Slack answers 503 to every write while alex approves (his click still arrives over
+    Socket Mode): the vote counts, the message cannot be edited; once Slack answers again
+    (the audit channel's next post goes through) the message names him."""
+    with demo_world(
+        tmp_path / "w",
+        scenario="mini",
+        speed=SPEED,
+        policy=TWO,
+        slack_settings={"audit_batch_seconds": 0.1},
+    ) as world:
+        approval = ask(world, "olivia", DRILL)
+        world.slack.world.outage = True
+        click(world, "alex", approval.ts, "dr_approve")
+        wait_until(lambda: world.service.approval(approval_id_of(approval)).votes)
+        wait_until(lambda: any(c.status == 503 for c in world.slack.calls("chat.update")))
+        world.serving.bot.worker.wait_idle(30)
+        assert f"<@{ALEX}>" not in str(world.slack.world.find_message(OPS, approval.ts).blocks)  # type: ignore[union-attr]  # the approval message exists
+        world.slack.world.outage = False
+        wait_until(
+            lambda: f"<@{ALEX}>" in str(world.slack.world.find_message(OPS, approval.ts).blocks)  # type: ignore[union-attr]  # as above
+        )
+        message = world.slack.world.find_message(OPS, approval.ts)
+        assert message is not None
+        assert "1 more approval(s) needed" in str(message.blocks)

@@ -303,6 +303,8 @@ def test_audit_verify_exits_0_on_a_clean_trail_and_1_naming_the_break(
     clean = drbot("audit", "verify", "--config", config)
     assert clean.exit_code == 0, clean.output
     assert "Audit trail holds: 30 entries, keyed from entry 1" in clean.output
+    # the count at the end says what it counts (it read "... of 9." before)
+    assert "the head matches the newest of 3 anchors (entry 30, " in " ".join(clean.output.split())
     _sql(trail, "DELETE FROM audit WHERE seq = 12")
     broken = drbot("audit", "verify", "--config", config)
     assert broken.exit_code == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.ops.output import terminal_width
 from bot.schedules import LEASE, Schedule, Scheduler
 from engine.clock import ManualClock
 from store import LeaseHeld, RunState, open_store
@@ -98,14 +99,18 @@ def test_cli_backup_then_restore_on_the_standby(app, config: Path, tmp_path: Pat
     copy = tmp_path / "drbot-backup.db"
     done = invoke(app, "store", "backup", copy, "--config", config)
     assert done.exit_code == 0, done.output
-    assert "1 runs" in done.output
+    assert "1 run, 0 audit entries" in " ".join(done.output.split())
+    assert "no audit key yet" in " ".join(done.output.split())
     standby = write_config(tmp_path / "standby")
     restored = invoke(app, "store", "restore", copy, "--config", standby)
     assert restored.exit_code == 0, restored.output
     with open_store(standby.parent / "drbot.db") as store:
         assert [r.target for r in store.runs.list()] == ["all"]
+    assert "Copy the primary's audit key to" in " ".join(restored.output.split())
     again = invoke(app, "store", "restore", copy, "--config", standby)
     assert again.exit_code == 2
+    refusal = " ".join(again.output.split())
+    assert f"The store {standby.parent / 'drbot.db'} already exists; stop drbot" in refusal
     assert "--force" in again.output
     forced = invoke(app, "store", "restore", copy, "--config", standby, "--force")
     assert forced.exit_code == 0, forced.output
@@ -209,3 +214,45 @@ def test_backup_of_a_named_store_needs_no_configuration(app, tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.output
     assert '"runs": 1' in result.stdout
+
+
+def test_backup_into_a_missing_directory_names_the_destination(
+    app, config: Path, tmp_path: Path
+) -> None:
+    """A backup whose destination directory does not exist says the destination (not the
+    store) cannot be written and how to fix it; one that names a directory asks for a file."""
+    open_store(config.parent / "drbot.db").close()
+    dest = tmp_path / "nowhere" / "copy.db"
+    missing = invoke(app, "store", "backup", dest, "--config", config)
+    assert missing.exit_code == 2
+    text = " ".join(missing.output.split())
+    assert f"The backup destination {dest} cannot be written" in text
+    assert f"its directory {dest.parent} does not exist" in text
+    assert f"mkdir -p {dest.parent}" in text
+    assert "The store" not in text
+    folder = invoke(app, "store", "backup", tmp_path, "--config", config)
+    assert folder.exit_code == 2
+    assert "is a directory; name the file to write" in " ".join(folder.output.split())
+    assert "Traceback" not in folder.output
+
+
+def test_restore_says_the_audit_key_is_in_place_when_it_is(app, tmp_path: Path) -> None:
+    """With the key already beside the restored store, restore says it is in place instead of
+    asking for it; counts of one are singular."""
+    primary = tmp_path / "primary.db"
+    with open_store(primary) as store:
+        store.runs.create("test-failover", "all", "prod", "h", {}, "U1")
+        store.audit.append("Tick", "U1", {})
+    copy = tmp_path / "copy.db"
+    backup(primary, copy)
+    standby = tmp_path / "standby" / "drbot.db"
+    standby.parent.mkdir()
+    key = standby.with_name("drbot.db.audit-key")
+    key.write_bytes(primary.with_name("primary.db.audit-key").read_bytes())
+    with terminal_width(1000):  # one line: a long temporary path is not broken
+        result = invoke(app, "store", "restore", copy, "--store", standby)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "1 run, 1 audit entry." in text
+    assert f"The audit key {key} is in place" in text
+    assert "Copy the primary's audit key" not in text

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import typer
 
 from bot.demo import Simulators, simulators, wait_until
 
@@ -122,3 +123,34 @@ def test_a_port_in_use_is_reported_and_the_bot_serves_on(sims: Simulators) -> No
             wait_until(lambda: sims.slack.socket.links(), timeout=60)
             assert child.proc.poll() is None
             assert child.stop() == 0
+
+
+def test_restore_refuses_while_serve_uses_the_store_and_works_once_it_stopped(
+    app: typer.Typer, sims: Simulators, tmp_path: Path
+) -> None:
+    """`store restore --force` over the store a running `drbot serve` has open exits 2 naming
+    that process and saying to stop the bot, and replaces nothing; once the bot stopped, the
+    same restore puts the copy in place."""
+    from bot.settings import load_settings
+    from store import open_store
+    from store.backup import backup
+    from tests.ops.conftest import invoke
+
+    store_path = load_settings(str(sims.config_path)).store_path
+    with serving(sims) as child:
+        wait_until(lambda: sims.slack.socket.links(), timeout=60)
+        copy = tmp_path / "copy.db"
+        backup(store_path, copy)
+        with open_store(copy) as other:
+            other.kv("restore-test")["from"] = "the copy"
+        refused = invoke(app, "store", "restore", copy, "--config", sims.config_path, "--force")
+        assert refused.exit_code == 2, refused.output
+        assert f"in use by process {child.proc.pid}" in refused.output
+        assert "stop that drbot first" in refused.output
+        assert child.stop() == 0
+    with open_store(store_path) as store:
+        assert "from" not in store.kv("restore-test")
+    done = invoke(app, "store", "restore", copy, "--config", sims.config_path, "--force")
+    assert done.exit_code == 0, done.output
+    with open_store(store_path) as store:
+        assert store.kv("restore-test")["from"] == "the copy"
