@@ -97,6 +97,27 @@ SHUTDOWN_VM = "shut down VM"
 ABORT_IRREVERSIBLE = (
     "Not undone (irreversible): {items}; re-protect the pools by hand if they must go back."
 )
+RESTART_VM = "start VM again"
+ABORT_REMOVED = "Recovered VMs, vApps and attached SRs were removed."
+ABORT_RESTARTED = (
+    "Started again at {pool!r}, in vApp order, the VMs this run had shut down there: {items}."
+)
+ABORT_ALREADY_RUNNING = "Already running again at {pool!r} (left as they are): {items}."
+ABORT_RESTART_FAILED = (
+    "Not started again at {pool!r}: {items}. Start them there by hand (xe vm-start), or "
+    "`drbot abort {run_id}` again to retry."
+)
+ABORT_NOT_RESTARTED_PROMOTED = (
+    "Not started again at {pool!r}: {items}, which this run shut down there. The run had "
+    "promoted (or asked to promote) LUN {luns} at the DR site, so the disks at {pool!r} may no "
+    "longer be the ones written to, and starting the VMs there could run them twice (split "
+    "brain). Decide at the array which copy is current, then start them there by hand or "
+    "plan the failover again."
+)
+ABORT_NOT_RESTARTED_UNREACHABLE = (
+    "Not started again at {pool!r}: {items}, which this run shut down there; the pool does not "
+    "answer ({error}). Start them there by hand once it does (the storage was not promoted)."
+)
 NOT_REACHED = "not run: the run stopped before reaching it: {error}"
 LUN_STEP_FAILED_VM = "not run: the step {action} of LUN {lun} failed: {error}"
 LUN_STEP_FAILED_APP = (

@@ -23,7 +23,11 @@ from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.shutdown import shutdown_in_reverse_order
+from engine.kinds.shutdown import (
+    shut_down_by_run,
+    shutdown_in_reverse_order,
+    start_again_in_order,
+)
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.messages import listed
 from engine.models import LunPlan
@@ -161,6 +165,12 @@ def reattach(client: PoolAPI, lun: LunPlan, config: dict[str, str]) -> str:
 
 
 def abort(ctx: RunContext) -> Result:
+    """Undo what the run did: remove what it created at the DR site (`cleanup`) and, for a
+    planned failover, start again at the source, in vApp order, the VMs the run itself shut
+    down there (its journal proves which) - but only before any promotion: once a LUN's
+    promotion was asked for, the DR site's copy may be the one written to, and starting the
+    primary's VMs again could run a VM twice (split brain); the result then says they were
+    not started again and why. The same when the source does not answer."""
     ctx.init_outcomes()
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
     notes = []
@@ -171,15 +181,48 @@ def abort(ctx: RunContext) -> Result:
         notes.append(
             run_messages.ABORT_IRREVERSIBLE.format(items="promoted " + ", ".join(promoted))
         )
+    said, failed = _start_source_again(ctx, promoted) if ctx.plan.planned else ([], {})
     if left:
-        return Result(
-            RunState.FAILED,
-            run_messages.LEFT_BEHIND.format(
-                items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
-            ),
-            left_behind=left,
-            notes=notes,
+        removed = run_messages.LEFT_BEHIND.format(
+            items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
         )
-    return Result(
-        RunState.ABORTED, "recovered VMs, vApps and attached SRs were removed", notes=notes
-    )
+    else:
+        removed = run_messages.ABORT_REMOVED
+    reason = " ".join([removed, *said])
+    if left or failed:
+        return Result(RunState.FAILED, reason, left_behind=left, notes=notes)
+    return Result(RunState.ABORTED, reason, notes=notes)
+
+
+def _start_source_again(ctx: RunContext, promoted: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Start again at the source the VMs the run shut down there, when that is safe; -> what
+    to say about it, and the VMs that did not start (name -> why)."""
+    pool = ctx.plan.source_pool
+    shut = shut_down_by_run(ctx, pool)
+    if not shut:
+        return [], {}
+    names = listed([vm.name for vm in shut])
+    if promoted:
+        why = run_messages.ABORT_NOT_RESTARTED_PROMOTED.format(
+            pool=pool, items=names, luns=", ".join(promoted)
+        )
+        return [why], {}
+    try:
+        started, running, failed = start_again_in_order(ctx, ctx.source, pool, shut)
+    except DRError as exc:
+        if not lost_contact(exc):
+            raise
+        return [
+            run_messages.ABORT_NOT_RESTARTED_UNREACHABLE.format(pool=pool, items=names, error=exc)
+        ], {}
+    said = []
+    if started:
+        said.append(run_messages.ABORT_RESTARTED.format(pool=pool, items=listed(started)))
+    if running:
+        said.append(run_messages.ABORT_ALREADY_RUNNING.format(pool=pool, items=listed(running)))
+    if failed:
+        items = "; ".join(f"{name}: {error}" for name, error in failed.items())
+        said.append(
+            run_messages.ABORT_RESTART_FAILED.format(pool=pool, items=items, run_id=ctx.run_id)
+        )
+    return said, failed

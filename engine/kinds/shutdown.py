@@ -1,4 +1,5 @@
-"""Shutting VMs down in reverse vApp order (planned failover, failback)."""
+"""Shutting VMs down in reverse vApp order (planned failover, failback), and starting them
+again in vApp order when an abort undoes that shutdown."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import XapiRejected
-from engine.executor import Action, Outcome
+from engine.executor import Action, Executor, Outcome
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, vm_record
 from engine.models import VMPlan
@@ -74,3 +75,84 @@ def shutdown_in_reverse_order(
         if live(vm):
             actions.append(shut(vm, ()))
     return ctx.executor(client).run(actions)
+
+
+def shut_down_by_run(ctx: RunContext, pool: str) -> list[VMPlan]:
+    """The plan's VMs whose shutdown in `pool` the journal proves this run did (done steps
+    only: a VM the run did not stop is not the run's to start)."""
+    return [vm for vm in ctx.plan.vms if ctx.journal.is_done(keys.shutdown_vm(pool, vm.uuid))]
+
+
+def start_again_in_order(
+    ctx: RunContext, client: PoolAPI, pool: str, vms: list[VMPlan]
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """Start `vms` again in `pool` (an abort undoing the run's shutdown there): vApp groups in
+    ascending order, each group after the previous one has ended (a VM that fails to start
+    does not keep the later groups down), standalone VMs in parallel. Each start is journaled
+    under `cleanup:restart:<uuid>`, so a repeated abort does not start a VM twice.
+
+    Returns the names started, the names found already running (someone started them: left
+    as they are) and, by name, why the others did not start. XAPI's `VM.start` waits the VM's
+    start_delay itself (reference §3.3), as a vApp start does.
+    """
+    wanted = {vm.uuid for vm in vms}
+    started: list[str] = []
+    running: list[str] = []
+    actions: list[Action] = []
+    names: dict[StepKey, str] = {}
+
+    def start(vm: VMPlan, after: tuple[StepKey, ...]) -> Action | None:
+        key = keys.cleanup("restart", vm.uuid)
+        rec = vm_record(client, vm.uuid)
+        if rec is None:
+            raise XapiRejected("UUID_INVALID", ["VM", vm.uuid], "VM.get_by_uuid")
+        if rec.get("power_state") != "Halted" and ctx.journal.row(key) is None:
+            running.append(vm.name)
+            return None
+
+        def reconcile() -> dict[str, Any] | None:
+            now = vm_record(client, vm.uuid)
+            if now is not None and now.get("power_state") in LIVE_STATES:
+                return {"power_state": now["power_state"]}
+            return None
+
+        names[key] = vm.name
+        return Action(
+            key=key,
+            name=run_messages.RESTART_VM,
+            subject=vm.name,
+            launch=lambda: client.start_async("VM.start", rec["ref"], False, False),
+            reconcile=reconcile,
+            interpret=lambda _r: {"power_state": "Running"},
+            after_any=after,
+            lane="start",
+            cost=20.0 + (vm.start_delay or 0),
+            methods=("VM.start",),
+        )
+
+    for app in ctx.plan.appliances:
+        previous: tuple[StepKey, ...] = ()
+        for group in app.order_groups:
+            group_keys: list[StepKey] = []
+            for vm in group:
+                a = start(vm, previous) if vm.uuid in wanted else None
+                if a is not None:
+                    actions.append(a)
+                    group_keys.append(a.key)
+            if group_keys:
+                previous = tuple(group_keys)
+    for vm in ctx.plan.standalone_vms:
+        a = start(vm, ()) if vm.uuid in wanted else None
+        if a is not None:
+            actions.append(a)
+    # An abort starts every VM it can: a fresh executor, not stopped by one failure.
+    ex = Executor(client, ctx.journal, limits=ctx.limits.as_dict(), task_timeout=ctx.task_timeout)
+    failed: dict[str, str] = {}
+    outcomes = ex.run(actions)
+    for a in actions:
+        out = outcomes[a.key]
+        if out.status == "done":
+            started.append(names[a.key])
+        else:
+            failed[names[a.key]] = out.error or out.status
+    return started, running, failed
