@@ -72,6 +72,9 @@ class Action:
         lane: concurrency lane (`recover`, `start`, `shutdown`, ...).
         cost: estimated seconds, for the critical-path priority.
         methods: the XAPI methods `launch` may call (finds orphaned tasks after a crash).
+        needless: called when the action could start; a reason (text) means the action has
+            nothing to act on (a start of a VM that was not recovered): it is skipped for that
+            reason without a journal step, and what only waited for it goes on.
     """
 
     key: StepKey
@@ -86,6 +89,7 @@ class Action:
     lane: str = "default"
     cost: float = 1.0
     methods: tuple[str, ...] = ()
+    needless: Callable[[], str | None] | None = None
 
 
 @dataclass
@@ -296,6 +300,13 @@ class Executor:
                 step_id = self.journal.begin(a.key, a.name, a.subject)
                 self._done(st, a.key, step_id, found, from_task=False)
                 return False
+        why = a.needless() if a.needless is not None else None
+        if why:
+            # Nothing to act on: no step is journaled (it would only fail), and nothing that
+            # needed it can run either.
+            self._set(st, a.key, Outcome("skipped", error=why))
+            self._after_failure(st, a.key, why)
+            return False
         step_id = self.journal.begin(a.key, a.name, a.subject)
         try:
             ref = a.launch()

@@ -345,7 +345,9 @@ LICENCE_VAPP_START = (
 )
 HA_ON = (
     "HA is on in the DR pool: it could restart test copies on the network. Turn HA off for the "
-    "test, or plan with disable_ha to let the run turn it off and back on."
+    "test, or ask for the test with --disable-ha (in Slack `/dr test-failover all --disable-ha`, "
+    "on the CLI `drbot run test-failover all --disable-ha`) to let the run turn it off and back "
+    "on after."
 )
 HA_WILL_DISABLE = "HA is on in the DR pool; the run turns it off for the test and back on after."
 HA_CAPACITY = (
@@ -424,3 +426,11 @@ def shown(text: str, limit: int = 60) -> str:
     if len(flat) <= limit:
         return flat
     return f"{flat[: limit - 1]}\u2026 ({len(text)} characters)"
+
+
+def listed(names: list[str], limit: int = 8) -> str:
+    """Names (of VMs, SRs) for a message: all of them up to `limit`, else the first `limit`
+    and how many more. The only thing a message shortens: a list, never a sentence."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"

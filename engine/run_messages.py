@@ -92,6 +92,7 @@ LOST_CONTACT = (
 RECOVER_VM = "recover VM"
 RECOVER_APP = "recover vApp"
 START_VM = "start VM"
+NOT_RECOVERED_NOT_STARTED = "not started: it was not recovered ({status})"
 SHUTDOWN_VM = "shut down VM"
 ABORT_IRREVERSIBLE = (
     "Not undone (irreversible): {items}; re-protect the pools by hand if they must go back."
@@ -154,11 +155,16 @@ HA_REFUSED = (
 RTO = "RTO {rto:.0f} s"
 NO_RTO = "no RTO measured (nothing was started)"
 ENDING = (
-    "{failed} of {total} VMs did not come back; first {what} ({code}: {error}). Next: {next}; "
+    "{failed} of {total} VMs did not come back; first {what} ({cause}).{next} "
     "`drbot runs show {run_id}` lists every step. {rto}"
 )
+ENDING_NEXT = " Next: {next}."
 ENDING_WHAT = "{step} {vm} failed"
-ENDING_STATUS = "{vm} is {status}"
+ENDING_APP_STEP = "{step} {app} failed for its VM {vm}"
+ENDING_STATUS = "VM {vm} is {status}"
+ENDING_NOT_RECOVERED = "VM {vm} was not recovered"
+# Codes whose VM message already says what to do: the ending does not say it again.
+ADVISED_BY_THE_VM = frozenset({"NOT_IN_METADATA", "not-protected"})
 NEXT_DEFAULT = "fix what {code} says, then plan again for the VMs that did not come back"
 NEXT_BY_CODE = {
     "TIMEOUT": (
@@ -178,14 +184,10 @@ NEXT_BY_CODE = {
         "turn HA off in pool {pool!r} or lower ha_host_failures_to_tolerate, then plan again "
         "for the VMs that did not come back"
     ),
-    "NOT_IN_METADATA": (
-        "recover it once replication has caught up (a planned failover syncs first)"
-    ),
     "VM_REQUIRES_SR": (
         "attach the SR holding its disks in pool {pool!r}, then plan again for the VMs that "
         "did not come back"
     ),
-    "not-protected": "move its disks to replicated storage; readiness lists every such VM",
 }
 
 # An SR or a test copy at the DR site that this run did not make (an earlier drill's).

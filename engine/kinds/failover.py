@@ -25,6 +25,7 @@ from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
 from engine.kinds.shutdown import shutdown_in_reverse_order
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
+from engine.messages import listed
 from engine.models import LunPlan
 from engine.pool_api import PoolAPI
 from store import RunState, VMStatus
@@ -103,7 +104,7 @@ def _still_running(ctx: RunContext, outcomes: dict[keys.StepKey, Outcome]) -> st
             )
     kind = "planned failover" if ctx.plan.kind == "failover" else ctx.plan.kind
     reason = run_messages.STILL_RUNNING.format(
-        kind=kind, items=", ".join(stuck.values()), pool=pool
+        kind=kind, items=listed(list(stuck.values())), pool=pool
     )
     ctx.settle_pending(run_messages.NOT_REACHED.format(error=reason))
     return reason

@@ -25,6 +25,10 @@ from store import VMStatus
 HA_REFUSED_CODE = "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN"
 # VM.recover's refusal of a VM whose (foreign) record is in a vApp (reference §2.6).
 APPLIANCE_CODE = "VM_IS_PART_OF_AN_APPLIANCE"
+# The outcomes of a VM that was not recovered: nothing to start.
+NOT_RECOVERED = frozenset(
+    {VMStatus.NOT_IN_METADATA, VMStatus.RECOVER_FAILED, VMStatus.NOT_PROTECTED}
+)
 
 
 class NotInMetadata(DRError):
@@ -314,6 +318,17 @@ def recover_and_start_actions(
 
         key = keys.start_vm(vm.uuid)
 
+        def needless() -> str | None:
+            # A VM that was not recovered has nothing to start (the vApp's metadata lacked
+            # it, or its recovery failed); a copy older than the run must not be started
+            # either. Asking XAPI would only fail with UUID_INVALID.
+            status = ctx.outcomes[vm.uuid].status if vm.uuid in ctx.outcomes else None
+            if status in NOT_RECOVERED:
+                return run_messages.NOT_RECOVERED_NOT_STARTED.format(status=status)
+            if refs.get(vm.uuid) is None and recovered(client, vm) is None:
+                return run_messages.NOT_RECOVERED_NOT_STARTED.format(status="absent")
+            return None
+
         def reconcile() -> dict[str, Any] | None:
             rec = vm_record(client, vm.uuid)
             if rec and rec.get("power_state") in ("Running", "Paused"):
@@ -333,6 +348,7 @@ def recover_and_start_actions(
             lane="start",
             cost=20.0 + (vm.start_delay or 0),
             methods=("VM.start_on", "VM.start"),
+            needless=needless,
         )
 
     for app in plan.appliances:
