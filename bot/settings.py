@@ -28,7 +28,10 @@ Every key is checked: an unknown one (`stor_path`) is an error naming the neares
 value that does not parse names the variable or key it came from. Each time the settings are
 read, the `drbot.settings` logger warns about a secret file, or a configuration file that holds
 a secret, that others may read (world-readable, or readable by a group drbot is not in:
-`others_may_read`), a pool reached over plain HTTP, and TLS that is not verified.
+`others_may_read`), a pool reached over plain HTTP, and TLS that is not verified. A pool whose
+every URL is a loopback address (127.0.0.0/8, ::1, localhost: a simulator, a tunnel's end) gets
+neither warning: what goes to it never leaves the machine, and a warning printed for every
+command, the demo and every rehearsal would teach people to skip the ones that matter.
 
 Other sections (`[slack]` ...) are owned by the parts of the bot that read them: each adds its
 one field below, with its model in its own module.
@@ -36,6 +39,7 @@ one field below, with its model in its own module.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -44,6 +48,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -353,6 +358,20 @@ def load_settings(path: str | Path | None = None) -> Settings:
         if value is not None and not value.is_absolute():
             setattr(settings.audit, name, (base / value).resolve())
     register_audit_files(settings.store_path, settings.audit.files(settings.store_path))
-    for warning in settings.engine.security_warnings():
-        _warn(warning)
+    for pool in settings.engine.pools.values():
+        if not all(_is_loopback(url) for url in pool.urls):
+            for warning in pool.security_warnings():
+                _warn(warning)
     return settings
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether `url`'s host is this machine's loopback: 127.0.0.0/8, ::1 or `localhost`
+    (RFC 6761 §6.3 reserves it for loopback)."""
+    host = urlsplit(url).hostname or ""
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere

@@ -23,6 +23,7 @@ from bot.slack.blocks import Message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+UPLOAD_TRIES = 3  # a detail file Slack refused is tried again when it answers, this often
 
 
 class Poster:
@@ -33,6 +34,9 @@ class Poster:
         self.on_back: Callable[[], None] | None = None
         self._failing = False
         self._lock = threading.Lock()
+        # Detail files whose message went out but whose upload failed: uploaded when Slack
+        # answers again (posting the message again would show it twice).
+        self._uploads_due: list[tuple[str, str, str, str, int]] = []
 
     def _write(self, call: Callable[[], T]) -> T:
         """Make one write, noting whether Slack took it; the first success after a failure
@@ -45,6 +49,9 @@ class Poster:
             raise
         with self._lock:
             back, self._failing = self._failing, False
+            uploads, self._uploads_due = (self._uploads_due, []) if back else ([], [])
+        for channel, thread_ts, filename, content, tries in uploads:
+            self._upload_or_keep(channel, thread_ts, filename, content, tries)
         if back and self.on_back is not None:
             try:
                 self.on_back()
@@ -52,17 +59,31 @@ class Poster:
                 log.exception("catching up after Slack came back failed")
         return result
 
+    def _upload_or_keep(
+        self, channel: str, thread_ts: str, filename: str, content: str, tries: int = 0
+    ) -> None:
+        """Upload a message's detail file; if Slack refuses, keep it for when Slack answers
+        again, up to UPLOAD_TRIES times (a file Slack keeps refusing is given up, logged)."""
+        try:
+            self.upload(channel, thread_ts, filename, content)
+        except Exception:
+            log.exception("detail file %s not uploaded (try %d)", filename, tries + 1)
+            if tries + 1 < UPLOAD_TRIES:
+                with self._lock:
+                    self._uploads_due.append((channel, thread_ts, filename, content, tries + 1))
+
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
         """Post `message` (in the thread of parent `thread_ts`); returns its ts. A detail file
-        follows in the message's thread."""
+        follows in the message's thread (once Slack answers again, if the upload fails: the
+        message is never posted twice for its file)."""
         answer = self._write(
             lambda: self.client.chat_postMessage(
                 channel=channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts
             )
         )
         ts = str(answer["ts"])
-        if message.detail:
-            self.upload(channel, thread_ts or ts, *message.detail)
+        if message.detail:  # the message is out: its file follows now or when Slack is back
+            self._upload_or_keep(channel, thread_ts or ts, *message.detail)
         return ts
 
     def update(self, channel: str, ts: str, message: Message) -> None:

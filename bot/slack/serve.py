@@ -148,7 +148,7 @@ def serve(
         typer.Option("--config", help="drbot.toml (else DRBOT_CONFIG, else ./drbot.toml)."),
     ] = None,
 ) -> None:
-    """Run the Slack bot (Socket Mode by default; HTTP mode with [slack] mode = "http")."""
+    """Run the Slack bot (Socket Mode by default; HTTP mode with \\[slack] mode = "http")."""
     from bot.health import observe, start_health
     from bot.logs import configure_logging, secrets_of
     from bot.ops.output import console, fail

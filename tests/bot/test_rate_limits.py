@@ -196,3 +196,29 @@ def test_a_thousand_vm_summary_and_its_file_reach_slack_through_429s(slack, stor
     files = [f for m in thread for f in m.files]
     assert [f["name"] for f in files] == [expected.detail[0]]
     assert [c.status for c in calls if c.method == "files.completeUploadExternal"][-1] == 200
+
+
+def test_a_summary_whose_file_fails_is_posted_once_and_its_file_follows(slack, store, clock):
+    """The summary goes out but its file's upload is refused past the bot's retries (429 six
+    times in a row): the summary is not posted again for it; the next write Slack takes
+    brings the file into the thread, once."""
+    poster = poster_for(slack, clock)
+    plan = big_plan(apps=100, per_app=10)
+    view = run_view(plan, failed_every=50)
+    board = ProgressBoard(
+        poster, Threads(store), clock, summarise=lambda r, t: blocks.summary_message(view, t)
+    )
+    root = _run(board, poster, store, 12, 0)
+    slack.world.limiter.force("files.getUploadURLExternal", count=6, retry_after=1)
+    board.note(event(12, "state", state="partially-succeeded", extra={"rto_seconds": "600"}))
+    for _ in range(30):
+        board.flush_due()
+        clock.advance(1.0)
+    thread = slack.world.conversations.thread(OPS, root)
+    summaries = [m for m in thread if m.text.startswith("Run 12 partially-succeeded")]
+    assert len(summaries) == 1
+    assert [f for m in thread for f in m.files] == []
+    poster.post(OPS, blocks.note("Slack answers again"))
+    thread = slack.world.conversations.thread(OPS, root)
+    assert [f["name"] for m in thread for f in m.files] == ["run-12-outcome.tsv"]
+    assert len([m for m in thread if m.text.startswith("Run 12 partially-succeeded")]) == 1

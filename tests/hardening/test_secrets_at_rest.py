@@ -265,6 +265,45 @@ def test_allowed_plain_http_is_warned_about_every_time(tmp_path, caplog):
     assert "pool 'prod' is reached over plain HTTP (http://192.0.2.12" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://127.9.9.9", "http://[::1]:8080", "http://localhost"]
+)
+def test_plain_http_to_a_loopback_address_is_not_warned_about(tmp_path, caplog, url):
+    """A pool reached only on loopback (a simulator) gets no word about its password crossing
+    the network: it never leaves the machine."""
+    config = _pool_config(tmp_path, url, "allow_plaintext = true")
+    with caplog.at_level(logging.WARNING, logger="drbot.settings"):
+        load_settings(config)
+    assert "in clear" not in caplog.text
+    assert "plain HTTP" not in caplog.text
+
+
+def test_plain_http_to_loopback_and_another_host_is_warned_about(tmp_path, caplog):
+    """A pool with one loopback and one other URL is warned about: the other crosses."""
+    config = _pool_config(
+        tmp_path, 'http://127.0.0.1:8080", "http://192.0.2.15', "allow_plaintext = true"
+    )
+    with caplog.at_level(logging.WARNING, logger="drbot.settings"):
+        load_settings(config)
+    assert "pool 'prod' is reached over plain HTTP" in caplog.text
+    assert "http://192.0.2.15" in caplog.text
+
+
+def test_a_command_on_a_loopback_simulator_prints_no_transport_warning(tmp_path):
+    """`drbot runs` against a loopback plain-HTTP pool prints nothing on stderr."""
+    config = _pool_config(tmp_path, "http://127.0.0.1:9", "allow_plaintext = true")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "runs", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "in clear" not in proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_unverified_tls_is_warned_about(tmp_path, caplog):
     """insecure = true without a pinned fingerprint or CA warns that TLS is not verified."""
     config = _pool_config(tmp_path, "https://192.0.2.13", "insecure = true")
