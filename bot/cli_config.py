@@ -27,8 +27,12 @@ Mounted on `drbot` by `bot/cli.py` (`cli_config.register(app)`).
 
 from __future__ import annotations
 
+import re
+import ssl
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import BaseModel, ConfigDict
@@ -79,10 +83,22 @@ MSG = {
         "or a secret file)"
     ),
     "pool_tls": (
-        "TLS check failed at {url} ({detail}); set engine.pools.{pool}.fingerprint to the "
-        "pool's certificate (openssl s_client -connect HOST:443 </dev/null | openssl x509 "
-        "-noout -fingerprint -sha256) or ca_file to the CA that signed it"
+        "TLS to {host} failed: its certificate did not verify ({problem}). Pin it with "
+        "engine.pools.{pool}.fingerprint (its SHA-256: {openssl}), or set "
+        "engine.pools.{pool}.ca_file to the CA that signed it; insecure = true only in a lab"
     ),
+    "pool_tls_ca": (
+        "TLS to {host} failed: its certificate did not verify against ca_file {ca_file} "
+        "({problem}). Set engine.pools.{pool}.ca_file to the CA that signed it, or pin the "
+        "certificate with engine.pools.{pool}.fingerprint (its SHA-256: {openssl})"
+    ),
+    "pool_tls_pin": (
+        "TLS to {host} failed: its certificate has fingerprint {got}, not the {want} pinned in "
+        "engine.pools.{pool}.fingerprint. If that host was reinstalled or its certificate "
+        "renewed, pin the new one ({openssl}); otherwise something between drbot and the pool "
+        "answers in its place: find out before trusting it"
+    ),
+    "tls_unknown_problem": "no reason given",
     "pool_down": (
         "no coordinator answered at {urls} ({detail}); check that drbot's host reaches them "
         "on port 443 (firewall, routing) and that engine.pools.{pool}.urls lists the pool's "
@@ -155,10 +171,63 @@ def _pool_problem(name: str, endpoint: PoolEndpoint, exc: XapiError) -> str:
     if exc.code == "SESSION_AUTHENTICATION_FAILED":
         return MSG["pool_auth"].format(**fields)
     if exc.code == "TLS_VERIFY_FAILED":
-        return MSG["pool_tls"].format(**fields)
+        return _tls_problem(name, endpoint, exc)
     if exc.code in {"CONNECTION_REFUSED", "CONNECTION_FAILED", "CONNECTION_LOST", "TIMEOUT"}:
         return MSG["pool_down"].format(**fields)
     return MSG["pool_error"].format(**fields)
+
+
+# OpenSSL's words for a failed verification as Python's ssl module renders them, for when only
+# the text of the error is left: "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed:
+# self-signed certificate (_ssl.c:1006)".
+_VERIFY_TEXT = re.compile(r"certificate verify failed: (?P<problem>.+?)(?: \(_ssl\.c:\d+\))?$")
+_PINNED_TEXT = re.compile(r"has fingerprint (?P<got>[0-9a-f]{64}), not the configured")
+
+
+def _tls_problem(name: str, endpoint: PoolEndpoint, exc: XapiError) -> str:
+    """One sentence for a TLS failure: the host, what was wrong with its certificate (OpenSSL's
+    verify result, or the pinned fingerprint it does not have) and what to set. The engine's
+    error carries the failure as text inside its XAPI-style details (a list of strings); the
+    underlying `ssl.SSLCertVerificationError` is on its cause chain when it was raised here."""
+    url = exc.host or endpoint.urls[0]
+    split = urlsplit(url)
+    host = f"{split.hostname}:{split.port or 443}"
+    fields = {
+        "pool": name,
+        "host": host,
+        "ca_file": endpoint.ca_file,
+        "openssl": (
+            f"openssl s_client -connect {host} </dev/null | openssl x509 -noout -fingerprint "
+            "-sha256"
+        ),
+    }
+    texts = [*exc.args_, str(exc)]
+    cause: BaseException | None = exc
+    for _ in range(10):  # the chain is short; a bound guards against a cycle
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_message:
+            texts.insert(0, f"certificate verify failed: {cause.verify_message}")
+        texts.insert(0, str(cause))
+        cause = cause.__cause__
+    for text in texts:
+        pinned = _PINNED_TEXT.search(text)
+        if pinned and endpoint.fingerprint_hex:
+            return MSG["pool_tls_pin"].format(
+                got=pinned["got"], want=endpoint.fingerprint_hex, **fields
+            )
+    problem = next(
+        (
+            m["problem"]
+            for t in texts
+            for line in t.splitlines()
+            if (m := _VERIFY_TEXT.search(line))
+        ),
+        MSG["tls_unknown_problem"],
+    )
+    problem = problem.rstrip("'\")]")
+    key = "pool_tls_ca" if endpoint.ca_file else "pool_tls"
+    return MSG[key].format(problem=problem, **fields)
 
 
 def _held(record: Mapping[str, Any]) -> set[str]:
@@ -388,13 +457,25 @@ def run_checks(settings: Settings) -> list[Finding]:
 
 
 _MARK = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]"}
+_MARK_WIDTH = 4
 
 
 def _print(findings: Iterable[Finding]) -> None:
-    from rich.markup import escape
+    """One finding a paragraph, its text wrapped under itself (a hanging indent past the mark),
+    so the marks stay a column a person can run an eye down. Words are never broken: a URL or
+    a fingerprint stays whole, to be copied."""
+    from rich.text import Text
 
+    indent = " " * (_MARK_WIDTH + 1)
+    width = max(console.width - len(indent), 40)
     for f in findings:
-        console.print(f"{_MARK[f.status]} {escape(f.area)}: {escape(f.message)}")
+        lines = textwrap.wrap(
+            f"{f.area}: {f.message}", width, break_long_words=False, break_on_hyphens=False
+        )
+        mark = Text.from_markup(_MARK[f.status])
+        console.print(Text.assemble(mark, " ", lines[0]), no_wrap=True, overflow="ignore")
+        for line in lines[1:]:
+            console.print(Text(indent + line), no_wrap=True, overflow="ignore")
 
 
 @config_app.command("check")

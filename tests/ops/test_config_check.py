@@ -4,13 +4,16 @@ each channel it posts to, and says what to fix (exit 1), or that the file is unu
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.demo import Simulators, simulators
+from bot.ops.output import terminal_width
 from tests.ops.conftest import invoke
 
 
@@ -54,7 +57,8 @@ def test_a_pool_operator_account_and_a_member_bot_pass(app, sims: Simulators) ->
 
 def test_root_passes_with_advice_to_use_a_pool_operator(app, sims: Simulators) -> None:
     """The local superuser works (exit 0) but is flagged: a pool-operator account is enough."""
-    code, report = _check(app, sims)
+    # The configuration the simulators write logs in as pool-operator: log in as root here.
+    code, report = _check(app, sims, **_as("prod", "root", "xenroot"))
     assert code == 0
     prod = _by_area(report)["pool prod"]
     assert prod["status"] == "warn"
@@ -162,3 +166,72 @@ def test_a_missing_key_is_named_with_where_keys_are_described(app, tmp_path: Pat
     assert result.exit_code == 2
     assert str(bad) in result.output.replace("\n", "")
     assert "password" in result.output
+
+
+# -- TLS -----------------------------------------------------------------------------------------
+
+needs_tls = pytest.mark.skipif(
+    importlib.util.find_spec("cryptography") is None and shutil.which("openssl") is None,
+    reason="sim/xapi's TLS listener needs the cryptography package or the openssl command",
+)
+
+
+@pytest.fixture(scope="module")
+def tls_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """sim/xapi (mini) on TLS with its self-signed certificate, and a configuration for it
+    that pins the certificate (as `drbot sim serve --tls --config` writes it)."""
+    from bot.simconfig import write_config
+    from sim.xapi.serve import start_sim
+
+    state = tmp_path_factory.mktemp("tls")
+    handle = start_sim("mini", speed=1000.0, tls=True, endpoints_path=state / "endpoints.json")
+    try:
+        config = state / "drbot.toml"
+        write_config(json.loads((state / "endpoints.json").read_text()), config, Path("drbot.db"))
+        yield config
+    finally:
+        handle.stop()
+
+
+def _finding_lines(output: str, area: str) -> list[str]:
+    """The lines of the finding about `area`: its marked line and the lines wrapped under it."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line[5:].startswith(f"{area}:"))
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("     "):
+        end += 1
+    return lines[start:end]
+
+
+@needs_tls
+@pytest.mark.parametrize(
+    ("pin", "says"),
+    [
+        (None, ["its certificate did not verify (self-signed certificate)", "ca_file", "insecure"]),
+        ("ab" * 32, [f"not the {'ab' * 32} pinned in engine.pools.prod.fingerprint"]),
+    ],
+)
+def test_a_tls_failure_is_one_sentence_with_a_hanging_indent(
+    app, tls_config: Path, tmp_path: Path, pin: str | None, says: list[str]
+) -> None:
+    """A certificate that does not verify (none pinned, or another one pinned) is one readable
+    finding: the host, what is wrong with the certificate and what to set, no Python lists or
+    error codes, and its wrapped lines indented under its text."""
+    text = tls_config.read_text()
+    fingerprint = next(line for line in text.splitlines() if line.startswith("fingerprint"))
+    replaced = "" if pin is None else f'fingerprint = "{pin}"'
+    config = tmp_path / "drbot.toml"
+    config.write_text(text.replace(fingerprint, replaced))
+    config.chmod(0o600)
+    with terminal_width(80):
+        result = invoke(app, "config", "check", "--config", config)
+    assert result.exit_code == 1, result.output
+    lines = _finding_lines(result.output, "pool prod")
+    assert lines[0].startswith("FAIL pool prod: TLS to 127.0.1.")
+    assert all(line.startswith("     ") and line[5] != " " for line in lines[1:])
+    sentence = " ".join(line.strip() for line in lines)
+    for words in [*says, "engine.pools.prod.fingerprint", "openssl s_client -connect 127.0.1."]:
+        assert words in sentence
+    for noise in ("TLS_VERIFY_FAILED", "[", "_ssl.c", "Could not reach any host", "login_with"):
+        assert noise not in sentence
+    assert len(lines) <= 8  # it was 12 lines of nested list text
