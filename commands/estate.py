@@ -116,6 +116,8 @@ class _Item:
     state: str = "planned"
     run_id: int | None = None
     note: str = ""
+    preview: bool = False
+    """A dry run's item: its view carries the whole plan."""
 
     def view(self) -> EstateItem:
         return EstateItem(
@@ -123,11 +125,16 @@ class _Item:
             dr=self.pair.dr,
             plan_hash=self.plan.hash,
             vms=len(self.plan.vms),
+            vapps=len(self.plan.appliances),
+            srs=len({lun.sr_uuid or lun.sr_name for lun in self.plan.luns}),
+            blockers=len(self.plan.blockers),
+            warnings=len(self.plan.warnings),
             estimated_rto_seconds=self.plan.estimated_rto_seconds,
             position=self.position,
             state=self.state,
             run_id=self.run_id,
             note=self.note,
+            plan=self.plan if self.preview else None,
         )
 
 
@@ -183,6 +190,37 @@ class Estate:
 
     def plan(self, request: RunRequest, scope: EstateScope) -> _Request | Refused:
         """Plan every pool of `scope`; a refusal names every pool that cannot run."""
+        kind = Kind(request.command)
+        plans = self._plan_all(request, scope)
+        blocked = blocked_pools(plans)
+        if blocked:
+            return Refused(
+                code="blocked",
+                reason=m.ESTATE_BLOCKED.format(
+                    count=len(blocked), total=len(plans), items="; ".join(blocked)
+                ),
+                hint=m.ESTATE_BLOCKED_HINT,
+            )
+        short, unknown = self._capacity(kind, plans)
+        if kind is Kind.FAILOVER and short:
+            return Refused(
+                code="blocked",
+                reason=m.ESTATE_CAPACITY.format(items=" ".join(short)),
+                hint=m.ESTATE_CAPACITY_HINT,
+            )
+        return _Request(
+            id=uuid.uuid4().hex[:8],
+            kind=kind.value,
+            scope=scope.label,
+            items=[_Item(pair, plan) for pair, plan in plans],
+            plan_hash=combined_hash(plans),
+            requested_by="",
+            reason=request.reason,
+            capacity=short + unknown,
+        )
+
+    def _plan_all(self, request: RunRequest, scope: EstateScope) -> list[tuple[PoolPair, Plan]]:
+        """Every pool of `scope` planned, in parallel, in the order of the configuration."""
         pairs = topology.pairs_in_scope(self.wiring.config, scope.site, request.pool)
         kind = Kind(request.command)
         planned = isinstance(request, FailoverRequest) and request.planned
@@ -204,35 +242,7 @@ class Estate:
         with ThreadPoolExecutor(max_workers=max(1, min(PLANNERS, len(pairs)))) as pool:
             # In the asker's context (one copy each: a context runs in one thread at a time).
             futures = [pool.submit(contextvars.copy_context().run, plan_one, p) for p in pairs]
-            plans = list(zip(pairs, (f.result() for f in futures), strict=True))
-        blocked = [(pair, plan) for pair, plan in plans if plan.blockers]
-        if blocked:
-            items = "; ".join(
-                f"{pair.protected}: " + ", ".join(f"{c.name} ({c.message})" for c in plan.blockers)
-                for pair, plan in blocked
-            )
-            return Refused(
-                code="blocked",
-                reason=m.ESTATE_BLOCKED.format(count=len(blocked), total=len(plans), items=items),
-                hint=m.ESTATE_BLOCKED_HINT,
-            )
-        short, unknown = self._capacity(kind, plans)
-        if kind is Kind.FAILOVER and short:
-            return Refused(
-                code="blocked",
-                reason=m.ESTATE_CAPACITY.format(items=" ".join(short)),
-                hint=m.ESTATE_CAPACITY_HINT,
-            )
-        return _Request(
-            id=uuid.uuid4().hex[:8],
-            kind=kind.value,
-            scope=scope.label,
-            items=[_Item(pair, plan) for pair, plan in plans],
-            plan_hash=combined_hash(plans),
-            requested_by="",
-            reason=request.reason,
-            capacity=short + unknown,
-        )
+            return list(zip(pairs, (f.result() for f in futures), strict=True))
 
     def _capacity(
         self, kind: Kind, plans: list[tuple[PoolPair, Plan]]
@@ -259,7 +269,14 @@ class Estate:
         return short, unknown
 
     def preview(self, request: PlanRequest, scope: EstateScope) -> Result:
-        """`plan KIND site:NAME` / `all pools`: every pool's plan, nothing started."""
+        """`plan KIND site:NAME` / `all pools`: every pool's plan, nothing started.
+
+        A dry run shows every pool's plan, blocked or not (it is where a person finds out what
+        to fix), and says in `would_block` what would keep a real run from starting: the pools
+        with blockers (a run of the request starts none of them, one request being one
+        decision) and, for a failover, pools that would not fit their DR pool together. It
+        refuses nothing itself: only what cannot be planned at all (an unreadable request, no
+        pool in scope) is refused."""
         fields: dict[str, object] = {
             "command": request.kind,
             "target": request.target,
@@ -272,12 +289,29 @@ class Estate:
             fields["disable_ha"] = request.disable_ha
         run_request = REQUEST.validate_python(fields)
         assert isinstance(run_request, TestFailoverRequest | FailoverRequest | FailbackRequest)
-        planned = self.plan(run_request, scope)
-        if isinstance(planned, Refused):
-            return planned
-        for item in planned.items:
+        kind = Kind(run_request.command)
+        plans = self._plan_all(run_request, scope)
+        short, unknown = self._capacity(kind, plans)
+        would_block = blocked_pools(plans)
+        if kind is Kind.FAILOVER and short:
+            would_block.append(m.ESTATE_PREVIEW_CAPACITY.format(items=" ".join(short)))
+            short = []
+        preview = _Request(
+            id=uuid.uuid4().hex[:8],
+            kind=kind.value,
+            scope=scope.label,
+            items=[_Item(pair, plan, preview=True) for pair, plan in plans],
+            plan_hash=combined_hash(plans),
+            requested_by="",
+            reason=None,
+            capacity=short + unknown,
+        )
+        for item in preview.items:
             item.position = self._ahead(item) + 1
-        return planned.result("planned")
+            if item.plan.blockers:
+                item.state = "blocked"
+                item.note = m.ESTATE_PREVIEW_NOTE.format(names=_names(item.plan.blockers))
+        return preview.result("planned").model_copy(update={"would_block": would_block})
 
     def _needed(self, pair: PoolPair, plan: Plan) -> int | None:
         """The memory `plan`'s VMs will take at the DR pool. A lost site's plan lists no VM
@@ -637,6 +671,48 @@ class Estate:
             self._publish(event)
         except Exception:  # a front end's bug must not stop a queue
             log.exception("estate event listener failed")
+
+
+def blocked_pools(plans: list[tuple[PoolPair, Plan]]) -> list[str]:
+    """One line per pool whose plan has blockers: the pool, then its blockers, those that say
+    the same of several subjects (three VMs running at a source that answers) said once with
+    how many and the first few."""
+    return [
+        m.ESTATE_POOL_BLOCKERS.format(pool=pair.protected, blockers=_grouped(plan.blockers))
+        for pair, plan in plans
+        if plan.blockers
+    ]
+
+
+SUBJECTS_LISTED = 3  # subjects a grouped blocker names before "and N more"
+
+
+def _grouped(checks: list[Check]) -> str:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in checks:
+        groups.setdefault((c.name, c.message), []).append(c.subject)
+    parts = []
+    for (name, message), subjects in groups.items():
+        names = list(dict.fromkeys(subjects))
+        listed = ", ".join(names[:SUBJECTS_LISTED])
+        if len(names) == 1:
+            who = listed
+        elif len(names) <= SUBJECTS_LISTED:
+            who = m.ESTATE_SUBJECTS.format(n=len(names), listed=listed)
+        else:
+            who = m.ESTATE_SUBJECTS_MORE.format(
+                n=len(names), listed=listed, more=len(names) - SUBJECTS_LISTED
+            )
+        parts.append(m.ESTATE_BLOCKER.format(name=name, subjects=who, message=message))
+    return " ".join(parts)
+
+
+def _names(checks: list[Check]) -> str:
+    """'split-brain x3, capacity': each check's name, with how many when more than one."""
+    counts: dict[str, int] = {}
+    for c in checks:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
 
 
 def _pools(plan: Plan) -> list[str]:

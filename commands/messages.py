@@ -149,6 +149,12 @@ ESTATE_BLOCKED = (
     "{count} of {total} pools cannot run, so none starts (one request, one decision): {items}"
 )
 ESTATE_BLOCKED_HINT = "Fix what blocks them, or ask for the other pools alone (--pool)."
+ESTATE_POOL_BLOCKERS = "{pool}: {blockers}"
+ESTATE_BLOCKER = "{name} ({subjects}): {message}"
+ESTATE_SUBJECTS = "{n}: {listed}"
+ESTATE_SUBJECTS_MORE = "{n}: {listed} and {more} more"
+ESTATE_PREVIEW_NOTE = "a run would be blocked: {names}"
+ESTATE_PREVIEW_CAPACITY = "Together these pools would not fit: {items}"
 ESTATE_CAPACITY = "Together these pools do not fit, so none starts: {items}"
 ESTATE_NEED_UNKNOWN = (
     "Cannot tell what {pool} needs in {dr}: its site does not answer and no readiness sample "

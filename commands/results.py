@@ -321,6 +321,13 @@ class EstateItem(_Result):
     start), with `note` saying why and what to type."""
     run_id: int | None = None
     note: str = ""
+    vapps: int = 0
+    srs: int = 0
+    blockers: int = 0
+    warnings: int = 0
+    plan: Plan | None = None
+    """The pool's whole plan, in a dry run (`plan KIND site:NAME`, `plan KIND all pools`)
+    only: what each pool's run would do, its checks among it."""
 
 
 class EstateResult(_Result):
@@ -339,6 +346,11 @@ class EstateResult(_Result):
     capacity: list[str] = Field(default_factory=list)
     """What would not fit where (warnings; a failover that does not fit is refused)."""
     approval: ApprovalView | None = None
+    would_block: list[str] = Field(default_factory=list)
+    """A dry run's (`phase` planned, each item's `plan` set): what would keep a real run of
+    this request from starting, one line per pool with blockers (its blockers grouped) and a
+    failover's shortfall of room; empty when a run would start. A preview states it; it
+    refuses nothing."""
 
 
 Result = Annotated[

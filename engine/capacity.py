@@ -15,6 +15,12 @@ what the DR pool keeps free for HA to restart the VMs of the hosts it plans to l
 The pools that would not fit are named: taken in the order given, the first that no longer
 fits and every one after it (the order a queue of runs into the DR pool would start them in).
 `site_losses` asks it for the loss of each whole site. Pure: the callers read the pools.
+
+What one pool needs is counted by one rule, here, for readiness and the planner alike
+(`starts_with_failover`, `vm_start_bytes`, `start_need`): the VMs a failover would start,
+each at what it takes from a host once started. Before this rule was shared, readiness
+counted only the VMs running at the source while the plan counted every VM it starts
+(halted ones too), so the two disagreed about the same pool.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pydantic import BaseModel, Field
 
 from engine import messages as m
+from engine.models import VMInfo, VMPlan
 
 
 class DrRoom(BaseModel):
@@ -156,6 +163,39 @@ def site_losses(
             result = result.model_copy(update={"short": []})
         out.append(result)
     return out
+
+
+def vm_start_bytes(vm: VMInfo) -> int:
+    """Bytes starting `vm` takes from a DR host: `memory_static_max + memory_overhead`.
+
+    XAPI's boot check (xapi_vm_helpers.ml `assert_enough_memory_available`, called by
+    `VM.assert_can_boot_here` and every start) needs the VM's start memory plus its overhead
+    (memory_check.ml `vm_compute_start_memory`): `memory_static_max` for a PVH guest and
+    `memory_dynamic_min` for HVM / PV ones, squeezing the other guests towards their
+    dynamic_min (`host_compute_free_memory_with_maximum_compression`). A DR pool must run the
+    VMs, not just boot them, and a guest balloons up to dynamic_max <= static_max once room
+    is there, so this counts static_max: xapi's own conservative policy (`Static_max`,
+    which its HA planner uses) and what sim/xapi gives out. `dynamic_max` is taken if a
+    record breaks xapi's constraint dynamic_max <= static_max. Snapshots and templates take
+    no memory (never started); the control domain's memory is already outside the hosts'
+    `memory_free`.
+    """
+    return max(vm.memory_static_max, vm.memory_dynamic_max) + vm.memory_overhead
+
+
+def starts_with_failover(power_state: str, *, mirror_power_state: bool = False) -> bool:
+    """Whether a failover that starts VMs starts this one: every VM but a suspended one,
+    which comes back suspended and is left off (reference §2.6; `VM.start` fails on it,
+    §7.13), and, with `mirror_power_state`, one halted at the source."""
+    if power_state == "Suspended":
+        return False
+    return not (mirror_power_state and power_state == "Halted")
+
+
+def start_need(vms: Iterable[VMPlan]) -> tuple[int, int]:
+    """What the planned VMs that will be started need: (sum, largest), in bytes."""
+    sizes = [vm.memory_bytes for vm in vms if vm.power_after != "leave-off"]
+    return sum(sizes), max(sizes, default=0)
 
 
 def gib(n: int) -> str:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from engine import capacity
 from engine import messages as m
 from engine.clock import Clock, SystemClock
 from engine.errors import TargetNotFound
@@ -335,8 +336,8 @@ class _Units:
         # A suspended VM comes back suspended (§2.6) and VM.start would fail on it (§7.13);
         # with mirror_power_state, a VM that was off in production stays off.
         vm_power: PowerAfter = f.power_after
-        if vm.power_state == "Suspended" or (
-            f.options.mirror_power_state and vm.power_state == "Halted"
+        if not capacity.starts_with_failover(
+            vm.power_state, mirror_power_state=f.options.mirror_power_state
         ):
             vm_power = "leave-off"
         state: ExistingInDest = "none"
@@ -351,7 +352,7 @@ class _Units:
             order=vm.order,
             start_delay=vm.start_delay,
             shutdown_delay=vm.shutdown_delay,
-            memory_bytes=vm.memory_needed,
+            memory_bytes=capacity.vm_start_bytes(vm),
             vcpus=vm.vcpus_max,
             version=vm.version,
             power_state_at_source=vm.power_state,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import capacity
 from engine import messages as m
 from engine.inventory import Inventory
 from engine.models import Check, CheckStatus, HostInfo, LunPlan, NetworkMapping, VMPlan
@@ -157,10 +158,11 @@ def dest_checks(
         checks += ha_capacity_checks(dst, live, vms)
     if not live:
         checks.append(check("hosts", "blocker", dst.name, m.NO_LIVE_HOSTS))
-    if power_after != "leave-off" and vms:
-        need = sum(v.memory_bytes for v in vms)
+    starting = [v for v in vms if v.power_after != "leave-off"]
+    if power_after != "leave-off" and starting:
+        need, _largest = capacity.start_need(starting)
         free = sum(h.memory_free for h in live)
-        biggest = max(vms, key=lambda v: v.memory_bytes)
+        biggest = max(starting, key=lambda v: v.memory_bytes)
         roomiest = max((h.memory_free for h in live), default=0)
         facts = {"need": _gib(need), "free": _gib(free), "pool": dst.name}
         if need > free:
@@ -194,13 +196,13 @@ def ha_capacity_checks(dst: Inventory, live: list[HostInfo], vms: list[VMPlan]) 
     n = pool.ha_host_failures_to_tolerate
     if not pool.ha_enabled or pool.ha_allow_overcommit or n < 1 or len(live) <= n:
         return []
-    need = sum(v.memory_bytes for v in vms)
+    need, _largest = capacity.start_need(vms)
     free = sum(h.memory_free for h in live)
     protected = {h.ref: 0 for h in live}
     for vm in dst.vms.values():
         running = vm.power_state in ("Running", "Paused")
         if running and vm.ha_restart_priority == "restart" and vm.resident_on in protected:
-            protected[vm.resident_on] += vm.memory_needed
+            protected[vm.resident_on] += capacity.vm_start_bytes(vm)
     busiest = sorted(live, key=lambda h: protected[h.ref], reverse=True)[:n]
     lost = sum(protected[h.ref] + h.memory_free for h in busiest)
     homeless = sum(protected[h.ref] for h in busiest)

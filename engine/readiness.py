@@ -80,6 +80,9 @@ class VMProtection(BaseModel):
     protected: bool
     reasons: list[str] = Field(default_factory=list)
     memory_bytes: int = 0
+    recoverable: bool = True
+    """Every disk is on replicated storage: a failover plan takes it (lag aside, which a
+    planned failover's sync closes)."""
 
 
 class ApplianceProtection(BaseModel):
@@ -416,7 +419,7 @@ def assess(
     # --- DR pool: capacity, networks, HA, licence -------------------------------------------------
     if dst is not None:
         live = [h for h in dst.hosts.values() if h.live and h.enabled]
-        must_run = [r for r in vm_rows if r.protected and r.power_state in ("Running", "Paused")]
+        must_run = failover_starts(vm_rows)
         need = sum(r.memory_bytes for r in must_run)
         cap = Capacity(
             needed_bytes=need,
@@ -533,14 +536,29 @@ REASONS = {
 }
 
 
+def failover_starts(vm_rows: Sequence[VMProtection]) -> list[VMProtection]:
+    """The VMs a failover of everything would start, by the planner's rules: each VM whose
+    disks are all replicated, unless its vApp is left out whole (a member's disk is not:
+    `VM_appliance.recover` brings a vApp back whole or not at all), and that a failover
+    starts (`capacity.starts_with_failover`: halted ones too, suspended ones not). A VM made
+    inside the replication lag counts: a planned failover syncs it over."""
+    left_out = {r.appliance for r in vm_rows if r.appliance and not r.recoverable}
+    return [
+        r
+        for r in vm_rows
+        if r.recoverable
+        and r.appliance not in left_out
+        and capacity.starts_with_failover(r.power_state)
+    ]
+
+
 def _vm_row(
     records: Records, vm: VMInfo, replicated: set[str], lag_cut: datetime | None
 ) -> tuple[VMProtection, list[NetworkInfo]]:
     """One VM's protection row, and the networks it needs at the DR site (none if unprotected)."""
-    why = []
     srs = records.disk_srs(vm)
-    for code, sr, whose in protection_problems(records, vm, replicated):
-        why.append(REASONS[code].format(sr=sr, whose=whose))
+    problems = protection_problems(records, vm, replicated)
+    why = [REASONS[code].format(sr=sr, whose=whose) for code, sr, whose in problems]
     if lag_cut is not None and created_inside_lag(vm.install_time, lag_cut):
         why.append(m.R_INSIDE_LAG.format(since=lag_cut.isoformat(timespec="seconds")))
     if not srs:
@@ -553,7 +571,8 @@ def _vm_row(
         power_state=vm.power_state,
         protected=not why,
         reasons=why,
-        memory_bytes=vm.memory_needed,
+        memory_bytes=capacity.vm_start_bytes(vm),
+        recoverable=not problems,
     )
     return row, ([] if why else records.networks_of(vm))
 

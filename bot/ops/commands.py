@@ -70,6 +70,8 @@ def plan_cmd(
                 dump(estate.model_dump(mode="json"))
             else:
                 estate_table(estate)
+            if estate.would_block:  # as a single plan with blockers: the dry run says no
+                raise typer.Exit(1)
             return
         plan = ask(service, req, PlanResult).plan
         if as_json:

@@ -34,3 +34,14 @@ LUN_ACTIONS = {
 }
 NO_VMS_LISTED = "VMs: read from the replicated metadata during the run (the plan cannot list them)."
 NO_VMS = "VMs: none."
+# A dry run over several pools (`drbot plan KIND site:NAME` / `all pools`).
+PREVIEW_TITLE = "[bold]{kind}[/bold] of [bold]{scope}[/bold]: dry run, nothing started"
+PREVIEW_POOL = "[bold]{pool}[/bold] -> {dr}: {counts}"
+PREVIEW_WOULD_START = "A real run would start: no pool's plan has a blocker."
+PREVIEW_WOULD_NOT_START = "A real run would not start (one request, one decision):"
+PREVIEW_BLOCKED_POOLS = (
+    "{count} of {total} pools have blockers (above): {pools}; fix them, or ask for the other "
+    "pools alone (--pool)"
+)
+PREVIEW_CHECKS_OK = "ok"
+PREVIEW_WHOLE_PLAN = "Each pool's whole plan: drbot plan {kind} all --pool POOL (or --json)."

@@ -47,12 +47,12 @@ def _gib(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size else ""
 
 
-def _coloured(word: str) -> str:
+def coloured(word: str) -> str:
     colour = COLOUR.get(word)
     return f"[{colour}]{escape(word)}[/]" if colour else escape(word)
 
 
-def _notes(rows: list[tuple[str, str]]) -> None:
+def notes(rows: list[tuple[str, str]]) -> None:
     """Label + text lines, the text folded under itself (a hanging indent). Labels are markup
     of ours; texts are escaped."""
     grid = Table.grid(padding=(0, 1), pad_edge=False)
@@ -104,14 +104,14 @@ def plan_table(plan: Plan) -> None:
         table = house_table("check", "status", "subject", "message")
         table.columns[3].ratio = 1
         for c in checks:
-            table.add_row(escape(c.name), _coloured(c.status), escape(c.subject), escape(c.message))
+            table.add_row(escape(c.name), coloured(c.status), escape(c.subject), escape(c.message))
         console.print(table)
         return
-    console.print(messages.CHECKS_HEADER.format(counts=_check_counts(plan)))
-    _notes(
+    console.print(messages.CHECKS_HEADER.format(counts=check_counts(plan)))
+    notes(
         [
             (
-                _coloured(c.status),
+                coloured(c.status),
                 f"[bold]{escape(c.name)}[/bold] {escape(c.subject)}: {escape(c.message)}",
             )
             for c in checks
@@ -142,7 +142,7 @@ def _luns_table(plan: Plan) -> None:
     console.print(luns)
 
 
-def _check_counts(plan: Plan) -> str:
+def check_counts(plan: Plan) -> str:
     """'1 blocker, 46 warnings, 7 ok': how many checks of each status, as the header says it."""
     counts = {status: 0 for status in CHECK_ORDER}
     for c in plan.checks:
@@ -239,7 +239,7 @@ def status_tables(result: StatusResult) -> None:
         cells = [
             escape(pair.protected),
             escape(pair.dr),
-            _coloured(pair.verdict),
+            coloured(pair.verdict),
             "" if pair.vms is None else f"{pair.protected_vms}/{pair.vms}",
             "" if pair.rpo_seconds is None else f"{pair.rpo_seconds:.0f} s",
             f"{last.outcome} ({last.rto_seconds or 0:.0f} s)" if last else messages.NEVER,
@@ -252,7 +252,7 @@ def status_tables(result: StatusResult) -> None:
         for pair in result.pairs:
             if pair.reasons:
                 console.print(f"[bold]{escape(pair.protected)} -> {escape(pair.dr)}[/bold]")
-                _notes([_reason(r) for r in pair.reasons])
+                notes([_reason(r) for r in pair.reasons])
     if result.replication_error:
         console.print(result.replication_error, style="red", markup=False)
     if result.replication:
@@ -269,7 +269,7 @@ def _reason(text: str) -> tuple[str, str]:
     """'degraded: subject: message' -> (coloured 'degraded', 'subject: message')."""
     severity, sep, rest = text.partition(": ")
     if sep and severity in COLOUR:
-        return _coloured(severity), escape(rest)
+        return coloured(severity), escape(rest)
     return "-", escape(text)
 
 
@@ -294,7 +294,7 @@ def runs_table(runs: list[RunSummary]) -> None:
         for r in runs:
             table.add_row(
                 str(r.id), r.kind, escape(r.target), escape(r.protected_pool), r.pool,
-                _coloured(r.state), escape(r.requested_by or ""), r.created_at[:19],
+                coloured(r.state), escape(r.requested_by or ""), r.created_at[:19],
                 escape(r.last_step or ""),
             )  # fmt: skip
         console.print(table)
@@ -307,7 +307,7 @@ def runs_table(runs: list[RunSummary]) -> None:
     for r in runs:
         cells = [str(r.id), r.kind, escape(r.target)]
         cells += [escape(r.protected_pool)] if several else []
-        cells += [_coloured(r.state), r.created_at[5:16].replace("T", " ")]
+        cells += [coloured(r.state), r.created_at[5:16].replace("T", " ")]
         table.add_row(*cells, escape(r.last_step or ""))
     console.print(table)
 
@@ -347,7 +347,7 @@ def run_tables(view: RunView) -> None:
         steps.add_row(*cells)
     console.print(steps)
     if step_errors:
-        _notes(step_errors)
+        notes(step_errors)
     vms = house_table("VM", "vApp", "outcome", *(["error"] if roomy else []))
     if roomy:
         vms.columns[3].ratio = 1
@@ -361,7 +361,7 @@ def run_tables(view: RunView) -> None:
         vms.add_row(*cells)
     console.print(vms)
     if vm_errors:
-        _notes(vm_errors)
+        notes(vm_errors)
     for note in view.notes:
         console.print(note, markup=False)
     if view.storage_step is not None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine import capacity, run_messages
 from engine import messages as m
-from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import DRError, XapiError, lost_contact
 from engine.kinds.context import RunContext, apply_expansion
@@ -136,7 +136,7 @@ def read_expansion(
                 "order": vm.order,
                 "start_delay": vm.start_delay,
                 "shutdown_delay": vm.shutdown_delay,
-                "memory_bytes": vm.memory_needed,
+                "memory_bytes": capacity.vm_start_bytes(vm),
                 "vcpus": vm.vcpus_max,
                 "version": vm.version,
                 "metadata_vdi_uuid": records.metadata_vdi_uuid,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from engine.capacity import start_need
 from engine.config import PoolPair
+from engine.inventory import Inventory
+from engine.planner import PlanOptions, Site, plan
 from engine.readiness import assess
 from engine.storage.sim import SimStorageAdapter
 from tests.engine.estate import build_estate
@@ -129,3 +132,18 @@ def test_unreadable_storage_and_drill_store_are_reasons_not_crashes(core_sim):
     messages = " ".join(reason.message for reason in r.reasons)
     assert "drbot sim serve" in messages
     assert "database is locked" in messages
+
+
+def test_readiness_and_the_plan_count_the_same_memory_for_a_failover(sim):
+    """Readiness needs what a failover of every protected VM would start, as the plan counts
+    it (halted VMs too, suspended ones left off): one rule, one figure for one pool."""
+    world = sim("demo")
+    prod = Site("prod", Inventory.load(world.client("prod")), world.client("prod"), site="primary")
+    dr = Site("dr", Inventory.load(world.client("dr")), world.client("dr"), site="dr")
+    storage = world.storage()
+    ready = assess(world.config.pairs[0], protected=prod, dr=dr, storage=storage)
+    p = plan("failover", "all", source=prod, dest=dr, options=PlanOptions(), storage=storage)
+    assert any(vm.power_state_at_source == "Halted" for vm in p.vms)  # the case that differed
+    need, largest = start_need(p.vms)
+    assert ready.capacity is not None
+    assert (ready.capacity.needed_bytes, ready.capacity.largest_vm_bytes) == (need, largest)
