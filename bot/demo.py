@@ -56,6 +56,7 @@ MSG = {
     "people": "People: olivia (on call, operator), alex and priya (approvers, through the "
     "dr-approvers group), victor (viewer).",
     "act": "{who}: {what}",
+    "only_they_see": "  drbot, to {who} only: {text}",
     "step_status": "1. Is the DR site ready?",
     "step_drill": "2. A test failover, approved by one approver",
     "step_disaster": "3. Disaster: the primary site is lost",
@@ -336,7 +337,9 @@ class Story:
         self.say(who, "clicks Approve (and confirms)")
         since = self.world.slack.record.last_seq()
         self.world.slack.person(who).click(CHANNEL, approval.ts or "", action_id="dr_approve")
-        self.world.wait_bot(since, timeout=60)
+        answer = self.world.wait_bot(since, timeout=60)
+        if answer.kind == "ephemeral":  # a refusal only the clicker sees: show it here
+            _print_wrapped(MSG["only_they_see"].format(who=who, text=answer.text))
 
     def run_of(self, approval: Seen) -> int:
         run_id = self.world.started_run(approval)

@@ -54,8 +54,9 @@ def test_interactive_types_as_a_person_and_clicks_by_number(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_keep_running_serves_until_told_to_stop(tmp_path: Path) -> None:
-    """After the story the simulators and the bot stay up (the endpoints file's Slack double
-    answers); SIGTERM stops everything and the process exits 0."""
+    """The story shows each refused approver what only they saw; after it the simulators
+    and the bot stay up (the endpoints file's Slack double answers); SIGTERM stops
+    everything and the process exits 0."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "demo", "--keep-running", "--state-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -71,6 +72,9 @@ def test_keep_running_serves_until_told_to_stop(tmp_path: Path) -> None:
             if line.startswith("Ctrl-C stops it."):
                 break
         assert any("Everything keeps running" in line for line in seen), "".join(seen)
+        told = "".join(seen)
+        assert "drbot, to olivia only: " in told  # the requester's refusal, as she saw it
+        assert "drbot, to victor only: " in told  # the viewer's, as he saw it
         endpoints = json.loads((tmp_path / "endpoints.json").read_text())
         control = endpoints["slack"]["control"] + "/workspace"
         with urllib.request.urlopen(control, timeout=10) as answer:
