@@ -369,8 +369,14 @@ def _findings(
             continue
         if vm.name in planned and run is None:
             continue  # the blockers below say why nothing ran
+        # A check about the VM itself first, then one about its vApp.
+        own = [c for c in problems if c.subject.split("/")[-1] == vm.name]
         why = next(
-            (c.message for c in problems if {vm.name, vm.appliance} & set(c.subject.split("/"))),
+            (
+                c.message
+                for c in own + problems
+                if {vm.name, vm.appliance} & set(c.subject.split("/"))
+            ),
             None,
         ) or next(
             (r for r in readiness["reasons"] if vm.name in r),

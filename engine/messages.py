@@ -294,7 +294,27 @@ SUSPEND_NOT_REPLICATED = (
     "the pool's suspend SR. {left_out}"
 )
 LEFT_OUT_VM = "This VM is left out of the plan."
-LEFT_OUT_APP = "This vApp is left out of the plan."
+LEFT_OUT_APP = (
+    "Its vApp {app} is left out of the plan, with every member (a vApp is recovered whole or "
+    "not at all)."
+)
+# A member of a left-out vApp whose own disks are replicated: which member keeps it out, why.
+LEFT_OUT_WITH_VAPP = (
+    "Left out with its vApp {app}: its member {vm} {problem}, and a vApp is recovered whole or "
+    "not at all. This VM's own disks are replicated: once {vm} can be recovered (see its own "
+    "check), or is taken out of the vApp, the vApp comes back whole."
+)
+MEMBER_PROBLEMS = {
+    "local-storage": "has a disk on SR {sr!r}, which is local to a host and never replicated",
+    "not-replicated": "has a disk on SR {sr!r}, which is not replicated to the DR site",
+    "snapshot-not-replicated": (
+        "has a snapshot ({whose!r}) with a disk on SR {sr!r}, which is not replicated to the DR "
+        "site"
+    ),
+    "suspend-not-replicated": (
+        "is suspended with its memory image on SR {sr!r}, which is not replicated to the DR site"
+    ),
+}
 NAMED_BLOCKER = "Move the disk to replicated storage, or leave it out of the target."
 NOTHING_TO_RECOVER = "Nothing in the target can be recovered; see the other checks."
 NO_LUNS = (

@@ -294,7 +294,9 @@ class _Units:
             key=lambda v: (v.order, v.name_label),
         )
         prefix = f"{app.name_label}/"
-        if self._storage_checks(members, named, prefix, m.LEFT_OUT_APP, checks) == "warning":
+        left_out = m.LEFT_OUT_APP.format(app=app.name_label)
+        if self._storage_checks(members, named, prefix, left_out, checks) == "warning":
+            checks += rules.left_out_with_vapp(app.name_label, members, records, self.f)
             return
         groups: dict[int, list[VMPlan]] = {}
         for vm in members:

@@ -168,6 +168,11 @@ def read_anchors(path: Path) -> list[Anchor]:
         return []
     except OSError as exc:
         raise StoreError(errors.ANCHORS_UNREADABLE.format(path=path, error=exc)) from None
+    if not text.endswith("\n"):
+        # Its last line is still being appended by another thread or process (each anchor is
+        # written with its newline): it counts once whole. Dropping it hides nothing a reader
+        # could rely on: the anchors only ever bound how much of the trail must be there.
+        text = text[: text.rfind("\n") + 1]
     anchors = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

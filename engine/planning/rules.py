@@ -200,6 +200,37 @@ def unrecoverable_disks(
     ]
 
 
+def left_out_with_vapp(
+    app_name: str, members: list[VMInfo], records: Records, f: PlanFacts
+) -> list[Check]:
+    """For a vApp left out because some member cannot be recovered: a warning per other
+    member (subject `vApp/VM`) naming the member that keeps it out and why, so no VM is told
+    of a disk as if it were its own (`VM_appliance.recover` takes the vApp whole)."""
+    blocking = [
+        (vm, code, sr, whose)
+        for vm in members
+        for code, sr, whose in protection_problems(records, vm, f.replicated)
+    ]
+    if not blocking:
+        return []
+    first, code, sr, whose = blocking[0]
+    problem = m.MEMBER_PROBLEMS[code].format(sr=sr, whose=whose)
+    bad = {vm.uuid for vm, *_ in blocking}
+    return [
+        check(
+            "vapp-left-out",
+            "warning",
+            f"{app_name}/{vm.name_label}",
+            m.LEFT_OUT_WITH_VAPP,
+            app=app_name,
+            vm=first.name_label,
+            problem=problem,
+        )
+        for vm in members
+        if vm.uuid not in bad
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Each VM
 # ---------------------------------------------------------------------------------------------

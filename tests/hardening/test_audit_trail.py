@@ -401,3 +401,13 @@ def test_a_check_while_another_connection_appends_and_anchors_finds_nothing_wron
         thread.join()
         writer.close()
     assert problems == []
+
+
+def test_an_anchor_line_still_being_appended_is_not_read_as_a_damaged_file(trail):
+    """A last anchor line without its newline yet (a writer mid-append) is left out, not an
+    error; the complete anchors before it are read."""
+    anchor_file = Path(f"{trail}.anchors")
+    whole = read_anchors(anchor_file)
+    with anchor_file.open("a", encoding="utf-8") as f:
+        f.write(whole[-1].line()[:20])
+    assert read_anchors(anchor_file) == whole

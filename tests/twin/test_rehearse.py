@@ -102,3 +102,14 @@ def test_dr_db_and_dr_capacity_together_are_refused() -> None:
     )
     assert result.exit_code == 2
     assert "not both" in result.output
+
+
+def test_a_vapp_mate_is_told_which_member_keeps_it_out() -> None:
+    """The member whose own disks are replicated is left out with its vApp, and is told which
+    member's disk keeps the vApp out, never of that disk as if it were its own."""
+    report = json.loads(_rehearse(str(DATA / "replicated_pool.xml"), "--json").output)
+    why = {f["subject"]: f["why"] for f in report["findings"]}
+    (mate,) = [name for name in why if name != "payments-db"]
+    assert why[mate].startswith("Left out with its vApp ")
+    assert "its member payments-db has a disk on SR 'Scratch NFS'" in why[mate]
+    assert why["payments-db"].startswith("A disk is on SR 'Scratch NFS'")
