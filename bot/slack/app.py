@@ -441,7 +441,10 @@ class SlackBot:
         None), saying `outcome`."""
         for notice in self.storage.close(run_id, step):
             self.poster.update(
-                notice.channel, notice.ts, blocks.storage_message(run_id, notice.step, outcome)
+                notice.channel,
+                notice.ts,
+                blocks.storage_message(run_id, notice.step, outcome),
+                final=True,
             )
 
     def _system(self) -> Actor:
@@ -566,5 +569,8 @@ class SlackBot:
         if where is None or ts is None:
             return
         self.poster.update(
-            where.channel, ts, blocks.note(m.INTERRUPTED_OVER.format(run_id=run_id, state=state))
+            where.channel,
+            ts,
+            blocks.note(m.INTERRUPTED_OVER.format(run_id=run_id, state=state)),
+            final=True,
         )

@@ -4,8 +4,8 @@ already checked against Slack's limits, and `Reply`: where an answer to one pers
 Rate limits are honoured by the WebClient's `RateLimitErrorRetryHandler` (it sleeps
 Retry-After and tries again); `Poster` adds only what the SDK does not: a message's detail file
 goes into the thread after the message, a reply's `thread_ts` is always a parent's, and
-`on_back` is called when a write succeeds after one failed (Slack answers again), so what
-could not be edited meanwhile is edited then.
+what Slack refused while down (edits, detail files) is done when a write next succeeds;
+`on_back` is told then too.
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ class Poster:
         # Detail files whose message went out but whose upload failed: uploaded when Slack
         # answers again (posting the message again would show it twice).
         self._uploads_due: list[tuple[str, str, str, str, int]] = []
+        # (channel, ts) -> a final edit Slack refused: made when Slack answers again, unless
+        # a later edit of that message got through first.
+        self._edits_due: dict[tuple[str, str], Message] = {}
 
-    def _write(self, call: Callable[[], T]) -> T:
+    def _write(self, call: Callable[[], T], edits: tuple[str, str] | None = None) -> T:
         """Make one write, noting whether Slack took it; the first success after a failure
-        calls `on_back` (in this thread: it should hand work on, not do it)."""
+        makes the edits and uploads Slack refused meanwhile, then calls `on_back` (in this
+        thread: it should hand work on, not do it). `edits` names the message this write
+        edits: an older refused edit of it is dropped."""
         try:
             result = call()
         except Exception:
@@ -48,8 +53,16 @@ class Poster:
                 self._failing = True
             raise
         with self._lock:
+            if edits is not None:
+                self._edits_due.pop(edits, None)
             back, self._failing = self._failing, False
             uploads, self._uploads_due = (self._uploads_due, []) if back else ([], [])
+            due, self._edits_due = (self._edits_due, {}) if back else ({}, self._edits_due)
+        for (channel, ts), message in due.items():
+            try:
+                self.update(channel, ts, message, final=True)
+            except Exception:  # kept again by update: Slack is not back after all
+                log.warning("an edit of %s refused again; kept", ts)
         for channel, thread_ts, filename, content, tries in uploads:
             self._upload_or_keep(channel, thread_ts, filename, content, tries)
         if back and self.on_back is not None:
@@ -86,12 +99,23 @@ class Poster:
             self._upload_or_keep(channel, thread_ts or ts, *message.detail)
         return ts
 
-    def update(self, channel: str, ts: str, message: Message) -> None:
-        self._write(
-            lambda: self.client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+    def update(self, channel: str, ts: str, message: Message, *, final: bool = False) -> None:
+        """Edit message `ts`. A `final` edit (the message's last: it takes the buttons off a
+        step or run that is over) Slack refuses is made when Slack answers again, so the
+        buttons do not stay for good; other edits are their caller's to retry (a progress
+        edit made late would overwrite a newer one)."""
+        try:
+            self._write(
+                lambda: self.client.chat_update(
+                    channel=channel, ts=ts, text=message.text, blocks=message.blocks
+                ),
+                edits=(channel, ts),
             )
-        )
+        except Exception:
+            if final:
+                with self._lock:
+                    self._edits_due[(channel, ts)] = message
+            raise
 
     def ephemeral(
         self, channel: str, user: str, message: Message, *, thread_ts: str | None = None

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks
 from bot.slack.app import make_client
@@ -267,3 +268,39 @@ def test_while_slack_is_down_the_anchor_is_kept_and_posted_after_its_entries(sla
     assert _anchors_posted(slack) == [5]
     assert "Audit anchor" in posted[-1].text
     assert len(posted) == 2
+
+
+def test_a_final_edit_refused_while_slack_is_down_is_made_when_it_is_back(slack, clock):
+    """Slack is down while a storage step's message loses its Done (a final edit) and a
+    progress message is edited (not final): once a write gets through again, the final edit
+    is made, once; the progress edit is left to its board (made late, it could overwrite a
+    newer one)."""
+    poster = poster_for(slack, clock)
+    step = poster.post(OPS, blocks.note("Promote LUN gold [Done]"))
+    progress = poster.post(OPS, blocks.note("Run 1: running"))
+    slack.world.outage = True
+    with pytest.raises(SlackApiError):
+        poster.update(OPS, step, blocks.note("Confirmed by olivia"), final=True)
+    with pytest.raises(SlackApiError):
+        poster.update(OPS, progress, blocks.note("Run 1: 10 of 20"))
+    slack.world.outage = False
+    poster.post(OPS, blocks.note("Slack answers again"))
+    shown = {m.ts: m.text for m in slack.world.conversations.history(OPS)}
+    assert shown[step] == "Confirmed by olivia"
+    assert shown[progress] == "Run 1: running"
+    edits = [c for c in slack.calls("chat.update") if c.status == 200]
+    assert [c.args["ts"] for c in edits] == [step]
+
+
+def test_a_refused_final_edit_is_dropped_once_a_later_edit_got_through(slack, clock):
+    """A final edit refused, then a newer edit of the same message accepted: the refused one
+    is never made (it would undo the newer)."""
+    poster = poster_for(slack, clock)
+    ts = poster.post(OPS, blocks.note("first"))
+    slack.world.outage = True
+    with pytest.raises(SlackApiError):
+        poster.update(OPS, ts, blocks.note("older"), final=True)
+    slack.world.outage = False
+    poster.update(OPS, ts, blocks.note("newer"), final=True)
+    poster.post(OPS, blocks.note("another write"))
+    assert slack.world.find_message(OPS, ts).text == "newer"  # type: ignore[union-attr]  # posted above
