@@ -99,6 +99,7 @@ ABORT_IRREVERSIBLE = (
 )
 RESTART_VM = "start VM again"
 ABORT_REMOVED = "Recovered VMs, vApps and attached SRs were removed."
+ABORT_FAILBACK_REMOVED = "What the failback recovered on the primary was removed."
 ABORT_RESTARTED = (
     "Started again at {pool!r}, in vApp order, the VMs this run had shut down there: {items}."
 )
@@ -109,7 +110,7 @@ ABORT_RESTART_FAILED = (
 )
 ABORT_NOT_RESTARTED_PROMOTED = (
     "Not started again at {pool!r}: {items}, which this run shut down there. The run had "
-    "promoted (or asked to promote) LUN {luns} at the DR site, so the disks at {pool!r} may no "
+    "promoted (or asked to promote) LUN {luns} for {dest!r}, so the disks at {pool!r} may no "
     "longer be the ones written to, and starting the VMs there could run them twice (split "
     "brain). Decide at the array which copy is current, then start them there by hand or "
     "plan the failover again."

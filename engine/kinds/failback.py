@@ -30,7 +30,7 @@ from engine.kinds.failover import _still_running
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.shutdown import shutdown_in_reverse_order
+from engine.kinds.shutdown import shutdown_in_reverse_order, start_again_after_abort
 from engine.kinds.storage_steps import attach_all, each_lun, reprotect, storage_step
 from engine.models import LunPlan
 from engine.pool_api import PoolAPI
@@ -139,11 +139,17 @@ def clean_dr_site(ctx: RunContext, dr: PoolAPI) -> None:
 def abort(ctx: RunContext) -> Result:
     ctx.init_outcomes()
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
-    notes = ["The VMs shut down at the DR site were not restarted; start them there if needed."]
+    promoted = [
+        lun.lun for lun in ctx.plan.luns if ctx.journal.row(keys.storage("promote", lun.lun))
+    ]
+    said, failed = start_again_after_abort(ctx, promoted)
     if left:
-        return Result(
-            RunState.FAILED, f"left behind: {', '.join(left)}", left_behind=left, notes=notes
+        removed = run_messages.LEFT_BEHIND.format(
+            items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
         )
-    return Result(
-        RunState.ABORTED, "what the failback recovered on the primary was removed", notes=notes
-    )
+    else:
+        removed = run_messages.ABORT_FAILBACK_REMOVED
+    reason = " ".join([removed, *said])
+    if left or failed:
+        return Result(RunState.FAILED, reason, left_behind=left)
+    return Result(RunState.ABORTED, reason)

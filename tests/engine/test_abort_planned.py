@@ -88,3 +88,25 @@ def test_with_the_primary_gone_the_abort_says_its_vms_were_not_started_again(h):
     assert aborted.state == "aborted", reason
     assert f"Not started again at {plan.source_pool!r}" in reason
     assert "does not answer" in reason
+
+
+def test_aborting_a_paused_failback_starts_the_dr_site_again(sim, tmp_path):
+    """A failback paused before promotion at the primary: its abort starts again at the DR
+    site the VMs it shut down there, and says so."""
+    h = make_harness(sim("mini"), tmp_path)
+    try:
+        over = h.run(h.plan("failover", "app-01", planned=True))
+        assert over.state == "succeeded", over.error
+        h.runner.adapter = ManualStorageAdapter(h.world.storage().state())
+        plan = h.plan("failback", "app-01")
+        run = h.run(plan)
+        assert run.state == "paused", run.error
+        dr = h.vms(plan.source_pool)
+        assert {dr[vm.uuid]["power_state"] for vm in plan.vms} == {"Halted"}
+        aborted, reason = _abort(h, run.id)
+        assert aborted.state == "aborted", reason
+        dr = h.vms(plan.source_pool)
+        assert {dr[vm.uuid]["power_state"] for vm in plan.vms} == {"Running"}
+        assert f"Started again at {plan.source_pool!r}" in reason
+    finally:
+        h.store.close()
