@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEEN_EVENTS = 1_000  # event ids remembered to drop Slack's redeliveries
+MAX_METADATA = 3_000  # a modal's private_metadata, in characters (reference slack.md §6)
 
 
 def register(bot: SlackBot) -> None:
@@ -66,8 +67,13 @@ def register(bot: SlackBot) -> None:
                     "request": outcome.request.model_dump(mode="json", exclude={"reason"}),
                     "channel": channel,
                     "thread_ts": None,
-                }
+                },
+                ensure_ascii=False,  # Slack counts characters: a name in another script fits
             )
+            if len(metadata) > MAX_METADATA:  # the modal would be refused: say what to do
+                message = blocks.error_reply(m.REASON_TOO_LONG)
+                bot.submit(lambda: reply.private(bot.poster, message), None)
+                return
             view = _reason_view(outcome.request, metadata)
             _open_modal(bot, client, command["trigger_id"], view, reply)
             return

@@ -49,6 +49,9 @@ REASON_PROMPT = (
 REASON_LABEL = "Why?"
 REASON_PLACEHOLDER = "e.g. DC1 lost power at 02:10, INC-4711"
 REASON_EMPTY = "Give a reason: the approvers read it and the audit trail keeps it."
+REASON_TOO_LONG = (
+    "This request is too long for the reason form: type it again with `--reason TEXT` at the end."
+)
 REASON_ASK = (
     "*{command} {target}* needs a reason before it goes to the approvers: it is shown to them "
     "and kept in the audit trail."
