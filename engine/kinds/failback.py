@@ -19,6 +19,7 @@ from engine.errors import DRError
 from engine.executor import suspends_run
 from engine.kinds.cleanup import (
     cleanup,
+    created_by_run,
     destroy_app,
     destroy_dr_tasks,
     destroy_vm,
@@ -138,6 +139,7 @@ def clean_dr_site(ctx: RunContext, dr: PoolAPI) -> None:
 
 def abort(ctx: RunContext) -> Result:
     ctx.init_outcomes()
+    made = any(created_by_run(ctx).values())
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
     promoted = [
         lun.lun for lun in ctx.plan.luns if ctx.journal.row(keys.storage("promote", lun.lun))
@@ -147,9 +149,12 @@ def abort(ctx: RunContext) -> Result:
         removed = run_messages.LEFT_BEHIND.format(
             items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
         )
-    else:
+    elif made:
         removed = run_messages.ABORT_FAILBACK_REMOVED
+    else:
+        removed = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
     reason = " ".join([removed, *said])
+    ctx.settle_pending(run_messages.ABORTED_VM)
     if left or failed:
         return Result(RunState.FAILED, reason, left_behind=left)
     return Result(RunState.ABORTED, reason)

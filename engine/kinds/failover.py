@@ -18,7 +18,7 @@ from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import DRError, XapiError, lost_contact
 from engine.executor import Outcome, suspends_run
-from engine.kinds.cleanup import cleanup, destroy_dr_tasks
+from engine.kinds.cleanup import cleanup, created_by_run, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
@@ -168,6 +168,7 @@ def abort(ctx: RunContext) -> Result:
     primary's VMs again could run a VM twice (split brain); the result then says they were
     not started again and why. The same when the source does not answer."""
     ctx.init_outcomes()
+    made = any(created_by_run(ctx).values())
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
     notes = []
     promoted = [
@@ -182,9 +183,12 @@ def abort(ctx: RunContext) -> Result:
         removed = run_messages.LEFT_BEHIND.format(
             items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
         )
-    else:
+    elif made:
         removed = run_messages.ABORT_REMOVED
+    else:
+        removed = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
     reason = " ".join([removed, *said])
+    ctx.settle_pending(run_messages.ABORTED_VM)
     if left or failed:
         return Result(RunState.FAILED, reason, left_behind=left, notes=notes)
     return Result(RunState.ABORTED, reason, notes=notes)

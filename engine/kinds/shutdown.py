@@ -15,6 +15,7 @@ from engine.messages import listed
 from engine.models import VMPlan
 from engine.pool_api import PoolAPI
 from engine.stepkeys import StepKey
+from store import VMStatus
 
 
 def shutdown_in_reverse_order(
@@ -172,7 +173,14 @@ def start_again_after_abort(
     if not shut:
         return [], {}
     names = listed([vm.name for vm in shut])
+
+    def each(why: dict[str, str]) -> None:
+        # Each VM's outcome says where it stands after the abort (never left `pending`).
+        for vm in shut:
+            ctx.vm_status(vm.uuid, VMStatus.NOT_RUN, why[vm.name])
+
     if promoted:
+        each({vm.name: run_messages.ABORTED_VM_LEFT_DOWN.format(pool=pool) for vm in shut})
         why = run_messages.ABORT_NOT_RESTARTED_PROMOTED.format(
             pool=pool, dest=ctx.plan.dest_pool, items=names, luns=", ".join(promoted)
         )
@@ -182,9 +190,20 @@ def start_again_after_abort(
     except DRError as exc:
         if not lost_contact(exc):
             raise
+        each({vm.name: run_messages.ABORTED_VM_LEFT_DOWN.format(pool=pool) for vm in shut})
         return [
             run_messages.ABORT_NOT_RESTARTED_UNREACHABLE.format(pool=pool, items=names, error=exc)
         ], {}
+    each(
+        {
+            vm.name: run_messages.ABORTED_VM_RESTARTED.format(pool=pool)
+            if vm.name in started
+            else run_messages.ABORTED_VM_RUNNING.format(pool=pool)
+            if vm.name in running
+            else run_messages.ABORTED_VM_LEFT_DOWN.format(pool=pool)
+            for vm in shut
+        }
+    )
     said = []
     if started:
         said.append(run_messages.ABORT_RESTARTED.format(pool=pool, items=listed(started)))
