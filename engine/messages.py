@@ -424,6 +424,10 @@ R_SNAPSHOT_NOT_REPLICATED = "snapshot {whose!r} has a disk on {sr!r}, which is n
 R_SUSPEND_NOT_REPLICATED = "suspend image on {sr!r}, which is not replicated"
 R_INSIDE_LAG = "not in the replicated metadata yet (created after {since})"
 R_NO_DISKS = "no disk on any SR: nothing to recover"
+R_LEFT_OUT_WITH_VAPP = (
+    "left out with its vApp {app}: its member {vm} cannot be recovered ({why}), and a vApp is "
+    "recovered whole or not at all"
+)
 R_UNPROTECTED = "{n} of {total} VMs are not protected: {names}."
 R_NOTHING_PROTECTED = "No VM of this pool can be recovered at the DR site."
 R_NO_HOST_FITS = "The largest VM needs {need}; no DR host has more than {free} free."

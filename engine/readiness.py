@@ -524,6 +524,8 @@ def _protection(
                 unprotected_vms=bad,
             )
         )
+    # After the vApps' rows: a vApp names the members at fault, not those left out with them.
+    _left_out_with_vapps(records, by_ref, vm_rows)
     return vm_rows, apps, used_networks
 
 
@@ -534,6 +536,32 @@ REASONS = {
     "snapshot-not-replicated": m.R_SNAPSHOT_NOT_REPLICATED,
     "suspend-not-replicated": m.R_SUSPEND_NOT_REPLICATED,
 }
+
+
+def _left_out_with_vapps(
+    records: Records, by_ref: dict[str, VMProtection], vm_rows: list[VMProtection]
+) -> None:
+    """A VM whose own disks are replicated is still not protected when a member of its vApp
+    cannot be recovered: the vApp comes back whole or not at all. Its row (in `by_ref` and
+    `vm_rows`) is replaced by a copy saying which member and why; the cached row stays as
+    computed from the VM alone."""
+    where: dict[int, int] | None = None  # id(row) -> its index in vm_rows, made when needed
+    for app in records.appliances.values():
+        members = [(ref, by_ref[ref]) for ref in app.vms if ref in by_ref]
+        blocking = [row for _, row in members if not row.recoverable]
+        if not blocking:
+            continue
+        first = min(blocking, key=lambda r: r.name)
+        why = m.R_LEFT_OUT_WITH_VAPP.format(
+            app=app.name_label, vm=first.name, why="; ".join(first.reasons)
+        )
+        for ref, row in members:
+            if row.recoverable:
+                copy = row.model_copy(update={"protected": False, "reasons": [*row.reasons, why]})
+                by_ref[ref] = copy
+                if where is None:
+                    where = {id(r): i for i, r in enumerate(vm_rows)}
+                vm_rows[where[id(row)]] = copy
 
 
 def failover_starts(vm_rows: Sequence[VMProtection]) -> list[VMProtection]:

@@ -99,6 +99,8 @@ ABORT_IRREVERSIBLE = (
 )
 RESTART_VM = "start VM again"
 ABORT_REMOVED = "Recovered VMs, vApps and attached SRs were removed."
+ABORT_FAILBACK_REMOVED = "What the failback recovered on the primary was removed."
+ABORT_NOTHING_CREATED = "Nothing had been recovered or attached at {pool!r} yet."
 ABORT_RESTARTED = (
     "Started again at {pool!r}, in vApp order, the VMs this run had shut down there: {items}."
 )
@@ -109,7 +111,7 @@ ABORT_RESTART_FAILED = (
 )
 ABORT_NOT_RESTARTED_PROMOTED = (
     "Not started again at {pool!r}: {items}, which this run shut down there. The run had "
-    "promoted (or asked to promote) LUN {luns} at the DR site, so the disks at {pool!r} may no "
+    "promoted (or asked to promote) LUN {luns} for {dest!r}, so the disks at {pool!r} may no "
     "longer be the ones written to, and starting the VMs there could run them twice (split "
     "brain). Decide at the array which copy is current, then start them there by hand or "
     "plan the failover again."
@@ -146,6 +148,12 @@ STILL_RUNNING = (
 )
 DID_NOT_SHUT_DOWN = "not run: it did not shut down at {pool!r}: {error}"
 CANCELLED_VM = "not run: the run was cancelled before reaching it"
+ABORTED_VM = "not run: the run was aborted before reaching it"
+ABORTED_VM_RESTARTED = "not run: the run was aborted; started again at {pool!r}"
+ABORTED_VM_RUNNING = "not run: the run was aborted; already running again at {pool!r}"
+ABORTED_VM_LEFT_DOWN = (
+    "not run: the run was aborted; left shut down at {pool!r} (the run's end says why)"
+)
 SCAN_NO_SR = "SR {sr} is not in the pool after attaching it; attach it again."
 SCAN_FAILED = (
     "SR.scan failed ({error}): without a scan today's xapi has no VDI records (metadata, "

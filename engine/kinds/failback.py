@@ -19,6 +19,7 @@ from engine.errors import DRError
 from engine.executor import suspends_run
 from engine.kinds.cleanup import (
     cleanup,
+    created_by_run,
     destroy_app,
     destroy_dr_tasks,
     destroy_vm,
@@ -30,7 +31,7 @@ from engine.kinds.failover import _still_running
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.shutdown import shutdown_in_reverse_order
+from engine.kinds.shutdown import shutdown_in_reverse_order, start_again_after_abort
 from engine.kinds.storage_steps import attach_all, each_lun, reprotect, storage_step
 from engine.models import LunPlan
 from engine.pool_api import PoolAPI
@@ -138,12 +139,22 @@ def clean_dr_site(ctx: RunContext, dr: PoolAPI) -> None:
 
 def abort(ctx: RunContext) -> Result:
     ctx.init_outcomes()
+    made = any(created_by_run(ctx).values())
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
-    notes = ["The VMs shut down at the DR site were not restarted; start them there if needed."]
+    promoted = [
+        lun.lun for lun in ctx.plan.luns if ctx.journal.row(keys.storage("promote", lun.lun))
+    ]
+    said, failed = start_again_after_abort(ctx, promoted)
     if left:
-        return Result(
-            RunState.FAILED, f"left behind: {', '.join(left)}", left_behind=left, notes=notes
+        removed = run_messages.LEFT_BEHIND.format(
+            items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
         )
-    return Result(
-        RunState.ABORTED, "what the failback recovered on the primary was removed", notes=notes
-    )
+    elif made:
+        removed = run_messages.ABORT_FAILBACK_REMOVED
+    else:
+        removed = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
+    reason = " ".join([removed, *said])
+    ctx.settle_pending(run_messages.ABORTED_VM)
+    if left or failed:
+        return Result(RunState.FAILED, reason, left_behind=left)
+    return Result(RunState.ABORTED, reason)

@@ -18,16 +18,12 @@ from engine import run_messages
 from engine import stepkeys as keys
 from engine.errors import DRError, XapiError, lost_contact
 from engine.executor import Outcome, suspends_run
-from engine.kinds.cleanup import cleanup, destroy_dr_tasks
+from engine.kinds.cleanup import cleanup, created_by_run, destroy_dr_tasks
 from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.shutdown import (
-    shut_down_by_run,
-    shutdown_in_reverse_order,
-    start_again_in_order,
-)
+from engine.kinds.shutdown import shutdown_in_reverse_order, start_again_after_abort
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.messages import listed
 from engine.models import LunPlan
@@ -172,6 +168,7 @@ def abort(ctx: RunContext) -> Result:
     primary's VMs again could run a VM twice (split brain); the result then says they were
     not started again and why. The same when the source does not answer."""
     ctx.init_outcomes()
+    made = any(created_by_run(ctx).values())
     left = cleanup(ctx, ctx.dest, remove_test_copies=False)
     notes = []
     promoted = [
@@ -181,48 +178,17 @@ def abort(ctx: RunContext) -> Result:
         notes.append(
             run_messages.ABORT_IRREVERSIBLE.format(items="promoted " + ", ".join(promoted))
         )
-    said, failed = _start_source_again(ctx, promoted) if ctx.plan.planned else ([], {})
+    said, failed = start_again_after_abort(ctx, promoted) if ctx.plan.planned else ([], {})
     if left:
         removed = run_messages.LEFT_BEHIND.format(
             items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
         )
-    else:
+    elif made:
         removed = run_messages.ABORT_REMOVED
+    else:
+        removed = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
     reason = " ".join([removed, *said])
+    ctx.settle_pending(run_messages.ABORTED_VM)
     if left or failed:
         return Result(RunState.FAILED, reason, left_behind=left, notes=notes)
     return Result(RunState.ABORTED, reason, notes=notes)
-
-
-def _start_source_again(ctx: RunContext, promoted: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Start again at the source the VMs the run shut down there, when that is safe; -> what
-    to say about it, and the VMs that did not start (name -> why)."""
-    pool = ctx.plan.source_pool
-    shut = shut_down_by_run(ctx, pool)
-    if not shut:
-        return [], {}
-    names = listed([vm.name for vm in shut])
-    if promoted:
-        why = run_messages.ABORT_NOT_RESTARTED_PROMOTED.format(
-            pool=pool, items=names, luns=", ".join(promoted)
-        )
-        return [why], {}
-    try:
-        started, running, failed = start_again_in_order(ctx, ctx.source, pool, shut)
-    except DRError as exc:
-        if not lost_contact(exc):
-            raise
-        return [
-            run_messages.ABORT_NOT_RESTARTED_UNREACHABLE.format(pool=pool, items=names, error=exc)
-        ], {}
-    said = []
-    if started:
-        said.append(run_messages.ABORT_RESTARTED.format(pool=pool, items=listed(started)))
-    if running:
-        said.append(run_messages.ABORT_ALREADY_RUNNING.format(pool=pool, items=listed(running)))
-    if failed:
-        items = "; ".join(f"{name}: {error}" for name, error in failed.items())
-        said.append(
-            run_messages.ABORT_RESTART_FAILED.format(pool=pool, items=items, run_id=ctx.run_id)
-        )
-    return said, failed

@@ -325,7 +325,9 @@ def recover_and_start_actions(
             status = ctx.outcomes[vm.uuid].status if vm.uuid in ctx.outcomes else None
             if status in NOT_RECOVERED:
                 return run_messages.NOT_RECOVERED_NOT_STARTED.format(status=status)
-            if refs.get(vm.uuid) is None and recovered(client, vm) is None:
+            if status is VMStatus.RECOVERED or refs.get(vm.uuid) is not None:
+                return None  # this life of the run recovered it: no need to ask the pool
+            if recovered(client, vm) is None:
                 return run_messages.NOT_RECOVERED_NOT_STARTED.format(status="absent")
             return None
 

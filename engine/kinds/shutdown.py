@@ -7,13 +7,15 @@ from typing import Any
 
 from engine import run_messages
 from engine import stepkeys as keys
-from engine.errors import XapiRejected
+from engine.errors import DRError, XapiRejected, lost_contact
 from engine.executor import Action, Executor, Outcome
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, vm_record
+from engine.messages import listed
 from engine.models import VMPlan
 from engine.pool_api import PoolAPI
 from engine.stepkeys import StepKey
+from store import VMStatus
 
 
 def shutdown_in_reverse_order(
@@ -156,3 +158,60 @@ def start_again_in_order(
         else:
             failed[names[a.key]] = out.error or out.status
     return started, running, failed
+
+
+def start_again_after_abort(
+    ctx: RunContext, promoted: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """An abort's undoing of the run's shutdown at its source (planned failover, failback):
+    start again, in vApp order, the VMs the journal shows the run shut down there, unless a
+    LUN's promotion at the destination was asked for (`promoted`: its copy there may be the
+    one written to, so starting the VMs at the source could run them twice) or the source
+    does not answer. -> what to say about it, and the VMs that did not start (name -> why)."""
+    pool = ctx.plan.source_pool
+    shut = shut_down_by_run(ctx, pool)
+    if not shut:
+        return [], {}
+    names = listed([vm.name for vm in shut])
+
+    def each(why: dict[str, str]) -> None:
+        # Each VM's outcome says where it stands after the abort (never left `pending`).
+        for vm in shut:
+            ctx.vm_status(vm.uuid, VMStatus.NOT_RUN, why[vm.name])
+
+    if promoted:
+        each({vm.name: run_messages.ABORTED_VM_LEFT_DOWN.format(pool=pool) for vm in shut})
+        why = run_messages.ABORT_NOT_RESTARTED_PROMOTED.format(
+            pool=pool, dest=ctx.plan.dest_pool, items=names, luns=", ".join(promoted)
+        )
+        return [why], {}
+    try:
+        started, running, failed = start_again_in_order(ctx, ctx.source, pool, shut)
+    except DRError as exc:
+        if not lost_contact(exc):
+            raise
+        each({vm.name: run_messages.ABORTED_VM_LEFT_DOWN.format(pool=pool) for vm in shut})
+        return [
+            run_messages.ABORT_NOT_RESTARTED_UNREACHABLE.format(pool=pool, items=names, error=exc)
+        ], {}
+    each(
+        {
+            vm.name: run_messages.ABORTED_VM_RESTARTED.format(pool=pool)
+            if vm.name in started
+            else run_messages.ABORTED_VM_RUNNING.format(pool=pool)
+            if vm.name in running
+            else run_messages.ABORTED_VM_LEFT_DOWN.format(pool=pool)
+            for vm in shut
+        }
+    )
+    said = []
+    if started:
+        said.append(run_messages.ABORT_RESTARTED.format(pool=pool, items=listed(started)))
+    if running:
+        said.append(run_messages.ABORT_ALREADY_RUNNING.format(pool=pool, items=listed(running)))
+    if failed:
+        items = "; ".join(f"{name}: {error}" for name, error in failed.items())
+        said.append(
+            run_messages.ABORT_RESTART_FAILED.format(pool=pool, items=items, run_id=ctx.run_id)
+        )
+    return said, failed

@@ -40,8 +40,13 @@ def test_aborting_a_paused_planned_failover_starts_the_primary_again_in_vapp_ord
     assert aborted.state == "aborted", reason
     source = h.vms(plan.source_pool)
     assert {source[vm.uuid]["power_state"] for vm in plan.vms} == {"Running"}
+    assert reason.startswith(f"Nothing had been recovered or attached at {plan.dest_pool!r} yet.")
     assert f"Started again at {plan.source_pool!r}, in vApp order" in reason
     assert all(vm.name in reason for vm in plan.vms), reason
+    # Each VM's outcome says where it stands: none is left pending.
+    assert {(o.status, o.error) for o in aborted.outcome.vms.values()} == {
+        ("not-run", f"not run: the run was aborted; started again at {plan.source_pool!r}")
+    }
     steps = {s.key: s for s in h.store.steps.for_run(run.id)}
     for app in plan.appliances:
         for earlier, later in zip(app.order_groups, app.order_groups[1:], strict=False):
@@ -78,6 +83,7 @@ def test_after_a_promotion_was_asked_the_abort_leaves_the_primary_down_and_says_
     assert {source[vm.uuid]["power_state"] for vm in plan.vms} == {"Halted"}
     assert f"Not started again at {plan.source_pool!r}" in reason
     assert "split brain" in reason
+    assert {o.status for o in aborted.outcome.vms.values()} == {"not-run"}
 
 
 def test_with_the_primary_gone_the_abort_says_its_vms_were_not_started_again(h):
@@ -88,3 +94,25 @@ def test_with_the_primary_gone_the_abort_says_its_vms_were_not_started_again(h):
     assert aborted.state == "aborted", reason
     assert f"Not started again at {plan.source_pool!r}" in reason
     assert "does not answer" in reason
+
+
+def test_aborting_a_paused_failback_starts_the_dr_site_again(sim, tmp_path):
+    """A failback paused before promotion at the primary: its abort starts again at the DR
+    site the VMs it shut down there, and says so."""
+    h = make_harness(sim("mini"), tmp_path)
+    try:
+        over = h.run(h.plan("failover", "app-01", planned=True))
+        assert over.state == "succeeded", over.error
+        h.runner.adapter = ManualStorageAdapter(h.world.storage().state())
+        plan = h.plan("failback", "app-01")
+        run = h.run(plan)
+        assert run.state == "paused", run.error
+        dr = h.vms(plan.source_pool)
+        assert {dr[vm.uuid]["power_state"] for vm in plan.vms} == {"Halted"}
+        aborted, reason = _abort(h, run.id)
+        assert aborted.state == "aborted", reason
+        dr = h.vms(plan.source_pool)
+        assert {dr[vm.uuid]["power_state"] for vm in plan.vms} == {"Running"}
+        assert f"Started again at {plan.source_pool!r}" in reason
+    finally:
+        h.store.close()

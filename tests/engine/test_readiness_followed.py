@@ -12,7 +12,8 @@ PAIR = PoolPair(protected="prod", dr="dr")
 
 def test_followed_readiness_reflects_a_rename_and_a_disk_moved_to_local_storage(core_sim):
     """After a VM is renamed, and then another's disk moves to local storage, readiness shows
-    both changes, and every other VM's row stays as it was."""
+    both changes (the moved VM's vApp mates are left out with it), and every other VM's row
+    stays as it was."""
     estate = build_estate(core_sim)
     prod = Site("prod", estate.prod_inv.follow(poll_seconds=0.5), site="prod")
     dr = Site("dr", estate.dr_inv.follow(poll_seconds=0.5), site="dr")
@@ -46,8 +47,15 @@ def test_followed_readiness_reflects_a_rename_and_a_disk_moved_to_local_storage(
         after_move = rows()
         assert not after_move[moved_uuid][1]
         assert after_move[moved_uuid][2]
-        assert {u: v for u, v in after_move.items() if u != moved_uuid} == {
-            u: v for u, v in after_rename.items() if u != moved_uuid
+        inv = prod.inventory
+        app = inv.vms[moved].appliance
+        mates = {v.uuid for v in inv.vms.values() if app and v.appliance == app} - {moved_uuid}
+        for uuid in mates:
+            assert not after_move[uuid][1]
+            assert "left out with its vApp" in after_move[uuid][2][-1]
+        changed = mates | {moved_uuid}
+        assert {u: v for u, v in after_move.items() if u not in changed} == {
+            u: v for u, v in after_rename.items() if u not in changed
         }
     finally:
         prod.inventory.stop()

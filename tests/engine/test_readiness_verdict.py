@@ -49,7 +49,7 @@ def test_a_healthy_estate_is_ready(core_sim):
 
 
 def test_unprotected_vms_degrade_with_their_reasons(core_sim):
-    """A VM on local storage is unprotected, says why, and its vApp is unprotected too."""
+    """A VM on local storage is unprotected, says why, and its vApp (and so its mates) too."""
     estate = build_estate(core_sim)
     estate.put_on_local_storage("vm-00001")
     r = _assess(estate)
@@ -59,8 +59,12 @@ def test_unprotected_vms_degrade_with_their_reasons(core_sim):
     assert "local storage" in row.reasons[0]
     app = r.appliances[0]
     assert not app.protected
-    assert app.unprotected_vms == ["vm-00001"]
-    assert any("1 of 6" in reason.message for reason in r.reasons)
+    assert app.unprotected_vms == ["vm-00001"]  # the member at fault
+    # Its vApp mates cannot come back without it (a vApp is recovered whole): not protected.
+    mates = [v for v in r.vms if v.appliance == row.appliance and v is not row]
+    assert mates
+    assert not any(v.protected for v in mates)
+    assert any(f"{1 + len(mates)} of 6" in reason.message for reason in r.reasons)
 
 
 def test_no_metadata_or_failed_lun_is_not_ready(core_sim):
