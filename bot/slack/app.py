@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 EXPIRY_EVERY = 30.0  # seconds between sweeps for expired approvals
 HOME_USERS = 200  # people whose App Home is refreshed when a run changes state
 PLANS_KV = "slack-approval-plans"  # approval id -> the plan it was opened with
+TO_POST = "post_to"  # an approval's refs: where its message goes, kept before it is posted
 # Run states in which no storage step is waited for any more (the run ended or is undone).
 STORAGE_OVER = TERMINAL | {"aborting"}
 
@@ -162,6 +163,7 @@ class SlackBot:
         # Approvals whose message could not be edited (Slack down): edited when it is back.
         self._stale_approvals: dict[int, None] = {}
         self._stale_lock = threading.Lock()
+        self._approval_posts = threading.Lock()
         self._home_users: dict[str, None] = {}  # insertion-ordered set, newest last
         self._homes_lock = threading.Lock()
         self._homes_due = False
@@ -292,21 +294,15 @@ class SlackBot:
     def open_approval(self, approval: ApprovalView, plan: Plan, reply: Reply) -> None:
         """Post a new approval request: in the thread it was asked from (a mention in a
         thread, or a superseded approval's thread), else as the parent of a new thread in the
-        channel it was asked in."""
+        channel it was asked in. Where it goes is kept with the approval first: if Slack is
+        down, it is posted when Slack answers again (see `_slack_back`)."""
+        supersedes: ApprovalView | None = None
         if approval.supersedes is not None:
-            old = self.service.approval(approval.supersedes)
-            channel = str(old.refs.get("channel") or reply.channel)
-            thread_ts = str(old.refs.get("thread_ts") or old.refs.get("ts") or "") or None
-            if thread_ts:
-                self.poster.post(
-                    channel,
-                    blocks.note(
-                        m.SUPERSEDED_NOTE.format(
-                            old=old.plan_hash[:12], new=approval.plan_hash[:12]
-                        )
-                    ),
-                    thread_ts=thread_ts,
-                )
+            supersedes = self.service.approval(approval.supersedes)
+            channel = str(supersedes.refs.get("channel") or reply.channel)
+            thread_ts = (
+                str(supersedes.refs.get("thread_ts") or supersedes.refs.get("ts") or "") or None
+            )
         elif approval.run_id is not None and self.threads.get(approval.run_id) is not None:
             run_where = self.threads.get(approval.run_id)
             assert run_where is not None
@@ -314,11 +310,29 @@ class SlackBot:
         else:
             channel, thread_ts = reply.channel, reply.thread_ts
         self._plans[str(approval.id)] = plan.model_dump(mode="json")
-        message = blocks.approval_message(approval, plan)
-        ts = self.poster.post(channel, message, thread_ts=thread_ts)
-        bound = self.service.bind(
-            approval.id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts}
-        )
+        self.service.bind(approval.id, {TO_POST: {"channel": channel, "thread_ts": thread_ts}})
+        if supersedes is not None and thread_ts:
+            note = m.SUPERSEDED_NOTE.format(
+                old=supersedes.plan_hash[:12], new=approval.plan_hash[:12]
+            )
+            self.poster.post(channel, blocks.note(note), thread_ts=thread_ts)
+        self._post_approval(approval.id)
+
+    def _post_approval(self, approval_id: int) -> None:
+        """Post the message of an approval kept with where it goes and not posted yet, once
+        (a second caller finds it posted), and show any change that came before."""
+        with self._approval_posts:
+            approval = self.service.approval(approval_id)
+            where = approval.refs.get(TO_POST)
+            if approval.refs.get("ts") or not isinstance(where, dict):
+                return
+            channel, thread_ts = str(where["channel"]), where.get("thread_ts")
+            thread_ts = str(thread_ts) if thread_ts else None
+            message = blocks.approval_message(approval, self.plan_of(approval_id))
+            ts = self.poster.post(channel, message, thread_ts=thread_ts)
+            bound = self.service.bind(
+                approval_id, {"channel": channel, "ts": ts, "thread_ts": thread_ts or ts}
+            )
         if bound.state != approval.state or bound.votes != approval.votes:
             # It changed before we knew where its message is (its event came too early to
             # edit it): show its state now.
@@ -340,12 +354,16 @@ class SlackBot:
             raise
 
     def _slack_back(self) -> None:
-        """Slack answers again after refusing writes: edit the approval messages that missed
-        a change, and post the storage step of any paused run that lacks it."""
+        """Slack answers again after refusing writes: post the approvals asked for meanwhile,
+        edit the approval messages that missed a change, and post the storage step of any
+        paused run that lacks it."""
         with self._stale_lock:
             stale, self._stale_approvals = list(self._stale_approvals), {}
         for approval_id in stale:
             self.submit(partial(self._refresh_approval_id, approval_id), None)
+        for pending in self.service.desk.pending():
+            if not pending.refs.get("ts") and pending.refs.get(TO_POST):
+                self.submit(partial(self._post_approval, pending.id), None)
         for run in self.store.runs.list(limit=50, states={RunState.PAUSED}):
             self.submit(partial(self._post_paused_step, run.id), None)
 

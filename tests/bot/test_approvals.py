@@ -262,3 +262,39 @@ def test_a_vote_while_slack_is_down_shows_on_the_message_when_slack_is_back(tmp_
         message = world.slack.world.find_message(OPS, approval.ts)
         assert message is not None
         assert "1 more approval(s) needed" in str(message.blocks)
+
+
+def test_a_request_made_while_slack_is_down_is_posted_for_approval_when_it_is_back(
+    tmp_path: Path,
+):
+    """Slack answers 503 to every write when olivia asks for a test failover (her command
+    still arrives over Socket Mode): the approval is opened but cannot be shown; once Slack
+    answers again (the audit channel's next post gets through) its message is posted, once,
+    with its buttons, and alex's and priya's approvals there run it."""
+    with demo_world(
+        tmp_path / "w",
+        scenario="mini",
+        speed=SPEED,
+        policy=TWO,
+        slack_settings={"audit_batch_seconds": 0.1},
+    ) as world:
+        world.slack.world.outage = True
+        since = world.command("olivia", DRILL)
+        pending = wait_until(world.service.desk.pending)
+        wait_until(lambda: any(c.status == 503 for c in world.slack.calls("chat.postMessage")))
+        world.serving.bot.worker.wait_idle(30)
+        world.slack.world.outage = False
+        approval = bot_said(world, since, kind="message", text="approval needed")
+        assert approval_id_of(approval) == pending[0].id
+        click(world, "alex", approval.ts, "dr_approve")
+        click(world, "priya", approval.ts, "dr_approve")
+        assert finished(world, started_run(world, approval)).state in (
+            "succeeded",
+            "partially-succeeded",
+        )
+        posted = [
+            e
+            for e in world.slack.record.entries(since=since, kind="message")
+            if e.user == world.bot_user and "dr_approve" in str(e.blocks)
+        ]
+        assert [e.ts for e in posted] == [approval.ts]  # posted once
