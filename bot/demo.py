@@ -56,6 +56,9 @@ MSG = {
     "people": "People: olivia (on call, operator), alex and priya (approvers, through the "
     "dr-approvers group), victor (viewer).",
     "act": "{who}: {what}",
+    "not_ours": "{path} is not a directory the demo made (it has files and no {marker}): the "
+    "demo wipes its --state-dir at the start, so it will not touch this one. Give a new or "
+    "empty --state-dir, or the one an earlier demo used.",
     "only_they_see": "  drbot, to {who} only: {text}",
     "step_status": "1. Is the DR site ready?",
     "step_drill": "2. A test failover, approved by one approver",
@@ -527,9 +530,33 @@ def _let_runs_finish(world: DemoWorld, timeout: float = 300.0) -> None:
             console.print(MSG["failed"].format(what=f"run {run.id} still going"), markup=False)
 
 
+# Left in every --state-dir the demo made: only such a directory is ever wiped.
+DEMO_MARKER = ".drbot-demo"
+
+
+def wipe_state_dir(state_dir: Path) -> None:
+    """Empty `state_dir` for a new demo, then mark it as the demo's. A directory that holds
+    files but not the marker (`--state-dir .`, a home directory, a typo) is refused, never
+    deleted."""
+    from bot.ops.output import fail
+
+    if state_dir.exists():
+        if state_dir.is_dir() and not any(state_dir.iterdir()):
+            pass
+        elif not (state_dir / DEMO_MARKER).is_file():
+            raise fail(MSG["not_ours"].format(path=state_dir, marker=DEMO_MARKER))
+        else:
+            shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / DEMO_MARKER).write_text("made by drbot demo: wiped at its next start\n")
+
+
 def demo(
     state_dir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its files (wiped at the start).")
+        Path,
+        typer.Option(
+            help="Where the demo keeps its files (a directory it made is wiped at the start)."
+        ),
     ] = Path("var/demo"),
     speed: Annotated[
         float, typer.Option(help="How much faster than real time the simulated hosts run.")
@@ -544,8 +571,7 @@ def demo(
 ) -> None:
     """The story in Slack: status, a test failover, a disaster, a failover with two approvers,
     and a failback, against both simulators on loopback."""
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
+    wipe_state_dir(state_dir)
     console.print(MSG["starting"].format(scenario="demo", speed=speed), markup=False)
     with demo_world(state_dir, speed=speed) as world:
         console.print(
