@@ -56,6 +56,9 @@ MSG = {
     "people": "People: olivia (on call, operator), alex and priya (approvers, through the "
     "dr-approvers group), victor (viewer).",
     "act": "{who}: {what}",
+    "not_ours": "{path} is not a directory the demo made (it has files and no {marker}): the "
+    "demo wipes its --state-dir at the start, so it will not touch this one. Give a new or "
+    "empty --state-dir, or the one an earlier demo used.",
     "only_they_see": "  drbot, to {who} only: {text}",
     "step_status": "1. Is the DR site ready?",
     "step_drill": "2. A test failover, approved by one approver",
@@ -67,11 +70,15 @@ MSG = {
     "rearm": "turns on metadata replication at the DR pool for the failback (XenCenter: "
     "Pool > Disaster Recovery > Configure)",
     "conversation": "The conversation in #{channel}, as olivia sees it",
-    "thread": "Thread of {ts}",
+    "thread": "Thread of drbot's message of {time}",
     "summaries": "Run summaries",
     "summary_line": "run {id} {kind} of {target}: {state}{error}",
     "interactive": "Type `/dr ...` as {user} (`as NAME` switches, `click N` clicks button N of "
-    "the newest message with buttons, `screen`, `quit`).",
+    "the newest message with buttons, `screen` shows the whole channel, `quit`). After each "
+    "command or click, what it changed on the screen is shown.",
+    "now_as": "Now typing as {user}.",
+    "nothing_new": "(nothing new on {user}'s screen yet)",
+    "new_entry": "{who}{tags}",
     "unknown_input": "Type `/dr ...`, `click N`, `as NAME`, `screen` or `quit`.",
     "no_buttons": "No message with buttons on this person's screen.",
     "finishing": "Waiting for run(s) {runs} to finish before stopping...",
@@ -409,7 +416,7 @@ def show_conversation(world: DemoWorld, who: str = "olivia") -> None:
     console.print(Rule(MSG["conversation"].format(channel=CHANNEL)))
     _print_wrapped(person.screen(CHANNEL))
     for ts in world.threads:
-        console.print(Rule(MSG["thread"].format(ts=ts)))
+        console.print(Rule(MSG["thread"].format(time=_clock_time(ts))))
         _print_wrapped(person.screen(CHANNEL, thread_ts=ts))
 
 
@@ -440,9 +447,16 @@ def show_drill_report(world: DemoWorld, run_id: int, out: Path, who: str = "oliv
     person = world.slack.person(who)
     console.print(Rule(MSG["report"]))
     _print_wrapped(person.screen("dr-reports"))
-    console.print(Rule(MSG["thread"].format(ts=ts)))
+    console.print(Rule(MSG["thread"].format(time=_clock_time(ts))))
     _print_wrapped(person.screen("dr-reports", thread_ts=ts))
     console.print(MSG["report_files"].format(page=paths[-1], png=paths[0]), markup=False)
+
+
+def _clock_time(ts: str | None) -> str:
+    """A Slack message ts as people see it in the client: the time it was posted."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(float(ts or 0), UTC).strftime("%H:%M:%S UTC")
 
 
 def _print_wrapped(text: str) -> None:
@@ -457,6 +471,8 @@ def _print_wrapped(text: str) -> None:
 
 def interactive(world: DemoWorld) -> None:
     """Type commands as a person, click buttons by number."""
+    from sim.slack.actors import ActorError
+
     user = "olivia"
     console.print(MSG["interactive"].format(user=user), markup=False)
     while True:
@@ -469,26 +485,55 @@ def interactive(world: DemoWorld) -> None:
             _let_runs_finish(world)
             return
         if line.startswith("as "):
-            user = line[3:].strip() or user
+            wanted = line[3:].strip()
+            try:
+                world.slack.person(wanted)
+            except ActorError as error:  # a person's typo: say who there is, keep going
+                console.print(str(error), markup=False)
+                continue
+            user = wanted
+            console.print(MSG["now_as"].format(user=user), markup=False)
         elif line.startswith("/dr"):
             since = world.command(user, line[3:].strip())
-            try:
-                world.wait_bot(since, timeout=30)
-            except TimeoutError:
-                pass
-            _print_wrapped(world.slack.person(user).screen(CHANNEL))
+            _print_changes(world, user, since)
         elif line.startswith("click "):
             since = world.slack.record.last_seq()
             if _click_number(world, user, line[6:].strip()):
-                try:
-                    world.wait_bot(since, timeout=30)
-                except TimeoutError:
-                    pass
-                _print_wrapped(world.slack.person(user).screen(CHANNEL))
+                _print_changes(world, user, since)
         elif line == "screen":
             _print_wrapped(world.slack.person(user).screen(CHANNEL))
         else:
             console.print(MSG["unknown_input"], markup=False)
+
+
+def _print_changes(world: DemoWorld, user: str, since: int) -> None:
+    """What the bot's answer changed on `user`'s screen since record position `since`: each
+    message posted, edited or shown only to them, once, as it looks now."""
+    from sim.slack import blockkit
+
+    try:
+        world.wait_bot(since, timeout=30)
+    except TimeoutError:
+        pass
+    world.serving.bot.worker.wait_idle(5)  # an answer may come in several messages
+    person = world.slack.person(user)
+    latest: dict[str, Seen] = {}
+    for entry in world.slack.record.entries(visible_to=person.id, since=since):
+        if entry.ts and entry.kind in ("message", "thread_reply", "ephemeral", "edit"):
+            latest[entry.ts] = entry
+    if not latest:
+        console.print(MSG["nothing_new"].format(user=user), markup=False)
+        return
+    lines = []
+    for entry in latest.values():
+        tags = " (only visible to you)" if entry.kind == "ephemeral" else ""
+        tags += " (edited)" if entry.kind == "edit" else ""
+        tags += " (in a thread)" if entry.thread_ts and entry.thread_ts != entry.ts else ""
+        who = person.world.name_of(entry.user) if entry.user else "drbot"
+        lines.append(MSG["new_entry"].format(who=who, tags=tags))
+        rendered = blockkit.render(entry.text, entry.blocks, person.world.name_of)
+        lines += ["  " + text for text in rendered.text.splitlines()]
+    _print_wrapped("\n".join(lines))
 
 
 def _click_number(world: DemoWorld, user: str, number: str) -> bool:
@@ -527,9 +572,33 @@ def _let_runs_finish(world: DemoWorld, timeout: float = 300.0) -> None:
             console.print(MSG["failed"].format(what=f"run {run.id} still going"), markup=False)
 
 
+# Left in every --state-dir the demo made: only such a directory is ever wiped.
+DEMO_MARKER = ".drbot-demo"
+
+
+def wipe_state_dir(state_dir: Path) -> None:
+    """Empty `state_dir` for a new demo, then mark it as the demo's. A directory that holds
+    files but not the marker (`--state-dir .`, a home directory, a typo) is refused, never
+    deleted."""
+    from bot.ops.output import fail
+
+    if state_dir.exists():
+        if state_dir.is_dir() and not any(state_dir.iterdir()):
+            pass
+        elif not (state_dir / DEMO_MARKER).is_file():
+            raise fail(MSG["not_ours"].format(path=state_dir, marker=DEMO_MARKER))
+        else:
+            shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / DEMO_MARKER).write_text("made by drbot demo: wiped at its next start\n")
+
+
 def demo(
     state_dir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its files (wiped at the start).")
+        Path,
+        typer.Option(
+            help="Where the demo keeps its files (a directory it made is wiped at the start)."
+        ),
     ] = Path("var/demo"),
     speed: Annotated[
         float, typer.Option(help="How much faster than real time the simulated hosts run.")
@@ -544,8 +613,7 @@ def demo(
 ) -> None:
     """The story in Slack: status, a test failover, a disaster, a failover with two approvers,
     and a failback, against both simulators on loopback."""
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
+    wipe_state_dir(state_dir)
     console.print(MSG["starting"].format(scenario="demo", speed=speed), markup=False)
     with demo_world(state_dir, speed=speed) as world:
         console.print(

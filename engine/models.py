@@ -101,11 +101,6 @@ class VMInfo(_NamedObject):
         """XenCenter's "real VM": not a template, not a snapshot, not a control domain."""
         return not (self.is_a_template or self.is_a_snapshot or self.is_control_domain)
 
-    @property
-    def memory_needed(self) -> int:
-        """Bytes this VM takes on a host when started (static max plus overhead)."""
-        return max(self.memory_static_max, self.memory_dynamic_max) + self.memory_overhead
-
 
 class ApplianceInfo(_NamedObject):
     name_description: str = ""

@@ -36,3 +36,26 @@ def test_demo_tells_the_whole_story_and_exits_zero(tmp_path: Path) -> None:
     assert max(len(line) for line in out.splitlines()) <= 80
     assert (state / "endpoints.json").exists()
     assert (state / "drbot.toml").exists()
+
+
+def test_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    """`--state-dir` naming a directory with someone's files (no demo marker) exits 2 naming
+    it, and every file is still there; an empty or demo-made directory is used."""
+    from typer.testing import CliRunner
+
+    from bot.cli import _mount, app
+    from bot.demo import DEMO_MARKER, wipe_state_dir
+
+    _mount()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["demo", "--state-dir", str(home)])
+    assert result.exit_code == 2
+    assert "is not a directory the demo made" in result.output
+    assert (home / "notes.txt").read_text() == "mine"
+    made = tmp_path / "made"
+    wipe_state_dir(made)
+    (made / "drbot.db").write_text("old run")
+    wipe_state_dir(made)
+    assert sorted(p.name for p in made.iterdir()) == [DEMO_MARKER]

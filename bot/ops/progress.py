@@ -33,7 +33,9 @@ def follow(service: Service, run_id: int, as_json: bool) -> RunSummary:
         console=console,
         disable=as_json,
     )
-    bar = progress.add_task(f"run {run_id}", total=run.vm_count or 1)
+    # A run planned without reading its source (the primary dark) learns its VMs from the
+    # replicated metadata as it goes: its bar has no total ("42/?"), not a made-up one.
+    bar = progress.add_task(f"run {run_id}", total=run.vm_count or None)
     finished: set[str] = set()
 
     def on_event(ev: ServiceEvent) -> None:

@@ -19,13 +19,15 @@ ENV = {**os.environ, "COLUMNS": "80"}
 
 @pytest.mark.slow
 def test_interactive_types_as_a_person_and_clicks_by_number(tmp_path: Path) -> None:
-    """olivia asks for a test failover; as alex, `click 1` approves it (button 1 of the
-    newest message with buttons) and his screen shows it; `quit` lets the run finish before
-    everything stops (no run is cut off mid-step)."""
+    """olivia asks for a test failover; `as bob` (nobody) is refused naming who there is;
+    as alex, `click 1` approves it (button 1 of the newest message with buttons) and his
+    screen shows it; each answer shows only what changed (the readiness message once, not
+    again after every command); `quit` lets the run finish before everything stops."""
     typed = "\n".join(
         [
             "/dr status",
             "/dr test-failover all --disable-ha",
+            "as bob",
             "as alex",
             "click 1",
             "/dr runs",
@@ -49,6 +51,8 @@ def test_interactive_types_as_a_person_and_clicks_by_number(tmp_path: Path) -> N
     assert "Approved by @alex" in out  # his click, seen on his screen at once
     assert "Traceback" not in out
     assert "Type `/dr ...`, `click N`" in out  # "hello" is not understood, and said so
+    assert "No user 'bob' in this workspace; known: " in out
+    assert out.count("DR READINESS") == 1
     assert "Simulators and bot stopped." in out
 
 
