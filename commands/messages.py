@@ -176,3 +176,18 @@ ESTATE_OWN_STORAGE_STEP = (
 )
 ESTATE_CLOSED = "not started: drbot stopped before its turn"
 ESTATE_UNKNOWN_REQUEST = "No request {request_id} in this process."
+
+
+# How a plan's checks and LUNs are named to people, by every front end (commands/views.py).
+SUBJECTS_VMS = "{n} VMs"
+SUBJECTS_VAPPS = "{n} vApps"
+SUBJECTS_SRS = "{n} SRs"
+SUBJECTS_POOLS = "{n} pools"
+SUBJECTS_MORE = "{listed} and {n} more"
+# What the storage does to each LUN, in words (`--json` and the engine keep their names).
+LUN_ACTIONS = {
+    "present_test_copy": "test copy",
+    "promote": "promote",
+    "reverse": "reverse",
+    "none": "-",
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from commands import messages as m
 from commands.results import (
     ApprovalView,
     AuditEntry,
@@ -15,6 +16,7 @@ from commands.results import (
     Transition,
     VMOutcomeView,
 )
+from engine.models import Check, Plan
 from store import PausedStep, RunRecord, StepRecord, TransitionRecord
 from store.drills import protected_of
 
@@ -119,3 +121,58 @@ def approval_view(row: Mapping[str, Any]) -> ApprovalView:
 
 def audit_entry(row: Mapping[str, Any]) -> AuditEntry:
     return AuditEntry.model_validate({k: row.get(k) for k in AuditEntry.model_fields})
+
+
+# -- a plan as people read it ----------------------------------------------------------------
+
+CHECK_ORDER = {"blocker": 0, "warning": 1, "ok": 2}
+SUBJECTS_WIDTH = 40  # characters of subject names a grouped check lists before "and N more"
+
+
+def lun_action(action: str) -> str:
+    """What the storage does to a LUN, in words ("test copy", not `present_test_copy`)."""
+    return m.LUN_ACTIONS.get(action, action)
+
+
+def grouped_checks(plan: Plan) -> list[Check]:
+    """The plan's checks for people: blockers first, and the checks that say the same thing
+    (same check, status and message) of several subjects as one, whose subject names how many
+    and which (the first few). A failback that finds an older copy of each of 40 VMs says so
+    once, not 40 times; the plan itself (`--json`, the store) keeps every check as the engine
+    made it. Both front ends show this, so the CLI and Slack say the same."""
+    groups: dict[tuple[str, str, str], list[Check]] = {}
+    for c in plan.checks:
+        groups.setdefault((c.status, c.name, c.message), []).append(c)
+    nouns = [
+        (m.SUBJECTS_VMS, {vm.name for vm in plan.vms}),
+        (m.SUBJECTS_VAPPS, {app.name for app in plan.appliances}),
+        (m.SUBJECTS_SRS, {lun.sr_name for lun in plan.luns}),
+        (m.SUBJECTS_POOLS, {plan.source_pool, plan.dest_pool}),
+    ]
+    lines = []
+    for (status, name, message), members in groups.items():
+        subjects = list(dict.fromkeys(c.subject for c in members))
+        subject = subjects[0] if len(subjects) == 1 else _subjects(subjects, nouns)
+        lines.append(Check(name=name, status=status, subject=subject, message=message))
+    return sorted(lines, key=lambda c: CHECK_ORDER.get(c.status, 3))
+
+
+def _subjects(names: list[str], nouns: list[tuple[str, set[str]]]) -> str:
+    """'40 VMs (crm-db, crm-app-01, crm-app-02 and 37 more)': the count, what they are when
+    the plan says (VMs, vApps, SRs, pools), and the first names that fit `SUBJECTS_WIDTH`
+    characters."""
+    count = next(
+        (noun.format(n=len(names)) for noun, known in nouns if all(n in known for n in names)),
+        str(len(names)),
+    )
+    shown_names = [names[0]]
+    for i, n in enumerate(names[1:], start=2):
+        # "and 1 more" says no less than the name itself would: the last one is always shown.
+        if i < len(names) and len(", ".join([*shown_names, n])) > SUBJECTS_WIDTH:
+            break
+        shown_names.append(n)
+    listed = ", ".join(shown_names)
+    rest = len(names) - len(shown_names)
+    if rest:
+        listed = m.SUBJECTS_MORE.format(listed=listed, n=rest)
+    return f"{count} ({listed})"

@@ -20,18 +20,6 @@ NEVER = "never"
 BAD_INPUT = "{where}: {message}"
 UNEXPECTED = "drbot answered {type}, which this command does not expect; please report it."
 CHECKS_HEADER = "[bold]checks[/bold] ({counts})"
-SUBJECTS_VMS = "{n} VMs"
-SUBJECTS_VAPPS = "{n} vApps"
-SUBJECTS_SRS = "{n} SRs"
-SUBJECTS_POOLS = "{n} pools"
-SUBJECTS_MORE = "{listed} and {n} more"
-# What the storage does to each LUN, in words (`--json` keeps the engine's names).
-LUN_ACTIONS = {
-    "present_test_copy": "test copy",
-    "promote": "promote",
-    "reverse": "reverse",
-    "none": "-",
-}
 NO_VMS_LISTED = "VMs: read from the replicated metadata during the run (the plan cannot list them)."
 NO_VMS = "VMs: none."
 # A dry run over several pools (`drbot plan KIND site:NAME` / `all pools`).

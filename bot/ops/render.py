@@ -17,14 +17,13 @@ from rich.table import Table
 from bot.ops import messages
 from bot.ops.output import console, dump
 from commands.results import RunSummary, RunView, StatusResult
+from commands.views import CHECK_ORDER, grouped_checks, lun_action
 from engine.messages import shown
-from engine.models import Check, Plan, VMPlan
+from engine.models import Plan, VMPlan
 
 WIDE = 120  # columns from which tables show every column side by side
 COLOUR = {"ok": "green", "info": "cyan", "warning": "yellow", "degraded": "yellow"}
 COLOUR |= {"blocker": "red", "not-ready": "red", "ready": "green", "unknown": "red"}
-CHECK_ORDER = {"blocker": 0, "warning": 1, "ok": 2}
-SUBJECTS_WIDTH = 40  # characters of subject names a grouped check lists before "and N more"
 
 
 def wide() -> bool:
@@ -133,7 +132,7 @@ def _luns_table(plan: Plan) -> None:
     luns.columns[0].no_wrap = True
     for lun in plan.luns:
         lag = "" if lun.lag_seconds is None else f"{lun.lag_seconds:.0f}"
-        action = messages.LUN_ACTIONS.get(lun.action, lun.action)
+        action = lun_action(lun.action)
         if roomy:
             luns.add_row(lun.lun, escape(lun.sr_name), lun.state, lag, action)
         else:
@@ -151,49 +150,6 @@ def check_counts(plan: Plan) -> str:
     return ", ".join(
         f"{n} {status if n == 1 else words.get(status, status)}" for status, n in counts.items()
     )
-
-
-def grouped_checks(plan: Plan) -> list[Check]:
-    """The plan's checks for people: blockers first, and the checks that say the same thing
-    (same check, status and message) of several subjects as one, whose subject names how many
-    and which (the first few). A failback that finds an older copy of each of 40 VMs says so
-    once, not 40 times; `--json` keeps every check as the engine made it."""
-    groups: dict[tuple[str, str, str], list[Check]] = {}
-    for c in plan.checks:
-        groups.setdefault((c.status, c.name, c.message), []).append(c)
-    nouns = [
-        (messages.SUBJECTS_VMS, {vm.name for vm in plan.vms}),
-        (messages.SUBJECTS_VAPPS, {app.name for app in plan.appliances}),
-        (messages.SUBJECTS_SRS, {lun.sr_name for lun in plan.luns}),
-        (messages.SUBJECTS_POOLS, {plan.source_pool, plan.dest_pool}),
-    ]
-    lines = []
-    for (status, name, message), members in groups.items():
-        subjects = list(dict.fromkeys(c.subject for c in members))
-        subject = subjects[0] if len(subjects) == 1 else _subjects(subjects, nouns)
-        lines.append(Check(name=name, status=status, subject=subject, message=message))
-    return sorted(lines, key=lambda c: CHECK_ORDER.get(c.status, 3))
-
-
-def _subjects(names: list[str], nouns: list[tuple[str, set[str]]]) -> str:
-    """'40 VMs (crm-db, crm-app-01, crm-app-02 and 37 more)': the count, what they are when
-    the plan says (VMs, vApps, SRs, pools), and the first names that fit `SUBJECTS_WIDTH`
-    characters."""
-    count = next(
-        (noun.format(n=len(names)) for noun, known in nouns if all(n in known for n in names)),
-        str(len(names)),
-    )
-    shown_names = [names[0]]
-    for i, n in enumerate(names[1:], start=2):
-        # "and 1 more" says no less than the name itself would: the last one is always shown.
-        if i < len(names) and len(", ".join([*shown_names, n])) > SUBJECTS_WIDTH:
-            break
-        shown_names.append(n)
-    listed = ", ".join(shown_names)
-    rest = len(names) - len(shown_names)
-    if rest:
-        listed = messages.SUBJECTS_MORE.format(listed=listed, n=rest)
-    return f"{count} ({listed})"
 
 
 # -- status --------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from commands.results import (
     StorageStep,
     VMOutcomeView,
 )
+from commands.views import grouped_checks, lun_action
 from engine.models import Plan
 from store.audit import Anchor
 from store.outcomes import VMStatus
@@ -336,7 +337,9 @@ def plan_sections(plan: Plan) -> tuple[list[Block], bool]:
     cut = False
     if plan.luns:
         lines = [
-            m.APPROVAL_SR_LINE.format(name=lun.sr_name or lun.sr_uuid, action=lun.action)
+            m.APPROVAL_SR_LINE.format(
+                name=lun.sr_name or lun.sr_uuid, action=lun_action(lun.action)
+            )
             for lun in plan.luns
         ]
         cut |= len(lines) > LIST_LINES
@@ -370,7 +373,9 @@ def plan_sections(plan: Plan) -> tuple[list[Block], bool]:
             )
         )
     )
-    noteworthy = [c for c in plan.checks if c.status in ("blocker", "warning")]
+    # Said once for all the subjects it holds for (commands/views.py), as the CLI does: a
+    # failback's 40 "older copy will be replaced" are one line naming how many and which.
+    noteworthy = [c for c in grouped_checks(plan) if c.status in ("blocker", "warning")]
     if noteworthy:
         icon = {"blocker": ":no_entry:", "warning": ":warning:"}
         lines = [
@@ -387,7 +392,7 @@ def plan_sections(plan: Plan) -> tuple[list[Block], bool]:
                 m.APPROVAL_CHECKS.format(
                     blockers=len(plan.blockers),
                     warnings=len(plan.warnings),
-                    ok=len(plan.checks) - len(noteworthy),
+                    ok=len(plan.checks) - len(plan.blockers) - len(plan.warnings),
                     lines=bounded_lines(lines, m.APPROVAL_MORE, 2_600),
                 )
             )

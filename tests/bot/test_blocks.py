@@ -252,3 +252,23 @@ def test_progress_counts_every_final_status_as_the_summary_does():
 
     assert "4 of 5 done, 3 failed" in counts("running")
     assert "5 of 5 done, 3 failed" in counts("partially-succeeded")
+
+
+def test_an_approval_says_a_check_of_many_vms_once_and_lun_actions_in_words():
+    """A failback whose 40 VMs each have an older copy at the primary shows that warning once,
+    naming 40 VMs, as the CLI does; its SRs say what the storage does in words."""
+    from tests.test_cli_render import _failback
+
+    plan = _failback(40)
+    message = blocks.approval_message(estate.approval(plan), plan)
+    assert_slack_accepts(message)
+    checks = next(b["text"]["text"] for b in message.blocks if "Pre-checks" in str(b))
+    assert checks.count("An older") == 1
+    assert "40 VMs (vm-00, vm-01" in checks
+    failover = estate.big_plan(apps=1, per_app=2, luns=1).model_copy(
+        update={"kind": "test-failover"}
+    )
+    failover.luns[0].action = "present_test_copy"
+    srs = str(blocks.approval_message(estate.approval(failover), failover).blocks)
+    assert "(test copy)" in srs
+    assert "present_test_copy" not in srs
