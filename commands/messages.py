@@ -1,7 +1,10 @@
 """Every sentence of the commands layer a person reads, in one place.
 
 Front ends add their own framing (Slack blocks, CLI colours) but never reword these, so the
-Slack bot and the CLI say the same thing about the same decision.
+Slack bot and the CLI say the same thing about the same decision. A command a person should
+type is a marked span, `⟦show {run_id}⟧` (commands/hints.py), which each front end spells as
+pasted there (`/dr show 3`, `drbot runs show 3`); tests/commands/test_hints.py parses every
+span of every template in both front ends.
 """
 
 from __future__ import annotations
@@ -132,16 +135,16 @@ BREAK_GLASS_HINT = "drbot run {kind} TARGET --break-glass --reason TEXT"
 BLOCKED = "The plan has {count} blocker(s): {items}."
 BLOCKED_HINT = "Fix the blockers and ask again; a run never starts past a blocker."
 CANNOT_RESUME = "Run {run_id} is {state}; only an interrupted or paused run can be resumed."
-SHOW_RUN = "See where it is with `show {run_id}`."
+SHOW_RUN = "See where it is with ⟦show {run_id}⟧."
 STORAGE_PENDING = "Run {run_id} waits for a storage step done by hand: {instruction}"
-STORAGE_DONE_HINT = "When it is done, confirm it: `resume {run_id} --storage-done`."
+STORAGE_DONE_HINT = "When it is done, confirm it: ⟦resume {run_id} --storage-done⟧."
 NO_STORAGE_STEP = "Run {run_id} is {state} and waits for no storage step."
 OTHER_STORAGE_STEP = (
     "That Done was for {action} of {lun}, which run {run_id} is past; it now waits for "
     "{now_action} of {now_lun}: click Done on that step's message once it is done."
 )
 ABORT_LIVE = "Run {run_id} is {state}; a live run is cancelled first, then aborted."
-CANCEL_FIRST = "Cancel it with `cancel {run_id}`, then abort it once it has stopped."
+CANCEL_FIRST = "Cancel it with ⟦cancel {run_id}⟧, then abort it once it has stopped."
 PLAN_CHANGED_WHY = "the plan changed between approval and run; approve the new plan"
 
 # -- requests over several pools (commands/estate.py) --------------------------------------------
@@ -164,15 +167,15 @@ ESTATE_CAPACITY_HINT = "Add DR capacity, or fail over fewer pools at once (--poo
 ESTATE_WAITING = "waits for run {run_id} ({state}) into {pool}"
 ESTATE_HELD = (
     "held by run {run_id} ({state}: needs a person): it keeps {pool} until it is resumed or "
-    "aborted (resume {run_id} / abort {run_id}); then ask for this pool again"
+    "aborted (⟦resume {run_id}⟧ / ⟦abort {run_id}⟧); then ask for this pool again"
 )
 ESTATE_OWN_PAUSED = (
-    "run {run_id} is paused: needs a person (resume {run_id} / abort {run_id}); the queue into "
+    "run {run_id} is paused: needs a person (⟦resume {run_id}⟧ / ⟦abort {run_id}⟧); the queue into "
     "{dr} went on without it"
 )
 ESTATE_OWN_STORAGE_STEP = (
     "run {run_id} waits for its storage step on {lun}: the storage team clicks Done (or "
-    "`resume {run_id} --storage-done`); the queue into {dr} waits for it"
+    "⟦resume {run_id} --storage-done⟧); the queue into {dr} waits for it"
 )
 ESTATE_CLOSED = "not started: drbot stopped before its turn"
 ESTATE_UNKNOWN_REQUEST = "No request {request_id} in this process."

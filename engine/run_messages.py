@@ -2,6 +2,11 @@
 
 `engine/messages.py` holds the client's, the planner's and configuration's strings; these are the
 ones a person reads about a run: why it will not start, where it stopped, what to do next.
+
+The engine knows no front end: a refusal naming a command marks it `⟦abort {run_id}⟧` (the
+`/dr` grammar, no prefix; commands/hints.py), and the Slack bot and the CLI spell it as typed
+there. Texts shown outside a refusal (a run's end, cleanup) still say `drbot ...`, and the two
+that hold a pool name both spellings (tests/hardening/test_interrupted_keeps_pool.py).
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ PLAN_EDITED = (
 )
 PLAN_UNSEALED = "The plan has no hash; make it with the planner (it seals the plan) and retry."
 POOL_BUSY = (
-    "Pool {pool!r} is busy with run {run_id} ({state}); wait for it to end (`drbot runs show "
-    "{run_id}`), or cancel it."
+    "Pool {pool!r} is busy with run {run_id} ({state}); wait for it to end (⟦show {run_id}⟧), "
+    "or cancel it."
 )
 POOL_HELD_INTERRUPTED = (
     "Pool {pool!r} is held by run {run_id}, interrupted with work half done ({why}); nothing "
@@ -32,17 +37,17 @@ POOL_HELD_PAUSED = (
 )
 RUN_DRIVEN_HERE_ELSEWHERE = (
     "Run {run_id} is {state} and its process is alive ({holder}, this host): it is not stuck. "
-    "Wait for it, or stop that process; once it is gone, `drbot {action} {run_id}` takes over "
+    "Wait for it, or stop that process; once it is gone, ⟦{action} {run_id}⟧ takes over "
     "at once."
 )
 RUN_DRIVEN_ELSEWHERE = (
     "Run {run_id} is {state}, driven by {holder}; drbot cannot tell from here whether that "
     "process still works. Its lease expires at {until} (in {left} s): if it still works, wait "
-    "for it; if it is gone, `drbot {action} {run_id}` takes over then."
+    "for it; if it is gone, ⟦{action} {run_id}⟧ takes over then."
 )
 CANNOT_RESUME = (
     "Run {run_id} is {state}; only an interrupted or paused run can be resumed "
-    "(see `drbot runs show {run_id}`)."
+    "(see ⟦show {run_id}⟧)."
 )
 CANNOT_ABORT = (
     "Run {run_id} is {state}; only a running, paused, interrupted, failed or cancelled run "
@@ -50,7 +55,7 @@ CANNOT_ABORT = (
 )
 CANNOT_CANCEL = (
     "Run {run_id} is {state}; only a queued, running or paused run can be cancelled (an "
-    "interrupted one is aborted: `drbot abort {run_id}`)."
+    "interrupted one is aborted: ⟦abort {run_id}⟧)."
 )
 NOT_RUNNING_HERE = "Run {run_id} is not driven by this process; cancel it where it runs."
 UNKNOWN_POOL_CLIENT = "No connection to pool {pool!r}; add it to [pools] in the configuration."

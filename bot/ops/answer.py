@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from bot.ops import messages
+from bot.ops.hints import cli_text
 from bot.ops.output import fail
 from bot.ops.wiring import actor
 from commands.requests import REQUEST, Request
@@ -43,7 +44,7 @@ def refusal(result: Result) -> Exception:
     """The `typer.Exit` (code 2) after printing why the request was not done."""
     if isinstance(result, Refused):
         text = result.reason if not result.hint else f"{result.reason} {result.hint}"
-        return fail(text)
+        return fail(cli_text(text))
     if isinstance(result, ReasonNeeded):
         return fail(messages.REASON_NEEDED)
     if isinstance(result, Invalid):

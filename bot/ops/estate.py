@@ -7,6 +7,7 @@ import typer
 from rich.markup import escape
 
 from bot.ops import messages
+from bot.ops.hints import cli_text
 from bot.ops.output import console, counted, dump
 from bot.ops.render import (
     check_counts,
@@ -46,7 +47,7 @@ def estate_table(result: EstateResult) -> None:
             rto,
             escape(item.state),
             str(item.run_id or ""),
-            escape(item.note),
+            escape(cli_text(item.note)),
         )
     console.print(table)
     for line in result.capacity:

@@ -33,3 +33,7 @@ PREVIEW_BLOCKED_POOLS = (
 )
 PREVIEW_CHECKS_OK = "ok"
 PREVIEW_WHOLE_PLAN = "Each pool's whole plan: drbot plan {kind} all --pool POOL (or --json)."
+
+# A command a hint names (commands/hints.py), spelled as typed in a shell.
+COMMAND = "`drbot {line}`"
+SLACK_ONLY_COMMAND = "`/dr {line}` in Slack (the CLI has no {command})"

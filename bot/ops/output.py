@@ -28,7 +28,11 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 
 
 def dump(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Print `data` as JSON, each command a hint names spelled for the CLI (bot/ops/hints.py)."""
+    # Imported here: every command group imports this module, and commands/ only when it runs.
+    from bot.ops.hints import cli_data
+
+    sys.stdout.write(json.dumps(cli_data(data), indent=2, sort_keys=True, default=str) + "\n")
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.slack import limits
 from bot.slack import messages as m
+from bot.slack.hints import slack_text
 from commands.results import (
     ApprovalView,
     AuditList,
@@ -191,7 +192,9 @@ def error_reply(message: str, usage: str = "", suggestion: str | None = None) ->
 
 def refused(reason: str, hint: str = "") -> Message:
     """A refusal and what to do instead; a long reason (a blocked plan of a big estate names
-    every blocker) is cut to what a section holds."""
+    every blocker) is cut to what a section holds. Commands either names are spelled `/dr ...`
+    (bot/slack/hints.py)."""
+    reason, hint = slack_text(reason), slack_text(hint)
     text = m.REFUSED.format(reason=_cut(reason, SECTION_BUDGET))
     blocks = [section(text)]
     if hint:

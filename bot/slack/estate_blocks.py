@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bot.slack import blocks
 from bot.slack.blocks import Message, context, header, section
+from bot.slack.hints import slack_text
 from bot.slack.poster import Poster, Reply
 from commands.events import EstateEvent, ServiceEvent
 from commands.results import ApprovalView, EstateResult
@@ -48,7 +49,7 @@ def estate_message(result: EstateResult) -> Message:
         else:
             what = item.state
         if item.note:
-            what += f" ({item.note})"
+            what += f" ({slack_text(item.note)})"
         lines.append(LINE.format(protected=item.protected, dr=item.dr, what=what))
     body: list[dict[str, Any]] = [
         header(title),

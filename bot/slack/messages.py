@@ -244,3 +244,6 @@ AUDIT_ANCHOR = (
     "behind this point no longer matches it: `drbot audit verify` checks."
 )
 AUDIT_ANCHOR_LINE = "Anchor file line: `{line}`"
+
+# ---- a command a hint names (commands/hints.py), as typed in Slack -------------------------------
+COMMAND = "`/dr {line}`"

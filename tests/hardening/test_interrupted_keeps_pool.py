@@ -126,8 +126,8 @@ def test_a_holder_on_another_host_is_outlived_and_the_refusals_never_loop(killed
     for refusal, action, not_action in ((resume, "resume", "abort"), (abort, "abort", "resume")):
         text = str(refusal.value)
         assert "process 4242 on host 'dr-bot-2'" in text
-        assert f"drbot {action} {run.id}" in text
-        assert f"drbot {not_action}" not in text
+        assert f"\u27e6{action} {run.id}\u27e7" in text  # a command span (commands/hints.py)
+        assert f"\u27e6{not_action}" not in text
         assert " s)" in text  # how long until the lease expires
     assert h.store.runs.get(run.id).state == "running"
     clock.advance((lease.until - clock.now()).total_seconds() + 1)
