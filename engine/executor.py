@@ -383,6 +383,9 @@ class Executor:
 
     def _set(self, st: _State, key: StepKey, outcome: Outcome) -> None:
         st.outcomes[key] = outcome
+        if outcome.status == "skipped":
+            a = st.actions[key]
+            self.journal.skipped(key, a.name, a.subject, outcome.error or "")
         if self.on_outcome is not None:
             self.on_outcome(st.actions[key], outcome)
 
@@ -404,7 +407,7 @@ class Executor:
 
     def _failed(self, st: _State, key: StepKey, step_id: int, error: str, code: str | None) -> None:
         a = st.actions[key]
-        self.journal.fail(step_id, key, a.subject, error)
+        self.journal.fail(step_id, key, a.subject, error, code)
         self._set(st, key, Outcome("failed", error=error, code=code))
         self._after_failure(st, key, f"{a.name} {a.subject} failed")
 

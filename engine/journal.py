@@ -65,9 +65,16 @@ class Journal:
         self.store.steps.finish(step_id, result)
         self.emit("step-finished", step_key=str(key), subject=subject)
 
-    def fail(self, step_id: int, key: StepKey, subject: str, error: str) -> None:
+    def fail(
+        self, step_id: int, key: StepKey, subject: str, error: str, code: str | None = None
+    ) -> None:
+        """Journal a failed step; `code` is XAPI's error code (or ours) when there is one."""
         self.store.steps.fail(step_id, error)
         self.emit("step-failed", step_key=str(key), subject=subject, message=error)
+
+    def skipped(self, key: StepKey, name: str, subject: str, why: str) -> None:
+        """A step that will not run (what it needed failed, or it has nothing to act on). It is
+        not a journal row (nothing happened); the runner's journal audits it."""
 
     def effect(
         self,
@@ -99,7 +106,14 @@ class Journal:
         try:
             result = act(step_id)
         except BaseException as exc:
-            self.fail(step_id, key, subject, str(exc) or type(exc).__name__)
+            code = getattr(exc, "code", None)
+            self.fail(
+                step_id,
+                key,
+                subject,
+                str(exc) or type(exc).__name__,
+                code if isinstance(code, str) else None,
+            )
             raise
         self.finish(step_id, key, subject, result)
         return result

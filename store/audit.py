@@ -47,6 +47,12 @@ GENESIS = "0" * 64
 SEAL = "AuditKeyed"  # the entry that vouches, under the key, for an older unkeyed chain
 DEFAULT_ANCHOR_EVERY = 50
 
+# A run's steps as audit entries (engine/runner.py writes them with the step's journal row).
+STEP_DONE, STEP_FAILED, STEP_SKIPPED = "StepDone", "StepFailed", "StepSkipped"
+STEP_EVENTS = frozenset({STEP_DONE, STEP_FAILED, STEP_SKIPPED})
+# Actors that are drbot itself, not a person: their entries carry no `actor_name`.
+NAMELESS = frozenset({"drbot", ""})
+
 
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -229,6 +235,7 @@ class Audit:
         self._key: bytes | None = None
         self._anchored = 0  # the last entry anchored by this process
         self._listeners: list[Callable[[Anchor], None]] = []
+        self._names: dict[str, str] = {}  # actor -> the name its entries last carried
         conn.on_close(self._anchor_on_close)
 
     def on_anchor(self, fn: Callable[[Anchor], None]) -> Callable[[], None]:
@@ -248,8 +255,16 @@ class Audit:
     # -- writing ---------------------------------------------------------------------------
 
     def append(self, event_type: str, actor: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Add one entry at the end of the chain and return it (with `seq`, `hash`)."""
+        """Add one entry at the end of the chain and return it (with `seq`, `hash`).
+
+        `actor` is the immutable id (`slack:U123`), the column `drbot audit verify` and export
+        compare; the person's name goes in the payload's `actor_name`. An entry whose payload
+        has none (a run's transitions and steps: the engine knows only the id) gets the name
+        the trail last recorded for that actor, so every entry naming a person names them by
+        id and name. The name is part of the hashed payload like any other field.
+        """
         key = self.key
+        payload = self._named(actor, payload)
         with self._c.write() as db:
             last = self._head(db)
             if last is not None and self._unkeyed(last):
@@ -260,6 +275,34 @@ class Audit:
             if row["seq"] % self.anchor_every == 0:
                 self._c.after_commit(lambda: self._anchor_quietly(row["seq"], row["hash"]))
         return {**row, "payload": payload}
+
+    def _named(self, actor: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if actor in NAMELESS:
+            return payload
+        given = payload.get("actor_name")
+        if given:
+            self._names[actor] = str(given)
+            return payload
+        if "actor_name" in payload:
+            return payload  # said empty on purpose by the writer
+        name = self.name_of(actor)
+        return {**payload, "actor_name": name} if name else payload
+
+    def name_of(self, actor: str) -> str:
+        """The name the trail last recorded for `actor` ("" if none); cached per process, so
+        a run's thousands of step entries cost one look-up."""
+        if actor not in self._names:
+            with self._c.lock:
+                rows = list(
+                    self._c.db.query(
+                        "SELECT json_extract(payload_json, '$.actor_name') AS name FROM audit"
+                        " WHERE actor = ? AND coalesce(name, '') != ''"
+                        " ORDER BY seq DESC LIMIT 1",
+                        [actor],
+                    )
+                )
+            self._names[actor] = str(rows[0]["name"]) if rows else ""
+        return self._names[actor]
 
     def _insert(
         self,

@@ -2,10 +2,14 @@
 rate limits, and nothing lost while Slack is down.
 
 Each pass copies the entries not yet kept into the store's outbox (keyed by their seq, so two
-passes or two processes keep each once), then posts the pending ones oldest first, up to
-`batch` entries a message, at most one message a second (chat.postMessage's per-channel
-rate). A post that fails leaves its entries pending: the next pass, once Slack answers again,
-posts them. Entries carry their hash, so the channel shows the chain a reader can check.
+passes or two processes keep each once; one transaction a pass), then posts the pending ones
+oldest first, up to `batch` lines a message, at most one message a second (chat.postMessage's
+per-channel rate). Requests, decisions, approvals, transitions and outcomes get a line each; a
+run's step entries (thousands for a large failover) collapse into one line per run and
+message, naming the entries it covers and the first failure (`blocks.audit_lines`), so a
+1,000-VM run costs a handful of messages. A post that fails leaves its entries pending: the
+next pass, once Slack answers again, posts them. Entries carry their hash, so the channel
+shows the chain a reader can check.
 
 The chain's anchors go to the channel too: a copy of the head out of reach of whoever can
 write the machine's disk (store/audit.py anchors every `anchor_every` entries and when a store
@@ -43,6 +47,7 @@ class AuditFeed:
         clock: Clock,
         *,
         batch: int = 20,
+        window: int = 2_000,
         every: float = 5.0,
         anchor_every: float = 3_600.0,
     ) -> None:
@@ -51,6 +56,7 @@ class AuditFeed:
         self._channel = channel
         self._clock = clock
         self._batch = batch
+        self._window = window  # entries looked at a message: a run's steps collapse within it
         self._every = every
         self._anchor_every = anchor_every
         self._anchor_checked = clock.monotonic()
@@ -70,25 +76,31 @@ class AuditFeed:
         """Keep the audit entries newer than the last one kept; returns how many."""
         last = self._store.outbox.last_key(TOPIC)
         kept = 0
-        for entry in self._store.audit.entries(since=int(last or 0)):
-            payload = {k: entry[k] for k in ("seq", "at", "event_type", "actor", "hash")}
-            payload["payload"] = entry["payload"]
-            if self._store.outbox.add(TOPIC, str(entry["seq"]), payload):
-                kept += 1
+        with self._store.conn.write():  # one transaction, not one per entry
+            for entry in self._store.audit.entries(since=int(last or 0)):
+                payload = {k: entry[k] for k in ("seq", "at", "event_type", "actor", "hash")}
+                payload["payload"] = entry["payload"]
+                if self._store.outbox.add(TOPIC, str(entry["seq"]), payload):
+                    kept += 1
         return kept
 
     def post_pending(self, max_posts: int = 5) -> int:
-        """Post up to `max_posts` batches; returns how many entries were posted. Stops at the
-        first failure (the rest stay pending)."""
+        """Post up to `max_posts` messages of up to `batch` lines; returns how many entries
+        were posted. Stops at the first failure (the rest stay pending)."""
         posted = 0
         with self._lock:
             for _ in range(max_posts):
-                items = self._store.outbox.pending(TOPIC, limit=self._batch)
-                if not items:
+                window = self._store.outbox.pending(TOPIC, limit=self._window)
+                if not window:
                     break
+                entries = [item["payload"] for item in window]
+                lines, used = blocks.audit_lines(entries, self._batch)
+                items = window[:used]
                 ids = [item["id"] for item in items]
                 try:
-                    message = blocks.audit_batch([item["payload"] for item in items])
+                    message = blocks.audit_message(
+                        lines, entries[0]["seq"], entries[used - 1]["seq"]
+                    )
                     self._poster.post(self._channel, message)
                 except Exception as failure:  # Slack down: keep them for the next pass
                     log.warning("audit entries not posted yet: %s", failure)
@@ -128,28 +140,35 @@ class AuditFeed:
         return kept
 
     def post_anchors(self) -> int:
-        """Post the anchors kept whose entries were posted already; stops at the first
-        failure (the rest stay pending)."""
-        posted = 0
+        """Post the newest anchor kept whose entries were posted already, as one message that
+        vouches for the older ready ones too (an anchor hashes the whole chain up to its
+        entry; a large run writes one every `anchor_every` entries and posting each would
+        crowd the channel). Returns the anchors it covers; on failure all stay pending."""
         waiting = self._store.outbox.pending(TOPIC, limit=1)
         first_unposted = int(waiting[0]["key"]) if waiting else None
         last_kept = int(self._store.outbox.last_key(TOPIC) or 0)
         with self._lock:
-            for item in self._store.outbox.pending(ANCHORS, limit=10):
+            ready = []
+            for item in self._store.outbox.pending(ANCHORS, limit=1_000):
                 anchor = Anchor.model_validate(item["payload"])
                 if anchor.seq > last_kept or (
                     first_unposted is not None and anchor.seq >= first_unposted
                 ):
                     break  # its entries are not in the channel yet
-                try:
-                    self._poster.post(self._channel, blocks.audit_anchor(anchor))
-                except Exception as failure:  # Slack down: keep it for the next pass
-                    log.warning("audit anchor not posted yet: %s", failure)
-                    self._store.outbox.mark_failed([item["id"]], str(failure))
-                    break
-                self._store.outbox.mark_posted([item["id"]])
-                posted += 1
-        return posted
+                ready.append((item["id"], anchor))
+            if not ready:
+                return 0
+            ids = [item_id for item_id, _ in ready]
+            try:
+                self._poster.post(
+                    self._channel, blocks.audit_anchor(ready[-1][1], earlier=len(ready) - 1)
+                )
+            except Exception as failure:  # Slack down: keep them for the next pass
+                log.warning("audit anchor not posted yet: %s", failure)
+                self._store.outbox.mark_failed(ids, str(failure))
+                return 0
+            self._store.outbox.mark_posted(ids)
+        return len(ready)
 
     def run_once(self) -> int:
         """One pass: anchor if due, keep and post new entries, then their anchors; returns

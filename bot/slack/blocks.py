@@ -35,7 +35,7 @@ from commands.results import (
 )
 from commands.views import grouped_checks, lun_action
 from engine.models import Plan
-from store.audit import Anchor
+from store.audit import STEP_DONE, STEP_EVENTS, STEP_FAILED, STEP_SKIPPED, Anchor
 from store.outcomes import VMStatus
 
 Block = dict[str, Any]
@@ -921,23 +921,89 @@ def home_view(
 # ---- audit channel ----------------------------------------------------------------------------
 
 
-def audit_batch(entries: list[dict[str, Any]]) -> Message:
-    """Audit entries as one message of the audit channel (the caller keeps it short)."""
-    lines = []
-    for e in entries:
-        payload = e.get("payload") or {}
-        detail = ", ".join(f"{k}={v}" for k, v in list(payload.items())[:6])
-        lines.append(
-            m.AUDIT_POST_LINE.format(
-                seq=e["seq"],
-                at=str(e["at"])[:19],
-                event=e["event_type"],
-                actor=e["actor"],
-                detail=f": {_cut(detail, 300)}" if detail else "",
-                hash=str(e["hash"])[:10],
-            )
+def _actor_shown(e: dict[str, Any]) -> str:
+    """The entry's actor as the trail keeps it, with the person's name when it has one."""
+    name = (e.get("payload") or {}).get("actor_name")
+    return m.AUDIT_ACTOR_NAMED.format(actor=e["actor"], name=name) if name else str(e["actor"])
+
+
+def _entry_line(e: dict[str, Any]) -> str:
+    payload = {k: v for k, v in (e.get("payload") or {}).items() if k != "actor_name"}
+    detail = ", ".join(f"{k}={v}" for k, v in list(payload.items())[:6])
+    return m.AUDIT_POST_LINE.format(
+        seq=e["seq"],
+        at=str(e["at"])[:19],
+        event=e["event_type"],
+        actor=_actor_shown(e),
+        detail=f": {_cut(detail, 300)}" if detail else "",
+        hash=str(e["hash"])[:10],
+    )
+
+
+_STEP_STATUS = {STEP_DONE: "done", STEP_FAILED: "failed", STEP_SKIPPED: "skipped"}
+
+
+def _steps_line(entries: list[dict[str, Any]]) -> str:
+    first, last = entries[0], entries[-1]
+    counts = Counter(_STEP_STATUS[e["event_type"]] for e in entries)
+    failed = next((e for e in entries if e["event_type"] == STEP_FAILED), None)
+    failure = ""
+    if failed is not None:
+        p = failed.get("payload") or {}
+        failure = m.AUDIT_STEPS_FIRST_FAILED.format(
+            seq=failed["seq"],
+            name=p.get("name", ""),
+            subject=p.get("subject", ""),
+            code=p.get("code") or _cut(str(p.get("error", "")), 120),
         )
-    text = m.AUDIT_POST_FALLBACK.format(first=entries[0]["seq"], last=entries[-1]["seq"])
+    return m.AUDIT_STEPS_LINE.format(
+        first=first["seq"],
+        last=last["seq"],
+        at=str(first["at"])[:19],
+        run_id=(first.get("payload") or {}).get("run_id"),
+        count=f"{len(entries):,}",
+        actor=_actor_shown(first),
+        counts=", ".join(
+            m.AUDIT_STEPS_COUNT.format(count=counts[s], status=s)
+            for s in ("done", "failed", "skipped")
+            if counts[s]
+        ),
+        failure=failure,
+        hash=str(last["hash"])[:10],
+    )
+
+
+def audit_lines(entries: Sequence[dict[str, Any]], max_lines: int) -> tuple[list[str], int]:
+    """The audit channel's lines for the oldest of `entries` (in order), at most `max_lines`,
+    and how many entries they cover (always a prefix of `entries`: what is left is posted
+    next). Requests, decisions, approvals, transitions and outcomes get a line each; the step
+    entries of a run collapse into one line (at the place of its first), which names the
+    entries it covers, so the channel stays readable for a run of thousands of steps."""
+    rows: list[dict[str, Any] | list[dict[str, Any]]] = []
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    used = 0
+    for e in entries:
+        if e["event_type"] in STEP_EVENTS:
+            run = (e.get("payload") or {}).get("run_id")
+            group = groups.get(run)
+            if group is None:
+                if len(rows) >= max_lines:
+                    break
+                group = groups[run] = []
+                rows.append(group)
+            group.append(e)
+        else:
+            if len(rows) >= max_lines:
+                break
+            rows.append(e)
+        used += 1
+    lines = [_steps_line(r) if isinstance(r, list) else _entry_line(r) for r in rows]
+    return lines, used
+
+
+def audit_message(lines: list[str], first: int, last: int) -> Message:
+    """Lines of the audit channel (see `audit_lines`) as one message."""
+    text = m.AUDIT_POST_FALLBACK.format(first=first, last=last)
     body = "\n".join(lines)
     return Message(
         text,
@@ -947,10 +1013,20 @@ def audit_batch(entries: list[dict[str, Any]]) -> Message:
     ).checked()
 
 
-def audit_anchor(anchor: Anchor) -> Message:
+def audit_batch(entries: list[dict[str, Any]]) -> Message:
+    """Audit entries as one message of the audit channel (the caller keeps it short)."""
+    lines, _ = audit_lines(entries, len(entries))
+    return audit_message(lines, entries[0]["seq"], entries[-1]["seq"])
+
+
+def audit_anchor(anchor: Anchor, earlier: int = 0) -> Message:
     """The audit chain's head, for the audit channel: a person's line and the anchor file's
-    own line (which `drbot audit verify` can be given back if the file is lost)."""
+    own line (which `drbot audit verify` can be given back if the file is lost). `earlier`
+    anchors were written since the last one posted: this one vouches for them (it hashes
+    the whole chain up to its entry), so they are not posted one by one."""
     text = m.AUDIT_ANCHOR.format(seq=anchor.seq, hash=anchor.hash, at=anchor.at)
+    if earlier:
+        text += m.AUDIT_ANCHORS_COVERED.format(count=earlier)
     line = m.AUDIT_ANCHOR_LINE.format(line=anchor.line())
     return Message(text, [section(text), context(line)]).checked()
 

@@ -239,6 +239,15 @@ HOME_UNAVAILABLE = "Readiness is unavailable right now: {error}"
 # ---- audit channel -------------------------------------------------------------------------------
 AUDIT_POST_FALLBACK = "Audit entries {first}-{last}"
 AUDIT_POST_LINE = "`#{seq}` {at} *{event}* by {actor}{detail} `{hash}`"
+AUDIT_ACTOR_NAMED = "{actor} ({name})"
+# A run's step entries, collapsed to one line that names the entries it covers (`#first`-`#last`,
+# `count` of them: other entries in that range have their own lines) and the last one's hash.
+AUDIT_STEPS_LINE = (
+    "`#{first}`-`#{last}` {at} *run {run_id}: {count} steps* by {actor}: {counts}{failure} `{hash}`"
+)
+AUDIT_STEPS_COUNT = "{count:,} {status}"
+AUDIT_STEPS_FIRST_FAILED = " (first failed: `#{seq}` {name} {subject} {code})"
+AUDIT_ANCHORS_COVERED = " It vouches for the {count} earlier anchors written since the last post."
 AUDIT_ANCHOR = (
     ":anchor: *Audit anchor*: entry {seq} has hash `{hash}` (at {at}). A trail cut or rebuilt "
     "behind this point no longer matches it: `drbot audit verify` checks."

@@ -272,3 +272,63 @@ def test_an_approval_says_a_check_of_many_vms_once_and_lun_actions_in_words():
     srs = str(blocks.approval_message(estate.approval(failover), failover).blocks)
     assert "(test copy)" in srs
     assert "present_test_copy" not in srs
+
+
+def _entry(seq: int, event: str, run: int = 12, **payload: object) -> dict[str, object]:
+    return {
+        "seq": seq,
+        "at": "2026-12-04T17:00:00",
+        "event_type": event,
+        "actor": "slack:U0ONCALL01",
+        "hash": f"{seq:064x}",
+        "payload": {"run_id": run, "actor_name": "olivia", **payload},
+    }
+
+
+def test_a_runs_steps_take_one_audit_line_naming_its_entries_and_first_failure():
+    """1,032 step entries of run 12 (one failed with XAPI's code) between two transitions, and
+    a step of run 13 among them: four lines (transition, run 12's steps, run 13's step,
+    transition), the step lines naming their entry range, count, and first failure; every
+    person named by id and name; the message is one Slack accepts."""
+    entries = [_entry(100, "RunTransitioned", to="running")]
+    for seq in range(103, 1_135):
+        failed = seq in (400, 500)
+        entries.append(
+            _entry(
+                seq,
+                "StepFailed" if failed else "StepDone",
+                name="recover VM",
+                subject=f"pay-db-{seq}",
+                code="VM_REQUIRES_SR" if failed else None,
+            )
+        )
+        if seq == 200:
+            entries.append(_entry(201, "StepSkipped", run=13, name="start VM", subject="x"))
+    entries.append(_entry(1_200, "RunTransitioned", to="succeeded"))
+    lines, used = blocks.audit_lines(entries, 20)
+    assert used == len(entries)
+    assert len(lines) == 4
+    assert lines[0].startswith("`#100` ")
+    assert "by slack:U0ONCALL01 (olivia)" in lines[0]
+    assert lines[1].startswith("`#103`-`#1134` 2026-12-04T17:00:00 *run 12: 1,032 steps* by")
+    assert (
+        "1,030 done, 2 failed (first failed: `#400` recover VM pay-db-400 VM_REQUIRES_SR)"
+        in (lines[1])
+    )
+    assert "*run 13: 1 steps*" in lines[2]
+    assert "1 skipped" in lines[2]
+    assert_slack_accepts(blocks.audit_message(lines, 100, 1_200))
+
+
+def test_an_audit_message_takes_a_prefix_of_the_entries_when_lines_run_out():
+    """With room for two lines, the third line's entry and everything after it wait for the
+    next message, even run 12's later steps (the channel stays in order)."""
+    entries = [
+        _entry(1, "Decision"),
+        _entry(2, "StepDone", name="recover VM"),
+        _entry(3, "Decision"),
+        _entry(4, "StepDone", name="recover VM"),
+    ]
+    lines, used = blocks.audit_lines(entries, 2)
+    assert used == 2
+    assert len(lines) == 2

@@ -176,7 +176,8 @@ def _resumes(world: DemoWorld, run_id: int) -> int:
         1
         for e in world.service.wiring.store.audit.entries()
         if e["event_type"] == "RunTransitioned"
-        and e["payload"] == {"run_id": run_id, "to": "running", "reason": "resumed"}
+        and {k: v for k, v in e["payload"].items() if k != "actor_name"}
+        == {"run_id": run_id, "to": "running", "reason": "resumed"}
     )
 
 
