@@ -13,6 +13,7 @@ service from the store, by the clicker's Slack user id.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ REJECT_VIEW = "dr_reject_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "text"
 
 SECTION_BUDGET = 2_800  # characters of a section's text we fill, below Slack's 3,000
+CONTEXT_BUDGET = 1_900  # of a context element's text, below Slack's 2,000
 LIST_LINES = 25  # lines of a list shown in a message before "… and N more"
 # What a VM's status means (store.outcomes.VMStatus): a success where the plan wanted it (a
 # plan that leaves VMs off stops at recovered), or a failure once its part in the run is over.
@@ -143,6 +145,45 @@ def confirm(title: str, text: str, yes: str, *, danger: bool = False) -> dict[st
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def whole_sentences(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` characters, each ending at a sentence's end, so a
+    block limit never cuts a sentence with "…" (the engine shortens its lists of VMs with
+    `engine.messages.listed`; the cause of a failure is kept whole). Only a single sentence
+    longer than `limit` is split, at a space, with nothing dropped."""
+    if len(text) <= limit:
+        return [text]
+    sentences = re.split(r"(?<=[.;:!?])\s+", text)
+    pieces: list[str] = []
+    current = ""
+    for sentence in sentences:
+        while len(sentence) > limit:  # one sentence longer than a block: split at a space
+            at = sentence.rfind(" ", 0, limit)
+            at = at if at > 0 else limit
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(sentence[:at])
+            sentence = sentence[at:].lstrip()
+        if current and len(current) + 1 + len(sentence) > limit:
+            pieces.append(current)
+            current = ""
+        current = f"{current} {sentence}" if current else sentence
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _some_sentences(text: str, limit: int, run_id: int, pieces: int = 2) -> list[str]:
+    """`whole_sentences`, at most `pieces` of them (a message has a size limit too), then a line
+    saying how many sentences more and where they are whole."""
+    shown = whole_sentences(text, limit)
+    if len(shown) <= pieces:
+        return shown
+    rest = " ".join(shown[pieces:])
+    more = len(re.split(r"(?<=[.;:!?])\s+", rest))
+    return [*shown[:pieces], m.SUMMARY_REASON_MORE.format(count=more, run_id=run_id)]
 
 
 def bounded_lines(lines: list[str], more: str, budget: int = SECTION_BUDGET) -> str:
@@ -721,7 +762,12 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
         ),
     ]
     if run.error:  # the request's reason is not why the run ended: an empty line showed `_-_`
-        blocks.append(context(m.SUMMARY_REASON.format(reason=_cut(run.error, 2_000))))
+        # Whole, in as many blocks as it takes: a cut end line lost the cause's last words.
+        blocks.extend(
+            context(m.SUMMARY_REASON.format(reason=piece))
+            # A context element takes 2,000 characters (the double's schema, as Slack's).
+            for piece in _some_sentences(" ".join(run.error.split()), CONTEXT_BUDGET, run.id)
+        )
     apps: dict[str, list[VMOutcomeView]] = {}
     for vm in view.vms:
         apps.setdefault(vm.appliance or "standalone", []).append(vm)
@@ -759,13 +805,12 @@ def summary_message(view: RunView, rto_seconds: float | None) -> Message:
     ended = ("succeeded", "partially-succeeded", "failed", "cancelled", "aborted")
     if run.kind == "test-failover" and run.state in ended:
         left = run.error and "left" in run.error
-        blocks.append(
-            section(
-                m.SUMMARY_CLEANUP_LEFT.format(reason=run.error)
-                if left
-                else m.SUMMARY_CLEANUP_OK.format(pool=run.pool)
-            )
+        cleanup = (
+            m.SUMMARY_CLEANUP_LEFT.format(reason=run.error)
+            if left
+            else m.SUMMARY_CLEANUP_OK.format(pool=run.pool)
         )
+        blocks.extend(section(piece) for piece in _some_sentences(cleanup, SECTION_BUDGET, run.id))
     text = m.SUMMARY_FALLBACK.format(
         run_id=run.id, state=run.state, ok=len(ok), total=len(view.vms), rto=duration(rto_seconds)
     )

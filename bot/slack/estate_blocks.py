@@ -16,8 +16,9 @@ from bot.slack.blocks import Message, context, header, section
 from bot.slack.hints import slack_text
 from bot.slack.poster import Poster, Reply
 from commands.events import EstateEvent, ServiceEvent
-from commands.results import ApprovalView, EstateResult
+from commands.results import ApprovalView, EstateItem, EstateResult
 from commands.service import Service
+from commands.views import grouped_checks
 
 TITLE = {
     "planned": "Plan: {kind} of {scope}",
@@ -30,6 +31,18 @@ PLACE = {1: "starts now"}
 QUEUED = "queued, #{position} into {dr}"
 RUN = "run {run_id} {state}"
 TOTAL = "{ok} of {total} pools succeeded."
+# A dry run (`/dr plan KIND site:NAME`, `... 'all pools'`): what each pool's run would do, its
+# blockers and warnings (grouped as both front ends show them), and whether a run would start.
+PLAN_COUNTS = "{vms} VMs, {vapps} vApps, {srs} SRs, RTO ~{rto}; {checks}"
+PLAN_CHECKS = "{blockers} blocker(s), {warnings} warning(s)"
+PLAN_CHECKS_OK = "no blockers or warnings"
+PLAN_POOL_CHECKS = "*{pool}* \u2192 {dr}:\n{lines}"
+PLAN_CHECK_LINE = "\u2022 {status} *{name}* {subject}: {message}"
+PLAN_MORE = "\u2026 and {count} more: `/dr plan {kind} POOL` shows one pool's whole plan"
+WOULD_START = ":white_check_mark: A real run would start: no pool's plan has a blocker."
+WOULD_NOT_START = ":no_entry: A real run would not start (one request, one decision):\n{lines}"
+NOTHING_STARTED = "Dry run: nothing was started."
+POOLS_SHOWN = 6
 
 
 class _App(Protocol):
@@ -50,17 +63,75 @@ def estate_message(result: EstateResult) -> Message:
             what = item.state
         if item.note:
             what += f" ({slack_text(item.note)})"
+        if result.phase == "planned":
+            what += f" \u00b7 {_counts(item)}"
         lines.append(LINE.format(protected=item.protected, dr=item.dr, what=what))
     body: list[dict[str, Any]] = [
         header(title),
         section(blocks.bounded_lines(lines, "\u2026")),
     ]
+    if result.phase == "planned":
+        body.extend(_dry_run(result))
     for line in result.capacity:
         body.append(context(line[:2_000]))
     if result.phase == "finished":
         ok = sum(1 for i in result.items if i.state == "succeeded")
         body.append(context(TOTAL.format(ok=ok, total=len(result.items))))
     return Message(title, body).checked()
+
+
+def _counts(item: EstateItem) -> str:
+    checks = (
+        PLAN_CHECKS.format(blockers=item.blockers, warnings=item.warnings)
+        if item.blockers or item.warnings
+        else PLAN_CHECKS_OK
+    )
+    return PLAN_COUNTS.format(
+        vms=item.vms,
+        vapps=item.vapps,
+        srs=item.srs,
+        rto=blocks.duration(item.estimated_rto_seconds),
+        checks=checks,
+    )
+
+
+def _dry_run(result: EstateResult) -> list[dict[str, Any]]:
+    """Each pool's blockers and warnings, grouped (one section a pool, at most `POOLS_SHOWN`
+    pools, blocked ones first: the message keeps within Slack's size), then whether a real
+    run would start, naming what would stop it."""
+    body: list[dict[str, Any]] = []
+    shown = 0
+    for item in sorted(result.items, key=lambda i: -i.blockers):
+        if item.plan is None:
+            continue
+        checks = [c for c in grouped_checks(item.plan) if c.status in ("blocker", "warning")]
+        if not checks:
+            continue
+        if shown == POOLS_SHOWN:
+            break
+        shown += 1
+        lines = [
+            PLAN_CHECK_LINE.format(
+                status=c.status, name=c.name, subject=c.subject, message=c.message
+            )
+            for c in checks
+        ]
+        more = PLAN_MORE.replace("{kind}", result.kind)
+        text = blocks.bounded_lines(lines, more, budget=600)
+        body.append(section(PLAN_POOL_CHECKS.format(pool=item.protected, dr=item.dr, lines=text)))
+    if result.would_block:
+        lines = [f"\u2022 {slack_text(line)}" for line in result.would_block]
+        body.append(
+            section(
+                WOULD_NOT_START.format(
+                    lines=blocks.bounded_lines(lines, "\u2026 {count} more", budget=1_500)
+                )
+            )
+        )
+    else:
+        body.append(section(WOULD_START))
+    body.append(context(NOTHING_STARTED))
+    return body
 
 
 def show(app: _App, result: EstateResult, reply: Reply) -> None:

@@ -165,6 +165,7 @@ SUMMARY_CLEANUP_OK = (
 )
 SUMMARY_CLEANUP_LEFT = ":x: Cleanup incomplete: {reason}"
 SUMMARY_REASON = "_{reason}_"
+SUMMARY_REASON_MORE = "_{count} more sentence(s): `/dr show {run_id}` prints the whole end line._"
 STORAGE_STEP = (
     ":floppy_disk: *Storage step for the storage team* (run {run_id}): {instruction}\n"
     "Click *Done* once it is done; the run goes on."

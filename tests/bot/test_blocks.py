@@ -332,3 +332,49 @@ def test_an_audit_message_takes_a_prefix_of_the_entries_when_lines_run_out():
     lines, used = blocks.audit_lines(entries, 2)
     assert used == 2
     assert len(lines) == 2
+
+
+def test_a_long_end_line_is_shown_whole_in_sentences_never_cut_with_an_ellipsis():
+    """A run whose end line is 3,000 characters (a long XAPI cause, many sentences): the summary
+    shows every sentence whole, split only between sentences over several blocks, with no "…",
+    and Slack accepts it; the cleanup line of a test failover likewise."""
+    sentences = [
+        f"Sentence {n} of the cause names VM pay-db-{n:02d} and SR gold-{n}." for n in range(45)
+    ]
+    end = " ".join(sentences)
+    for kind in ("failover", "test-failover"):
+        view = estate.run_view(estate.big_plan(apps=2, per_app=2), kind=kind)
+        run = view.run.model_copy(update={"error": f"Cleanup left {end}", "state": "failed"})
+        message = blocks.summary_message(view.model_copy(update={"run": run}), 30.0)
+        assert_slack_accepts(message)
+        shown = json.dumps(message.blocks, ensure_ascii=False)
+        assert "…" not in shown
+        for sentence in sentences:
+            assert sentence in shown
+
+
+def test_whole_sentences_splits_only_between_sentences():
+    """Pieces fit the limit, end at a sentence's end, and together are the text."""
+    text = "One two three. Four five six; seven eight. Nine."
+    pieces = blocks.whole_sentences(text, 20)
+    assert pieces == ["One two three.", "Four five six;", "seven eight. Nine."]
+    assert blocks.whole_sentences(("a " * 30).strip(), 20) == [
+        "a a a a a a a a a a",
+        "a a a a a a a a a a",
+        "a a a a a a a a a a",
+    ]
+
+
+def test_an_end_line_too_long_for_a_message_shows_whole_sentences_and_where_the_rest_is():
+    """A 20,000-character end line: the summary shows its first sentences whole, then how many
+    more and `/dr show N`; no sentence is cut and Slack accepts the message."""
+    end = " ".join(f"Sentence {n} of a very long cause." for n in range(600))
+    view = estate.run_view(estate.big_plan(apps=2, per_app=2))
+    run = view.run.model_copy(update={"error": end, "state": "failed"})
+    message = blocks.summary_message(view.model_copy(update={"run": run}), 30.0)
+    assert_slack_accepts(message)
+    shown = json.dumps(message.blocks, ensure_ascii=False)
+    assert "…" not in shown
+    assert "more sentence(s): `/dr show 12`" in shown
+    last = max(int(n) for n in re.findall(r"Sentence (\d+) of", shown))
+    assert f"Sentence {last} of a very long cause." in shown
