@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -355,11 +355,11 @@ def show_reply(result: RunView) -> Message:
 
 
 def audit_reply(result: AuditList) -> Message:
+    """The last entries of the trail (`/dr audit N`), a run's step entries collapsed into one
+    line as in the audit channel: after a run, the last N entries are mostly its steps."""
     title = m.AUDIT_HEADER.format(count=len(result.entries))
-    lines = [
-        m.AUDIT_LINE.format(seq=e.seq, at=e.at[:19], event=e.event_type, actor=e.actor)
-        for e in result.entries
-    ]
+    entries = [e.model_dump(mode="json") for e in result.entries]
+    lines, _ = audit_lines(entries, len(entries), entry_line=_short_line)
     blocks = [
         header(title),
         section(bounded_lines(lines[-LIST_LINES:], m.APPROVAL_MORE) or "-"),
@@ -1018,7 +1018,18 @@ def _steps_line(entries: list[dict[str, Any]]) -> str:
     )
 
 
-def audit_lines(entries: Sequence[dict[str, Any]], max_lines: int) -> tuple[list[str], int]:
+def _short_line(e: dict[str, Any]) -> str:
+    return m.AUDIT_LINE.format(
+        seq=e["seq"], at=str(e["at"])[:19], event=e["event_type"], actor=_actor_shown(e)
+    )
+
+
+def audit_lines(
+    entries: Sequence[dict[str, Any]],
+    max_lines: int,
+    *,
+    entry_line: Callable[[dict[str, Any]], str] | None = None,
+) -> tuple[list[str], int]:
     """The audit channel's lines for the oldest of `entries` (in order), at most `max_lines`,
     and how many entries they cover (always a prefix of `entries`: what is left is posted
     next). Requests, decisions, approvals, transitions and outcomes get a line each; the step
@@ -1042,7 +1053,8 @@ def audit_lines(entries: Sequence[dict[str, Any]], max_lines: int) -> tuple[list
                 break
             rows.append(e)
         used += 1
-    lines = [_steps_line(r) if isinstance(r, list) else _entry_line(r) for r in rows]
+    one = entry_line or _entry_line
+    lines = [_steps_line(r) if isinstance(r, list) else one(r) for r in rows]
     return lines, used
 
 

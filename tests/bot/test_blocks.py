@@ -378,3 +378,18 @@ def test_an_end_line_too_long_for_a_message_shows_whole_sentences_and_where_the_
     assert "more sentence(s): `/dr show 12`" in shown
     last = max(int(n) for n in re.findall(r"Sentence (\d+) of", shown))
     assert f"Sentence {last} of a very long cause." in shown
+
+
+def test_the_audit_reply_collapses_a_runs_steps_and_names_people_by_id_and_name():
+    """`/dr audit 50` after a run: its 48 step entries are one line, the two transitions a line
+    each, naming olivia by id and name."""
+    raw = [_entry(1, "RunTransitioned", to="running")]
+    raw += [_entry(n, "StepDone", name="recover VM", subject=f"vm-{n}") for n in range(2, 50)]
+    raw += [_entry(50, "RunTransitioned", to="succeeded")]
+    result = AuditList(entries=[AuditEntry.model_validate(e) for e in raw], verified=True)
+    message = blocks.audit_reply(result)
+    assert_slack_accepts(message)
+    shown = json.dumps(message.blocks)
+    assert "run 12: 48 steps" in shown
+    assert shown.count("RunTransitioned") == 2
+    assert "slack:U0ONCALL01 (olivia)" in shown
