@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -71,8 +71,23 @@ class Message:
     detail: tuple[str, str] | None = None
 
     def checked(self) -> Message:
-        limits.check_message(self.text, self.blocks)
-        return self
+        """This message as sent: every command the service or the engine names in it (a
+        refusal's reason, a held pool's note, a run's end line) spelled for Slack (`/dr ...`,
+        bot/slack/hints.py), wherever it ended up; then checked against Slack's limits."""
+        spelled = replace(self, text=slack_text(self.text), blocks=_spelled(self.blocks))
+        limits.check_message(spelled.text, spelled.blocks)
+        return spelled
+
+
+def _spelled(value: Any) -> Any:
+    """`value` (blocks, as JSON) with every string's commands spelled for Slack."""
+    if isinstance(value, str):
+        return slack_text(value)
+    if isinstance(value, list):
+        return [_spelled(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _spelled(v) for k, v in value.items()}
+    return value
 
 
 # ---- small pieces -----------------------------------------------------------------------------

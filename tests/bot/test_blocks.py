@@ -393,3 +393,15 @@ def test_the_audit_reply_collapses_a_runs_steps_and_names_people_by_id_and_name(
     assert "run 12: 48 steps" in shown
     assert shown.count("RunTransitioned") == 2
     assert "slack:U0ONCALL01 (olivia)" in shown
+
+
+def test_a_command_named_anywhere_in_a_message_is_spelled_for_slack():
+    """A command the service marks (commands/hints.py) in any text of a message, not only a
+    refusal's hint, reaches Slack as `/dr ...` with no mark left."""
+    from commands.hints import OPEN, span
+
+    text = f"Held by run 7: {span('resume', 7, '--storage-done')}."
+    message = blocks.Message(text, [blocks.section(text)]).checked()
+    assert "`/dr resume 7 --storage-done`" in message.text
+    assert "`/dr resume 7 --storage-done`" in str(message.blocks)
+    assert OPEN not in message.text + str(message.blocks)
