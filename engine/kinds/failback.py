@@ -31,7 +31,11 @@ from engine.kinds.failover import _still_running
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.shutdown import shutdown_in_reverse_order, start_again_after_abort
+from engine.kinds.shutdown import (
+    abort_result,
+    shutdown_in_reverse_order,
+    start_again_after_abort,
+)
 from engine.kinds.storage_steps import attach_all, each_lun, reprotect, storage_step
 from engine.models import LunPlan
 from engine.pool_api import PoolAPI
@@ -145,16 +149,11 @@ def abort(ctx: RunContext) -> Result:
         lun.lun for lun in ctx.plan.luns if ctx.journal.row(keys.storage("promote", lun.lun))
     ]
     said, failed = start_again_after_abort(ctx, promoted)
-    if left:
-        removed = run_messages.LEFT_BEHIND.format(
-            items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
-        )
-    elif made:
-        removed = run_messages.ABORT_FAILBACK_REMOVED
-    else:
-        removed = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
-    reason = " ".join([removed, *said])
-    ctx.settle_pending(run_messages.ABORTED_VM)
-    if left or failed:
-        return Result(RunState.FAILED, reason, left_behind=left)
-    return Result(RunState.ABORTED, reason)
+    return abort_result(
+        ctx,
+        left=left,
+        made=made,
+        removed=run_messages.ABORT_FAILBACK_REMOVED,
+        said=said,
+        failed=failed,
+    )

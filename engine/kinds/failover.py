@@ -23,7 +23,11 @@ from engine.kinds.context import RunContext, mark
 from engine.kinds.lookups import ref_by_uuid
 from engine.kinds.recovery import recover_and_start
 from engine.kinds.result import Result, ending, verdict
-from engine.kinds.shutdown import shutdown_in_reverse_order, start_again_after_abort
+from engine.kinds.shutdown import (
+    abort_result,
+    shutdown_in_reverse_order,
+    start_again_after_abort,
+)
 from engine.kinds.storage_steps import attach_all, each_lun, storage_step
 from engine.messages import listed
 from engine.models import LunPlan
@@ -179,16 +183,12 @@ def abort(ctx: RunContext) -> Result:
             run_messages.ABORT_IRREVERSIBLE.format(items="promoted " + ", ".join(promoted))
         )
     said, failed = start_again_after_abort(ctx, promoted) if ctx.plan.planned else ([], {})
-    if left:
-        removed = run_messages.LEFT_BEHIND.format(
-            items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
-        )
-    elif made:
-        removed = run_messages.ABORT_REMOVED
-    else:
-        removed = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
-    reason = " ".join([removed, *said])
-    ctx.settle_pending(run_messages.ABORTED_VM)
-    if left or failed:
-        return Result(RunState.FAILED, reason, left_behind=left, notes=notes)
-    return Result(RunState.ABORTED, reason, notes=notes)
+    return abort_result(
+        ctx,
+        left=left,
+        made=made,
+        removed=run_messages.ABORT_REMOVED,
+        said=said,
+        failed=failed,
+        notes=notes,
+    )

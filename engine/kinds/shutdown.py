@@ -11,11 +11,12 @@ from engine.errors import DRError, XapiRejected, lost_contact
 from engine.executor import Action, Executor, Outcome
 from engine.kinds.context import RunContext
 from engine.kinds.lookups import LIVE_STATES, vm_record
+from engine.kinds.result import Result
 from engine.messages import listed
 from engine.models import VMPlan
 from engine.pool_api import PoolAPI
 from engine.stepkeys import StepKey
-from store import VMStatus
+from store import RunState, VMStatus
 
 
 def shutdown_in_reverse_order(
@@ -215,3 +216,32 @@ def start_again_after_abort(
             run_messages.ABORT_RESTART_FAILED.format(pool=pool, items=items, run_id=ctx.run_id)
         )
     return said, failed
+
+
+def abort_result(
+    ctx: RunContext,
+    *,
+    left: list[str],
+    made: bool,
+    removed: str,
+    said: list[str],
+    failed: dict[str, str],
+    notes: list[str] | None = None,
+) -> Result:
+    """How an abort of a failover or failback ends: what it left behind at the destination
+    (then it failed: a person must remove it), else what it removed (`removed`) or that it had
+    created nothing yet, then what it started again at the source (`said`); VMs it never
+    reached are settled as aborted. Failed when something was left or not started again."""
+    if left:
+        summary = run_messages.LEFT_BEHIND.format(
+            items=", ".join(left), pool=ctx.plan.dest_pool, run_id=ctx.run_id
+        )
+    elif made:
+        summary = removed
+    else:
+        summary = run_messages.ABORT_NOTHING_CREATED.format(pool=ctx.plan.dest_pool)
+    reason = " ".join([summary, *said])
+    ctx.settle_pending(run_messages.ABORTED_VM)
+    if left or failed:
+        return Result(RunState.FAILED, reason, left_behind=left, notes=notes or [])
+    return Result(RunState.ABORTED, reason, notes=notes or [])

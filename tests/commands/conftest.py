@@ -18,6 +18,7 @@ from commands.config import PolicyConfig
 from commands.service import Service
 from commands.wiring import Wiring
 from engine.clock import Clock
+from engine.config import LunSettings, StorageSettings
 from tests.engine.conftest import SimWorld, sim  # noqa: F401 (the simulator fixture, shared)
 
 CHANNEL = "C0DR"
@@ -78,3 +79,20 @@ def service(world, tmp_path) -> Iterator[Callable[..., Service]]:
     yield make
     for svc in made:
         svc.close()
+
+
+def manual_storage(array) -> StorageSettings:
+    """The `manual` storage adapter's settings for every LUN of a simulated array, as its
+    admin would configure them (drbot then pauses at each storage step for a person)."""
+    luns = [
+        LunSettings(
+            lun=lun.lun,
+            sr_uuid=lun.sr_uuid,
+            name=lun.name,
+            source_site=lun.source_site,
+            target_site=lun.target_site,
+            mirror_device_config=lun.mirror_device_config,
+        )
+        for lun in array.state()
+    ]
+    return StorageSettings(adapter="manual", luns=luns)

@@ -13,29 +13,14 @@ from commands.requests import (
 from commands.results import ApprovalOpened, Refused, RunStarted, RunUpdated, RunView
 from commands.service import Service
 from commands.wiring import Wiring
-from engine.config import LunSettings, StorageSettings
-from tests.commands.conftest import ALEX, GROUPS, OLIVIA, PRIYA, VICTOR, policy
+from tests.commands.conftest import ALEX, GROUPS, OLIVIA, PRIYA, VICTOR, manual_storage, policy
 
 RUN_TIMEOUT = 120.0
 STEPS = 12  # at most one pause per storage step and LUN
 
 
 def _manual_service(world, tmp_path) -> Service:
-    array = world.storage()
-    luns = [
-        LunSettings(
-            lun=lun.lun,
-            sr_uuid=lun.sr_uuid,
-            name=lun.name,
-            source_site=lun.source_site,
-            target_site=lun.target_site,
-            mirror_device_config=lun.mirror_device_config,
-        )
-        for lun in array.state()
-    ]
-    config = world.config.model_copy(
-        update={"storage": StorageSettings(adapter="manual", luns=luns)}
-    )
+    config = world.config.model_copy(update={"storage": manual_storage(world.storage())})
     wiring = Wiring(config, tmp_path / "manual.db")
     return Service(wiring, policy(), members=lambda g: GROUPS.get(g, []))
 

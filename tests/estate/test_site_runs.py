@@ -25,7 +25,7 @@ from commands.results import ApprovalOpened, EstateResult, Refused, RunsList
 from commands.service import Service
 from commands.wiring import Wiring
 from store import RunState
-from tests.commands.conftest import ALEX, CLI, GROUPS, OLIVIA, policy
+from tests.commands.conftest import ALEX, CLI, GROUPS, OLIVIA, manual_storage, policy
 from tests.estate.conftest import estate_text
 
 WAIT = 180.0
@@ -297,23 +297,9 @@ def test_a_site_failover_with_manual_storage_waits_for_each_done_and_runs_every_
     from bot.demo import wait_until
     from commands.requests import ConfirmStorageRequest, ShowRequest
     from commands.results import RunView
-    from engine.config import LunSettings, StorageSettings
 
     array = estate.storage()
-    luns = [
-        LunSettings(
-            lun=lun.lun,
-            sr_uuid=lun.sr_uuid,
-            name=lun.name,
-            source_site=lun.source_site,
-            target_site=lun.target_site,
-            mirror_device_config=lun.mirror_device_config,
-        )
-        for lun in array.state()
-    ]
-    config = estate.config.model_copy(
-        update={"storage": StorageSettings(adapter="manual", luns=luns)}
-    )
+    config = estate.config.model_copy(update={"storage": manual_storage(array)})
     svc = estate_service(config=config)
     svc.dispatch(StatusRequest(), OLIVIA)  # what a running bot has read before the night
     estate.control("POST", "/sites/east/fail")
